@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+/**
+ * The `standin` command: parses the subcommand and hands off to the server or the client.
+ * Each side is loaded only when chosen, so `standin connect` never loads Express.
+ */
+
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import type { ClientArgv } from '../client/config';
+import type { ServerArgv } from '../server/config';
+
+const EXIT_USAGE = 2;
+
+void yargs(hideBin(process.argv))
+  .scriptName('standin')
+  .usage('$0 <command> [options]\n\nA layer-7 HTTP reverse tunnel: your local app stands in for one app of a test cluster.')
+  // Every flag also reads STANDIN_<FLAG>, e.g. STANDIN_SERVER for --server; flags win.
+  .env('STANDIN')
+  .command(
+    'server',
+    'Run the tunnel server (in the cluster, or locally for a demo)',
+    (command) => require('../server/config').serverOptions(command),
+    async (argv) => {
+      const { runServer } = require('../server/main') as typeof import('../server/main');
+      await runServer(argv as unknown as ServerArgv).catch(exitOnStartError);
+    },
+  )
+  .command(
+    'connect <target>',
+    'Connect a local app to a standin server',
+    (command) => require('../client/config').clientOptions(command),
+    async (argv) => {
+      const { runConnect } = require('../client/main') as typeof import('../client/main');
+      process.exitCode = await runConnect(argv as unknown as ClientArgv);
+      // Open handles (timers, sockets) must not keep a finished client alive.
+      setImmediate(() => process.exit());
+    },
+  )
+  .demandCommand(1, 'Name a command: server or connect')
+  .strict()
+  .fail((message, error) => {
+    if (error) throw error;
+    process.stderr.write(`standin: ${message}\nRun "standin --help" for usage.\n`);
+    process.exit(EXIT_USAGE);
+  })
+  .help()
+  .version()
+  .parse();
+
+function exitOnStartError(error: Error): void {
+  const isConfigError = error.name === 'ConfigError';
+  process.stderr.write(`standin: ${error.message}\n`);
+  process.exit(isConfigError ? EXIT_USAGE : 1);
+}

@@ -1,0 +1,107 @@
+/**
+ * `standin connect` options -> ClientConfig. Every flag also reads STANDIN_<FLAG> (yargs `.env`
+ * is set once in bin/standin.ts); this is the only client file that sees argv or the environment.
+ */
+
+import os from 'node:os';
+import type { Argv } from 'yargs';
+import { ConfigError } from '../shared/errors';
+import { defaultLogFormat, LOG_LEVELS, type LogFormat, type LogLevel } from '../shared/logger';
+import { TUNNEL_NAME_PATTERN } from '../shared/protocol';
+
+/** The client's settings, resolved once at start. */
+export interface ClientConfig {
+  /** Origin of the local app, e.g. http://localhost:3000. */
+  target: URL;
+  server: URL;
+  token: string | null;
+  /** Explicit --name, or undefined to use the remembered/derived one. */
+  name: string | undefined;
+  /** Explicit --port, or undefined to use the remembered one. */
+  port: number | undefined;
+  concurrency: number;
+  preserveHost: boolean;
+  logFormat: LogFormat;
+  logLevel: LogLevel;
+}
+
+/** Declares the options of `standin connect <target>`. */
+export function clientOptions<T>(yargs: Argv<T>) {
+  return yargs
+    .positional('target', { type: 'string', demandOption: true, description: 'Local app: a port (3000) or a URL (http://localhost:3000)' })
+    .option('server', { type: 'string', description: 'URL of the standin server (or STANDIN_SERVER)' })
+    .option('token', { type: 'string', description: 'Token of the standin server', defaultDescription: 'none' })
+    .option('name', { type: 'string', description: 'Tunnel name, a DNS label', defaultDescription: 'user-host-port, remembered' })
+    .option('port', { type: 'number', description: 'Preferred public port', defaultDescription: 'the port this name had last time' })
+    .option('concurrency', { type: 'number', default: 8, description: 'Polls kept open: requests served in parallel' })
+    .option('preserve-host', { type: 'boolean', default: false, description: "Send the browser's Host header to the app instead of the target's" })
+    .option('log-format', { choices: ['json', 'pretty'] as const, description: 'Log format', defaultDescription: 'pretty on a terminal, else json' })
+    .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel, description: 'Log level' });
+}
+
+/** The parsed argv of `standin connect`. */
+export type ClientArgv = Awaited<ReturnType<typeof clientOptions>['argv']>;
+
+/** Checks the parsed options and resolves them into a frozen ClientConfig, or throws ConfigError. */
+export function toClientConfig(argv: ClientArgv): ClientConfig {
+  if (!argv.server) throw new ConfigError('--server is required (or set STANDIN_SERVER), e.g. --server https://standin.test.example.com');
+  if (argv.name !== undefined && !TUNNEL_NAME_PATTERN.test(argv.name)) {
+    throw new ConfigError(`--name "${argv.name}" is not a DNS label: use 1-63 of a-z, 0-9 and "-", not starting or ending with "-"`);
+  }
+  if (argv.port !== undefined && (!Number.isInteger(argv.port) || argv.port < 1 || argv.port > 65535)) {
+    throw new ConfigError('--port must be a port from 1 to 65535');
+  }
+  if (!Number.isInteger(argv.concurrency) || argv.concurrency < 1 || argv.concurrency > 256) {
+    throw new ConfigError('--concurrency must be a whole number from 1 to 256');
+  }
+  return Object.freeze({
+    target: parseTarget(String(argv.target)),
+    server: parseServerUrl(argv.server),
+    token: argv.token ? argv.token : null,
+    name: argv.name,
+    port: argv.port,
+    concurrency: argv.concurrency,
+    preserveHost: argv['preserve-host'],
+    logFormat: argv['log-format'] ?? defaultLogFormat(),
+    logLevel: argv['log-level'],
+  });
+}
+
+/** `3000` → http://localhost:3000; a URL must be http(s) with no path beyond `/`. */
+export function parseTarget(text: string): URL {
+  if (/^\d+$/.test(text)) {
+    const port = Number(text);
+    if (port < 1 || port > 65535) throw new ConfigError(`target port ${text} is outside 1-65535`);
+    return new URL(`http://localhost:${port}`);
+  }
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ConfigError(`target "${text}" is neither a port (3000) nor a URL (http://localhost:3000)`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`target "${text}" must be http:// or https://`);
+  return new URL(url.origin);
+}
+
+function parseServerUrl(text: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ConfigError(`--server "${text}" is not a URL, e.g. https://standin.test.example.com`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`--server "${text}" must be http:// or https://`);
+  return url;
+}
+
+/** The default tunnel name: user, host and target port, as a DNS label (`ada-laptop-3000`). */
+export function deriveTunnelName(target: URL, user = os.userInfo().username, host = os.hostname()): string {
+  const port = target.port || (target.protocol === 'https:' ? '443' : '80');
+  const label = `${user}-${host.split('.')[0]}-${port}`
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/-+/g, '-')
+    .replace(/^-|-$/g, '');
+  return label.slice(0, 63).replace(/-$/, '') || `tunnel-${port}`;
+}

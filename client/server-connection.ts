@@ -1,0 +1,162 @@
+/**
+ * The client's side of the wire protocol (shared/protocol.ts): register, poll, respond and
+ * release over one undici pool of keep-alive connections to the server.
+ */
+
+import type { Readable } from 'node:stream';
+import { Pool } from 'undici';
+import { AuthRefusedError, SessionEndedError, TunnelError } from '../shared/errors';
+import {
+  encodeMeta,
+  HEADER,
+  MAX_CONTROL_HEADER_BYTES,
+  parseRequestMeta,
+  PATHS,
+  POLL_GRACE_MS,
+  type ErrorBody,
+  type RegisterRequest,
+  type RegisterResponse,
+  type RequestMeta,
+  type ResponseMeta,
+} from '../shared/protocol';
+
+/** What a poll (or respond POST) brought back. */
+export type PollAnswer =
+  | { kind: 'request'; meta: RequestMeta; body: Readable }
+  | { kind: 'idle' };
+
+/** How long a connect to the server may take before it counts as failed. */
+const CONNECT_TIMEOUT_MS = 10_000;
+
+export class ServerConnection {
+  private readonly pool: Pool;
+  private readonly authorization: Record<string, string>;
+  private pollTimeoutMs = 25_000;
+
+  constructor(
+    readonly serverUrl: URL,
+    token: string | null,
+    connections: number,
+  ) {
+    this.pool = new Pool(serverUrl.origin, {
+      connections,
+      pipelining: 1,
+      connectTimeout: CONNECT_TIMEOUT_MS,
+      maxHeaderSize: MAX_CONTROL_HEADER_BYTES,
+      // Keepalive probes notice a server that vanished without a FIN or RST.
+      connect: { keepAlive: true, keepAliveInitialDelay: 15_000 },
+    });
+    this.authorization = token ? { authorization: `Bearer ${token}` } : {};
+  }
+
+  /** Registers the tunnel; throws AuthRefusedError on 401, TunnelError with the server's message otherwise. */
+  async register(registration: RegisterRequest): Promise<RegisterResponse> {
+    const response = await this.pool.request({
+      method: 'POST',
+      path: PATHS.register,
+      headers: { ...this.authorization, 'content-type': 'application/json' },
+      body: JSON.stringify(registration),
+    });
+    if (response.statusCode !== 201) throw await answerError(response.statusCode, response.body);
+    const registered = (await response.body.json()) as RegisterResponse;
+    this.pollTimeoutMs = registered.pollTimeoutMs;
+    return registered;
+  }
+
+  /** Long-polls for the next browser request. */
+  async poll(name: string, sessionId: string): Promise<PollAnswer> {
+    const response = await this.pool.request({
+      method: 'GET',
+      path: PATHS.poll(name),
+      headers: { ...this.authorization, [HEADER.session]: sessionId },
+      // A poll the server does not answer within its own timeout plus grace is dead.
+      headersTimeout: this.pollTimeoutMs + POLL_GRACE_MS,
+      bodyTimeout: 0,
+    });
+    return toPollAnswer(response.statusCode, response.headers[HEADER.meta], response.body);
+  }
+
+  /**
+   * Sends the app's answer to one request, streaming `body`; resolves with the next request
+   * (the server holds this POST open as the next poll).
+   */
+  async respond(name: string, sessionId: string, requestId: string, meta: ResponseMeta, body: Readable | null, contentLength?: number): Promise<PollAnswer> {
+    const headers: Record<string, string> = { ...this.authorization, [HEADER.session]: sessionId, [HEADER.meta]: encodeMeta(meta) };
+    if (body === null) headers['content-length'] = '0';
+    else if (contentLength !== undefined) headers['content-length'] = String(contentLength);
+    const deadPoll = new DeadPollTimer(this.pollTimeoutMs + POLL_GRACE_MS);
+    // undici's headers timer runs from the start of the request, and a streamed body (a long
+    // download, server-sent events) can last far longer; so the timer starts when the body ends.
+    if (body) body.once('end', () => deadPoll.start());
+    else deadPoll.start();
+    try {
+      const response = await this.pool.request({
+        method: 'POST',
+        path: PATHS.respond(name, requestId),
+        headers,
+        body,
+        headersTimeout: 0,
+        bodyTimeout: 0,
+        signal: deadPoll.signal,
+      });
+      return await toPollAnswer(response.statusCode, response.headers[HEADER.meta], response.body);
+    } finally {
+      deadPoll.clear();
+    }
+  }
+
+  /** Releases the tunnel on the server (Ctrl-C); best effort within a few seconds. */
+  async release(name: string, sessionId: string): Promise<void> {
+    const response = await this.pool.request({
+      method: 'DELETE',
+      path: PATHS.tunnel(name),
+      headers: { ...this.authorization, [HEADER.session]: sessionId },
+      headersTimeout: 3_000,
+    });
+    await response.body.dump();
+  }
+
+  /** Closes every connection to the server at once (parked polls included). */
+  async close(): Promise<void> {
+    await this.pool.destroy();
+  }
+}
+
+/** Aborts a respond POST whose answer does not come within the poll timeout after its body ended. */
+class DeadPollTimer {
+  private readonly controller = new AbortController();
+  private timer: NodeJS.Timeout | undefined;
+  constructor(private readonly timeoutMs: number) {}
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+  start(): void {
+    this.timer = setTimeout(() => this.controller.abort(new TunnelError('poll_timeout', 'the server did not answer a poll in time')), this.timeoutMs);
+  }
+  clear(): void {
+    clearTimeout(this.timer);
+  }
+}
+
+async function toPollAnswer(status: number, meta: string | string[] | undefined, body: Readable & { dump(): Promise<void>; text(): Promise<string> }): Promise<PollAnswer> {
+  if (status === 200) return { kind: 'request', meta: parseRequestMeta(typeof meta === 'string' ? meta : undefined), body };
+  if (status === 204) {
+    await body.dump();
+    return { kind: 'idle' };
+  }
+  throw await answerError(status, body);
+}
+
+/** Turns a non-2xx control answer into the error the client acts on. */
+async function answerError(status: number, body: { text(): Promise<string> }): Promise<TunnelError> {
+  let parsed: Partial<ErrorBody> = {};
+  try {
+    parsed = JSON.parse(await body.text()) as Partial<ErrorBody>;
+  } catch {
+    // Not one of ours (a proxy in between answered): keep the status.
+  }
+  const message = parsed.message ?? `the server answered HTTP ${status}`;
+  if (status === 401) return new AuthRefusedError(`the server refused the token: ${message}`);
+  if (parsed.error === 'session_replaced' || parsed.error === 'tunnel_stopped') return new SessionEndedError(parsed.error, message);
+  return new TunnelError(parsed.error ?? `http_${status}`, message);
+}

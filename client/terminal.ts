@@ -1,0 +1,65 @@
+/**
+ * What the developer sees: a prominent block when the tunnel is up, then one line per request.
+ * With --log-format json the same facts go out as log lines, for scripts and tests.
+ */
+
+import type { Logger } from '../shared/logger';
+import type { RegisterResponse } from '../shared/protocol';
+
+/** Facts about one finished request, for its terminal line. */
+export interface RequestLine {
+  requestId: string;
+  method: string;
+  path: string;
+  status: number;
+  durationMs: number;
+  error?: string;
+}
+
+const COLOR = { reset: '\x1b[0m', bold: '\x1b[1m', dim: '\x1b[2m', green: '\x1b[32m', yellow: '\x1b[33m', red: '\x1b[31m', cyan: '\x1b[36m' };
+
+export class Terminal {
+  constructor(
+    private readonly tunnel: string,
+    private readonly logger: Logger,
+    private readonly pretty: boolean,
+    private readonly out: NodeJS.WritableStream = process.stdout,
+  ) {}
+
+  /** Announces the live tunnel: name, public URL(s), how to select it, expiry. */
+  tunnelReady(server: URL, target: URL, registered: RegisterResponse): void {
+    const publicUrl = registered.port === null ? null : `http://${server.hostname}:${registered.port}/`;
+    const selectUrl = new URL(`/_standin/select/${registered.name}`, server).toString();
+    this.logger.info('tunnel ready', { tunnel: registered.name, publicUrl, port: registered.port, target: target.origin, expiresAt: registered.expiresAt });
+    if (!this.pretty) return;
+    const { bold, cyan, dim, reset } = COLOR;
+    const lines = [
+      '',
+      `${bold}standin${reset}  ${bold}${registered.name}${reset} is live, forwarding to ${target.origin}`,
+      '',
+      publicUrl ? `  Public URL      ${cyan}${publicUrl}${reset}` : `  Public URL      ${dim}(this server has no per-tunnel ports)${reset}`,
+      `  Select by cookie ${cyan}${selectUrl}${reset}`,
+      `  Select by header X-Standin-Tunnel: ${registered.name}`,
+      `  Expires         ${new Date(registered.expiresAt).toLocaleString()}`,
+      '',
+      `${dim}  Ctrl-C releases the tunnel.${reset}`,
+      '',
+    ];
+    this.out.write(lines.join('\n') + '\n');
+  }
+
+  /** One line per finished request. */
+  request(line: RequestLine): void {
+    const fields = { requestId: line.requestId, tunnel: this.tunnel, method: line.method, path: line.path, status: line.status, durationMs: Math.round(line.durationMs * 10) / 10, ...(line.error ? { error: line.error } : {}) };
+    if (!this.pretty) {
+      this.logger.info('request', fields);
+      return;
+    }
+    const color = line.status >= 500 ? COLOR.red : line.status >= 400 ? COLOR.yellow : COLOR.green;
+    const time = new Date().toTimeString().slice(0, 8);
+    const error = line.error ? `  ${COLOR.red}${line.error}${COLOR.reset}` : '';
+    this.out.write(
+      `${COLOR.dim}${time} ${line.requestId.slice(0, 8)}${COLOR.reset} ${line.method.padEnd(6)} ${color}${line.status}${COLOR.reset} ${line.path}  ${COLOR.dim}${fields.durationMs} ms${COLOR.reset}${error}\n`,
+    );
+  }
+}

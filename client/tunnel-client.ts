@@ -1,0 +1,200 @@
+/**
+ * The running tunnel on the developer's machine: registers, keeps --concurrency polls open, and
+ * replays each request it receives against the local app. Each poll slot loops: a poll answer
+ * brings a request; the app's response goes back in a POST whose answer is the next request.
+ */
+
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import type { Readable } from 'node:stream';
+import { Pool } from 'undici';
+import { AuthRefusedError, SessionEndedError, TunnelError } from '../shared/errors';
+import { getHeader } from '../shared/http-headers';
+import type { Logger } from '../shared/logger';
+import type { RegisterResponse, RequestMeta, ResponseMeta } from '../shared/protocol';
+import type { ClientConfig } from './config';
+import { AppRequestError, forwardRequest, type AppResponse } from './forward-request';
+import { toBrowserHeaders } from './response-headers';
+import { ServerConnection, type PollAnswer } from './server-connection';
+import type { Terminal } from './terminal';
+
+/** The client's version, sent at registration for status pages. */
+export const CLIENT_VERSION: string = (require('../../package.json') as { version: string }).version;
+
+/** How long a poll slot waits after a failed poll before it tries again. */
+const SLOT_RETRY_DELAY_MS = 1_000;
+
+/** Why the tunnel stopped running. */
+export type TunnelEnd = { kind: 'stopped' } | { kind: 'session-ended'; error: SessionEndedError } | { kind: 'auth-refused'; error: AuthRefusedError };
+
+export class TunnelClient {
+  private readonly connection: ServerConnection;
+  private readonly app: Pool;
+  private registration: RegisterResponse | undefined;
+  private stopping = false;
+  private reRegistering: Promise<void> | undefined;
+  private finish: ((end: TunnelEnd) => void) | undefined;
+  private readonly wake = new Set<() => void>();
+
+  constructor(
+    private readonly config: ClientConfig,
+    private readonly name: string,
+    private readonly preferredPort: number | undefined,
+    private readonly logger: Logger,
+    private readonly terminal: Terminal,
+  ) {
+    this.connection = new ServerConnection(config.server, config.token, config.concurrency + 2);
+    // Local dev servers on https use self-signed certificates; the target is the developer's own machine.
+    this.app = new Pool(config.target.origin, { connections: config.concurrency, connect: { rejectUnauthorized: false } });
+  }
+
+  /** Registers the tunnel; throws AuthRefusedError, or TunnelError with the server's reason. */
+  async register(): Promise<RegisterResponse> {
+    this.registration = await this.connection.register({
+      name: this.name,
+      port: this.registration?.port ?? this.preferredPort,
+      target: this.config.target.origin,
+      version: CLIENT_VERSION,
+      owner: `${os.userInfo().username}@${os.hostname()}`,
+    });
+    return this.registration;
+  }
+
+  /** Serves requests until the session ends or stop() is called. */
+  run(): Promise<TunnelEnd> {
+    return new Promise((resolve) => {
+      this.finish = (end) => {
+        this.finish = undefined;
+        resolve(end);
+      };
+      for (let slot = 0; slot < this.config.concurrency; slot++) void this.runSlot();
+    });
+  }
+
+  /** Releases the tunnel on the server and closes every connection. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    for (const wake of this.wake) wake();
+    if (this.registration) {
+      await this.connection.release(this.name, this.registration.sessionId).catch((error: Error) => {
+        this.logger.warn('could not release the tunnel', { tunnel: this.name, error: error.message });
+      });
+    }
+    await Promise.allSettled([this.connection.close(), this.app.destroy()]);
+    this.finish?.({ kind: 'stopped' });
+  }
+
+  private async runSlot(): Promise<void> {
+    let answer: PollAnswer | undefined;
+    while (!this.stopping) {
+      try {
+        answer = answer?.kind === 'request' ? await this.serve(answer.meta, answer.body) : await this.poll();
+      } catch (error) {
+        answer = undefined;
+        if (this.stopping) return;
+        if (error instanceof SessionEndedError || error instanceof AuthRefusedError) {
+          this.end(error);
+          return;
+        }
+        await this.recover(error as Error);
+      }
+    }
+  }
+
+  private poll(): Promise<PollAnswer> {
+    const { sessionId } = this.session();
+    return this.connection.poll(this.name, sessionId);
+  }
+
+  /** Replays one request against the app and answers it; returns the next poll answer. */
+  private async serve(meta: RequestMeta, body: Readable): Promise<PollAnswer> {
+    const { sessionId, requestTimeoutMs } = this.session();
+    const startedAt = performance.now();
+    if (!meta.hasBody) body.resume();
+    let response: AppResponse;
+    try {
+      response = await forwardRequest(this.app, meta, meta.hasBody ? body : null, {
+        target: this.config.target,
+        preserveHost: this.config.preserveHost,
+        headersTimeoutMs: requestTimeoutMs,
+      });
+    } catch (error) {
+      const failure = error instanceof AppRequestError ? error : new AppRequestError('app_error', (error as Error).message, { cause: error });
+      body.destroy();
+      const appMs = performance.now() - startedAt;
+      this.terminal.request({ requestId: meta.id, method: meta.method, path: meta.url, status: 502, durationMs: appMs, error: failure.failure });
+      this.logger.debug('app request failed', { requestId: meta.id, tunnel: this.name, error: failure.message });
+      const failed: ResponseMeta = { kind: 'failure', code: failure.failure, message: failure.message, appMs };
+      return this.connection.respond(this.name, sessionId, meta.id, failed, null);
+    }
+    const answered: ResponseMeta = {
+      kind: 'response',
+      status: response.status,
+      headers: toBrowserHeaders(response.headers, meta.headers, this.config.target),
+      appMs: performance.now() - startedAt,
+    };
+    const hasBody = meta.method !== 'HEAD' && response.status !== 204 && response.status !== 304;
+    this.reportWhenDone(meta, response, startedAt);
+    if (!hasBody) response.body.resume();
+    try {
+      return await this.connection.respond(this.name, sessionId, meta.id, answered, hasBody ? response.body : null, hasBody ? contentLength(response) : undefined);
+    } catch (error) {
+      response.body.destroy();
+      throw error;
+    }
+  }
+
+  private reportWhenDone(meta: RequestMeta, response: AppResponse, startedAt: number): void {
+    response.body.once('close', () => {
+      const error = response.body.errored ? 'app_error' : undefined;
+      this.terminal.request({ requestId: meta.id, method: meta.method, path: meta.url, status: response.status, durationMs: performance.now() - startedAt, error });
+    });
+  }
+
+  /** After a failed poll or respond: re-register when the server forgot us, else wait and retry. */
+  private async recover(error: Error): Promise<void> {
+    const code = error instanceof TunnelError ? error.code : (error as NodeJS.ErrnoException).code;
+    this.logger.debug('poll failed', { tunnel: this.name, error: error.message, code });
+    if (code === 'not_found' || code === 'unknown_session') {
+      this.reRegistering ??= this.register()
+        .then((registered) => {
+          this.logger.info('registered again', { tunnel: registered.name, port: registered.port });
+        })
+        .catch((registerError: Error) => {
+          this.logger.warn('could not register again', { tunnel: this.name, error: registerError.message });
+        })
+        .finally(() => (this.reRegistering = undefined));
+      await this.reRegistering;
+    }
+    await this.sleep(SLOT_RETRY_DELAY_MS);
+  }
+
+  private end(error: SessionEndedError | AuthRefusedError): void {
+    if (error instanceof AuthRefusedError) this.finish?.({ kind: 'auth-refused', error });
+    else this.finish?.({ kind: 'session-ended', error });
+  }
+
+  private session(): RegisterResponse {
+    if (!this.registration) throw new TunnelError('not_registered', 'register() must succeed before polling');
+    return this.registration;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wake.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wake.add(done);
+    });
+  }
+}
+
+function contentLength(response: AppResponse): number | undefined {
+  const header = getHeader(response.headers, 'content-length');
+  if (header === undefined || !/^\d+$/.test(header)) return undefined;
+  return Number(header);
+}

@@ -1,0 +1,105 @@
+/**
+ * One browser request from arrival to its last byte: parked under a fresh uuid v4 request id,
+ * queued for its tunnel, handed to one client poll, answered once. Keeps the timings for
+ * Server-Timing and the access log.
+ */
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { v4 as uuidv4 } from 'uuid';
+import type { Logger } from '../shared/logger';
+import { type AppResponseMeta, type RequestMeta, type StandinErrorCode } from '../shared/protocol';
+import { sendStandinError } from './error-page';
+import { buildForwardHeaders } from './forward-headers';
+
+/** Where a browser request is in its life. */
+export type BrowserRequestState = 'queued' | 'handed' | 'answered';
+
+export class BrowserRequest {
+  readonly id = uuidv4();
+  readonly receivedAt = performance.now();
+  readonly meta: RequestMeta;
+  state: BrowserRequestState = 'queued';
+  /** The client session this request was handed to; only it may answer. */
+  sessionId: string | undefined;
+  handedAt: number | undefined;
+  headAt: number | undefined;
+  appMs = 0;
+  /** Set when standin answered instead of the app. */
+  errorCode: StandinErrorCode | undefined;
+  /** Bytes of request and response body that went through. */
+  bytesIn = 0;
+  bytesOut = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly tunnel: string,
+    readonly logger: Logger,
+  ) {
+    this.meta = {
+      kind: 'request',
+      id: this.id,
+      method: req.method ?? 'GET',
+      url: req.url ?? '/',
+      headers: buildForwardHeaders(req, this.id, tunnel),
+      hasBody: hasRequestBody(req),
+    };
+  }
+
+  /** Starts the request timeout; `onTimeout` runs once unless a response head arrives first. */
+  startTimeout(timeoutMs: number, onTimeout: () => void): void {
+    this.timer = setTimeout(onTimeout, timeoutMs);
+    this.timer.unref();
+  }
+
+  clearTimeout(): void {
+    clearTimeout(this.timer);
+  }
+
+  markHanded(sessionId: string): void {
+    this.state = 'handed';
+    this.sessionId = sessionId;
+    this.handedAt = performance.now();
+  }
+
+  /** Writes the app's response head to the browser, with standin's own headers added. */
+  sendResponseHead(response: AppResponseMeta): void {
+    this.settle();
+    this.appMs = response.appMs;
+    const headers = response.headers.slice();
+    headers.push('X-Standin-Request-Id', this.id, 'Server-Timing', this.serverTiming());
+    this.res.writeHead(response.status, headers);
+  }
+
+  /** Answers with a standin error page (or cuts the connection if the head already went out). */
+  fail(code: StandinErrorCode, message?: string): void {
+    this.settle();
+    this.errorCode = code;
+    sendStandinError(this.req, this.res, code, { requestId: this.id, tunnel: this.tunnel, message });
+  }
+
+  /** Time from arrival until a poll took it, ms (0 while queued). */
+  get queueMs(): number {
+    return this.handedAt === undefined ? 0 : this.handedAt - this.receivedAt;
+  }
+
+  private settle(): void {
+    this.clearTimeout();
+    this.state = 'answered';
+    this.headAt = performance.now();
+  }
+
+  private serverTiming(): string {
+    const total = (this.headAt ?? performance.now()) - this.receivedAt;
+    return `queue;dur=${this.queueMs.toFixed(1)};desc="waiting for a poll", app;dur=${this.appMs.toFixed(1)};desc="local app", total;dur=${total.toFixed(1)}`;
+  }
+}
+
+function hasRequestBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  if (length !== undefined) return Number(length) > 0;
+  return req.headers['transfer-encoding'] !== undefined;
+}
+

@@ -1,0 +1,64 @@
+/**
+ * The client endpoints under /_standin/v1/, on plain node:http (the data path stays off Express:
+ * poll and respond run once per browser request). The token is checked before routing, so an
+ * unauthenticated caller learns nothing, not even which paths exist.
+ */
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { TunnelError } from '../shared/errors';
+import { PATHS, REQUEST_ID_PATTERN, TUNNEL_NAME_PATTERN } from '../shared/protocol';
+import { createBearerCheck } from './auth';
+import { replyError } from './control-reply';
+import { handlePoll } from './routes/poll';
+import { handleRegister } from './routes/register';
+import { handleRelease } from './routes/release';
+import { handleRespond } from './routes/respond';
+import type { ServerContext } from './server-context';
+
+const TUNNEL_PATH = /^\/_standin\/v1\/tunnels\/([^/?]+)(\/poll|\/responses\/([^/?]+))?\/?(?:\?.*)?$/;
+
+/** Builds the handler for requests whose path starts with /_standin/v1/. */
+export function createClientApi(ctx: ServerContext): (req: IncomingMessage, res: ServerResponse) => void {
+  const isAuthorized = createBearerCheck(ctx.config.token);
+  return (req, res) => {
+    if (!isAuthorized(req)) {
+      replyError(res, 401, 'unauthorized', 'missing or wrong token: send "Authorization: Bearer <token>" with the token of this standin server');
+      return;
+    }
+    try {
+      const done = route(ctx, req, res);
+      if (done) done.catch((error: unknown) => replyWithError(ctx, res, error));
+    } catch (error) {
+      replyWithError(ctx, res, error);
+    }
+  };
+}
+
+function route(ctx: ServerContext, req: IncomingMessage, res: ServerResponse): Promise<void> | void {
+  const url = req.url ?? '';
+  if (url.split('?')[0] === PATHS.register) {
+    if (req.method === 'POST') return handleRegister(ctx, req, res);
+    return replyError(res, 405, 'bad_request', `${req.method} is not allowed on ${PATHS.register}; register with POST`);
+  }
+  const match = TUNNEL_PATH.exec(url);
+  if (!match) return replyError(res, 404, 'not_found', `no client endpoint at ${url.slice(0, 100)}`);
+  const [, name, action, requestId] = match;
+  if (!TUNNEL_NAME_PATTERN.test(name)) return replyError(res, 400, 'bad_request', 'tunnel name in the path is not a DNS label');
+  if (action === '/poll' && req.method === 'GET') return handlePoll(ctx, name, req, res);
+  if (requestId !== undefined && req.method === 'POST') {
+    if (!REQUEST_ID_PATTERN.test(requestId)) return replyError(res, 400, 'bad_request', 'request id in the path is not a uuid v4');
+    return handleRespond(ctx, name, requestId, req, res);
+  }
+  if (action === undefined && req.method === 'DELETE') return handleRelease(ctx, name, req, res);
+  return replyError(res, 405, 'bad_request', `${req.method} is not allowed on ${url.split('?')[0]}`);
+}
+
+function replyWithError(ctx: ServerContext, res: ServerResponse, error: unknown): void {
+  if (error instanceof TunnelError) {
+    const status = error.code === 'payload_too_large' ? 413 : 400;
+    replyError(res, status, error.code === 'payload_too_large' ? 'payload_too_large' : 'bad_request', error.message);
+    return;
+  }
+  ctx.logger.error('client API failed', { error: (error as Error).message, stack: (error as Error).stack });
+  replyError(res, 500, 'internal_error', 'internal error in the standin server; see its log');
+}

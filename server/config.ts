@@ -1,0 +1,103 @@
+/**
+ * `standin server` options -> ServerConfig. Every flag also reads STANDIN_<FLAG> (yargs `.env`
+ * is set once in bin/standin.ts); this is the only server file that sees argv or the environment.
+ */
+
+import fs from 'node:fs';
+import type { Argv } from 'yargs';
+import { parseDurationMs } from '../shared/duration';
+import { ConfigError } from '../shared/errors';
+import { defaultLogFormat, LOG_LEVELS, type LogFormat, type LogLevel } from '../shared/logger';
+
+/** The server's settings, resolved once at start. */
+export interface ServerConfig {
+  listenPort: number;
+  /** Range of per-tunnel ports, or null when port mode is off (`--ports none`). */
+  tunnelPorts: { from: number; to: number } | null;
+  /** Bearer token clients must send, or null for an open server. */
+  token: string | null;
+  maxTtlMs: number;
+  requestTimeoutMs: number;
+  pollTimeoutMs: number;
+  /** Browser requests that may wait per tunnel for a free poll; past it, 503 queue_full. */
+  maxQueuedRequests: number;
+  logFormat: LogFormat;
+  logLevel: LogLevel;
+}
+
+/** Declares the options of `standin server`. */
+export function serverOptions<T>(yargs: Argv<T>) {
+  return yargs
+    .option('listen', { type: 'number', default: 8080, description: 'Main port: control API, dashboard and routed tunnel traffic' })
+    .option('ports', { type: 'string', default: '9000-9099', description: 'Range of per-tunnel ports, like 9000-9099, or "none"' })
+    .option('token', { type: 'string', description: 'Clients must send "Authorization: Bearer <token>"', defaultDescription: 'none: an open server' })
+    .option('token-file', { type: 'string', description: 'Read the client token from this file' })
+    .option('max-ttl', { type: 'string', default: '12h', description: 'Longest life of a tunnel' })
+    .option('request-timeout', { type: 'string', default: '60s', description: 'Answer 504 when the app has not sent a response head by then' })
+    .option('poll-timeout', { type: 'string', default: '25s', description: 'How long an idle long-poll is held before it is answered 204' })
+    .option('max-queue', { type: 'number', default: 1000, description: 'Browser requests that may wait per tunnel for a free poll (then 503 queue_full)' })
+    .option('log-format', { choices: ['json', 'pretty'] as const, description: 'Log format', defaultDescription: 'pretty on a terminal, else json' })
+    .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel, description: 'Log level' });
+}
+
+/** The parsed argv of `standin server`. */
+export type ServerArgv = Awaited<ReturnType<typeof serverOptions>['argv']>;
+
+/** Checks the parsed options and resolves them into a frozen ServerConfig, or throws ConfigError. */
+export function toServerConfig(argv: ServerArgv): ServerConfig {
+  const pollTimeoutMs = durationOption(argv['poll-timeout'], 'poll-timeout');
+  if (pollTimeoutMs < 100) throw new ConfigError('--poll-timeout must be at least 100ms');
+  return Object.freeze({
+    listenPort: portOption(argv.listen, 'listen'),
+    tunnelPorts: parsePortRange(argv.ports),
+    token: readToken(argv.token, argv['token-file']),
+    maxTtlMs: durationOption(argv['max-ttl'], 'max-ttl'),
+    requestTimeoutMs: durationOption(argv['request-timeout'], 'request-timeout'),
+    pollTimeoutMs,
+    maxQueuedRequests: positiveInteger(argv['max-queue'], 'max-queue'),
+    logFormat: argv['log-format'] ?? defaultLogFormat(),
+    logLevel: argv['log-level'],
+  });
+}
+
+/** Parses `9000-9099` (or a single port, or `none`). */
+export function parsePortRange(text: string): { from: number; to: number } | null {
+  if (text.trim().toLowerCase() === 'none') return null;
+  const match = /^\s*(\d+)\s*(?:-\s*(\d+))?\s*$/.exec(text);
+  if (!match) throw new ConfigError(`--ports "${text}" is not a range like 9000-9099 or "none"`);
+  const from = Number(match[1]);
+  const to = Number(match[2] ?? match[1]);
+  if (from < 1 || to > 65535 || from > to) throw new ConfigError(`--ports "${text}" is empty or outside 1-65535`);
+  return { from, to };
+}
+
+function readToken(token: string | undefined, tokenFile: string | undefined): string | null {
+  if (token !== undefined && tokenFile !== undefined) throw new ConfigError('give --token or --token-file, not both');
+  if (tokenFile !== undefined) {
+    let text: string;
+    try {
+      text = fs.readFileSync(tokenFile, 'utf8').trim();
+    } catch (error) {
+      throw new ConfigError(`cannot read --token-file ${tokenFile}: ${(error as Error).message}`, { cause: error });
+    }
+    if (!text) throw new ConfigError(`--token-file ${tokenFile} is empty`);
+    return text;
+  }
+  return token ? token : null;
+}
+
+function durationOption(text: string, flag: string): number {
+  const ms = parseDurationMs(text);
+  if (ms === undefined || ms <= 0) throw new ConfigError(`--${flag} "${text}" is not a duration like 500ms, 25s, 10m or 12h`);
+  return ms;
+}
+
+function portOption(value: number, flag: string): number {
+  if (!Number.isInteger(value) || value < 0 || value > 65535) throw new ConfigError(`--${flag} must be a port from 0 to 65535`);
+  return value;
+}
+
+function positiveInteger(value: number, flag: string): number {
+  if (!Number.isInteger(value) || value < 1) throw new ConfigError(`--${flag} must be a whole number above 0`);
+  return value;
+}

@@ -1,0 +1,72 @@
+/**
+ * The per-tunnel public ports: plain node:http listeners (no Express on the data path), opened
+ * when a port is first reserved and kept open, since the reservation may change hands between
+ * tunnel names but the port stays standin's. Each request is routed to whichever tunnel name
+ * holds the port at that moment.
+ */
+
+import http from 'node:http';
+import { MAX_PUBLIC_HEADER_BYTES } from '../shared/protocol';
+
+/** Handles a browser request that arrived on a tunnel port. */
+export type PublicPortHandler = (port: number, req: http.IncomingMessage, res: http.ServerResponse) => void;
+
+/** Creates a node:http server for browser traffic with standin's limits. */
+export function createPublicHttpServer(handler: http.RequestListener): http.Server {
+  return http.createServer(
+    {
+      // Past this the browser gets 431 from Node itself.
+      maxHeaderSize: MAX_PUBLIC_HEADER_BYTES,
+      // Uploads and streamed downloads may take long; the head must still arrive in time
+      // (headersTimeout), and standin's own --request-timeout bounds the wait for the app.
+      requestTimeout: 0,
+    },
+    handler,
+  );
+}
+
+export class PublicPorts {
+  private readonly servers = new Map<number, http.Server>();
+
+  constructor(private readonly handler: PublicPortHandler) {}
+
+  /** Opens the listener for `port` if it is not open yet; false when the port is taken by someone else. */
+  async ensureOpen(port: number): Promise<boolean> {
+    if (this.servers.has(port)) return true;
+    const server = createPublicHttpServer((req, res) => this.handler(port, req, res));
+    try {
+      await listen(server, port);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE' || (error as NodeJS.ErrnoException).code === 'EACCES') return false;
+      throw error;
+    }
+    this.servers.set(port, server);
+    return true;
+  }
+
+  /** Stops accepting connections on every tunnel port; open connections are cut. */
+  async closeAll(): Promise<void> {
+    const closing = [...this.servers.values()].map(
+      (server) =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        }),
+    );
+    this.servers.clear();
+    await Promise.all(closing);
+  }
+}
+
+/** Listens on `port` on all interfaces (the cluster proxy reaches the pod by its address). */
+export function listen(server: http.Server, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error) => reject(error);
+    server.once('error', onError);
+    server.listen(port, () => {
+      server.off('error', onError);
+      const address = server.address();
+      resolve(typeof address === 'object' && address ? address.port : port);
+    });
+  });
+}

@@ -1,0 +1,62 @@
+/** POST /_standin/v1/tunnels: a client registers (or re-registers) a tunnel and gets a port. */
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { MAX_CONTROL_BODY_BYTES, parseRegisterRequest, type RegisterRequest, type RegisterResponse } from '../../shared/protocol';
+import { replyError, replyJson } from '../control-reply';
+import { readJsonBody } from '../read-json-body';
+import type { ServerContext } from '../server-context';
+import { Tunnel } from '../tunnel';
+
+export async function handleRegister(ctx: ServerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const registration = parseRegisterRequest(await readJsonBody(req, MAX_CONTROL_BODY_BYTES));
+  const port = await reservePort(ctx, registration);
+  if (port === undefined) {
+    replyError(res, 503, 'no_free_port', `every port in ${describeRange(ctx)} is held by a live tunnel; stop one or widen --ports`);
+    return;
+  }
+  const expiresAt = Date.now() + Math.min(registration.ttlMs ?? Infinity, ctx.config.maxTtlMs);
+  const tunnel = ctx.registry.get(registration.name);
+  let sessionId: string;
+  if (tunnel) {
+    sessionId = tunnel.startSession(registration, expiresAt, port).id;
+  } else {
+    const created = new Tunnel(registration.name, port, registration, expiresAt, sessionLimits(ctx), ctx.handed);
+    ctx.registry.add(created);
+    sessionId = created.session.id;
+  }
+  ctx.logger.info('registered tunnel', { tunnel: registration.name, port, target: registration.target, owner: registration.owner, replaced: tunnel !== undefined });
+  const body: RegisterResponse = {
+    name: registration.name,
+    sessionId,
+    port,
+    expiresAt: new Date(expiresAt).toISOString(),
+    pollTimeoutMs: ctx.config.pollTimeoutMs,
+    requestTimeoutMs: ctx.config.requestTimeoutMs,
+  };
+  replyJson(res, 201, body);
+}
+
+/** The tunnel's port: null without port mode, undefined when none is free. */
+async function reservePort(ctx: ServerContext, registration: RegisterRequest): Promise<number | null | undefined> {
+  const pool = ctx.portPool;
+  if (!pool) return null;
+  const isLive = (name: string) => name !== registration.name && ctx.registry.get(name)?.isOnline === true;
+  // Bounded: every failed port is retired, so the pool shrinks each round.
+  for (let attempt = 0; attempt < 65536; attempt++) {
+    const port = pool.reserve(registration.name, registration.port, isLive);
+    if (port === null) return undefined;
+    if (await ctx.publicPorts.ensureOpen(port)) return port;
+    ctx.logger.warn('tunnel port is in use by another process, skipping it', { port });
+    pool.retire(port);
+  }
+  return undefined;
+}
+
+function sessionLimits(ctx: ServerContext) {
+  return { pollTimeoutMs: ctx.config.pollTimeoutMs, maxQueuedRequests: ctx.config.maxQueuedRequests };
+}
+
+function describeRange(ctx: ServerContext): string {
+  const range = ctx.config.tunnelPorts;
+  return range ? `${range.from}-${range.to}` : 'the port range';
+}

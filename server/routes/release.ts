@@ -1,0 +1,18 @@
+/** DELETE /_standin/v1/tunnels/<name>: the client stops (Ctrl-C) and releases its tunnel. */
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HEADER } from '../../shared/protocol';
+import { replyError, replyNoContent } from '../control-reply';
+import type { ServerContext } from '../server-context';
+
+export function handleRelease(ctx: ServerContext, name: string, req: IncomingMessage, res: ServerResponse): void {
+  const tunnel = ctx.registry.get(name);
+  if (!tunnel || tunnel.session.id !== req.headers[HEADER.session]) {
+    replyError(res, 404, 'unknown_session', `tunnel ${name} has no session with that id`);
+    return;
+  }
+  for (const request of tunnel.stop('released')) request.fail('tunnel_offline', `The standin client of tunnel ${name} disconnected.`);
+  ctx.portPool?.markIdle(name);
+  ctx.logger.info('released tunnel', { tunnel: name });
+  replyNoContent(res);
+}

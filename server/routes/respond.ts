@@ -1,0 +1,64 @@
+/**
+ * POST /_standin/v1/tunnels/<name>/responses/<id>: the client answers one browser request.
+ * The meta header holds the app's status and headers (or why there is no response); the body is
+ * the app's body, streamed to the browser. When the body is done the POST is held open as the
+ * client's next poll, so a busy tunnel costs one round trip per request.
+ */
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ProtocolError } from '../../shared/errors';
+import { HEADER, parseResponseMeta } from '../../shared/protocol';
+import type { BrowserRequest } from '../browser-request';
+import { replyError } from '../control-reply';
+import type { ServerContext } from '../server-context';
+import { continueAsPoll } from './poll';
+
+export function handleRespond(ctx: ServerContext, name: string, requestId: string, req: IncomingMessage, res: ServerResponse): void {
+  const sessionId = req.headers[HEADER.session];
+  const request = ctx.handed.get(requestId);
+  if (!request || request.tunnel !== name) {
+    replyError(res, 404, 'unknown_request', `request ${requestId} is not waiting for an answer on tunnel ${name} (already answered or timed out)`);
+    return;
+  }
+  if (request.sessionId !== sessionId) {
+    replyError(res, 403, 'unknown_session', `request ${requestId} was handed to another session of tunnel ${name}`);
+    return;
+  }
+  ctx.handed.remove(requestId);
+  if (request.res.destroyed) {
+    // The browser left while the app worked; cutting this POST tells the client to stop too.
+    req.destroy();
+    return;
+  }
+  let meta;
+  try {
+    meta = parseResponseMeta(req.headers[HEADER.meta] as string | undefined);
+  } catch (error) {
+    request.fail('app_error', 'The standin client sent a response standin could not read.');
+    throw error as ProtocolError;
+  }
+  if (meta.kind === 'failure') {
+    request.fail(meta.code, meta.message);
+    req.resume();
+    req.once('end', () => continueAsPoll(ctx, name, sessionId, res));
+    return;
+  }
+  request.sendResponseHead(meta);
+  streamBody(request, req, () => continueAsPoll(ctx, name, sessionId, res));
+}
+
+/** Streams the POST body to the browser; `onDone` runs when the whole body has been taken. */
+function streamBody(request: BrowserRequest, post: IncomingMessage, onDone: () => void): void {
+  const browserRes = request.res;
+  post.on('data', (chunk: Buffer) => (request.bytesOut += chunk.length));
+  post.pipe(browserRes);
+  post.once('end', onDone);
+  // The client's connection broke mid-body: the browser cannot get the rest.
+  post.once('close', () => {
+    if (!post.complete) browserRes.destroy();
+  });
+  // The browser went away mid-body: cut the POST so the client stops reading from the app.
+  browserRes.once('close', () => {
+    if (!browserRes.writableFinished && !post.complete) post.destroy();
+  });
+}

@@ -1,0 +1,53 @@
+/**
+ * A browser request for a tunnel (on its port, or selected on the main port): parked under a
+ * fresh request id, given to the tunnel's client, answered by the app or by a standin error.
+ */
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { logAccess } from '../access-log';
+import { BrowserRequest } from '../browser-request';
+import type { ServerContext } from '../server-context';
+import type { Tunnel } from '../tunnel';
+
+/** Serves one browser request through tunnel `name` (which may not exist). */
+export function serveThroughTunnel(ctx: ServerContext, name: string, req: IncomingMessage, res: ServerResponse): void {
+  const request = new BrowserRequest(req, res, name, ctx.logger);
+  const tunnel = ctx.registry.get(name);
+  res.once('close', () => finish(request, tunnel));
+  if (!tunnel) {
+    request.fail('tunnel_offline', `No tunnel named ${name} is registered.`);
+    return;
+  }
+  tunnel.counters.requests++;
+  tunnel.counters.inFlight++;
+  if (tunnel.state === 'stopped' && tunnel.stopReason === 'expired') {
+    request.fail('tunnel_expired', `Tunnel ${name} expired.`);
+    return;
+  }
+  if (!tunnel.isOnline) {
+    request.fail('tunnel_offline', `Tunnel ${name} has no connected standin client.`);
+    return;
+  }
+  if (!tunnel.session.offer(request)) {
+    request.fail('queue_full', `${ctx.config.maxQueuedRequests} requests are already waiting for tunnel ${name}.`);
+    return;
+  }
+  request.startTimeout(ctx.config.requestTimeoutMs, () => {
+    tunnel.session.withdraw(request);
+    ctx.handed.remove(request.id);
+    request.fail('timeout', `The local app sent no response within ${ctx.config.requestTimeoutMs / 1000} s.`);
+  });
+}
+
+function finish(request: BrowserRequest, tunnel: Tunnel | undefined): void {
+  // A browser that leaves while its request waits for a poll takes the request with it.
+  if (request.state === 'queued') tunnel?.session.withdraw(request);
+  request.clearTimeout();
+  if (tunnel) {
+    tunnel.counters.inFlight--;
+    tunnel.counters.bytesIn += request.bytesIn;
+    tunnel.counters.bytesOut += request.bytesOut;
+    if (request.errorCode) tunnel.counters.errors++;
+  }
+  logAccess(request);
+}

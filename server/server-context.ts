@@ -1,0 +1,18 @@
+/** What the server's routes share: settings, the tunnels, and the logger. Built once in standin-server.ts. */
+
+import type { Logger } from '../shared/logger';
+import type { ServerConfig } from './config';
+import type { HandedRequests } from './handed-requests';
+import type { PortPool } from './port-pool';
+import type { PublicPorts } from './public-ports';
+import type { TunnelRegistry } from './tunnel-registry';
+
+export interface ServerContext {
+  config: ServerConfig;
+  logger: Logger;
+  registry: TunnelRegistry;
+  handed: HandedRequests;
+  /** Null when port mode is off (`--ports none`). */
+  portPool: PortPool | null;
+  publicPorts: PublicPorts;
+}

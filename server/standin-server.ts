@@ -1,0 +1,59 @@
+/** Builds a standin server from its config and runs it: main port, tunnel ports, shutdown. */
+
+import http from 'node:http';
+import type { Logger } from '../shared/logger';
+import { MAX_CONTROL_HEADER_BYTES } from '../shared/protocol';
+import type { ServerConfig } from './config';
+import { HandedRequests } from './handed-requests';
+import { createMainPortHandler } from './main-port';
+import { InMemoryPortPool } from './port-pool';
+import { listen, PublicPorts } from './public-ports';
+import { serveThroughTunnel } from './routes/tunnel-traffic';
+import type { ServerContext } from './server-context';
+import { InMemoryTunnelRegistry } from './tunnel-registry';
+
+/** A started server. */
+export interface RunningServer {
+  /** The main port actually bound (differs from the config when it asked for 0). */
+  mainPort: number;
+  context: ServerContext;
+  close(): Promise<void>;
+}
+
+/** Creates the server's parts and starts listening on the main port. */
+export async function startStandinServer(config: ServerConfig, logger: Logger): Promise<RunningServer> {
+  const portPool = config.tunnelPorts ? new InMemoryPortPool(config.tunnelPorts) : null;
+  const context: ServerContext = {
+    config,
+    logger,
+    registry: new InMemoryTunnelRegistry(),
+    handed: new HandedRequests(),
+    portPool,
+    publicPorts: new PublicPorts((port, req, res) => serveThroughTunnel(context, portPool?.nameForPort(port) ?? `port-${port}`, req, res)),
+  };
+  const mainServer = http.createServer(
+    {
+      maxHeaderSize: MAX_CONTROL_HEADER_BYTES,
+      // Respond POSTs stream whole response bodies (downloads, server-sent events) and may last
+      // for hours; the per-request bounds are standin's own timeouts.
+      requestTimeout: 0,
+    },
+    createMainPortHandler(context),
+  );
+  // Keepalive probes notice a control connection whose peer vanished without a FIN or RST.
+  mainServer.on('connection', (socket) => socket.setKeepAlive(true, 15_000));
+  const mainPort = await listen(mainServer, config.listenPort);
+  if (!config.token) logger.warn('NO TOKEN SET: anyone who can reach this server can register tunnels; use --token or --token-file');
+  logger.info('standin server listening', { port: mainPort, tunnelPorts: config.tunnelPorts ? `${config.tunnelPorts.from}-${config.tunnelPorts.to}` : 'none' });
+  return {
+    mainPort,
+    context,
+    async close() {
+      await context.publicPorts.closeAll();
+      await new Promise<void>((resolve) => {
+        mainServer.close(() => resolve());
+        mainServer.closeAllConnections();
+      });
+    },
+  };
+}

@@ -1,0 +1,143 @@
+/**
+ * One connected client of a tunnel: its idle long-polls and the browser requests waiting for
+ * one. A browser request goes to an idle poll at once, or waits in a bounded queue until the
+ * next poll (or respond POST, which is held as the next poll) arrives.
+ */
+
+import type { ServerResponse } from 'node:http';
+import { v4 as uuidv4 } from 'uuid';
+import { encodeMeta, HEADER } from '../shared/protocol';
+import type { BrowserRequest } from './browser-request';
+import { replyError, replyNoContent } from './control-reply';
+import type { HandedRequests } from './handed-requests';
+
+/** Why a session ended; the client's polls are answered with it. */
+export type SessionEndReason = 'released' | 'replaced' | 'expired' | 'stopped';
+
+/** Limits a session works within. */
+export interface SessionLimits {
+  pollTimeoutMs: number;
+  maxQueuedRequests: number;
+}
+
+interface IdlePoll {
+  res: ServerResponse;
+  timer: NodeJS.Timeout;
+}
+
+export class TunnelSession {
+  readonly id = uuidv4();
+  /** When a poll last arrived, ms since epoch. */
+  lastPollAt = Date.now();
+  endReason: SessionEndReason | undefined;
+  private readonly idlePolls: IdlePoll[] = [];
+  private readonly queue: BrowserRequest[] = [];
+
+  constructor(
+    readonly tunnel: string,
+    private readonly limits: SessionLimits,
+    private readonly handed: HandedRequests,
+  ) {}
+
+  /** Number of polls waiting for work. */
+  get idlePollCount(): number {
+    return this.idlePolls.length;
+  }
+
+  /** Number of browser requests waiting for a poll. */
+  get queuedCount(): number {
+    return this.queue.length;
+  }
+
+  /** Gives a browser request to an idle poll, or queues it; false when the queue is full. */
+  offer(request: BrowserRequest): boolean {
+    const poll = this.idlePolls.shift();
+    if (poll) {
+      clearTimeout(poll.timer);
+      this.handOver(request, poll.res);
+      return true;
+    }
+    if (this.queue.length >= this.limits.maxQueuedRequests) return false;
+    this.queue.push(request);
+    return true;
+  }
+
+  /** Takes a client poll: answers it with the next queued request, or holds it until the poll timeout. */
+  acceptPoll(res: ServerResponse): void {
+    this.lastPollAt = Date.now();
+    if (this.endReason) {
+      replyEnded(res, this.endReason);
+      return;
+    }
+    const next = this.queue.shift();
+    if (next) {
+      this.handOver(next, res);
+      return;
+    }
+    const poll: IdlePoll = { res, timer: setTimeout(() => this.expirePoll(poll), this.limits.pollTimeoutMs) };
+    this.idlePolls.push(poll);
+    res.once('close', () => this.dropPoll(poll));
+  }
+
+  /** Removes a queued request (it timed out before any poll took it). */
+  withdraw(request: BrowserRequest): void {
+    const index = this.queue.indexOf(request);
+    if (index >= 0) this.queue.splice(index, 1);
+  }
+
+  /** Ends the session: idle polls are answered with the reason; returns the requests still queued. */
+  end(reason: SessionEndReason): BrowserRequest[] {
+    this.endReason = reason;
+    for (const poll of this.idlePolls.splice(0)) {
+      clearTimeout(poll.timer);
+      replyEnded(poll.res, reason);
+    }
+    return this.queue.splice(0);
+  }
+
+  private handOver(request: BrowserRequest, pollRes: ServerResponse): void {
+    request.markHanded(this.id);
+    this.handed.add(request);
+    const headers: Record<string, string | number> = { [HEADER.meta]: encodeMeta(request.meta) };
+    const length = request.req.headers['content-length'];
+    if (!request.meta.hasBody) headers['content-length'] = 0;
+    else if (length !== undefined) headers['content-length'] = length;
+    pollRes.writeHead(200, headers);
+    if (!request.meta.hasBody) {
+      pollRes.end();
+      return;
+    }
+    const browserReq = request.req;
+    browserReq.on('data', (chunk: Buffer) => (request.bytesIn += chunk.length));
+    browserReq.pipe(pollRes);
+    // The browser gave up on its upload: cut the poll answer so the client aborts the app request.
+    browserReq.once('error', () => pollRes.destroy());
+    // The poll connection broke before the whole body went out: the client cannot answer.
+    pollRes.once('close', () => {
+      if (pollRes.writableFinished || request.state === 'answered') return;
+      browserReq.unpipe(pollRes);
+      this.handed.remove(request.id);
+      request.fail('tunnel_offline', 'The connection to the standin client broke while it received the request.');
+    });
+  }
+
+  private expirePoll(poll: IdlePoll): void {
+    this.dropPoll(poll);
+    replyNoContent(poll.res);
+  }
+
+  private dropPoll(poll: IdlePoll): void {
+    clearTimeout(poll.timer);
+    const index = this.idlePolls.indexOf(poll);
+    if (index >= 0) this.idlePolls.splice(index, 1);
+  }
+}
+
+/** Answers a poll of a session that has ended, with a code the client acts on. */
+export function replyEnded(res: ServerResponse, reason: SessionEndReason): void {
+  if (reason === 'replaced') {
+    replyError(res, 409, 'session_replaced', 'another client registered this tunnel name; this session is over');
+  } else {
+    replyError(res, 410, 'tunnel_stopped', `tunnel ${reason}`);
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * A named tunnel as the server knows it: its port, lifetime, the client session currently
+ * serving it, and counters. DESIGN.md "Tunnel lifecycle": pending → active → stopping → stopped.
+ */
+
+import { POLL_GRACE_MS, type RegisterRequest } from '../shared/protocol';
+import type { BrowserRequest } from './browser-request';
+import type { HandedRequests } from './handed-requests';
+import { TunnelSession, type SessionEndReason, type SessionLimits } from './tunnel-session';
+
+/** Lifecycle state of a tunnel. */
+export type TunnelState = 'pending' | 'active' | 'stopping' | 'stopped' | 'error';
+
+/** What the server counts per tunnel. */
+export interface TunnelCounters {
+  requests: number;
+  errors: number;
+  bytesIn: number;
+  bytesOut: number;
+  inFlight: number;
+}
+
+export class Tunnel {
+  state: TunnelState = 'pending';
+  readonly createdAt = Date.now();
+  expiresAt: number;
+  session: TunnelSession;
+  target: string;
+  owner: string | undefined;
+  version: string | undefined;
+  stopReason: SessionEndReason | undefined;
+  readonly counters: TunnelCounters = { requests: 0, errors: 0, bytesIn: 0, bytesOut: 0, inFlight: 0 };
+
+  constructor(
+    readonly name: string,
+    public port: number | null,
+    registration: RegisterRequest,
+    expiresAt: number,
+    private readonly limits: SessionLimits,
+    private readonly handed: HandedRequests,
+  ) {
+    this.expiresAt = expiresAt;
+    this.target = registration.target;
+    this.owner = registration.owner;
+    this.version = registration.version;
+    this.session = new TunnelSession(name, limits, handed);
+  }
+
+  /** When the client was last heard from, ms since epoch. */
+  get lastSeenAt(): number {
+    return this.session.lastPollAt;
+  }
+
+  /**
+   * Whether browser requests can be served: the session is open and its client has polled
+   * within poll-timeout + grace (or is holding polls, or is busy answering).
+   */
+  get isOnline(): boolean {
+    if (this.session.endReason) return false;
+    if (this.session.idlePollCount > 0 || this.counters.inFlight > 0) return true;
+    return Date.now() - this.session.lastPollAt < this.limits.pollTimeoutMs + POLL_GRACE_MS;
+  }
+
+  /**
+   * A client (re-)registers: a new session replaces the old one, whose idle polls are told so;
+   * browser requests still queued move over to the new session instead of failing.
+   */
+  startSession(registration: RegisterRequest, expiresAt: number, port: number | null): TunnelSession {
+    const queued = this.session.end('replaced');
+    this.session = new TunnelSession(this.name, this.limits, this.handed);
+    this.state = 'pending';
+    this.stopReason = undefined;
+    this.port = port;
+    this.expiresAt = expiresAt;
+    this.target = registration.target;
+    this.owner = registration.owner;
+    this.version = registration.version;
+    for (const request of queued) this.session.offer(request);
+    return this.session;
+  }
+
+  /** Ends the tunnel's session for `reason`; returns the browser requests that were still queued. */
+  stop(reason: SessionEndReason): BrowserRequest[] {
+    this.state = 'stopped';
+    this.stopReason = reason;
+    return this.session.end(reason);
+  }
+}

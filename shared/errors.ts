@@ -1,0 +1,45 @@
+/**
+ * Errors with a stable `code`, so callers branch on codes, not on message text (as undici's
+ * UND_ERR_* codes). When an error wraps another, the original is its `cause`.
+ */
+
+/** Base class of every error standin raises on purpose. */
+export class TunnelError extends Error {
+  override name = 'TunnelError';
+  constructor(
+    readonly code: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** A control message that does not follow the protocol (bad JSON, wrong types, bad name). */
+export class ProtocolError extends TunnelError {
+  override name = 'ProtocolError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('bad_request', message, options);
+  }
+}
+
+/** Invalid flags, env vars or files; the CLI exits with code 2. */
+export class ConfigError extends TunnelError {
+  override name = 'ConfigError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('config_error', message, options);
+  }
+}
+
+/** The server refused the client's token; the client exits with code 3 and never retries. */
+export class AuthRefusedError extends TunnelError {
+  override name = 'AuthRefusedError';
+  constructor(message: string) {
+    super('unauthorized', message);
+  }
+}
+
+/** The server ended this client's session (expired, stopped by an admin, replaced by another client). */
+export class SessionEndedError extends TunnelError {
+  override name = 'SessionEndedError';
+}

@@ -1,0 +1,278 @@
+/**
+ * The wire protocol between the standin client and server, defined once.
+ *
+ * Every exchange is an ordinary HTTP/1.1 message. Metadata (which request, its method, URL and
+ * headers; or the app's status and headers) travels as JSON in one header, `x-standin-meta`, and
+ * the HTTP body carries the raw body bytes untouched, so bodies stream with backpressure and are
+ * never base64 or JSON encoded.
+ *
+ * - Register:  POST   /_standin/v1/tunnels                       JSON RegisterRequest → 201 RegisterResponse
+ * - Poll:      GET    /_standin/v1/tunnels/<name>/poll           → a PollAnswer (see below)
+ * - Respond:   POST   /_standin/v1/tunnels/<name>/responses/<id> meta = ResponseMeta, body = app body
+ *                                                               → a PollAnswer: the POST is held open as
+ *                                                                 the client's next poll
+ * - Release:   DELETE /_standin/v1/tunnels/<name>                → 204
+ *
+ * A PollAnswer is one of:
+ * - 200 with meta = RequestMeta, body = the browser's request body: a request to replay;
+ * - 204: the poll timed out with nothing to do, poll again;
+ * - 4xx/5xx with a JSON ErrorBody: the session is over (`code` says why) or the call was wrong.
+ *
+ * Poll, respond and release carry the session id from registration in `x-standin-session`, and
+ * the server accepts a response only from the session it handed the request to. Everything under
+ * /_standin/v1/ requires the bearer token when the server has one.
+ */
+
+import { ProtocolError } from './errors';
+
+/** Version of this internal protocol; a breaking change gets a new path prefix (/_standin/v2/). */
+export const PROTOCOL_VERSION = 1;
+
+/** Prefix of the whole control plane on the server's main port. */
+export const CONTROL_PREFIX = '/_standin/';
+
+/** Prefix of the client endpoints; everything below it needs the client token. */
+export const CLIENT_API_PREFIX = '/_standin/v1/';
+
+/** Endpoint paths of the client protocol. */
+export const PATHS = {
+  register: '/_standin/v1/tunnels',
+  tunnel: (name: string) => `/_standin/v1/tunnels/${name}`,
+  poll: (name: string) => `/_standin/v1/tunnels/${name}/poll`,
+  respond: (name: string, requestId: string) => `/_standin/v1/tunnels/${name}/responses/${requestId}`,
+  healthz: '/_standin/healthz',
+} as const;
+
+/** Header names, lower case as Node exposes them. User-facing ones are part of DESIGN.md's contract. */
+export const HEADER = {
+  /** Internal: JSON metadata of the message this HTTP message carries. */
+  meta: 'x-standin-meta',
+  /** Internal: the session id a client got at registration. */
+  session: 'x-standin-session',
+  /** The standin request id, to the app and back to the browser. */
+  requestId: 'x-standin-request-id',
+  /** The tunnel that served a request; also a selector on the main port. */
+  tunnel: 'x-standin-tunnel',
+  /** The error code when standin itself answered. */
+  error: 'x-standin-error',
+  xRequestId: 'x-request-id',
+  traceparent: 'traceparent',
+  forwardedFor: 'x-forwarded-for',
+  forwardedHost: 'x-forwarded-host',
+  forwardedProto: 'x-forwarded-proto',
+  via: 'via',
+  serverTiming: 'server-timing',
+  authorization: 'authorization',
+} as const;
+
+/** The value standin appends to `Via` (RFC 9110 §7.6.3). */
+export const VIA_VALUE = '1.1 standin';
+
+/** Tunnel names are DNS labels so that they also work as host selectors (`<name>.<domain>`). */
+export const TUNNEL_NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** Request ids are uuid v4, lower case. */
+export const REQUEST_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+/** Largest JSON body the control API accepts (registration); anything bigger is refused with 413. */
+export const MAX_CONTROL_BODY_BYTES = 16 * 1024;
+
+/**
+ * Header size limit on the control connections. The meta header carries a browser's or app's
+ * whole header block (itself limited to 16 KiB on the public ports) as JSON, which grows it a little.
+ */
+export const MAX_CONTROL_HEADER_BYTES = 64 * 1024;
+
+/** Header size limit for browser requests on the public ports and for app responses; past it, 431 / 502. */
+export const MAX_PUBLIC_HEADER_BYTES = 16 * 1024;
+
+/** How much longer than the poll timeout a poll may stay silent before either side calls it dead. */
+export const POLL_GRACE_MS = 5_000;
+
+/** Raw headers as Node's `rawHeaders`: [name, value, name, value, ...], case and duplicates kept. */
+export type RawHeaders = string[];
+
+/** Sent in the body of POST /_standin/v1/tunnels. */
+export interface RegisterRequest {
+  /** Requested tunnel name (a DNS label). */
+  name: string;
+  /** Preferred public port, usually the one this name had last time. */
+  port?: number;
+  /** The local target as the client sees it, for status pages. */
+  target: string;
+  /** Requested lifetime in ms; the server caps it at its --max-ttl. */
+  ttlMs?: number;
+  /** Client version, for status pages. */
+  version?: string;
+  /** user@host of the client, for status pages. */
+  owner?: string;
+}
+
+/** The 201 answer to a registration. */
+export interface RegisterResponse {
+  name: string;
+  /** Secret of this client session; poll, respond and release must present it. */
+  sessionId: string;
+  /** The tunnel's own public port, or null when the server runs without per-tunnel ports. */
+  port: number | null;
+  /** ISO time the tunnel expires. */
+  expiresAt: string;
+  /** How long the server holds an idle poll before answering 204. */
+  pollTimeoutMs: number;
+  /** How long the server waits for a response head before answering 504. */
+  requestTimeoutMs: number;
+}
+
+/** Meta of a 200 poll answer: one browser request to replay. Its body is the poll answer's body. */
+export interface RequestMeta {
+  kind: 'request';
+  id: string;
+  method: string;
+  /** Path and query as the browser sent them. */
+  url: string;
+  /** Headers for the app: hop-by-hop removed, trace headers added. Host is still the browser's. */
+  headers: RawHeaders;
+  /** Whether the browser sent a body (Content-Length > 0 or Transfer-Encoding). */
+  hasBody: boolean;
+}
+
+/** Meta of a respond POST: the app's response head; the POST body is the app's response body. */
+export interface AppResponseMeta {
+  kind: 'response';
+  status: number;
+  headers: RawHeaders;
+  /** Time the client spent in the local app until the response head, ms. */
+  appMs: number;
+}
+
+/** Meta of a respond POST when the client could not get a response head from the app. */
+export interface AppFailureMeta {
+  kind: 'failure';
+  code: AppFailureCode;
+  message: string;
+  appMs: number;
+}
+
+/** What the client reports for one request. */
+export type ResponseMeta = AppResponseMeta | AppFailureMeta;
+
+/** Error codes the browser can get from standin itself (DESIGN.md "Errors"). */
+export const STANDIN_ERROR_STATUS = {
+  app_unreachable: 502,
+  app_error: 502,
+  tunnel_offline: 503,
+  tunnel_expired: 503,
+  queue_full: 503,
+  no_tunnel: 404,
+  timeout: 504,
+} as const;
+
+/** A code of an error that standin answers the browser with. */
+export type StandinErrorCode = keyof typeof STANDIN_ERROR_STATUS;
+
+/** The codes the client may report instead of a response head. */
+export type AppFailureCode = 'app_unreachable' | 'app_error';
+
+/** Error codes of the client API, in the JSON ErrorBody of a non-2xx answer. */
+export type ControlErrorCode =
+  | 'unauthorized'
+  | 'bad_request'
+  | 'not_found'
+  | 'payload_too_large'
+  | 'unknown_session'
+  | 'unknown_request'
+  | 'no_free_port'
+  | 'session_replaced'
+  | 'tunnel_stopped'
+  | 'internal_error';
+
+/** JSON body of every non-2xx control answer. */
+export interface ErrorBody {
+  error: ControlErrorCode;
+  message: string;
+}
+
+/** Parses a RegisterRequest from untrusted JSON, or throws ProtocolError saying what is wrong. */
+export function parseRegisterRequest(value: unknown): RegisterRequest {
+  const body = expectObject(value, 'registration body');
+  const name = expectString(body.name, 'name');
+  if (!TUNNEL_NAME_PATTERN.test(name)) {
+    throw new ProtocolError(`name "${name.slice(0, 80)}" is not a DNS label: use 1-63 of a-z, 0-9 and "-", not starting or ending with "-"`);
+  }
+  const request: RegisterRequest = { name, target: expectString(body.target, 'target').slice(0, 200) };
+  if (body.port !== undefined && body.port !== null) request.port = expectInteger(body.port, 'port', 1, 65535);
+  if (body.ttlMs !== undefined && body.ttlMs !== null) request.ttlMs = expectInteger(body.ttlMs, 'ttlMs', 1, Number.MAX_SAFE_INTEGER);
+  if (body.version !== undefined) request.version = expectString(body.version, 'version').slice(0, 40);
+  if (body.owner !== undefined) request.owner = expectString(body.owner, 'owner').slice(0, 120);
+  return request;
+}
+
+/** Parses the meta header of a poll answer, or throws ProtocolError. */
+export function parseRequestMeta(header: string | undefined): RequestMeta {
+  const meta = expectObject(parseJsonHeader(header), 'request meta');
+  if (meta.kind !== 'request') throw new ProtocolError(`unexpected meta kind ${JSON.stringify(meta.kind)}`);
+  return {
+    kind: 'request',
+    id: expectString(meta.id, 'id'),
+    method: expectString(meta.method, 'method'),
+    url: expectString(meta.url, 'url'),
+    headers: expectRawHeaders(meta.headers),
+    hasBody: meta.hasBody === true,
+  };
+}
+
+/** Parses the meta header of a respond POST, or throws ProtocolError saying what is wrong. */
+export function parseResponseMeta(header: string | undefined): ResponseMeta {
+  const meta = expectObject(parseJsonHeader(header), 'response meta');
+  const appMs = typeof meta.appMs === 'number' && Number.isFinite(meta.appMs) ? Math.max(0, meta.appMs) : 0;
+  switch (meta.kind) {
+    case 'response':
+      return { kind: 'response', status: expectInteger(meta.status, 'status', 100, 999), headers: expectRawHeaders(meta.headers), appMs };
+    case 'failure': {
+      const code = meta.code === 'app_unreachable' ? 'app_unreachable' : 'app_error';
+      return { kind: 'failure', code, message: expectString(meta.message, 'message').slice(0, 500), appMs };
+    }
+    default:
+      throw new ProtocolError(`meta kind must be "response" or "failure", got ${JSON.stringify(meta.kind)}`);
+  }
+}
+
+/** Encodes meta for the `x-standin-meta` header; DEL is escaped because Node refuses it in header values. */
+export function encodeMeta(meta: RequestMeta | ResponseMeta): string {
+  return JSON.stringify(meta).replace(/\x7f/g, '\\u007f');
+}
+
+function parseJsonHeader(header: string | undefined): unknown {
+  if (header === undefined) throw new ProtocolError(`missing ${HEADER.meta} header`);
+  try {
+    return JSON.parse(header);
+  } catch {
+    throw new ProtocolError(`${HEADER.meta} header is not valid JSON`);
+  }
+}
+
+function expectObject(value: unknown, what: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ProtocolError(`${what} must be a JSON object`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function expectString(value: unknown, field: string): string {
+  if (typeof value !== 'string') throw new ProtocolError(`${field} must be a string`);
+  return value;
+}
+
+function expectInteger(value: unknown, field: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new ProtocolError(`${field} must be an integer from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function expectRawHeaders(value: unknown): RawHeaders {
+  if (!Array.isArray(value) || value.length % 2 !== 0 || !value.every((item) => typeof item === 'string')) {
+    throw new ProtocolError('headers must be a flat array of [name, value, ...] strings');
+  }
+  return value as RawHeaders;
+}
