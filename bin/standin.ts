@@ -11,6 +11,8 @@ import type { ServerArgv } from '../server/config';
 
 const EXIT_USAGE = 2;
 
+ignoreKubernetesServiceVariables(process.env);
+
 void yargs(hideBin(process.argv))
   .scriptName('standin')
   .usage('$0 <command> [options]\n\nA layer-7 HTTP reverse tunnel: your local app stands in for one app of a test cluster.')
@@ -46,6 +48,19 @@ void yargs(hideBin(process.argv))
   .help()
   .version()
   .parse();
+
+/**
+ * Kubernetes gives every pod variables for each Service, named after it: a Service called
+ * "standin" yields STANDIN_PORT=tcp://10.0.0.1:8080, STANDIN_SERVICE_HOST, STANDIN_PORT_8080_TCP…
+ * They share our prefix but are not our flags, and strict parsing would refuse to start.
+ */
+function ignoreKubernetesServiceVariables(env: NodeJS.ProcessEnv): void {
+  for (const [key, value] of Object.entries(env)) {
+    if (!key.startsWith('STANDIN_')) continue;
+    const isServiceVariable = /_SERVICE_(HOST|PORT)/.test(key) || /_PORT_\d+_(TCP|UDP|SCTP)/.test(key) || /^(tcp|udp|sctp):\/\//.test(value ?? '');
+    if (isServiceVariable) delete env[key];
+  }
+}
 
 function exitOnStartError(error: Error): void {
   const isConfigError = error.name === 'ConfigError';

@@ -1,3 +1,4 @@
+import { parseAllDocuments } from 'yaml';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -336,39 +337,14 @@ function kustomizeBaseWithComponent(baseDir: string, componentDir: string): unkn
   }
 }
 
-/**
- * Parses every YAML document in the text. No YAML parser is a declared dependency yet: this
- * uses `yaml` once it is one, and until then js-yaml, which jest brings along (through
- * istanbul). Both are loaded with require() and typed here to the one call used.
- */
+/** Parses every YAML document in the text; a document with errors fails the test. */
 function parseYamlDocuments(text: string): unknown[] {
-  const documents = loadYamlParser()(text);
-  return documents.filter((document) => document != null);
-}
-
-function loadYamlParser(): (text: string) => unknown[] {
-  try {
-    const yaml = require('yaml') as {
-      parseAllDocuments(text: string): Iterable<{ errors: readonly Error[]; toJS(): unknown }>;
-    };
-    return (text) =>
-      [...yaml.parseAllDocuments(text)].map((document) => {
-        if (document.errors.length > 0) {
-          throw document.errors[0];
-        }
-        return document.toJS();
-      });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') {
-      throw error;
-    }
-    const jsYaml = require('js-yaml') as {
-      loadAll(text: string, iterator: undefined, options: { schema: unknown }): unknown[];
-      JSON_SCHEMA: unknown;
-    };
-    // JSON_SCHEMA: plain scalars are strings unless they are JSON literals, as in YAML 1.2.
-    return (text) => jsYaml.loadAll(text, undefined, { schema: jsYaml.JSON_SCHEMA });
-  }
+  return parseAllDocuments(text)
+    .map((document) => {
+      if (document.errors.length > 0) throw document.errors[0];
+      return document.toJS() as unknown;
+    })
+    .filter((document) => document != null);
 }
 
 /** Wraps a parsed object in its kubernetes-models class, whose validate() checks the schema. */
