@@ -18,14 +18,15 @@ const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
 const STANDIN_HEADERS = new Set([HEADER.requestId, HEADER.tunnel, HEADER.error, HEADER.meta, HEADER.session]);
 
-/** Builds the app-bound headers for one browser request. */
-export function buildForwardHeaders(req: IncomingMessage, requestId: string, tunnel: string): RawHeaders {
+/** Builds the app-bound headers for one browser request (`tunnel` absent: bound for --fallback). */
+export function buildForwardHeaders(req: IncomingMessage, requestId: string, tunnel?: string): RawHeaders {
   const headers = withoutHopByHop(req.rawHeaders, STANDIN_HEADERS);
   const incomingRequestId = getHeader(headers, HEADER.xRequestId);
   if (incomingRequestId === undefined || !SAFE_REQUEST_ID.test(incomingRequestId)) {
     setHeader(headers, 'X-Request-Id', requestId);
   }
-  headers.push('X-Standin-Request-Id', requestId, 'X-Standin-Tunnel', tunnel);
+  headers.push('X-Standin-Request-Id', requestId);
+  if (tunnel !== undefined) headers.push('X-Standin-Tunnel', tunnel);
   appendHeader(headers, 'X-Forwarded-For', clientAddress(req));
   if (getHeader(headers, HEADER.forwardedHost) === undefined && req.headers.host) {
     headers.push('X-Forwarded-Host', req.headers.host);
