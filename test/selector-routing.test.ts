@@ -9,6 +9,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { startLocalApp, type LocalApp } from './helpers/local-app';
 import { httpRequest } from './helpers/http';
+import { freePort } from './helpers/nginx';
 import { spawnStandin, startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
 
 jest.setTimeout(60_000);
@@ -319,17 +320,6 @@ function rawRequest(port: number, text: string): Promise<string> {
     socket.on('end', () => resolve(received));
     socket.on('error', reject);
     socket.setTimeout(10_000, () => socket.destroy(new Error('raw request timed out')));
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
   });
 }
 
