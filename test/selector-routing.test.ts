@@ -254,6 +254,19 @@ describe('without a working fallback', () => {
     }
   });
 
+  test('a fallback that sends no response head within --request-timeout gives 504 timeout', async () => {
+    const impatient = await startServerProcess(['--fallback', clusterApp.url, '--request-timeout', '1s']);
+    try {
+      const started = Date.now();
+      const response = await httpRequest(`${impatient.url}/hang`, { headers: { accept: 'application/json' } });
+      expect(response.status).toBe(504);
+      expect(JSON.parse(response.text)).toMatchObject({ error: 'timeout' });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    } finally {
+      await impatient.stop();
+    }
+  });
+
   test('with no --fallback an unselected request gets 404 no_tunnel saying how to select a tunnel', async () => {
     const bare = await startServerProcess();
     try {
@@ -303,6 +316,8 @@ function appThatSays(from: string): http.RequestListener {
       }, 150);
       return;
     }
+    // Never answers: the head timeout must end it.
+    if (url.pathname === '/hang') return;
     req.resume();
     req.on('end', () => {
       res.writeHead(200, { 'content-type': 'application/json' });
