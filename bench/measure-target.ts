@@ -59,9 +59,13 @@ export async function measureTarget(target: BenchTarget, plan: RoundPlan): Promi
   return { target: target.name, get1, get32, echo, download, upload };
 }
 
-/** Warms the JIT and connection pools of a target so round 1 is not penalised for going first. */
-export async function warmUp(target: BenchTarget, durationSec: number): Promise<void> {
+/**
+ * Warms the JIT, connection pools and heaps (one echo grows them to their working size) of a
+ * target, so that round 1 is not penalised for whatever goes first.
+ */
+export async function warmUp(target: BenchTarget, durationSec: number, echoBody: Buffer): Promise<void> {
   await runGetLoad(target.url, 32, durationSec);
+  await postEcho(target.url, echoBody, transferTimeoutMs(echoBody.length));
 }
 
 /**

@@ -1,5 +1,4 @@
 import { Agent, createServer, IncomingHttpHeaders, IncomingMessage, request as httpRequest, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream';
 import { announceListeningAndExitWithParent } from './spawned-process';
 
 /**
@@ -45,14 +44,20 @@ function createProxy(target: URL): ReturnType<typeof createServer> {
       },
       (upstreamResponse) => {
         outgoing.writeHead(upstreamResponse.statusCode ?? 502, endToEndHeaders(upstreamResponse.headers));
-        pipeline(upstreamResponse, outgoing, () => undefined);
+        upstreamResponse.on('error', () => outgoing.destroy());
+        upstreamResponse.pipe(outgoing);
       },
     );
     upstream.on('error', () => {
       if (!outgoing.headersSent) outgoing.writeHead(502, { 'content-type': 'text/plain' });
       outgoing.end('bad gateway\n');
     });
-    pipeline(incoming, upstream, () => undefined);
+    // pipe() rather than stream.pipeline(): same backpressure, but pipeline() builds abort
+    // signals per call, which showed up as a tenth of the proxy's CPU in a profile.
+    incoming.pipe(upstream);
+    outgoing.on('close', () => {
+      if (!outgoing.writableFinished) upstream.destroy();
+    });
   });
   server.keepAliveTimeout = 60_000;
   return server;

@@ -1,5 +1,4 @@
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
-import { once } from 'node:events';
 import { announceListeningAndExitWithParent } from './spawned-process';
 
 /**
@@ -59,10 +58,23 @@ async function streamBytes(response: ServerResponse, totalBytes: number): Promis
     remaining -= size;
     // Respect backpressure: a proxy that reads slowly must slow us down, not make us buffer.
     if (!response.write(size === chunk.length ? chunk : chunk.subarray(0, size))) {
-      await Promise.race([once(response, 'drain'), once(response, 'close')]);
+      await drainedOrClosed(response);
     }
   }
   response.end();
+}
+
+/** Resolves on 'drain' or 'close', whichever comes first, and leaves no listener behind. */
+function drainedOrClosed(response: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      response.off('drain', done);
+      response.off('close', done);
+      resolve();
+    };
+    response.on('drain', done);
+    response.on('close', done);
+  });
 }
 
 async function countUpload(request: IncomingMessage, response: ServerResponse): Promise<void> {
