@@ -11,6 +11,8 @@ export interface BenchTarget {
   readonly url: string;
   /** The processes between load generator and app (none for direct). */
   readonly hops: readonly MeasuredProcess[];
+  /** The target app itself: its CPU per request is the reference for what one Node HTTP server costs here. */
+  readonly app: MeasuredProcess;
 }
 
 /** A measurement, or why it could not be made (a broken target must not end the whole run). */
@@ -20,6 +22,7 @@ export type Measured<T> = { readonly ok: true; readonly value: T } | { readonly 
 export interface GetFigures extends GetLoadResult {
   /** CPU of all hop processes per completed request, in µs; null for direct. */
   readonly hopCpuMicrosPerRequest: number | null;
+  /** CPU per completed request of each hop and of the app, in µs. */
   readonly cpuMicrosPerRequestByRole: Readonly<Record<string, number>>;
 }
 
@@ -85,14 +88,15 @@ async function attempt<T>(measure: () => Promise<T>): Promise<Measured<T>> {
 }
 
 async function measureGetLoad(target: BenchTarget, connections: number, durationSec: number): Promise<GetFigures> {
-  const cpuBefore = target.hops.map((hop) => readCpuMicros(hop.pid));
+  const processes = [...target.hops, target.app];
+  const cpuBefore = processes.map((process) => readCpuMicros(process.pid));
   const load = await runGetLoad(target.url, connections, durationSec);
-  const cpuSpent = target.hops.map((hop, index) => readCpuMicros(hop.pid) - cpuBefore[index]);
-  const perRequest = (micros: number): number => micros / Math.max(1, load.requests);
+  const perRequest = processes.map((process, index) => (readCpuMicros(process.pid) - cpuBefore[index]) / Math.max(1, load.requests));
+  const hopPerRequest = perRequest.slice(0, target.hops.length);
   return {
     ...load,
-    hopCpuMicrosPerRequest: target.hops.length ? perRequest(cpuSpent.reduce((sum, micros) => sum + micros, 0)) : null,
-    cpuMicrosPerRequestByRole: Object.fromEntries(target.hops.map((hop, index) => [hop.role, perRequest(cpuSpent[index])])),
+    hopCpuMicrosPerRequest: target.hops.length ? hopPerRequest.reduce((sum, micros) => sum + micros, 0) : null,
+    cpuMicrosPerRequestByRole: Object.fromEntries(processes.map((process, index) => [process.role, perRequest[index]])),
   };
 }
 

@@ -1,10 +1,12 @@
-import { Agent, createServer, IncomingHttpHeaders, IncomingMessage, request as httpRequest, ServerResponse } from 'node:http';
+import { createServer, IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { Pool } from 'undici';
 import { announceListeningAndExitWithParent } from './spawned-process';
 
 /**
  * The baseline: the smallest honest Node reverse proxy. One hop, node:http in, a keep-alive
- * http.Agent out, bodies piped both ways with backpressure. Whatever standin costs above this is
- * the price of its design (long-poll hand-off, second hop, logging), not of Node itself.
+ * undici Pool out (the client the standin client replays with), bodies piped both ways with
+ * backpressure. Whatever standin costs above this is the price of its design (long-poll
+ * hand-off, second hop, logging), not of Node itself.
  *
  * Run as its own process: `node dist/bench/node-proxy.js <listenPort|0> <targetUrl>`.
  */
@@ -22,41 +24,44 @@ const HOP_BY_HOP_HEADERS = new Set([
   'proxy-authorization',
 ]);
 
-function endToEndHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
-  const kept: IncomingHttpHeaders = {};
+/** Upstream connections kept; more than the benchmark's highest concurrency. */
+const UPSTREAM_CONNECTIONS = 256;
+
+function endToEndHeaders(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const kept: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(headers)) {
-    if (!HOP_BY_HOP_HEADERS.has(name)) kept[name] = value;
+    if (value !== undefined && !HOP_BY_HOP_HEADERS.has(name)) kept[name] = value;
   }
   return kept;
 }
 
+function hasBody(incoming: IncomingMessage): boolean {
+  const length = incoming.headers['content-length'];
+  return (length !== undefined && length !== '0') || incoming.headers['transfer-encoding'] !== undefined;
+}
+
+async function forward(pool: Pool, target: URL, incoming: IncomingMessage, outgoing: ServerResponse): Promise<void> {
+  const upstream = await pool.request({
+    method: incoming.method ?? 'GET',
+    path: incoming.url ?? '/',
+    headers: { ...endToEndHeaders(incoming.headers), host: target.host },
+    body: hasBody(incoming) ? incoming : null,
+  });
+  outgoing.writeHead(upstream.statusCode, endToEndHeaders(upstream.headers));
+  upstream.body.on('error', () => outgoing.destroy());
+  upstream.body.pipe(outgoing);
+}
+
 function createProxy(target: URL): ReturnType<typeof createServer> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
-  const server = createServer((incoming: IncomingMessage, outgoing: ServerResponse) => {
-    const upstream = httpRequest(
-      {
-        agent,
-        host: target.hostname,
-        port: target.port,
-        method: incoming.method,
-        path: incoming.url,
-        headers: { ...endToEndHeaders(incoming.headers), host: target.host },
-      },
-      (upstreamResponse) => {
-        outgoing.writeHead(upstreamResponse.statusCode ?? 502, endToEndHeaders(upstreamResponse.headers));
-        upstreamResponse.on('error', () => outgoing.destroy());
-        upstreamResponse.pipe(outgoing);
-      },
-    );
-    upstream.on('error', () => {
-      if (!outgoing.headersSent) outgoing.writeHead(502, { 'content-type': 'text/plain' });
-      outgoing.end('bad gateway\n');
-    });
-    // pipe() rather than stream.pipeline(): same backpressure, but pipeline() builds abort
-    // signals per call, which showed up as a tenth of the proxy's CPU in a profile.
-    incoming.pipe(upstream);
-    outgoing.on('close', () => {
-      if (!outgoing.writableFinished) upstream.destroy();
+  const pool = new Pool(target.origin, { connections: UPSTREAM_CONNECTIONS });
+  const server = createServer((incoming, outgoing) => {
+    forward(pool, target, incoming, outgoing).catch(() => {
+      if (outgoing.headersSent) {
+        outgoing.destroy();
+      } else {
+        outgoing.writeHead(502, { 'content-type': 'text/plain' });
+        outgoing.end('bad gateway\n');
+      }
     });
   });
   server.keepAliveTimeout = 60_000;

@@ -196,7 +196,7 @@ export function renderCpuTable(rounds: RoundResults): string {
     }
   }
   if (rows.length === 0) return '_No hop processes measured._';
-  return ['| target | process | CPU µs/request, c=1 | CPU µs/request, c=32 |', '|---|---|---|---|', ...rows].join('\n');
+  return ['| target | process (app: not a hop, for reference) | CPU µs/request, c=1 | CPU µs/request, c=32 |', '|---|---|---|---|', ...rows].join('\n');
 }
 
 const failed: Measured<never> = { ok: false, error: 'not run' };

@@ -71,18 +71,19 @@ async function startTargets(config: BenchConfig): Promise<RunningSetup> {
     const app = SpawnedProcess.start('target app', process.execPath, [require.resolve('./target-app')]);
     stoppers.push(() => app.stop());
     const appUrl = `http://127.0.0.1:${await app.waitForListeningPort(10_000)}`;
-    const targets: BenchTarget[] = [{ name: 'direct', url: appUrl, hops: [] }];
+    const appProcess = { role: 'app', pid: app.pid };
+    const targets: BenchTarget[] = [{ name: 'direct', url: appUrl, hops: [], app: appProcess }];
 
     const proxy = SpawnedProcess.start('node proxy', process.execPath, [require.resolve('./node-proxy'), '0', appUrl]);
     stoppers.push(() => proxy.stop());
     const proxyUrl = `http://127.0.0.1:${await proxy.waitForListeningPort(10_000)}`;
     await waitForStatus(`${proxyUrl}${TARGET_PATH.small}`, 200, 10_000, proxy);
-    targets.push({ name: 'node-proxy', url: proxyUrl, hops: [{ role: 'proxy', pid: proxy.pid }] });
+    targets.push({ name: 'node-proxy', url: proxyUrl, hops: [{ role: 'proxy', pid: proxy.pid }], app: appProcess });
 
     const nginx = await startNginxIfWanted(config, new URL(appUrl), notes);
     if (nginx) {
       stoppers.push(() => nginx.stop());
-      targets.push({ name: 'nginx', url: nginx.url, hops: [{ role: 'nginx', pid: nginx.process.pid }] });
+      targets.push({ name: 'nginx', url: nginx.url, hops: [{ role: 'nginx', pid: nginx.process.pid }], app: appProcess });
     }
 
     const standin = await startStandinIfBuilt(config, new URL(appUrl), notes);
@@ -95,6 +96,7 @@ async function startTargets(config: BenchConfig): Promise<RunningSetup> {
           { role: 'server', pid: standin.server.pid },
           { role: 'client', pid: standin.client.pid },
         ],
+        app: appProcess,
       });
     }
     return { targets, notes, stop };
@@ -126,8 +128,7 @@ async function startStandinIfBuilt(config: BenchConfig, app: URL, notes: string[
     note(notes, `standin: ${config.standinBin}, server and client with --log-level warn, client --no-inspect.`);
     return standin;
   } catch (error) {
-    note(notes, `standin did not start, skipped: ${(error as Error).message.split('\n')[0]}`);
-    log((error as Error).message);
+    note(notes, `standin did not start, skipped: ${oneLine((error as Error).message)}`);
     return null;
   }
 }
@@ -173,8 +174,13 @@ async function runIdleTunnels(config: BenchConfig): Promise<Measured<IdleResult>
     return { ok: true, value };
   } catch (error) {
     log(`idle tunnels failed: ${(error as Error).message}`);
-    return { ok: false, error: (error as Error).message.split('\n')[0] };
+    return { ok: false, error: oneLine((error as Error).message) };
   }
+}
+
+/** A multi-line error (with a child's last output) as one line for a markdown list or cell. */
+function oneLine(message: string): string {
+  return message.replace(/\s*\n\s*/g, ' / ').slice(0, 600);
 }
 
 function log(line: string): void {
