@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { Agent, request } from 'undici';
 
 /**
@@ -55,6 +56,8 @@ export async function registerIdleTunnels(serverUrl: string, count: number, poll
   const registrations = await registerAll(agent, serverUrl, count);
   const registrationMs = performance.now() - startedAt;
   const stopping = new AbortController();
+  // Every poll listens on this one signal; without this Node warns about a listener leak.
+  setMaxListeners(count * pollsEach + 1, stopping.signal);
   const counters = { open: 0, empty: 0, answered: 0, failures: 0, lastFailure: null as string | null };
   const slots = registrations.flatMap((registration) =>
     Array.from({ length: pollsEach }, () => keepPolling(agent, serverUrl, registration, stopping.signal, counters)),

@@ -59,6 +59,8 @@ export interface MeasuredProcess {
 /** Peak memory of one process over a sampling window. */
 export interface PeakMemory {
   readonly role: string;
+  /** RSS when sampling started: the peak minus this is what the window itself cost. */
+  readonly startRssKiB: number;
   readonly peakRssKiB: number;
   readonly hwmKiB: number;
 }
@@ -70,6 +72,7 @@ export interface PeakMemory {
  */
 export class RssSampler {
   private readonly peaks = new Map<string, number>();
+  private readonly starts = new Map<string, number>();
   private readonly timer: NodeJS.Timeout;
 
   constructor(
@@ -86,6 +89,7 @@ export class RssSampler {
     this.sample();
     return this.processes.map((process) => ({
       role: process.role,
+      startRssKiB: this.starts.get(process.role) ?? 0,
       peakRssKiB: this.peaks.get(process.role) ?? 0,
       hwmKiB: readMemoryIfRunning(process.pid)?.hwmKiB ?? 0,
     }));
@@ -99,6 +103,7 @@ export class RssSampler {
   private sample(): void {
     for (const process of this.processes) {
       const rssKiB = readMemoryIfRunning(process.pid)?.rssKiB ?? 0;
+      if (!this.starts.has(process.role)) this.starts.set(process.role, rssKiB);
       this.peaks.set(process.role, Math.max(this.peaks.get(process.role) ?? 0, rssKiB));
     }
   }

@@ -10,8 +10,10 @@ interface Figure {
   readonly label: string;
   read(round: TargetRound): number | null;
   format(value: number): string;
-  /** False for yes/no figures, where a ratio means nothing. */
+  /** False for counts and yes/no figures, where a ratio means nothing; those show the worst round. */
   readonly hasRatio: boolean;
+  /** For figures without a ratio: which round is the worst, the lowest (yes/no) or the highest (errors). */
+  readonly worst?: 'lowest' | 'highest';
 }
 
 const MIB = 1024 * 1024;
@@ -30,7 +32,7 @@ function getFigures(key: 'get1' | 'get32', concurrency: number): Figure[] {
     { label: label('requests/s'), read: (r) => value(r[key])?.requestsPerSec ?? null, format: integer, hasRatio: true },
     { label: label('p50 ms'), read: (r) => value(r[key])?.p50Ms ?? null, format: decimal, hasRatio: true },
     { label: label('p99 ms'), read: (r) => value(r[key])?.p99Ms ?? null, format: decimal, hasRatio: true },
-    { label: label('errors'), read: (r) => value(r[key])?.errors ?? null, format: integer, hasRatio: false },
+    { label: label('errors'), read: (r) => value(r[key])?.errors ?? null, format: integer, hasRatio: false, worst: 'highest' },
     { label: label('hop CPU µs/request'), read: (r) => value(r[key])?.hopCpuMicrosPerRequest ?? null, format: integer, hasRatio: true },
   ];
 }
@@ -38,7 +40,7 @@ function getFigures(key: 'get1' | 'get32', concurrency: number): Figure[] {
 function transferFigures(key: 'download' | 'upload', label: string): Figure[] {
   return [
     { label: `${label}: MiB/s`, read: (r) => value(r[key])?.mibPerSec ?? null, format: integer, hasRatio: true },
-    { label: `${label}: all bytes arrived`, read: (r) => flag(value(r[key])?.intact), format: yesNo, hasRatio: false },
+    { label: `${label}: all bytes arrived`, read: (r) => flag(value(r[key])?.intact), format: yesNo, hasRatio: false, worst: 'lowest' },
     {
       label: `${label}: peak RSS of hops, MiB (sampled every 100 ms)`,
       read: (r) => {
@@ -47,6 +49,18 @@ function transferFigures(key: 'download' | 'upload', label: string): Figure[] {
       },
       format: integer,
       hasRatio: true,
+    },
+    {
+      // Flat memory means this stays near 0 whatever the size; the peak above also holds what
+      // earlier measurements (the 50 MiB echo) left in the heap.
+      label: `${label}: growth of hop RSS during the transfer, MiB`,
+      read: (r) => {
+        const memory = value(r[key])?.memory;
+        return memory?.length ? memory.reduce((sum, m) => sum + Math.max(0, m.peakRssKiB - m.startRssKiB), 0) / 1024 : null;
+      },
+      format: integer,
+      hasRatio: false,
+      worst: 'highest',
     },
   ];
 }
@@ -59,7 +73,7 @@ function echoFigures(echoBytes: number): Figure[] {
   const label = `POST ${echoBytes / MIB} MiB, echoed back`;
   return [
     { label: `${label}: ms`, read: (r) => value(r.echo)?.durationMs ?? null, format: integer, hasRatio: true },
-    { label: `${label}: body intact (SHA-256)`, read: (r) => flag(value(r.echo)?.intact), format: yesNo, hasRatio: false },
+    { label: `${label}: body intact (SHA-256)`, read: (r) => flag(value(r.echo)?.intact), format: yesNo, hasRatio: false, worst: 'lowest' },
   ];
 }
 
@@ -113,7 +127,7 @@ function cell(rounds: RoundResults, figure: Figure, target: TargetName): string 
   });
   const middle = median(values);
   if (middle === null) return failureText(rounds, target);
-  if (!figure.hasRatio) return figure.format(values.every((v) => v === values[0]) ? middle : Math.min(...values));
+  if (!figure.hasRatio) return figure.format(figure.worst === 'highest' ? Math.max(...values) : Math.min(...values));
   const ratios = (['direct', 'node-proxy'] as const)
     .filter((reference) => reference !== target)
     .map((reference) => {
@@ -158,24 +172,29 @@ export function renderComparisonTable(rounds: RoundResults, config: BenchConfig)
 export function renderMemoryTable(rounds: RoundResults): string {
   const rows: string[] = [];
   for (const target of presentTargets(rounds)) {
-    const roles = new Map<string, { download: number; upload: number; hwm: number }>();
+    const roles = new Map<string, { download: number; upload: number; growth: number; hwm: number }>();
     for (const round of rounds) {
       const entry = roundOf(round, target);
       for (const key of ['download', 'upload'] as const) {
         for (const memory of (entry && value(entry[key])?.memory) ?? []) {
-          const row = roles.get(memory.role) ?? { download: 0, upload: 0, hwm: 0 };
+          const row = roles.get(memory.role) ?? { download: 0, upload: 0, growth: 0, hwm: 0 };
           row[key] = Math.max(row[key], memory.peakRssKiB);
+          row.growth = Math.max(row.growth, memory.peakRssKiB - memory.startRssKiB);
           row.hwm = Math.max(row.hwm, memory.hwmKiB);
           roles.set(memory.role, row);
         }
       }
     }
     for (const [role, row] of roles) {
-      rows.push(`| ${target} | ${role} | ${mib(row.download)} | ${mib(row.upload)} | ${mib(row.hwm)} |`);
+      rows.push(`| ${target} | ${role} | ${mib(row.download)} | ${mib(row.upload)} | ${(row.growth / 1024).toFixed(0)} | ${mib(row.hwm)} |`);
     }
   }
   if (rows.length === 0) return '_No hop processes measured._';
-  return ['| target | process | peak RSS during GET stream, MiB | during POST stream, MiB | VmHWM (lifetime), MiB |', '|---|---|---|---|---|', ...rows].join('\n');
+  return [
+    '| target | process | peak RSS during GET stream, MiB | during POST stream, MiB | largest growth during a stream, MiB | VmHWM (lifetime), MiB |',
+    '|---|---|---|---|---|---|',
+    ...rows,
+  ].join('\n');
 }
 
 /** CPU per request of each hop process (median over rounds), at both concurrencies. */
@@ -262,7 +281,7 @@ export function renderResultsMarkdown(report: ResultsReport): string {
 - Date: ${machine.date}
 - Load generator: autocannon in the benchmark process, on the same machine as everything else (loopback only).
 ${report.notes.map((note) => `- ${note}\n`).join('')}
-Each cell is the median over rounds; the ratios in parentheses are taken within each round (target ÷
+Each cell is the median over rounds (errors: the worst round; yes/no: "yes" only if every round passed); the ratios in parentheses are taken within each round (target ÷
 direct, target ÷ Node proxy) and then the median, so that drift between rounds cancels. "Hops" are
 the processes between the load generator and the app: none for direct, the proxy process for
 node-proxy and nginx, server + client for standin.

@@ -9,6 +9,16 @@ import { waitForStatus } from './wait-for-status';
 /** How long standin gets to start and connect before the benchmark gives up on it. */
 const STANDIN_READY_TIMEOUT_MS = 20_000;
 
+/**
+ * The environment for standin children: ours without any STANDIN_* variable. standin reads every
+ * flag from STANDIN_<FLAG> too, so STANDIN_BIN (our own override) or a developer's STANDIN_TOKEN
+ * would otherwise change, or break, the processes under test; the benchmark sets everything by flag.
+ */
+function standinEnvironment(overrides: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('STANDIN_')));
+  return { ...env, ...overrides };
+}
+
 /** Whether the standin bin exists; the benchmark skips standin (and says so) when it does not. */
 export function isStandinBuilt(standinBin: string): boolean {
   return existsSync(standinBin);
@@ -44,7 +54,7 @@ export async function startStandinTunnel(standinBin: string, targetPort: number)
       '--log-level', 'warn',
       '--no-inspect',
     ],
-    { ...process.env, HOME: home },
+    standinEnvironment({ HOME: home }),
   );
   const url = `http://127.0.0.1:${tunnelPort}`;
   const stop = async (): Promise<void> => {
@@ -68,11 +78,10 @@ export function startStandinServer(
   ports: string,
   extraArgs: readonly string[] = [],
 ): SpawnedProcess {
-  return SpawnedProcess.start('standin server', process.execPath, [
-    standinBin, 'server',
-    '--listen', String(listenPort),
-    '--ports', ports,
-    '--log-level', 'warn',
-    ...extraArgs,
-  ]);
+  return SpawnedProcess.start(
+    'standin server',
+    process.execPath,
+    [standinBin, 'server', '--listen', String(listenPort), '--ports', ports, '--log-level', 'warn', ...extraArgs],
+    standinEnvironment(),
+  );
 }
