@@ -1,20 +1,17 @@
 import { setMaxListeners } from 'node:events';
 import { Agent, request } from 'undici';
+import { HEADER, PATHS } from '../shared/protocol';
 
 /**
  * IDLE TUNNELS: 1,000 registered tunnels with 8 parked polls each, spoken with raw undici
  * requests (no client processes), to measure what a busy server costs at rest.
- *
- * The protocol strings below mirror main's shared/protocol.ts (register, poll, respond; the
- * session header; the meta header). bench/ cannot import shared/ on the bench branch yet; once
- * both are merged, replace these with imports of PATHS and HEADER from '../shared/protocol'.
  */
 const PROTOCOL = {
-  registerPath: '/_standin/v1/tunnels',
-  pollPath: (name: string) => `/_standin/v1/tunnels/${name}/poll`,
-  respondPath: (name: string, requestId: string) => `/_standin/v1/tunnels/${name}/responses/${requestId}`,
-  sessionHeader: 'x-standin-session',
-  metaHeader: 'x-standin-meta',
+  registerPath: PATHS.register,
+  pollPath: PATHS.poll,
+  respondPath: PATHS.respond,
+  sessionHeader: HEADER.session,
+  metaHeader: HEADER.meta,
 } as const;
 
 /** Registrations sent at once; enough to be quick, few enough not to look like a flood. */
