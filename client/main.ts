@@ -29,12 +29,21 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
   const name = config.name ?? deriveTunnelName(config.target);
   const terminal = new Terminal(name, logger, config.logFormat === 'pretty');
   const client = new TunnelClient(config, name, config.port ?? rememberedPort(config.server, name), logger, terminal);
+  // Installed before anything else, so Ctrl-C at any moment (even mid-registration) stops cleanly.
+  let stopRequested = false;
+  const stopOnSignal = () => {
+    stopRequested = true;
+    void client.stop();
+  };
+  process.once('SIGINT', stopOnSignal);
+  process.once('SIGTERM', stopOnSignal);
 
   let registered;
   try {
     registered = await client.register();
   } catch (error) {
     await client.stop();
+    if (stopRequested) return EXIT.ok;
     if (error instanceof AuthRefusedError) {
       logger.error('authentication refused', { server: config.server.origin, error: error.message });
       return EXIT.auth;
@@ -45,9 +54,7 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
   rememberPort(config.server, name, registered.port);
   terminal.tunnelReady(config.server, config.target, registered);
 
-  const stopOnSignal = () => void client.stop();
-  process.once('SIGINT', stopOnSignal);
-  process.once('SIGTERM', stopOnSignal);
+  if (stopRequested) return EXIT.ok;
   const end = await client.run();
   await client.stop();
   return exitCodeFor(end, logger);
