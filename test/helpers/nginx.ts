@@ -22,7 +22,7 @@ export interface RunningNginx {
 }
 
 /**
- * The proxy lines a cluster proxy needs in front of standin, as in docs/kubernetes.md: HTTP/1.1,
+ * The proxy lines a cluster proxy needs in front of standin, as in the README (Route traffic to your laptop): HTTP/1.1,
  * the WebSocket upgrade headers, long timeouts and no buffering in either direction.
  */
 export function proxyTo(upstream: string): string {
