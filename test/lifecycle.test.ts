@@ -52,6 +52,8 @@ test('a tunnel with a short --ttl stops within 2 s of expiresAt: requests get 50
 
   expect(exitCode).toBe(4);
   expect(client.lines.some((line) => String(line.message).includes('the tunnel expired'))).toBe(true);
+  // Less than 10 minutes of life from the start: the one warning comes at once.
+  expect(client.lines.filter((line) => line.message === 'tunnel expires soon')).toHaveLength(1);
   const heldResponse = await held;
   expect(heldResponse.status).toBe(503);
   expect(heldResponse.headers['x-standin-error']).toBe('tunnel_expired');
