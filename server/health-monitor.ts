@@ -23,7 +23,6 @@ const DOWN_AFTER_FAILURES = 3;
 interface PendingProbe {
   tunnel: string;
   sessionId: string;
-  sentAt: number;
   settle: (result: ProbeResultMeta | string) => void;
 }
 
@@ -125,7 +124,7 @@ export class HealthMonitor {
         clearTimeout(timer);
         resolve(toCheck(result, performance.now() - sentAt));
       };
-      this.pending.set(id, { tunnel: tunnel.name, sessionId: session.id, sentAt, settle });
+      this.pending.set(id, { tunnel: tunnel.name, sessionId: session.id, settle });
       if (!session.offerProbe({ kind: 'probe', id })) settle('the standin client is not taking polls');
     });
   }

@@ -103,6 +103,9 @@ test('stopping a tunnel needs the admin token: 401 without it, and with it the w
   expect(await client.exited).toBe(4);
   expect(client.lines.some((line) => line.message === 'an admin stopped the tunnel' && line.reason === 'stopped')).toBe(true);
   expect((await tunnelStatus('admin-target')).stopReason).toBe('stopped');
+  const afterwards = await httpRequest(`${client.publicUrl}/fast`, { headers: { accept: 'application/json' } });
+  expect(afterwards.status).toBe(503);
+  expect(JSON.parse(afterwards.text).message).toBe('Tunnel admin-target was stopped by an admin.');
 });
 
 test('the status API answers 404 for an unknown tunnel', async () => {

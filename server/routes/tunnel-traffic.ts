@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { logAccess } from '../access-log';
 import { BrowserRequest } from '../browser-request';
 import type { ServerContext } from '../server-context';
+import { browserErrorFor } from '../stop-tunnel';
 import type { Tunnel } from '../tunnel';
 
 /** Serves one browser request through tunnel `name` (which may not exist). */
@@ -21,8 +22,9 @@ export function serveThroughTunnel(ctx: ServerContext, name: string, req: Incomi
   }
   tunnel.counters.requests++;
   tunnel.counters.inFlight++;
-  if (tunnel.state === 'stopped' && tunnel.stopReason === 'expired') {
-    request.fail('tunnel_expired', `Tunnel ${name} expired.`);
+  if (tunnel.state === 'stopped' && (tunnel.stopReason === 'expired' || tunnel.stopReason === 'stopped')) {
+    const { code, message } = browserErrorFor(name, tunnel.stopReason);
+    request.fail(code, message);
     return;
   }
   if (!tunnel.isOnline) {
