@@ -1,13 +1,13 @@
 /** The probe messages of the wire protocol: parsed from untrusted headers, or refused with a reason. */
 
 import { ProtocolError } from '../shared/errors';
-import { encodeMeta, parsePollMeta, parseProbeResultMeta, parseRequestMeta } from '../shared/protocol';
+import { encodeMeta, parsePollMeta, parseProbeResultMeta, parseRequestMeta, type RequestMeta } from '../shared/protocol';
 
 const PROBE_ID = '6f1c2b8e-3d4a-4b5c-9d6e-7f8091a2b3c4';
 
 test('a poll answer meta is either a request or a probe', () => {
   expect(parsePollMeta(encodeMeta({ kind: 'probe', id: PROBE_ID }))).toEqual({ kind: 'probe', id: PROBE_ID });
-  const request = { kind: 'request', id: PROBE_ID, method: 'GET', url: '/', headers: ['Host', 'x'], hasBody: false } as const;
+  const request: RequestMeta = { kind: 'request', id: PROBE_ID, method: 'GET', url: '/', headers: ['Host', 'x'], hasBody: false };
   expect(parsePollMeta(encodeMeta(request))).toEqual(request);
   expect(() => parsePollMeta('{"kind":"other"}')).toThrow(ProtocolError);
 });
