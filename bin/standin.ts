@@ -40,7 +40,16 @@ void yargs(hideBin(process.argv))
       setImmediate(() => process.exit());
     },
   )
-  .demandCommand(1, 'Name a command: server or connect')
+  .command(
+    'status',
+    "Show a standin server's tunnels: port, state, health, time left",
+    (command) => require('../client/status-command').statusOptions(command),
+    async (argv) => {
+      const { runStatus } = require('../client/status-command') as typeof import('../client/status-command');
+      process.exitCode = await runStatus(argv as unknown as import('../client/status-command').StatusArgv);
+    },
+  )
+  .demandCommand(1, 'Name a command: server, connect or status')
   .strict()
   .fail((message, error) => {
     if (error) throw error;
