@@ -14,6 +14,8 @@ export interface RequestLine {
   status: number;
   durationMs: number;
   error?: string;
+  /** Fields from trace headers (traceparent, X-*-Id), logged with the line. */
+  trace?: Record<string, string>;
 }
 
 const COLOR = { reset: '\x1b[0m', bold: '\x1b[1m', dim: '\x1b[2m', green: '\x1b[32m', yellow: '\x1b[33m', red: '\x1b[31m', cyan: '\x1b[36m' };
@@ -24,6 +26,8 @@ export class Terminal {
     private readonly logger: Logger,
     private readonly pretty: boolean,
     private readonly out: NodeJS.WritableStream = process.stdout,
+    /** --quiet: no line per request. */
+    private readonly quiet = false,
   ) {}
 
   /** Announces the live tunnel: name, public URL(s), how to select it, expiry. */
@@ -50,7 +54,8 @@ export class Terminal {
 
   /** One line per finished request. */
   request(line: RequestLine): void {
-    const fields = { requestId: line.requestId, tunnel: this.tunnel, method: line.method, path: line.path, status: line.status, durationMs: Math.round(line.durationMs * 10) / 10, ...(line.error ? { error: line.error } : {}) };
+    if (this.quiet) return;
+    const fields = { ...line.trace, requestId: line.requestId, tunnel: this.tunnel, method: line.method, path: line.path, status: line.status, durationMs: Math.round(line.durationMs * 10) / 10, ...(line.error ? { error: line.error } : {}) };
     if (!this.pretty) {
       this.logger.info('request', fields);
       return;
