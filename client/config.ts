@@ -23,6 +23,12 @@ export interface ClientConfig {
   preserveHost: boolean;
   logFormat: LogFormat;
   logLevel: LogLevel;
+  /** --log-file: NDJSON request log, or null. */
+  logFile: string | null;
+  /** --quiet: no line per request on stdout. */
+  quiet: boolean;
+  /** --inspect: first port to try for the inspector (0 = any free port), or null with --no-inspect. */
+  inspectPort: number | null;
 }
 
 /** Declares the options of `standin connect <target>`. */
@@ -36,8 +42,15 @@ export function clientOptions<T>(yargs: Argv<T>) {
     .option('concurrency', { type: 'number', default: 8, description: 'Polls kept open: requests served in parallel' })
     .option('preserve-host', { type: 'boolean', default: false, description: "Send the browser's Host header to the app instead of the target's" })
     .option('log-format', { choices: ['json', 'pretty'] as const, description: 'Log format', defaultDescription: 'pretty on a terminal, else json' })
-    .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel, description: 'Log level' });
+    .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel, description: 'Log level' })
+    .option('log-file', { type: 'string', description: 'Append one JSON line per request to this file' })
+    .option('quiet', { type: 'boolean', default: false, description: 'No line per request on the terminal' })
+    // No yargs type: the option takes a port or false (--no-inspect, STANDIN_INSPECT=false).
+    .option('inspect', { default: DEFAULT_INSPECT_PORT as number | boolean | string, description: 'Port of the request inspector on 127.0.0.1 (next free one if taken); --no-inspect turns it off' });
 }
+
+/** The inspector's port unless --inspect says otherwise (DESIGN.md "Request inspector"). */
+export const DEFAULT_INSPECT_PORT = 4040;
 
 /** The parsed argv of `standin connect`. */
 export type ClientArgv = Awaited<ReturnType<typeof clientOptions>['argv']>;
@@ -64,7 +77,20 @@ export function toClientConfig(argv: ClientArgv): ClientConfig {
     preserveHost: argv['preserve-host'],
     logFormat: argv['log-format'] ?? defaultLogFormat(),
     logLevel: argv['log-level'],
+    logFile: argv['log-file'] ? argv['log-file'] : null,
+    quiet: argv.quiet,
+    inspectPort: parseInspectPort(argv.inspect),
   });
+}
+
+/** `--inspect <port>` → the port, `--no-inspect` / `false` → null. */
+export function parseInspectPort(value: unknown): number | null {
+  if (value === false || value === 'false') return null;
+  const port = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new ConfigError(`--inspect must be a port from 0 to 65535 (or --no-inspect), got ${JSON.stringify(value)}`);
+  }
+  return port;
 }
 
 /** `3000` → http://localhost:3000; a URL must be http(s) with no path beyond `/`. */
