@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { logAccess } from '../access-log';
 import { BrowserRequest } from '../browser-request';
+import { recentRequestOf } from '../recent-requests';
 import type { ServerContext } from '../server-context';
 import type { Tunnel } from '../tunnel';
 
@@ -48,6 +49,7 @@ function finish(request: BrowserRequest, tunnel: Tunnel | undefined): void {
     tunnel.counters.bytesIn += request.bytesIn;
     tunnel.counters.bytesOut += request.bytesOut;
     if (request.errorCode) tunnel.counters.errors++;
+    tunnel.recentRequests.add(recentRequestOf(request));
   }
   logAccess(request);
 }
