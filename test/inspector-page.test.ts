@@ -75,6 +75,7 @@ test('clicking a request shows its headers, pretty-printed body and timings', as
   expect(text).toContain('Request headers');
   expect(text).toContain('Response headers');
   expect(text).toContain('queued on server');
+  expect(text).not.toContain('null');
   expect(await detail.locator('pre').first().textContent()).toBe('{\n  "a": {\n    "b": 1\n  }\n}');
   expect(await page.locator(`tbody tr[data-id="${id}"]`).getAttribute('class')).toContain('selected');
 });

@@ -122,7 +122,7 @@ async function show(id) {
   const replayButton = el('button', { id: 'replay', onclick: () => replay(r.id, replayButton, note) }, 'Replay');
   const note = el('span', { class: 'muted' }, r.replayRefusal || '');
   if (r.replayRefusal) replayButton.disabled = true;
-  detail.replaceChildren(
+  detail.replaceChildren(...[
     el('h2', {}, r.method + ' ' + r.path),
     el('div', { class: 'bar' },
       el('strong', { class: statusClass(r.status) }, r.status), r.error ? el('span', { class: 'tag err' }, r.error) : null,
@@ -138,7 +138,7 @@ async function show(id) {
     el('h3', {}, 'Request headers'), headerList(r.request.headers),
     el('h3', {}, 'Request body'), bodyView(r.request.body),
     el('h3', {}, 'Response headers'), headerList(r.response.headers),
-    el('h3', {}, 'Response body'), bodyView(r.response.body));
+    el('h3', {}, 'Response body'), bodyView(r.response.body)].filter(Boolean));
 }
 async function replay(id, button, note) {
   button.disabled = true;
