@@ -47,10 +47,9 @@ export class RequestLog {
   }
 }
 
-/** The fields of one --log-file line. */
+/** The fields of one --log-file line: standin's own first; trace fields after, never replacing them. */
 export function toLogLine(record: RequestRecord): Record<string, unknown> {
-  return {
-    ...record.trace,
+  const line: Record<string, unknown> = {
     time: new Date(record.startedAt).toISOString(),
     requestId: record.requestId,
     tunnel: record.tunnel,
@@ -65,4 +64,6 @@ export function toLogLine(record: RequestRecord): Record<string, unknown> {
     ...(record.error ? { error: record.error } : {}),
     ...(record.replayOf ? { replayOf: record.replayOf } : {}),
   };
+  for (const [name, value] of Object.entries(record.trace)) if (!(name in line)) line[name] = value;
+  return line;
 }
