@@ -18,6 +18,8 @@ void yargs(hideBin(process.argv))
   .usage('$0 <command> [options]\n\nA layer-7 HTTP reverse tunnel: your local app stands in for one app of a test cluster.')
   // Every flag also reads STANDIN_<FLAG>, e.g. STANDIN_SERVER for --server; flags win.
   .env('STANDIN')
+  // A flag given twice takes its last value, as in most CLIs, instead of becoming a list.
+  .parserConfiguration({ 'duplicate-arguments-array': false })
   .command(
     'server',
     'Run the tunnel server (in the cluster, or locally for a demo)',

@@ -39,12 +39,21 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
     return EXIT.config;
   }
   const client = new TunnelClient(config, name, config.port ?? rememberedPort(config.server, name), logger, terminal);
+  // Installed before anything else, so Ctrl-C at any moment (even mid-registration) stops cleanly.
+  let stopRequested = false;
+  const stopOnSignal = () => {
+    stopRequested = true;
+    void client.stop();
+  };
+  process.once('SIGINT', stopOnSignal);
+  process.once('SIGTERM', stopOnSignal);
 
   let registered;
   try {
     registered = await client.register();
   } catch (error) {
     await client.stop();
+    if (stopRequested) return EXIT.ok;
     if (error instanceof AuthRefusedError) {
       logger.error('authentication refused', { server: config.server.origin, error: error.message });
       return EXIT.auth;
@@ -63,9 +72,7 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
   });
   terminal.tunnelReady(config.server, config.target, registered, inspector?.url ?? null);
 
-  const stopOnSignal = () => void client.stop();
-  process.once('SIGINT', stopOnSignal);
-  process.once('SIGTERM', stopOnSignal);
+  if (stopRequested) return EXIT.ok;
   const end = await client.run();
   await client.stop();
   await Promise.allSettled([inspector?.close(), requestLog?.close()]);

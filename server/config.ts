@@ -21,6 +21,8 @@ export interface ServerConfig {
   pollTimeoutMs: number;
   /** Browser requests that may wait per tunnel for a free poll; past it, 503 queue_full. */
   maxQueuedRequests: number;
+  /** Origin of the in-cluster app that main-port traffic without a live selected tunnel goes to, or null. */
+  fallback: URL | null;
   logFormat: LogFormat;
   logLevel: LogLevel;
 }
@@ -36,6 +38,7 @@ export function serverOptions<T>(yargs: Argv<T>) {
     .option('request-timeout', { type: 'string', default: '60s', description: 'Answer 504 when the app has not sent a response head by then' })
     .option('poll-timeout', { type: 'string', default: '25s', description: 'How long an idle long-poll is held before it is answered 204' })
     .option('max-queue', { type: 'number', default: 1000, description: 'Browser requests that may wait per tunnel for a free poll (then 503 queue_full)' })
+    .option('fallback', { type: 'string', description: 'Origin of the in-cluster app for main-port traffic that selects no live tunnel, like http://shop.default.svc:80', defaultDescription: 'none: such traffic gets 404 no_tunnel' })
     .option('log-format', { choices: ['json', 'pretty'] as const, description: 'Log format', defaultDescription: 'pretty on a terminal, else json' })
     .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel, description: 'Log level' });
 }
@@ -55,6 +58,7 @@ export function toServerConfig(argv: ServerArgv): ServerConfig {
     requestTimeoutMs: durationOption(argv['request-timeout'], 'request-timeout'),
     pollTimeoutMs,
     maxQueuedRequests: positiveInteger(argv['max-queue'], 'max-queue'),
+    fallback: argv.fallback ? parseFallbackUrl(argv.fallback) : null,
     logFormat: argv['log-format'] ?? defaultLogFormat(),
     logLevel: argv['log-level'],
   });
@@ -69,6 +73,25 @@ export function parsePortRange(text: string): { from: number; to: number } | nul
   const to = Number(match[2] ?? match[1]);
   if (from < 1 || to > 65535 || from > to) throw new ConfigError(`--ports "${text}" is empty or outside 1-65535`);
   return { from, to };
+}
+
+/**
+ * Parses --fallback: an http(s) origin. The browser's path is kept as it is, so a path here
+ * would be ambiguous (prefix or replacement?) and is refused, as are credentials and a query.
+ */
+export function parseFallbackUrl(text: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ConfigError(`--fallback "${text}" is not a URL like http://shop.default.svc.cluster.local:80`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`--fallback must be an http:// or https:// URL, got ${url.protocol}`);
+  if (url.username || url.password) throw new ConfigError('--fallback must not carry credentials');
+  if (url.pathname !== '/' || url.search || url.hash) {
+    throw new ConfigError(`--fallback must be an origin like ${url.origin}: the browser's path is kept, so a path, query or fragment cannot be added`);
+  }
+  return url;
 }
 
 function readToken(token: string | undefined, tokenFile: string | undefined): string | null {

@@ -41,7 +41,18 @@ export const PATHS = {
   poll: (name: string) => `/_standin/v1/tunnels/${name}/poll`,
   respond: (name: string, requestId: string) => `/_standin/v1/tunnels/${name}/responses/${requestId}`,
   healthz: '/_standin/healthz',
+  /** `GET /_standin/select/<name>` sets the selector cookie; `/_standin/select/none` clears it. */
+  select: (name: string) => `/_standin/select/${name}`,
 } as const;
+
+/** Prefix of the select endpoint, which a browser reaches through the site's own host. */
+export const SELECT_PREFIX = '/_standin/select/';
+
+/** The cookie that selects a tunnel on the main port (DESIGN.md "Routing"). */
+export const TUNNEL_COOKIE = 'standin-tunnel';
+
+/** `/_standin/select/none` clears the selection, so no tunnel may be called "none". */
+export const NO_TUNNEL_NAME = 'none';
 
 /** Header names, lower case as Node exposes them. User-facing ones are part of DESIGN.md's contract. */
 export const HEADER = {
@@ -169,6 +180,8 @@ export const STANDIN_ERROR_STATUS = {
   queue_full: 503,
   no_tunnel: 404,
   timeout: 504,
+  /** The --fallback app (the in-cluster service) refused or broke the connection. */
+  fallback_unreachable: 502,
 } as const;
 
 /** A code of an error that standin answers the browser with. */
@@ -203,6 +216,7 @@ export function parseRegisterRequest(value: unknown): RegisterRequest {
   if (!TUNNEL_NAME_PATTERN.test(name)) {
     throw new ProtocolError(`name "${name.slice(0, 80)}" is not a DNS label: use 1-63 of a-z, 0-9 and "-", not starting or ending with "-"`);
   }
+  if (name === NO_TUNNEL_NAME) throw new ProtocolError(`name "${NO_TUNNEL_NAME}" is reserved: /_standin/select/${NO_TUNNEL_NAME} clears the selection`);
   const request: RegisterRequest = { name, target: expectString(body.target, 'target').slice(0, 200) };
   if (body.port !== undefined && body.port !== null) request.port = expectInteger(body.port, 'port', 1, 65535);
   if (body.ttlMs !== undefined && body.ttlMs !== null) request.ttlMs = expectInteger(body.ttlMs, 'ttlMs', 1, Number.MAX_SAFE_INTEGER);
