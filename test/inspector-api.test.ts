@@ -50,7 +50,7 @@ beforeAll(async () => {
     });
   });
   server = await startServerProcess();
-  inspectorPort = inspectPortBase();
+  inspectorPort = await inspectPortBase();
   client = await startClientProcess(String(app.port), server.url, ['--inspect', String(inspectorPort)]);
   const ready = await client.waitForLine((line) => line.message === 'tunnel ready');
   inspector = String(ready.inspectorUrl);

@@ -30,7 +30,7 @@ beforeAll(async () => {
     });
   });
   server = await startServerProcess();
-  client = await startClientProcess(String(app.port), server.url, ['--inspect', String(inspectPortBase())]);
+  client = await startClientProcess(String(app.port), server.url, ['--inspect', String(await inspectPortBase())]);
   inspector = String((await client.waitForLine((line) => line.message === 'tunnel ready')).inspectorUrl);
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',

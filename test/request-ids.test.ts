@@ -33,7 +33,7 @@ beforeAll(async () => {
   });
   server = await startServerProcess();
   logFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'standin-log-')), 'requests.ndjson');
-  client = await startClientProcess(String(app.port), server.url, ['--log-file', logFile, '--inspect', String(inspectPortBase())]);
+  client = await startClientProcess(String(app.port), server.url, ['--log-file', logFile, '--inspect', String(await inspectPortBase())]);
   const ready = await client.waitForLine((line) => line.message === 'tunnel ready');
   inspectorUrl = String(ready.inspectorUrl);
 });
