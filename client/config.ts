@@ -30,6 +30,12 @@ export interface ClientConfig {
   healthPath: string | undefined;
   logFormat: LogFormat;
   logLevel: LogLevel;
+  /** --log-file: NDJSON request log, or null. */
+  logFile: string | null;
+  /** --quiet: no line per request on stdout. */
+  quiet: boolean;
+  /** --inspect: first port to try for the inspector (0 = any free port), or null with --no-inspect. */
+  inspectPort: number | null;
 }
 
 /** Declares the options of `standin connect <target>`. */
@@ -46,8 +52,15 @@ export function clientOptions<T>(yargs: Argv<T>) {
     .option('renew', { type: 'boolean', default: false, description: 'When the tunnel expires, register it again instead of exiting' })
     .option('health-path', { type: 'string', description: 'Health probes GET this path of the app and pass on a non-5xx answer', defaultDescription: 'none: probes check that the app accepts TCP connections' })
     .option('log-format', { choices: ['json', 'pretty'] as const, description: 'Log format', defaultDescription: 'pretty on a terminal, else json' })
-    .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel, description: 'Log level' });
+    .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel, description: 'Log level' })
+    .option('log-file', { type: 'string', description: 'Append one JSON line per request to this file' })
+    .option('quiet', { type: 'boolean', default: false, description: 'No line per request on the terminal' })
+    // No yargs type: the option takes a port or false (--no-inspect, STANDIN_INSPECT=false).
+    .option('inspect', { default: DEFAULT_INSPECT_PORT as number | boolean | string, description: 'Port of the request inspector on 127.0.0.1 (next free one if taken); --no-inspect turns it off' });
 }
+
+/** The inspector's port unless --inspect says otherwise (DESIGN.md "Request inspector"). */
+export const DEFAULT_INSPECT_PORT = 4040;
 
 /** The parsed argv of `standin connect`. */
 export type ClientArgv = Awaited<ReturnType<typeof clientOptions>['argv']>;
@@ -77,6 +90,9 @@ export function toClientConfig(argv: ClientArgv): ClientConfig {
     healthPath: healthPathOption(argv['health-path']),
     logFormat: argv['log-format'] ?? defaultLogFormat(),
     logLevel: argv['log-level'],
+    logFile: argv['log-file'] ? argv['log-file'] : null,
+    quiet: argv.quiet,
+    inspectPort: parseInspectPort(argv.inspect),
   });
 }
 
@@ -91,6 +107,16 @@ function healthPathOption(text: string | undefined): string | undefined {
   if (text === undefined) return undefined;
   if (!text.startsWith('/')) throw new ConfigError(`--health-path "${text}" must be a path starting with "/", like /healthz`);
   return text;
+}
+
+/** `--inspect <port>` → the port, `--no-inspect` / `false` → null. */
+export function parseInspectPort(value: unknown): number | null {
+  if (value === false || value === 'false') return null;
+  const port = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new ConfigError(`--inspect must be a port from 0 to 65535 (or --no-inspect), got ${JSON.stringify(value)}`);
+  }
+  return port;
 }
 
 /** `3000` → http://localhost:3000; a URL must be http(s) with no path beyond `/`. */

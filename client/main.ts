@@ -5,9 +5,12 @@
  */
 
 import { AuthRefusedError, ConfigError } from '../shared/errors';
-import { createLogger } from '../shared/logger';
+import { createLogger, type Logger } from '../shared/logger';
 import type { SessionEndReason } from '../shared/protocol';
-import { deriveTunnelName, toClientConfig, type ClientArgv } from './config';
+import { deriveTunnelName, toClientConfig, type ClientArgv, type ClientConfig } from './config';
+import { startInspector, type Inspector } from './inspector/inspector';
+import type { RequestObserver } from './request-capture';
+import { RequestLog } from './request-log';
 import { rememberedPort, rememberPort } from './state-file';
 import { Terminal } from './terminal';
 import { TunnelClient, type TunnelEnd } from './tunnel-client';
@@ -28,7 +31,14 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
   }
   const logger = createLogger({ format: config.logFormat, level: config.logLevel });
   const name = config.name ?? deriveTunnelName(config.target);
-  const terminal = new Terminal(name, logger, config.logFormat === 'pretty');
+  const terminal = new Terminal(name, logger, config.logFormat === 'pretty', process.stdout, config.quiet);
+  let requestLog: RequestLog | null;
+  try {
+    requestLog = config.logFile ? RequestLog.open(config.logFile) : null;
+  } catch (error) {
+    process.stderr.write(`standin: ${(error as Error).message}\n`);
+    return EXIT.config;
+  }
   const client = new TunnelClient(config, name, config.port ?? rememberedPort(config.server, name), logger, terminal);
   // Installed before anything else, so Ctrl-C at any moment (even mid-registration) stops cleanly.
   let stopRequested = false;
@@ -53,12 +63,32 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
     return EXIT.other;
   }
   rememberPort(config.server, name, registered.port);
-  terminal.tunnelReady(config.server, config.target, registered);
+  const inspector = await startInspectorIfAsked(config, logger, (record) => {
+    terminal.request(record);
+    requestLog?.write(record);
+  });
+  client.onRequestDone((record) => {
+    requestLog?.write(record);
+    inspector?.record(record);
+  });
+  terminal.tunnelReady(config.server, config.target, registered, inspector?.url ?? null);
 
   if (stopRequested) return EXIT.ok;
   const end = await client.run();
   await client.stop();
+  await Promise.allSettled([inspector?.close(), requestLog?.close()]);
   return exitCodeFor(end, logger);
+}
+
+/** The inspector unless --no-inspect; a tunnel without it is still useful, so failing to listen only warns. */
+async function startInspectorIfAsked(config: ClientConfig, logger: Logger, onReplayDone: RequestObserver): Promise<Inspector | null> {
+  if (config.inspectPort === null) return null;
+  try {
+    return await startInspector({ port: config.inspectPort, target: config.target, preserveHost: config.preserveHost, onReplayDone });
+  } catch (error) {
+    logger.warn('request inspector not started', { error: (error as Error).message });
+    return null;
+  }
 }
 
 function exitCodeFor(end: TunnelEnd, logger: ReturnType<typeof createLogger>): number {

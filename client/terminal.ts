@@ -14,6 +14,10 @@ export interface RequestLine {
   status: number;
   durationMs: number;
   error?: string;
+  /** Fields from trace headers (traceparent, X-*-Id), logged with the line. */
+  trace?: Record<string, string>;
+  /** Set on a request replayed from the inspector: the id it repeats. */
+  replayOf?: string;
 }
 
 const COLOR = { reset: '\x1b[0m', bold: '\x1b[1m', dim: '\x1b[2m', green: '\x1b[32m', yellow: '\x1b[33m', red: '\x1b[31m', cyan: '\x1b[36m' };
@@ -24,14 +28,16 @@ export class Terminal {
     private readonly logger: Logger,
     private readonly pretty: boolean,
     private readonly out: NodeJS.WritableStream = process.stdout,
+    /** --quiet: no line per request. */
+    private readonly quiet = false,
   ) {}
 
   /** Announces the live tunnel: name, public URL(s), how to select it, expiry. */
-  tunnelReady(server: URL, target: URL, registered: RegisterResponse): void {
+  tunnelReady(server: URL, target: URL, registered: RegisterResponse, inspectorUrl: string | null = null): void {
     const publicUrl = registered.port === null ? null : `http://${server.hostname}:${registered.port}/`;
     const selectUrl = new URL(`/_standin/select/${registered.name}`, server).toString();
     if (!this.pretty) {
-      this.logger.info('tunnel ready', { tunnel: registered.name, publicUrl, port: registered.port, target: target.origin, expiresAt: registered.expiresAt });
+      this.logger.info('tunnel ready', { tunnel: registered.name, publicUrl, port: registered.port, target: target.origin, expiresAt: registered.expiresAt, inspectorUrl });
       return;
     }
     const { bold, cyan, dim, reset } = COLOR;
@@ -43,6 +49,7 @@ export class Terminal {
       `  Select by cookie  ${cyan}${selectUrl}${reset}`,
       `  Select by header  X-Standin-Tunnel: ${registered.name}`,
       `  Expires           ${new Date(registered.expiresAt).toLocaleString()}`,
+      inspectorUrl ? `  Inspector         ${cyan}${inspectorUrl}${reset}` : `  Inspector         ${dim}off${reset}`,
       '',
       `${dim}  Ctrl-C releases the tunnel.${reset}`,
       '',
@@ -52,7 +59,8 @@ export class Terminal {
 
   /** One line per finished request. */
   request(line: RequestLine): void {
-    const fields = { requestId: line.requestId, tunnel: this.tunnel, method: line.method, path: line.path, status: line.status, durationMs: Math.round(line.durationMs * 10) / 10, ...(line.error ? { error: line.error } : {}) };
+    if (this.quiet) return;
+    const fields = { ...line.trace, requestId: line.requestId, tunnel: this.tunnel, method: line.method, path: line.path, status: line.status, durationMs: Math.round(line.durationMs * 10) / 10, ...(line.error ? { error: line.error } : {}), ...(line.replayOf ? { replayOf: line.replayOf } : {}) };
     if (!this.pretty) {
       this.logger.info('request', fields);
       return;

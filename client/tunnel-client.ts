@@ -16,6 +16,7 @@ import { checkApp } from './app-health-check';
 import type { ClientConfig } from './config';
 import { ExpiryWarning } from './expiry-warning';
 import { AppRequestError, forwardRequest, type AppResponse } from './forward-request';
+import { RequestCapture, type RequestObserver, type RequestRecord } from './request-capture';
 import { toBrowserHeaders } from './response-headers';
 import { ServerConnection, type PollAnswer } from './server-connection';
 import type { Terminal } from './terminal';
@@ -41,6 +42,7 @@ export class TunnelClient {
   private readonly expiryWarning = new ExpiryWarning((expiresAt) =>
     this.logger.warn('tunnel expires soon', { tunnel: this.name, expiresAt: expiresAt.toISOString(), minutesLeft: Math.max(0, Math.round((expiresAt.getTime() - Date.now()) / 60_000)), renew: this.config.renew }),
   );
+  private readonly requestObservers: RequestObserver[] = [];
 
   constructor(
     private readonly config: ClientConfig,
@@ -153,10 +155,11 @@ export class TunnelClient {
   private async serve(meta: RequestMeta, body: Readable): Promise<PollAnswer> {
     const { sessionId, requestTimeoutMs } = this.session();
     const startedAt = performance.now();
+    const capture = new RequestCapture(meta, this.name);
     if (!meta.hasBody) body.resume();
     let response: AppResponse;
     try {
-      response = await forwardRequest(this.app, meta, meta.hasBody ? body : null, {
+      response = await forwardRequest(this.app, meta, meta.hasBody ? capture.tapRequestBody(body) : null, {
         target: this.config.target,
         preserveHost: this.config.preserveHost,
         headersTimeoutMs: requestTimeoutMs,
@@ -165,7 +168,7 @@ export class TunnelClient {
       const failure = error instanceof AppRequestError ? error : new AppRequestError('app_error', (error as Error).message, { cause: error });
       body.destroy();
       const appMs = performance.now() - startedAt;
-      this.terminal.request({ requestId: meta.id, method: meta.method, path: meta.url, status: 502, durationMs: appMs, error: failure.failure });
+      this.report(capture.failed(failure.failure, failure.message));
       this.logger.debug('app request failed', { requestId: meta.id, tunnel: this.name, error: failure.message });
       const failed: ResponseMeta = { kind: 'failure', code: failure.failure, message: failure.message, appMs };
       return this.connection.respond(this.name, sessionId, meta.id, failed, null);
@@ -177,21 +180,25 @@ export class TunnelClient {
       appMs: performance.now() - startedAt,
     };
     const hasBody = meta.method !== 'HEAD' && response.status !== 204 && response.status !== 304;
-    this.reportWhenDone(meta, response, startedAt);
-    if (!hasBody) response.body.resume();
+    capture.responded(response.status, answered.headers);
+    const responseBody = capture.tapResponseBody(response.body, (record) => this.report(record));
+    if (!hasBody) responseBody.resume();
     try {
-      return await this.connection.respond(this.name, sessionId, meta.id, answered, hasBody ? response.body : null, hasBody ? contentLength(response) : undefined);
+      return await this.connection.respond(this.name, sessionId, meta.id, answered, hasBody ? responseBody : null, hasBody ? contentLength(response) : undefined);
     } catch (error) {
-      response.body.destroy();
+      responseBody.destroy();
       throw error;
     }
   }
 
-  private reportWhenDone(meta: RequestMeta, response: AppResponse, startedAt: number): void {
-    response.body.once('close', () => {
-      const error = response.body.errored ? 'app_error' : undefined;
-      this.terminal.request({ requestId: meta.id, method: meta.method, path: meta.url, status: response.status, durationMs: performance.now() - startedAt, error });
-    });
+  /** Registers a function to call with the record of every finished request (log file, inspector). */
+  onRequestDone(observer: RequestObserver): void {
+    this.requestObservers.push(observer);
+  }
+
+  private report(record: RequestRecord): void {
+    this.terminal.request(record);
+    for (const observer of this.requestObservers) observer(record);
   }
 
   /** After a failed poll or respond: re-register when the server forgot us, else wait and retry. */

@@ -12,6 +12,7 @@ export function logAccess(request: BrowserRequest): void {
   const { req, res } = request;
   const completed = res.writableFinished;
   const fields = {
+    ...traceFields(req.rawHeaders),
     requestId: request.id,
     tunnel: request.tunnel,
     method: req.method,
@@ -24,7 +25,6 @@ export function logAccess(request: BrowserRequest): void {
     totalMs: round(performance.now() - request.receivedAt),
     ...(request.errorCode ? { error: request.errorCode } : {}),
     ...(completed ? {} : { aborted: true }),
-    ...traceFields(req.rawHeaders),
   };
   if (request.errorCode) request.logger.warn('standin answered with an error', fields);
   else request.logger.info('forwarded request', fields);

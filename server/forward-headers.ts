@@ -10,6 +10,9 @@ import { randomBytes } from 'node:crypto';
 import { getHeader, setHeader, withoutHopByHop } from '../shared/http-headers';
 import { HEADER, VIA_VALUE, type RawHeaders } from '../shared/protocol';
 
+/** Moved to shared/ so the client logs the same fields; re-exported for the server's callers. */
+export { traceFields } from '../shared/trace-fields';
+
 /** An `X-Request-Id` we pass on unchanged: short and plain, so it cannot inject into logs. */
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:@+=\/-]{1,128}$/;
 
@@ -49,26 +52,6 @@ export function continueTrace(incoming: string | undefined): string {
   const spanId = randomHex(8);
   if (match && !/^0+$/.test(match[1])) return `00-${match[1]}-${spanId}-${match[3]}`;
   return `00-${randomHex(16)}-${spanId}-01`;
-}
-
-/**
- * Fields for the log from incoming trace headers: `traceparent` and every `X-*-Id`
- * (`X-Correlation-Id` → `correlationId`), so a request can be found across logs.
- */
-export function traceFields(rawHeaders: RawHeaders): Record<string, string> {
-  const fields: Record<string, string> = {};
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i].toLowerCase();
-    if (name === 'traceparent') fields.traceparent = rawHeaders[i + 1].slice(0, 128);
-    else if (name.startsWith('x-') && name.endsWith('-id') && !name.startsWith('x-standin-')) {
-      fields[camelCase(name.slice(2))] = rawHeaders[i + 1].slice(0, 128);
-    }
-  }
-  return fields;
-}
-
-function camelCase(dashed: string): string {
-  return dashed.replace(/-([a-z0-9])/g, (_, char: string) => char.toUpperCase());
 }
 
 function appendHeader(headers: RawHeaders, name: string, value: string): void {

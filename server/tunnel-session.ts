@@ -126,7 +126,8 @@ export class TunnelSession {
   private handOver(request: BrowserRequest, pollRes: ServerResponse): void {
     request.markHanded(this.id);
     this.handed.add(request);
-    const headers: Record<string, string | number> = { [HEADER.meta]: encodeMeta(request.meta) };
+    const queuedMs = Math.round(request.queueMs * 10) / 10;
+    const headers: Record<string, string | number> = { [HEADER.meta]: encodeMeta({ ...request.meta, queuedMs }) };
     const length = request.req.headers['content-length'];
     if (!request.meta.hasBody) headers['content-length'] = 0;
     else if (length !== undefined) headers['content-length'] = length;

@@ -6,6 +6,7 @@
 import { POLL_GRACE_MS, type RegisterRequest } from '../shared/protocol';
 import type { BrowserRequest } from './browser-request';
 import type { HandedRequests } from './handed-requests';
+import { RecentRequests } from './recent-requests';
 import { TunnelSession, type SessionEndReason, type SessionLimits } from './tunnel-session';
 
 /** Lifecycle state of a tunnel. */
@@ -30,6 +31,8 @@ export class Tunnel {
   version: string | undefined;
   stopReason: SessionEndReason | undefined;
   readonly counters: TunnelCounters = { requests: 0, errors: 0, bytesIn: 0, bytesOut: 0, inFlight: 0 };
+  /** The last finished browser requests, for GET /_standin/api/tunnels/<name>/requests. */
+  readonly recentRequests = new RecentRequests();
 
   constructor(
     readonly name: string,

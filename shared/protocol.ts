@@ -77,6 +77,8 @@ export const HEADER = {
   via: 'via',
   serverTiming: 'server-timing',
   authorization: 'authorization',
+  /** To the app on a request replayed from the inspector: the id of the request it repeats. */
+  replayOf: 'x-standin-replay-of',
 } as const;
 
 /** The value standin appends to `Via` (RFC 9110 §7.6.3). */
@@ -148,6 +150,8 @@ export interface RequestMeta {
   headers: RawHeaders;
   /** Whether the browser sent a body (Content-Length > 0 or Transfer-Encoding). */
   hasBody: boolean;
+  /** Time the request waited on the server for a poll, ms; set at handover (absent from older servers). */
+  queuedMs?: number;
 }
 
 /** Meta of a respond POST: the app's response head; the POST body is the app's response body. */
@@ -288,6 +292,7 @@ function toRequestMeta(meta: Record<string, unknown>): RequestMeta {
     url: expectString(meta.url, 'url'),
     headers: expectRawHeaders(meta.headers),
     hasBody: meta.hasBody === true,
+    ...(typeof meta.queuedMs === 'number' && Number.isFinite(meta.queuedMs) ? { queuedMs: Math.max(0, meta.queuedMs) } : {}),
   };
 }
 

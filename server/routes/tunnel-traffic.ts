@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { logAccess } from '../access-log';
 import { BrowserRequest } from '../browser-request';
+import { recentRequestOf } from '../recent-requests';
 import type { ServerContext } from '../server-context';
 import { browserErrorFor } from '../stop-tunnel';
 import type { Tunnel } from '../tunnel';
@@ -51,6 +52,7 @@ function finish(ctx: ServerContext, request: BrowserRequest, tunnel: Tunnel | un
     tunnel.counters.bytesIn += request.bytesIn;
     tunnel.counters.bytesOut += request.bytesOut;
     if (request.errorCode) tunnel.counters.errors++;
+    tunnel.recentRequests.add(recentRequestOf(request));
   }
   ctx.metrics.observeRequest(request, (performance.now() - request.receivedAt) / 1000);
   logAccess(request);

@@ -1,0 +1,127 @@
+/**
+ * The inspector's memory: the last 500 finished requests with their body previews (each capped
+ * at 64 KiB when captured), so memory stays bounded however long the tunnel runs.
+ */
+
+import { getHeader } from '../../shared/http-headers';
+import type { RawHeaders } from '../../shared/protocol';
+import { renderPreview, type BodyPreview } from '../body-preview';
+import type { RequestRecord } from '../request-capture';
+
+/** How many requests the inspector keeps (DESIGN.md: "the last 500 kept"). */
+export const MAX_STORED_REQUESTS = 500;
+
+/** One row of GET /api/requests. */
+export interface RequestSummary {
+  id: string;
+  method: string;
+  path: string;
+  status: number;
+  durationMs: number;
+  /** ISO time the request reached the client. */
+  startedAt: string;
+  /** Set when standin answered instead of the app. */
+  error?: string;
+  /** Set on a replay: the request it repeats. */
+  replayOf?: string;
+}
+
+/** GET /api/requests/<id>. Headers are [name, value] pairs, in order, duplicates kept. */
+export interface RequestDetail extends RequestSummary {
+  tunnel: string;
+  errorMessage?: string;
+  request: { headers: [string, string][]; body: BodyPreview };
+  response: { headers: [string, string][]; body: BodyPreview };
+  timings: { queuedMs?: number; appMs: number; totalMs: number };
+  bytesIn: number;
+  bytesOut: number;
+  trace: Record<string, string>;
+  /** Why Replay is not possible, when it is not. */
+  replayRefusal?: string;
+}
+
+export class RequestStore {
+  /** Oldest first: a Map keeps insertion order, so the first key is the one to evict. */
+  private readonly records = new Map<string, RequestRecord>();
+  private readonly listeners = new Set<(summary: RequestSummary) => void>();
+
+  constructor(private readonly maxRequests = MAX_STORED_REQUESTS) {}
+
+  /** Keeps a finished request, dropping the oldest beyond the bound, and tells the listeners. */
+  add(record: RequestRecord): void {
+    this.records.set(record.requestId, record);
+    while (this.records.size > this.maxRequests) {
+      const oldest = this.records.keys().next().value as string;
+      this.records.delete(oldest);
+    }
+    const summary = summarize(record);
+    for (const listener of this.listeners) listener(summary);
+  }
+
+  get(id: string): RequestRecord | undefined {
+    return this.records.get(id);
+  }
+
+  /** Newest first. */
+  list(): RequestSummary[] {
+    return [...this.records.values()].reverse().map(summarize);
+  }
+
+  detail(id: string): RequestDetail | undefined {
+    const record = this.records.get(id);
+    return record ? describe(record) : undefined;
+  }
+
+  /** Calls `listener` for every request added from now on; returns the function that stops it. */
+  subscribe(listener: (summary: RequestSummary) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}
+
+/** Why a recorded request cannot be replayed, or undefined when it can. */
+export function replayRefusal(record: RequestRecord): string | undefined {
+  if (record.bytesIn > record.requestPreview.length) {
+    return `the request body was ${record.bytesIn} bytes; the inspector keeps only the first ${record.requestPreview.length}, so it cannot send the same request again`;
+  }
+  return undefined;
+}
+
+function summarize(record: RequestRecord): RequestSummary {
+  return {
+    id: record.requestId,
+    method: record.method,
+    path: record.path,
+    status: record.status,
+    durationMs: record.durationMs,
+    startedAt: new Date(record.startedAt).toISOString(),
+    ...(record.error ? { error: record.error } : {}),
+    ...(record.replayOf ? { replayOf: record.replayOf } : {}),
+  };
+}
+
+function describe(record: RequestRecord): RequestDetail {
+  const refusal = replayRefusal(record);
+  return {
+    ...summarize(record),
+    tunnel: record.tunnel,
+    ...(record.errorMessage ? { errorMessage: record.errorMessage } : {}),
+    request: { headers: pairs(record.requestHeaders), body: preview(record.requestPreview, record.bytesIn, record.requestHeaders) },
+    response: { headers: pairs(record.responseHeaders), body: preview(record.responsePreview, record.bytesOut, record.responseHeaders) },
+    timings: { ...(record.queuedMs !== undefined ? { queuedMs: record.queuedMs } : {}), appMs: record.appMs, totalMs: record.durationMs },
+    bytesIn: record.bytesIn,
+    bytesOut: record.bytesOut,
+    trace: record.trace,
+    ...(refusal ? { replayRefusal: refusal } : {}),
+  };
+}
+
+function preview(captured: Buffer, totalBytes: number, headers: RawHeaders): BodyPreview {
+  return renderPreview(captured, totalBytes, getHeader(headers, 'content-type'));
+}
+
+function pairs(headers: RawHeaders): [string, string][] {
+  const result: [string, string][] = [];
+  for (let i = 0; i < headers.length; i += 2) result.push([headers[i], headers[i + 1]]);
+  return result;
+}

@@ -1,0 +1,138 @@
+/**
+ * What the client knows about one request once it is done: ids, the request and response
+ * heads, byte counts, timings and body previews. The terminal line, the --log-file line and
+ * the inspector are all built from this one record, so they agree on every id and number.
+ */
+
+import { performance } from 'node:perf_hooks';
+import { pipeline, type Readable } from 'node:stream';
+import type { AppFailureCode, RawHeaders, RequestMeta } from '../shared/protocol';
+import { traceFields } from '../shared/trace-fields';
+import { BodyTap, PREVIEW_CAP_BYTES } from './body-preview';
+
+/** One finished request as the client saw it. */
+export interface RequestRecord {
+  /** The standin request id (the server's), or a fresh uuid for a replay. */
+  requestId: string;
+  tunnel: string;
+  method: string;
+  path: string;
+  /** The headers the app got (Host as the browser sent it). */
+  requestHeaders: RawHeaders;
+  /** Wall-clock start, ms since epoch. */
+  startedAt: number;
+  /** The app's status, or 502 when standin answered for it. */
+  status: number;
+  /** The app's response headers (empty when standin answered). */
+  responseHeaders: RawHeaders;
+  /** Set when standin answered instead of the app (DESIGN.md "Errors"). */
+  error?: AppFailureCode;
+  errorMessage?: string;
+  bytesIn: number;
+  bytesOut: number;
+  /** Time waiting on the server for a poll (from the server; absent for replays). */
+  queuedMs?: number;
+  /** Time until the app's response head. */
+  appMs: number;
+  /** Time until the response body was handed on completely. */
+  durationMs: number;
+  /** Fields from trace headers (shared/trace-fields.ts). */
+  trace: Record<string, string>;
+  /** First bytes of the bodies (at most PREVIEW_CAP_BYTES each). */
+  requestPreview: Buffer;
+  responsePreview: Buffer;
+  /** Set on a replay: the id of the request it repeats. */
+  replayOf?: string;
+}
+
+/** Called once per finished request. */
+export type RequestObserver = (record: RequestRecord) => void;
+
+/** Builds the RequestRecord of one request while it runs. */
+export class RequestCapture {
+  private readonly startedAtMs = performance.now();
+  private readonly record: RequestRecord;
+  private requestTap: BodyTap | undefined;
+  private responseTap: BodyTap | undefined;
+  private readonly previewCapBytes: number;
+
+  constructor(meta: RequestMeta, tunnel: string, options: { replayOf?: string; previewCapBytes?: number } = {}) {
+    this.previewCapBytes = options.previewCapBytes ?? PREVIEW_CAP_BYTES;
+    this.record = {
+      requestId: meta.id,
+      tunnel,
+      method: meta.method,
+      path: meta.url,
+      requestHeaders: meta.headers,
+      startedAt: Date.now(),
+      status: 0,
+      responseHeaders: [],
+      bytesIn: 0,
+      bytesOut: 0,
+      ...(meta.queuedMs !== undefined ? { queuedMs: meta.queuedMs } : {}),
+      appMs: 0,
+      durationMs: 0,
+      trace: traceFields(meta.headers),
+      requestPreview: Buffer.alloc(0),
+      responsePreview: Buffer.alloc(0),
+      ...(options.replayOf ? { replayOf: options.replayOf } : {}),
+    };
+  }
+
+  /** The request body as the app should read it: same bytes, counted and previewed on the way. */
+  tapRequestBody(body: Readable): Readable {
+    this.requestTap = new BodyTap(this.previewCapBytes);
+    return pipeline(body, this.requestTap, () => {});
+  }
+
+  /** The app answered with a head. */
+  responded(status: number, headers: RawHeaders): void {
+    this.record.status = status;
+    this.record.responseHeaders = headers;
+    this.record.appMs = this.elapsedMs();
+  }
+
+  /** The app gave no response head; standin answers 502 with `code`. */
+  failed(code: AppFailureCode, message: string): RequestRecord {
+    this.record.status = 502;
+    this.record.error = code;
+    this.record.errorMessage = message;
+    this.record.appMs = this.elapsedMs();
+    return this.finish();
+  }
+
+  /**
+   * The response body as it should go on: same bytes, counted and previewed; `onDone` gets the
+   * record once the body went through or broke.
+   */
+  tapResponseBody(body: Readable, onDone: (record: RequestRecord) => void): Readable {
+    const tap = new BodyTap(this.previewCapBytes);
+    this.responseTap = tap;
+    tap.once('close', () => {
+      if (body.errored || tap.errored || !tap.readableEnded) {
+        this.record.error = 'app_error';
+        this.record.errorMessage = (body.errored ?? tap.errored)?.message ?? 'the response body was cut';
+      }
+      onDone(this.finish());
+    });
+    return pipeline(body, tap, () => {});
+  }
+
+  /** Closes the record: final byte counts, previews and total time. */
+  finish(): RequestRecord {
+    this.record.durationMs = this.elapsedMs();
+    if (this.requestTap) {
+      this.record.bytesIn = this.requestTap.totalBytes;
+      this.record.requestPreview = this.requestTap.captured;
+    }
+    if (this.responseTap) {
+      this.record.bytesOut = this.responseTap.totalBytes;
+      this.record.responsePreview = this.responseTap.captured;
+    }
+    return this.record;
+  }
+
+  private elapsedMs(): number {
+    return Math.round((performance.now() - this.startedAtMs) * 10) / 10;
+  }
+}
