@@ -21,6 +21,10 @@ export interface ClientConfig {
   port: number | undefined;
   concurrency: number;
   preserveHost: boolean;
+  /** Reconnect after a lost connection (false with --no-reconnect: exit instead). */
+  reconnect: boolean;
+  /** Cap of the reconnect backoff, ms. */
+  maxReconnectDelayMs: number;
   logFormat: LogFormat;
   logLevel: LogLevel;
 }
@@ -35,6 +39,8 @@ export function clientOptions<T>(yargs: Argv<T>) {
     .option('port', { type: 'number', description: 'Preferred public port', defaultDescription: 'the port this name had last time' })
     .option('concurrency', { type: 'number', default: 8, description: 'Polls kept open: requests served in parallel' })
     .option('preserve-host', { type: 'boolean', default: false, description: "Send the browser's Host header to the app instead of the target's" })
+    .option('reconnect', { type: 'boolean', default: true, description: 'Reconnect with backoff when the connection to the server is lost (--no-reconnect: exit 1 instead)' })
+    .option('max-reconnect-delay', { type: 'number', default: 64, description: 'Longest wait between reconnect attempts, seconds' })
     .option('log-format', { choices: ['json', 'pretty'] as const, description: 'Log format', defaultDescription: 'pretty on a terminal, else json' })
     .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel, description: 'Log level' });
 }
@@ -54,6 +60,10 @@ export function toClientConfig(argv: ClientArgv): ClientConfig {
   if (!Number.isInteger(argv.concurrency) || argv.concurrency < 1 || argv.concurrency > 256) {
     throw new ConfigError('--concurrency must be a whole number from 1 to 256');
   }
+  const maxReconnectDelay = argv['max-reconnect-delay'];
+  if (typeof maxReconnectDelay !== 'number' || !Number.isFinite(maxReconnectDelay) || maxReconnectDelay < 1 || maxReconnectDelay > 3600) {
+    throw new ConfigError('--max-reconnect-delay must be a number of seconds from 1 to 3600');
+  }
   return Object.freeze({
     target: parseTarget(String(argv.target)),
     server: parseServerUrl(argv.server),
@@ -62,6 +72,8 @@ export function toClientConfig(argv: ClientArgv): ClientConfig {
     port: argv.port,
     concurrency: argv.concurrency,
     preserveHost: argv['preserve-host'],
+    reconnect: argv.reconnect,
+    maxReconnectDelayMs: Math.round(maxReconnectDelay * 1000),
     logFormat: argv['log-format'] ?? defaultLogFormat(),
     logLevel: argv['log-level'],
   });

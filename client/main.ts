@@ -5,6 +5,7 @@
  */
 
 import { AuthRefusedError, ConfigError } from '../shared/errors';
+import { classifyFailure } from './connection-failure';
 import { createLogger } from '../shared/logger';
 import { deriveTunnelName, toClientConfig, type ClientArgv } from './config';
 import { rememberedPort, rememberPort } from './state-file';
@@ -39,11 +40,16 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
       logger.error('authentication refused', { server: config.server.origin, error: error.message });
       return EXIT.auth;
     }
+    if (classifyFailure(error, 'register') === 'exit-config') {
+      logger.error('the server refused the registration', { server: config.server.origin, error: (error as Error).message });
+      return EXIT.config;
+    }
     logger.error('could not register the tunnel', { server: config.server.origin, error: (error as Error).message });
     return EXIT.other;
   }
   rememberPort(config.server, name, registered.port);
   terminal.tunnelReady(config.server, config.target, registered);
+  client.onReregistered = (again) => rememberPort(config.server, name, again.port);
 
   const stopOnSignal = () => void client.stop();
   process.once('SIGINT', stopOnSignal);
@@ -61,6 +67,12 @@ function exitCodeFor(end: TunnelEnd, logger: ReturnType<typeof createLogger>): n
     case 'auth-refused':
       logger.error('authentication refused', { error: end.error.message });
       return EXIT.auth;
+    case 'config-refused':
+      logger.error('the server refused the registration', { error: end.error.message });
+      return EXIT.config;
+    case 'connection-lost':
+      logger.error('connection lost and --no-reconnect is set', { error: end.error.message });
+      return EXIT.other;
     case 'session-ended':
       logger.error('the server ended the tunnel', { reason: end.error.code, error: end.error.message });
       return end.error.code === 'session_replaced' ? EXIT.other : EXIT.ended;

@@ -11,8 +11,10 @@ import { Pool } from 'undici';
 import { AuthRefusedError, SessionEndedError, TunnelError } from '../shared/errors';
 import { getHeader } from '../shared/http-headers';
 import type { Logger } from '../shared/logger';
-import type { RegisterResponse, RequestMeta, ResponseMeta } from '../shared/protocol';
+import { SHUTDOWN_RECONNECT_DELAY_MS, type RegisterResponse, type RequestMeta, type ResponseMeta } from '../shared/protocol';
 import type { ClientConfig } from './config';
+import { classifyFailure, describeFailure, failureCode, type FailedCall } from './connection-failure';
+import { ReconnectBackoff, withJitter } from './reconnect-backoff';
 import { AppRequestError, forwardRequest, type AppResponse } from './forward-request';
 import { toBrowserHeaders } from './response-headers';
 import { ServerConnection, type PollAnswer } from './server-connection';
@@ -21,20 +23,35 @@ import type { Terminal } from './terminal';
 /** The client's version, sent at registration for status pages. */
 export const CLIENT_VERSION: string = (require('../../package.json') as { version: string }).version;
 
-/** How long a poll slot waits after a failed poll before it tries again. */
-const SLOT_RETRY_DELAY_MS = 1_000;
+/** How long stop() lets requests that are already with the app finish before it cuts them. */
+const STOP_GRACE_MS = 5_000;
 
 /** Why the tunnel stopped running. */
-export type TunnelEnd = { kind: 'stopped' } | { kind: 'session-ended'; error: SessionEndedError } | { kind: 'auth-refused'; error: AuthRefusedError };
+export type TunnelEnd =
+  | { kind: 'stopped' }
+  | { kind: 'session-ended'; error: SessionEndedError }
+  | { kind: 'auth-refused'; error: AuthRefusedError }
+  | { kind: 'config-refused'; error: Error }
+  | { kind: 'connection-lost'; error: Error };
 
 export class TunnelClient {
   private readonly connection: ServerConnection;
   private readonly app: Pool;
   private registration: RegisterResponse | undefined;
   private stopping = false;
-  private reRegistering: Promise<void> | undefined;
+  private stopped: Promise<void> | undefined;
+  /** The reconnect in progress, which every poll slot that lost the connection waits for. */
+  private reconnecting: Promise<void> | undefined;
+  /** Counts successful registrations: a failure from an older session is stale, not a new loss. */
+  private generation = 0;
+  private readonly backoff: ReconnectBackoff;
+  /** Requests being served right now (stop() lets them finish briefly). */
+  private serving = 0;
+  private readonly servingDone = new Set<() => void>();
   private finish: ((end: TunnelEnd) => void) | undefined;
   private readonly wake = new Set<() => void>();
+  /** Called after a reconnect registered the tunnel again (main.ts remembers the port). */
+  onReregistered: ((registered: RegisterResponse) => void) | undefined;
 
   constructor(
     private readonly config: ClientConfig,
@@ -46,6 +63,7 @@ export class TunnelClient {
     this.connection = new ServerConnection(config.server, config.token, config.concurrency + 2);
     // Local dev servers on https use self-signed certificates; the target is the developer's own machine.
     this.app = new Pool(config.target.origin, { connections: config.concurrency, connect: { rejectUnauthorized: false } });
+    this.backoff = new ReconnectBackoff(config.maxReconnectDelayMs);
   }
 
   /** Registers the tunnel; throws AuthRefusedError, or TunnelError with the server's reason. */
@@ -57,6 +75,7 @@ export class TunnelClient {
       version: CLIENT_VERSION,
       owner: `${os.userInfo().username}@${os.hostname()}`,
     });
+    this.generation++;
     return this.registration;
   }
 
@@ -71,9 +90,17 @@ export class TunnelClient {
     });
   }
 
-  /** Releases the tunnel on the server and closes every connection. */
-  async stop(): Promise<void> {
-    if (this.stopping) return;
+  /**
+   * Stops taking requests, releases the tunnel on the server (which fails what is still queued
+   * there), lets requests already with the app finish for up to STOP_GRACE_MS, and closes every
+   * connection.
+   */
+  stop(): Promise<void> {
+    this.stopped ??= this.shutDown();
+    return this.stopped;
+  }
+
+  private async shutDown(): Promise<void> {
     this.stopping = true;
     for (const wake of this.wake) wake();
     if (this.registration) {
@@ -81,35 +108,127 @@ export class TunnelClient {
         this.logger.warn('could not release the tunnel', { tunnel: this.name, error: error.message });
       });
     }
+    await this.servingFinished(STOP_GRACE_MS);
     await Promise.allSettled([this.connection.close(), this.app.destroy()]);
     this.finish?.({ kind: 'stopped' });
   }
 
+  /** One poll slot: poll, serve what comes, repeat; on failure poll again, reconnect or end. */
   private async runSlot(): Promise<void> {
     let answer: PollAnswer | undefined;
-    while (!this.stopping) {
+    // The session whose poll brought `answer`: only that session may respond to it.
+    let answerSession = '';
+    // A request already taken is served even while stopping: the browser is waiting for it.
+    while (!this.stopping || answer?.kind === 'request') {
+      const generation = this.generation;
+      const call: FailedCall = answer?.kind === 'request' ? 'respond' : 'poll';
+      const sessionId = answer?.kind === 'request' ? answerSession : this.session().sessionId;
       try {
-        answer = answer?.kind === 'request' ? await this.serve(answer.meta, answer.body) : await this.poll();
+        answer = answer?.kind === 'request' ? await this.serve(answer.meta, answer.body, sessionId) : await this.connection.poll(this.name, sessionId);
+        answerSession = sessionId;
       } catch (error) {
         answer = undefined;
         if (this.stopping) return;
-        if (error instanceof SessionEndedError || error instanceof AuthRefusedError) {
-          this.end(error);
-          return;
-        }
-        await this.recover(error as Error);
+        // The answer of a session a reconnect has already replaced: poll on the new one.
+        if (generation !== this.generation && !(error instanceof AuthRefusedError)) continue;
+        if (!(await this.handleFailure(error, call))) return;
       }
     }
   }
 
-  private poll(): Promise<PollAnswer> {
-    const { sessionId } = this.session();
-    return this.connection.poll(this.name, sessionId);
+  /** Acts on a failed poll or respond; false when the tunnel is over. */
+  private async handleFailure(error: unknown, call: FailedCall): Promise<boolean> {
+    const action = classifyFailure(error, call);
+    switch (action) {
+      case 'exit-auth':
+      case 'exit-ended':
+      case 'exit-config':
+        this.end(error as Error, action);
+        return false;
+      case 'poll-again':
+        this.logger.debug('respond failed, polling again', { tunnel: this.name, error: (error as Error).message });
+        return true;
+      case 'reconnect':
+      case 'reconnect-soon':
+        this.reconnecting ??= this.reconnect(error as Error).finally(() => (this.reconnecting = undefined));
+        await this.reconnecting;
+        return !this.stopping && this.finish !== undefined;
+      default: {
+        const unhandled: never = action;
+        throw new Error(`unhandled failure action ${String(unhandled)}`);
+      }
+    }
+  }
+
+  /**
+   * The connection is lost: register again (same name, same port) with backoff until it works,
+   * the user stops, or the server refuses us for good. One log line per transition.
+   */
+  private async reconnect(cause: Error): Promise<void> {
+    const lostAt = Date.now();
+    this.logger.warn('connection lost', { tunnel: this.name, reason: describeFailure(cause), code: failureCode(cause) });
+    if (!this.config.reconnect) {
+      this.finish?.({ kind: 'connection-lost', error: cause });
+      return;
+    }
+    let delayMs = failureCode(cause) === 'server_shutdown' ? withJitter(SHUTDOWN_RECONNECT_DELAY_MS, Math.random()) : this.backoff.next();
+    let lastError: unknown;
+    while (!this.stopping && this.finish) {
+      this.logger.info('reconnecting', {
+        tunnel: this.name,
+        inSeconds: Math.round(delayMs / 100) / 10,
+        attempt: this.backoff.attempts,
+        ...(lastError ? { lastError: describeFailure(lastError) } : {}),
+      });
+      await this.sleep(delayMs);
+      if (this.stopping) return;
+      const previousPort = this.registration?.port;
+      try {
+        const registered = await this.register();
+        this.backoff.reset();
+        this.logger.info('reconnected', { tunnel: this.name, port: registered.port, downSeconds: Math.round((Date.now() - lostAt) / 100) / 10 });
+        if (registered.port !== previousPort) this.logger.warn('tunnel port changed', { tunnel: this.name, port: registered.port, previousPort });
+        this.onReregistered?.(registered);
+        return;
+      } catch (error) {
+        const action = classifyFailure(error, 'register');
+        if (action === 'exit-auth' || action === 'exit-config' || action === 'exit-ended') {
+          this.end(error as Error, action);
+          return;
+        }
+        lastError = error;
+        delayMs = action === 'reconnect-soon' ? withJitter(SHUTDOWN_RECONNECT_DELAY_MS, Math.random()) : this.backoff.next();
+      }
+    }
   }
 
   /** Replays one request against the app and answers it; returns the next poll answer. */
-  private async serve(meta: RequestMeta, body: Readable): Promise<PollAnswer> {
-    const { sessionId, requestTimeoutMs } = this.session();
+  private async serve(meta: RequestMeta, body: Readable, sessionId: string): Promise<PollAnswer> {
+    this.serving++;
+    try {
+      return await this.serveOnce(meta, body, sessionId);
+    } finally {
+      this.serving--;
+      if (this.serving === 0) for (const done of this.servingDone) done();
+    }
+  }
+
+  /** Resolves when no request is being served, or after `timeoutMs`. */
+  private servingFinished(timeoutMs: number): Promise<void> {
+    if (this.serving === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.servingDone.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.servingDone.add(done);
+    });
+  }
+
+  private async serveOnce(meta: RequestMeta, body: Readable, sessionId: string): Promise<PollAnswer> {
+    const { requestTimeoutMs } = this.session();
     const startedAt = performance.now();
     if (!meta.hasBody) body.resume();
     let response: AppResponse;
@@ -152,27 +271,10 @@ export class TunnelClient {
     });
   }
 
-  /** After a failed poll or respond: re-register when the server forgot us, else wait and retry. */
-  private async recover(error: Error): Promise<void> {
-    const code = error instanceof TunnelError ? error.code : (error as NodeJS.ErrnoException).code;
-    this.logger.debug('poll failed', { tunnel: this.name, error: error.message, code });
-    if (code === 'not_found' || code === 'unknown_session') {
-      this.reRegistering ??= this.register()
-        .then((registered) => {
-          this.logger.info('registered again', { tunnel: registered.name, port: registered.port });
-        })
-        .catch((registerError: Error) => {
-          this.logger.warn('could not register again', { tunnel: this.name, error: registerError.message });
-        })
-        .finally(() => (this.reRegistering = undefined));
-      await this.reRegistering;
-    }
-    await this.sleep(SLOT_RETRY_DELAY_MS);
-  }
-
-  private end(error: SessionEndedError | AuthRefusedError): void {
-    if (error instanceof AuthRefusedError) this.finish?.({ kind: 'auth-refused', error });
-    else this.finish?.({ kind: 'session-ended', error });
+  private end(error: Error, action: 'exit-auth' | 'exit-ended' | 'exit-config'): void {
+    if (action === 'exit-auth') this.finish?.({ kind: 'auth-refused', error: error as AuthRefusedError });
+    else if (action === 'exit-ended') this.finish?.({ kind: 'session-ended', error: error as SessionEndedError });
+    else this.finish?.({ kind: 'config-refused', error });
   }
 
   private session(): RegisterResponse {
