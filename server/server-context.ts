@@ -2,6 +2,7 @@
 
 import type { Logger } from '../shared/logger';
 import type { ServerConfig } from './config';
+import type { ServerDrain } from './graceful-shutdown';
 import type { HandedRequests } from './handed-requests';
 import type { PortPool } from './port-pool';
 import type { PublicPorts } from './public-ports';
@@ -15,4 +16,6 @@ export interface ServerContext {
   /** Null when port mode is off (`--ports none`). */
   portPool: PortPool | null;
   publicPorts: PublicPorts;
+  /** Set on SIGTERM: readiness fails, tunnel ports and registration refuse new work. */
+  drain: ServerDrain;
 }

@@ -4,6 +4,7 @@ import http from 'node:http';
 import type { Logger } from '../shared/logger';
 import { MAX_CONTROL_HEADER_BYTES } from '../shared/protocol';
 import type { ServerConfig } from './config';
+import { ServerDrain } from './graceful-shutdown';
 import { HandedRequests } from './handed-requests';
 import { createMainPortHandler } from './main-port';
 import { InMemoryPortPool } from './port-pool';
@@ -17,6 +18,8 @@ export interface RunningServer {
   /** The main port actually bound (differs from the config when it asked for 0). */
   mainPort: number;
   context: ServerContext;
+  /** Stops the tunnel ports from accepting connections (graceful shutdown). */
+  stopAcceptingTraffic(): void;
   close(): Promise<void>;
 }
 
@@ -29,7 +32,8 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
     registry: new InMemoryTunnelRegistry(),
     handed: new HandedRequests(),
     portPool,
-    publicPorts: new PublicPorts((port, req, res) => serveThroughTunnel(context, portPool?.nameForPort(port) ?? `port-${port}`, req, res)),
+    publicPorts: new PublicPorts((port, req, res) => serveThroughTunnel(context, portPool?.nameForPort(port) ?? `port-${port}`, req, res), config.publicPortLimits),
+    drain: new ServerDrain(),
   };
   const mainServer = http.createServer(
     {
@@ -48,6 +52,9 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
   return {
     mainPort,
     context,
+    stopAcceptingTraffic() {
+      context.publicPorts.stopAccepting();
+    },
     async close() {
       await context.publicPorts.closeAll();
       await new Promise<void>((resolve) => {

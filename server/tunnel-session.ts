@@ -6,13 +6,17 @@
 
 import type { ServerResponse } from 'node:http';
 import { v4 as uuidv4 } from 'uuid';
-import { encodeMeta, HEADER } from '../shared/protocol';
+import { encodeMeta, HEADER, POLL_GRACE_MS } from '../shared/protocol';
 import type { BrowserRequest } from './browser-request';
 import { replyError, replyNoContent } from './control-reply';
 import type { HandedRequests } from './handed-requests';
+import { SessionLiveness } from './session-liveness';
+
+/** How often a session with queued requests checks that its client is still there. */
+const SILENCE_CHECK_INTERVAL_MS = 250;
 
 /** Why a session ended; the client's polls are answered with it. */
-export type SessionEndReason = 'released' | 'replaced' | 'expired' | 'stopped';
+export type SessionEndReason = 'released' | 'replaced' | 'expired' | 'stopped' | 'shutdown';
 
 /** Limits a session works within. */
 export interface SessionLimits {
@@ -32,12 +36,31 @@ export class TunnelSession {
   endReason: SessionEndReason | undefined;
   private readonly idlePolls: IdlePoll[] = [];
   private readonly queue: BrowserRequest[] = [];
+  /** Requests handed to this session whose browser response is not finished yet. */
+  private readonly taken = new Set<BrowserRequest>();
+  private readonly liveness: SessionLiveness;
+  private silenceCheck: NodeJS.Timeout | undefined;
 
   constructor(
     readonly tunnel: string,
     private readonly limits: SessionLimits,
     private readonly handed: HandedRequests,
-  ) {}
+  ) {
+    this.liveness = new SessionLiveness(limits.pollTimeoutMs + POLL_GRACE_MS);
+  }
+
+  /** Whether the client is still there (see SessionLiveness); false once the session ended. */
+  get isAlive(): boolean {
+    if (this.endReason) return false;
+    let unanswered = 0;
+    for (const request of this.taken) if (request.state === 'handed') unanswered++;
+    return this.liveness.isAlive(this.idlePolls.length, unanswered);
+  }
+
+  /** A response of this session arrived (polls count by themselves). */
+  heard(): void {
+    this.liveness.heard();
+  }
 
   /** Number of polls waiting for work. */
   get idlePollCount(): number {
@@ -59,12 +82,14 @@ export class TunnelSession {
     }
     if (this.queue.length >= this.limits.maxQueuedRequests) return false;
     this.queue.push(request);
+    this.watchForSilence();
     return true;
   }
 
   /** Takes a client poll: answers it with the next queued request, or holds it until the poll timeout. */
   acceptPoll(res: ServerResponse): void {
     this.lastPollAt = Date.now();
+    this.liveness.heard();
     if (this.endReason) {
       replyEnded(res, this.endReason);
       return;
@@ -76,7 +101,12 @@ export class TunnelSession {
     }
     const poll: IdlePoll = { res, timer: setTimeout(() => this.expirePoll(poll), this.limits.pollTimeoutMs) };
     this.idlePolls.push(poll);
-    res.once('close', () => this.dropPoll(poll));
+    res.once('close', () => {
+      // Closed while still held, i.e. not by our answer: the client's connection is gone.
+      if (this.idlePolls.includes(poll)) this.liveness.peerLeft();
+      this.dropPoll(poll);
+      this.failQueuedIfSilent();
+    });
   }
 
   /** Removes a queued request (it timed out before any poll took it). */
@@ -88,6 +118,7 @@ export class TunnelSession {
   /** Ends the session: idle polls are answered with the reason; returns the requests still queued. */
   end(reason: SessionEndReason): BrowserRequest[] {
     this.endReason = reason;
+    this.stopWatchingForSilence();
     for (const poll of this.idlePolls.splice(0)) {
       clearTimeout(poll.timer);
       replyEnded(poll.res, reason);
@@ -98,6 +129,8 @@ export class TunnelSession {
   private handOver(request: BrowserRequest, pollRes: ServerResponse): void {
     request.markHanded(this.id);
     this.handed.add(request);
+    this.taken.add(request);
+    request.res.once('close', () => this.taken.delete(request));
     const headers: Record<string, string | number> = { [HEADER.meta]: encodeMeta(request.meta) };
     const length = request.req.headers['content-length'];
     if (!request.meta.hasBody) headers['content-length'] = 0;
@@ -121,6 +154,31 @@ export class TunnelSession {
     });
   }
 
+  /** While requests wait in the queue, checks every few hundred ms that the client is still there. */
+  private watchForSilence(): void {
+    if (this.silenceCheck) return;
+    this.silenceCheck = setInterval(() => this.failQueuedIfSilent(), SILENCE_CHECK_INTERVAL_MS);
+    this.silenceCheck.unref();
+  }
+
+  private stopWatchingForSilence(): void {
+    clearInterval(this.silenceCheck);
+    this.silenceCheck = undefined;
+  }
+
+  /** Fails the queued requests at once when the client has gone silent, instead of at their timeout. */
+  private failQueuedIfSilent(): void {
+    if (this.queue.length === 0) {
+      this.stopWatchingForSilence();
+      return;
+    }
+    if (this.isAlive) return;
+    this.stopWatchingForSilence();
+    for (const request of this.queue.splice(0)) {
+      request.fail('tunnel_offline', `The standin client of tunnel ${this.tunnel} stopped polling; it may be reconnecting.`);
+    }
+  }
+
   private expirePoll(poll: IdlePoll): void {
     this.dropPoll(poll);
     replyNoContent(poll.res);
@@ -137,6 +195,8 @@ export class TunnelSession {
 export function replyEnded(res: ServerResponse, reason: SessionEndReason): void {
   if (reason === 'replaced') {
     replyError(res, 409, 'session_replaced', 'another client registered this tunnel name; this session is over');
+  } else if (reason === 'shutdown') {
+    replyError(res, 503, 'server_shutdown', 'the standin server is shutting down; register again in a moment');
   } else {
     replyError(res, 410, 'tunnel_stopped', `tunnel ${reason}`);
   }
