@@ -21,8 +21,10 @@ export function createPublicHttpServer(handler: http.RequestListener, limits: Pu
     {
       // Past this the browser gets 431 from Node itself.
       maxHeaderSize: limits.maxHeaderBytes,
-      // A slowloris that trickles its head is cut (408) after this.
+      // A slowloris that trickles its head is cut (408) after this. Node checks it only every
+      // connectionsCheckingInterval (30 s by default), so check often enough to mean it.
       headersTimeout: limits.headersTimeoutMs,
+      connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
       // Uploads and streamed downloads may take long; the head must still arrive in time
       // (headersTimeout), and standin's own --request-timeout bounds the wait for the app.
       requestTimeout: 0,

@@ -27,6 +27,8 @@ export interface SessionLimits {
 interface IdlePoll {
   res: ServerResponse;
   timer: NodeJS.Timeout;
+  /** Runs when the client's side closed the connection while the poll is held. */
+  onPeerGone: () => void;
 }
 
 export class TunnelSession {
@@ -76,7 +78,7 @@ export class TunnelSession {
   offer(request: BrowserRequest): boolean {
     const poll = this.idlePolls.shift();
     if (poll) {
-      clearTimeout(poll.timer);
+      this.dropPoll(poll);
       this.handOver(request, poll.res);
       return true;
     }
@@ -99,14 +101,25 @@ export class TunnelSession {
       this.handOver(next, res);
       return;
     }
-    const poll: IdlePoll = { res, timer: setTimeout(() => this.expirePoll(poll), this.limits.pollTimeoutMs) };
+    const poll: IdlePoll = {
+      res,
+      timer: setTimeout(() => this.expirePoll(poll), this.limits.pollTimeoutMs),
+      onPeerGone: () => this.peerGone(poll),
+    };
     this.idlePolls.push(poll);
-    res.once('close', () => {
-      // Closed while still held, i.e. not by our answer: the client's connection is gone.
-      if (this.idlePolls.includes(poll)) this.liveness.peerLeft();
-      this.dropPoll(poll);
-      this.failQueuedIfSilent();
-    });
+    // A killed client's kernel sends FIN, and node:http keeps a half-closed socket open until it
+    // answers; so the end of the client's side is the signal, not just the close.
+    res.socket?.once('end', poll.onPeerGone);
+    res.once('close', poll.onPeerGone);
+  }
+
+  /** The connection of a held poll was closed by the client's side: its client is gone. */
+  private peerGone(poll: IdlePoll): void {
+    if (!this.idlePolls.includes(poll)) return;
+    this.liveness.peerLeft();
+    this.dropPoll(poll);
+    poll.res.destroy();
+    this.failQueuedIfSilent();
   }
 
   /** Removes a queued request (it timed out before any poll took it). */
@@ -120,7 +133,7 @@ export class TunnelSession {
     this.endReason = reason;
     this.stopWatchingForSilence();
     for (const poll of this.idlePolls.splice(0)) {
-      clearTimeout(poll.timer);
+      this.dropPoll(poll);
       replyEnded(poll.res, reason);
     }
     return this.queue.splice(0);
@@ -186,6 +199,7 @@ export class TunnelSession {
 
   private dropPoll(poll: IdlePoll): void {
     clearTimeout(poll.timer);
+    poll.res.socket?.off('end', poll.onPeerGone);
     const index = this.idlePolls.indexOf(poll);
     if (index >= 0) this.idlePolls.splice(index, 1);
   }
