@@ -231,6 +231,26 @@ test('slowloris headers and a trickling upload do not block other requests, and 
   }
 });
 
+test('past --max-in-flight a tunnel answers 503 queue_full at once, and idle connections are closed after --idle-timeout', async () => {
+  const app = await startApp();
+  const server = await startServer(['--max-in-flight', '3', '--idle-timeout', '2s']);
+  const client = await startClient(app, server.url);
+  const answers = await Promise.all(Array.from({ length: 5 }, () => tryRequest(`${client.publicUrl}/slow?ms=1500`)));
+  const statuses = answers.map((answer) => answer.status).sort();
+  expect(statuses).toEqual([200, 200, 200, 503, 503]);
+  const refused = answers.filter((answer) => answer.status === 503);
+  expect(refused.every((answer) => answer.headers['x-standin-error'] === 'queue_full' && answer.ms < 1_000)).toBe(true);
+
+  const idle = net.connect(client.port, '127.0.0.1');
+  idle.on('error', () => undefined);
+  const openedAt = Date.now();
+  const closedAfterMs = await within(new Promise<number>((resolve) => idle.once('close', () => resolve(Date.now() - openedAt))), 8_000, Infinity);
+  idle.destroy();
+  expect(closedAfterMs).toBeGreaterThanOrEqual(1_500);
+  expect(closedAfterMs).toBeLessThan(8_000);
+  measured['over --max-in-flight / idle connection'] = `503 queue_full in ${Math.max(...refused.map((answer) => answer.ms))} ms; idle connection closed after ${seconds(closedAfterMs)} (--idle-timeout 2s)`;
+});
+
 test('2,000 requests at concurrency 50 across a client restart each end with their own answer or a clear standin error', async () => {
   const app = await startApp();
   const server = await startServer();
