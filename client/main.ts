@@ -31,11 +31,17 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
   const terminal = new Terminal(name, logger, config.logFormat === 'pretty');
   const client = new TunnelClient(config, name, config.port ?? rememberedPort(config.server, name), logger, terminal);
 
+  const stopOnSignal = () => void client.stop();
+  process.once('SIGINT', stopOnSignal);
+  process.once('SIGTERM', stopOnSignal);
+
   let registered;
   try {
-    registered = await client.register();
+    registered = await client.registerFirst();
   } catch (error) {
+    const stoppedByUser = client.isStopping;
     await client.stop();
+    if (stoppedByUser) return EXIT.ok;
     if (error instanceof AuthRefusedError) {
       logger.error('authentication refused', { server: config.server.origin, error: error.message });
       return EXIT.auth;
@@ -47,13 +53,14 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
     logger.error('could not register the tunnel', { server: config.server.origin, error: (error as Error).message });
     return EXIT.other;
   }
+  if (client.isStopping) {
+    // Ctrl-C came while the registration was on its way.
+    await client.stop();
+    return EXIT.ok;
+  }
   rememberPort(config.server, name, registered.port);
   terminal.tunnelReady(config.server, config.target, registered);
   client.onReregistered = (again) => rememberPort(config.server, name, again.port);
-
-  const stopOnSignal = () => void client.stop();
-  process.once('SIGINT', stopOnSignal);
-  process.once('SIGTERM', stopOnSignal);
   const end = await client.run();
   await client.stop();
   return exitCodeFor(end, logger);

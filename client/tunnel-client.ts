@@ -79,6 +79,33 @@ export class TunnelClient {
     return this.registration;
   }
 
+  /**
+   * The first registration. A server that cannot be reached yet (being restarted or rolled) is
+   * retried with the reconnect backoff, one log line per attempt; a refusal is thrown at once,
+   * as is any failure with --no-reconnect or once stop() was called.
+   */
+  async registerFirst(): Promise<RegisterResponse> {
+    for (;;) {
+      try {
+        const registered = await this.register();
+        this.backoff.reset();
+        return registered;
+      } catch (error) {
+        const action = classifyFailure(error, 'register');
+        if (!this.config.reconnect || this.stopping || (action !== 'reconnect' && action !== 'reconnect-soon')) throw error;
+        const delayMs = action === 'reconnect-soon' ? withJitter(SHUTDOWN_RECONNECT_DELAY_MS, Math.random()) : this.backoff.next();
+        this.logger.warn('server not reachable yet', { server: this.config.server.origin, reason: describeFailure(error), retryInSeconds: Math.round(delayMs / 100) / 10 });
+        await this.sleep(delayMs);
+        if (this.stopping) throw error;
+      }
+    }
+  }
+
+  /** Whether stop() was called (Ctrl-C). */
+  get isStopping(): boolean {
+    return this.stopping;
+  }
+
   /** Serves requests until the session ends or stop() is called. */
   run(): Promise<TunnelEnd> {
     return new Promise((resolve) => {

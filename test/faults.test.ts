@@ -281,7 +281,8 @@ test('2,000 requests at concurrency 50 across a client restart each end with the
   const worker = async () => {
     while (next < total) {
       next++;
-      outcomes.push(await one(randomUUID()));
+      const outcome = await one(randomUUID());
+      outcomes.push(outcome);
       completed++;
       if (completed === total / 2 && !restart) {
         restart = (async () => {
@@ -291,8 +292,9 @@ test('2,000 requests at concurrency 50 across a client restart each end with the
           restartedAt = Date.now();
         })();
       }
-      // Pace the load so that it spans the restart instead of finishing inside it.
-      await new Promise((resolve) => setTimeout(resolve, 40));
+      // Pace the load so that it spans the restart instead of finishing inside it (errors come
+      // back at once, so back off after one, as a browser user would).
+      await new Promise((resolve) => setTimeout(resolve, outcome.status === 200 ? 40 : 500));
     }
   };
   await Promise.all(Array.from({ length: 50 }, worker));
@@ -359,6 +361,23 @@ test('client SIGINT finishes in-flight requests, releases the tunnel and exits 0
   expect(after.status).toBe(503);
   expect(after.headers['x-standin-error']).toBe('tunnel_offline');
   measured['client SIGINT'] = `in-flight request finished 200; exit 0; then 503 tunnel_offline in ${after.ms} ms`;
+});
+
+test('a client started before its server waits with backoff and connects once the server listens', async () => {
+  const app = await startApp();
+  const probe = net.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', () => resolve()));
+  const mainPort = (probe.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  const from = 20_000 + Math.floor(Math.random() * 400) * 100;
+  const clientReady = startClient(app, `http://127.0.0.1:${mainPort}`);
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  const server = spawnStandin(['server', '--listen', String(mainPort), '--ports', `${from}-${from + 9}`, ...SERVER_ARGS]);
+  running.push(server);
+  await server.waitForLine((line) => line.message === 'standin server listening', 15_000);
+  const client = await clientReady;
+  expect(client.lines.some((line) => line.message === 'server not reachable yet' && line.reason === 'the server is not listening')).toBe(true);
+  expect((await tryRequest(`${client.publicUrl}/marker/late`)).text).toBe('late');
 });
 
 test('with --no-reconnect a lost connection exits 1', async () => {
