@@ -28,6 +28,10 @@ export interface ClientConfig {
   renew: boolean;
   /** Path the client GETs for health probes (non-5xx passes); without it, a TCP connect is the check. */
   healthPath: string | undefined;
+  /** Reconnect after a lost connection (false with --no-reconnect: exit instead). */
+  reconnect: boolean;
+  /** Cap of the reconnect backoff, ms. */
+  maxReconnectDelayMs: number;
   logFormat: LogFormat;
   logLevel: LogLevel;
   /** --log-file: NDJSON request log, or null. */
@@ -51,6 +55,8 @@ export function clientOptions<T>(yargs: Argv<T>) {
     .option('ttl', { type: 'string', description: 'Ask for a shorter tunnel life than the server allows, like 2h', defaultDescription: "the server's --max-ttl" })
     .option('renew', { type: 'boolean', default: false, description: 'When the tunnel expires, register it again instead of exiting' })
     .option('health-path', { type: 'string', description: 'Health probes GET this path of the app and pass on a non-5xx answer', defaultDescription: 'none: probes check that the app accepts TCP connections' })
+    .option('reconnect', { type: 'boolean', default: true, description: 'Reconnect with backoff when the connection to the server is lost (--no-reconnect: exit 1 instead)' })
+    .option('max-reconnect-delay', { type: 'number', default: 64, description: 'Longest wait between reconnect attempts, seconds' })
     .option('log-format', { choices: ['json', 'pretty'] as const, description: 'Log format', defaultDescription: 'pretty on a terminal, else json' })
     .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel, description: 'Log level' })
     .option('log-file', { type: 'string', description: 'Append one JSON line per request to this file' })
@@ -77,6 +83,10 @@ export function toClientConfig(argv: ClientArgv): ClientConfig {
   if (!Number.isInteger(argv.concurrency) || argv.concurrency < 1 || argv.concurrency > 256) {
     throw new ConfigError('--concurrency must be a whole number from 1 to 256');
   }
+  const maxReconnectDelay = argv['max-reconnect-delay'];
+  if (typeof maxReconnectDelay !== 'number' || !Number.isFinite(maxReconnectDelay) || maxReconnectDelay < 1 || maxReconnectDelay > 3600) {
+    throw new ConfigError('--max-reconnect-delay must be a number of seconds from 1 to 3600');
+  }
   return Object.freeze({
     target: parseTarget(String(argv.target)),
     server: parseServerUrl(argv.server),
@@ -88,6 +98,8 @@ export function toClientConfig(argv: ClientArgv): ClientConfig {
     ttlMs: ttlOption(argv.ttl),
     renew: argv.renew,
     healthPath: healthPathOption(argv['health-path']),
+    reconnect: argv.reconnect,
+    maxReconnectDelayMs: Math.round(maxReconnectDelay * 1000),
     logFormat: argv['log-format'] ?? defaultLogFormat(),
     logLevel: argv['log-level'],
     logFile: argv['log-file'] ? argv['log-file'] : null,

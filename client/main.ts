@@ -8,6 +8,7 @@ import { AuthRefusedError, ConfigError } from '../shared/errors';
 import { createLogger, type Logger } from '../shared/logger';
 import type { SessionEndReason } from '../shared/protocol';
 import { deriveTunnelName, toClientConfig, type ClientArgv, type ClientConfig } from './config';
+import { classifyFailure } from './connection-failure';
 import { startInspector, type Inspector } from './inspector/inspector';
 import type { RequestObserver } from './request-capture';
 import { RequestLog } from './request-log';
@@ -41,26 +42,32 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
   }
   const client = new TunnelClient(config, name, config.port ?? rememberedPort(config.server, name), logger, terminal);
   // Installed before anything else, so Ctrl-C at any moment (even mid-registration) stops cleanly.
-  let stopRequested = false;
-  const stopOnSignal = () => {
-    stopRequested = true;
-    void client.stop();
-  };
+  const stopOnSignal = () => void client.stop();
   process.once('SIGINT', stopOnSignal);
   process.once('SIGTERM', stopOnSignal);
 
   let registered;
   try {
-    registered = await client.register();
+    registered = await client.registerFirst();
   } catch (error) {
+    const stoppedByUser = client.isStopping;
     await client.stop();
-    if (stopRequested) return EXIT.ok;
+    if (stoppedByUser) return EXIT.ok;
     if (error instanceof AuthRefusedError) {
       logger.error('authentication refused', { server: config.server.origin, error: error.message });
       return EXIT.auth;
     }
+    if (classifyFailure(error, 'register') === 'exit-config') {
+      logger.error('the server refused the registration', { server: config.server.origin, error: (error as Error).message });
+      return EXIT.config;
+    }
     logger.error('could not register the tunnel', { server: config.server.origin, error: (error as Error).message });
     return EXIT.other;
+  }
+  if (client.isStopping) {
+    // Ctrl-C came while the registration was on its way.
+    await client.stop();
+    return EXIT.ok;
   }
   rememberPort(config.server, name, registered.port);
   const inspector = await startInspectorIfAsked(config, logger, (record) => {
@@ -72,8 +79,7 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
     inspector?.record(record);
   });
   terminal.tunnelReady(config.server, config.target, registered, inspector?.url ?? null);
-
-  if (stopRequested) return EXIT.ok;
+  client.onReregistered = (again) => rememberPort(config.server, name, again.port);
   const end = await client.run();
   await client.stop();
   await Promise.allSettled([inspector?.close(), requestLog?.close()]);
@@ -99,6 +105,12 @@ function exitCodeFor(end: TunnelEnd, logger: ReturnType<typeof createLogger>): n
     case 'auth-refused':
       logger.error('authentication refused', { error: end.error.message });
       return EXIT.auth;
+    case 'config-refused':
+      logger.error('the server refused the registration', { error: end.error.message });
+      return EXIT.config;
+    case 'connection-lost':
+      logger.error('connection lost and --no-reconnect is set', { error: end.error.message });
+      return EXIT.other;
     case 'session-ended':
       logger.error(sessionEndMessage(end.error.reason), { code: end.error.code, reason: end.error.reason, error: end.error.message });
       return end.error.code === 'session_replaced' ? EXIT.other : EXIT.ended;

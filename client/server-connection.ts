@@ -33,6 +33,9 @@ export type PollAnswer =
 /** How long a connect to the server may take before it counts as failed. */
 const CONNECT_TIMEOUT_MS = 10_000;
 
+/** How long a registration may wait for the server's answer (a frozen network must not stall reconnecting). */
+const REGISTER_TIMEOUT_MS = 10_000;
+
 export class ServerConnection {
   private readonly pool: Pool;
   private readonly authorization: Record<string, string>;
@@ -61,6 +64,8 @@ export class ServerConnection {
       path: PATHS.register,
       headers: { ...this.authorization, 'content-type': 'application/json' },
       body: JSON.stringify(registration),
+      headersTimeout: REGISTER_TIMEOUT_MS,
+      bodyTimeout: REGISTER_TIMEOUT_MS,
     });
     if (response.statusCode !== 201) throw await answerError(response.statusCode, response.body);
     const registered = (await response.body.json()) as RegisterResponse;

@@ -11,10 +11,12 @@ import { Pool } from 'undici';
 import { AuthRefusedError, SessionEndedError, TunnelError } from '../shared/errors';
 import { getHeader } from '../shared/http-headers';
 import type { Logger } from '../shared/logger';
-import type { ProbeMeta, ProbeResultMeta, RegisterResponse, RequestMeta, ResponseMeta } from '../shared/protocol';
+import { SHUTDOWN_RECONNECT_DELAY_MS, type ProbeMeta, type ProbeResultMeta, type RegisterResponse, type RequestMeta, type ResponseMeta } from '../shared/protocol';
 import { checkApp } from './app-health-check';
 import type { ClientConfig } from './config';
+import { classifyFailure, describeFailure, failureCode, type FailedCall } from './connection-failure';
 import { ExpiryWarning } from './expiry-warning';
+import { ReconnectBackoff, withJitter } from './reconnect-backoff';
 import { AppRequestError, forwardRequest, type AppResponse } from './forward-request';
 import { RequestCapture, type RequestObserver, type RequestRecord } from './request-capture';
 import { toBrowserHeaders } from './response-headers';
@@ -24,18 +26,31 @@ import type { Terminal } from './terminal';
 /** The client's version, sent at registration for status pages. */
 export const CLIENT_VERSION: string = (require('../../package.json') as { version: string }).version;
 
-/** How long a poll slot waits after a failed poll before it tries again. */
-const SLOT_RETRY_DELAY_MS = 1_000;
+/** How long stop() lets requests that are already with the app finish before it cuts them. */
+const STOP_GRACE_MS = 5_000;
 
 /** Why the tunnel stopped running. */
-export type TunnelEnd = { kind: 'stopped' } | { kind: 'session-ended'; error: SessionEndedError } | { kind: 'auth-refused'; error: AuthRefusedError };
+export type TunnelEnd =
+  | { kind: 'stopped' }
+  | { kind: 'session-ended'; error: SessionEndedError }
+  | { kind: 'auth-refused'; error: AuthRefusedError }
+  | { kind: 'config-refused'; error: Error }
+  | { kind: 'connection-lost'; error: Error };
 
 export class TunnelClient {
   private readonly connection: ServerConnection;
   private readonly app: Pool;
   private registration: RegisterResponse | undefined;
   private stopping = false;
-  private reRegistering: Promise<void> | undefined;
+  private stopped: Promise<void> | undefined;
+  /** The reconnect in progress, which every poll slot that lost the connection waits for. */
+  private reconnecting: Promise<void> | undefined;
+  /** Counts successful registrations: a failure from an older session is stale, not a new loss. */
+  private generation = 0;
+  private readonly backoff: ReconnectBackoff;
+  /** Requests being served right now (stop() lets them finish briefly). */
+  private serving = 0;
+  private readonly servingDone = new Set<() => void>();
   private finish: ((end: TunnelEnd) => void) | undefined;
   private readonly wake = new Set<() => void>();
   private renewing: Promise<void> | undefined;
@@ -43,6 +58,8 @@ export class TunnelClient {
     this.logger.warn('tunnel expires soon', { tunnel: this.name, expiresAt: expiresAt.toISOString(), minutesLeft: Math.max(0, Math.round((expiresAt.getTime() - Date.now()) / 60_000)), renew: this.config.renew }),
   );
   private readonly requestObservers: RequestObserver[] = [];
+  /** Called after a reconnect registered the tunnel again (main.ts remembers the port). */
+  onReregistered: ((registered: RegisterResponse) => void) | undefined;
 
   constructor(
     private readonly config: ClientConfig,
@@ -54,6 +71,7 @@ export class TunnelClient {
     this.connection = new ServerConnection(config.server, config.token, config.concurrency + 2);
     // Local dev servers on https use self-signed certificates; the target is the developer's own machine.
     this.app = new Pool(config.target.origin, { connections: config.concurrency, connect: { rejectUnauthorized: false } });
+    this.backoff = new ReconnectBackoff(config.maxReconnectDelayMs);
   }
 
   /** Registers the tunnel; throws AuthRefusedError, or TunnelError with the server's reason. */
@@ -67,7 +85,35 @@ export class TunnelClient {
       ttlMs: this.config.ttlMs,
     });
     this.expiryWarning.arm(this.registration.expiresAt);
+    this.generation++;
     return this.registration;
+  }
+
+  /**
+   * The first registration. A server that cannot be reached yet (being restarted or rolled) is
+   * retried with the reconnect backoff, one log line per attempt; a refusal is thrown at once,
+   * as is any failure with --no-reconnect or once stop() was called.
+   */
+  async registerFirst(): Promise<RegisterResponse> {
+    for (;;) {
+      try {
+        const registered = await this.register();
+        this.backoff.reset();
+        return registered;
+      } catch (error) {
+        const action = classifyFailure(error, 'register');
+        if (!this.config.reconnect || this.stopping || (action !== 'reconnect' && action !== 'reconnect-soon')) throw error;
+        const delayMs = action === 'reconnect-soon' ? withJitter(SHUTDOWN_RECONNECT_DELAY_MS, Math.random()) : this.backoff.next();
+        this.logger.warn('server not reachable yet', { server: this.config.server.origin, reason: describeFailure(error), retryInSeconds: Math.round(delayMs / 100) / 10 });
+        await this.sleep(delayMs);
+        if (this.stopping) throw error;
+      }
+    }
+  }
+
+  /** Whether stop() was called (Ctrl-C). */
+  get isStopping(): boolean {
+    return this.stopping;
   }
 
   /** Serves requests until the session ends or stop() is called. */
@@ -81,9 +127,17 @@ export class TunnelClient {
     });
   }
 
-  /** Releases the tunnel on the server and closes every connection. */
-  async stop(): Promise<void> {
-    if (this.stopping) return;
+  /**
+   * Stops taking requests, releases the tunnel on the server (which fails what is still queued
+   * there), lets requests already with the app finish for up to STOP_GRACE_MS, and closes every
+   * connection.
+   */
+  stop(): Promise<void> {
+    this.stopped ??= this.shutDown();
+    return this.stopped;
+  }
+
+  private async shutDown(): Promise<void> {
     this.stopping = true;
     this.expiryWarning.cancel();
     for (const wake of this.wake) wake();
@@ -92,44 +146,109 @@ export class TunnelClient {
         this.logger.warn('could not release the tunnel', { tunnel: this.name, error: error.message });
       });
     }
+    await this.servingFinished(STOP_GRACE_MS);
     await Promise.allSettled([this.connection.close(), this.app.destroy()]);
     this.finish?.({ kind: 'stopped' });
   }
 
+  /** One poll slot: poll, serve what comes, repeat; on failure poll again, reconnect or end. */
   private async runSlot(): Promise<void> {
     let answer: PollAnswer | undefined;
-    while (!this.stopping) {
-      const sessionUsed = this.registration?.sessionId;
+    // The session whose poll brought `answer`: only that session may respond to it.
+    let answerSession = '';
+    // A request already taken is served even while stopping: the browser is waiting for it.
+    while (!this.stopping || answer?.kind === 'request') {
+      const generation = this.generation;
+      const responding = answer?.kind === 'request' || answer?.kind === 'probe';
+      const call: FailedCall = responding ? 'respond' : 'poll';
+      const sessionId = responding ? answerSession : this.session().sessionId;
       try {
-        if (answer?.kind === 'request') answer = await this.serve(answer.meta, answer.body);
-        else if (answer?.kind === 'probe') answer = await this.answerProbe(answer.meta);
-        else answer = await this.poll();
+        if (answer?.kind === 'request') answer = await this.serve(answer.meta, answer.body, sessionId);
+        else if (answer?.kind === 'probe') answer = await this.answerProbe(answer.meta, sessionId);
+        else answer = await this.connection.poll(this.name, sessionId);
+        answerSession = sessionId;
       } catch (error) {
         answer = undefined;
         if (this.stopping) return;
-        // Another slot already renewed the tunnel: this answer was about the old session.
-        if (error instanceof SessionEndedError && sessionUsed !== this.registration?.sessionId) continue;
+        // The answer of a session a reconnect or renewal has already replaced: poll on the new one.
+        if (generation !== this.generation && !(error instanceof AuthRefusedError)) continue;
         if (error instanceof SessionEndedError && error.reason === 'expired' && this.config.renew) {
           await this.renew();
           continue;
         }
-        if (error instanceof SessionEndedError || error instanceof AuthRefusedError) {
-          this.end(error);
-          return;
-        }
-        await this.recover(error as Error);
+        if (!(await this.handleFailure(error, call))) return;
       }
     }
   }
 
-  private poll(): Promise<PollAnswer> {
-    const { sessionId } = this.session();
-    return this.connection.poll(this.name, sessionId);
+  /** Acts on a failed poll or respond; false when the tunnel is over. */
+  private async handleFailure(error: unknown, call: FailedCall): Promise<boolean> {
+    const action = classifyFailure(error, call);
+    switch (action) {
+      case 'exit-auth':
+      case 'exit-ended':
+      case 'exit-config':
+        this.end(error as Error, action);
+        return false;
+      case 'poll-again':
+        this.logger.debug('respond failed, polling again', { tunnel: this.name, error: (error as Error).message });
+        return true;
+      case 'reconnect':
+      case 'reconnect-soon':
+        this.reconnecting ??= this.reconnect(error as Error).finally(() => (this.reconnecting = undefined));
+        await this.reconnecting;
+        return !this.stopping && this.finish !== undefined;
+      default: {
+        const unhandled: never = action;
+        throw new Error(`unhandled failure action ${String(unhandled)}`);
+      }
+    }
+  }
+
+  /**
+   * The connection is lost: register again (same name, same port) with backoff until it works,
+   * the user stops, or the server refuses us for good. One log line per transition.
+   */
+  private async reconnect(cause: Error): Promise<void> {
+    const lostAt = Date.now();
+    this.logger.warn('connection lost', { tunnel: this.name, reason: describeFailure(cause), code: failureCode(cause) });
+    if (!this.config.reconnect) {
+      this.finish?.({ kind: 'connection-lost', error: cause });
+      return;
+    }
+    let delayMs = failureCode(cause) === 'server_shutdown' ? withJitter(SHUTDOWN_RECONNECT_DELAY_MS, Math.random()) : this.backoff.next();
+    let lastError: unknown;
+    while (!this.stopping && this.finish) {
+      this.logger.info('reconnecting', {
+        tunnel: this.name,
+        inSeconds: Math.round(delayMs / 100) / 10,
+        attempt: this.backoff.attempts,
+        ...(lastError ? { lastError: describeFailure(lastError) } : {}),
+      });
+      await this.sleep(delayMs);
+      if (this.stopping) return;
+      const previousPort = this.registration?.port;
+      try {
+        const registered = await this.register();
+        this.backoff.reset();
+        this.logger.info('reconnected', { tunnel: this.name, port: registered.port, downSeconds: Math.round((Date.now() - lostAt) / 100) / 10 });
+        if (registered.port !== previousPort) this.logger.warn('tunnel port changed', { tunnel: this.name, port: registered.port, previousPort });
+        this.onReregistered?.(registered);
+        return;
+      } catch (error) {
+        const action = classifyFailure(error, 'register');
+        if (action === 'exit-auth' || action === 'exit-config' || action === 'exit-ended') {
+          this.end(error as Error, action);
+          return;
+        }
+        lastError = error;
+        delayMs = action === 'reconnect-soon' ? withJitter(SHUTDOWN_RECONNECT_DELAY_MS, Math.random()) : this.backoff.next();
+      }
+    }
   }
 
   /** Answers a health probe after checking the local app; not a request, so not in the request log. */
-  private async answerProbe(probe: ProbeMeta): Promise<PollAnswer> {
-    const { sessionId } = this.session();
+  private async answerProbe(probe: ProbeMeta, sessionId: string): Promise<PollAnswer> {
     const startedAt = performance.now();
     const result = await checkApp(this.config.target, this.app, this.config.healthPath);
     const meta: ProbeResultMeta = { kind: 'probe-result', ok: result.ok, appMs: performance.now() - startedAt, ...(result.error ? { error: result.error } : {}) };
@@ -141,19 +260,45 @@ export class TunnelClient {
   private async renew(): Promise<void> {
     this.renewing ??= this.register()
       .then((registered) => {
+        this.backoff.reset();
         this.logger.info('tunnel renewed', { tunnel: registered.name, port: registered.port, expiresAt: registered.expiresAt });
       })
       .catch(async (error: Error) => {
-        this.logger.warn('could not renew the tunnel', { tunnel: this.name, error: error.message });
-        await this.sleep(SLOT_RETRY_DELAY_MS);
+        const delayMs = this.backoff.next();
+        this.logger.warn('could not renew the tunnel', { tunnel: this.name, error: error.message, retryInSeconds: Math.round(delayMs / 100) / 10 });
+        await this.sleep(delayMs);
       })
       .finally(() => (this.renewing = undefined));
     await this.renewing;
   }
 
   /** Replays one request against the app and answers it; returns the next poll answer. */
-  private async serve(meta: RequestMeta, body: Readable): Promise<PollAnswer> {
-    const { sessionId, requestTimeoutMs } = this.session();
+  private async serve(meta: RequestMeta, body: Readable, sessionId: string): Promise<PollAnswer> {
+    this.serving++;
+    try {
+      return await this.serveOnce(meta, body, sessionId);
+    } finally {
+      this.serving--;
+      if (this.serving === 0) for (const done of this.servingDone) done();
+    }
+  }
+
+  /** Resolves when no request is being served, or after `timeoutMs`. */
+  private servingFinished(timeoutMs: number): Promise<void> {
+    if (this.serving === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.servingDone.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.servingDone.add(done);
+    });
+  }
+
+  private async serveOnce(meta: RequestMeta, body: Readable, sessionId: string): Promise<PollAnswer> {
+    const { requestTimeoutMs } = this.session();
     const startedAt = performance.now();
     const capture = new RequestCapture(meta, this.name);
     if (!meta.hasBody) body.resume();
@@ -201,27 +346,10 @@ export class TunnelClient {
     for (const observer of this.requestObservers) observer(record);
   }
 
-  /** After a failed poll or respond: re-register when the server forgot us, else wait and retry. */
-  private async recover(error: Error): Promise<void> {
-    const code = error instanceof TunnelError ? error.code : (error as NodeJS.ErrnoException).code;
-    this.logger.debug('poll failed', { tunnel: this.name, error: error.message, code });
-    if (code === 'not_found' || code === 'unknown_session') {
-      this.reRegistering ??= this.register()
-        .then((registered) => {
-          this.logger.info('registered again', { tunnel: registered.name, port: registered.port });
-        })
-        .catch((registerError: Error) => {
-          this.logger.warn('could not register again', { tunnel: this.name, error: registerError.message });
-        })
-        .finally(() => (this.reRegistering = undefined));
-      await this.reRegistering;
-    }
-    await this.sleep(SLOT_RETRY_DELAY_MS);
-  }
-
-  private end(error: SessionEndedError | AuthRefusedError): void {
-    if (error instanceof AuthRefusedError) this.finish?.({ kind: 'auth-refused', error });
-    else this.finish?.({ kind: 'session-ended', error });
+  private end(error: Error, action: 'exit-auth' | 'exit-ended' | 'exit-config'): void {
+    if (action === 'exit-auth') this.finish?.({ kind: 'auth-refused', error: error as AuthRefusedError });
+    else if (action === 'exit-ended') this.finish?.({ kind: 'session-ended', error: error as SessionEndedError });
+    else this.finish?.({ kind: 'config-refused', error });
   }
 
   private session(): RegisterResponse {

@@ -17,6 +17,10 @@ export function createApp(ctx: ServerContext): express.Express {
   app.get('/_standin/healthz', (_req, res) => {
     res.type('text/plain').send('ok\n');
   });
+  app.get('/_standin/readyz', (_req, res) => {
+    if (ctx.drain.draining) res.status(503).type('text/plain').send('draining\n');
+    else res.type('text/plain').send('ready\n');
+  });
   app.get(['/_standin', '/_standin/'], (_req, res) => {
     res.type('html').set('cache-control', 'no-store').send(renderDashboardPage());
   });

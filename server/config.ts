@@ -8,6 +8,17 @@ import type { Argv } from 'yargs';
 import { parseDurationMs } from '../shared/duration';
 import { ConfigError } from '../shared/errors';
 import { defaultLogFormat, LOG_LEVELS, type LogFormat, type LogLevel } from '../shared/logger';
+import { MAX_PUBLIC_HEADER_BYTES } from '../shared/protocol';
+
+/** Bounds on the browser connections of the tunnel ports. */
+export interface PublicPortLimits {
+  /** Close a connection with no bytes either way for this long. */
+  idleTimeoutMs: number;
+  /** A request head (slowloris) must arrive within this; Node answers 408 otherwise. */
+  headersTimeoutMs: number;
+  /** Largest request head; past it Node answers 431. */
+  maxHeaderBytes: number;
+}
 
 /** The server's settings, resolved once at start. */
 export interface ServerConfig {
@@ -27,6 +38,12 @@ export interface ServerConfig {
   maxQueuedRequests: number;
   /** Origin of the in-cluster app that main-port traffic without a live selected tunnel goes to, or null. */
   fallback: URL | null;
+  /** Browser requests per tunnel at once (queued, with the app, or streaming); past it, 503 queue_full. */
+  maxInFlightRequests: number;
+  /** Limits of the public tunnel ports. */
+  publicPortLimits: PublicPortLimits;
+  /** How long SIGTERM lets in-flight requests finish. */
+  shutdownGraceMs: number;
   logFormat: LogFormat;
   logLevel: LogLevel;
 }
@@ -45,6 +62,11 @@ export function serverOptions<T>(yargs: Argv<T>) {
     .option('health-interval', { type: 'string', default: '60s', description: 'How often each tunnel gets a health probe through its client' })
     .option('max-queue', { type: 'number', default: 1000, description: 'Browser requests that may wait per tunnel for a free poll (then 503 queue_full)' })
     .option('fallback', { type: 'string', description: 'Origin of the in-cluster app for main-port traffic that selects no live tunnel, like http://shop.default.svc:80', defaultDescription: 'none: such traffic gets 404 no_tunnel' })
+    .option('max-in-flight', { type: 'number', default: 1000, description: 'Browser requests per tunnel at once, queued or being answered (then 503 queue_full)' })
+    .option('idle-timeout', { type: 'string', default: '120s', description: 'Close a tunnel-port connection with no bytes either way for this long' })
+    .option('headers-timeout', { type: 'string', default: '20s', description: 'A browser must send its whole request head within this (then 408)' })
+    .option('max-header-size', { type: 'number', default: MAX_PUBLIC_HEADER_BYTES, description: 'Largest browser request head in bytes (then 431)' })
+    .option('shutdown-grace', { type: 'string', default: '20s', description: 'On SIGTERM, how long in-flight requests may take to finish' })
     .option('log-format', { choices: ['json', 'pretty'] as const, description: 'Log format', defaultDescription: 'pretty on a terminal, else json' })
     .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel, description: 'Log level' });
 }
@@ -67,6 +89,13 @@ export function toServerConfig(argv: ServerArgv): ServerConfig {
     pollTimeoutMs,
     maxQueuedRequests: positiveInteger(argv['max-queue'], 'max-queue'),
     fallback: argv.fallback ? parseFallbackUrl(argv.fallback) : null,
+    maxInFlightRequests: positiveInteger(argv['max-in-flight'], 'max-in-flight'),
+    publicPortLimits: Object.freeze({
+      idleTimeoutMs: durationOption(argv['idle-timeout'], 'idle-timeout'),
+      headersTimeoutMs: durationOption(argv['headers-timeout'], 'headers-timeout'),
+      maxHeaderBytes: headerSizeOption(argv['max-header-size']),
+    }),
+    shutdownGraceMs: durationOption(argv['shutdown-grace'], 'shutdown-grace'),
     logFormat: argv['log-format'] ?? defaultLogFormat(),
     logLevel: argv['log-level'],
   });
@@ -132,6 +161,11 @@ function healthIntervalOption(text: string): number {
 
 function portOption(value: number, flag: string): number {
   if (!Number.isInteger(value) || value < 0 || value > 65535) throw new ConfigError(`--${flag} must be a port from 0 to 65535`);
+  return value;
+}
+
+function headerSizeOption(value: number): number {
+  if (!Number.isInteger(value) || value < 1024 || value > 1024 * 1024) throw new ConfigError('--max-header-size must be a number of bytes from 1024 to 1048576');
   return value;
 }
 

@@ -2,15 +2,27 @@
 
 import { createLogger } from '../shared/logger';
 import { toServerConfig, type ServerArgv } from './config';
+import { shutDownGracefully } from './graceful-shutdown';
 import { startStandinServer } from './standin-server';
 
 export async function runServer(argv: ServerArgv): Promise<void> {
   const config = toServerConfig(argv);
   const logger = createLogger({ format: config.logFormat, level: config.logLevel });
   const server = await startStandinServer(config, logger);
+  let stopping = false;
   const stop = (signal: string) => {
-    logger.info('stopping', { signal });
-    server.close().then(() => process.exit(0));
+    if (stopping) return;
+    stopping = true;
+    logger.info('stopping', { signal, graceSeconds: config.shutdownGraceMs / 1000 });
+    // A second signal means "now": skip the rest of the grace.
+    process.once(signal, () => process.exit(0));
+    shutDownGracefully(server, config.shutdownGraceMs, logger).then(
+      () => process.exit(0),
+      (error: Error) => {
+        logger.error('shutdown failed', { error: error.message });
+        process.exit(1);
+      },
+    );
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));

@@ -7,33 +7,47 @@
 
 import http from 'node:http';
 import { MAX_PUBLIC_HEADER_BYTES } from '../shared/protocol';
+import type { PublicPortLimits } from './config';
+
+/** Limits when none are configured (tests that build PublicPorts directly). */
+const DEFAULT_LIMITS: PublicPortLimits = { idleTimeoutMs: 120_000, headersTimeoutMs: 20_000, maxHeaderBytes: MAX_PUBLIC_HEADER_BYTES };
 
 /** Handles a browser request that arrived on a tunnel port. */
 export type PublicPortHandler = (port: number, req: http.IncomingMessage, res: http.ServerResponse) => void;
 
 /** Creates a node:http server for browser traffic with standin's limits. */
-export function createPublicHttpServer(handler: http.RequestListener): http.Server {
-  return http.createServer(
+export function createPublicHttpServer(handler: http.RequestListener, limits: PublicPortLimits = DEFAULT_LIMITS): http.Server {
+  const server = http.createServer(
     {
       // Past this the browser gets 431 from Node itself.
-      maxHeaderSize: MAX_PUBLIC_HEADER_BYTES,
+      maxHeaderSize: limits.maxHeaderBytes,
+      // A slowloris that trickles its head is cut (408) after this. Node checks it only every
+      // connectionsCheckingInterval (30 s by default), so check often enough to mean it.
+      headersTimeout: limits.headersTimeoutMs,
+      connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
       // Uploads and streamed downloads may take long; the head must still arrive in time
       // (headersTimeout), and standin's own --request-timeout bounds the wait for the app.
       requestTimeout: 0,
     },
     handler,
   );
+  // No byte either way for this long (a stalled upload, an abandoned connection): close it.
+  server.setTimeout(limits.idleTimeoutMs);
+  return server;
 }
 
 export class PublicPorts {
   private readonly servers = new Map<number, http.Server>();
 
-  constructor(private readonly handler: PublicPortHandler) {}
+  constructor(
+    private readonly handler: PublicPortHandler,
+    private readonly limits: PublicPortLimits = DEFAULT_LIMITS,
+  ) {}
 
   /** Opens the listener for `port` if it is not open yet; false when the port is taken by someone else. */
   async ensureOpen(port: number): Promise<boolean> {
     if (this.servers.has(port)) return true;
-    const server = createPublicHttpServer((req, res) => this.handler(port, req, res));
+    const server = createPublicHttpServer((req, res) => this.handler(port, req, res), this.limits);
     try {
       await listen(server, port);
     } catch (error) {
@@ -42,6 +56,11 @@ export class PublicPorts {
     }
     this.servers.set(port, server);
     return true;
+  }
+
+  /** Stops accepting connections on every tunnel port; open ones finish (idle keep-alive ones close). */
+  stopAccepting(): void {
+    for (const server of this.servers.values()) server.close();
   }
 
   /** Stops accepting connections on every tunnel port; open connections are cut. */

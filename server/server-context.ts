@@ -2,6 +2,7 @@
 
 import type { Logger } from '../shared/logger';
 import type { ServerConfig } from './config';
+import type { ServerDrain } from './graceful-shutdown';
 import type { HandedRequests } from './handed-requests';
 import type { HealthMonitor } from './health-monitor';
 import type { StandinMetrics } from './metrics';
@@ -19,4 +20,6 @@ export interface ServerContext {
   publicPorts: PublicPorts;
   health: HealthMonitor;
   metrics: StandinMetrics;
+  /** Set on SIGTERM: readiness fails, tunnel ports and registration refuse new work. */
+  drain: ServerDrain;
 }

@@ -4,6 +4,7 @@ import http from 'node:http';
 import type { Logger } from '../shared/logger';
 import { MAX_CONTROL_HEADER_BYTES } from '../shared/protocol';
 import type { ServerConfig } from './config';
+import { ServerDrain } from './graceful-shutdown';
 import { HandedRequests } from './handed-requests';
 import { HealthMonitor } from './health-monitor';
 import { createMainPortHandler } from './main-port';
@@ -20,6 +21,8 @@ export interface RunningServer {
   /** The main port actually bound (differs from the config when it asked for 0). */
   mainPort: number;
   context: ServerContext;
+  /** Stops the tunnel ports from accepting connections (graceful shutdown). */
+  stopAcceptingTraffic(): void;
   close(): Promise<void>;
 }
 
@@ -35,9 +38,10 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
     registry,
     handed,
     portPool,
-    publicPorts: new PublicPorts((port, req, res) => serveThroughTunnel(context, portPool?.nameForPort(port) ?? `port-${port}`, req, res)),
+    publicPorts: new PublicPorts((port, req, res) => serveThroughTunnel(context, portPool?.nameForPort(port) ?? `port-${port}`, req, res), config.publicPortLimits),
     health: new HealthMonitor(registry, config.healthIntervalMs, logger, (check) => metrics.observeHealthCheck(check)),
     metrics,
+    drain: new ServerDrain(),
   };
   const stopSweeper = startTunnelSweeper(context);
   context.health.start();
@@ -58,6 +62,9 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
   return {
     mainPort,
     context,
+    stopAcceptingTraffic() {
+      context.publicPorts.stopAccepting();
+    },
     async close() {
       stopSweeper();
       context.health.stop();

@@ -6,10 +6,14 @@
 
 import type { ServerResponse } from 'node:http';
 import { v4 as uuidv4 } from 'uuid';
-import { encodeMeta, HEADER, type ErrorBody, type ProbeMeta, type SessionEndReason } from '../shared/protocol';
+import { encodeMeta, HEADER, POLL_GRACE_MS, type ErrorBody, type ProbeMeta, type SessionEndReason } from '../shared/protocol';
 import type { BrowserRequest } from './browser-request';
 import { replyJson, replyNoContent } from './control-reply';
 import type { HandedRequests } from './handed-requests';
+import { SessionLiveness } from './session-liveness';
+
+/** How often a session with queued requests checks that its client is still there. */
+const SILENCE_CHECK_INTERVAL_MS = 250;
 
 /** Why a session ended; the client's polls are answered with it (defined in the protocol). */
 export type { SessionEndReason };
@@ -26,6 +30,8 @@ export interface SessionLimits {
 interface IdlePoll {
   res: ServerResponse;
   timer: NodeJS.Timeout;
+  /** Runs when the client's side closed the connection while the poll is held. */
+  onPeerGone: () => void;
 }
 
 export class TunnelSession {
@@ -36,12 +42,31 @@ export class TunnelSession {
   private readonly idlePolls: IdlePoll[] = [];
   private readonly queue: BrowserRequest[] = [];
   private readonly waitingProbes: ProbeMeta[] = [];
+  /** Requests handed to this session whose browser response is not finished yet. */
+  private readonly taken = new Set<BrowserRequest>();
+  private readonly liveness: SessionLiveness;
+  private silenceCheck: NodeJS.Timeout | undefined;
 
   constructor(
     readonly tunnel: string,
     private readonly limits: SessionLimits,
     private readonly handed: HandedRequests,
-  ) {}
+  ) {
+    this.liveness = new SessionLiveness(limits.pollTimeoutMs + POLL_GRACE_MS);
+  }
+
+  /** Whether the client is still there (see SessionLiveness); false once the session ended. */
+  get isAlive(): boolean {
+    if (this.endReason) return false;
+    let unanswered = 0;
+    for (const request of this.taken) if (request.state === 'handed') unanswered++;
+    return this.liveness.isAlive(this.idlePolls.length, unanswered);
+  }
+
+  /** A response of this session arrived (polls count by themselves). */
+  heard(): void {
+    this.liveness.heard();
+  }
 
   /** Number of polls waiting for work. */
   get idlePollCount(): number {
@@ -57,18 +82,20 @@ export class TunnelSession {
   offer(request: BrowserRequest): boolean {
     const poll = this.idlePolls.shift();
     if (poll) {
-      clearTimeout(poll.timer);
+      this.dropPoll(poll);
       this.handOver(request, poll.res);
       return true;
     }
     if (this.queue.length >= this.limits.maxQueuedRequests) return false;
     this.queue.push(request);
+    this.watchForSilence();
     return true;
   }
 
   /** Takes a client poll: answers it with the next queued request, or holds it until the poll timeout. */
   acceptPoll(res: ServerResponse): void {
     this.lastPollAt = Date.now();
+    this.liveness.heard();
     if (this.endReason) {
       replyEnded(res, this.endReason);
       return;
@@ -83,9 +110,25 @@ export class TunnelSession {
       this.handOver(next, res);
       return;
     }
-    const poll: IdlePoll = { res, timer: setTimeout(() => this.expirePoll(poll), this.limits.pollTimeoutMs) };
+    const poll: IdlePoll = {
+      res,
+      timer: setTimeout(() => this.expirePoll(poll), this.limits.pollTimeoutMs),
+      onPeerGone: () => this.peerGone(poll),
+    };
     this.idlePolls.push(poll);
-    res.once('close', () => this.dropPoll(poll));
+    // A killed client's kernel sends FIN, and node:http keeps a half-closed socket open until it
+    // answers; so the end of the client's side is the signal, not just the close.
+    res.socket?.once('end', poll.onPeerGone);
+    res.once('close', poll.onPeerGone);
+  }
+
+  /** The connection of a held poll was closed by the client's side: its client is gone. */
+  private peerGone(poll: IdlePoll): void {
+    if (!this.idlePolls.includes(poll)) return;
+    this.liveness.peerLeft();
+    this.dropPoll(poll);
+    poll.res.destroy();
+    this.failQueuedIfSilent();
   }
 
   /**
@@ -116,8 +159,9 @@ export class TunnelSession {
   end(reason: SessionEndReason): BrowserRequest[] {
     this.endReason = reason;
     this.waitingProbes.length = 0;
+    this.stopWatchingForSilence();
     for (const poll of this.idlePolls.splice(0)) {
-      clearTimeout(poll.timer);
+      this.dropPoll(poll);
       replyEnded(poll.res, reason);
     }
     return this.queue.splice(0);
@@ -126,6 +170,8 @@ export class TunnelSession {
   private handOver(request: BrowserRequest, pollRes: ServerResponse): void {
     request.markHanded(this.id);
     this.handed.add(request);
+    this.taken.add(request);
+    request.res.once('close', () => this.taken.delete(request));
     const queuedMs = Math.round(request.queueMs * 10) / 10;
     const headers: Record<string, string | number> = { [HEADER.meta]: encodeMeta({ ...request.meta, queuedMs }) };
     const length = request.req.headers['content-length'];
@@ -150,6 +196,31 @@ export class TunnelSession {
     });
   }
 
+  /** While requests wait in the queue, checks every few hundred ms that the client is still there. */
+  private watchForSilence(): void {
+    if (this.silenceCheck) return;
+    this.silenceCheck = setInterval(() => this.failQueuedIfSilent(), SILENCE_CHECK_INTERVAL_MS);
+    this.silenceCheck.unref();
+  }
+
+  private stopWatchingForSilence(): void {
+    clearInterval(this.silenceCheck);
+    this.silenceCheck = undefined;
+  }
+
+  /** Fails the queued requests at once when the client has gone silent, instead of at their timeout. */
+  private failQueuedIfSilent(): void {
+    if (this.queue.length === 0) {
+      this.stopWatchingForSilence();
+      return;
+    }
+    if (this.isAlive) return;
+    this.stopWatchingForSilence();
+    for (const request of this.queue.splice(0)) {
+      request.fail('tunnel_offline', `The standin client of tunnel ${this.tunnel} stopped polling; it may be reconnecting.`);
+    }
+  }
+
   private expirePoll(poll: IdlePoll): void {
     this.dropPoll(poll);
     replyNoContent(poll.res);
@@ -157,6 +228,7 @@ export class TunnelSession {
 
   private dropPoll(poll: IdlePoll): void {
     clearTimeout(poll.timer);
+    poll.res.socket?.off('end', poll.onPeerGone);
     const index = this.idlePolls.indexOf(poll);
     if (index >= 0) this.idlePolls.splice(index, 1);
   }
@@ -174,12 +246,14 @@ const END_MESSAGES: Record<SessionEndReason, string> = {
   replaced: 'another client registered this tunnel name; this session is over',
   expired: 'the tunnel expired',
   stopped: 'an admin stopped the tunnel',
+  shutdown: 'the standin server is shutting down; register again in a moment',
 };
 
 /** Answers a poll of a session that has ended, with a code and a reason the client acts on. */
 export function replyEnded(res: ServerResponse, reason: SessionEndReason): void {
   if (res.headersSent || res.destroyed) return;
-  const status = reason === 'replaced' ? 409 : 410;
-  const body: ErrorBody = { error: reason === 'replaced' ? 'session_replaced' : 'tunnel_stopped', message: END_MESSAGES[reason], reason };
+  const status = reason === 'replaced' ? 409 : reason === 'shutdown' ? 503 : 410;
+  const error = reason === 'replaced' ? 'session_replaced' : reason === 'shutdown' ? 'server_shutdown' : 'tunnel_stopped';
+  const body: ErrorBody = { error, message: END_MESSAGES[reason], reason };
   replyJson(res, status, body);
 }

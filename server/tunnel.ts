@@ -3,7 +3,7 @@
  * serving it, and counters. DESIGN.md "Tunnel lifecycle": pending → active → stopping → stopped.
  */
 
-import { POLL_GRACE_MS, type RegisterRequest } from '../shared/protocol';
+import type { RegisterRequest } from '../shared/protocol';
 import type { BrowserRequest } from './browser-request';
 import type { HandedRequests } from './handed-requests';
 import { RecentRequests } from './recent-requests';
@@ -56,12 +56,11 @@ export class Tunnel {
 
   /**
    * Whether browser requests can be served: the session is open and its client has polled
-   * within poll-timeout + grace (or is holding polls, or is busy answering).
+   * within poll-timeout + grace (or is holding polls, or is busy answering); see SessionLiveness.
    */
   get isOnline(): boolean {
-    if (this.session.endReason) return false;
-    if (this.session.idlePollCount > 0 || this.counters.inFlight > 0) return true;
-    return Date.now() - this.session.lastPollAt < this.limits.pollTimeoutMs + POLL_GRACE_MS;
+    // Not counters.inFlight: that counts the browser request asking, so a dead client looked online.
+    return this.session.isAlive;
   }
 
   /**

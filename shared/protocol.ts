@@ -105,6 +105,12 @@ export const MAX_PUBLIC_HEADER_BYTES = 16 * 1024;
 /** How much longer than the poll timeout a poll may stay silent before either side calls it dead. */
 export const POLL_GRACE_MS = 5_000;
 
+/**
+ * How long a client waits before registering again after the server said it is shutting down
+ * (503 `server_shutdown`): long enough for a replacement to be listening, far shorter than backoff.
+ */
+export const SHUTDOWN_RECONNECT_DELAY_MS = 1_000;
+
 /** Raw headers as Node's `rawHeaders`: [name, value, name, value, ...], case and duplicates kept. */
 export type RawHeaders = string[];
 
@@ -200,10 +206,10 @@ export type PollMeta = RequestMeta | ProbeMeta;
  * `session_replaced`) so the client can say why and pick its exit code. `stopped` means an admin
  * stopped the tunnel.
  */
-export type SessionEndReason = 'released' | 'replaced' | 'expired' | 'stopped';
+export type SessionEndReason = 'released' | 'replaced' | 'expired' | 'stopped' | 'shutdown';
 
 /** The reasons a client may see, for validating what the server sent. */
-export const SESSION_END_REASONS: readonly SessionEndReason[] = ['released', 'replaced', 'expired', 'stopped'];
+export const SESSION_END_REASONS: readonly SessionEndReason[] = ['released', 'replaced', 'expired', 'stopped', 'shutdown'];
 
 /** Error codes the browser can get from standin itself (DESIGN.md "Errors"). */
 export const STANDIN_ERROR_STATUS = {
@@ -235,6 +241,7 @@ export type ControlErrorCode =
   | 'no_free_port'
   | 'session_replaced'
   | 'tunnel_stopped'
+  | 'server_shutdown'
   | 'internal_error';
 
 /** JSON body of every non-2xx control answer. */

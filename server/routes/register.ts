@@ -8,6 +8,11 @@ import type { ServerContext } from '../server-context';
 import { Tunnel } from '../tunnel';
 
 export async function handleRegister(ctx: ServerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (ctx.drain.draining) {
+    req.resume();
+    replyError(res, 503, 'server_shutdown', 'the standin server is shutting down; register again in a moment');
+    return;
+  }
   const registration = parseRegisterRequest(await readJsonBody(req, MAX_CONTROL_BODY_BYTES));
   const port = await reservePort(ctx, registration);
   if (port === undefined) {

@@ -27,6 +27,8 @@ export function handleRespond(ctx: ServerContext, name: string, requestId: strin
     return;
   }
   ctx.handed.remove(requestId);
+  const tunnel = ctx.registry.get(name);
+  if (tunnel && tunnel.session.id === sessionId) tunnel.session.heard();
   if (request.res.destroyed) {
     // The browser left while the app worked; cutting this POST tells the client to stop too.
     req.destroy();

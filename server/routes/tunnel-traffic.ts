@@ -17,6 +17,12 @@ export function serveThroughTunnel(ctx: ServerContext, name: string, req: Incomi
   const request = new BrowserRequest(req, res, name, ctx.logger);
   const tunnel = ctx.registry.get(name);
   res.once('close', () => finish(ctx, request, tunnel));
+  if (ctx.drain.draining) {
+    // The connection goes too, so the browser's next request opens one to another replica.
+    res.setHeader('connection', 'close');
+    request.fail('tunnel_offline', 'The standin server is shutting down; retry in a moment.');
+    return;
+  }
   if (!tunnel) {
     request.fail('tunnel_offline', `No tunnel named ${name} is registered.`);
     return;
@@ -30,6 +36,10 @@ export function serveThroughTunnel(ctx: ServerContext, name: string, req: Incomi
   }
   if (!tunnel.isOnline) {
     request.fail('tunnel_offline', `Tunnel ${name} has no connected standin client.`);
+    return;
+  }
+  if (tunnel.counters.inFlight > ctx.config.maxInFlightRequests) {
+    request.fail('queue_full', `${ctx.config.maxInFlightRequests} requests are already in flight on tunnel ${name} (--max-in-flight).`);
     return;
   }
   if (!tunnel.session.offer(request)) {

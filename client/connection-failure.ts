@@ -1,0 +1,69 @@
+/**
+ * What the client does about a failed call to the server, decided in one place: exit (and with
+ * which reason), poll again, or treat the connection as lost and reconnect. Pure, so the rules
+ * are unit-tested without a network.
+ */
+
+import { AuthRefusedError, SessionEndedError, TunnelError } from '../shared/errors';
+
+/** The action for one failure. */
+export type FailureAction =
+  /** The token was refused: exit 3, never retried. */
+  | 'exit-auth'
+  /** The server refused our registration as malformed: our configuration is wrong, exit 2. */
+  | 'exit-config'
+  /** The server ended this session (expired, stopped, replaced): exit. */
+  | 'exit-ended'
+  /** One respond POST failed (the browser left, the request timed out): just poll again. */
+  | 'poll-again'
+  /** The server is shutting down: reconnect after a short delay, not the full backoff. */
+  | 'reconnect-soon'
+  /** Anything else: the connection is lost; reconnect with backoff. */
+  | 'reconnect';
+
+/** Which call failed. */
+export type FailedCall = 'register' | 'poll' | 'respond';
+
+/** Decides what a failure of `call` means. */
+export function classifyFailure(error: unknown, call: FailedCall): FailureAction {
+  if (error instanceof AuthRefusedError) return 'exit-auth';
+  if (error instanceof SessionEndedError) return 'exit-ended';
+  const code = failureCode(error);
+  if (code === 'server_shutdown') return 'reconnect-soon';
+  if (call === 'register' && code === 'bad_request') return 'exit-config';
+  // A respond POST can fail on its own (the server cut it because the browser left, or the
+  // request already timed out); the next poll tells whether the connection itself is fine.
+  if (call === 'respond') return 'poll-again';
+  return 'reconnect';
+}
+
+/** The stable code of an error: TunnelError codes, Node/undici codes, or "unknown". */
+export function failureCode(error: unknown): string {
+  if (error instanceof TunnelError) return error.code;
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : 'unknown';
+}
+
+const REASONS: Record<string, string> = {
+  ECONNREFUSED: 'the server is not listening',
+  ECONNRESET: 'the server reset the connection',
+  UND_ERR_SOCKET: 'the server closed the connection',
+  UND_ERR_CLOSED: 'the connection was closed',
+  UND_ERR_CONNECT_TIMEOUT: 'connecting to the server timed out',
+  UND_ERR_HEADERS_TIMEOUT: 'the server did not answer a poll in time (network silent)',
+  UND_ERR_BODY_TIMEOUT: 'the server stopped sending mid-answer',
+  poll_timeout: 'the server did not answer a poll in time (network silent)',
+  ENOTFOUND: 'the server name does not resolve',
+  EAI_AGAIN: 'the server name does not resolve (DNS unavailable)',
+  ENETUNREACH: 'the network is unreachable',
+  EHOSTUNREACH: 'the server host is unreachable',
+  not_found: 'the server does not know this tunnel (it restarted)',
+  unknown_session: 'the server does not know this session (it restarted)',
+  server_shutdown: 'the server is shutting down',
+};
+
+/** A short human reason for a lost connection, for the "connection lost" log line. */
+export function describeFailure(error: unknown): string {
+  const code = failureCode(error);
+  return REASONS[code] ?? (error instanceof Error ? error.message : String(error));
+}

@@ -1,0 +1,54 @@
+/**
+ * SIGTERM on the server (DESIGN.md "Rules for the data path"): readiness turns 503, tunnel ports
+ * stop taking requests, in-flight requests finish within --shutdown-grace, then every client's
+ * polls are answered 503 `server_shutdown` so it reconnects promptly (to a replacement), and the
+ * process exits.
+ */
+
+import type { Logger } from '../shared/logger';
+import type { ServerContext } from './server-context';
+
+/** Whether the server is draining; read by readiness, the tunnel ports and registration. */
+export class ServerDrain {
+  draining = false;
+}
+
+/** How often the drain checks whether in-flight requests are done. */
+const DRAIN_CHECK_INTERVAL_MS = 100;
+
+/** Time for the clients' 503 server_shutdown answers to leave before connections are cut. */
+const FAREWELL_FLUSH_MS = 250;
+
+/** What graceful shutdown needs of a running server. */
+export interface DrainableServer {
+  context: ServerContext;
+  /** Stops the tunnel ports from accepting connections; open ones finish their requests. */
+  stopAcceptingTraffic(): void;
+  close(): Promise<void>;
+}
+
+/** Drains and closes `server`; resolves when it is closed (the caller exits 0). */
+export async function shutDownGracefully(server: DrainableServer, graceMs: number, logger: Logger): Promise<void> {
+  const ctx = server.context;
+  const startedAt = Date.now();
+  ctx.drain.draining = true;
+  server.stopAcceptingTraffic();
+  logger.info('draining', { inFlight: inFlightRequests(ctx), graceSeconds: graceMs / 1000 });
+  await waitUntil(() => inFlightRequests(ctx) === 0, graceMs);
+  const unfinished = inFlightRequests(ctx);
+  for (const tunnel of ctx.registry.list()) {
+    for (const request of tunnel.session.end('shutdown')) request.fail('tunnel_offline', 'The standin server is shutting down.');
+  }
+  await new Promise((resolve) => setTimeout(resolve, FAREWELL_FLUSH_MS));
+  await server.close();
+  logger.info('stopped', { drainedMs: Date.now() - startedAt, cutRequests: unfinished });
+}
+
+function inFlightRequests(ctx: ServerContext): number {
+  return ctx.registry.list().reduce((sum, tunnel) => sum + tunnel.counters.inFlight, 0);
+}
+
+async function waitUntil(done: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, DRAIN_CHECK_INTERVAL_MS));
+}
