@@ -81,7 +81,8 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
   terminal.tunnelReady(config.server, config.target, registered, inspector?.url ?? null);
   client.onReregistered = (again) => rememberPort(config.server, name, again.port);
   const end = await client.run();
-  await client.stop();
+  // When the server ended the session it has already answered the requests still with the app.
+  await client.stop({ waitForRequests: end.kind === 'stopped' });
   await Promise.allSettled([inspector?.close(), requestLog?.close()]);
   return exitCodeFor(end, logger);
 }

@@ -102,7 +102,9 @@ export class TunnelClient {
         return registered;
       } catch (error) {
         const action = classifyFailure(error, 'register');
-        if (!this.config.reconnect || this.stopping || (action !== 'reconnect' && action !== 'reconnect-soon')) throw error;
+        // A full port range is an answer, not a lost connection: say so now instead of waiting.
+        const isFinal = failureCode(error) === 'no_free_port' || (action !== 'reconnect' && action !== 'reconnect-soon');
+        if (!this.config.reconnect || this.stopping || isFinal) throw error;
         const delayMs = action === 'reconnect-soon' ? withJitter(SHUTDOWN_RECONNECT_DELAY_MS, Math.random()) : this.backoff.next();
         this.logger.warn('server not reachable yet', { server: this.config.server.origin, reason: describeFailure(error), retryInSeconds: Math.round(delayMs / 100) / 10 });
         await this.sleep(delayMs);
@@ -132,12 +134,12 @@ export class TunnelClient {
    * there), lets requests already with the app finish for up to STOP_GRACE_MS, and closes every
    * connection.
    */
-  stop(): Promise<void> {
-    this.stopped ??= this.shutDown();
+  stop(options: { waitForRequests?: boolean } = {}): Promise<void> {
+    this.stopped ??= this.shutDown(options.waitForRequests ?? true);
     return this.stopped;
   }
 
-  private async shutDown(): Promise<void> {
+  private async shutDown(waitForRequests: boolean): Promise<void> {
     this.stopping = true;
     this.expiryWarning.cancel();
     for (const wake of this.wake) wake();
@@ -146,7 +148,7 @@ export class TunnelClient {
         this.logger.warn('could not release the tunnel', { tunnel: this.name, error: error.message });
       });
     }
-    await this.servingFinished(STOP_GRACE_MS);
+    if (waitForRequests) await this.servingFinished(STOP_GRACE_MS);
     await Promise.allSettled([this.connection.close(), this.app.destroy()]);
     this.finish?.({ kind: 'stopped' });
   }

@@ -41,7 +41,7 @@ function tempHome(): string {
 test('a wrong token exits with code 3, says so, and never prints the token', async () => {
   const secured = await server(['--token', 'right-token-1234']);
   const client = spawnStandin(['connect', String(app.port), '--server', secured.url, '--token', 'wrong-token-5678'], { HOME: tempHome() });
-  expect(await client.exited).toBe(3);
+  expect(await client.exitedWithin()).toBe(3);
   const output = JSON.stringify(client.lines) + client.stderr.join('');
   expect(output).toMatch(/authentication refused/);
   expect(output).not.toContain('wrong-token-5678');
@@ -67,15 +67,15 @@ test('the client API answers 401 without the token, before revealing anything', 
 
 test('usage errors exit with code 2 and a clear message', async () => {
   const noServer = spawnStandin(['connect', '3000'], { HOME: tempHome() });
-  expect(await noServer.exited).toBe(2);
+  expect(await noServer.exitedWithin()).toBe(2);
   expect(noServer.stderr.join('')).toContain('--server is required');
   const badName = spawnStandin(['connect', '3000', '--server', 'http://127.0.0.1:1', '--name', 'Not_A_Label'], { HOME: tempHome() });
-  expect(await badName.exited).toBe(2);
+  expect(await badName.exitedWithin()).toBe(2);
   expect(badName.stderr.join('')).toContain('is not a DNS label');
   const badFlag = spawnStandin(['server', '--no-such-flag']);
-  expect(await badFlag.exited).toBe(2);
+  expect(await badFlag.exitedWithin()).toBe(2);
   const badRange = spawnStandin(['server', '--ports', '9100-9000']);
-  expect(await badRange.exited).toBe(2);
+  expect(await badRange.exitedWithin()).toBe(2);
   expect(badRange.stderr.join('')).toContain('--ports');
 });
 
@@ -119,7 +119,7 @@ test('when every port is held by a live tunnel, registration fails with a clear 
   const tiny = await server(['--ports', `${from}-${from}`]);
   const first = await startClientProcess(String(app.port), tiny.url, ['--name', 'first']);
   const second = spawnStandin(['connect', String(app.port), '--server', tiny.url, '--name', 'second'], { HOME: tempHome() });
-  expect(await second.exited).toBe(1);
+  expect(await second.exitedWithin()).toBe(1);
   expect(JSON.stringify(second.lines)).toContain(`every port in ${from}-${from} is held by a live tunnel`);
   await first.stop('SIGINT');
 });

@@ -35,7 +35,7 @@ beforeAll(async () => {
   Object.assign(clients, { ada, grace, linus, old });
   for (let i = 0; i < 7; i++) await httpRequest(`${ada.publicUrl}/products/${i}`);
   await httpRequest(`${grace.publicUrl}/`, { headers: { accept: 'application/json' } });
-  await old.exited;
+  await old.exitedWithin();
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
@@ -99,7 +99,7 @@ test('"Stop" asks for the admin token: a wrong one is refused, the right one sto
   page.once('dialog', (dialog) => void dialog.accept(ADMIN_TOKEN));
   await page.click(`${card('linus-orders-api')} button.stop`);
   await textMatches(`${card('linus-orders-api')} .chip.state`, /^stopped$/);
-  expect(await clients.linus.exited).toBe(4);
+  expect(await clients.linus.exitedWithin()).toBe(4);
   expect(await page.textContent(`${card('linus-orders-api')} .left`)).toBe('Stopped by an admin');
 });
 

@@ -335,7 +335,7 @@ test('server SIGTERM drains: readyz 503, in-flight requests finish, clients told
   const finished = await inFlight;
   expect(finished.status).toBe(200);
   expect(finished.text).toBe('slow done');
-  expect(await server.exited).toBe(0);
+  expect(await server.exitedWithin()).toBe(0);
   const exitedMs = Date.now() - termAt;
   const lost = await client.waitForLine((line) => line.message === 'connection lost', 5_000);
   expect(lost.code).toBe('server_shutdown');

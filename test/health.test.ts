@@ -98,7 +98,7 @@ test('a tunnel whose client is gone counts as down', async () => {
   const leaving = await startClientProcess(String(app.port), server.url, ['--name', 'leaving']);
   await eventually(async () => (await health('leaving')).status === 'healthy', 15_000);
   leaving.child.kill('SIGKILL');
-  await leaving.exited;
+  await leaving.exitedWithin();
   // SIGKILL leaves no release: the server notices when the client's polls stop.
   await eventually(async () => (await health('leaving')).status === 'down', 20_000, 250);
 });

@@ -47,7 +47,7 @@ test('a tunnel with a short --ttl stops within 2 s of expiresAt: requests get 50
 
   // One request the app holds (handed to the client, unanswered) when the tunnel expires.
   const held = httpRequest(`${client.publicUrl}/slow`, { headers: { accept: 'application/json' }, timeoutMs: 20_000 });
-  const exitCode = await client.exited;
+  const exitCode = await client.exitedWithin();
   const stoppedSeenAt = Date.now();
 
   expect(exitCode).toBe(4);
@@ -100,7 +100,7 @@ test('stopping a tunnel needs the admin token: 401 without it, and with it the w
   const heldResponse = await held;
   expect(heldResponse.status).toBe(503);
   expect(heldResponse.headers['x-standin-error']).toBe('tunnel_offline');
-  expect(await client.exited).toBe(4);
+  expect(await client.exitedWithin()).toBe(4);
   expect(client.lines.some((line) => line.message === 'an admin stopped the tunnel' && line.reason === 'stopped')).toBe(true);
   expect((await tunnelStatus('admin-target')).stopReason).toBe('stopped');
   const afterwards = await httpRequest(`${client.publicUrl}/fast`, { headers: { accept: 'application/json' } });

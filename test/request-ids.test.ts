@@ -138,7 +138,7 @@ test('--quiet prints no line per request, while the log file still gets one', as
 test('an unwritable --log-file is a config error (exit 2)', async () => {
   const { spawnStandin } = await import('./helpers/processes');
   const child = spawnStandin(['connect', '3000', '--server', server.url, '--log-file', '/nonexistent-dir/x.ndjson', '--no-inspect']);
-  expect(await child.exited).toBe(2);
+  expect(await child.exitedWithin()).toBe(2);
   expect(child.stderr.join('')).toContain('--log-file /nonexistent-dir/x.ndjson cannot be opened');
 });
 

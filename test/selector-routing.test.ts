@@ -290,7 +290,7 @@ describe('without a working fallback', () => {
     ['not a url', 'is not a URL'],
   ])('--fallback %s is refused at start with exit code 2', async (value, message) => {
     const refused = spawnStandin(['server', '--listen', '0', '--ports', 'none', '--fallback', value]);
-    expect(await refused.exited).toBe(2);
+    expect(await refused.exitedWithin()).toBe(2);
     expect(refused.stderr.join('')).toContain(message);
   });
 });

@@ -69,6 +69,18 @@ export class StandinProcess {
     });
   }
 
+  /** The exit code, or a rejection if the process is still running after `timeoutMs`. */
+  exitedWithin(timeoutMs = 15_000): Promise<number | null> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.child.kill('SIGKILL');
+        reject(new Error(`process still running after ${timeoutMs} ms; output:\n${this.lines.map((l) => JSON.stringify(l)).join('\n')}\n${this.stderr.join('')}`));
+      }, timeoutMs);
+    });
+    return Promise.race([this.exited, timeout]).finally(() => clearTimeout(timer));
+  }
+
   /** Sends a signal and waits (bounded) for the exit code. */
   async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 10_000): Promise<number | null> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return this.child.exitCode;
