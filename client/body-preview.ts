@@ -18,20 +18,15 @@ export type BodyPreview =
   | { kind: 'json' | 'text'; totalBytes: number; truncated: boolean; text: string }
   | { kind: 'binary'; totalBytes: number; truncated: boolean; hex: string };
 
-/**
- * A pass-through stream that counts the bytes going through and keeps the first `capBytes`.
- * As a Transform it keeps backpressure: it takes the next chunk only when its reader wants more.
- */
-export class BodyTap extends Transform {
+/** Counts the bytes of a body and keeps its first `capBytes`, whatever its size. */
+export class BodyPreviewBuffer {
   totalBytes = 0;
   private readonly kept: Buffer[] = [];
   private keptBytes = 0;
 
-  constructor(private readonly capBytes: number) {
-    super();
-  }
+  constructor(private readonly capBytes: number) {}
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+  add(chunk: Buffer): void {
     this.totalBytes += chunk.length;
     if (this.keptBytes < this.capBytes) {
       // Copy: the caller may reuse its buffer once the chunk is passed on.
@@ -39,12 +34,29 @@ export class BodyTap extends Transform {
       this.kept.push(slice);
       this.keptBytes += slice.length;
     }
-    callback(null, chunk);
   }
 
   /** The captured first bytes (at most the cap). */
   get captured(): Buffer {
     return Buffer.concat(this.kept, this.keptBytes);
+  }
+}
+
+/**
+ * A pass-through stream that counts the bytes going through and keeps the first `capBytes`.
+ * As a Transform it keeps backpressure: it takes the next chunk only when its reader wants more.
+ */
+export class BodyTap extends Transform {
+  readonly preview: BodyPreviewBuffer;
+
+  constructor(capBytes: number) {
+    super();
+    this.preview = new BodyPreviewBuffer(capBytes);
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.preview.add(chunk);
+    callback(null, chunk);
   }
 }
 

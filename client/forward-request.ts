@@ -38,6 +38,8 @@ export interface ForwardOptions {
   preserveHost: boolean;
   /** How long to wait for the app's response head. */
   headersTimeoutMs: number;
+  /** Sees every chunk of the response body as it arrives (counting and previews). */
+  onResponseChunk?: (chunk: Buffer) => void;
 }
 
 /** Sends `meta` (with `body` when it has one) to the app; resolves once the response head arrives. */
@@ -69,6 +71,7 @@ export function forwardRequest(app: Dispatcher, meta: RequestMeta, body: Readabl
         return true;
       },
       onData(chunk) {
+        options.onResponseChunk?.(chunk);
         return responseBody?.push(chunk) ?? true;
       },
       onComplete() {

@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { pipeline, type Readable } from 'node:stream';
 import type { AppFailureCode, RawHeaders, RequestMeta } from '../shared/protocol';
 import { traceFields } from '../shared/trace-fields';
-import { BodyTap, PREVIEW_CAP_BYTES } from './body-preview';
+import { BodyPreviewBuffer, BodyTap, PREVIEW_CAP_BYTES } from './body-preview';
 
 /** One finished request as the client saw it. */
 export interface RequestRecord {
@@ -53,11 +53,12 @@ export class RequestCapture {
   private readonly startedAtMs = performance.now();
   private readonly record: RequestRecord;
   private requestTap: BodyTap | undefined;
-  private responseTap: BodyTap | undefined;
+  private readonly response: BodyPreviewBuffer;
   private readonly previewCapBytes: number;
 
   constructor(meta: RequestMeta, tunnel: string, options: { replayOf?: string; previewCapBytes?: number } = {}) {
     this.previewCapBytes = options.previewCapBytes ?? PREVIEW_CAP_BYTES;
+    this.response = new BodyPreviewBuffer(this.previewCapBytes);
     this.record = {
       requestId: meta.id,
       tunnel,
@@ -102,33 +103,33 @@ export class RequestCapture {
   }
 
   /**
-   * The response body as it should go on: same bytes, counted and previewed; `onDone` gets the
-   * record once the body went through or broke.
+   * One chunk of the response body, as forwardRequest receives it from the app. Counting here,
+   * where the chunk is pushed anyway, costs no extra stream per request on the data path.
    */
-  tapResponseBody(body: Readable, onDone: (record: RequestRecord) => void): Readable {
-    const tap = new BodyTap(this.previewCapBytes);
-    this.responseTap = tap;
-    tap.once('close', () => {
-      if (body.errored || tap.errored || !tap.readableEnded) {
+  responseChunk(chunk: Buffer): void {
+    this.response.add(chunk);
+  }
+
+  /** Calls `onDone` with the record once the response body went through or broke. */
+  watchResponseBody(body: Readable, onDone: (record: RequestRecord) => void): void {
+    body.once('close', () => {
+      if (body.errored || !body.readableEnded) {
         this.record.error = 'app_error';
-        this.record.errorMessage = (body.errored ?? tap.errored)?.message ?? 'the response body was cut';
+        this.record.errorMessage = body.errored?.message ?? 'the response body was cut';
       }
       onDone(this.finish());
     });
-    return pipeline(body, tap, () => {});
   }
 
   /** Closes the record: final byte counts, previews and total time. */
   finish(): RequestRecord {
     this.record.durationMs = this.elapsedMs();
     if (this.requestTap) {
-      this.record.bytesIn = this.requestTap.totalBytes;
-      this.record.requestPreview = this.requestTap.captured;
+      this.record.bytesIn = this.requestTap.preview.totalBytes;
+      this.record.requestPreview = this.requestTap.preview.captured;
     }
-    if (this.responseTap) {
-      this.record.bytesOut = this.responseTap.totalBytes;
-      this.record.responsePreview = this.responseTap.captured;
-    }
+    this.record.bytesOut = this.response.totalBytes;
+    this.record.responsePreview = this.response.captured;
     return this.record;
   }
 

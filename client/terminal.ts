@@ -59,7 +59,8 @@ export class Terminal {
 
   /** One line per finished request. */
   request(line: RequestLine): void {
-    if (this.quiet) return;
+    // Skipped before any work: this runs once per request on the data path.
+    if (this.quiet || (!this.pretty && !this.logger.isInfoEnabled())) return;
     const fields = { ...line.trace, requestId: line.requestId, tunnel: this.tunnel, method: line.method, path: line.path, status: line.status, durationMs: Math.round(line.durationMs * 10) / 10, ...(line.error ? { error: line.error } : {}), ...(line.replayOf ? { replayOf: line.replayOf } : {}) };
     if (!this.pretty) {
       this.logger.info('request', fields);

@@ -18,6 +18,7 @@ import { classifyFailure, describeFailure, failureCode, type FailedCall } from '
 import { ExpiryWarning } from './expiry-warning';
 import { ReconnectBackoff, withJitter } from './reconnect-backoff';
 import { AppRequestError, forwardRequest, type AppResponse } from './forward-request';
+import { PREVIEW_CAP_BYTES } from './body-preview';
 import { RequestCapture, type RequestObserver, type RequestRecord } from './request-capture';
 import { toBrowserHeaders } from './response-headers';
 import { ServerConnection, type PollAnswer } from './server-connection';
@@ -58,6 +59,7 @@ export class TunnelClient {
     this.logger.warn('tunnel expires soon', { tunnel: this.name, expiresAt: expiresAt.toISOString(), minutesLeft: Math.max(0, Math.round((expiresAt.getTime() - Date.now()) / 60_000)), renew: this.config.renew }),
   );
   private readonly requestObservers: RequestObserver[] = [];
+  private readonly previewCapBytes: number;
   /** Called after a reconnect registered the tunnel again (main.ts remembers the port). */
   onReregistered: ((registered: RegisterResponse) => void) | undefined;
 
@@ -72,6 +74,8 @@ export class TunnelClient {
     // Local dev servers on https use self-signed certificates; the target is the developer's own machine.
     this.app = new Pool(config.target.origin, { connections: config.concurrency, connect: { rejectUnauthorized: false } });
     this.backoff = new ReconnectBackoff(config.maxReconnectDelayMs);
+    // Body previews are for the inspector; without it only byte counts are kept.
+    this.previewCapBytes = config.inspectPort === null ? 0 : PREVIEW_CAP_BYTES;
   }
 
   /** Registers the tunnel; throws AuthRefusedError, or TunnelError with the server's reason. */
@@ -302,7 +306,7 @@ export class TunnelClient {
   private async serveOnce(meta: RequestMeta, body: Readable, sessionId: string): Promise<PollAnswer> {
     const { requestTimeoutMs } = this.session();
     const startedAt = performance.now();
-    const capture = new RequestCapture(meta, this.name);
+    const capture = new RequestCapture(meta, this.name, { previewCapBytes: this.previewCapBytes });
     if (!meta.hasBody) body.resume();
     let response: AppResponse;
     try {
@@ -310,6 +314,7 @@ export class TunnelClient {
         target: this.config.target,
         preserveHost: this.config.preserveHost,
         headersTimeoutMs: requestTimeoutMs,
+        onResponseChunk: (chunk) => capture.responseChunk(chunk),
       });
     } catch (error) {
       const failure = error instanceof AppRequestError ? error : new AppRequestError('app_error', (error as Error).message, { cause: error });
@@ -328,12 +333,12 @@ export class TunnelClient {
     };
     const hasBody = meta.method !== 'HEAD' && response.status !== 204 && response.status !== 304;
     capture.responded(response.status, answered.headers);
-    const responseBody = capture.tapResponseBody(response.body, (record) => this.report(record));
-    if (!hasBody) responseBody.resume();
+    capture.watchResponseBody(response.body, (record) => this.report(record));
+    if (!hasBody) response.body.resume();
     try {
-      return await this.connection.respond(this.name, sessionId, meta.id, answered, hasBody ? responseBody : null, hasBody ? contentLength(response) : undefined);
+      return await this.connection.respond(this.name, sessionId, meta.id, answered, hasBody ? response.body : null, hasBody ? contentLength(response) : undefined);
     } catch (error) {
-      responseBody.destroy();
+      response.body.destroy();
       throw error;
     }
   }

@@ -23,8 +23,8 @@ test('a body tap passes every byte on and keeps only the first capBytes', async 
   const seen: Buffer[] = [];
   await pipeline(Readable.from([Buffer.from('hello '), Buffer.from('world, '), Buffer.from('and more')]), tap, new Writable({ write: (chunk: Buffer, _e, cb) => (seen.push(chunk), cb()) }));
   expect(Buffer.concat(seen).toString()).toBe('hello world, and more');
-  expect(tap.totalBytes).toBe(21);
-  expect(tap.captured.toString()).toBe('hello worl');
+  expect(tap.preview.totalBytes).toBe(21);
+  expect(tap.preview.captured.toString()).toBe('hello worl');
 });
 
 test('previews: JSON pretty-printed, text as is, binary as hex, cut JSON as text', () => {

@@ -55,16 +55,21 @@ export async function replayRequest(original: RequestRecord, options: ReplayOpti
   const capture = new RequestCapture(meta, original.tunnel, { replayOf: original.requestId });
   const body = meta.hasBody ? capture.tapRequestBody(Readable.from([original.requestPreview])) : null;
   try {
-    const response = await forwardRequest(options.app, meta, body, { target: options.target, preserveHost: options.preserveHost, headersTimeoutMs: REPLAY_HEADERS_TIMEOUT_MS });
+    const response = await forwardRequest(options.app, meta, body, {
+      target: options.target,
+      preserveHost: options.preserveHost,
+      headersTimeoutMs: REPLAY_HEADERS_TIMEOUT_MS,
+      onResponseChunk: (chunk) => capture.responseChunk(chunk),
+    });
     capture.responded(response.status, response.headers);
     const done = new Promise<void>((resolve) => {
-      const responseBody = capture.tapResponseBody(response.body, (record) => {
+      capture.watchResponseBody(response.body, (record) => {
         clearTimeout(timer);
         options.onDone(record);
         resolve();
       });
-      const timer = setTimeout(() => responseBody.destroy(), REPLAY_BODY_TIMEOUT_MS).unref();
-      responseBody.resume();
+      const timer = setTimeout(() => response.body.destroy(), REPLAY_BODY_TIMEOUT_MS).unref();
+      response.body.resume();
     });
     await Promise.race([done, new Promise((resolve) => setTimeout(resolve, REPLAY_ANSWER_WAIT_MS).unref())]);
     return { id: meta.id, status: response.status };
