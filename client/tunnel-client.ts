@@ -14,6 +14,7 @@ import type { Logger } from '../shared/logger';
 import type { RegisterResponse, RequestMeta, ResponseMeta } from '../shared/protocol';
 import type { ClientConfig } from './config';
 import { AppRequestError, forwardRequest, type AppResponse } from './forward-request';
+import { MAX_CLIENT_UPGRADES, UpgradeForwarder } from './forward-upgrade';
 import { toBrowserHeaders } from './response-headers';
 import { ServerConnection, type PollAnswer } from './server-connection';
 import type { Terminal } from './terminal';
@@ -30,6 +31,7 @@ export type TunnelEnd = { kind: 'stopped' } | { kind: 'session-ended'; error: Se
 export class TunnelClient {
   private readonly connection: ServerConnection;
   private readonly app: Pool;
+  private readonly upgrades: UpgradeForwarder;
   private registration: RegisterResponse | undefined;
   private stopping = false;
   private reRegistering: Promise<void> | undefined;
@@ -43,9 +45,11 @@ export class TunnelClient {
     private readonly logger: Logger,
     private readonly terminal: Terminal,
   ) {
-    this.connection = new ServerConnection(config.server, config.token, config.concurrency + 2);
+    // Each open upgraded connection (WebSocket) holds two connections to the server besides the polls.
+    this.connection = new ServerConnection(config.server, config.token, config.concurrency + 2 + 2 * MAX_CLIENT_UPGRADES);
     // Local dev servers on https use self-signed certificates; the target is the developer's own machine.
     this.app = new Pool(config.target.origin, { connections: config.concurrency, connect: { rejectUnauthorized: false } });
+    this.upgrades = new UpgradeForwarder({ connection: this.connection, name, target: config.target, preserveHost: config.preserveHost, logger, terminal });
   }
 
   /** Registers the tunnel; throws AuthRefusedError, or TunnelError with the server's reason. */
@@ -81,6 +85,7 @@ export class TunnelClient {
         this.logger.warn('could not release the tunnel', { tunnel: this.name, error: error.message });
       });
     }
+    this.upgrades.closeAll();
     await Promise.allSettled([this.connection.close(), this.app.destroy()]);
     this.finish?.({ kind: 'stopped' });
   }
@@ -110,6 +115,7 @@ export class TunnelClient {
   /** Replays one request against the app and answers it; returns the next poll answer. */
   private async serve(meta: RequestMeta, body: Readable): Promise<PollAnswer> {
     const { sessionId, requestTimeoutMs } = this.session();
+    if (meta.upgrade) return this.upgrades.serve(meta, body, sessionId, requestTimeoutMs, () => this.poll());
     const startedAt = performance.now();
     if (!meta.hasBody) body.resume();
     let response: AppResponse;

@@ -21,6 +21,8 @@ export interface ServerConfig {
   pollTimeoutMs: number;
   /** Browser requests that may wait per tunnel for a free poll; past it, 503 queue_full. */
   maxQueuedRequests: number;
+  /** Open upgraded connections (WebSockets) per tunnel, handshakes included; past it, 503 upgrade_limit. */
+  maxUpgradesPerTunnel: number;
   logFormat: LogFormat;
   logLevel: LogLevel;
 }
@@ -36,6 +38,7 @@ export function serverOptions<T>(yargs: Argv<T>) {
     .option('request-timeout', { type: 'string', default: '60s', description: 'Answer 504 when the app has not sent a response head by then' })
     .option('poll-timeout', { type: 'string', default: '25s', description: 'How long an idle long-poll is held before it is answered 204' })
     .option('max-queue', { type: 'number', default: 1000, description: 'Browser requests that may wait per tunnel for a free poll (then 503 queue_full)' })
+    .option('max-upgrades', { type: 'number', default: 100, description: 'Open WebSocket/Upgrade connections per tunnel (then 503 upgrade_limit)' })
     .option('log-format', { choices: ['json', 'pretty'] as const, description: 'Log format', defaultDescription: 'pretty on a terminal, else json' })
     .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel, description: 'Log level' });
 }
@@ -55,6 +58,7 @@ export function toServerConfig(argv: ServerArgv): ServerConfig {
     requestTimeoutMs: durationOption(argv['request-timeout'], 'request-timeout'),
     pollTimeoutMs,
     maxQueuedRequests: positiveInteger(argv['max-queue'], 'max-queue'),
+    maxUpgradesPerTunnel: positiveInteger(argv['max-upgrades'], 'max-upgrades'),
     logFormat: argv['log-format'] ?? defaultLogFormat(),
     logLevel: argv['log-level'],
   });

@@ -21,6 +21,7 @@ const TITLES: Record<StandinErrorCode, string> = {
   tunnel_offline: 'This tunnel is offline',
   tunnel_expired: 'This tunnel has expired',
   queue_full: 'Too many requests are waiting for this tunnel',
+  upgrade_limit: 'Too many open WebSockets on this tunnel',
   no_tunnel: 'No tunnel selected',
   timeout: 'Your local app did not answer in time',
 };
@@ -31,6 +32,7 @@ const ADVICE: Record<StandinErrorCode, string> = {
   tunnel_offline: 'Run "standin connect" again on the developer machine, or wait a moment if it is reconnecting.',
   tunnel_expired: 'Run "standin connect" again (or keep it running with --renew).',
   queue_full: 'Retry in a moment; the client serves --concurrency requests at a time.',
+  upgrade_limit: 'Close other tabs or connections of this app, or raise --max-upgrades on the standin server.',
   no_tunnel: 'Select a tunnel: open /_standin/select/<name>, or send the header "X-Standin-Tunnel: <name>".',
   timeout: 'Check the app for a request that hangs; the server waits --request-timeout for a response head.',
 };

@@ -6,10 +6,14 @@
  */
 
 import http from 'node:http';
+import type { Duplex } from 'node:stream';
 import { MAX_PUBLIC_HEADER_BYTES } from '../shared/protocol';
 
 /** Handles a browser request that arrived on a tunnel port. */
 export type PublicPortHandler = (port: number, req: http.IncomingMessage, res: http.ServerResponse) => void;
+
+/** Handles a browser Upgrade request (WebSocket) that arrived on a tunnel port. */
+export type PublicPortUpgradeHandler = (port: number, req: http.IncomingMessage, socket: Duplex, head: Buffer) => void;
 
 /** Creates a node:http server for browser traffic with standin's limits. */
 export function createPublicHttpServer(handler: http.RequestListener): http.Server {
@@ -28,12 +32,17 @@ export function createPublicHttpServer(handler: http.RequestListener): http.Serv
 export class PublicPorts {
   private readonly servers = new Map<number, http.Server>();
 
-  constructor(private readonly handler: PublicPortHandler) {}
+  constructor(
+    private readonly handler: PublicPortHandler,
+    private readonly upgradeHandler?: PublicPortUpgradeHandler,
+  ) {}
 
   /** Opens the listener for `port` if it is not open yet; false when the port is taken by someone else. */
   async ensureOpen(port: number): Promise<boolean> {
     if (this.servers.has(port)) return true;
     const server = createPublicHttpServer((req, res) => this.handler(port, req, res));
+    const onUpgrade = this.upgradeHandler;
+    if (onUpgrade) server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => onUpgrade(port, req, socket, head));
     try {
       await listen(server, port);
     } catch (error) {

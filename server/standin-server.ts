@@ -6,11 +6,13 @@ import { MAX_CONTROL_HEADER_BYTES } from '../shared/protocol';
 import type { ServerConfig } from './config';
 import { HandedRequests } from './handed-requests';
 import { createMainPortHandler } from './main-port';
+import { createMainPortUpgradeHandler } from './main-port-upgrade';
 import { InMemoryPortPool } from './port-pool';
 import { listen, PublicPorts } from './public-ports';
 import { serveThroughTunnel } from './routes/tunnel-traffic';
 import type { ServerContext } from './server-context';
 import { InMemoryTunnelRegistry } from './tunnel-registry';
+import { serveUpgradeThroughTunnel } from './upgrade-traffic';
 
 /** A started server. */
 export interface RunningServer {
@@ -29,7 +31,10 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
     registry: new InMemoryTunnelRegistry(),
     handed: new HandedRequests(),
     portPool,
-    publicPorts: new PublicPorts((port, req, res) => serveThroughTunnel(context, portPool?.nameForPort(port) ?? `port-${port}`, req, res)),
+    publicPorts: new PublicPorts(
+      (port, req, res) => serveThroughTunnel(context, portPool?.nameForPort(port) ?? `port-${port}`, req, res),
+      (port, req, socket, head) => serveUpgradeThroughTunnel(context, portPool?.nameForPort(port) ?? `port-${port}`, req, socket, head),
+    ),
   };
   const mainServer = http.createServer(
     {
@@ -40,6 +45,7 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
     },
     createMainPortHandler(context),
   );
+  mainServer.on('upgrade', createMainPortUpgradeHandler(context));
   // Keepalive probes notice a control connection whose peer vanished without a FIN or RST.
   mainServer.on('connection', (socket) => socket.setKeepAlive(true, 15_000));
   const mainPort = await listen(mainServer, config.listenPort);
@@ -49,6 +55,8 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
     mainPort,
     context,
     async close() {
+      // Upgraded sockets are no longer the HTTP servers' to close, and server.close() would wait for them.
+      for (const tunnel of context.registry.list()) tunnel.upgrades.closeAll('server shutting down');
       await context.publicPorts.closeAll();
       await new Promise<void>((resolve) => {
         mainServer.close(() => resolve());

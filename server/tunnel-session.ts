@@ -98,6 +98,8 @@ export class TunnelSession {
   private handOver(request: BrowserRequest, pollRes: ServerResponse): void {
     request.markHanded(this.id);
     this.handed.add(request);
+    // An upgrade's poll answer stays open to carry the browser's bytes after the 101.
+    if (request.upgrade) return request.upgrade.handOver(pollRes);
     const headers: Record<string, string | number> = { [HEADER.meta]: encodeMeta(request.meta) };
     const length = request.req.headers['content-length'];
     if (!request.meta.hasBody) headers['content-length'] = 0;
