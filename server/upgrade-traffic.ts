@@ -159,6 +159,7 @@ export class UpgradeLink implements Closable {
     try {
       head = formatResponseHead(101, [...meta.headers, 'X-Standin-Request-Id', this.request.id]);
     } catch (error) {
+      this.pollRes?.end();
       this.request.fail('app_error', 'The standin client sent a 101 head standin could not use.');
       throw error;
     }
@@ -216,6 +217,8 @@ export class UpgradeLink implements Closable {
     tunnel.upgrades.delete(this);
     request.clearTimeout();
     if (request.state === 'queued') tunnel.session.withdraw(request);
+    // The browser left before the app answered: a late answer from the client finds nothing.
+    if (request.state !== 'answered') this.ctx.handed.remove(request.id);
     if (this.post && !this.post.complete) this.post.destroy();
     if (this.pollRes && !this.pollRes.writableEnded) this.pollRes.destroy();
     tunnel.counters.bytesIn += request.bytesIn;
