@@ -18,6 +18,8 @@ void yargs(hideBin(process.argv))
   .usage('$0 <command> [options]\n\nA layer-7 HTTP reverse tunnel: your local app stands in for one app of a test cluster.')
   // Every flag also reads STANDIN_<FLAG>, e.g. STANDIN_SERVER for --server; flags win.
   .env('STANDIN')
+  // A flag given twice takes its last value, as in most CLIs, instead of becoming a list.
+  .parserConfiguration({ 'duplicate-arguments-array': false })
   .command(
     'server',
     'Run the tunnel server (in the cluster, or locally for a demo)',
@@ -38,7 +40,16 @@ void yargs(hideBin(process.argv))
       setImmediate(() => process.exit());
     },
   )
-  .demandCommand(1, 'Name a command: server or connect')
+  .command(
+    'status',
+    "Show a standin server's tunnels: port, state, health, time left",
+    (command) => require('../client/status-command').statusOptions(command),
+    async (argv) => {
+      const { runStatus } = require('../client/status-command') as typeof import('../client/status-command');
+      process.exitCode = await runStatus(argv as unknown as import('../client/status-command').StatusArgv);
+    },
+  )
+  .demandCommand(1, 'Name a command: server, connect or status')
   .strict()
   .fail((message, error) => {
     if (error) throw error;

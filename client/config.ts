@@ -5,6 +5,7 @@
 
 import os from 'node:os';
 import type { Argv } from 'yargs';
+import { parseDurationMs } from '../shared/duration';
 import { ConfigError } from '../shared/errors';
 import { defaultLogFormat, LOG_LEVELS, type LogFormat, type LogLevel } from '../shared/logger';
 import { TUNNEL_NAME_PATTERN } from '../shared/protocol';
@@ -21,6 +22,12 @@ export interface ClientConfig {
   port: number | undefined;
   concurrency: number;
   preserveHost: boolean;
+  /** Requested tunnel lifetime (--ttl), or undefined for the server's --max-ttl. */
+  ttlMs: number | undefined;
+  /** Register again when the tunnel expires, instead of exiting (--renew). */
+  renew: boolean;
+  /** Path the client GETs for health probes (non-5xx passes); without it, a TCP connect is the check. */
+  healthPath: string | undefined;
   logFormat: LogFormat;
   logLevel: LogLevel;
 }
@@ -35,6 +42,9 @@ export function clientOptions<T>(yargs: Argv<T>) {
     .option('port', { type: 'number', description: 'Preferred public port', defaultDescription: 'the port this name had last time' })
     .option('concurrency', { type: 'number', default: 8, description: 'Polls kept open: requests served in parallel' })
     .option('preserve-host', { type: 'boolean', default: false, description: "Send the browser's Host header to the app instead of the target's" })
+    .option('ttl', { type: 'string', description: 'Ask for a shorter tunnel life than the server allows, like 2h', defaultDescription: "the server's --max-ttl" })
+    .option('renew', { type: 'boolean', default: false, description: 'When the tunnel expires, register it again instead of exiting' })
+    .option('health-path', { type: 'string', description: 'Health probes GET this path of the app and pass on a non-5xx answer', defaultDescription: 'none: probes check that the app accepts TCP connections' })
     .option('log-format', { choices: ['json', 'pretty'] as const, description: 'Log format', defaultDescription: 'pretty on a terminal, else json' })
     .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel, description: 'Log level' });
 }
@@ -62,9 +72,25 @@ export function toClientConfig(argv: ClientArgv): ClientConfig {
     port: argv.port,
     concurrency: argv.concurrency,
     preserveHost: argv['preserve-host'],
+    ttlMs: ttlOption(argv.ttl),
+    renew: argv.renew,
+    healthPath: healthPathOption(argv['health-path']),
     logFormat: argv['log-format'] ?? defaultLogFormat(),
     logLevel: argv['log-level'],
   });
+}
+
+function ttlOption(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const ms = parseDurationMs(text);
+  if (ms === undefined || ms < 1_000) throw new ConfigError(`--ttl "${text}" is not a duration of at least 1s, like 30m or 2h`);
+  return ms;
+}
+
+function healthPathOption(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  if (!text.startsWith('/')) throw new ConfigError(`--health-path "${text}" must be a path starting with "/", like /healthz`);
+  return text;
 }
 
 /** `3000` → http://localhost:3000; a URL must be http(s) with no path beyond `/`. */

@@ -6,6 +6,7 @@
 
 import { AuthRefusedError, ConfigError } from '../shared/errors';
 import { createLogger } from '../shared/logger';
+import type { SessionEndReason } from '../shared/protocol';
 import { deriveTunnelName, toClientConfig, type ClientArgv } from './config';
 import { rememberedPort, rememberPort } from './state-file';
 import { Terminal } from './terminal';
@@ -29,12 +30,21 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
   const name = config.name ?? deriveTunnelName(config.target);
   const terminal = new Terminal(name, logger, config.logFormat === 'pretty');
   const client = new TunnelClient(config, name, config.port ?? rememberedPort(config.server, name), logger, terminal);
+  // Installed before anything else, so Ctrl-C at any moment (even mid-registration) stops cleanly.
+  let stopRequested = false;
+  const stopOnSignal = () => {
+    stopRequested = true;
+    void client.stop();
+  };
+  process.once('SIGINT', stopOnSignal);
+  process.once('SIGTERM', stopOnSignal);
 
   let registered;
   try {
     registered = await client.register();
   } catch (error) {
     await client.stop();
+    if (stopRequested) return EXIT.ok;
     if (error instanceof AuthRefusedError) {
       logger.error('authentication refused', { server: config.server.origin, error: error.message });
       return EXIT.auth;
@@ -45,9 +55,7 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
   rememberPort(config.server, name, registered.port);
   terminal.tunnelReady(config.server, config.target, registered);
 
-  const stopOnSignal = () => void client.stop();
-  process.once('SIGINT', stopOnSignal);
-  process.once('SIGTERM', stopOnSignal);
+  if (stopRequested) return EXIT.ok;
   const end = await client.run();
   await client.stop();
   return exitCodeFor(end, logger);
@@ -62,11 +70,25 @@ function exitCodeFor(end: TunnelEnd, logger: ReturnType<typeof createLogger>): n
       logger.error('authentication refused', { error: end.error.message });
       return EXIT.auth;
     case 'session-ended':
-      logger.error('the server ended the tunnel', { reason: end.error.code, error: end.error.message });
+      logger.error(sessionEndMessage(end.error.reason), { code: end.error.code, reason: end.error.reason, error: end.error.message });
       return end.error.code === 'session_replaced' ? EXIT.other : EXIT.ended;
     default: {
       const unhandled: never = end;
       throw new Error(`unhandled tunnel end ${JSON.stringify(unhandled)}`);
     }
+  }
+}
+
+/** What the developer reads when the server ended the tunnel. */
+function sessionEndMessage(reason: SessionEndReason | undefined): string {
+  switch (reason) {
+    case 'expired':
+      return 'the tunnel expired: run standin connect again, or add --renew to register again automatically';
+    case 'stopped':
+      return 'an admin stopped the tunnel';
+    case 'replaced':
+      return 'another client registered this tunnel name';
+    default:
+      return 'the server ended the tunnel';
   }
 }

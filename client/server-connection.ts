@@ -12,10 +12,14 @@ import {
   encodeMeta,
   HEADER,
   MAX_CONTROL_HEADER_BYTES,
-  parseRequestMeta,
+  parsePollMeta,
   PATHS,
   POLL_GRACE_MS,
   type ErrorBody,
+  type ProbeMeta,
+  type ProbeResultMeta,
+  SESSION_END_REASONS,
+  type SessionEndReason,
   type RegisterRequest,
   type RegisterResponse,
   type RequestMeta,
@@ -25,6 +29,7 @@ import {
 /** What a poll (or respond POST) brought back. */
 export type PollAnswer =
   | { kind: 'request'; meta: RequestMeta; body: Readable }
+  | { kind: 'probe'; meta: ProbeMeta }
   | { kind: 'idle' };
 
 /** How long a connect to the server may take before it counts as failed. */
@@ -82,7 +87,7 @@ export class ServerConnection {
    * Sends the app's answer to one request, streaming `body`; resolves with the next request
    * (the server holds this POST open as the next poll).
    */
-  async respond(name: string, sessionId: string, requestId: string, meta: ResponseMeta, body: Readable | null, contentLength?: number): Promise<PollAnswer> {
+  async respond(name: string, sessionId: string, requestId: string, meta: ResponseMeta | ProbeResultMeta, body: Readable | null, contentLength?: number): Promise<PollAnswer> {
     const headers: Record<string, string> = { ...this.authorization, [HEADER.session]: sessionId, [HEADER.meta]: encodeMeta(meta) };
     if (body === null) headers['content-length'] = '0';
     else if (contentLength !== undefined) headers['content-length'] = String(contentLength);
@@ -169,7 +174,12 @@ class DeadPollTimer {
 }
 
 async function toPollAnswer(status: number, meta: string | string[] | undefined, body: Readable & { dump(): Promise<void>; text(): Promise<string> }): Promise<PollAnswer> {
-  if (status === 200) return { kind: 'request', meta: parseRequestMeta(typeof meta === 'string' ? meta : undefined), body };
+  if (status === 200) {
+    const parsed = parsePollMeta(typeof meta === 'string' ? meta : undefined);
+    if (parsed.kind === 'request') return { kind: 'request', meta: parsed, body };
+    await body.dump();
+    return { kind: 'probe', meta: parsed };
+  }
   if (status === 204) {
     await body.dump();
     return { kind: 'idle' };
@@ -187,6 +197,10 @@ async function answerError(status: number, body: { text(): Promise<string> }): P
   }
   const message = parsed.message ?? `the server answered HTTP ${status}`;
   if (status === 401) return new AuthRefusedError(`the server refused the token: ${message}`);
-  if (parsed.error === 'session_replaced' || parsed.error === 'tunnel_stopped') return new SessionEndedError(parsed.error, message);
+  if (parsed.error === 'session_replaced' || parsed.error === 'tunnel_stopped') return new SessionEndedError(parsed.error, message, knownReason(parsed.reason));
   return new TunnelError(parsed.error ?? `http_${status}`, message);
+}
+
+function knownReason(reason: unknown): SessionEndReason | undefined {
+  return SESSION_END_REASONS.find((known) => known === reason);
 }

@@ -30,17 +30,19 @@ export class Terminal {
   tunnelReady(server: URL, target: URL, registered: RegisterResponse): void {
     const publicUrl = registered.port === null ? null : `http://${server.hostname}:${registered.port}/`;
     const selectUrl = new URL(`/_standin/select/${registered.name}`, server).toString();
-    this.logger.info('tunnel ready', { tunnel: registered.name, publicUrl, port: registered.port, target: target.origin, expiresAt: registered.expiresAt });
-    if (!this.pretty) return;
+    if (!this.pretty) {
+      this.logger.info('tunnel ready', { tunnel: registered.name, publicUrl, port: registered.port, target: target.origin, expiresAt: registered.expiresAt });
+      return;
+    }
     const { bold, cyan, dim, reset } = COLOR;
     const lines = [
       '',
       `${bold}standin${reset}  ${bold}${registered.name}${reset} is live, forwarding to ${target.origin}`,
       '',
-      publicUrl ? `  Public URL      ${cyan}${publicUrl}${reset}` : `  Public URL      ${dim}(this server has no per-tunnel ports)${reset}`,
-      `  Select by cookie ${cyan}${selectUrl}${reset}`,
-      `  Select by header X-Standin-Tunnel: ${registered.name}`,
-      `  Expires         ${new Date(registered.expiresAt).toLocaleString()}`,
+      publicUrl ? `  Public URL        ${cyan}${publicUrl}${reset}` : `  Public URL        ${dim}(this server has no per-tunnel ports)${reset}`,
+      `  Select by cookie  ${cyan}${selectUrl}${reset}`,
+      `  Select by header  X-Standin-Tunnel: ${registered.name}`,
+      `  Expires           ${new Date(registered.expiresAt).toLocaleString()}`,
       '',
       `${dim}  Ctrl-C releases the tunnel.${reset}`,
       '',

@@ -11,8 +11,10 @@ import { Pool } from 'undici';
 import { AuthRefusedError, SessionEndedError, TunnelError } from '../shared/errors';
 import { getHeader } from '../shared/http-headers';
 import type { Logger } from '../shared/logger';
-import type { RegisterResponse, RequestMeta, ResponseMeta } from '../shared/protocol';
+import type { ProbeMeta, ProbeResultMeta, RegisterResponse, RequestMeta, ResponseMeta } from '../shared/protocol';
+import { checkApp } from './app-health-check';
 import type { ClientConfig } from './config';
+import { ExpiryWarning } from './expiry-warning';
 import { AppRequestError, forwardRequest, type AppResponse } from './forward-request';
 import { MAX_CLIENT_UPGRADES, UpgradeForwarder } from './forward-upgrade';
 import { toBrowserHeaders } from './response-headers';
@@ -37,6 +39,10 @@ export class TunnelClient {
   private reRegistering: Promise<void> | undefined;
   private finish: ((end: TunnelEnd) => void) | undefined;
   private readonly wake = new Set<() => void>();
+  private renewing: Promise<void> | undefined;
+  private readonly expiryWarning = new ExpiryWarning((expiresAt) =>
+    this.logger.warn('tunnel expires soon', { tunnel: this.name, expiresAt: expiresAt.toISOString(), minutesLeft: Math.max(0, Math.round((expiresAt.getTime() - Date.now()) / 60_000)), renew: this.config.renew }),
+  );
 
   constructor(
     private readonly config: ClientConfig,
@@ -60,7 +66,9 @@ export class TunnelClient {
       target: this.config.target.origin,
       version: CLIENT_VERSION,
       owner: `${os.userInfo().username}@${os.hostname()}`,
+      ttlMs: this.config.ttlMs,
     });
+    this.expiryWarning.arm(this.registration.expiresAt);
     return this.registration;
   }
 
@@ -79,6 +87,7 @@ export class TunnelClient {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.expiryWarning.cancel();
     for (const wake of this.wake) wake();
     if (this.registration) {
       await this.connection.release(this.name, this.registration.sessionId).catch((error: Error) => {
@@ -93,11 +102,20 @@ export class TunnelClient {
   private async runSlot(): Promise<void> {
     let answer: PollAnswer | undefined;
     while (!this.stopping) {
+      const sessionUsed = this.registration?.sessionId;
       try {
-        answer = answer?.kind === 'request' ? await this.serve(answer.meta, answer.body) : await this.poll();
+        if (answer?.kind === 'request') answer = await this.serve(answer.meta, answer.body);
+        else if (answer?.kind === 'probe') answer = await this.answerProbe(answer.meta);
+        else answer = await this.poll();
       } catch (error) {
         answer = undefined;
         if (this.stopping) return;
+        // Another slot already renewed the tunnel: this answer was about the old session.
+        if (error instanceof SessionEndedError && sessionUsed !== this.registration?.sessionId) continue;
+        if (error instanceof SessionEndedError && error.reason === 'expired' && this.config.renew) {
+          await this.renew();
+          continue;
+        }
         if (error instanceof SessionEndedError || error instanceof AuthRefusedError) {
           this.end(error);
           return;
@@ -110,6 +128,30 @@ export class TunnelClient {
   private poll(): Promise<PollAnswer> {
     const { sessionId } = this.session();
     return this.connection.poll(this.name, sessionId);
+  }
+
+  /** Answers a health probe after checking the local app; not a request, so not in the request log. */
+  private async answerProbe(probe: ProbeMeta): Promise<PollAnswer> {
+    const { sessionId } = this.session();
+    const startedAt = performance.now();
+    const result = await checkApp(this.config.target, this.app, this.config.healthPath);
+    const meta: ProbeResultMeta = { kind: 'probe-result', ok: result.ok, appMs: performance.now() - startedAt, ...(result.error ? { error: result.error } : {}) };
+    this.logger.debug('answered health probe', { tunnel: this.name, ok: result.ok, error: result.error });
+    return this.connection.respond(this.name, sessionId, probe.id, meta, null);
+  }
+
+  /** --renew: the tunnel expired, so register it again (once, however many slots noticed). */
+  private async renew(): Promise<void> {
+    this.renewing ??= this.register()
+      .then((registered) => {
+        this.logger.info('tunnel renewed', { tunnel: registered.name, port: registered.port, expiresAt: registered.expiresAt });
+      })
+      .catch(async (error: Error) => {
+        this.logger.warn('could not renew the tunnel', { tunnel: this.name, error: error.message });
+        await this.sleep(SLOT_RETRY_DELAY_MS);
+      })
+      .finally(() => (this.renewing = undefined));
+    await this.renewing;
   }
 
   /** Replays one request against the app and answers it; returns the next poll answer. */

@@ -12,6 +12,7 @@ import { type AppResponseMeta, type RequestMeta, type StandinErrorCode } from '.
 import { sendStandinError } from './error-page';
 import { buildForwardHeaders } from './forward-headers';
 import type { UpgradeLink } from './upgrade-traffic';
+import { setHeader } from '../shared/http-headers';
 
 /** Where a browser request is in its life. */
 export type BrowserRequestState = 'queued' | 'handed' | 'answered';
@@ -72,6 +73,8 @@ export class BrowserRequest {
     this.settle();
     this.appMs = response.appMs;
     const headers = response.headers.slice();
+    // Which tunnel served it, on every path (port or selector), so a developer can tell at a glance.
+    setHeader(headers, 'X-Standin-Tunnel', this.tunnel);
     headers.push('X-Standin-Request-Id', this.id, 'Server-Timing', this.serverTiming());
     this.res.writeHead(response.status, headers);
   }

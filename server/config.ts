@@ -16,13 +16,19 @@ export interface ServerConfig {
   tunnelPorts: { from: number; to: number } | null;
   /** Bearer token clients must send, or null for an open server. */
   token: string | null;
+  /** Bearer token for admin actions (stopping a tunnel), or null when they are disabled. */
+  adminToken: string | null;
   maxTtlMs: number;
+  /** How often every online tunnel gets a health probe. */
+  healthIntervalMs: number;
   requestTimeoutMs: number;
   pollTimeoutMs: number;
   /** Browser requests that may wait per tunnel for a free poll; past it, 503 queue_full. */
   maxQueuedRequests: number;
   /** Open upgraded connections (WebSockets) per tunnel, handshakes included; past it, 503 upgrade_limit. */
   maxUpgradesPerTunnel: number;
+  /** Origin of the in-cluster app that main-port traffic without a live selected tunnel goes to, or null. */
+  fallback: URL | null;
   logFormat: LogFormat;
   logLevel: LogLevel;
 }
@@ -34,11 +40,14 @@ export function serverOptions<T>(yargs: Argv<T>) {
     .option('ports', { type: 'string', default: '9000-9099', description: 'Range of per-tunnel ports, like 9000-9099, or "none"' })
     .option('token', { type: 'string', description: 'Clients must send "Authorization: Bearer <token>"', defaultDescription: 'none: an open server' })
     .option('token-file', { type: 'string', description: 'Read the client token from this file' })
+    .option('admin-token', { type: 'string', description: 'Admin actions (stop a tunnel) need "Authorization: Bearer <admin token>"', defaultDescription: 'none: admin actions are disabled' })
     .option('max-ttl', { type: 'string', default: '12h', description: 'Longest life of a tunnel' })
     .option('request-timeout', { type: 'string', default: '60s', description: 'Answer 504 when the app has not sent a response head by then' })
     .option('poll-timeout', { type: 'string', default: '25s', description: 'How long an idle long-poll is held before it is answered 204' })
+    .option('health-interval', { type: 'string', default: '60s', description: 'How often each tunnel gets a health probe through its client' })
     .option('max-queue', { type: 'number', default: 1000, description: 'Browser requests that may wait per tunnel for a free poll (then 503 queue_full)' })
     .option('max-upgrades', { type: 'number', default: 100, description: 'Open WebSocket/Upgrade connections per tunnel (then 503 upgrade_limit)' })
+    .option('fallback', { type: 'string', description: 'Origin of the in-cluster app for main-port traffic that selects no live tunnel, like http://shop.default.svc:80', defaultDescription: 'none: such traffic gets 404 no_tunnel' })
     .option('log-format', { choices: ['json', 'pretty'] as const, description: 'Log format', defaultDescription: 'pretty on a terminal, else json' })
     .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel, description: 'Log level' });
 }
@@ -54,11 +63,14 @@ export function toServerConfig(argv: ServerArgv): ServerConfig {
     listenPort: portOption(argv.listen, 'listen'),
     tunnelPorts: parsePortRange(argv.ports),
     token: readToken(argv.token, argv['token-file']),
+    adminToken: argv['admin-token'] ? argv['admin-token'] : null,
     maxTtlMs: durationOption(argv['max-ttl'], 'max-ttl'),
+    healthIntervalMs: healthIntervalOption(argv['health-interval']),
     requestTimeoutMs: durationOption(argv['request-timeout'], 'request-timeout'),
     pollTimeoutMs,
     maxQueuedRequests: positiveInteger(argv['max-queue'], 'max-queue'),
     maxUpgradesPerTunnel: positiveInteger(argv['max-upgrades'], 'max-upgrades'),
+    fallback: argv.fallback ? parseFallbackUrl(argv.fallback) : null,
     logFormat: argv['log-format'] ?? defaultLogFormat(),
     logLevel: argv['log-level'],
   });
@@ -73,6 +85,25 @@ export function parsePortRange(text: string): { from: number; to: number } | nul
   const to = Number(match[2] ?? match[1]);
   if (from < 1 || to > 65535 || from > to) throw new ConfigError(`--ports "${text}" is empty or outside 1-65535`);
   return { from, to };
+}
+
+/**
+ * Parses --fallback: an http(s) origin. The browser's path is kept as it is, so a path here
+ * would be ambiguous (prefix or replacement?) and is refused, as are credentials and a query.
+ */
+export function parseFallbackUrl(text: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ConfigError(`--fallback "${text}" is not a URL like http://shop.default.svc.cluster.local:80`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`--fallback must be an http:// or https:// URL, got ${url.protocol}`);
+  if (url.username || url.password) throw new ConfigError('--fallback must not carry credentials');
+  if (url.pathname !== '/' || url.search || url.hash) {
+    throw new ConfigError(`--fallback must be an origin like ${url.origin}: the browser's path is kept, so a path, query or fragment cannot be added`);
+  }
+  return url;
 }
 
 function readToken(token: string | undefined, tokenFile: string | undefined): string | null {
@@ -93,6 +124,13 @@ function readToken(token: string | undefined, tokenFile: string | undefined): st
 function durationOption(text: string, flag: string): number {
   const ms = parseDurationMs(text);
   if (ms === undefined || ms <= 0) throw new ConfigError(`--${flag} "${text}" is not a duration like 500ms, 25s, 10m or 12h`);
+  return ms;
+}
+
+function healthIntervalOption(text: string): number {
+  const ms = durationOption(text, 'health-interval');
+  // Each check is a round trip through the client; faster than this is a load test, not a health check.
+  if (ms < 200) throw new ConfigError('--health-interval must be at least 200ms');
   return ms;
 }
 

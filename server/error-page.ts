@@ -13,6 +13,8 @@ export interface StandinErrorDetails {
   tunnel?: string;
   /** What happened, in a sentence; a default per code is used when absent. */
   message?: string;
+  /** What to do, when it depends on the request; the advice per code is used when absent. */
+  advice?: string;
 }
 
 const TITLES: Record<StandinErrorCode, string> = {
@@ -24,6 +26,7 @@ const TITLES: Record<StandinErrorCode, string> = {
   upgrade_limit: 'Too many open WebSockets on this tunnel',
   no_tunnel: 'No tunnel selected',
   timeout: 'Your local app did not answer in time',
+  fallback_unreachable: 'The cluster app behind standin is not reachable',
 };
 
 const ADVICE: Record<StandinErrorCode, string> = {
@@ -35,6 +38,7 @@ const ADVICE: Record<StandinErrorCode, string> = {
   upgrade_limit: 'Close other tabs or connections of this app, or raise --max-upgrades on the standin server.',
   no_tunnel: 'Select a tunnel: open /_standin/select/<name>, or send the header "X-Standin-Tunnel: <name>".',
   timeout: 'Check the app for a request that hangs; the server waits --request-timeout for a response head.',
+  fallback_unreachable: "Check that the in-cluster app standin's --fallback points at is running; or select a tunnel to reach a developer's app.",
 };
 
 /** Sends a standin error page, unless a response head has already gone out (then the socket is cut). */
@@ -47,7 +51,7 @@ export function sendStandinError(req: IncomingMessage, res: ServerResponse, code
   const message = details.message ?? TITLES[code];
   const wantsJson = prefersJson(req.headers.accept);
   const body = wantsJson
-    ? JSON.stringify({ error: code, message, advice: ADVICE[code], requestId: details.requestId, tunnel: details.tunnel })
+    ? JSON.stringify({ error: code, message, advice: details.advice ?? ADVICE[code], requestId: details.requestId, tunnel: details.tunnel })
     : renderHtml(code, status, message, details);
   res.writeHead(status, {
     'content-type': wantsJson ? 'application/json; charset=utf-8' : 'text/html; charset=utf-8',
@@ -72,7 +76,7 @@ function renderHtml(code: StandinErrorCode, status: number, message: string, det
 h1{font-size:1.4rem}code,dd{font-family:ui-monospace,monospace}dt{font-weight:600}dl{display:grid;grid-template-columns:auto 1fr;gap:.2rem 1rem}</style></head>
 <body><h1>${escapeHtml(TITLES[code])}</h1>
 <p>${escapeHtml(message)}</p>
-<p><strong>What to do:</strong> ${escapeHtml(ADVICE[code])}</p>
+<p><strong>What to do:</strong> ${escapeHtml(details.advice ?? ADVICE[code])}</p>
 <dl><dt>Error</dt><dd>${status} ${code}</dd>${tunnel}<dt>Request id</dt><dd>${escapeHtml(details.requestId)}</dd></dl>
 <p><small>Answered by standin, not by the app.</small></p></body></html>
 `;

@@ -16,16 +16,21 @@ const SAFE_REQUEST_ID = /^[A-Za-z0-9._:@+=\/-]{1,128}$/;
 /** W3C Trace Context: version-traceid-parentid-flags (https://www.w3.org/TR/trace-context/#traceparent-header). */
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
-const STANDIN_HEADERS = new Set([HEADER.requestId, HEADER.tunnel, HEADER.error, HEADER.meta, HEADER.session]);
+/**
+ * Never forwarded: standin's own headers (a browser must not spoof them), and `Expect`, which
+ * Node's server has already answered with 100 Continue on this hop (RFC 9110 §10.1.1).
+ */
+const DROPPED_HEADERS = new Set([HEADER.requestId, HEADER.tunnel, HEADER.error, HEADER.meta, HEADER.session, 'expect']);
 
-/** Builds the app-bound headers for one browser request. */
-export function buildForwardHeaders(req: IncomingMessage, requestId: string, tunnel: string): RawHeaders {
-  const headers = withoutHopByHop(req.rawHeaders, STANDIN_HEADERS);
+/** Builds the app-bound headers for one browser request (`tunnel` absent: bound for --fallback). */
+export function buildForwardHeaders(req: IncomingMessage, requestId: string, tunnel?: string): RawHeaders {
+  const headers = withoutHopByHop(req.rawHeaders, DROPPED_HEADERS);
   const incomingRequestId = getHeader(headers, HEADER.xRequestId);
   if (incomingRequestId === undefined || !SAFE_REQUEST_ID.test(incomingRequestId)) {
     setHeader(headers, 'X-Request-Id', requestId);
   }
-  headers.push('X-Standin-Request-Id', requestId, 'X-Standin-Tunnel', tunnel);
+  headers.push('X-Standin-Request-Id', requestId);
+  if (tunnel !== undefined) headers.push('X-Standin-Tunnel', tunnel);
   appendHeader(headers, 'X-Forwarded-For', clientAddress(req));
   if (getHeader(headers, HEADER.forwardedHost) === undefined && req.headers.host) {
     headers.push('X-Forwarded-Host', req.headers.host);

@@ -3,6 +3,8 @@
 import type { Logger } from '../shared/logger';
 import type { ServerConfig } from './config';
 import type { HandedRequests } from './handed-requests';
+import type { HealthMonitor } from './health-monitor';
+import type { StandinMetrics } from './metrics';
 import type { PortPool } from './port-pool';
 import type { PublicPorts } from './public-ports';
 import type { TunnelRegistry } from './tunnel-registry';
@@ -15,4 +17,6 @@ export interface ServerContext {
   /** Null when port mode is off (`--ports none`). */
   portPool: PortPool | null;
   publicPorts: PublicPorts;
+  health: HealthMonitor;
+  metrics: StandinMetrics;
 }

@@ -5,14 +5,17 @@ import type { Logger } from '../shared/logger';
 import { MAX_CONTROL_HEADER_BYTES } from '../shared/protocol';
 import type { ServerConfig } from './config';
 import { HandedRequests } from './handed-requests';
+import { HealthMonitor } from './health-monitor';
 import { createMainPortHandler } from './main-port';
 import { createMainPortUpgradeHandler } from './main-port-upgrade';
+import { StandinMetrics } from './metrics';
 import { InMemoryPortPool } from './port-pool';
 import { listen, PublicPorts } from './public-ports';
 import { serveThroughTunnel } from './routes/tunnel-traffic';
 import type { ServerContext } from './server-context';
 import { InMemoryTunnelRegistry } from './tunnel-registry';
 import { serveUpgradeThroughTunnel } from './upgrade-traffic';
+import { startTunnelSweeper } from './tunnel-sweeper';
 
 /** A started server. */
 export interface RunningServer {
@@ -25,17 +28,24 @@ export interface RunningServer {
 /** Creates the server's parts and starts listening on the main port. */
 export async function startStandinServer(config: ServerConfig, logger: Logger): Promise<RunningServer> {
   const portPool = config.tunnelPorts ? new InMemoryPortPool(config.tunnelPorts) : null;
+  const registry = new InMemoryTunnelRegistry();
+  const handed = new HandedRequests();
+  const metrics = new StandinMetrics({ registry, handed, health: () => context.health });
   const context: ServerContext = {
     config,
     logger,
-    registry: new InMemoryTunnelRegistry(),
-    handed: new HandedRequests(),
+    registry,
+    handed,
     portPool,
     publicPorts: new PublicPorts(
       (port, req, res) => serveThroughTunnel(context, portPool?.nameForPort(port) ?? `port-${port}`, req, res),
       (port, req, socket, head) => serveUpgradeThroughTunnel(context, portPool?.nameForPort(port) ?? `port-${port}`, req, socket, head),
     ),
+    health: new HealthMonitor(registry, config.healthIntervalMs, logger, (check) => metrics.observeHealthCheck(check)),
+    metrics,
   };
+  const stopSweeper = startTunnelSweeper(context);
+  context.health.start();
   const mainServer = http.createServer(
     {
       maxHeaderSize: MAX_CONTROL_HEADER_BYTES,
@@ -57,6 +67,8 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
     async close() {
       // Upgraded sockets are no longer the HTTP servers' to close, and server.close() would wait for them.
       for (const tunnel of context.registry.list()) tunnel.upgrades.closeAll('server shutting down');
+      stopSweeper();
+      context.health.stop();
       await context.publicPorts.closeAll();
       await new Promise<void>((resolve) => {
         mainServer.close(() => resolve());

@@ -6,13 +6,16 @@
 
 import type { ServerResponse } from 'node:http';
 import { v4 as uuidv4 } from 'uuid';
-import { encodeMeta, HEADER } from '../shared/protocol';
+import { encodeMeta, HEADER, type ErrorBody, type ProbeMeta, type SessionEndReason } from '../shared/protocol';
 import type { BrowserRequest } from './browser-request';
-import { replyError, replyNoContent } from './control-reply';
+import { replyJson, replyNoContent } from './control-reply';
 import type { HandedRequests } from './handed-requests';
 
-/** Why a session ended; the client's polls are answered with it. */
-export type SessionEndReason = 'released' | 'replaced' | 'expired' | 'stopped';
+/** Why a session ended; the client's polls are answered with it (defined in the protocol). */
+export type { SessionEndReason };
+
+/** Health probes that may wait for a poll per session; more mean the client is not polling anyway. */
+const MAX_WAITING_PROBES = 4;
 
 /** Limits a session works within. */
 export interface SessionLimits {
@@ -32,6 +35,7 @@ export class TunnelSession {
   endReason: SessionEndReason | undefined;
   private readonly idlePolls: IdlePoll[] = [];
   private readonly queue: BrowserRequest[] = [];
+  private readonly waitingProbes: ProbeMeta[] = [];
 
   constructor(
     readonly tunnel: string,
@@ -69,6 +73,11 @@ export class TunnelSession {
       replyEnded(res, this.endReason);
       return;
     }
+    const probe = this.waitingProbes.shift();
+    if (probe) {
+      sendProbe(res, probe);
+      return;
+    }
     const next = this.queue.shift();
     if (next) {
       this.handOver(next, res);
@@ -77,6 +86,24 @@ export class TunnelSession {
     const poll: IdlePoll = { res, timer: setTimeout(() => this.expirePoll(poll), this.limits.pollTimeoutMs) };
     this.idlePolls.push(poll);
     res.once('close', () => this.dropPoll(poll));
+  }
+
+  /**
+   * Sends a health probe down an idle poll, or keeps it for the next poll. Probes go before
+   * queued browser requests: they are tiny and their latency is what they measure.
+   * False when the session has ended or too many probes wait already.
+   */
+  offerProbe(probe: ProbeMeta): boolean {
+    if (this.endReason) return false;
+    const poll = this.idlePolls.shift();
+    if (poll) {
+      clearTimeout(poll.timer);
+      sendProbe(poll.res, probe);
+      return true;
+    }
+    if (this.waitingProbes.length >= MAX_WAITING_PROBES) return false;
+    this.waitingProbes.push(probe);
+    return true;
   }
 
   /** Removes a queued request (it timed out before any poll took it). */
@@ -88,6 +115,7 @@ export class TunnelSession {
   /** Ends the session: idle polls are answered with the reason; returns the requests still queued. */
   end(reason: SessionEndReason): BrowserRequest[] {
     this.endReason = reason;
+    this.waitingProbes.length = 0;
     for (const poll of this.idlePolls.splice(0)) {
       clearTimeout(poll.timer);
       replyEnded(poll.res, reason);
@@ -135,11 +163,24 @@ export class TunnelSession {
   }
 }
 
-/** Answers a poll of a session that has ended, with a code the client acts on. */
+/** Answers a poll with a probe (no body). */
+function sendProbe(res: ServerResponse, probe: ProbeMeta): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(200, { [HEADER.meta]: encodeMeta(probe), 'content-length': 0 });
+  res.end();
+}
+
+const END_MESSAGES: Record<SessionEndReason, string> = {
+  released: 'the client released this tunnel',
+  replaced: 'another client registered this tunnel name; this session is over',
+  expired: 'the tunnel expired',
+  stopped: 'an admin stopped the tunnel',
+};
+
+/** Answers a poll of a session that has ended, with a code and a reason the client acts on. */
 export function replyEnded(res: ServerResponse, reason: SessionEndReason): void {
-  if (reason === 'replaced') {
-    replyError(res, 409, 'session_replaced', 'another client registered this tunnel name; this session is over');
-  } else {
-    replyError(res, 410, 'tunnel_stopped', `tunnel ${reason}`);
-  }
+  if (res.headersSent || res.destroyed) return;
+  const status = reason === 'replaced' ? 409 : 410;
+  const body: ErrorBody = { error: reason === 'replaced' ? 'session_replaced' : 'tunnel_stopped', message: END_MESSAGES[reason], reason };
+  replyJson(res, status, body);
 }

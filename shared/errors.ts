@@ -3,6 +3,8 @@
  * UND_ERR_* codes). When an error wraps another, the original is its `cause`.
  */
 
+import type { SessionEndReason } from './protocol';
+
 /** Base class of every error standin raises on purpose. */
 export class TunnelError extends Error {
   override name = 'TunnelError';
@@ -42,4 +44,12 @@ export class AuthRefusedError extends TunnelError {
 /** The server ended this client's session (expired, stopped by an admin, replaced by another client). */
 export class SessionEndedError extends TunnelError {
   override name = 'SessionEndedError';
+  constructor(
+    code: string,
+    message: string,
+    /** Why, as the server said it (ErrorBody.reason), when it did. */
+    readonly reason?: SessionEndReason,
+  ) {
+    super(code, message);
+  }
 }

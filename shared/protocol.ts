@@ -15,8 +15,11 @@
  *
  * A PollAnswer is one of:
  * - 200 with meta = RequestMeta, body = the browser's request body: a request to replay;
+ * - 200 with meta = ProbeMeta, empty body: a health probe. The client checks the local app and
+ *   answers with a respond POST under the probe's id whose meta is a ProbeResultMeta; probes
+ *   never reach the app as a request and never show in the client's request log;
  * - 204: the poll timed out with nothing to do, poll again;
- * - 4xx/5xx with a JSON ErrorBody: the session is over (`code` says why) or the call was wrong.
+ * - 4xx/5xx with a JSON ErrorBody: the session is over (`error` and `reason` say why) or the call was wrong.
  *
  * Upgrades (WebSocket and any other `Upgrade` protocol) ride on the same two messages:
  * - the poll answer's meta has `upgrade: true` and its body stays open: after the app accepted
@@ -51,7 +54,18 @@ export const PATHS = {
   poll: (name: string) => `/_standin/v1/tunnels/${name}/poll`,
   respond: (name: string, requestId: string) => `/_standin/v1/tunnels/${name}/responses/${requestId}`,
   healthz: '/_standin/healthz',
+  /** `GET /_standin/select/<name>` sets the selector cookie; `/_standin/select/none` clears it. */
+  select: (name: string) => `/_standin/select/${name}`,
 } as const;
+
+/** Prefix of the select endpoint, which a browser reaches through the site's own host. */
+export const SELECT_PREFIX = '/_standin/select/';
+
+/** The cookie that selects a tunnel on the main port (DESIGN.md "Routing"). */
+export const TUNNEL_COOKIE = 'standin-tunnel';
+
+/** `/_standin/select/none` clears the selection, so no tunnel may be called "none". */
+export const NO_TUNNEL_NAME = 'none';
 
 /** Header names, lower case as Node exposes them. User-facing ones are part of DESIGN.md's contract. */
 export const HEADER = {
@@ -173,6 +187,37 @@ export interface AppFailureMeta {
 /** What the client reports for one request. */
 export type ResponseMeta = AppResponseMeta | AppFailureMeta;
 
+/** Meta of a 200 poll answer that is a health probe (no body): check the local app, answer under `id`. */
+export interface ProbeMeta {
+  kind: 'probe';
+  /** A uuid v4, used like a request id in the respond path. */
+  id: string;
+}
+
+/** Meta of the respond POST (empty body) that answers a probe. */
+export interface ProbeResultMeta {
+  kind: 'probe-result';
+  /** Whether the local app accepted a connection (or answered the health path with a non-5xx). */
+  ok: boolean;
+  /** Why the check failed, for the health history. */
+  error?: string;
+  /** Time the client spent checking the app, ms. */
+  appMs: number;
+}
+
+/** What a 200 poll answer carries. */
+export type PollMeta = RequestMeta | ProbeMeta;
+
+/**
+ * Why the server ended a client session, sent as `reason` with `tunnel_stopped` (and
+ * `session_replaced`) so the client can say why and pick its exit code. `stopped` means an admin
+ * stopped the tunnel.
+ */
+export type SessionEndReason = 'released' | 'replaced' | 'expired' | 'stopped';
+
+/** The reasons a client may see, for validating what the server sent. */
+export const SESSION_END_REASONS: readonly SessionEndReason[] = ['released', 'replaced', 'expired', 'stopped'];
+
 /** Error codes the browser can get from standin itself (DESIGN.md "Errors"). */
 export const STANDIN_ERROR_STATUS = {
   app_unreachable: 502,
@@ -184,6 +229,8 @@ export const STANDIN_ERROR_STATUS = {
   upgrade_limit: 503,
   no_tunnel: 404,
   timeout: 504,
+  /** The --fallback app (the in-cluster service) refused or broke the connection. */
+  fallback_unreachable: 502,
 } as const;
 
 /** A code of an error that standin answers the browser with. */
@@ -209,6 +256,8 @@ export type ControlErrorCode =
 export interface ErrorBody {
   error: ControlErrorCode;
   message: string;
+  /** With `tunnel_stopped` and `session_replaced`: why the session ended, machine-readable. */
+  reason?: SessionEndReason;
 }
 
 /** Parses a RegisterRequest from untrusted JSON, or throws ProtocolError saying what is wrong. */
@@ -218,6 +267,7 @@ export function parseRegisterRequest(value: unknown): RegisterRequest {
   if (!TUNNEL_NAME_PATTERN.test(name)) {
     throw new ProtocolError(`name "${name.slice(0, 80)}" is not a DNS label: use 1-63 of a-z, 0-9 and "-", not starting or ending with "-"`);
   }
+  if (name === NO_TUNNEL_NAME) throw new ProtocolError(`name "${NO_TUNNEL_NAME}" is reserved: /_standin/select/${NO_TUNNEL_NAME} clears the selection`);
   const request: RegisterRequest = { name, target: expectString(body.target, 'target').slice(0, 200) };
   if (body.port !== undefined && body.port !== null) request.port = expectInteger(body.port, 'port', 1, 65535);
   if (body.ttlMs !== undefined && body.ttlMs !== null) request.ttlMs = expectInteger(body.ttlMs, 'ttlMs', 1, Number.MAX_SAFE_INTEGER);
@@ -226,9 +276,29 @@ export function parseRegisterRequest(value: unknown): RegisterRequest {
   return request;
 }
 
-/** Parses the meta header of a poll answer, or throws ProtocolError. */
+/** Parses the meta header of a 200 poll answer (a request or a probe), or throws ProtocolError. */
+export function parsePollMeta(header: string | undefined): PollMeta {
+  const meta = expectObject(parseJsonHeader(header), 'poll meta');
+  if (meta.kind === 'probe') return { kind: 'probe', id: expectString(meta.id, 'id') };
+  return toRequestMeta(meta);
+}
+
+/** Parses the meta header of a poll answer that must be a request, or throws ProtocolError. */
 export function parseRequestMeta(header: string | undefined): RequestMeta {
-  const meta = expectObject(parseJsonHeader(header), 'request meta');
+  return toRequestMeta(expectObject(parseJsonHeader(header), 'request meta'));
+}
+
+/** Parses the meta header of a respond POST that answers a probe, or throws ProtocolError. */
+export function parseProbeResultMeta(header: string | undefined): ProbeResultMeta {
+  const meta = expectObject(parseJsonHeader(header), 'probe result meta');
+  if (meta.kind !== 'probe-result') throw new ProtocolError(`meta kind must be "probe-result", got ${JSON.stringify(meta.kind)}`);
+  const appMs = typeof meta.appMs === 'number' && Number.isFinite(meta.appMs) ? Math.max(0, meta.appMs) : 0;
+  const result: ProbeResultMeta = { kind: 'probe-result', ok: meta.ok === true, appMs };
+  if (meta.error !== undefined) result.error = expectString(meta.error, 'error').slice(0, 300);
+  return result;
+}
+
+function toRequestMeta(meta: Record<string, unknown>): RequestMeta {
   if (meta.kind !== 'request') throw new ProtocolError(`unexpected meta kind ${JSON.stringify(meta.kind)}`);
   return {
     kind: 'request',
@@ -258,7 +328,7 @@ export function parseResponseMeta(header: string | undefined): ResponseMeta {
 }
 
 /** Encodes meta for the `x-standin-meta` header; DEL is escaped because Node refuses it in header values. */
-export function encodeMeta(meta: RequestMeta | ResponseMeta): string {
+export function encodeMeta(meta: PollMeta | ResponseMeta | ProbeResultMeta): string {
   return JSON.stringify(meta).replace(/\x7f/g, '\\u007f');
 }
 

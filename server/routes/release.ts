@@ -11,6 +11,8 @@ export function handleRelease(ctx: ServerContext, name: string, req: IncomingMes
     replyError(res, 404, 'unknown_session', `tunnel ${name} has no session with that id`);
     return;
   }
+  // Already stopped (expired, or by an admin): keep that reason, so its port keeps saying why.
+  if (tunnel.state === 'stopped') return replyNoContent(res);
   for (const request of tunnel.stop('released')) request.fail('tunnel_offline', `The standin client of tunnel ${name} disconnected.`);
   ctx.portPool?.markIdle(name);
   ctx.logger.info('released tunnel', { tunnel: name });

@@ -12,10 +12,12 @@ import type { BrowserRequest } from '../browser-request';
 import { replyError } from '../control-reply';
 import type { ServerContext } from '../server-context';
 import { continueAsPoll } from './poll';
+import { handleProbeResult } from './probe-result';
 
 export function handleRespond(ctx: ServerContext, name: string, requestId: string, req: IncomingMessage, res: ServerResponse): void {
   const sessionId = req.headers[HEADER.session];
   const request = ctx.handed.get(requestId);
+  if (!request && ctx.health.isPendingProbe(requestId)) return handleProbeResult(ctx, name, requestId, req, res);
   if (!request || request.tunnel !== name) {
     replyError(res, 404, 'unknown_request', `request ${requestId} is not waiting for an answer on tunnel ${name} (already answered or timed out)`);
     return;

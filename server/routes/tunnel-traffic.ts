@@ -4,24 +4,27 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { logAccess } from '../access-log';
 import { BrowserRequest } from '../browser-request';
 import type { ServerContext } from '../server-context';
+import { browserErrorFor } from '../stop-tunnel';
 import type { Tunnel } from '../tunnel';
 
 /** Serves one browser request through tunnel `name` (which may not exist). */
 export function serveThroughTunnel(ctx: ServerContext, name: string, req: IncomingMessage, res: ServerResponse): void {
   const request = new BrowserRequest(req, res, name, ctx.logger);
   const tunnel = ctx.registry.get(name);
-  res.once('close', () => finish(request, tunnel));
+  res.once('close', () => finish(ctx, request, tunnel));
   if (!tunnel) {
     request.fail('tunnel_offline', `No tunnel named ${name} is registered.`);
     return;
   }
   tunnel.counters.requests++;
   tunnel.counters.inFlight++;
-  if (tunnel.state === 'stopped' && tunnel.stopReason === 'expired') {
-    request.fail('tunnel_expired', `Tunnel ${name} expired.`);
+  if (tunnel.state === 'stopped' && (tunnel.stopReason === 'expired' || tunnel.stopReason === 'stopped')) {
+    const { code, message } = browserErrorFor(name, tunnel.stopReason);
+    request.fail(code, message);
     return;
   }
   if (!tunnel.isOnline) {
@@ -39,7 +42,7 @@ export function serveThroughTunnel(ctx: ServerContext, name: string, req: Incomi
   });
 }
 
-function finish(request: BrowserRequest, tunnel: Tunnel | undefined): void {
+function finish(ctx: ServerContext, request: BrowserRequest, tunnel: Tunnel | undefined): void {
   // A browser that leaves while its request waits for a poll takes the request with it.
   if (request.state === 'queued') tunnel?.session.withdraw(request);
   request.clearTimeout();
@@ -49,5 +52,6 @@ function finish(request: BrowserRequest, tunnel: Tunnel | undefined): void {
     tunnel.counters.bytesOut += request.bytesOut;
     if (request.errorCode) tunnel.counters.errors++;
   }
+  ctx.metrics.observeRequest(request, (performance.now() - request.receivedAt) / 1000);
   logAccess(request);
 }

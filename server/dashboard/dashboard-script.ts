@@ -1,0 +1,178 @@
+/**
+ * The dashboard's browser script, inlined into the page (plain ES2017, no build step). It reads
+ * `STANDIN` (settings the page defines), fetches the tunnel list, and redraws the cards. Every
+ * text from the API goes through esc() before it meets innerHTML: owner and target come from clients.
+ */
+export const DASHBOARD_SCRIPT = String.raw`
+'use strict';
+var tunnelsEl = document.getElementById('tunnels');
+var summaryEl = document.getElementById('summary');
+var emptyEl = document.getElementById('empty');
+var notes = {};
+document.getElementById('connect-hint').textContent = 'standin connect 3000 --server ' + location.origin;
+
+function esc(text) {
+  return String(text == null ? '' : text).replace(/[&<>"']/g, function (c) { return '&#' + c.charCodeAt(0) + ';'; });
+}
+
+var STATE_COLOR = { active: 'green', pending: 'orange', stopping: 'orange', error: 'red', stopped: 'grey' };
+var HEALTH_COLOR = { healthy: 'green', degraded: 'orange', down: 'red', unknown: 'grey' };
+
+function duration(ms) {
+  var s = Math.max(0, Math.round(ms / 1000));
+  var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+  if (h > 0) return h + 'h ' + m + 'm';
+  if (m > 0) return m + 'm ' + (s % 60) + 's';
+  return s + 's';
+}
+
+/** "3h 12m left": red under 1 h, orange under 2 h; "Expired" once past. */
+function timeLeft(t, now) {
+  var left = Date.parse(t.expiresAt) - now;
+  if (left <= 0 || t.stopReason === 'expired') return { text: 'Expired', color: 'red' };
+  if (t.state === 'stopped') return { text: 'Stopped' + (t.stopReason === 'stopped' ? ' by an admin' : ''), color: 'grey' };
+  return { text: duration(left) + ' left', color: left < 3600e3 ? 'red' : left < 7200e3 ? 'orange' : '' };
+}
+
+function ago(iso, now) {
+  if (!iso) return 'never';
+  return duration(now - Date.parse(iso)) + ' ago';
+}
+
+function bytes(n) {
+  if (n < 1024) return n + ' B';
+  var units = ['KiB', 'MiB', 'GiB', 'TiB'], i = -1;
+  do { n /= 1024; i++; } while (n >= 1024 && i < units.length - 1);
+  return n.toFixed(n < 10 ? 1 : 0) + ' ' + units[i];
+}
+
+/** Latency of the recent checks as an inline SVG line; failed checks are red marks on the baseline. */
+function sparkline(history) {
+  var w = 240, h = 36, pad = 3;
+  if (!history.length) return '<svg class="spark" viewBox="0 0 ' + w + ' ' + h + '" role="img" aria-label="no checks yet"><text x="0" y="22" fill="#9aa1ae" font-size="11">no checks yet</text></svg>';
+  var values = history.map(function (c) { return c.ok ? c.latencyMs : null; });
+  var max = Math.max.apply(null, values.filter(function (v) { return v != null; }).concat([1]));
+  var step = history.length > 1 ? (w - 2 * pad) / (history.length - 1) : 0;
+  var x = function (i) { return (pad + i * step).toFixed(1); };
+  var y = function (v) { return (h - pad - (v / max) * (h - 2 * pad)).toFixed(1); };
+  var path = '', marks = '';
+  values.forEach(function (v, i) {
+    if (v == null) { marks += '<rect x="' + (x(i) - 1.5) + '" y="' + (h - 8) + '" width="3" height="8" fill="#c62828"/>'; path += ' '; return; }
+    path += (path.length && path[path.length - 1] !== ' ' ? 'L' : 'M') + x(i) + ' ' + y(v);
+  });
+  var last = values[values.length - 1];
+  var dot = last == null ? '' : '<circle cx="' + x(values.length - 1) + '" cy="' + y(last) + '" r="2.5" fill="#2563eb"/>';
+  return '<svg class="spark" viewBox="0 0 ' + w + ' ' + h + '" preserveAspectRatio="none" role="img" aria-label="latency of the last ' + history.length + ' checks">' +
+    '<path d="' + path.trim() + '" fill="none" stroke="#2563eb" stroke-width="1.5" vector-effect="non-scaling-stroke"/>' + marks + dot + '</svg>';
+}
+
+/*
+ * ===== Request inspector hook =====
+ * Returns the HTML of a "recent requests" link for tunnel t, shown in its card's
+ * .recent-requests slot. Empty for now: the request inspector issue fills this in.
+ */
+function recentRequestsLink(t) {
+  return '';
+}
+
+function card(t, now) {
+  var left = timeLeft(t, now);
+  var health = t.health;
+  var note = notes[t.name];
+  var stopped = t.state === 'stopped';
+  var portText = t.port == null ? '<span class="note">main port only</span>'
+    : '<a href="' + esc(location.protocol + '//' + location.hostname + ':' + t.port + '/') + '">' + esc(t.port) + '</a>';
+  return '<article class="card' + (stopped ? ' stopped' : '') + '" data-tunnel="' + esc(t.name) + '">' +
+    '<div class="top"><span class="name">' + esc(t.name) + '</span>' +
+      '<span class="chip state ' + (STATE_COLOR[t.state] || 'grey') + '" title="state">' + esc(t.state) + '</span>' +
+      '<span class="chip health ' + (HEALTH_COLOR[health.status] || 'grey') + '" title="health">' + esc(health.status) + '</span></div>' +
+    '<dl class="facts">' +
+      '<dt>Port</dt><dd class="port">' + portText + '</dd>' +
+      '<dt>Time left</dt><dd class="left ' + left.color + '">' + esc(left.text) + '</dd>' +
+      '<dt>Client</dt><dd>' + esc(t.client.owner || 'unknown') + ' → ' + esc(t.client.target) + '</dd>' +
+      '<dt>Last checked</dt><dd class="last-checked">' + esc(ago(health.lastCheckedAt, now)) + '</dd>' +
+      '<dt>Last healthy</dt><dd class="last-healthy">' + esc(ago(health.lastHealthyAt, now)) + '</dd>' +
+    '</dl>' +
+    '<div class="counters">' +
+      '<div><b>' + t.counters.requests + '</b><span>requests</span></div>' +
+      '<div><b>' + t.counters.errors + '</b><span>errors</span></div>' +
+      '<div><b>' + t.counters.inFlight + '</b><span>in flight</span></div>' +
+      '<div><b>' + bytes(t.counters.bytesIn) + '</b><span>in</span></div>' +
+      '<div><b>' + bytes(t.counters.bytesOut) + '</b><span>out</span></div>' +
+    '</div>' +
+    '<div class="health">' + sparkline(health.history) +
+      '<div class="spark-label">' + (health.latencyMs == null ? '–' : esc(Math.round(health.latencyMs * 10) / 10) + ' ms') +
+      '<br>' + (health.uptimePct == null ? 'no uptime yet' : esc(health.uptimePct) + '% up') + '</div></div>' +
+    '<div class="actions">' +
+      '<button class="test" data-action="check"' + (stopped ? ' disabled' : '') + '>Test now</button>' +
+      '<button class="stop" data-action="stop"' + (stopped ? ' disabled' : '') + '>Stop</button>' +
+      '<span class="note ' + (note ? note.kind : '') + '">' + esc(note ? note.text : '') + '</span>' +
+      '<span class="recent-requests">' + recentRequestsLink(t) + '</span>' +
+    '</div>' +
+  '</article>';
+}
+
+var STATE_ORDER = { active: 0, pending: 1, stopping: 2, error: 3, stopped: 4 };
+var lastTunnels = [];
+function render(tunnels) {
+  // Live tunnels first, stopped ones last; by name within each state, so cards do not jump around.
+  tunnels = tunnels.slice().sort(function (a, b) { return (STATE_ORDER[a.state] - STATE_ORDER[b.state]) || (a.name < b.name ? -1 : 1); });
+  lastTunnels = tunnels;
+  var now = Date.now();
+  tunnelsEl.innerHTML = tunnels.map(function (t) { return card(t, now); }).join('');
+  emptyEl.hidden = tunnels.length > 0;
+  var active = tunnels.filter(function (t) { return t.state === 'active'; }).length;
+  var healthy = tunnels.filter(function (t) { return t.health.status === 'healthy'; }).length;
+  summaryEl.textContent = tunnels.length + ' tunnel' + (tunnels.length === 1 ? '' : 's') + ' · ' + active + ' active · ' + healthy + ' healthy · updated ' + new Date(now).toLocaleTimeString();
+}
+
+function refresh() {
+  return fetch(STANDIN.tunnelsUrl, { headers: { accept: 'application/json' }, cache: 'no-store' })
+    .then(function (r) { if (!r.ok) throw new Error('HTTP ' + r.status); return r.json(); })
+    .then(render)
+    .catch(function (e) { summaryEl.textContent = 'Could not load tunnels: ' + e.message; });
+}
+
+function say(name, kind, text) {
+  notes[name] = { kind: kind, text: text };
+  render(lastTunnels);
+}
+
+function testNow(name) {
+  say(name, '', 'Checking…');
+  return fetch(STANDIN.tunnelsUrl + '/' + encodeURIComponent(name) + '/check', { method: 'POST' })
+    .then(function (r) { return r.json(); })
+    .then(function (result) {
+      if (!result.check) return say(name, 'bad', result.message || 'check failed');
+      say(name, result.check.ok ? 'good' : 'bad', result.check.ok ? 'Healthy, ' + Math.round(result.check.latencyMs) + ' ms' : 'Failed: ' + result.check.error);
+    })
+    .catch(function (e) { say(name, 'bad', e.message); })
+    .then(refresh);
+}
+
+function stop(name) {
+  var token = sessionStorage.getItem('standin-admin-token') || prompt('Admin token to stop tunnel ' + name + ':');
+  if (!token) return;
+  return fetch(STANDIN.tunnelsUrl + '/' + encodeURIComponent(name), { method: 'DELETE', headers: { authorization: 'Bearer ' + token } })
+    .then(function (r) {
+      return r.json().then(function (body) {
+        if (r.ok) { sessionStorage.setItem('standin-admin-token', token); return say(name, 'good', 'Stopped'); }
+        sessionStorage.removeItem('standin-admin-token');
+        say(name, 'bad', body.message || ('HTTP ' + r.status));
+      });
+    })
+    .catch(function (e) { say(name, 'bad', e.message); })
+    .then(refresh);
+}
+
+tunnelsEl.addEventListener('click', function (event) {
+  var button = event.target.closest('button[data-action]');
+  if (!button) return;
+  var name = button.closest('.card').getAttribute('data-tunnel');
+  if (button.getAttribute('data-action') === 'check') testNow(name);
+  else stop(name);
+});
+
+refresh();
+setInterval(refresh, STANDIN.refreshMs);
+`;

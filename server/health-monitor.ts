@@ -1,0 +1,138 @@
+/**
+ * Health checks (DESIGN.md "Tunnel lifecycle and health"): every --health-interval, in parallel,
+ * each tunnel that is not stopped gets a probe through its client, which checks that the local
+ * app accepts connections and answers under the probe's id. One check per tunnel runs at a time;
+ * a "Test now" during a running check gets that check's result.
+ */
+
+import { performance } from 'node:perf_hooks';
+import { v4 as uuidv4 } from 'uuid';
+import type { Logger } from '../shared/logger';
+import type { ProbeResultMeta } from '../shared/protocol';
+import type { HealthStatus } from '../shared/status-api';
+import { HealthHistory, historyCapacityFor, type HealthCheck } from './health-history';
+import type { Tunnel } from './tunnel';
+import type { TunnelRegistry } from './tunnel-registry';
+
+/** How long the server waits for a probe's answer before the check counts as failed. */
+export const PROBE_TIMEOUT_MS = 10_000;
+
+/** Failed checks in a row from which a tunnel is `down` rather than `degraded`. */
+const DOWN_AFTER_FAILURES = 3;
+
+interface PendingProbe {
+  tunnel: string;
+  sessionId: string;
+  settle: (result: ProbeResultMeta | string) => void;
+}
+
+export class HealthMonitor {
+  private readonly histories = new Map<string, HealthHistory>();
+  private readonly pending = new Map<string, PendingProbe>();
+  private readonly running = new Map<string, Promise<HealthCheck>>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly registry: TunnelRegistry,
+    readonly intervalMs: number,
+    private readonly logger: Logger,
+    /** Called with every finished check (metrics). */
+    private readonly onCheck: (check: HealthCheck) => void = () => {},
+  ) {}
+
+  /** Starts the periodic checks; the timer does not keep the process alive. */
+  start(): void {
+    this.timer ??= setInterval(() => this.checkAll(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    for (const probe of this.pending.values()) probe.settle('the server is stopping');
+  }
+
+  /** Checks every tunnel that is not stopped, in parallel. */
+  checkAll(): void {
+    for (const tunnel of this.registry.list()) {
+      if (tunnel.state !== 'stopped') void this.check(tunnel);
+    }
+  }
+
+  /** Runs one check of `tunnel` now (or joins the one running) and records it. */
+  check(tunnel: Tunnel): Promise<HealthCheck> {
+    let running = this.running.get(tunnel.name);
+    if (!running) {
+      running = this.probe(tunnel).then((check) => {
+        this.running.delete(tunnel.name);
+        this.historyOf(tunnel.name).record(check);
+        this.onCheck(check);
+        if (!check.ok) this.logger.debug('health check failed', { tunnel: tunnel.name, error: check.error });
+        return check;
+      });
+      this.running.set(tunnel.name, running);
+    }
+    return running;
+  }
+
+  /** Whether `id` is a probe waiting for its answer (the respond route asks before "unknown request"). */
+  isPendingProbe(id: string): boolean {
+    return this.pending.has(id);
+  }
+
+  /**
+   * Takes a client's answer to probe `id`; false when no such probe waits for this tunnel and
+   * session (it timed out, or another session answers).
+   */
+  settleProbe(tunnel: string, id: string, sessionId: string | string[] | undefined, result: ProbeResultMeta): boolean {
+    const probe = this.pending.get(id);
+    if (!probe || probe.tunnel !== tunnel || probe.sessionId !== sessionId) return false;
+    probe.settle(result);
+    return true;
+  }
+
+  /** The history of tunnel `name` (created empty on first use). */
+  historyOf(name: string): HealthHistory {
+    let history = this.histories.get(name);
+    if (!history) {
+      history = new HealthHistory(historyCapacityFor(this.intervalMs));
+      this.histories.set(name, history);
+    }
+    return history;
+  }
+
+  /** Health as DESIGN.md defines it. */
+  statusOf(tunnel: Tunnel, now = Date.now()): HealthStatus {
+    if (!tunnel.isOnline) return 'down';
+    const history = this.historyOf(tunnel.name);
+    const last = history.last;
+    if (!last || now - last.at > 2 * this.intervalMs) return 'unknown';
+    if (last.ok) return 'healthy';
+    return history.consecutiveFailures >= DOWN_AFTER_FAILURES ? 'down' : 'degraded';
+  }
+
+  private probe(tunnel: Tunnel): Promise<HealthCheck> {
+    if (!tunnel.isOnline) return Promise.resolve({ at: Date.now(), ok: false, latencyMs: null, error: 'no standin client is connected' });
+    const id = uuidv4();
+    const session = tunnel.session;
+    return new Promise<HealthCheck>((resolve) => {
+      const sentAt = performance.now();
+      const timer = setTimeout(() => settle(`the standin client did not answer the probe within ${PROBE_TIMEOUT_MS / 1000} s`), PROBE_TIMEOUT_MS);
+      timer.unref();
+      const settle = (result: ProbeResultMeta | string) => {
+        if (!this.pending.delete(id)) return;
+        clearTimeout(timer);
+        resolve(toCheck(result, performance.now() - sentAt));
+      };
+      this.pending.set(id, { tunnel: tunnel.name, sessionId: session.id, settle });
+      if (!session.offerProbe({ kind: 'probe', id })) settle('the standin client is not taking polls');
+    });
+  }
+}
+
+function toCheck(result: ProbeResultMeta | string, roundTripMs: number): HealthCheck {
+  const at = Date.now();
+  if (typeof result === 'string') return { at, ok: false, latencyMs: null, error: result };
+  const latencyMs = Math.round(roundTripMs * 10) / 10;
+  return result.ok ? { at, ok: true, latencyMs } : { at, ok: false, latencyMs, error: result.error ?? 'the local app failed the check' };
+}

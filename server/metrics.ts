@@ -1,0 +1,119 @@
+/**
+ * Prometheus metrics at /_standin/metrics, via prom-client, names prefixed `standin_`. Per
+ * browser request the cost is a few counter and histogram updates in observeRequest(); gauges
+ * of tunnels and waiting requests are computed only when Prometheus scrapes.
+ */
+
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { HealthStatus, TunnelStateName } from '../shared/status-api';
+import type { BrowserRequest } from './browser-request';
+import type { HandedRequests } from './handed-requests';
+import type { HealthCheck } from './health-history';
+import type { HealthMonitor } from './health-monitor';
+import type { TunnelRegistry } from './tunnel-registry';
+
+const STATES: TunnelStateName[] = ['pending', 'active', 'stopping', 'stopped', 'error'];
+const HEALTHS: HealthStatus[] = ['healthy', 'degraded', 'down', 'unknown'];
+
+/** What the scrape-time gauges read. */
+export interface MetricsSources {
+  registry: TunnelRegistry;
+  handed: HandedRequests;
+  health: () => HealthMonitor;
+}
+
+export class StandinMetrics {
+  readonly registry = new Registry();
+  private readonly requestDuration: Histogram<'outcome'>;
+  private readonly errors: Counter<'code'>;
+  private readonly bytes: Counter<'direction'>;
+  private readonly healthCheckDuration: Histogram<'result'>;
+
+  constructor(sources: MetricsSources) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'standin_' });
+    this.requestDuration = new Histogram({
+      name: 'standin_request_duration_seconds',
+      help: 'Browser requests through tunnels, from arrival to the last byte of the response',
+      labelNames: ['outcome'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    });
+    this.errors = new Counter({ name: 'standin_errors_total', help: 'Browser requests that standin answered with an error, by code', labelNames: ['code'], registers });
+    this.bytes = new Counter({ name: 'standin_transferred_bytes_total', help: 'Body bytes through tunnels: in = browser to app, out = app to browser', labelNames: ['direction'], registers });
+    this.healthCheckDuration = new Histogram({
+      name: 'standin_health_check_duration_seconds',
+      help: 'Health check round trips through the client to the local app',
+      labelNames: ['result'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    new Gauge({
+      name: 'standin_tunnels',
+      help: 'Tunnels by lifecycle state',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const counts = countBy(sources.registry.list(), STATES, (tunnel) => tunnel.state);
+        for (const state of STATES) this.set({ state }, counts[state]);
+      },
+    });
+    new Gauge({
+      name: 'standin_tunnels_by_health',
+      help: 'Tunnels that are not stopped, by health',
+      labelNames: ['health'],
+      registers,
+      collect() {
+        const health = sources.health();
+        const live = sources.registry.list().filter((tunnel) => tunnel.state !== 'stopped');
+        const counts = countBy(live, HEALTHS, (tunnel) => health.statusOf(tunnel));
+        for (const status of HEALTHS) this.set({ health: status }, counts[status]);
+      },
+    });
+    new Gauge({
+      name: 'standin_queued_requests',
+      help: 'Browser requests waiting for a client poll',
+      registers,
+      collect() {
+        this.set(sources.registry.list().reduce((sum, tunnel) => sum + tunnel.session.queuedCount, 0));
+      },
+    });
+    new Gauge({
+      name: 'standin_parked_requests',
+      help: 'Browser requests handed to a client and waiting for the app response',
+      registers,
+      collect() {
+        this.set(sources.handed.size);
+      },
+    });
+  }
+
+  /** Records one finished browser request (called once per request, from its finish). */
+  observeRequest(request: BrowserRequest, durationSeconds: number): void {
+    const outcome = request.errorCode ? 'standin_error' : request.res.writableFinished ? 'completed' : 'aborted';
+    this.requestDuration.observe({ outcome }, durationSeconds);
+    if (request.errorCode) this.errors.inc({ code: request.errorCode });
+    if (request.bytesIn > 0) this.bytes.inc({ direction: 'in' }, request.bytesIn);
+    if (request.bytesOut > 0) this.bytes.inc({ direction: 'out' }, request.bytesOut);
+  }
+
+  /** Records one health check. */
+  observeHealthCheck(check: HealthCheck): void {
+    if (check.latencyMs !== null) this.healthCheckDuration.observe({ result: check.ok ? 'ok' : 'failed' }, check.latencyMs / 1000);
+  }
+
+  /** The Prometheus text exposition. */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
+
+function countBy<T, K extends string>(items: T[], keys: K[], keyOf: (item: T) => K): Record<K, number> {
+  const counts = Object.fromEntries(keys.map((key) => [key, 0])) as Record<K, number>;
+  for (const item of items) counts[keyOf(item)]++;
+  return counts;
+}

@@ -1,0 +1,22 @@
+/**
+ * POST /_standin/v1/tunnels/<name>/responses/<probe id>: the client answers a health probe. Like
+ * a response to a browser request, the POST is then held open as the client's next poll.
+ */
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HEADER, parseProbeResultMeta } from '../../shared/protocol';
+import { replyError } from '../control-reply';
+import type { ServerContext } from '../server-context';
+import { continueAsPoll } from './poll';
+
+export function handleProbeResult(ctx: ServerContext, name: string, probeId: string, req: IncomingMessage, res: ServerResponse): void {
+  const sessionId = req.headers[HEADER.session];
+  const result = parseProbeResultMeta(req.headers[HEADER.meta] as string | undefined);
+  if (!ctx.health.settleProbe(name, probeId, sessionId, result)) {
+    replyError(res, 404, 'unknown_request', `probe ${probeId} is not waiting for an answer from this session of tunnel ${name}`);
+    return;
+  }
+  // A probe answer has no body; drain anything a broken client sends anyway.
+  req.resume();
+  req.once('end', () => continueAsPoll(ctx, name, sessionId, res));
+}

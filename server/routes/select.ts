@@ -1,0 +1,70 @@
+/**
+ * GET /_standin/select/<name>[?to=/path]: sets the cookie `standin-tunnel=<name>` and redirects
+ * (302) to `to`, or to `/`; /_standin/select/none clears the cookie. A browser reaches it through
+ * the site's own host (the cluster proxy sends /_standin/select/ to standin), so the cookie
+ * belongs to the site and rides along on every later request to it.
+ *
+ * The tunnel need not be connected yet: until it is, requests go to the fallback.
+ */
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { NO_TUNNEL_NAME, SELECT_PREFIX, TUNNEL_COOKIE, TUNNEL_NAME_PATTERN } from '../../shared/protocol';
+import { replyError } from '../control-reply';
+import type { ServerContext } from '../server-context';
+
+/** Whether `url` is for the select endpoint. */
+export function isSelectPath(url: string): boolean {
+  return url.startsWith(SELECT_PREFIX);
+}
+
+export function handleSelect(ctx: ServerContext, req: IncomingMessage, res: ServerResponse): void {
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    replyError(res, 405, 'bad_request', `${req.method} is not allowed on ${SELECT_PREFIX}<name>; open it with GET`);
+    return;
+  }
+  const url = new URL(req.url ?? '/', 'http://standin.invalid');
+  const name = url.pathname.slice(SELECT_PREFIX.length).replace(/\/$/, '').toLowerCase();
+  if (!TUNNEL_NAME_PATTERN.test(name)) {
+    replyError(res, 400, 'bad_request', `"${name.slice(0, 80)}" is not a tunnel name: use 1-63 of a-z, 0-9 and "-", or "${NO_TUNNEL_NAME}" to clear the selection`);
+    return;
+  }
+  const to = url.searchParams.get('to') ?? '/';
+  if (!isLocalPath(to)) {
+    replyError(res, 400, 'bad_request', '"to" must be a path on this site starting with a single "/", like /shop/; other sites are not allowed');
+    return;
+  }
+  const cookie = name === NO_TUNNEL_NAME ? clearCookie(req) : selectCookie(name, ctx.config.maxTtlMs, req);
+  ctx.logger.info(name === NO_TUNNEL_NAME ? 'tunnel selection cleared' : 'tunnel selected', { tunnel: name === NO_TUNNEL_NAME ? undefined : name, to });
+  res.writeHead(302, { location: to, 'set-cookie': cookie, 'cache-control': 'no-store', 'content-length': 0 });
+  res.end();
+}
+
+/**
+ * An open-redirect guard: only a path on this same site. `//evil.example` and `/\evil.example`
+ * are protocol-relative URLs to browsers (they treat `\` as `/`), and control characters or
+ * spaces could be cut away on the way, so all of those are refused.
+ */
+export function isLocalPath(to: string): boolean {
+  if (to.length === 0 || to.length > 2000) return false;
+  if (!to.startsWith('/') || to.startsWith('//') || to.startsWith('/\\')) return false;
+  return !/[\s\x00-\x1f\x7f\\]/.test(to);
+}
+
+/**
+ * The cookie lives at most as long as any tunnel can (--max-ttl). HttpOnly: page scripts have no
+ * business with it; SameSite=Lax: it still rides along when one follows a link to the site.
+ */
+function selectCookie(name: string, maxTtlMs: number, req: IncomingMessage): string {
+  return `${TUNNEL_COOKIE}=${name}; Path=/; Max-Age=${Math.ceil(maxTtlMs / 1000)}; SameSite=Lax; HttpOnly${secureAttribute(req)}`;
+}
+
+function clearCookie(req: IncomingMessage): string {
+  return `${TUNNEL_COOKIE}=; Path=/; Max-Age=0; SameSite=Lax; HttpOnly${secureAttribute(req)}`;
+}
+
+/** `; Secure` when the browser came over https (directly, or as the cluster proxy says). */
+function secureAttribute(req: IncomingMessage): string {
+  const forwardedProto = String(req.headers['x-forwarded-proto'] ?? '').split(',')[0].trim();
+  const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
+  return encrypted || forwardedProto === 'https' ? '; Secure' : '';
+}

@@ -1,0 +1,77 @@
+/**
+ * The status API under /_standin/api/ (DESIGN.md "Control plane"): what the server answers and
+ * what `standin status` and the dashboard read. Reading is open; stopping a tunnel needs the
+ * admin token (`Authorization: Bearer <admin token>`).
+ *
+ * - GET    /_standin/api/tunnels               → TunnelStatus[] (history: the newest LIST_HISTORY_LENGTH checks)
+ * - GET    /_standin/api/tunnels/<name>        → TunnelStatus   (history: every check of the last 24 h)
+ * - POST   /_standin/api/tunnels/<name>/check  → CheckResult    (runs one health check now)
+ * - DELETE /_standin/api/tunnels/<name>        → 200 TunnelStatus of the stopped tunnel (admin)
+ */
+
+/** Paths of the status API. */
+export const STATUS_PATHS = {
+  dashboard: '/_standin/',
+  tunnels: '/_standin/api/tunnels',
+  tunnel: (name: string) => `/_standin/api/tunnels/${encodeURIComponent(name)}`,
+  check: (name: string) => `/_standin/api/tunnels/${encodeURIComponent(name)}/check`,
+  metrics: '/_standin/metrics',
+} as const;
+
+/** Checks per tunnel in the list answer (enough for a sparkline); the single-tunnel answer has all. */
+export const LIST_HISTORY_LENGTH = 60;
+
+/** Lifecycle state of a tunnel (DESIGN.md "Tunnel lifecycle"). */
+export type TunnelStateName = 'pending' | 'active' | 'stopping' | 'stopped' | 'error';
+
+/**
+ * Health of a tunnel: `healthy` (last check passed, under 2 intervals old), `degraded` (last check
+ * failed), `down` (3 or more failed in a row, or no client), `unknown` (never checked, or stale).
+ */
+export type HealthStatus = 'healthy' | 'degraded' | 'down' | 'unknown';
+
+/** One health check as the API shows it. */
+export interface HealthCheckView {
+  at: string;
+  ok: boolean;
+  latencyMs: number | null;
+  error?: string;
+}
+
+/** One incident: a stretch of failed checks. */
+export interface IncidentView {
+  startedAt: string;
+  endedAt: string | null;
+  cause: string;
+}
+
+/** A tunnel as the status API shows it. */
+export interface TunnelStatus {
+  name: string;
+  port: number | null;
+  state: TunnelStateName;
+  /** Why it stopped (`expired`, `stopped` by an admin, `released`), when it did. */
+  stopReason: string | null;
+  online: boolean;
+  createdAt: string;
+  expiresAt: string;
+  lastSeenAt: string;
+  client: { version: string | null; owner: string | null; target: string };
+  counters: { requests: number; errors: number; bytesIn: number; bytesOut: number; inFlight: number; queued: number };
+  health: {
+    status: HealthStatus;
+    lastCheckedAt: string | null;
+    lastHealthyAt: string | null;
+    latencyMs: number | null;
+    uptimePct: number | null;
+    history: HealthCheckView[];
+    incidents: IncidentView[];
+  };
+}
+
+/** The answer of POST .../check: the check that just ran and the health it leads to. */
+export interface CheckResult {
+  name: string;
+  check: HealthCheckView;
+  status: HealthStatus;
+}
