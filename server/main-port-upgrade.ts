@@ -1,29 +1,32 @@
 /**
- * Upgrade requests (WebSockets) on the main port. Control paths never upgrade; other paths go
- * to the tunnel the request selects, chosen by the same selector as ordinary main-port traffic.
+ * Upgrade requests (WebSockets) on the main port, routed like other main-port traffic
+ * (routes/main-port-traffic.ts): the tunnel the request selects if it is online, else the
+ * --fallback app, else a standin error. The control plane never upgrades.
  */
 
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { CONTROL_PREFIX } from '../shared/protocol';
+import { FallbackUpgrades } from './fallback-upgrade';
 import type { ServerContext } from './server-context';
+import { selectTunnel } from './tunnel-selector';
 import { refuseUpgrade, serveUpgradeThroughTunnel } from './upgrade-traffic';
 
-/** Picks the tunnel a main-port request selects (header, cookie or host), or undefined for none. */
-export type TunnelSelector = (req: IncomingMessage) => string | undefined;
-
-/**
- * HOOK for selector routing: until main-port selection exists, no upgrade selects a tunnel.
- * Pass the main port's selector to createMainPortUpgradeHandler instead of this.
- */
-export const noTunnelSelected: TunnelSelector = () => undefined;
-
 /** Builds the main server's 'upgrade' listener. */
-export function createMainPortUpgradeHandler(ctx: ServerContext, selectTunnel: TunnelSelector = noTunnelSelected) {
+export function createMainPortUpgradeHandler(ctx: ServerContext) {
+  const fallback = ctx.config.fallback ? new FallbackUpgrades(ctx.config.fallback, ctx.config.requestTimeoutMs, ctx.logger) : null;
   return (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const url = req.url ?? '/';
-    const name = url.startsWith(CONTROL_PREFIX) || url === '/_standin' ? undefined : selectTunnel(req);
-    if (name !== undefined) serveUpgradeThroughTunnel(ctx, name, req, socket, head);
-    else refuseUpgrade(req, socket, 'no_tunnel', 'This upgrade request did not select a tunnel.');
+    if (url.startsWith(CONTROL_PREFIX) || url === '/_standin') {
+      refuseUpgrade(req, socket, 'no_tunnel', 'The standin control plane takes no upgrade requests.');
+      return;
+    }
+    const selection = selectTunnel(req, ctx.registry);
+    const tunnel = selection ? ctx.registry.get(selection.name) : undefined;
+    if (selection && tunnel?.isOnline) return serveUpgradeThroughTunnel(ctx, selection.name, req, socket, head);
+    if (fallback) return fallback.serve(req, socket, head, selection?.name);
+    // Without a fallback a selected tunnel answers for itself: 503 tunnel_offline or tunnel_expired.
+    if (selection) return serveUpgradeThroughTunnel(ctx, selection.name, req, socket, head);
+    refuseUpgrade(req, socket, 'no_tunnel', 'This upgrade request selected no tunnel, and this standin server has no --fallback app.');
   };
 }

@@ -75,7 +75,7 @@ function markAsUpgrade(meta: RequestMeta, req: IncomingMessage): void {
  * A ServerResponse on the upgrade's socket, so a refused upgrade and standin's own errors are
  * answered exactly like ordinary requests; the socket is closed after that answer.
  */
-function responseOnSocket(req: IncomingMessage, socket: Duplex): ServerResponse {
+export function responseOnSocket(req: IncomingMessage, socket: Duplex): ServerResponse {
   const res = new http.ServerResponse(req);
   res.shouldKeepAlive = false;
   res.assignSocket(socket as Socket);

@@ -204,6 +204,58 @@ describe('limits and endings (own server with --max-upgrades 3, client with --co
   });
 });
 
+describe('upgrades on the main port (own server with --fallback)', () => {
+  let fallbackApp: LocalApp;
+  let routedServer: ServerProcess;
+  let routedClient: ClientProcess;
+
+  beforeAll(async () => {
+    fallbackApp = await startLocalApp((_req, res) => res.end('fallback'));
+    const wss = new WebSocketServer({ server: fallbackApp.server, path: '/ws' });
+    wss.on('connection', (ws) => ws.on('message', (data) => ws.send(`fallback:${data.toString()}`)));
+    routedServer = await startServerProcess(['--poll-timeout', '2s', '--fallback', fallbackApp.url]);
+    routedClient = await startClientProcess(String(app.port), routedServer.url);
+  });
+
+  afterAll(async () => {
+    await routedClient?.stop('SIGINT');
+    await routedServer?.stop();
+    await fallbackApp?.close();
+  });
+
+  async function roundTrip(headers: Record<string, string>): Promise<string> {
+    const ws = await openWebSocket(`ws://127.0.0.1:${routedServer.mainPort}/ws`, undefined, headers);
+    ws.send('hi');
+    const answer = await nextMessage(ws);
+    ws.close();
+    await closed(ws);
+    return answer;
+  }
+
+  test('a WebSocket that selects a tunnel by header reaches the laptop', async () => {
+    expect(await roundTrip({ 'X-Standin-Tunnel': routedClient.tunnel })).toBe('echo:hi');
+  });
+
+  test('a WebSocket that selects a tunnel by cookie reaches the laptop', async () => {
+    expect(await roundTrip({ Cookie: `standin-tunnel=${routedClient.tunnel}` })).toBe('echo:hi');
+  });
+
+  test('a WebSocket that selects no tunnel reaches the --fallback app', async () => {
+    expect(await roundTrip({})).toBe('fallback:hi');
+  });
+
+  test('a WebSocket that selects an unknown tunnel reaches the --fallback app', async () => {
+    expect(await roundTrip({ 'X-Standin-Tunnel': 'nobody-here' })).toBe('fallback:hi');
+  });
+
+  test('a fallback that refuses the upgrade answers the browser with its status', async () => {
+    const answer = await rawUpgrade(routedServer.mainPort, '/not-ws', 'websocket', ['Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==']);
+    expect(answer.status).toBe(400);
+    expect(headerValue(answer.headerLines, 'X-Standin-Request-Id')).toMatch(/^[0-9a-f-]{36}$/);
+    answer.socket.destroy();
+  });
+});
+
 /** The local app: a custom echo protocol, a refusing path, and a `ws` WebSocket echo. */
 async function startUpgradeApp(): Promise<{ app: LocalApp; log: AppLog }> {
   const log: AppLog = { upgradeHeaders: [], wsCloses: [], speakFirstReceived: [] };
@@ -249,9 +301,9 @@ async function startUpgradeApp(): Promise<{ app: LocalApp; log: AppLog }> {
   return { app: started, log };
 }
 
-function openWebSocket(url: string, protocols?: string[]): Promise<WebSocket> {
+function openWebSocket(url: string, protocols?: string[], headers?: Record<string, string>): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, protocols, { perMessageDeflate: true, handshakeTimeout: 15_000 });
+    const ws = new WebSocket(url, protocols, { perMessageDeflate: true, handshakeTimeout: 15_000, headers });
     ws.once('open', () => resolve(ws));
     ws.once('error', reject);
     ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused with ${res.statusCode}`)));
