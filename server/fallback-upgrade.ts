@@ -17,11 +17,14 @@ import type { Logger } from '../shared/logger';
 import { sendStandinError } from './error-page';
 import { originFormPath } from './fallback-proxy';
 import { buildForwardHeaders } from './forward-headers';
+import { OpenUpgrades } from './open-upgrades';
 import { formatResponseHead } from './raw-response-head';
-import { responseOnSocket } from './upgrade-traffic';
+import { endSocket, responseOnSocket } from './upgrade-traffic';
 
 export class FallbackUpgrades {
   private readonly transport: typeof http | typeof https;
+  /** Upgraded connections open now; server shutdown closes them (server.close() would wait for them). */
+  private readonly open = new OpenUpgrades();
 
   constructor(
     readonly origin: URL,
@@ -64,7 +67,12 @@ export class FallbackUpgrades {
       if (upstreamHead.length > 0) socket.write(upstreamHead);
       if (head.length > 0) upstreamSocket.write(head);
       joinSockets(socket, upstreamSocket);
-      socket.once('close', () => log(101));
+      const connection = { close: () => endSocket(socket) };
+      this.open.add(connection);
+      socket.once('close', () => {
+        this.open.delete(connection);
+        log(101);
+      });
     });
     upstream.once('response', (upstreamRes: http.IncomingMessage) => {
       clearTimeout(timer);
@@ -81,6 +89,11 @@ export class FallbackUpgrades {
       sendStandinError(req, res, 'fallback_unreachable', { requestId: id, message: 'standin could not reach the cluster app it sends unselected requests to.' });
     });
     upstream.end();
+  }
+
+  /** Closes every upgraded connection to the fallback (server shutdown). */
+  closeAll(reason: string): void {
+    this.open.closeAll(reason);
   }
 }
 

@@ -12,10 +12,17 @@ import type { ServerContext } from './server-context';
 import { selectTunnel } from './tunnel-selector';
 import { refuseUpgrade, serveUpgradeThroughTunnel } from './upgrade-traffic';
 
-/** Builds the main server's 'upgrade' listener. */
-export function createMainPortUpgradeHandler(ctx: ServerContext) {
+/** The main server's 'upgrade' listener, and how to close what it opened to the fallback. */
+export interface MainPortUpgrades {
+  handle(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Closes the upgraded connections to --fallback (those through tunnels are closed per tunnel). */
+  closeAll(reason: string): void;
+}
+
+/** Builds the main server's 'upgrade' handling. */
+export function createMainPortUpgradeHandler(ctx: ServerContext): MainPortUpgrades {
   const fallback = ctx.config.fallback ? new FallbackUpgrades(ctx.config.fallback, ctx.config.requestTimeoutMs, ctx.logger) : null;
-  return (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+  const handle = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const url = req.url ?? '/';
     if (url.startsWith(CONTROL_PREFIX) || url === '/_standin') {
       refuseUpgrade(req, socket, 'no_tunnel', 'The standin control plane takes no upgrade requests.');
@@ -29,4 +36,5 @@ export function createMainPortUpgradeHandler(ctx: ServerContext) {
     if (selection) return serveUpgradeThroughTunnel(ctx, selection.name, req, socket, head);
     refuseUpgrade(req, socket, 'no_tunnel', 'This upgrade request selected no tunnel, and this standin server has no --fallback app.');
   };
+  return { handle, closeAll: (reason) => fallback?.closeAll(reason) };
 }

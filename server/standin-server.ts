@@ -55,7 +55,8 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
     },
     createMainPortHandler(context),
   );
-  mainServer.on('upgrade', createMainPortUpgradeHandler(context));
+  const mainPortUpgrades = createMainPortUpgradeHandler(context);
+  mainServer.on('upgrade', (req, socket, head) => mainPortUpgrades.handle(req, socket, head));
   // Keepalive probes notice a control connection whose peer vanished without a FIN or RST.
   mainServer.on('connection', (socket) => socket.setKeepAlive(true, 15_000));
   const mainPort = await listen(mainServer, config.listenPort);
@@ -67,6 +68,7 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
     async close() {
       // Upgraded sockets are no longer the HTTP servers' to close, and server.close() would wait for them.
       for (const tunnel of context.registry.list()) tunnel.upgrades.closeAll('server shutting down');
+      mainPortUpgrades.closeAll('server shutting down');
       stopSweeper();
       context.health.stop();
       await context.publicPorts.closeAll();

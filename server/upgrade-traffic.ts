@@ -85,7 +85,7 @@ export function responseOnSocket(req: IncomingMessage, socket: Duplex): ServerRe
 }
 
 /** Ends our side, and cuts the socket if the peer does not close its side soon after. */
-function endSocket(socket: Duplex): void {
+export function endSocket(socket: Duplex): void {
   socket.end();
   const timer = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS);
   timer.unref();

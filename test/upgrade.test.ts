@@ -254,6 +254,15 @@ describe('upgrades on the main port (own server with --fallback)', () => {
     expect(headerValue(answer.headerLines, 'X-Standin-Request-Id')).toMatch(/^[0-9a-f-]{36}$/);
     answer.socket.destroy();
   });
+
+  test('server shutdown closes WebSockets to the fallback and does not wait for them', async () => {
+    const ws = await openWebSocket(`ws://127.0.0.1:${routedServer.mainPort}/ws`);
+    const startedAt = Date.now();
+    const wsClosed = closed(ws);
+    expect(await routedServer.stop('SIGTERM', 20_000)).toBe(0);
+    await wsClosed;
+    expect(Date.now() - startedAt).toBeLessThan(8_000);
+  });
 });
 
 /** The local app: a custom echo protocol, a refusing path, and a `ws` WebSocket echo. */
