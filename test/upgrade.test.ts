@@ -193,6 +193,16 @@ describe('limits and endings (own server with --max-upgrades 3, client with --co
     expect(Date.now() - startedAt).toBeLessThan(10_000);
   });
 
+  test('a client that dies (SIGKILL) has its upgraded connections closed at the browser promptly', async () => {
+    limitedClient = await startClientProcess(String(app.port), limitedServer.url, ['--concurrency', '1']);
+    const ws = await openWebSocket(`ws://127.0.0.1:${limitedClient.port}/ws`);
+    const startedAt = Date.now();
+    const wsClosed = closed(ws);
+    await limitedClient.stop('SIGKILL');
+    await wsClosed;
+    expect(Date.now() - startedAt).toBeLessThan(5_000);
+  });
+
   test('server shutdown closes upgraded connections and does not wait for them', async () => {
     limitedClient = await startClientProcess(String(app.port), limitedServer.url, ['--concurrency', '1']);
     const ws = await openWebSocket(`ws://127.0.0.1:${limitedClient.port}/ws`);
