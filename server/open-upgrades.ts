@@ -25,9 +25,8 @@ export class OpenUpgrades {
     this.open.delete(connection);
   }
 
-  /** Closes every connection (session over, or server shutting down). */
+  /** Closes every connection (session over, or server shutting down); each leaves the set as it closes. */
   closeAll(reason: string): void {
     for (const connection of [...this.open]) connection.close(reason);
-    this.open.clear();
   }
 }

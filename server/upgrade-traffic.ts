@@ -137,9 +137,9 @@ export class UpgradeLink implements Closable {
     pollRes.flushHeaders();
     pollRes.once('close', () => {
       if (pollRes.writableFinished) return;
-      // The client's connection broke: before the answer that is tunnel_offline, after it the end.
-      if (this.request.state === 'answered') this.socket.destroy();
-      else {
+      // The client's connection broke: before the answer that is tunnel_offline, after a 101 the end.
+      if (this.upgradedAt !== undefined) this.socket.destroy();
+      else if (this.request.state !== 'answered') {
         this.ctx.handed.remove(this.request.id);
         this.request.fail('tunnel_offline', 'The connection to the standin client broke during the upgrade handshake.');
       }
@@ -174,10 +174,14 @@ export class UpgradeLink implements Closable {
     return true;
   }
 
-  /** Closes the connection from standin's side (session over, server shutting down). */
+  /**
+   * Closes the connection from standin's side (session over, server shutting down). A handshake
+   * still queued is left to the session, which moves it to a new client or fails it.
+   */
   close(reason: string): void {
+    if (this.request.state === 'queued') return;
     this.request.logger.debug('closing upgraded connection', { requestId: this.request.id, tunnel: this.tunnel.name, reason });
-    if (this.request.state !== 'answered') {
+    if (this.request.state === 'handed') {
       this.ctx.handed.remove(this.request.id);
       this.pollRes?.destroy();
       this.request.fail('tunnel_offline', `The tunnel's client went away (${reason}).`);

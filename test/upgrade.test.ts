@@ -223,7 +223,7 @@ describe('upgrades on the main port (own server with --fallback)', () => {
     fallbackApp = await startLocalApp((_req, res) => res.end('fallback'));
     const wss = new WebSocketServer({ server: fallbackApp.server, path: '/ws' });
     wss.on('connection', (ws) => ws.on('message', (data) => ws.send(`fallback:${data.toString()}`)));
-    routedServer = await startServerProcess(['--poll-timeout', '2s', '--fallback', fallbackApp.url]);
+    routedServer = await startServerProcess(['--poll-timeout', '2s', '--request-timeout', '3s', '--fallback', fallbackApp.url]);
     routedClient = await startClientProcess(String(app.port), routedServer.url);
   });
 
@@ -262,6 +262,15 @@ describe('upgrades on the main port (own server with --fallback)', () => {
     const answer = await rawUpgrade(routedServer.mainPort, '/not-ws', 'websocket', ['Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==']);
     expect(answer.status).toBe(400);
     expect(headerValue(answer.headerLines, 'X-Standin-Request-Id')).toMatch(/^[0-9a-f-]{36}$/);
+    answer.socket.destroy();
+  });
+
+  test('an app that never answers the upgrade gets the browser 504 timeout after --request-timeout', async () => {
+    const startedAt = Date.now();
+    const answer = await rawUpgrade(routedClient.port, '/hang', 'x-echo/1');
+    expect(answer.status).toBe(504);
+    expect(headerValue(answer.headerLines, 'X-Standin-Error')).toBe('timeout');
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(2_500);
     answer.socket.destroy();
   });
 
@@ -306,6 +315,8 @@ async function startUpgradeApp(): Promise<{ app: LocalApp; log: AppLog }> {
       const chunks: Buffer[] = [head];
       socket.on('data', (chunk: Buffer) => chunks.push(chunk));
       socket.once('end', () => log.speakFirstReceived.push(sha256(Buffer.concat(chunks))));
+    } else if (req.url === '/hang') {
+      // Never answers; the standin client gives up after its request timeout and closes this socket.
     } else if (req.url === '/refuse') {
       socket.end('HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 12\r\nConnection: close\r\n\r\nnot allowed.');
     } else {
