@@ -81,7 +81,7 @@ export function forwardRequest(app: Dispatcher, meta: RequestMeta, body: Readabl
       onError(error) {
         completed = true;
         if (responseBody) responseBody.destroy(new AppRequestError('app_error', `the app broke the response: ${error.message}`, { cause: error }));
-        else reject(classify(error, options.target));
+        else reject(classifyAppError(error, options.target));
       },
     };
     app.dispatch(
@@ -101,7 +101,8 @@ export function forwardRequest(app: Dispatcher, meta: RequestMeta, body: Readabl
   });
 }
 
-function classify(error: Error, target: URL): AppRequestError {
+/** Turns an error from talking to the app into app_unreachable (no connection) or app_error. */
+export function classifyAppError(error: Error, target: URL): AppRequestError {
   const code = (error as NodeJS.ErrnoException).code ?? '';
   if (CONNECT_ERRORS.has(code)) {
     return new AppRequestError('app_unreachable', `could not connect to the local app at ${target.origin} (${code})`, { cause: error });

@@ -3,6 +3,8 @@
  * release over one undici pool of keep-alive connections to the server.
  */
 
+import http from 'node:http';
+import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { Pool } from 'undici';
 import { AuthRefusedError, SessionEndedError, TunnelError } from '../shared/errors';
@@ -113,6 +115,34 @@ export class ServerConnection {
     } finally {
       deadPoll.clear();
     }
+  }
+
+  /**
+   * Sends the 101 of an accepted upgrade and then streams `body` (the app's bytes) for as long as
+   * the connection lives; resolves when the server has taken the whole body. This POST goes on
+   * node:http on its own connection: undici holds back a request head until the first body byte,
+   * and a WebSocket app may stay silent for minutes after its 101.
+   */
+  respondUpgraded(name: string, sessionId: string, requestId: string, meta: ResponseMeta, body: Readable): Promise<void> {
+    const transport = this.serverUrl.protocol === 'https:' ? https : http;
+    return new Promise((resolve, reject) => {
+      const post = transport.request(new URL(PATHS.respond(name, requestId), this.serverUrl), {
+        method: 'POST',
+        agent: false,
+        headers: { ...this.authorization, [HEADER.session]: sessionId, [HEADER.meta]: encodeMeta(meta), 'transfer-encoding': 'chunked' },
+      });
+      post.once('socket', (socket) => socket.setKeepAlive(true, 15_000));
+      post.once('error', reject);
+      post.once('response', (response) => {
+        response.resume();
+        if (response.statusCode === 204) response.once('end', () => resolve());
+        else reject(new TunnelError(`http_${response.statusCode}`, `the server answered an upgraded connection's POST with HTTP ${response.statusCode}`));
+      });
+      // A body that breaks (the app cut the connection) cuts the POST, which tells the server.
+      body.once('error', (error) => post.destroy(error));
+      post.flushHeaders();
+      body.pipe(post);
+    });
   }
 
   /** Releases the tunnel on the server (Ctrl-C); best effort within a few seconds. */

@@ -20,6 +20,7 @@ import { ReconnectBackoff, withJitter } from './reconnect-backoff';
 import { AppRequestError, forwardRequest, type AppResponse } from './forward-request';
 import { PREVIEW_CAP_BYTES } from './body-preview';
 import { RequestCapture, type RequestObserver, type RequestRecord } from './request-capture';
+import { MAX_CLIENT_UPGRADES, UpgradeForwarder } from './forward-upgrade';
 import { toBrowserHeaders } from './response-headers';
 import { ServerConnection, type PollAnswer } from './server-connection';
 import type { Terminal } from './terminal';
@@ -41,6 +42,7 @@ export type TunnelEnd =
 export class TunnelClient {
   private readonly connection: ServerConnection;
   private readonly app: Pool;
+  private readonly upgrades: UpgradeForwarder;
   private registration: RegisterResponse | undefined;
   private stopping = false;
   private stopped: Promise<void> | undefined;
@@ -70,12 +72,14 @@ export class TunnelClient {
     private readonly logger: Logger,
     private readonly terminal: Terminal,
   ) {
-    this.connection = new ServerConnection(config.server, config.token, config.concurrency + 2);
+    // Each open upgraded connection (WebSocket) holds two connections to the server besides the polls.
+    this.connection = new ServerConnection(config.server, config.token, config.concurrency + 2 + 2 * MAX_CLIENT_UPGRADES);
     // Local dev servers on https use self-signed certificates; the target is the developer's own machine.
     this.app = new Pool(config.target.origin, { connections: config.concurrency, connect: { rejectUnauthorized: false } });
     this.backoff = new ReconnectBackoff(config.maxReconnectDelayMs);
     // Body previews are for the inspector; without it only byte counts are kept.
     this.previewCapBytes = config.inspectPort === null ? 0 : PREVIEW_CAP_BYTES;
+    this.upgrades = new UpgradeForwarder({ connection: this.connection, name, target: config.target, preserveHost: config.preserveHost, logger, terminal });
   }
 
   /** Registers the tunnel; throws AuthRefusedError, or TunnelError with the server's reason. */
@@ -152,6 +156,7 @@ export class TunnelClient {
         this.logger.warn('could not release the tunnel', { tunnel: this.name, error: error.message });
       });
     }
+    this.upgrades.closeAll();
     if (waitForRequests) await this.servingFinished(STOP_GRACE_MS);
     await Promise.allSettled([this.connection.close(), this.app.destroy()]);
     this.finish?.({ kind: 'stopped' });
@@ -305,6 +310,7 @@ export class TunnelClient {
 
   private async serveOnce(meta: RequestMeta, body: Readable, sessionId: string): Promise<PollAnswer> {
     const { requestTimeoutMs } = this.session();
+    if (meta.upgrade) return this.upgrades.serve(meta, body, sessionId, requestTimeoutMs);
     const startedAt = performance.now();
     const capture = new RequestCapture(meta, this.name, { previewCapBytes: this.previewCapBytes });
     if (!meta.hasBody) body.resume();

@@ -11,6 +11,7 @@ import type { Logger } from '../shared/logger';
 import { type AppResponseMeta, type RequestMeta, type StandinErrorCode } from '../shared/protocol';
 import { sendStandinError } from './error-page';
 import { buildForwardHeaders } from './forward-headers';
+import type { UpgradeLink } from './upgrade-traffic';
 import { setHeader } from '../shared/http-headers';
 
 /** Where a browser request is in its life. */
@@ -31,6 +32,8 @@ export class BrowserRequest {
   /** Bytes of request and response body that went through. */
   bytesIn = 0;
   bytesOut = 0;
+  /** Set for an Upgrade request (WebSocket): its handshake and byte streams. */
+  upgrade: UpgradeLink | undefined;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -74,6 +77,12 @@ export class BrowserRequest {
     setHeader(headers, 'X-Standin-Tunnel', this.tunnel);
     headers.push('X-Standin-Request-Id', this.id, 'Server-Timing', this.serverTiming());
     this.res.writeHead(response.status, headers);
+  }
+
+  /** The app accepted this Upgrade request; its 101 goes to the browser raw (upgrade-traffic.ts). */
+  acceptUpgrade(appMs: number): void {
+    this.settle();
+    this.appMs = appMs;
   }
 
   /** Answers with a standin error page (or cuts the connection if the head already went out). */

@@ -36,6 +36,8 @@ export interface ServerConfig {
   pollTimeoutMs: number;
   /** Browser requests that may wait per tunnel for a free poll; past it, 503 queue_full. */
   maxQueuedRequests: number;
+  /** Open upgraded connections (WebSockets) per tunnel, handshakes included; past it, 503 upgrade_limit. */
+  maxUpgradesPerTunnel: number;
   /** Origin of the in-cluster app that main-port traffic without a live selected tunnel goes to, or null. */
   fallback: URL | null;
   /** Browser requests per tunnel at once (queued, with the app, or streaming); past it, 503 queue_full. */
@@ -61,6 +63,7 @@ export function serverOptions<T>(yargs: Argv<T>) {
     .option('poll-timeout', { type: 'string', default: '25s', description: 'How long an idle long-poll is held before it is answered 204' })
     .option('health-interval', { type: 'string', default: '60s', description: 'How often each tunnel gets a health probe through its client' })
     .option('max-queue', { type: 'number', default: 1000, description: 'Browser requests that may wait per tunnel for a free poll (then 503 queue_full)' })
+    .option('max-upgrades', { type: 'number', default: 100, description: 'Open WebSocket/Upgrade connections per tunnel (then 503 upgrade_limit)' })
     .option('fallback', { type: 'string', description: 'Origin of the in-cluster app for main-port traffic that selects no live tunnel, like http://shop.default.svc:80', defaultDescription: 'none: such traffic gets 404 no_tunnel' })
     .option('max-in-flight', { type: 'number', default: 1000, description: 'Browser requests per tunnel at once, queued or being answered (then 503 queue_full)' })
     .option('idle-timeout', { type: 'string', default: '120s', description: 'Close a tunnel-port connection with no bytes either way for this long' })
@@ -88,6 +91,7 @@ export function toServerConfig(argv: ServerArgv): ServerConfig {
     requestTimeoutMs: durationOption(argv['request-timeout'], 'request-timeout'),
     pollTimeoutMs,
     maxQueuedRequests: positiveInteger(argv['max-queue'], 'max-queue'),
+    maxUpgradesPerTunnel: positiveInteger(argv['max-upgrades'], 'max-upgrades'),
     fallback: argv.fallback ? parseFallbackUrl(argv.fallback) : null,
     maxInFlightRequests: positiveInteger(argv['max-in-flight'], 'max-in-flight'),
     publicPortLimits: Object.freeze({

@@ -6,6 +6,7 @@
  */
 
 import http from 'node:http';
+import type { Duplex } from 'node:stream';
 import { MAX_PUBLIC_HEADER_BYTES } from '../shared/protocol';
 import type { PublicPortLimits } from './config';
 
@@ -14,6 +15,9 @@ const DEFAULT_LIMITS: PublicPortLimits = { idleTimeoutMs: 120_000, headersTimeou
 
 /** Handles a browser request that arrived on a tunnel port. */
 export type PublicPortHandler = (port: number, req: http.IncomingMessage, res: http.ServerResponse) => void;
+
+/** Handles a browser Upgrade request (WebSocket) that arrived on a tunnel port. */
+export type PublicPortUpgradeHandler = (port: number, req: http.IncomingMessage, socket: Duplex, head: Buffer) => void;
 
 /** Creates a node:http server for browser traffic with standin's limits. */
 export function createPublicHttpServer(handler: http.RequestListener, limits: PublicPortLimits = DEFAULT_LIMITS): http.Server {
@@ -41,6 +45,7 @@ export class PublicPorts {
 
   constructor(
     private readonly handler: PublicPortHandler,
+    private readonly upgradeHandler?: PublicPortUpgradeHandler,
     private readonly limits: PublicPortLimits = DEFAULT_LIMITS,
   ) {}
 
@@ -48,6 +53,8 @@ export class PublicPorts {
   async ensureOpen(port: number): Promise<boolean> {
     if (this.servers.has(port)) return true;
     const server = createPublicHttpServer((req, res) => this.handler(port, req, res), this.limits);
+    const onUpgrade = this.upgradeHandler;
+    if (onUpgrade) server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => onUpgrade(port, req, socket, head));
     try {
       await listen(server, port);
     } catch (error) {

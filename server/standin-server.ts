@@ -8,12 +8,14 @@ import { ServerDrain } from './graceful-shutdown';
 import { HandedRequests } from './handed-requests';
 import { HealthMonitor } from './health-monitor';
 import { createMainPortHandler } from './main-port';
+import { createMainPortUpgradeHandler } from './main-port-upgrade';
 import { StandinMetrics } from './metrics';
 import { InMemoryPortPool } from './port-pool';
 import { listen, PublicPorts } from './public-ports';
 import { serveThroughTunnel } from './routes/tunnel-traffic';
 import type { ServerContext } from './server-context';
 import { InMemoryTunnelRegistry } from './tunnel-registry';
+import { serveUpgradeThroughTunnel } from './upgrade-traffic';
 import { startTunnelSweeper } from './tunnel-sweeper';
 
 /** A started server. */
@@ -38,7 +40,11 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
     registry,
     handed,
     portPool,
-    publicPorts: new PublicPorts((port, req, res) => serveThroughTunnel(context, portPool?.nameForPort(port) ?? `port-${port}`, req, res), config.publicPortLimits),
+    publicPorts: new PublicPorts(
+      (port, req, res) => serveThroughTunnel(context, portPool?.nameForPort(port) ?? `port-${port}`, req, res),
+      (port, req, socket, head) => serveUpgradeThroughTunnel(context, portPool?.nameForPort(port) ?? `port-${port}`, req, socket, head),
+      config.publicPortLimits,
+    ),
     health: new HealthMonitor(registry, config.healthIntervalMs, logger, (check) => metrics.observeHealthCheck(check)),
     metrics,
     drain: new ServerDrain(),
@@ -54,6 +60,8 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
     },
     createMainPortHandler(context),
   );
+  const mainPortUpgrades = createMainPortUpgradeHandler(context);
+  mainServer.on('upgrade', (req, socket, head) => mainPortUpgrades.handle(req, socket, head));
   // Keepalive probes notice a control connection whose peer vanished without a FIN or RST.
   mainServer.on('connection', (socket) => socket.setKeepAlive(true, 15_000));
   const mainPort = await listen(mainServer, config.listenPort);
@@ -66,6 +74,9 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
       context.publicPorts.stopAccepting();
     },
     async close() {
+      // Upgraded sockets are no longer the HTTP servers' to close, and server.close() would wait for them.
+      for (const tunnel of context.registry.list()) tunnel.upgrades.closeAll('server shutting down');
+      mainPortUpgrades.closeAll('server shutting down');
       stopSweeper();
       context.health.stop();
       await context.publicPorts.closeAll();

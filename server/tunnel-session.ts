@@ -173,6 +173,8 @@ export class TunnelSession {
     this.taken.add(request);
     request.res.once('close', () => this.taken.delete(request));
     const queuedMs = Math.round(request.queueMs * 10) / 10;
+    // An upgrade's poll answer stays open to carry the browser's bytes after the 101.
+    if (request.upgrade) return request.upgrade.handOver(pollRes, queuedMs);
     const headers: Record<string, string | number> = { [HEADER.meta]: encodeMeta({ ...request.meta, queuedMs }) };
     const length = request.req.headers['content-length'];
     if (!request.meta.hasBody) headers['content-length'] = 0;

@@ -7,6 +7,7 @@ import type { RegisterRequest } from '../shared/protocol';
 import type { BrowserRequest } from './browser-request';
 import type { HandedRequests } from './handed-requests';
 import { RecentRequests } from './recent-requests';
+import { OpenUpgrades } from './open-upgrades';
 import { TunnelSession, type SessionEndReason, type SessionLimits } from './tunnel-session';
 
 /** Lifecycle state of a tunnel. */
@@ -19,6 +20,8 @@ export interface TunnelCounters {
   bytesIn: number;
   bytesOut: number;
   inFlight: number;
+  /** Upgraded connections (WebSockets) the app accepted, since the tunnel was created. */
+  upgrades: number;
 }
 
 export class Tunnel {
@@ -30,9 +33,11 @@ export class Tunnel {
   owner: string | undefined;
   version: string | undefined;
   stopReason: SessionEndReason | undefined;
-  readonly counters: TunnelCounters = { requests: 0, errors: 0, bytesIn: 0, bytesOut: 0, inFlight: 0 };
+  readonly counters: TunnelCounters = { requests: 0, errors: 0, bytesIn: 0, bytesOut: 0, inFlight: 0, upgrades: 0 };
   /** The last finished browser requests, for GET /_standin/api/tunnels/<name>/requests. */
   readonly recentRequests = new RecentRequests();
+  /** Upgraded connections open now (WebSockets); they ride on the session's client connections. */
+  readonly upgrades = new OpenUpgrades();
 
   constructor(
     readonly name: string,
@@ -69,6 +74,7 @@ export class Tunnel {
    */
   startSession(registration: RegisterRequest, expiresAt: number, port: number | null): TunnelSession {
     const queued = this.session.end('replaced');
+    this.upgrades.closeAll('session replaced');
     this.session = new TunnelSession(this.name, this.limits, this.handed);
     this.state = 'pending';
     this.stopReason = undefined;
@@ -85,6 +91,7 @@ export class Tunnel {
   stop(reason: SessionEndReason): BrowserRequest[] {
     this.state = 'stopped';
     this.stopReason = reason;
+    this.upgrades.closeAll(`tunnel ${reason}`);
     return this.session.end(reason);
   }
 }

@@ -21,6 +21,16 @@
  * - 204: the poll timed out with nothing to do, poll again;
  * - 4xx/5xx with a JSON ErrorBody: the session is over (`error` and `reason` say why) or the call was wrong.
  *
+ * Upgrades (WebSocket and any other `Upgrade` protocol) ride on the same two messages:
+ * - the poll answer's meta has `upgrade: true` and its body stays open: after the app accepted
+ *   the upgrade it carries the bytes the browser sends (chunked, open-ended; its end is the
+ *   browser's half-close);
+ * - the client answers with a respond POST whose meta is `status: 101` and the app's raw headers
+ *   untouched, and whose body is the bytes the app sends (its end is the app's half-close). That
+ *   POST is not held as a poll: the server answers it 204 when its body ends, and the client's
+ *   poll slot goes back to polling as soon as the app accepted. A refused upgrade (any status but
+ *   101) is an ordinary response; the server then ends the poll answer's body at once.
+ *
  * Poll, respond and release carry the session id from registration in `x-standin-session`, and
  * the server accepts a response only from the session it handed the request to. Everything under
  * /_standin/v1/ requires the bearer token when the server has one.
@@ -79,6 +89,8 @@ export const HEADER = {
   authorization: 'authorization',
   /** To the app on a request replayed from the inspector: the id of the request it repeats. */
   replayOf: 'x-standin-replay-of',
+  /** Tells nginx (and ingress-nginx) not to buffer a streamed response. */
+  accelBuffering: 'x-accel-buffering',
 } as const;
 
 /** The value standin appends to `Via` (RFC 9110 §7.6.3). */
@@ -158,6 +170,11 @@ export interface RequestMeta {
   hasBody: boolean;
   /** Time the request waited on the server for a poll, ms; set at handover (absent from older servers). */
   queuedMs?: number;
+  /**
+   * An upgrade handshake (WebSocket or another protocol): headers keep Connection and Upgrade,
+   * and the poll answer's body is the stream of bytes the browser sends after a 101.
+   */
+  upgrade?: boolean;
 }
 
 /** Meta of a respond POST: the app's response head; the POST body is the app's response body. */
@@ -218,6 +235,8 @@ export const STANDIN_ERROR_STATUS = {
   tunnel_offline: 503,
   tunnel_expired: 503,
   queue_full: 503,
+  /** The tunnel carries --max-upgrades open upgraded connections (WebSockets) already. */
+  upgrade_limit: 503,
   no_tunnel: 404,
   timeout: 504,
   /** The --fallback app (the in-cluster service) refused or broke the connection. */
@@ -300,6 +319,7 @@ function toRequestMeta(meta: Record<string, unknown>): RequestMeta {
     headers: expectRawHeaders(meta.headers),
     hasBody: meta.hasBody === true,
     ...(typeof meta.queuedMs === 'number' && Number.isFinite(meta.queuedMs) ? { queuedMs: Math.max(0, meta.queuedMs) } : {}),
+    ...(meta.upgrade === true ? { upgrade: true } : {}),
   };
 }
 

@@ -41,6 +41,8 @@ export function handleRespond(ctx: ServerContext, name: string, requestId: strin
     request.fail('app_error', 'The standin client sent a response standin could not read.');
     throw error as ProtocolError;
   }
+  // An upgrade the app accepted (101) becomes two byte streams; anything else is answered below.
+  if (request.upgrade?.takeResponse(meta, req, res)) return;
   if (meta.kind === 'failure') {
     request.fail(meta.code, meta.message);
     req.resume();
