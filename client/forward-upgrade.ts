@@ -16,9 +16,9 @@ import { getHeader, setHeader } from '../shared/http-headers';
 import type { Logger } from '../shared/logger';
 import { MAX_PUBLIC_HEADER_BYTES, type RequestMeta, type ResponseMeta } from '../shared/protocol';
 import { AppRequestError, classifyAppError } from './forward-request';
+import { RequestCapture, type RequestObserver } from './request-capture';
 import { toBrowserHeaders } from './response-headers';
 import type { PollAnswer, ServerConnection } from './server-connection';
-import type { Terminal } from './terminal';
 
 /**
  * Upgraded connections this client carries at once. Each holds two connections to the server
@@ -33,7 +33,8 @@ export interface UpgradeForwarderOptions {
   target: URL;
   preserveHost: boolean;
   logger: Logger;
-  terminal: Terminal;
+  /** Gets the record of each upgrade once it is over (terminal line, --log-file, inspector). */
+  report: RequestObserver;
 }
 
 /** The app's answer to an upgrade request: accepted with a socket, or an ordinary response. */
@@ -55,20 +56,22 @@ export class UpgradeForwarder {
    */
   async serve(meta: RequestMeta, fromBrowser: Readable, sessionId: string, headersTimeoutMs: number): Promise<PollAnswer> {
     const startedAt = performance.now();
+    // Frames are not previewed: only byte counts and the heads reach the inspector.
+    const capture = new RequestCapture(meta, this.options.name, { previewCapBytes: 0 });
     // Until the app answers, the server sends nothing on this body; after a refusal it ends it.
     fromBrowser.on('error', () => undefined);
     if (this.appSockets.size >= MAX_CLIENT_UPGRADES) {
-      return this.respondFailure(meta, sessionId, new AppRequestError('app_error', `the standin client carries ${MAX_CLIENT_UPGRADES} upgraded connections already`), startedAt, fromBrowser);
+      return this.respondFailure(meta, sessionId, new AppRequestError('app_error', `the standin client carries ${MAX_CLIENT_UPGRADES} upgraded connections already`), capture, startedAt, fromBrowser);
     }
     let answer: AppUpgradeAnswer;
     try {
       answer = await openUpgrade(meta, fromBrowser, this.options.target, this.options.preserveHost, headersTimeoutMs);
     } catch (error) {
       const failure = error instanceof AppRequestError ? error : classifyAppError(error as Error, this.options.target);
-      return this.respondFailure(meta, sessionId, failure, startedAt, fromBrowser);
+      return this.respondFailure(meta, sessionId, failure, capture, startedAt, fromBrowser);
     }
-    if (answer.kind === 'response') return this.respondRefusal(meta, sessionId, answer.res, startedAt, fromBrowser);
-    this.carry(meta, sessionId, answer, fromBrowser, startedAt);
+    if (answer.kind === 'response') return this.respondRefusal(meta, sessionId, answer.res, capture, startedAt, fromBrowser);
+    this.carry(meta, sessionId, answer, capture, fromBrowser, startedAt);
     return { kind: 'idle' };
   }
 
@@ -82,9 +85,11 @@ export class UpgradeForwarder {
   }
 
   /** Pipes the browser's bytes to the app and the app's bytes to the server, until both ends close. */
-  private carry(meta: RequestMeta, sessionId: string, answer: Extract<AppUpgradeAnswer, { kind: 'upgraded' }>, fromBrowser: Readable, startedAt: number): void {
+  private carry(meta: RequestMeta, sessionId: string, answer: Extract<AppUpgradeAnswer, { kind: 'upgraded' }>, capture: RequestCapture, fromBrowser: Readable, startedAt: number): void {
     const { socket, head, res } = answer;
-    const { connection, name, terminal, logger } = this.options;
+    const { connection, name, report, logger } = this.options;
+    capture.responded(101, res.rawHeaders);
+    if (head.length > 0) capture.responseChunk(head);
     this.appSockets.add(socket);
     // The browser's half-close must not end the app's side of the socket (net's default).
     socket.allowHalfOpen = true;
@@ -94,6 +99,9 @@ export class UpgradeForwarder {
     if (head.length > 0) toServer.write(head);
     socket.pipe(toServer);
     fromBrowser.pipe(socket);
+    // Counted beside the pipes (which keep the backpressure), for the request log and inspector.
+    socket.on('data', (chunk: Buffer) => capture.responseChunk(chunk));
+    fromBrowser.on('data', (chunk: Buffer) => capture.upgradedRequestChunk(chunk));
     fromBrowser.once('close', () => {
       if (!fromBrowser.readableEnded) socket.destroy();
     });
@@ -102,7 +110,7 @@ export class UpgradeForwarder {
       this.appSockets.delete(socket);
       if (!toServer.writableEnded) toServer.destroy(new Error('the app closed the upgraded connection abruptly'));
       if (!fromBrowser.readableEnded) fromBrowser.destroy();
-      terminal.request({ requestId: meta.id, method: meta.method, path: meta.url, status: 101, durationMs: performance.now() - startedAt });
+      report(capture.finish());
     });
     const accepted: ResponseMeta = { kind: 'response', status: 101, headers: res.rawHeaders, appMs: performance.now() - startedAt };
     connection.respondUpgraded(name, sessionId, meta.id, accepted, toServer).catch((error: Error) => {
@@ -111,21 +119,22 @@ export class UpgradeForwarder {
     });
   }
 
-  private respondRefusal(meta: RequestMeta, sessionId: string, res: http.IncomingMessage, startedAt: number, fromBrowser: Readable): Promise<PollAnswer> {
+  private respondRefusal(meta: RequestMeta, sessionId: string, res: http.IncomingMessage, capture: RequestCapture, startedAt: number, fromBrowser: Readable): Promise<PollAnswer> {
     fromBrowser.resume();
-    const { connection, name, target, terminal } = this.options;
+    const { connection, name, target, report } = this.options;
     const refused: ResponseMeta = { kind: 'response', status: res.statusCode ?? 502, headers: toBrowserHeaders(res.rawHeaders, meta.headers, target), appMs: performance.now() - startedAt };
-    terminal.request({ requestId: meta.id, method: meta.method, path: meta.url, status: refused.status, durationMs: refused.appMs });
+    capture.responded(refused.status, refused.headers);
+    capture.watchResponseBody(res, report);
     const hasBody = res.statusCode !== 204 && res.statusCode !== 304;
     if (!hasBody) res.resume();
     const length = getHeader(res.rawHeaders, 'content-length');
     return connection.respond(name, sessionId, meta.id, refused, hasBody ? res : null, hasBody && length && /^\d+$/.test(length) ? Number(length) : undefined);
   }
 
-  private respondFailure(meta: RequestMeta, sessionId: string, failure: AppRequestError, startedAt: number, fromBrowser: Readable): Promise<PollAnswer> {
+  private respondFailure(meta: RequestMeta, sessionId: string, failure: AppRequestError, capture: RequestCapture, startedAt: number, fromBrowser: Readable): Promise<PollAnswer> {
     fromBrowser.resume();
     const appMs = performance.now() - startedAt;
-    this.options.terminal.request({ requestId: meta.id, method: meta.method, path: meta.url, status: 502, durationMs: appMs, error: failure.failure });
+    this.options.report(capture.failed(failure.failure, failure.message));
     const failed: ResponseMeta = { kind: 'failure', code: failure.failure, message: failure.message, appMs };
     return this.options.connection.respond(this.options.name, sessionId, meta.id, failed, null);
   }

@@ -53,6 +53,8 @@ export class RequestCapture {
   private readonly startedAtMs = performance.now();
   private readonly record: RequestRecord;
   private requestTap: BodyTap | undefined;
+  /** The browser's bytes on an upgraded connection (WebSocket), counted but not previewed. */
+  private upgradedRequestBytes = 0;
   private readonly response: BodyPreviewBuffer;
   private readonly previewCapBytes: number;
 
@@ -110,6 +112,11 @@ export class RequestCapture {
     this.response.add(chunk);
   }
 
+  /** One chunk the browser sent on an upgraded connection (WebSocket) after the 101. */
+  upgradedRequestChunk(chunk: Buffer): void {
+    this.upgradedRequestBytes += chunk.length;
+  }
+
   /** Calls `onDone` with the record once the response body went through or broke. */
   watchResponseBody(body: Readable, onDone: (record: RequestRecord) => void): void {
     body.once('close', () => {
@@ -127,6 +134,8 @@ export class RequestCapture {
     if (this.requestTap) {
       this.record.bytesIn = this.requestTap.preview.totalBytes;
       this.record.requestPreview = this.requestTap.preview.captured;
+    } else {
+      this.record.bytesIn = this.upgradedRequestBytes;
     }
     this.record.bytesOut = this.response.totalBytes;
     this.record.responsePreview = this.response.captured;

@@ -79,7 +79,7 @@ export class TunnelClient {
     this.backoff = new ReconnectBackoff(config.maxReconnectDelayMs);
     // Body previews are for the inspector; without it only byte counts are kept.
     this.previewCapBytes = config.inspectPort === null ? 0 : PREVIEW_CAP_BYTES;
-    this.upgrades = new UpgradeForwarder({ connection: this.connection, name, target: config.target, preserveHost: config.preserveHost, logger, terminal });
+    this.upgrades = new UpgradeForwarder({ connection: this.connection, name, target: config.target, preserveHost: config.preserveHost, logger, report: (record) => this.report(record) });
   }
 
   /** Registers the tunnel; throws AuthRefusedError, or TunnelError with the server's reason. */

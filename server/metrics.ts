@@ -28,6 +28,7 @@ export class StandinMetrics {
   private readonly errors: Counter<'code'>;
   private readonly bytes: Counter<'direction'>;
   private readonly healthCheckDuration: Histogram<'result'>;
+  private readonly upgrades: Counter;
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -78,6 +79,15 @@ export class StandinMetrics {
         this.set(sources.registry.list().reduce((sum, tunnel) => sum + tunnel.session.queuedCount, 0));
       },
     });
+    this.upgrades = new Counter({ name: 'standin_upgrades_total', help: 'Upgrade requests (WebSockets) the local app accepted with a 101', registers });
+    new Gauge({
+      name: 'standin_upgraded_connections',
+      help: 'Upgraded connections (WebSockets) open through tunnels now, handshakes included',
+      registers,
+      collect() {
+        this.set(sources.registry.list().reduce((sum, tunnel) => sum + tunnel.upgrades.size, 0));
+      },
+    });
     new Gauge({
       name: 'standin_parked_requests',
       help: 'Browser requests handed to a client and waiting for the app response',
@@ -95,6 +105,17 @@ export class StandinMetrics {
     if (request.errorCode) this.errors.inc({ code: request.errorCode });
     if (request.bytesIn > 0) this.bytes.inc({ direction: 'in' }, request.bytesIn);
     if (request.bytesOut > 0) this.bytes.inc({ direction: 'out' }, request.bytesOut);
+  }
+
+  /** Records an upgrade the app accepted (its bytes are recorded when it closes). */
+  observeUpgradeAccepted(): void {
+    this.upgrades.inc();
+  }
+
+  /** Records the bytes an upgraded connection carried, once it closed. */
+  observeUpgradeClosed(bytesIn: number, bytesOut: number): void {
+    if (bytesIn > 0) this.bytes.inc({ direction: 'in' }, bytesIn);
+    if (bytesOut > 0) this.bytes.inc({ direction: 'out' }, bytesOut);
   }
 
   /** Records one health check. */

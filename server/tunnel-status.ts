@@ -19,7 +19,7 @@ export function describeTunnelStatus(ctx: ServerContext, tunnel: Tunnel, history
     expiresAt: iso(tunnel.expiresAt),
     lastSeenAt: iso(tunnel.lastSeenAt),
     client: { version: tunnel.version ?? null, owner: tunnel.owner ?? null, target: tunnel.target },
-    counters: { ...tunnel.counters, queued: tunnel.session.queuedCount },
+    counters: { ...tunnel.counters, queued: tunnel.session.queuedCount, openUpgrades: tunnel.upgrades.size },
     health: {
       status: ctx.health.statusOf(tunnel, now),
       lastCheckedAt: last ? iso(last.at) : null,

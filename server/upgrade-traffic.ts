@@ -173,6 +173,7 @@ export class UpgradeLink implements Closable {
     this.upgradedAt = performance.now();
     this.tunnel.counters.inFlight--;
     this.tunnel.counters.upgrades++;
+    this.ctx.metrics.observeUpgradeAccepted();
     this.socket.write(head);
     this.connect(post, postRes);
     return true;
@@ -239,6 +240,7 @@ export class UpgradeLink implements Closable {
       logAccess(request);
       return;
     }
+    this.ctx.metrics.observeUpgradeClosed(request.bytesIn, request.bytesOut);
     request.logger.info('upgraded connection closed', {
       requestId: request.id,
       tunnel: tunnel.name,

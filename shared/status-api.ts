@@ -57,7 +57,8 @@ export interface TunnelStatus {
   expiresAt: string;
   lastSeenAt: string;
   client: { version: string | null; owner: string | null; target: string };
-  counters: { requests: number; errors: number; bytesIn: number; bytesOut: number; inFlight: number; queued: number };
+  /** upgrades: accepted since the tunnel started; openUpgrades: upgraded connections (WebSockets) open now. */
+  counters: { requests: number; errors: number; bytesIn: number; bytesOut: number; inFlight: number; queued: number; upgrades: number; openUpgrades: number };
   health: {
     status: HealthStatus;
     lastCheckedAt: string | null;

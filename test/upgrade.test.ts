@@ -5,10 +5,14 @@
  */
 
 import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import type http from 'node:http';
 import type net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import WebSocket, { WebSocketServer } from 'ws';
 import { eventually, httpRequest } from './helpers/http';
+import { inspectPortBase, waitForNdjsonLine } from './helpers/inspector';
 import { startLocalApp, type LocalApp } from './helpers/local-app';
 import { startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
 import { headerValue, rawUpgrade, readToEnd } from './helpers/raw-upgrade';
@@ -28,11 +32,16 @@ let app: LocalApp;
 let appLog: AppLog;
 let server: ServerProcess;
 let client: ClientProcess;
+let logFile: string;
+let inspectorUrl: string;
 
 beforeAll(async () => {
   ({ app, log: appLog } = await startUpgradeApp());
   server = await startServerProcess(['--poll-timeout', '2s']);
-  client = await startClientProcess(String(app.port), server.url, ['--concurrency', '2']);
+  logFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'standin-log-')), 'requests.ndjson');
+  const inspectPort = await inspectPortBase();
+  inspectorUrl = `http://127.0.0.1:${inspectPort}`;
+  client = await startClientProcess(String(app.port), server.url, ['--concurrency', '2', '--log-file', logFile, '--inspect', String(inspectPort)]);
 });
 
 afterAll(async () => {
@@ -157,6 +166,34 @@ describe('WebSocket', () => {
   test('accepted upgrades are counted on the tunnel', async () => {
     const response = await httpRequest(`${server.url}/_standin/api/tunnels/${client.tunnel}`);
     expect(JSON.parse(response.text).counters.upgrades).toBeGreaterThanOrEqual(7);
+  });
+
+  test('an open WebSocket shows in the status API and metrics; once closed, in the request log and inspector', async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${client.port}/ws`);
+    const requestId = await new Promise<string>((resolve, reject) => {
+      ws.once('upgrade', (res) => resolve(String(res.headers['x-standin-request-id'])));
+      ws.once('error', reject);
+    });
+    await new Promise((resolve) => (ws.readyState === WebSocket.OPEN ? resolve(undefined) : ws.once('open', resolve)));
+    const status = JSON.parse((await httpRequest(`${server.url}/_standin/api/tunnels/${client.tunnel}`)).text);
+    expect(status.counters.openUpgrades).toBe(1);
+    const metrics = (await httpRequest(`${server.url}/_standin/metrics`)).text;
+    expect(metrics).toMatch(/^standin_upgraded_connections 1$/m);
+    expect(Number(/^standin_upgrades_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
+
+    ws.send('counted');
+    expect(await nextMessage(ws)).toBe('echo:counted');
+    ws.close(1000, 'done');
+    await closed(ws);
+    const line = await waitForNdjsonLine(logFile, (entry) => entry.requestId === requestId);
+    expect(line).toMatchObject({ status: 101, method: 'GET', path: '/ws' });
+    expect(line.bytesIn).toBeGreaterThan(0);
+    expect(line.bytesOut).toBeGreaterThan(0);
+    const detail = await httpRequest(`${inspectorUrl}/api/requests/${requestId}`);
+    expect(JSON.parse(detail.text).status).toBe(101);
+    const replay = await httpRequest(`${inspectorUrl}/api/requests/${requestId}/replay`, { method: 'POST' });
+    expect(replay.status).toBe(409);
+    await eventually(async () => JSON.parse((await httpRequest(`${server.url}/_standin/api/tunnels/${client.tunnel}`)).text).counters.openUpgrades === 0, 5_000);
   });
 });
 

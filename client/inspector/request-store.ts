@@ -81,6 +81,7 @@ export class RequestStore {
 
 /** Why a recorded request cannot be replayed, or undefined when it can. */
 export function replayRefusal(record: RequestRecord): string | undefined {
+  if (record.status === 101) return 'an upgraded connection (WebSocket) cannot be replayed: the app already switched protocols on it';
   if (record.bytesIn > record.requestPreview.length) {
     return `the request body was ${record.bytesIn} bytes; the inspector keeps only the first ${record.requestPreview.length}, so it cannot send the same request again`;
   }

@@ -97,6 +97,7 @@ function card(t, now) {
       '<div><b>' + t.counters.requests + '</b><span>requests</span></div>' +
       '<div><b>' + t.counters.errors + '</b><span>errors</span></div>' +
       '<div><b>' + t.counters.inFlight + '</b><span>in flight</span></div>' +
+      '<div><b>' + t.counters.openUpgrades + '</b><span>WebSockets</span></div>' +
       '<div><b>' + bytes(t.counters.bytesIn) + '</b><span>in</span></div>' +
       '<div><b>' + bytes(t.counters.bytesOut) + '</b><span>out</span></div>' +
     '</div>' +
