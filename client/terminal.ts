@@ -35,7 +35,6 @@ export class Terminal {
   /** Announces the live tunnel: name, public URL(s), how to select it, expiry. */
   tunnelReady(server: URL, target: URL, registered: RegisterResponse, inspectorUrl: string | null = null): void {
     const publicUrl = registered.port === null ? null : `http://${server.hostname}:${registered.port}/`;
-    const selectUrl = new URL(`/_standin/select/${registered.name}`, server).toString();
     if (!this.pretty) {
       this.logger.info('tunnel ready', { tunnel: registered.name, publicUrl, port: registered.port, target: target.origin, expiresAt: registered.expiresAt, inspectorUrl });
       return;
@@ -46,7 +45,9 @@ export class Terminal {
       `${bold}standin${reset}  ${bold}${registered.name}${reset} is live, forwarding to ${target.origin}`,
       '',
       publicUrl ? `  Public URL        ${cyan}${publicUrl}${reset}` : `  Public URL        ${dim}(this server has no per-tunnel ports)${reset}`,
-      `  Select by cookie  ${cyan}${selectUrl}${reset}`,
+      // The cookie must be set on the site's own host (whose route leads to standin's main
+      // port), which only the developer knows; the server's host would set it for the wrong site.
+      `  Select by cookie  open ${cyan}/_standin/select/${registered.name}${reset} on the test site`,
       `  Select by header  X-Standin-Tunnel: ${registered.name}`,
       `  Expires           ${new Date(registered.expiresAt).toLocaleString()}`,
       inspectorUrl ? `  Inspector         ${cyan}${inspectorUrl}${reset}` : `  Inspector         ${dim}off${reset}`,

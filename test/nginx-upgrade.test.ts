@@ -2,7 +2,7 @@
  * WebSockets through a real nginx on both legs: the browser reaches the tunnel port through an
  * nginx WebSocket proxy, and the client reaches the server's control API through an nginx that
  * keeps response buffering on (its default), so only `X-Accel-Buffering: no` keeps the
- * upgraded stream flowing, and request buffering off, as docs/dev-servers.md says.
+ * upgraded stream flowing, and request buffering off, as the README ("Use with Vite and webpack dev servers") says.
  */
 
 import { spawn } from 'node:child_process';
