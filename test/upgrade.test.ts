@@ -16,6 +16,7 @@ import { inspectPortBase, waitForNdjsonLine } from './helpers/inspector';
 import { startLocalApp, type LocalApp } from './helpers/local-app';
 import { startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
 import { headerValue, rawUpgrade, readToEnd } from './helpers/raw-upgrade';
+import { closed, nextMessage, openWebSocket } from './helpers/websocket';
 
 jest.setTimeout(90_000);
 
@@ -372,37 +373,6 @@ async function startUpgradeApp(): Promise<{ app: LocalApp; log: AppLog }> {
     await close();
   };
   return { app: started, log };
-}
-
-function openWebSocket(url: string, protocols?: string[], headers?: Record<string, string>): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, protocols, { perMessageDeflate: true, handshakeTimeout: 15_000, headers });
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-    ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused with ${res.statusCode}`)));
-  });
-}
-
-function nextMessage(ws: WebSocket, timeoutMs = 10_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no message within ${timeoutMs} ms`)), timeoutMs);
-    ws.once('message', (data) => {
-      clearTimeout(timer);
-      resolve(data.toString());
-    });
-  });
-}
-
-function closed(ws: WebSocket, timeoutMs = 10_000): Promise<{ code: number; reason: string }> {
-  return new Promise((resolve, reject) => {
-    if (ws.readyState === WebSocket.CLOSED) return resolve({ code: 1006, reason: '' });
-    const timer = setTimeout(() => reject(new Error(`WebSocket not closed within ${timeoutMs} ms`)), timeoutMs);
-    ws.on('error', () => undefined);
-    ws.once('close', (code, reason) => {
-      clearTimeout(timer);
-      resolve({ code, reason: reason.toString() });
-    });
-  });
 }
 
 function sha256(data: Buffer): string {
