@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { startLocalApp, type LocalApp } from './helpers/local-app';
+import { downloadBlock, sendDownloadBlocks, startLocalApp, type LocalApp } from './helpers/local-app';
 import { httpRequest } from './helpers/http';
 import { freePort, proxyTo, startNginx, type RunningNginx } from './helpers/nginx';
 import { startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
@@ -189,16 +189,7 @@ function shopApp(from: 'cluster' | 'laptop'): http.RequestListener {
     } else if (url.pathname === '/shop/download') {
       const mib = Number(url.searchParams.get('mib'));
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': mib * 1024 * 1024, 'x-from': from });
-      let sent = 0;
-      const block = downloadBlock();
-      const write = () => {
-        while (sent < mib) {
-          sent++;
-          if (!res.write(block)) return void res.once('drain', write);
-        }
-        res.end();
-      };
-      write();
+      sendDownloadBlocks(res, mib);
     } else if (url.pathname === '/') {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
       res.end(`<!doctype html><title>home</title><h1>${from} home</h1>`);
@@ -209,8 +200,3 @@ function shopApp(from: 'cluster' | 'laptop'): http.RequestListener {
   };
 }
 
-function downloadBlock(): Buffer {
-  const block = Buffer.alloc(1024 * 1024);
-  for (let i = 0; i < block.length; i++) block[i] = i % 251;
-  return block;
-}

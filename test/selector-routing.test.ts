@@ -7,7 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
-import { startLocalApp, type LocalApp } from './helpers/local-app';
+import { sendFiveEvents, startLocalApp, type LocalApp } from './helpers/local-app';
 import { httpRequest } from './helpers/http';
 import { freePort } from './helpers/nginx';
 import { spawnStandin, startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
@@ -306,14 +306,7 @@ function appThatSays(from: string): http.RequestListener {
     }
     if (url.pathname === '/events') {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
-      let count = 0;
-      const timer = setInterval(() => {
-        res.write(`data: ${count}\n\n`);
-        if (++count === 5) {
-          clearInterval(timer);
-          res.end();
-        }
-      }, 150);
+      sendFiveEvents(res);
       return;
     }
     // Never answers: the head timeout must end it.

@@ -5,7 +5,7 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
-import { echoHandler, startLocalApp, type LocalApp } from './helpers/local-app';
+import { downloadBlock, echoHandler, sendDownloadBlocks, sendFiveEvents, startLocalApp, type LocalApp } from './helpers/local-app';
 import { httpRequest } from './helpers/http';
 import { startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
 
@@ -175,28 +175,12 @@ function testApp(): http.RequestListener {
         const mib = Number(url.searchParams.get('mib'));
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': mib * MiB });
         if (req.method === 'HEAD') return void res.end();
-        let sent = 0;
-        const block = downloadBlock();
-        const write = () => {
-          while (sent < mib) {
-            sent++;
-            if (!res.write(block)) return void res.once('drain', write);
-          }
-          res.end();
-        };
-        write();
+        sendDownloadBlocks(res, mib);
         return;
       }
       case '/events': {
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-        let count = 0;
-        const timer = setInterval(() => {
-          res.write(`data: ${count}\n\n`);
-          if (++count === 5) {
-            clearInterval(timer);
-            res.end();
-          }
-        }, 150);
+        sendFiveEvents(res);
         return;
       }
       case '/slow':
@@ -224,11 +208,6 @@ function testApp(): http.RequestListener {
   };
 }
 
-function downloadBlock(): Buffer {
-  const block = Buffer.alloc(MiB);
-  for (let i = 0; i < block.length; i++) block[i] = i % 251;
-  return block;
-}
 
 function downloadBody(mib: number): Buffer {
   return Buffer.concat(Array.from({ length: mib }, downloadBlock));

@@ -42,3 +42,36 @@ export function echoHandler(): http.RequestListener {
     });
   };
 }
+
+/** One MiB of a known pattern (byte i is i % 251), so a cut or shifted download shows. */
+export function downloadBlock(): Buffer {
+  const block = Buffer.alloc(1024 * 1024);
+  for (let i = 0; i < block.length; i++) block[i] = i % 251;
+  return block;
+}
+
+/** Writes `mib` download blocks to `res` with backpressure, then ends it. */
+export function sendDownloadBlocks(res: http.ServerResponse, mib: number): void {
+  let sent = 0;
+  const block = downloadBlock();
+  const write = () => {
+    while (sent < mib) {
+      sent++;
+      if (!res.write(block)) return void res.once('drain', write);
+    }
+    res.end();
+  };
+  write();
+}
+
+/** Writes five server-sent events 150 ms apart (`data: 0` … `data: 4`), then ends `res`. */
+export function sendFiveEvents(res: http.ServerResponse): void {
+  let count = 0;
+  const timer = setInterval(() => {
+    res.write(`data: ${count}\n\n`);
+    if (++count === 5) {
+      clearInterval(timer);
+      res.end();
+    }
+  }, 150);
+}
