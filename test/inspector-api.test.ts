@@ -8,20 +8,11 @@ import { startLocalApp, type LocalApp } from './helpers/local-app';
 import { eventually, httpRequest } from './helpers/http';
 import { inspectPortBase } from './helpers/inspector';
 import { startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
+import type { RequestSummary as Summary } from '../client/inspector/request-store';
 
 jest.setTimeout(60_000);
 
 const KiB = 1024;
-
-interface Summary {
-  id: string;
-  method: string;
-  path: string;
-  status: number;
-  durationMs: number;
-  startedAt: string;
-  replayOf?: string;
-}
 
 let app: LocalApp;
 let server: ServerProcess;
