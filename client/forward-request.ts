@@ -10,11 +10,88 @@ import { TunnelError } from '../shared/errors';
 import { setHeader } from '../shared/http-headers';
 import type { AppFailureCode, RawHeaders, RequestMeta } from '../shared/protocol';
 
-/** The app's response head and its streaming body. */
+/** The app's response head and its body. */
 export interface AppResponse {
   status: number;
   headers: RawHeaders;
-  body: Readable;
+  /** The body as a stream with backpressure (made on first use). */
+  readonly body: Readable;
+  /**
+   * The whole body, when the app has sent all of it already and `body` was not used: a small
+   * response usually arrives in the same read as its head, and then needs no stream at all.
+   * Undefined otherwise (use `body`).
+   */
+  takeWholeBody(): Buffer | undefined;
+}
+
+/**
+ * Body bytes kept before anyone reads the response: at most what arrives before the caller
+ * looks at the head. Past this the app's connection is paused until the body is read.
+ */
+const EARLY_BODY_BYTES = 64 * 1024;
+
+const EMPTY_BODY = Buffer.alloc(0);
+
+/** The response body between undici's handler and its reader, a stream only when one is needed. */
+class AppResponseBody {
+  private early: Buffer[] = [];
+  private earlyBytes = 0;
+  private ended = false;
+  /** Set once the app's response is over, completed or broken: nothing left to abort. */
+  private settled = false;
+  private error: Error | undefined;
+  private stream: Readable | undefined;
+
+  constructor(
+    private readonly resumeApp: () => void,
+    private readonly abortApp: (reason: Error) => void,
+  ) {}
+
+  /** A chunk from the app; false asks undici to pause the connection. */
+  push(chunk: Buffer): boolean {
+    if (this.stream) return this.stream.push(chunk);
+    this.early.push(chunk);
+    this.earlyBytes += chunk.length;
+    return this.earlyBytes < EARLY_BODY_BYTES;
+  }
+
+  end(): void {
+    this.ended = true;
+    this.settled = true;
+    this.stream?.push(null);
+  }
+
+  fail(error: Error): void {
+    this.settled = true;
+    if (this.stream) this.stream.destroy(error);
+    else this.error = error;
+  }
+
+  takeWhole(): Buffer | undefined {
+    if (!this.ended || this.stream || this.error) return undefined;
+    const whole = this.early.length === 1 ? this.early[0] : this.earlyBytes === 0 ? EMPTY_BODY : Buffer.concat(this.early, this.earlyBytes);
+    this.early = [];
+    this.earlyBytes = 0;
+    return whole;
+  }
+
+  get readable(): Readable {
+    if (this.stream) return this.stream;
+    const stream = new Readable({
+      read: () => this.resumeApp(),
+      destroy: (error, callback) => {
+        // Whoever read the body gave up (the browser left): stop the app's response too.
+        if (!this.settled) this.abortApp(error ?? new Error('response body abandoned'));
+        callback(error);
+      },
+    });
+    this.stream = stream;
+    for (const chunk of this.early) stream.push(chunk);
+    this.early = [];
+    if (this.error) stream.destroy(this.error);
+    else if (this.ended) stream.push(null);
+    return stream;
+  }
 }
 
 /** The app could not be reached, or broke before sending a response head. */
@@ -47,10 +124,9 @@ export function forwardRequest(app: Dispatcher, meta: RequestMeta, body: Readabl
   const headers = meta.headers.slice();
   if (!options.preserveHost) setHeader(headers, 'Host', options.target.host);
   return new Promise((resolve, reject) => {
-    let responseBody: Readable | undefined;
+    let responseBody: AppResponseBody | undefined;
     let abortApp: ((reason?: Error) => void) | undefined;
     let resumeApp: (() => void) | undefined;
-    let completed = false;
     const handler: Dispatcher.DispatchHandler = {
       onConnect(abort) {
         abortApp = abort;
@@ -59,15 +135,19 @@ export function forwardRequest(app: Dispatcher, meta: RequestMeta, body: Readabl
         // 1xx informational answers (103 Early Hints) are not the response.
         if (status < 200) return true;
         resumeApp = resume;
-        responseBody = new Readable({
-          read: () => resumeApp?.(),
-          destroy: (error, callback) => {
-            // Whoever read the body gave up (the browser left): stop the app's response too.
-            if (!completed) abortApp?.(error ?? new Error('response body abandoned'));
-            callback(error);
+        const body = new AppResponseBody(
+          () => resumeApp?.(),
+          (reason) => abortApp?.(reason),
+        );
+        responseBody = body;
+        resolve({
+          status,
+          headers: rawHeaders.map((header) => header.toString('latin1')),
+          get body() {
+            return body.readable;
           },
+          takeWholeBody: () => body.takeWhole(),
         });
-        resolve({ status, headers: rawHeaders.map((header) => header.toString('latin1')), body: responseBody });
         return true;
       },
       onData(chunk) {
@@ -75,12 +155,10 @@ export function forwardRequest(app: Dispatcher, meta: RequestMeta, body: Readabl
         return responseBody?.push(chunk) ?? true;
       },
       onComplete() {
-        completed = true;
-        responseBody?.push(null);
+        responseBody?.end();
       },
       onError(error) {
-        completed = true;
-        if (responseBody) responseBody.destroy(new AppRequestError('app_error', `the app broke the response: ${error.message}`, { cause: error }));
+        if (responseBody) responseBody.fail(new AppRequestError('app_error', `the app broke the response: ${error.message}`, { cause: error }));
         else reject(classifyAppError(error, options.target));
       },
     };

@@ -339,6 +339,13 @@ export class TunnelClient {
     };
     const hasBody = meta.method !== 'HEAD' && response.status !== 204 && response.status !== 304;
     capture.responded(response.status, answered.headers);
+    // A small response has usually arrived whole with its head: it goes out with the respond
+    // POST's head in one write, with no stream in between.
+    const whole = response.takeWholeBody();
+    if (whole) {
+      this.report(capture.finish());
+      return this.connection.respond(this.name, sessionId, meta.id, answered, hasBody ? whole : null);
+    }
     capture.watchResponseBody(response.body, (record) => this.report(record));
     if (!hasBody) response.body.resume();
     try {

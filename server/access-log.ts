@@ -9,6 +9,8 @@ import { traceFields } from './forward-headers';
 
 /** Logs the finished request and adds it to its tunnel's counters. */
 export function logAccess(request: BrowserRequest): void {
+  // Skipped before any work when the level filters it out: this runs once per browser request.
+  if (request.errorCode ? !request.logger.isWarnEnabled() : !request.logger.isInfoEnabled()) return;
   const { req, res } = request;
   const completed = res.writableFinished;
   const fields = {

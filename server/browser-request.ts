@@ -6,7 +6,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { v4 as uuidv4 } from 'uuid';
+import { newUuid } from '../shared/random-ids';
 import type { Logger } from '../shared/logger';
 import { type AppResponseMeta, type RequestMeta, type StandinErrorCode } from '../shared/protocol';
 import { sendStandinError } from './error-page';
@@ -18,7 +18,7 @@ import { setHeader } from '../shared/http-headers';
 export type BrowserRequestState = 'queued' | 'handed' | 'answered';
 
 export class BrowserRequest {
-  readonly id = uuidv4();
+  readonly id = newUuid();
   readonly receivedAt = performance.now();
   readonly meta: RequestMeta;
   state: BrowserRequestState = 'queued';

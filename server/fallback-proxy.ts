@@ -11,7 +11,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { performance } from 'node:perf_hooks';
-import { v4 as uuidv4 } from 'uuid';
+import { newUuid } from '../shared/random-ids';
 import { withoutHopByHop } from '../shared/http-headers';
 import type { Logger } from '../shared/logger';
 import type { StandinErrorCode } from '../shared/protocol';
@@ -66,7 +66,7 @@ export class FallbackProxy {
 
 /** One request on its way to the fallback and back. */
 class FallbackExchange {
-  readonly id = uuidv4();
+  readonly id = newUuid();
   private readonly receivedAt = performance.now();
   bytesIn = 0;
   bytesOut = 0;

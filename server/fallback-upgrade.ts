@@ -11,7 +11,7 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import { v4 as uuidv4 } from 'uuid';
+import { newUuid } from '../shared/random-ids';
 import { getHeader, withoutHopByHop } from '../shared/http-headers';
 import type { Logger } from '../shared/logger';
 import { sendStandinError } from './error-page';
@@ -36,7 +36,7 @@ export class FallbackUpgrades {
 
   /** Proxies one upgrade request to the fallback; `selected` is the tunnel it asked for, if any. */
   serve(req: http.IncomingMessage, socket: Duplex, head: Buffer, selected?: string): void {
-    const id = uuidv4();
+    const id = newUuid();
     const receivedAt = performance.now();
     const res = responseOnSocket(req, socket);
     const headers = buildForwardHeaders(req, id);

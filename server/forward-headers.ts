@@ -6,8 +6,8 @@
  */
 
 import type { IncomingMessage } from 'node:http';
-import { randomBytes } from 'node:crypto';
-import { getHeader, setHeader, withoutHopByHop } from '../shared/http-headers';
+import { connectionTokens, HOP_BY_HOP_HEADERS } from '../shared/http-headers';
+import { randomHex } from '../shared/random-ids';
 import { HEADER, VIA_VALUE, type RawHeaders } from '../shared/protocol';
 
 /** Moved to shared/ so the client logs the same fields; re-exported for the server's callers. */
@@ -25,24 +25,70 @@ const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
  */
 const DROPPED_HEADERS = new Set([HEADER.requestId, HEADER.tunnel, HEADER.error, HEADER.meta, HEADER.session, 'expect']);
 
-/** Builds the app-bound headers for one browser request (`tunnel` absent: bound for --fallback). */
+/**
+ * Builds the app-bound headers for one browser request (`tunnel` absent: bound for --fallback).
+ * One pass over the browser's headers, each name lower-cased once (this runs per request):
+ * hop-by-hop and dropped headers go; X-Forwarded-For, Via and traceparent are set at the place
+ * of their first occurrence, and their later duplicates dropped.
+ */
 export function buildForwardHeaders(req: IncomingMessage, requestId: string, tunnel?: string): RawHeaders {
-  const headers = withoutHopByHop(req.rawHeaders, DROPPED_HEADERS);
-  const incomingRequestId = getHeader(headers, HEADER.xRequestId);
-  if (incomingRequestId === undefined || !SAFE_REQUEST_ID.test(incomingRequestId)) {
-    setHeader(headers, 'X-Request-Id', requestId);
+  const raw = req.rawHeaders;
+  const namedInConnection = req.headers.connection === undefined ? undefined : connectionTokens(raw);
+  const headers: RawHeaders = [];
+  let incomingRequestId: 'none' | 'kept' | 'replaced' = 'none';
+  let forwardedForAt = -1;
+  let viaAt = -1;
+  let traceparentAt = -1;
+  let hasForwardedHost = false;
+  let hasForwardedProto = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toLowerCase();
+    if (HOP_BY_HOP_HEADERS.has(name) || DROPPED_HEADERS.has(name) || namedInConnection?.has(name)) continue;
+    const value = raw[i + 1];
+    switch (name) {
+      case HEADER.xRequestId:
+        // The first one decides: a safe id is kept with any duplicates; otherwise the standin id
+        // takes its place and the duplicates go.
+        if (incomingRequestId === 'replaced') continue;
+        if (incomingRequestId === 'none') {
+          incomingRequestId = SAFE_REQUEST_ID.test(value) ? 'kept' : 'replaced';
+          if (incomingRequestId === 'replaced') {
+            headers.push(raw[i], requestId);
+            continue;
+          }
+        }
+        break;
+      case HEADER.forwardedFor:
+        if (forwardedForAt >= 0) continue;
+        forwardedForAt = headers.length;
+        break;
+      case HEADER.via:
+        if (viaAt >= 0) continue;
+        viaAt = headers.length;
+        break;
+      case HEADER.traceparent:
+        if (traceparentAt >= 0) continue;
+        traceparentAt = headers.length;
+        break;
+      case HEADER.forwardedHost:
+        hasForwardedHost = true;
+        break;
+      case HEADER.forwardedProto:
+        hasForwardedProto = true;
+        break;
+    }
+    headers.push(raw[i], value);
   }
+  if (incomingRequestId === 'none') headers.push('X-Request-Id', requestId);
   headers.push('X-Standin-Request-Id', requestId);
   if (tunnel !== undefined) headers.push('X-Standin-Tunnel', tunnel);
-  appendHeader(headers, 'X-Forwarded-For', clientAddress(req));
-  if (getHeader(headers, HEADER.forwardedHost) === undefined && req.headers.host) {
-    headers.push('X-Forwarded-Host', req.headers.host);
-  }
-  if (getHeader(headers, HEADER.forwardedProto) === undefined) {
-    headers.push('X-Forwarded-Proto', isTlsSocket(req) ? 'https' : 'http');
-  }
-  appendHeader(headers, 'Via', VIA_VALUE);
-  setHeader(headers, 'traceparent', continueTrace(getHeader(headers, HEADER.traceparent)));
+  appendAt(headers, forwardedForAt, 'X-Forwarded-For', clientAddress(req));
+  if (!hasForwardedHost && req.headers.host) headers.push('X-Forwarded-Host', req.headers.host);
+  if (!hasForwardedProto) headers.push('X-Forwarded-Proto', isTlsSocket(req) ? 'https' : 'http');
+  appendAt(headers, viaAt, 'Via', VIA_VALUE);
+  const traceparent = continueTrace(traceparentAt >= 0 ? headers[traceparentAt + 1] : undefined);
+  if (traceparentAt >= 0) headers[traceparentAt + 1] = traceparent;
+  else headers.push('traceparent', traceparent);
   return headers;
 }
 
@@ -54,9 +100,10 @@ export function continueTrace(incoming: string | undefined): string {
   return `00-${randomHex(16)}-${spanId}-01`;
 }
 
-function appendHeader(headers: RawHeaders, name: string, value: string): void {
-  const existing = getHeader(headers, name.toLowerCase());
-  setHeader(headers, name, existing ? `${existing}, ${value}` : value);
+/** Appends `value` to the list header whose name is at `at` (-1: absent, so it is added). */
+function appendAt(headers: RawHeaders, at: number, name: string, value: string): void {
+  if (at < 0) headers.push(name, value);
+  else headers[at + 1] = headers[at + 1] ? `${headers[at + 1]}, ${value}` : value;
 }
 
 function clientAddress(req: IncomingMessage): string {
@@ -66,8 +113,4 @@ function clientAddress(req: IncomingMessage): string {
 
 function isTlsSocket(req: IncomingMessage): boolean {
   return (req.socket as { encrypted?: boolean }).encrypted === true;
-}
-
-function randomHex(bytes: number): string {
-  return randomBytes(bytes).toString('hex');
 }

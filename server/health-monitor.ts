@@ -6,7 +6,7 @@
  */
 
 import { performance } from 'node:perf_hooks';
-import { v4 as uuidv4 } from 'uuid';
+import { newUuid } from '../shared/random-ids';
 import type { Logger } from '../shared/logger';
 import type { ProbeResultMeta } from '../shared/protocol';
 import type { HealthStatus } from '../shared/status-api';
@@ -113,7 +113,7 @@ export class HealthMonitor {
 
   private probe(tunnel: Tunnel): Promise<HealthCheck> {
     if (!tunnel.isOnline) return Promise.resolve({ at: Date.now(), ok: false, latencyMs: null, error: 'no standin client is connected' });
-    const id = uuidv4();
+    const id = newUuid();
     const session = tunnel.session;
     return new Promise<HealthCheck>((resolve) => {
       const sentAt = performance.now();

@@ -24,13 +24,29 @@ export interface RecentRequest {
   error?: string;
 }
 
+/**
+ * A finished request as kept in the ring: the raw facts, turned into a RecentRequest (path cut
+ * from the URL, ISO time) only when someone asks, since most entries are overwritten unread.
+ */
+export interface RecentRequestFacts {
+  id: string;
+  method: string;
+  url: string;
+  status: number;
+  durationMs: number;
+  /** Arrival, ms since epoch. */
+  startedAtMs: number;
+  error?: string;
+}
+
 export class RecentRequests {
-  private readonly ring: RecentRequest[] = [];
+  private readonly ring: (RecentRequest | RecentRequestFacts)[] = [];
   private next = 0;
 
   constructor(private readonly capacity = RECENT_REQUESTS_PER_TUNNEL) {}
 
-  add(request: RecentRequest): void {
+  /** Keeps a finished request: its facts (converted when listed) or a ready RecentRequest. */
+  add(request: RecentRequest | RecentRequestFacts): void {
     if (this.ring.length < this.capacity) this.ring.push(request);
     else this.ring[this.next] = request;
     this.next = (this.next + 1) % this.capacity;
@@ -39,20 +55,35 @@ export class RecentRequests {
   /** Newest first. */
   list(): RecentRequest[] {
     const oldestFirst = this.ring.length < this.capacity ? this.ring : [...this.ring.slice(this.next), ...this.ring.slice(0, this.next)];
-    return oldestFirst.slice().reverse();
+    return oldestFirst.map(toRecentRequest).reverse();
   }
 }
 
-/** The entry for a finished browser request. */
-export function recentRequestOf(request: BrowserRequest): RecentRequest {
+/** The facts of a finished browser request, for its tunnel's ring. */
+export function recentRequestOf(request: BrowserRequest): RecentRequestFacts {
   const durationMs = performance.now() - request.receivedAt;
-  return {
+  const facts: RecentRequestFacts = {
     id: request.id,
     method: request.req.method ?? 'GET',
-    path: (request.req.url ?? '/').split('?')[0].slice(0, 500),
+    url: request.req.url ?? '/',
     status: request.res.statusCode,
-    durationMs: Math.round(durationMs * 10) / 10,
-    startedAt: new Date(Date.now() - durationMs).toISOString(),
-    ...(request.errorCode ? { error: request.errorCode } : {}),
+    durationMs,
+    startedAtMs: Date.now() - durationMs,
+  };
+  if (request.errorCode) facts.error = request.errorCode;
+  return facts;
+}
+
+function toRecentRequest(entry: RecentRequest | RecentRequestFacts): RecentRequest {
+  if (!('url' in entry)) return entry;
+  const facts = entry;
+  return {
+    id: facts.id,
+    method: facts.method,
+    path: facts.url.split('?')[0].slice(0, 500),
+    status: facts.status,
+    durationMs: Math.round(facts.durationMs * 10) / 10,
+    startedAt: new Date(facts.startedAtMs).toISOString(),
+    ...(facts.error ? { error: facts.error } : {}),
   };
 }

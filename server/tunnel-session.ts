@@ -5,7 +5,7 @@
  */
 
 import type { ServerResponse } from 'node:http';
-import { v4 as uuidv4 } from 'uuid';
+import { newUuid } from '../shared/random-ids';
 import { encodeMeta, HEADER, POLL_GRACE_MS, type ErrorBody, type ProbeMeta, type SessionEndReason } from '../shared/protocol';
 import type { BrowserRequest } from './browser-request';
 import { replyJson, replyNoContent } from './control-reply';
@@ -35,7 +35,7 @@ interface IdlePoll {
 }
 
 export class TunnelSession {
-  readonly id = uuidv4();
+  readonly id = newUuid();
   /** When a poll last arrived, ms since epoch. */
   lastPollAt = Date.now();
   endReason: SessionEndReason | undefined;

@@ -10,7 +10,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import { v4 as uuidv4 } from 'uuid';
+import { newUuid } from '../shared/random-ids';
 import { getHeader } from '../shared/http-headers';
 import { encodeMeta, HEADER, type RequestMeta, type ResponseMeta, type StandinErrorCode } from '../shared/protocol';
 import { logAccess } from './access-log';
@@ -50,7 +50,7 @@ export function serveUpgradeThroughTunnel(ctx: ServerContext, name: string, req:
 
 /** Answers an upgrade request with a standin error page, for upgrades no tunnel is chosen for. */
 export function refuseUpgrade(req: IncomingMessage, socket: Duplex, code: StandinErrorCode, message: string): void {
-  sendStandinError(req, responseOnSocket(req, socket), code, { requestId: uuidv4(), message });
+  sendStandinError(req, responseOnSocket(req, socket), code, { requestId: newUuid(), message });
 }
 
 function refusalFor(ctx: ServerContext, name: string, tunnel: Tunnel | undefined): { code: StandinErrorCode; message: string } | undefined {

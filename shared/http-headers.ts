@@ -60,10 +60,12 @@ export function setHeader(headers: RawHeaders, name: string, value: string): voi
   if (!replaced) headers.push(name, value);
 }
 
-function connectionTokens(headers: RawHeaders): Set<string> | undefined {
+/** The lower-case header names listed in `Connection` headers (hop-by-hop too), or undefined without any. */
+export function connectionTokens(headers: RawHeaders): Set<string> | undefined {
   let tokens: Set<string> | undefined;
   for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i].toLowerCase() !== 'connection') continue;
+    // The length test first: this scans every header of every request.
+    if (headers[i].length !== 10 || headers[i].toLowerCase() !== 'connection') continue;
     tokens ??= new Set();
     for (const token of headers[i + 1].split(',')) tokens.add(token.trim().toLowerCase());
   }

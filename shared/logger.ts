@@ -34,11 +34,18 @@ export function defaultLogFormat(): LogFormat {
 /** Builds the process's logger. */
 export function createLogger(options: LoggerOptions): Logger {
   const stream = options.stream ?? process.stdout;
-  return winston.createLogger({
+  const logger: Logger = winston.createLogger({
     level: options.level,
-    format: options.format === 'json' ? jsonFormat() : prettyFormat(),
+    // winston formats a line before its transports filter it by level: drop it first, so a
+    // filtered line (an access log at --log-level warn) costs no timestamp and no JSON.
+    format: winston.format.combine(dropFilteredLevels(() => logger), options.format === 'json' ? jsonFormat() : prettyFormat()),
     transports: [new winston.transports.Stream({ stream })],
   });
+  return logger;
+}
+
+function dropFilteredLevels(loggerOf: () => Logger): winston.Logform.Format {
+  return winston.format((info) => (loggerOf().isLevelEnabled(info.level) ? info : false))();
 }
 
 function jsonFormat(): winston.Logform.Format {

@@ -341,7 +341,8 @@ export function parseResponseMeta(header: string | undefined): ResponseMeta {
 
 /** Encodes meta for the `x-standin-meta` header; DEL is escaped because Node refuses it in header values. */
 export function encodeMeta(meta: PollMeta | ResponseMeta | ProbeResultMeta): string {
-  return JSON.stringify(meta).replace(/\x7f/g, '\\u007f');
+  const json = JSON.stringify(meta);
+  return json.includes('\x7f') ? json.replace(/\x7f/g, '\\u007f') : json;
 }
 
 function parseJsonHeader(header: string | undefined): unknown {

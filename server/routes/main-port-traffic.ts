@@ -4,7 +4,7 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { v4 as uuidv4 } from 'uuid';
+import { newUuid } from '../../shared/random-ids';
 import { PATHS, TUNNEL_COOKIE } from '../../shared/protocol';
 import { sendStandinError } from '../error-page';
 import { FallbackProxy, type FallbackReason } from '../fallback-proxy';
@@ -36,7 +36,7 @@ function fallbackReason(selected: boolean, known: boolean): FallbackReason {
 
 /** 404 no_tunnel, with the select URL for this very page and the tunnels one could pick. */
 function sendNoTunnel(ctx: ServerContext, req: IncomingMessage, res: ServerResponse): void {
-  const requestId = uuidv4();
+  const requestId = newUuid();
   const path = (req.url ?? '/').startsWith('/') ? (req.url ?? '/') : '/';
   const selectUrl = `${PATHS.select('<name>')}?to=${encodeURIComponent(path)}`;
   const online = ctx.registry.list().filter((tunnel) => tunnel.isOnline).map((tunnel) => tunnel.name);
