@@ -13,10 +13,10 @@ import type { HealthMonitor } from './health-monitor';
 import type { TunnelRegistry } from './tunnel-registry';
 
 const STATES: TunnelStateName[] = ['pending', 'active', 'stopping', 'stopped', 'error'];
+const HEALTHS: HealthStatus[] = ['healthy', 'degraded', 'down', 'unknown'];
+
 /** The `outcome` label of standin_request_duration_seconds. */
 type RequestOutcome = 'completed' | 'aborted' | 'standin_error';
-
-const HEALTHS: HealthStatus[] = ['healthy', 'degraded', 'down', 'unknown'];
 
 /** What the scrape-time gauges read. */
 export interface MetricsSources {
@@ -128,8 +128,8 @@ export class StandinMetrics {
 
   /** Records the bytes an upgraded connection carried, once it closed. */
   observeUpgradeClosed(bytesIn: number, bytesOut: number): void {
-    if (bytesIn > 0) this.bytes.inc({ direction: 'in' }, bytesIn);
-    if (bytesOut > 0) this.bytes.inc({ direction: 'out' }, bytesOut);
+    if (bytesIn > 0) this.bytesIn.inc(bytesIn);
+    if (bytesOut > 0) this.bytesOut.inc(bytesOut);
   }
 
   /** Records one health check. */

@@ -40,13 +40,13 @@ export interface RecentRequestFacts {
 }
 
 export class RecentRequests {
-  private readonly ring: (RecentRequest | RecentRequestFacts)[] = [];
+  private readonly ring: RecentRequestFacts[] = [];
   private next = 0;
 
   constructor(private readonly capacity = RECENT_REQUESTS_PER_TUNNEL) {}
 
-  /** Keeps a finished request: its facts (converted when listed) or a ready RecentRequest. */
-  add(request: RecentRequest | RecentRequestFacts): void {
+  /** Keeps a finished request's facts (turned into a RecentRequest when listed). */
+  add(request: RecentRequestFacts): void {
     if (this.ring.length < this.capacity) this.ring.push(request);
     else this.ring[this.next] = request;
     this.next = (this.next + 1) % this.capacity;
@@ -74,9 +74,7 @@ export function recentRequestOf(request: BrowserRequest): RecentRequestFacts {
   return facts;
 }
 
-function toRecentRequest(entry: RecentRequest | RecentRequestFacts): RecentRequest {
-  if (!('url' in entry)) return entry;
-  const facts = entry;
+function toRecentRequest(facts: RecentRequestFacts): RecentRequest {
   return {
     id: facts.id,
     method: facts.method,

@@ -47,11 +47,13 @@ test('the request store keeps the newest 500 and lists newest first', () => {
 
 test('the server keeps the last 50 requests per tunnel, newest first', () => {
   const recent = new RecentRequests();
-  for (let i = 0; i < 57; i++) recent.add({ id: `r${i}`, method: 'GET', path: '/', status: 200, durationMs: 1, startedAt: '' });
+  for (let i = 0; i < 57; i++) recent.add({ id: `r${i}`, method: 'GET', url: '/?token=secret', status: 200, durationMs: 1, startedAtMs: 0 });
   const list = recent.list();
   expect(list).toHaveLength(50);
   expect(list[0].id).toBe('r56');
   expect(list[49].id).toBe('r7');
+  // The list is open to anyone: query strings (which may carry tokens) are not shown.
+  expect(list[0]).toMatchObject({ path: '/', startedAt: '1970-01-01T00:00:00.000Z' });
 });
 
 test('--inspect takes a port or false', () => {
