@@ -128,7 +128,7 @@ export class UpgradeForwarder {
     const hasBody = res.statusCode !== 204 && res.statusCode !== 304;
     if (!hasBody) res.resume();
     const length = getHeader(res.rawHeaders, 'content-length');
-    return connection.respond(name, sessionId, meta.id, refused, hasBody ? res : null, hasBody && length && /^\d+$/.test(length) ? Number(length) : undefined);
+    return connection.respond(name, sessionId, meta.id, refused, hasBody ? res : null, { contentLength: hasBody && length && /^\d+$/.test(length) ? Number(length) : undefined });
   }
 
   private respondFailure(meta: RequestMeta, sessionId: string, failure: AppRequestError, capture: RequestCapture, startedAt: number, fromBrowser: Readable): Promise<PollAnswer> {

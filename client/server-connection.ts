@@ -17,6 +17,7 @@ import {
   PATHS,
   POLL_GRACE_MS,
   type ErrorBody,
+  type GroupedResponse,
   type ProbeMeta,
   type ProbeResultMeta,
   SESSION_END_REASONS,
@@ -30,6 +31,7 @@ import {
 /** What a poll (or respond POST) brought back. */
 export type PollAnswer =
   | { kind: 'request'; meta: RequestMeta; body: Readable }
+  | { kind: 'batch'; requests: RequestMeta[] }
   | { kind: 'probe'; meta: ProbeMeta }
   | { kind: 'idle' };
 
@@ -91,13 +93,30 @@ export class ServerConnection {
 
   /**
    * Sends the app's answer to one request, streaming `body` (or sending it whole, when it is a
-   * Buffer); resolves with the next request (the server holds this POST open as the next poll).
+   * Buffer); resolves with the next request (the server holds this POST open as the next poll),
+   * or with idle at once when `notAPoll`.
    */
-  async respond(name: string, sessionId: string, requestId: string, meta: ResponseMeta | ProbeResultMeta, body: Readable | Buffer | null, contentLength?: number): Promise<PollAnswer> {
+  respond(name: string, sessionId: string, requestId: string, meta: ResponseMeta | ProbeResultMeta, body: Readable | Buffer | null, options: { contentLength?: number; notAPoll?: boolean } = {}): Promise<PollAnswer> {
     const headers: Record<string, string> = { ...this.authorization, [HEADER.session]: sessionId, [HEADER.meta]: encodeMeta(meta) };
     // undici sets Content-Length itself for a Buffer body.
     if (body === null) headers['content-length'] = '0';
-    else if (contentLength !== undefined && !Buffer.isBuffer(body)) headers['content-length'] = String(contentLength);
+    else if (options.contentLength !== undefined && !Buffer.isBuffer(body)) headers['content-length'] = String(options.contentLength);
+    if (options.notAPoll) headers[HEADER.notAPoll] = '1';
+    return this.post(PATHS.respond(name, requestId), headers, body);
+  }
+
+  /**
+   * Sends the small, complete answers of several requests in one POST, their bodies back to back;
+   * resolves like respond().
+   */
+  respondToSeveral(name: string, sessionId: string, responses: GroupedResponse[], bodies: Buffer, options: { notAPoll?: boolean } = {}): Promise<PollAnswer> {
+    const headers: Record<string, string> = { ...this.authorization, [HEADER.session]: sessionId, [HEADER.meta]: encodeMeta({ kind: 'responses', responses }) };
+    if (options.notAPoll) headers[HEADER.notAPoll] = '1';
+    return this.post(PATHS.respondToSeveral(name), headers, bodies);
+  }
+
+  /** A POST whose answer is the next poll answer. */
+  private async post(path: string, headers: Record<string, string>, body: Readable | Buffer | null): Promise<PollAnswer> {
     const deadPoll = new DeadPollTimer(this.pollTimeoutMs + POLL_GRACE_MS);
     // undici's headers timer runs from the start of the request, and a streamed body (a long
     // download, server-sent events) can last far longer; so the timer starts when the body ends.
@@ -106,7 +125,7 @@ export class ServerConnection {
     try {
       const response = await this.pool.request({
         method: 'POST',
-        path: PATHS.respond(name, requestId),
+        path,
         headers,
         body,
         headersTimeout: 0,
@@ -193,6 +212,7 @@ async function toPollAnswer(status: number, meta: string | string[] | undefined,
     const parsed = parsePollMeta(typeof meta === 'string' ? meta : undefined);
     if (parsed.kind === 'request') return { kind: 'request', meta: parsed, body };
     await body.dump();
+    if (parsed.kind === 'batch') return { kind: 'batch', requests: parsed.requests };
     return { kind: 'probe', meta: parsed };
   }
   if (status === 204) {

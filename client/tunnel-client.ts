@@ -22,6 +22,7 @@ import { PREVIEW_CAP_BYTES } from './body-preview';
 import { RequestCapture, type RequestObserver, type RequestRecord } from './request-capture';
 import { MAX_CLIENT_UPGRADES, UpgradeForwarder } from './forward-upgrade';
 import { toBrowserHeaders } from './response-headers';
+import { ResponseGroup, type CompleteAnswer } from './response-group';
 import { ServerConnection, type PollAnswer } from './server-connection';
 import type { Terminal } from './terminal';
 
@@ -168,13 +169,14 @@ export class TunnelClient {
     // The session whose poll brought `answer`: only that session may respond to it.
     let answerSession = '';
     // A request already taken is served even while stopping: the browser is waiting for it.
-    while (!this.stopping || answer?.kind === 'request') {
+    while (!this.stopping || answer?.kind === 'request' || answer?.kind === 'batch') {
       const generation = this.generation;
-      const responding = answer?.kind === 'request' || answer?.kind === 'probe';
+      const responding = answer?.kind === 'request' || answer?.kind === 'batch' || answer?.kind === 'probe';
       const call: FailedCall = responding ? 'respond' : 'poll';
       const sessionId = responding ? answerSession : this.session().sessionId;
       try {
         if (answer?.kind === 'request') answer = await this.serve(answer.meta, answer.body, sessionId);
+        else if (answer?.kind === 'batch') answer = await this.serveBatch(answer.requests, sessionId);
         else if (answer?.kind === 'probe') answer = await this.answerProbe(answer.meta, sessionId);
         else answer = await this.connection.poll(this.name, sessionId);
         answerSession = sessionId;
@@ -284,10 +286,57 @@ export class TunnelClient {
   }
 
   /** Replays one request against the app and answers it; returns the next poll answer. */
-  private async serve(meta: RequestMeta, body: Readable, sessionId: string): Promise<PollAnswer> {
+  private serve(meta: RequestMeta, body: Readable, sessionId: string): Promise<PollAnswer> {
+    return this.whileServing(this.serveOnce(meta, body, sessionId));
+  }
+
+  private async serveOnce(meta: RequestMeta, body: Readable, sessionId: string): Promise<PollAnswer> {
+    if (meta.upgrade) return this.upgrades.serve(meta, body, sessionId, this.session().requestTimeoutMs);
+    const answer = await this.forward(meta, body);
+    return this.sendAnswer(answer, sessionId);
+  }
+
+  /**
+   * Replays a batch of bodiless requests at once. Complete answers that arrive together share one
+   * POST (ResponseGroup); a streamed response goes on its own. The first POST carries on as this
+   * slot's poll; the others are marked not-a-poll, so the slot count stays at --concurrency.
+   */
+  private serveBatch(requests: RequestMeta[], sessionId: string): Promise<PollAnswer> {
+    return new Promise((continueSlot, failSlot) => {
+      let slotContinued = false;
+      const posts: Promise<unknown>[] = [];
+      const post = (send: (notAPoll: boolean) => Promise<PollAnswer>) => {
+        const first = !slotContinued;
+        slotContinued = true;
+        const answer = send(!first);
+        if (first) answer.then(continueSlot, failSlot);
+        posts.push(
+          answer.catch((error: Error) => {
+            if (!first) this.logger.debug('a response of a batch could not be sent', { tunnel: this.name, error: error.message });
+          }),
+        );
+      };
+      const group = new ResponseGroup(requests.length, (answers) =>
+        post((notAPoll) => (answers.length === 1 ? this.sendAnswer(answers[0], sessionId, notAPoll) : this.sendGroup(answers, sessionId, notAPoll))),
+      );
+      const served = requests.map(async (meta) => {
+        const answer = await this.forward(meta, null);
+        if (answer.kind === 'complete' && ResponseGroup.accepts(answer)) {
+          group.add(answer);
+        } else {
+          group.answeredAlone();
+          post((notAPoll) => this.sendAnswer(answer, sessionId, notAPoll));
+        }
+      });
+      void this.whileServing(Promise.all(served).then(() => Promise.all(posts)));
+    });
+  }
+
+  /** Counts `work` as a request being served until it settles (a graceful stop waits for it). */
+  private async whileServing<T>(work: Promise<T>): Promise<T> {
     this.serving++;
     try {
-      return await this.serveOnce(meta, body, sessionId);
+      return await work;
     } finally {
       this.serving--;
       if (this.serving === 0) for (const done of this.servingDone) done();
@@ -308,28 +357,30 @@ export class TunnelClient {
     });
   }
 
-  private async serveOnce(meta: RequestMeta, body: Readable, sessionId: string): Promise<PollAnswer> {
-    const { requestTimeoutMs } = this.session();
-    if (meta.upgrade) return this.upgrades.serve(meta, body, sessionId, requestTimeoutMs);
+  /**
+   * Sends one request to the app and records it (terminal, log file, inspector); resolves with its
+   * answer, complete when the app failed or its whole body arrived with the head (the usual case
+   * for a small response), streaming otherwise. Never rejects: a failing app is an answer too.
+   */
+  private async forward(meta: RequestMeta, body: Readable | null): Promise<AppAnswer> {
     const startedAt = performance.now();
     const capture = new RequestCapture(meta, this.name, { previewCapBytes: this.previewCapBytes });
-    if (!meta.hasBody) body.resume();
+    if (body && !meta.hasBody) body.resume();
     let response: AppResponse;
     try {
-      response = await forwardRequest(this.app, meta, meta.hasBody ? capture.tapRequestBody(body) : null, {
+      response = await forwardRequest(this.app, meta, body && meta.hasBody ? capture.tapRequestBody(body) : null, {
         target: this.config.target,
         preserveHost: this.config.preserveHost,
-        headersTimeoutMs: requestTimeoutMs,
+        headersTimeoutMs: this.session().requestTimeoutMs,
         onResponseChunk: (chunk) => capture.responseChunk(chunk),
       });
     } catch (error) {
       const failure = error instanceof AppRequestError ? error : new AppRequestError('app_error', (error as Error).message, { cause: error });
-      body.destroy();
+      body?.destroy();
       const appMs = performance.now() - startedAt;
       this.report(capture.failed(failure.failure, failure.message));
       this.logger.debug('app request failed', { requestId: meta.id, tunnel: this.name, error: failure.message });
-      const failed: ResponseMeta = { kind: 'failure', code: failure.failure, message: failure.message, appMs };
-      return this.connection.respond(this.name, sessionId, meta.id, failed, null);
+      return { kind: 'complete', id: meta.id, meta: { kind: 'failure', code: failure.failure, message: failure.message, appMs }, body: null };
     }
     const answered: ResponseMeta = {
       kind: 'response',
@@ -344,16 +395,33 @@ export class TunnelClient {
     const whole = response.takeWholeBody();
     if (whole) {
       this.report(capture.finish());
-      return this.connection.respond(this.name, sessionId, meta.id, answered, hasBody ? whole : null);
+      return { kind: 'complete', id: meta.id, meta: answered, body: hasBody ? whole : null };
     }
     capture.watchResponseBody(response.body, (record) => this.report(record));
     if (!hasBody) response.body.resume();
+    return { kind: 'streaming', id: meta.id, meta: answered, response, hasBody };
+  }
+
+  /** Sends one answer in a respond POST; resolves with the next poll answer (idle when `notAPoll`). */
+  private async sendAnswer(answer: AppAnswer, sessionId: string, notAPoll = false): Promise<PollAnswer> {
+    if (answer.kind === 'complete') return this.connection.respond(this.name, sessionId, answer.id, answer.meta, answer.body, { notAPoll });
+    const { response, hasBody } = answer;
     try {
-      return await this.connection.respond(this.name, sessionId, meta.id, answered, hasBody ? response.body : null, hasBody ? contentLength(response) : undefined);
+      return await this.connection.respond(this.name, sessionId, answer.id, answer.meta, hasBody ? response.body : null, {
+        contentLength: hasBody ? contentLength(response) : undefined,
+        notAPoll,
+      });
     } catch (error) {
       response.body.destroy();
       throw error;
     }
+  }
+
+  /** Sends several complete answers in one respond-to-several POST. */
+  private sendGroup(answers: CompleteAnswer[], sessionId: string, notAPoll: boolean): Promise<PollAnswer> {
+    const responses = answers.map((answer) => ({ ...answer.meta, id: answer.id, bodyBytes: answer.body?.length ?? 0 }));
+    const bodies = Buffer.concat(answers.flatMap((answer) => (answer.body ? [answer.body] : [])));
+    return this.connection.respondToSeveral(this.name, sessionId, responses, bodies, { notAPoll });
   }
 
   /** Registers a function to call with the record of every finished request (log file, inspector). */
@@ -389,6 +457,9 @@ export class TunnelClient {
     });
   }
 }
+
+/** What the app answered to one request, ready to go back to the server. */
+type AppAnswer = CompleteAnswer | { kind: 'streaming'; id: string; meta: ResponseMeta; response: AppResponse; hasBody: boolean };
 
 function contentLength(response: AppResponse): number | undefined {
   const header = getHeader(response.headers, 'content-length');

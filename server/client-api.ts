@@ -13,9 +13,10 @@ import { handlePoll } from './routes/poll';
 import { handleRegister } from './routes/register';
 import { handleRelease } from './routes/release';
 import { handleRespond } from './routes/respond';
+import { handleRespondToSeveral } from './routes/respond-to-several';
 import type { ServerContext } from './server-context';
 
-const TUNNEL_PATH = /^\/_standin\/v1\/tunnels\/([^/?]+)(\/poll|\/responses\/([^/?]+))?\/?(?:\?.*)?$/;
+const TUNNEL_PATH = /^\/_standin\/v1\/tunnels\/([^/?]+)(\/poll|\/responses\/([^/?]+)|\/responses)?\/?(?:\?.*)?$/;
 
 /** Builds the handler for requests whose path starts with /_standin/v1/. */
 export function createClientApi(ctx: ServerContext): (req: IncomingMessage, res: ServerResponse) => void {
@@ -49,6 +50,7 @@ function route(ctx: ServerContext, req: IncomingMessage, res: ServerResponse): P
     if (!REQUEST_ID_PATTERN.test(requestId)) return replyError(res, 400, 'bad_request', 'request id in the path is not a uuid v4');
     return handleRespond(ctx, name, requestId, req, res);
   }
+  if (action === '/responses' && req.method === 'POST') return handleRespondToSeveral(ctx, name, req, res);
   if (action === undefined && req.method === 'DELETE') return handleRelease(ctx, name, req, res);
   return replyError(res, 405, 'bad_request', `${req.method} is not allowed on ${url.split('?')[0]}`);
 }

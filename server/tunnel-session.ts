@@ -5,8 +5,19 @@
  */
 
 import type { ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { newUuid } from '../shared/random-ids';
-import { encodeMeta, HEADER, POLL_GRACE_MS, type ErrorBody, type ProbeMeta, type SessionEndReason } from '../shared/protocol';
+import {
+  encodeBatchMeta,
+  encodeMeta,
+  HEADER,
+  MAX_BATCH_META_BYTES,
+  MAX_BATCH_REQUESTS,
+  POLL_GRACE_MS,
+  type ErrorBody,
+  type ProbeMeta,
+  type SessionEndReason,
+} from '../shared/protocol';
 import type { BrowserRequest } from './browser-request';
 import { replyJson, replyNoContent } from './control-reply';
 import type { HandedRequests } from './handed-requests';
@@ -107,7 +118,10 @@ export class TunnelSession {
     }
     const next = this.queue.shift();
     if (next) {
-      this.handOver(next, res);
+      // A busy tunnel's queue goes over several at a time, sharing one answer (and, on the
+      // client's side, one respond POST for the small responses among them).
+      if (isBatchable(next) && this.queue.length > 0 && isBatchable(this.queue[0])) this.handOverBatch(next, res);
+      else this.handOver(next, res);
       return;
     }
     const poll: IdlePoll = {
@@ -167,12 +181,35 @@ export class TunnelSession {
     return this.queue.splice(0);
   }
 
-  private handOver(request: BrowserRequest, pollRes: ServerResponse): void {
+  /** Marks `request` as handed to this session; returns how long it waited for a poll, ms. */
+  private take(request: BrowserRequest): number {
     request.markHanded(this.id);
     this.handed.add(request);
     this.taken.add(request);
     request.res.once('close', () => this.taken.delete(request));
-    const queuedMs = Math.round(request.queueMs * 10) / 10;
+    return Math.round(request.queueMs * 10) / 10;
+  }
+
+  /** Hands `first` and the bodiless requests queued behind it to one poll, as far as they fit. */
+  private handOverBatch(first: BrowserRequest, pollRes: ServerResponse): void {
+    const encoded = [encodeMeta({ ...first.meta, queuedMs: this.take(first) })];
+    let metaBytes = encoded[0].length;
+    while (encoded.length < MAX_BATCH_REQUESTS && this.queue.length > 0 && isBatchable(this.queue[0])) {
+      const request = this.queue[0];
+      const meta = encodeMeta({ ...request.meta, queuedMs: Math.round((performance.now() - request.receivedAt) * 10) / 10 });
+      // What does not fit stays at the head of the queue, for the next poll.
+      if (metaBytes + meta.length > MAX_BATCH_META_BYTES) break;
+      this.queue.shift();
+      this.take(request);
+      encoded.push(meta);
+      metaBytes += meta.length;
+    }
+    pollRes.writeHead(200, { [HEADER.meta]: encodeBatchMeta(encoded), 'content-length': 0 });
+    pollRes.end();
+  }
+
+  private handOver(request: BrowserRequest, pollRes: ServerResponse): void {
+    const queuedMs = this.take(request);
     // An upgrade's poll answer stays open to carry the browser's bytes after the 101.
     if (request.upgrade) return request.upgrade.handOver(pollRes, queuedMs);
     const headers: Record<string, string | number> = { [HEADER.meta]: encodeMeta({ ...request.meta, queuedMs }) };
@@ -234,6 +271,11 @@ export class TunnelSession {
     const index = this.idlePolls.indexOf(poll);
     if (index >= 0) this.idlePolls.splice(index, 1);
   }
+}
+
+/** Whether a request may travel in a batch: no body to stream, no upgrade to hold open. */
+function isBatchable(request: BrowserRequest): boolean {
+  return !request.meta.hasBody && !request.upgrade;
 }
 
 /** Answers a poll with a probe (no body). */

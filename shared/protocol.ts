@@ -11,10 +11,17 @@
  * - Respond:   POST   /_standin/v1/tunnels/<name>/responses/<id> meta = ResponseMeta, body = app body
  *                                                               → a PollAnswer: the POST is held open as
  *                                                                 the client's next poll
+ * - Respond to several:
+ *              POST   /_standin/v1/tunnels/<name>/responses      meta = ResponseGroupMeta, body = the
+ *                                                                 bodies back to back → a PollAnswer
  * - Release:   DELETE /_standin/v1/tunnels/<name>                → 204
  *
  * A PollAnswer is one of:
  * - 200 with meta = RequestMeta, body = the browser's request body: a request to replay;
+ * - 200 with meta = RequestBatchMeta, empty body: several bodiless requests to replay. A busy
+ *   tunnel's queue is handed over this way (up to MAX_BATCH_REQUESTS at once), and the client
+ *   answers the small complete responses among them together in one respond-to-several POST, so
+ *   the control exchange per request is shared by several requests;
  * - 200 with meta = ProbeMeta, empty body: a health probe. The client checks the local app and
  *   answers with a respond POST under the probe's id whose meta is a ProbeResultMeta; probes
  *   never reach the app as a request and never show in the client's request log;
@@ -30,6 +37,9 @@
  *   POST is not held as a poll: the server answers it 204 when its body ends, and the client's
  *   poll slot goes back to polling as soon as the app accepted. A refused upgrade (any status but
  *   101) is an ordinary response; the server then ends the poll answer's body at once.
+ *
+ * A respond POST with `x-standin-not-a-poll: 1` is answered 204 once its body is taken instead of
+ * being held as a poll: the client sends it when it already has more polls open than it wants.
  *
  * Poll, respond and release carry the session id from registration in `x-standin-session`, and
  * the server accepts a response only from the session it handed the request to. Everything under
@@ -53,6 +63,7 @@ export const PATHS = {
   tunnel: (name: string) => `/_standin/v1/tunnels/${name}`,
   poll: (name: string) => `/_standin/v1/tunnels/${name}/poll`,
   respond: (name: string, requestId: string) => `/_standin/v1/tunnels/${name}/responses/${requestId}`,
+  respondToSeveral: (name: string) => `/_standin/v1/tunnels/${name}/responses`,
   healthz: '/_standin/healthz',
   /** `GET /_standin/select/<name>` sets the selector cookie; `/_standin/select/none` clears it. */
   select: (name: string) => `/_standin/select/${name}`,
@@ -91,6 +102,8 @@ export const HEADER = {
   replayOf: 'x-standin-replay-of',
   /** Tells nginx (and ingress-nginx) not to buffer a streamed response. */
   accelBuffering: 'x-accel-buffering',
+  /** On a respond POST: answer 204 after the body, do not hold it as a poll. */
+  notAPoll: 'x-standin-not-a-poll',
 } as const;
 
 /** The value standin appends to `Via` (RFC 9110 §7.6.3). */
@@ -215,8 +228,35 @@ export interface ProbeResultMeta {
   appMs: number;
 }
 
+/** Meta of a 200 poll answer (empty body) that hands over several bodiless requests at once. */
+export interface RequestBatchMeta {
+  kind: 'batch';
+  requests: RequestMeta[];
+}
+
+/** Most requests one poll answer hands over, and most responses one POST carries. */
+export const MAX_BATCH_REQUESTS = 16;
+
+/**
+ * Most bytes of meta a batch (or a group of responses) gathers in its one header, leaving room
+ * under MAX_CONTROL_HEADER_BYTES; what does not fit goes in the next one.
+ */
+export const MAX_BATCH_META_BYTES = 32 * 1024;
+
+/** Largest body of a response that may travel in a group (bigger ones stream on their own POST). */
+export const MAX_GROUPED_BODY_BYTES = 64 * 1024;
+
+/** One response in a respond-to-several POST: its body is the next `bodyBytes` of the POST body. */
+export type GroupedResponse = ResponseMeta & { id: string; bodyBytes: number };
+
+/** Meta of a respond-to-several POST. */
+export interface ResponseGroupMeta {
+  kind: 'responses';
+  responses: GroupedResponse[];
+}
+
 /** What a 200 poll answer carries. */
-export type PollMeta = RequestMeta | ProbeMeta;
+export type PollMeta = RequestMeta | RequestBatchMeta | ProbeMeta;
 
 /**
  * Why the server ended a client session, sent as `reason` with `tunnel_stopped` (and
@@ -291,7 +331,20 @@ export function parseRegisterRequest(value: unknown): RegisterRequest {
 export function parsePollMeta(header: string | undefined): PollMeta {
   const meta = expectObject(parseJsonHeader(header), 'poll meta');
   if (meta.kind === 'probe') return { kind: 'probe', id: expectString(meta.id, 'id') };
+  if (meta.kind === 'batch') {
+    const requests = expectList(meta.requests, 'requests', MAX_BATCH_REQUESTS).map((item) => toRequestMeta(expectObject(item, 'batched request')));
+    if (requests.some((request) => request.hasBody || request.upgrade)) throw new ProtocolError('a batch carries only bodiless, non-upgrade requests');
+    return { kind: 'batch', requests };
+  }
   return toRequestMeta(meta);
+}
+
+/**
+ * The meta header of a batch, built from the requests' own encoded metas (each encoded once,
+ * when the server measures whether it still fits).
+ */
+export function encodeBatchMeta(encodedRequests: string[]): string {
+  return `{"kind":"batch","requests":[${encodedRequests.join(',')}]}`;
 }
 
 /** Parses the meta header of a poll answer that must be a request, or throws ProtocolError. */
@@ -325,7 +378,24 @@ function toRequestMeta(meta: Record<string, unknown>): RequestMeta {
 
 /** Parses the meta header of a respond POST, or throws ProtocolError saying what is wrong. */
 export function parseResponseMeta(header: string | undefined): ResponseMeta {
-  const meta = expectObject(parseJsonHeader(header), 'response meta');
+  return toResponseMeta(expectObject(parseJsonHeader(header), 'response meta'));
+}
+
+/** Parses the meta header of a respond-to-several POST, or throws ProtocolError saying what is wrong. */
+export function parseResponseGroupMeta(header: string | undefined): ResponseGroupMeta {
+  const meta = expectObject(parseJsonHeader(header), 'response group meta');
+  if (meta.kind !== 'responses') throw new ProtocolError(`meta kind must be "responses", got ${JSON.stringify(meta.kind)}`);
+  const responses = expectList(meta.responses, 'responses', MAX_BATCH_REQUESTS).map((item) => {
+    const response = expectObject(item, 'grouped response');
+    const id = expectString(response.id, 'id');
+    if (!REQUEST_ID_PATTERN.test(id)) throw new ProtocolError('id of a grouped response must be a uuid v4');
+    const bodyBytes = expectInteger(response.bodyBytes, 'bodyBytes', 0, MAX_GROUPED_BODY_BYTES);
+    return { ...toResponseMeta(response), id, bodyBytes };
+  });
+  return { kind: 'responses', responses };
+}
+
+function toResponseMeta(meta: Record<string, unknown>): ResponseMeta {
   const appMs = typeof meta.appMs === 'number' && Number.isFinite(meta.appMs) ? Math.max(0, meta.appMs) : 0;
   switch (meta.kind) {
     case 'response':
@@ -340,7 +410,7 @@ export function parseResponseMeta(header: string | undefined): ResponseMeta {
 }
 
 /** Encodes meta for the `x-standin-meta` header; DEL is escaped because Node refuses it in header values. */
-export function encodeMeta(meta: PollMeta | ResponseMeta | ProbeResultMeta): string {
+export function encodeMeta(meta: PollMeta | ResponseMeta | ResponseGroupMeta | ProbeResultMeta): string {
   const json = JSON.stringify(meta);
   return json.includes('\x7f') ? json.replace(/\x7f/g, '\\u007f') : json;
 }
@@ -369,6 +439,13 @@ function expectString(value: unknown, field: string): string {
 function expectInteger(value: unknown, field: string, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw new ProtocolError(`${field} must be an integer from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function expectList(value: unknown, field: string, maxLength: number): unknown[] {
+  if (!Array.isArray(value) || value.length === 0 || value.length > maxLength) {
+    throw new ProtocolError(`${field} must be a list of 1 to ${maxLength} items`);
   }
   return value;
 }

@@ -181,6 +181,53 @@ describe('control API', () => {
     expect(errorOf(again).message).toMatch(/already answered or timed out/);
   });
 
+  test('a busy queue is handed over as one batch, and its answers may share one POST; bad groups are refused whole', async () => {
+    const d = JSON.parse((await register({ name: 'manual-d', target: 'http://localhost:1' })).text) as { sessionId: string; port: number };
+    const e = JSON.parse((await register({ name: 'manual-e', target: 'http://localhost:1' })).text) as { sessionId: string; port: number };
+    // Three bodiless requests queue up while nobody polls; one poll then takes all of them.
+    const browsers = ['/one', '/two', '/three'].map((path) => httpRequest(`http://127.0.0.1:${d.port}${path}`));
+    let batch: { kind: string; requests: { id: string; url: string; hasBody: boolean }[] } | undefined;
+    for (let attempt = 0; attempt < 20 && !batch; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const poll = await control('/_standin/v1/tunnels/manual-d/poll', { headers: { 'x-standin-session': d.sessionId } });
+      if (poll.status === 200) batch = JSON.parse(String(poll.headers['x-standin-meta'])) as typeof batch;
+    }
+    expect(batch?.kind).toBe('batch');
+    expect(batch!.requests.map((request) => request.url)).toEqual(['/one', '/two', '/three']);
+    const [one, two, three] = batch!.requests.map((request) => request.id);
+    const group = (session: string, responses: unknown[], body: string, extraHeaders: http.OutgoingHttpHeaders = {}) =>
+      control('/_standin/v1/tunnels/manual-d/responses', {
+        method: 'POST',
+        headers: { 'x-standin-session': session, 'x-standin-meta': JSON.stringify({ kind: 'responses', responses }), 'content-length': Buffer.byteLength(body), 'x-standin-not-a-poll': '1', ...extraHeaders },
+        body,
+      });
+    const ok = (id: string, bodyBytes: number) => ({ id, kind: 'response', status: 200, headers: ['content-type', 'text/plain'], appMs: 1, bodyBytes });
+
+    const foreign = await group(e.sessionId, [ok(one, 3)], 'one');
+    expect(foreign.status).toBe(403);
+    expect(errorOf(foreign).error).toBe('unknown_session');
+    const wrongLength = await group(d.sessionId, [ok(one, 3), ok(two, 3)], 'onetwo!');
+    expect(wrongLength.status).toBe(400);
+    expect(errorOf(wrongLength).message).toMatch(/Content-Length 6/);
+    expect((await group(d.sessionId, [ok(one, 3), ok(one, 3)], 'oneone')).status).toBe(400);
+    const badMeta = await group(d.sessionId, [{ id: one, kind: 'response', status: 200, headers: [], appMs: 1, bodyBytes: -1 }], '');
+    expect(badMeta.status).toBe(400);
+    expect(errorOf(badMeta).message).toMatch(/bodyBytes must be an integer/);
+
+    // None of the refused groups reached a browser; a good one answers all three at once.
+    const good = await group(d.sessionId, [ok(one, 3), ok(two, 3), { id: three, kind: 'failure', code: 'app_unreachable', message: 'down', appMs: 1, bodyBytes: 0 }], 'onetwo');
+    expect(good.status).toBe(204);
+    const answers = await Promise.all(browsers);
+    expect(answers.map((answer) => [answer.status, answer.text.slice(0, 3)])).toEqual([
+      [200, 'one'],
+      [200, 'two'],
+      [502, answers[2].text.slice(0, 3)],
+    ]);
+    expect(answers[2].headers['x-standin-error']).toBe('app_unreachable');
+    // An id answered already is skipped, not delivered twice.
+    expect((await group(d.sessionId, [ok(one, 5)], 'again')).status).toBe(204);
+  });
+
   test('an answer with malformed meta is refused with 400 and the browser gets 502', async () => {
     const c = JSON.parse((await register({ name: 'manual-c', target: 'http://localhost:1' })).text) as { sessionId: string; port: number };
     const browser = httpRequest(`http://127.0.0.1:${c.port}/for-c`);

@@ -2,7 +2,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HEADER } from '../../shared/protocol';
-import { replyError } from '../control-reply';
+import { replyError, replyNoContent } from '../control-reply';
 import type { ServerContext } from '../server-context';
 import { replyEnded } from '../tunnel-session';
 
@@ -27,4 +27,13 @@ export function continueAsPoll(ctx: ServerContext, name: string, sessionId: stri
   }
   if (tunnel.state === 'pending') tunnel.state = 'active';
   tunnel.session.acceptPoll(res);
+}
+
+/**
+ * After a respond POST's body: held as the client's next poll, or answered 204 when the client
+ * said it has enough polls open (`x-standin-not-a-poll`).
+ */
+export function continueAfterResponse(ctx: ServerContext, name: string, sessionId: string | string[] | undefined, req: IncomingMessage, res: ServerResponse): void {
+  if (req.headers[HEADER.notAPoll] !== undefined) replyNoContent(res);
+  else continueAsPoll(ctx, name, sessionId, res);
 }

@@ -11,7 +11,7 @@ import { HEADER, parseResponseMeta } from '../../shared/protocol';
 import type { BrowserRequest } from '../browser-request';
 import { replyError } from '../control-reply';
 import type { ServerContext } from '../server-context';
-import { continueAsPoll } from './poll';
+import { continueAfterResponse } from './poll';
 import { handleProbeResult } from './probe-result';
 
 export function handleRespond(ctx: ServerContext, name: string, requestId: string, req: IncomingMessage, res: ServerResponse): void {
@@ -46,11 +46,11 @@ export function handleRespond(ctx: ServerContext, name: string, requestId: strin
   if (meta.kind === 'failure') {
     request.fail(meta.code, meta.message);
     req.resume();
-    req.once('end', () => continueAsPoll(ctx, name, sessionId, res));
+    req.once('end', () => continueAfterResponse(ctx, name, sessionId, req, res));
     return;
   }
   request.sendResponseHead(meta);
-  streamBody(request, req, () => continueAsPoll(ctx, name, sessionId, res));
+  streamBody(request, req, () => continueAfterResponse(ctx, name, sessionId, req, res));
 }
 
 /**

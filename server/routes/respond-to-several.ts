@@ -1,0 +1,63 @@
+/**
+ * POST /_standin/v1/tunnels/<name>/responses: the client answers several browser requests at
+ * once (the small, complete responses to a batch; shared/protocol.ts). The meta header lists
+ * them with their body sizes; the POST body is their bodies back to back, at most
+ * MAX_BATCH_REQUESTS × MAX_GROUPED_BODY_BYTES, so it is read whole before anything is sent.
+ * Like a single respond POST, it is then held open as the client's next poll.
+ */
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HEADER, parseResponseGroupMeta, type GroupedResponse } from '../../shared/protocol';
+import { replyError } from '../control-reply';
+import type { ServerContext } from '../server-context';
+import { continueAfterResponse } from './poll';
+
+export function handleRespondToSeveral(ctx: ServerContext, name: string, req: IncomingMessage, res: ServerResponse): void {
+  const sessionId = req.headers[HEADER.session];
+  const { responses } = parseResponseGroupMeta(req.headers[HEADER.meta] as string | undefined);
+  const bodyBytes = responses.reduce((sum, response) => sum + response.bodyBytes, 0);
+  if (req.headers['content-length'] !== String(bodyBytes)) {
+    replyError(res, 400, 'bad_request', `the body must be the ${responses.length} bodies back to back: Content-Length ${bodyBytes}`);
+    return;
+  }
+  if (new Set(responses.map((response) => response.id)).size !== responses.length) {
+    replyError(res, 400, 'bad_request', 'a request id appears twice in one group of responses');
+    return;
+  }
+  // Nothing is delivered unless every response comes from the session its request went to.
+  for (const response of responses) {
+    const request = ctx.handed.get(response.id);
+    if (request && (request.tunnel !== name || request.sessionId !== sessionId)) {
+      replyError(res, 403, 'unknown_session', `request ${response.id} was handed to another session or tunnel`);
+      return;
+    }
+  }
+  const chunks: Buffer[] = [];
+  req.on('data', (chunk: Buffer) => chunks.push(chunk));
+  req.once('end', () => {
+    deliver(ctx, responses, Buffer.concat(chunks, bodyBytes));
+    const tunnel = ctx.registry.get(name);
+    if (tunnel && tunnel.session.id === sessionId) tunnel.session.heard();
+    continueAfterResponse(ctx, name, sessionId, req, res);
+  });
+}
+
+/** Sends each response to its waiting browser; a request no longer waiting (timed out, browser gone) is skipped. */
+function deliver(ctx: ServerContext, responses: GroupedResponse[], bodies: Buffer): void {
+  let offset = 0;
+  for (const response of responses) {
+    const body = bodies.subarray(offset, offset + response.bodyBytes);
+    offset += response.bodyBytes;
+    const request = ctx.handed.get(response.id);
+    if (!request) continue;
+    ctx.handed.remove(response.id);
+    if (request.res.destroyed) continue;
+    if (response.kind === 'failure') {
+      request.fail(response.code, response.message);
+      continue;
+    }
+    request.sendResponseHead(response);
+    request.bytesOut += body.length;
+    request.res.end(body);
+  }
+}
