@@ -69,6 +69,12 @@ function rawExchange(port: number, bytes: string | Buffer, timeoutMs = 3_000): P
   });
 }
 
+/** The request ids of a poll answer's meta: one request, or a batch. */
+function batchIds(metaHeader: string): string[] {
+  const meta = JSON.parse(metaHeader) as { kind: string; id?: string; requests?: { id: string }[] };
+  return meta.kind === 'batch' ? meta.requests!.map((request) => request.id) : [meta.id!];
+}
+
 function errorOf(response: TestResponse): { error: string; message: string } {
   return JSON.parse(response.text) as { error: string; message: string };
 }
@@ -226,6 +232,25 @@ describe('control API', () => {
     expect(answers[2].headers['x-standin-error']).toBe('app_unreachable');
     // An id answered already is skipped, not delivered twice.
     expect((await group(d.sessionId, [ok(one, 5)], 'again')).status).toBe(204);
+
+    // A group cut off mid-body answers its browsers at once (not at their 5 s request timeout).
+    const startedAt = Date.now();
+    const cutBrowsers = ['/four', '/five'].map((path) => httpRequest(`http://127.0.0.1:${d.port}${path}`));
+    let ids: string[] = [];
+    for (let attempt = 0; attempt < 20 && ids.length < 2; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const poll = await control('/_standin/v1/tunnels/manual-d/poll', { headers: { 'x-standin-session': d.sessionId } });
+      if (poll.status === 200) ids = ids.concat(batchIds(String(poll.headers['x-standin-meta'])));
+    }
+    const meta = JSON.stringify({ kind: 'responses', responses: [ok(ids[0], 4), ok(ids[1], 4)] });
+    const head = `POST /_standin/v1/tunnels/manual-d/responses HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nx-standin-session: ${d.sessionId}\r\nx-standin-meta: ${meta}\r\nContent-Length: 8\r\n\r\nfour`;
+    await rawExchange(server.mainPort, head, 300);
+    const cut = await Promise.all(cutBrowsers);
+    expect(cut.map((answer) => [answer.status, answer.headers['x-standin-error']])).toEqual([
+      [503, 'tunnel_offline'],
+      [503, 'tunnel_offline'],
+    ]);
+    expect(Date.now() - startedAt).toBeLessThan(4_000);
   });
 
   test('an answer with malformed meta is refused with 400 and the browser gets 502', async () => {

@@ -34,6 +34,17 @@ export function handleRespondToSeveral(ctx: ServerContext, name: string, req: In
   }
   const chunks: Buffer[] = [];
   req.on('data', (chunk: Buffer) => chunks.push(chunk));
+  // The client's connection broke before the whole group arrived: its browsers get an answer now,
+  // not at their request timeout.
+  req.once('close', () => {
+    if (req.complete) return;
+    for (const response of responses) {
+      const request = ctx.handed.get(response.id);
+      if (!request) continue;
+      ctx.handed.remove(response.id);
+      request.fail('tunnel_offline', 'The connection to the standin client broke while it sent the response.');
+    }
+  });
   req.once('end', () => {
     deliver(ctx, responses, Buffer.concat(chunks, bodyBytes));
     const tunnel = ctx.registry.get(name);
