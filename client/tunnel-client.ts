@@ -346,15 +346,7 @@ export class TunnelClient {
   /** Resolves when no request is being served, or after `timeoutMs`. */
   private servingFinished(timeoutMs: number): Promise<void> {
     if (this.serving === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.servingDone.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      this.servingDone.add(done);
-    });
+    return delayUnlessWoken(timeoutMs, this.servingDone);
   }
 
   /**
@@ -446,20 +438,25 @@ export class TunnelClient {
   }
 
   private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.wake.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wake.add(done);
-    });
+    return delayUnlessWoken(ms, this.wake);
   }
 }
 
 /** What the app answered to one request, ready to go back to the server. */
 type AppAnswer = CompleteAnswer | { kind: 'streaming'; id: string; meta: ResponseMeta; response: AppResponse; hasBody: boolean };
+
+/** Resolves after `ms`, or as soon as one of `wakers` is called (each call wakes every waiter). */
+function delayUnlessWoken(ms: number, wakers: Set<() => void>): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      wakers.delete(done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    wakers.add(done);
+  });
+}
 
 function contentLength(response: AppResponse): number | undefined {
   const header = getHeader(response.headers, 'content-length');
