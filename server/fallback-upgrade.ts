@@ -12,14 +12,14 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { newUuid } from '../shared/random-ids';
-import { getHeader, withoutHopByHop } from '../shared/http-headers';
+import { withoutHopByHop } from '../shared/http-headers';
 import type { Logger } from '../shared/logger';
 import { sendStandinError } from './error-page';
 import { originFormPath } from './fallback-proxy';
 import { buildForwardHeaders } from './forward-headers';
 import { OpenUpgrades } from './open-upgrades';
 import { formatResponseHead } from './raw-response-head';
-import { endSocket, responseOnSocket } from './upgrade-traffic';
+import { endSocket, responseOnSocket, restoreUpgradeHeaders } from './upgrade-traffic';
 
 export class FallbackUpgrades {
   private readonly transport: typeof http | typeof https;
@@ -40,7 +40,7 @@ export class FallbackUpgrades {
     const receivedAt = performance.now();
     const res = responseOnSocket(req, socket);
     const headers = buildForwardHeaders(req, id);
-    headers.push('Connection', 'Upgrade', 'Upgrade', getHeader(req.rawHeaders, 'upgrade') ?? '');
+    restoreUpgradeHeaders(headers, req);
     const upstream = this.transport.request({
       hostname: this.origin.hostname.replace(/^\[(.*)\]$/, '$1'),
       port: this.origin.port || undefined,

@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { newUuid } from '../shared/random-ids';
 import { getHeader } from '../shared/http-headers';
-import { encodeMeta, HEADER, type RequestMeta, type ResponseMeta, type StandinErrorCode } from '../shared/protocol';
+import { encodeMeta, HEADER, type RawHeaders, type RequestMeta, type ResponseMeta, type StandinErrorCode } from '../shared/protocol';
 import { logAccess } from './access-log';
 import { BrowserRequest } from './browser-request';
 import { replyNoContent } from './control-reply';
@@ -64,14 +64,18 @@ function refusalFor(ctx: ServerContext, name: string, tunnel: Tunnel | undefined
   return undefined;
 }
 
+function markAsUpgrade(meta: RequestMeta, req: IncomingMessage): void {
+  meta.upgrade = true;
+  meta.hasBody = false;
+  restoreUpgradeHeaders(meta.headers, req);
+}
+
 /**
  * Hop-by-hop removal dropped Connection and Upgrade, but the app needs them for this handshake
  * (RFC 9110 §7.8): put back `Connection: Upgrade` and the browser's Upgrade value, nothing more.
  */
-function markAsUpgrade(meta: RequestMeta, req: IncomingMessage): void {
-  meta.upgrade = true;
-  meta.hasBody = false;
-  meta.headers.push('Connection', 'Upgrade', 'Upgrade', getHeader(req.rawHeaders, 'upgrade') ?? '');
+export function restoreUpgradeHeaders(headers: RawHeaders, req: IncomingMessage): void {
+  headers.push('Connection', 'Upgrade', 'Upgrade', getHeader(req.rawHeaders, 'upgrade') ?? '');
 }
 
 /**
