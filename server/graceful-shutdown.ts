@@ -8,11 +8,6 @@
 import type { Logger } from '../shared/logger';
 import type { ServerContext } from './server-context';
 
-/** Whether the server is draining; read by readiness, the tunnel ports and registration. */
-export class ServerDrain {
-  draining = false;
-}
-
 /** How often the drain checks whether in-flight requests are done. */
 const DRAIN_CHECK_INTERVAL_MS = 100;
 

@@ -14,7 +14,7 @@ import { newUuid } from '../shared/random-ids';
 import { getHeader } from '../shared/http-headers';
 import { encodeMeta, HEADER, type RawHeaders, type RequestMeta, type ResponseMeta, type StandinErrorCode } from '../shared/protocol';
 import { logAccess } from './access-log';
-import { BrowserRequest } from './browser-request';
+import { BrowserRequest, type UpgradeHandshake } from './browser-request';
 import { replyNoContent } from './control-reply';
 import { sendStandinError } from './error-page';
 import type { Closable } from './open-upgrades';
@@ -100,7 +100,7 @@ export function endSocket(socket: Duplex): void {
 }
 
 /** One upgrade request, from its handshake until its connection closes. */
-export class UpgradeLink implements Closable {
+export class UpgradeLink implements Closable, UpgradeHandshake {
   private pollRes: ServerResponse | undefined;
   private post: IncomingMessage | undefined;
   private upgradedAt: number | undefined;

@@ -47,6 +47,7 @@
  */
 
 import { ProtocolError } from './errors';
+import type { SessionEndReason } from './session-end';
 
 /** Version of this internal protocol; a breaking change gets a new path prefix (/_standin/v2/). */
 export const PROTOCOL_VERSION = 1;
@@ -258,15 +259,8 @@ export interface ResponseGroupMeta {
 /** What a 200 poll answer carries. */
 export type PollMeta = RequestMeta | RequestBatchMeta | ProbeMeta;
 
-/**
- * Why the server ended a client session, sent as `reason` with `tunnel_stopped` (and
- * `session_replaced`) so the client can say why and pick its exit code. `stopped` means an admin
- * stopped the tunnel.
- */
-export type SessionEndReason = 'released' | 'replaced' | 'expired' | 'stopped' | 'shutdown';
-
-/** The reasons a client may see, for validating what the server sent. */
-export const SESSION_END_REASONS: readonly SessionEndReason[] = ['released', 'replaced', 'expired', 'stopped', 'shutdown'];
+// The session-end reasons live in their own module, so errors.ts can name them without importing this file.
+export { SESSION_END_REASONS, type SessionEndReason } from './session-end';
 
 /** Error codes the browser can get from standin itself (DESIGN.md "Errors"). */
 export const STANDIN_ERROR_STATUS = {
