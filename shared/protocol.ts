@@ -73,13 +73,13 @@ export const PATHS = {
 /** Prefix of the select endpoint, which a browser reaches through the site's own host. */
 export const SELECT_PREFIX = '/_standin/select/';
 
-/** The cookie that selects a tunnel on the main port (DESIGN.md "Routing"). */
+/** The cookie that selects a tunnel on the main port (docs/design.md "Routing"). */
 export const TUNNEL_COOKIE = 'standin-tunnel';
 
 /** `/_standin/select/none` clears the selection, so no tunnel may be called "none". */
 export const NO_TUNNEL_NAME = 'none';
 
-/** Header names, lower case as Node exposes them. User-facing ones are part of DESIGN.md's contract. */
+/** Header names, lower case as Node exposes them. User-facing ones are a contract (docs/design.md "Trace headers"). */
 export const HEADER = {
   /** Internal: JSON metadata of the message this HTTP message carries. */
   meta: 'x-standin-meta',
@@ -262,7 +262,7 @@ export type PollMeta = RequestMeta | RequestBatchMeta | ProbeMeta;
 // The session-end reasons live in their own module, so errors.ts can name them without importing this file.
 export { SESSION_END_REASONS, type SessionEndReason } from './session-end';
 
-/** Error codes the browser can get from standin itself (DESIGN.md "Errors"). */
+/** Error codes the browser can get from standin itself (docs/design.md "Errors"). */
 export const STANDIN_ERROR_STATUS = {
   app_unreachable: 502,
   app_error: 502,
