@@ -245,7 +245,8 @@ async function readPollFrame(body: Readable & { dump(): Promise<void> }): Promis
   try {
     return parsePollMeta(await readFrame(body));
   } catch (error) {
-    body.destroy();
+    // Whatever is left of the answer is read away (undici caps that) so the connection is freed.
+    await body.dump().catch(() => undefined);
     throw new BadPollAnswerError(`a poll answer could not be read: ${(error as Error).message}`, { cause: error });
   }
 }

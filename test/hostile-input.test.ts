@@ -144,6 +144,36 @@ describe('control API', () => {
     expect(answer).toMatch(/^HTTP\/1\.1 431/);
   });
 
+  test('a client of another protocol version is refused with 400 naming both versions and what to upgrade', async () => {
+    const oldClient = await register(JSON.stringify({ name: 'old-client', target: 'x', version: '0.1.0' }));
+    expect(oldClient.status).toBe(400);
+    expect(errorOf(oldClient).message).toBe(`this standin server speaks protocol ${PROTOCOL_VERSION} and your client (standin 0.1.0) speaks protocol 1: upgrade the client (npm install -g standin@latest, or npx standin@latest)`);
+    const newerPoll = await control('/_standin/v1/tunnels/bystander/poll', { headers: { 'x-standin-protocol': String(PROTOCOL_VERSION + 1) } });
+    expect(newerPoll.status).toBe(400);
+    expect(errorOf(newerPoll).message).toMatch(/upgrade the standin server/);
+    const noHeader = await httpRequest(`${server.url}/_standin/v1/tunnels/bystander/poll`, { headers: AUTH });
+    expect(noHeader.status).toBe(400);
+    expect(errorOf(noHeader).message).toMatch(/speaks protocol 1: upgrade the client/);
+  });
+
+  test('a respond POST whose body does not start with a frame, or declares an oversized one, is refused and its browser gets 502', async () => {
+    const f = JSON.parse((await register({ name: 'manual-f', target: 'http://localhost:1' })).text) as { sessionId: string; port: number };
+    for (const body of ['<html>not a frame</html>', '99999999\n{', `${300 * 1024}\n{"kind":"response"`]) {
+      const browser = httpRequest(`http://127.0.0.1:${f.port}/for-f`);
+      let id: string | undefined;
+      for (let attempt = 0; attempt < 20 && !id; attempt++) {
+        const poll = await control('/_standin/v1/tunnels/manual-f/poll', { headers: { 'x-standin-session': f.sessionId } });
+        if (poll.status === 200) id = (JSON.parse(metaOf(poll)) as { id: string }).id;
+      }
+      const bad = await control(`/_standin/v1/tunnels/manual-f/responses/${id}`, { method: 'POST', headers: { 'x-standin-session': f.sessionId }, body });
+      expect(bad.status).toBe(400);
+      expect(errorOf(bad).error).toBe('bad_request');
+      const answer = await browser;
+      expect(answer.status).toBe(502);
+      expect(answer.headers['x-standin-error']).toBe('app_error');
+    }
+  });
+
   test('wrong methods and unknown paths get 405 and 404 with a message', async () => {
     const wrongMethod = await control('/_standin/v1/tunnels', { method: 'PUT' });
     expect(wrongMethod.status).toBe(405);

@@ -32,10 +32,9 @@ export async function handleRespondToSeveral(ctx: ServerContext, name: string, r
   const chunks: Buffer[] = [];
   let receivedBytes = 0;
   req.on('data', (chunk: Buffer) => {
-    chunks.push(chunk);
     receivedBytes += chunk.length;
-    // More than the frame declared: a broken client; stop reading (the close fails the group).
-    if (receivedBytes > bodyBytes) req.destroy();
+    // More than the frame declared is not kept: the group is refused at the end.
+    if (receivedBytes <= bodyBytes) chunks.push(chunk);
   });
   // The client's connection broke before the whole group arrived: its browsers get an answer now,
   // not at their request timeout.
@@ -44,7 +43,7 @@ export async function handleRespondToSeveral(ctx: ServerContext, name: string, r
   });
   req.once('end', () => {
     if (receivedBytes !== bodyBytes) {
-      failGroup(ctx, responses, 'app_error', 'The standin client sent a group of responses standin could not read.');
+      // Refused whole, like any bad group: its requests stay with the client, which may answer again.
       replyError(res, 400, 'bad_request', `the body after the frame must be the ${responses.length} bodies back to back: ${bodyBytes} bytes, got ${receivedBytes}`);
       return;
     }
@@ -56,7 +55,7 @@ export async function handleRespondToSeveral(ctx: ServerContext, name: string, r
 }
 
 /** Fails the browser requests of a group that cannot be delivered. */
-function failGroup(ctx: ServerContext, responses: GroupedResponse[], code: 'tunnel_offline' | 'app_error', message: string): void {
+function failGroup(ctx: ServerContext, responses: GroupedResponse[], code: 'tunnel_offline', message: string): void {
   for (const response of responses) {
     const request = ctx.handed.get(response.id);
     if (!request) continue;

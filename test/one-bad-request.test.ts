@@ -1,5 +1,9 @@
 /**
- * One bad poll answer fails alone. A proxy between client and server that mangles one poll
+ * One bad request fails alone. An app response head over the head-size limit, a browser request
+ * head too big for one metadata frame, and a poll answer mangled by a proxy each cost only
+ * their own request.
+ *
+ * One bad poll answer: A proxy between client and server that mangles one poll
  * answer (answers it with its own 502 page, cuts it inside the metadata frame, or sends
  * something that is not a frame) costs only the request that answer carried: it gets a clear
  * error page (504 timeout, since the server handed it over and nobody answers), the client's
@@ -20,7 +24,11 @@ let app: LocalApp;
 let server: ServerProcess;
 
 beforeAll(async () => {
-  app = await startLocalApp((req, res) => res.end(`app saw ${req.url}`));
+  app = await startLocalApp((req, res) => {
+    // 70 KiB of response headers: over the 64 KiB head-size limit.
+    if (req.url === '/huge-head') res.setHeader('x-huge', Array.from({ length: 10 }, () => 'h'.repeat(7 * 1024)));
+    res.end(`app saw ${req.url}`);
+  });
   server = await startServerProcess(['--poll-timeout', '2s', '--request-timeout', '3s']);
 });
 
@@ -107,4 +115,34 @@ describe.each<Mangling>(['502 page', 'cut inside the frame', 'not a frame'])('a 
     expect(client.lines.some((line) => line.message === 'poll answer lost, polling again')).toBe(true);
     expect(client.lines.some((line) => line.message === 'connection lost' || line.message === 'reconnecting')).toBe(false);
   });
+});
+
+test('an app response head over the limit fails only that request, with 502 app_error', async () => {
+  const client = await startClientProcess(String(app.port), server.url, ['--name', 'huge-app-head']);
+  try {
+    const huge = await httpRequest(`${client.publicUrl}/huge-head`);
+    expect(huge.status).toBe(502);
+    expect(huge.headers['x-standin-error']).toBe('app_error');
+    expect((await httpRequest(`${client.publicUrl}/next`)).text).toBe('app saw /next');
+    expect(client.lines.some((line) => line.message === 'connection lost')).toBe(false);
+  } finally {
+    await client.stop('SIGINT');
+  }
+});
+
+test('a request head whose metadata would not fit one frame gets 431 head_too_large; the next request is served', async () => {
+  // Only a --max-header-size raised far past the default lets such a head in at all.
+  const bigServer = await startServerProcess(['--max-header-size', String(1024 * 1024)]);
+  const client = await startClientProcess(String(app.port), bigServer.url, ['--name', 'big-heads']);
+  try {
+    const headers: Record<string, string> = {};
+    for (let i = 0; i < 40; i++) headers[`x-big-${i}`] = '"'.repeat(8 * 1024);
+    const tooBig = await httpRequest(`${client.publicUrl}/too-big`, { headers });
+    expect(tooBig.status).toBe(431);
+    expect(tooBig.headers['x-standin-error']).toBe('head_too_large');
+    expect((await httpRequest(`${client.publicUrl}/next`)).text).toBe('app saw /next');
+  } finally {
+    await client.stop('SIGINT');
+    await bigServer.stop();
+  }
 });
