@@ -53,6 +53,15 @@ describe('wire frame', () => {
     expect(body.equals(BODY)).toBe(true);
   });
 
+  test('reads a record far over the stream\'s high-water mark, arriving in 1 KiB chunks', async () => {
+    const big = JSON.stringify({ kind: 'response', headers: ['Set-Cookie', 'x'.repeat(200 * 1024)] });
+    const whole = Buffer.concat([encodeFrame(big), BODY]);
+    const pieces = Array.from({ length: Math.ceil(whole.length / 1024) }, (_, i) => whole.subarray(i * 1024, (i + 1) * 1024));
+    const { json, body } = await readFrameThenBody(streamOf(pieces));
+    expect(json).toBe(big);
+    expect(body.equals(BODY)).toBe(true);
+  });
+
   test('with no body, the end still reaches a listener added after the frame was read', async () => {
     for (const pieces of [[encodeFrame(JSON_TEXT)], [encodeFrame(JSON_TEXT).subarray(0, 3), encodeFrame(JSON_TEXT).subarray(3)]]) {
       const { json, body } = await readFrameThenBody(Readable.from(pieces, { objectMode: false }));
