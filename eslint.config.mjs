@@ -69,7 +69,7 @@ export default tseslint.config(
     rules: { '@typescript-eslint/restrict-template-expressions': 'off' },
   },
   {
-    files: ['test/helpers/websocket.ts', 'test/nginx-upgrade.test.ts', 'test/upgrade.test.ts'],
+    files: ['test/helpers/websocket.ts', 'test/nginx-upgrade.test.ts', 'test/proxy-header-limits.test.ts', 'test/upgrade.test.ts'],
     rules: { '@typescript-eslint/no-base-to-string': 'off' },
   },
   { files: ['server/forward-headers.ts'], rules: { 'no-useless-escape': 'off' } },
