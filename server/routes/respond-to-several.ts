@@ -40,9 +40,7 @@ export function handleRespondToSeveral(ctx: ServerContext, name: string, req: In
     if (req.complete) return;
     for (const response of responses) {
       const request = ctx.handed.get(response.id);
-      if (!request) continue;
-      ctx.handed.remove(response.id);
-      request.fail('tunnel_offline', 'The connection to the standin client broke while it sent the response.');
+      request?.fail('tunnel_offline', 'The connection to the standin client broke while it sent the response.');
     }
   });
   req.once('end', () => {
@@ -60,14 +58,13 @@ function deliver(ctx: ServerContext, responses: GroupedResponse[], bodies: Buffe
     const body = bodies.subarray(offset, offset + response.bodyBytes);
     offset += response.bodyBytes;
     const request = ctx.handed.get(response.id);
-    if (!request) continue;
-    ctx.handed.remove(response.id);
-    if (request.res.destroyed) continue;
+    if (!request || request.res.destroyed) continue;
     if (response.kind === 'failure') {
       request.fail(response.code, response.message);
       continue;
     }
-    request.sendResponseHead(response);
+    // A head Node refuses (CR/LF, non-Latin-1) fails that one request with 502; the others go on.
+    if (!request.sendResponseHead(response)) continue;
     request.bytesOut += body.length;
     request.res.end(body);
   }
