@@ -28,6 +28,12 @@ export type BrowserRequestState = 'queued' | 'handed' | 'answered' | 'upgraded';
 /** An index a request can be in; each is left through the function given to `attach()`. */
 export type RequestIndex = 'queue' | 'handed' | 'taken' | 'inFlight';
 
+/**
+ * How long a request whose upload the client stopped reading waits for the client's answer
+ * before it fails as tunnel_offline: the app may have answered early (401, 413).
+ */
+const EARLY_ANSWER_GRACE_MS = 1_000;
+
 /** The indexes a request leaves as soon as it is answered (or upgraded, or failed). */
 const LEFT_WHEN_ANSWERED: RequestIndex[] = ['queue', 'handed'];
 
@@ -158,7 +164,14 @@ export class BrowserRequest {
     pollAnswer.once('close', () => {
       if (pollAnswer.writableFinished || this.isAnswered) return;
       this.req.unpipe(pollAnswer);
-      this.fail('tunnel_offline', this.upgrade ? 'The connection to the standin client broke during the upgrade handshake.' : 'The connection to the standin client broke while it received the request.');
+      if (this.upgrade) return this.fail('tunnel_offline', 'The connection to the standin client broke during the upgrade handshake.');
+      // An app that answers before reading the whole upload (401, 413) ends the client's replay
+      // of the body, and the client stops reading it; its answer is then on the way. Wait for it
+      // briefly, as a proxy passes on such an early answer, before calling the client gone.
+      const grace = setTimeout(() => {
+        if (!this.isAnswered && !this.finished) this.fail('tunnel_offline', 'The connection to the standin client broke while it received the request.');
+      }, EARLY_ANSWER_GRACE_MS);
+      grace.unref();
     });
   }
 
