@@ -17,6 +17,7 @@ import type { ServerContext } from '../server/server-context';
 import { stopTunnel } from '../server/stop-tunnel';
 import { Tunnel } from '../server/tunnel';
 import { admitToTunnel } from '../server/tunnel-admission';
+import { serveUpgradeThroughTunnel } from '../server/upgrade-traffic';
 import { InMemoryTunnelRegistry } from '../server/tunnel-registry';
 
 const REQUEST_TIMEOUT_MS = 200;
@@ -255,6 +256,21 @@ describe('admission is one path for plain requests and upgrades', () => {
     expect(observed.requests).toBe(3);
     expect(offline.counters).toMatchObject({ requests: 1, errors: 1, inFlight: 0 });
     expect(offline.recentRequests.list().length).toBe(1);
+  });
+
+  test('a refused upgrade is recorded like a refused request (metrics, counters, recent requests)', async () => {
+    const { ctx, observed } = fakeContext();
+    const offline = addTunnel(ctx, 'offline');
+    offline.session.end('released');
+    const exchange = browserExchange('GET', '/socket', { upgrade: 'websocket', connection: 'Upgrade' });
+    serveUpgradeThroughTunnel(ctx, 'offline', exchange.req, exchange.socket, Buffer.alloc(0));
+    await tick();
+    expect(exchange.status()).toBe(503);
+    exchange.socket.destroy();
+    await tick();
+    expect(observed.requests).toBe(1);
+    expect(offline.counters).toMatchObject({ requests: 1, errors: 1, inFlight: 0 });
+    expect(offline.recentRequests.list()).toEqual([expect.objectContaining({ path: '/socket', status: 503, error: 'tunnel_offline' })]);
   });
 
   test('a full queue refuses with 503 queue_full', async () => {
