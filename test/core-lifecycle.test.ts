@@ -44,22 +44,30 @@ interface Exchange {
   status(): number | undefined;
 }
 
-function browserExchange(method = 'GET', url = '/x', headers: Record<string, string> = {}): Exchange {
-  const socket = new FakeSocket();
+/** A browser's request head as node:http would have parsed it, on `socket`. */
+function incomingRequest(socket: FakeSocket, method: string, url: string, headers: Record<string, string>): http.IncomingMessage {
   const req = new http.IncomingMessage(socket as never);
   req.method = method;
   req.url = url;
   req.headers = { host: 'example.test', ...headers };
   req.rawHeaders = Object.entries(req.headers).flatMap(([name, value]) => [name, String(value)]);
+  return req;
+}
+
+/** The status code of the first status line written to `socket`, or undefined while none. */
+function statusWritten(socket: FakeSocket): number | undefined {
+  const match = /^HTTP\/1\.1 (\d{3})/.exec(socket.text);
+  return match ? Number(match[1]) : undefined;
+}
+
+function browserExchange(method = 'GET', url = '/x', headers: Record<string, string> = {}): Exchange {
+  const socket = new FakeSocket();
+  const req = incomingRequest(socket, method, url, headers);
   const res = new http.ServerResponse(req);
   res.assignSocket(socket as never);
   // As node:http's server does: a finished response closes.
   res.once('finish', () => setImmediate(() => res.emit('close')));
-  const status = () => {
-    const match = /^HTTP\/1\.1 (\d{3})/.exec(socket.text);
-    return match ? Number(match[1]) : undefined;
-  };
-  return { req, res, socket, status };
+  return { req, res, socket, status: () => statusWritten(socket) };
 }
 
 /** A poll answer the session writes a request into. */
@@ -262,11 +270,12 @@ describe('admission is one path for plain requests and upgrades', () => {
     const { ctx, observed } = fakeContext();
     const offline = addTunnel(ctx, 'offline');
     offline.session.end('released');
-    const exchange = browserExchange('GET', '/socket', { upgrade: 'websocket', connection: 'Upgrade' });
-    serveUpgradeThroughTunnel(ctx, 'offline', exchange.req, exchange.socket, Buffer.alloc(0));
+    const socket = new FakeSocket();
+    const req = incomingRequest(socket, 'GET', '/socket', { upgrade: 'websocket', connection: 'Upgrade' });
+    serveUpgradeThroughTunnel(ctx, 'offline', req, socket, Buffer.alloc(0));
     await tick();
-    expect(exchange.status()).toBe(503);
-    exchange.socket.destroy();
+    expect(statusWritten(socket)).toBe(503);
+    socket.destroy();
     await tick();
     expect(observed.requests).toBe(1);
     expect(offline.counters).toMatchObject({ requests: 1, errors: 1, inFlight: 0 });
