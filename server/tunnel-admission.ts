@@ -7,6 +7,7 @@
 
 import type { StandinErrorCode } from '../shared/protocol';
 import type { BrowserRequest } from './browser-request';
+import { failIfHeadTooLarge } from './head-size-check';
 import { recordFinishedRequest } from './request-finished';
 import type { ServerContext } from './server-context';
 import { browserErrorFor } from './stop-tunnel';
@@ -33,6 +34,7 @@ export function admitToTunnel(ctx: ServerContext, name: string, request: Browser
     request.fail(refusal.code, refusal.message);
     return undefined;
   }
+  if (failIfHeadTooLarge(request)) return undefined;
   if (!tunnel!.session.offer(request)) {
     request.fail('queue_full', `${ctx.config.maxQueuedRequests} requests are already waiting for tunnel ${name}.`);
     return undefined;

@@ -11,6 +11,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { newUuid } from '../shared/random-ids';
 import { getHeader } from '../shared/http-headers';
+import { encodeFrame } from '../shared/wire-frame';
 import { encodeMeta, HEADER, type RawHeaders, type RequestMeta, type ResponseMeta, type StandinErrorCode } from '../shared/protocol';
 import { BrowserRequest } from './browser-request';
 import { replyNoContent } from './control-reply';
@@ -107,8 +108,8 @@ export class UpgradeLink implements Closable {
    */
   handOver(pollRes: ServerResponse, queuedMs: number): void {
     this.pollRes = pollRes;
-    pollRes.writeHead(200, { [HEADER.meta]: encodeMeta({ ...this.request.meta, queuedMs }), [HEADER.accelBuffering]: 'no', 'cache-control': 'no-store' });
-    pollRes.flushHeaders();
+    pollRes.writeHead(200, { [HEADER.accelBuffering]: 'no', 'cache-control': 'no-store' });
+    pollRes.write(encodeFrame(encodeMeta({ ...this.request.meta, queuedMs })));
     this.request.holdPollAnswer(pollRes);
     pollRes.once('close', () => {
       // The client's connection broke after the 101: the end of the upgraded connection.

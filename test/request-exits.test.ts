@@ -7,6 +7,8 @@
 
 import http from 'node:http';
 import net from 'node:net';
+import { PROTOCOL_VERSION } from '../shared/protocol';
+import { encodeFrame } from '../shared/wire-frame';
 import { httpRequest } from './helpers/http';
 import { startLocalApp, type LocalApp } from './helpers/local-app';
 import { startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
@@ -14,7 +16,7 @@ import { startClientProcess, startServerProcess, type ClientProcess, type Server
 jest.setTimeout(60_000);
 
 const TOKEN = 'request-exits-token';
-const AUTH = { authorization: `Bearer ${TOKEN}` };
+const AUTH = { authorization: `Bearer ${TOKEN}`, 'x-standin-protocol': String(PROTOCOL_VERSION) };
 const REQUEST_TIMEOUT_S = 2;
 
 let app: LocalApp;
@@ -49,13 +51,13 @@ afterEach(async () => {
   expect(response.text).toBe('app saw /still-fine');
 });
 
-function control(path: string, options: { method?: string; headers?: http.OutgoingHttpHeaders; body?: string } = {}) {
+function control(path: string, options: { method?: string; headers?: http.OutgoingHttpHeaders; body?: string | Buffer } = {}) {
   return httpRequest(`${server.url}${path}`, { ...options, headers: { ...AUTH, ...options.headers } });
 }
 
 /** Registers a tunnel this test answers by hand, as a client would. */
 async function manualTunnel(name: string): Promise<{ session: string; port: number }> {
-  const registered = await control('/_standin/v1/tunnels', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name, target: 'http://localhost:1' }) });
+  const registered = await control('/_standin/v1/tunnels', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ protocol: PROTOCOL_VERSION, name, target: 'http://localhost:1' }) });
   const { sessionId, port } = JSON.parse(registered.text) as { sessionId: string; port: number };
   return { session: sessionId, port };
 }
@@ -67,7 +69,8 @@ async function pollIds(name: string, session: string, count: number): Promise<st
     await new Promise((resolve) => setTimeout(resolve, 100));
     const poll = await control(`/_standin/v1/tunnels/${name}/poll`, { headers: { 'x-standin-session': session } });
     if (poll.status !== 200) continue;
-    const meta = JSON.parse(String(poll.headers['x-standin-meta'])) as { kind: string; id?: string; requests?: { id: string }[] };
+    const newline = poll.body.indexOf(0x0a);
+    const meta = JSON.parse(poll.body.subarray(newline + 1, newline + 1 + Number(poll.body.subarray(0, newline).toString())).toString()) as { kind: string; id?: string; requests?: { id: string }[] };
     ids = ids.concat(meta.kind === 'batch' ? meta.requests!.map((request) => request.id) : [meta.id!]);
   }
   return ids;
@@ -98,15 +101,16 @@ test('a group of responses with a CR/LF or non-Latin-1 header answers those brow
   const ids = await pollIds('manual-group', tunnel.session, 3);
   expect(ids).toHaveLength(3);
   const response = (id: string, headers: string[], bodyBytes: number) => ({ id, kind: 'response', status: 200, headers, appMs: 1, bodyBytes });
-  // As the client encodes it: JSON with everything beyond ASCII escaped, so the meta header is legal.
+  // JSON with everything beyond ASCII escaped, as a client may send it.
   const meta = JSON.stringify({
     kind: 'responses',
     responses: [response(ids[0], ['x-evil', 'a\r\nSet-Cookie: stolen=1'], 1), response(ids[1], ['x-name', '名前'], 1), response(ids[2], ['content-type', 'text/plain'], 4)],
   }).replace(/[\u0080-\uffff]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const body = Buffer.concat([encodeFrame(meta), Buffer.from('abfine')]);
   const posted = await control('/_standin/v1/tunnels/manual-group/responses', {
     method: 'POST',
-    headers: { 'x-standin-session': tunnel.session, 'x-standin-meta': meta, 'x-standin-not-a-poll': '1', 'content-length': 6 },
-    body: 'abfine',
+    headers: { 'x-standin-session': tunnel.session, 'x-standin-not-a-poll': '1', 'content-length': body.length },
+    body,
   });
   expect(posted.status).toBe(204);
   const answers = await Promise.all(browsers);
@@ -125,10 +129,11 @@ test('a single response with a CR/LF header answers 502 at once, not at the idle
   const browser = httpRequest(`http://127.0.0.1:${tunnel.port}/crlf`);
   const [id] = await pollIds('manual-single', tunnel.session, 1);
   const meta = JSON.stringify({ kind: 'response', status: 200, headers: ['x-evil', 'a\r\nb: c'], appMs: 1 });
+  const body = Buffer.concat([encodeFrame(meta), Buffer.from('hi')]);
   await control(`/_standin/v1/tunnels/manual-single/responses/${id}`, {
     method: 'POST',
-    headers: { 'x-standin-session': tunnel.session, 'x-standin-meta': meta, 'x-standin-not-a-poll': '1', 'content-length': 2 },
-    body: 'hi',
+    headers: { 'x-standin-session': tunnel.session, 'x-standin-not-a-poll': '1', 'content-length': body.length },
+    body,
   });
   const answer = await browser;
   expect(answer.status).toBe(502);
