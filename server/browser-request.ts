@@ -5,14 +5,19 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { newUuid } from '../shared/random-ids';
 import type { Logger } from '../shared/logger';
 import { type AppResponseMeta, type RequestMeta, type StandinErrorCode } from '../shared/protocol';
 import { sendStandinError } from './error-page';
 import { buildForwardHeaders } from './forward-headers';
+import { BodyLengthGuard, frameResponseHead } from './response-framing';
 import type { UpgradeLink } from './upgrade-traffic';
 import { setHeader } from '../shared/http-headers';
+
+/** How long a connection standin ended may take to close before it is destroyed. */
+const CUT_GRACE_MS = 2_000;
 
 /** Where a browser request is in its life. */
 export type BrowserRequestState = 'queued' | 'handed' | 'answered';
@@ -35,6 +40,8 @@ export class BrowserRequest {
   /** Set for an Upgrade request (WebSocket): its handshake and byte streams. */
   upgrade: UpgradeLink | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** Holds the app's body to the length its head declared; set with the head. */
+  private bodyGuard = new BodyLengthGuard('none');
 
   constructor(
     readonly req: IncomingMessage,
@@ -68,15 +75,49 @@ export class BrowserRequest {
     this.handedAt = performance.now();
   }
 
-  /** Writes the app's response head to the browser, with standin's own headers added. */
+  /**
+   * Writes the app's response head to the browser, with standin's own headers added; a head
+   * that cannot be framed safely (response-framing.ts) is answered 502 app_error instead.
+   */
   sendResponseHead(response: AppResponseMeta): void {
-    this.settle();
     this.appMs = response.appMs;
-    const headers = response.headers.slice();
+    const framed = frameResponseHead(this.meta.method, response);
+    if (!framed.ok) {
+      this.logger.warn('app response refused', { requestId: this.id, tunnel: this.tunnel, reason: framed.reason });
+      this.fail('app_error', `The app's response cannot be passed on: ${framed.reason}.`);
+      return;
+    }
+    this.settle();
+    this.bodyGuard = BodyLengthGuard.for(framed);
+    const headers = framed.headers;
     // Which tunnel served it, on every path (port or selector), so a developer can tell at a glance.
     setHeader(headers, 'X-Standin-Tunnel', this.tunnel);
     headers.push('X-Standin-Request-Id', this.id, 'Server-Timing', this.serverTiming());
-    this.res.writeHead(response.status, headers);
+    if (framed.statusMessage === undefined) this.res.writeHead(framed.status, headers);
+    else this.res.writeHead(framed.status, framed.statusMessage, headers);
+  }
+
+  /**
+   * Passes on a piece of the app's body, never past the length its head declared; when the
+   * client sends more, the response ends at that length and the browser's connection is cut, so
+   * the surplus can never be read as a next response. False: wait for the browser's 'drain'.
+   */
+  writeBody(chunk: Buffer): boolean {
+    if (this.res.writableEnded) return true;
+    const passed = this.bodyGuard.take(chunk);
+    if (!this.bodyGuard.overran) return passed.length === 0 || this.res.write(passed);
+    this.logger.warn('app response longer than declared', { requestId: this.id, tunnel: this.tunnel });
+    // The socket, not the response: once finished, the response lets go of its socket.
+    const socket = this.res.socket;
+    this.res.end(passed, () => cutAfterFlush(socket));
+    return true;
+  }
+
+  /** The app's body ended: so does the response, or, when it fell short of its declared length, the connection. */
+  endBody(): void {
+    if (this.res.writableEnded) return;
+    if (this.bodyGuard.complete) this.res.end();
+    else this.res.destroy();
   }
 
   /** The app accepted this Upgrade request; its 101 goes to the browser raw (upgrade-traffic.ts). */
@@ -107,6 +148,17 @@ export class BrowserRequest {
     const total = (this.headAt ?? performance.now()) - this.receivedAt;
     return `queue;dur=${this.queueMs.toFixed(1)};desc="waiting for a poll", app;dur=${this.appMs.toFixed(1)};desc="local app", total;dur=${total.toFixed(1)}`;
   }
+}
+
+/**
+ * Closes a connection once what was written to it has gone out. Closed, not just ended: Node
+ * would go on reading requests from a half-closed socket, and answer them into the void.
+ */
+function cutAfterFlush(socket: Socket | null): void {
+  if (!socket) return;
+  socket.end();
+  socket.once('finish', () => socket.destroy());
+  setTimeout(() => socket.destroy(), CUT_GRACE_MS).unref();
 }
 
 function hasRequestBody(req: IncomingMessage): boolean {

@@ -194,6 +194,8 @@ export interface RequestMeta {
 export interface AppResponseMeta {
   kind: 'response';
   status: number;
+  /** The app's own reason phrase (`299 Whatever`), when it sent one; the server checks it before use. */
+  statusMessage?: string;
   headers: RawHeaders;
   /** Time the client spent in the local app until the response head, ms. */
   appMs: number;
@@ -398,8 +400,11 @@ export function parseResponseGroupMeta(header: string | undefined): ResponseGrou
 function toResponseMeta(meta: Record<string, unknown>): ResponseMeta {
   const appMs = typeof meta.appMs === 'number' && Number.isFinite(meta.appMs) ? Math.max(0, meta.appMs) : 0;
   switch (meta.kind) {
-    case 'response':
-      return { kind: 'response', status: expectInteger(meta.status, 'status', 100, 999), headers: expectRawHeaders(meta.headers), appMs };
+    case 'response': {
+      const response: AppResponseMeta = { kind: 'response', status: expectInteger(meta.status, 'status', 100, 999), headers: expectRawHeaders(meta.headers), appMs };
+      if (typeof meta.statusMessage === 'string') response.statusMessage = meta.statusMessage;
+      return response;
+    }
     case 'failure': {
       const code = meta.code === 'app_unreachable' ? 'app_unreachable' : 'app_error';
       return { kind: 'failure', code, message: expectString(meta.message, 'message').slice(0, 500), appMs };

@@ -69,6 +69,7 @@ function deliver(ctx: ServerContext, responses: GroupedResponse[], bodies: Buffe
     }
     request.sendResponseHead(response);
     request.bytesOut += body.length;
-    request.res.end(body);
+    request.writeBody(body);
+    request.endBody();
   }
 }

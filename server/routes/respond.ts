@@ -63,13 +63,13 @@ function streamBody(request: BrowserRequest, post: IncomingMessage, onDone: () =
   const resume = () => post.resume();
   post.on('data', (chunk: Buffer) => {
     request.bytesOut += chunk.length;
-    if (!browserRes.write(chunk)) {
+    if (!request.writeBody(chunk)) {
       post.pause();
       browserRes.once('drain', resume);
     }
   });
   post.once('end', () => {
-    browserRes.end();
+    request.endBody();
     onDone();
   });
   // The client's connection broke mid-body: the browser cannot get the rest.
