@@ -42,6 +42,7 @@ export class BrowserRequest {
   private timer: NodeJS.Timeout | undefined;
   /** Holds the app's body to the length its head declared; set with the head. */
   private bodyGuard = new BodyLengthGuard('none');
+  private surplusLogged = false;
 
   constructor(
     readonly req: IncomingMessage,
@@ -98,19 +99,36 @@ export class BrowserRequest {
   }
 
   /**
-   * Passes on a piece of the app's body, never past the length its head declared; when the
-   * client sends more, the response ends at that length and the browser's connection is cut, so
-   * the surplus can never be read as a next response. False: wait for the browser's 'drain'.
+   * Passes on a piece of the app's body, never past the length its head declared. The response
+   * ends as soon as that length is reached, so bytes the client sends later can never be read as
+   * a next response; surplus that came with the last declared bytes also closes the connection.
+   * False: wait for the browser's 'drain'.
    */
   writeBody(chunk: Buffer): boolean {
-    if (this.res.writableEnded) return true;
+    if (this.res.writableEnded) {
+      this.bodyGuard.take(chunk);
+      this.noteSurplus();
+      return true;
+    }
     const passed = this.bodyGuard.take(chunk);
-    if (!this.bodyGuard.overran) return passed.length === 0 || this.res.write(passed);
-    this.logger.warn('app response longer than declared', { requestId: this.id, tunnel: this.tunnel });
-    // The socket, not the response: once finished, the response lets go of its socket.
-    const socket = this.res.socket;
-    this.res.end(passed, () => cutAfterFlush(socket));
+    if (this.bodyGuard.overran) {
+      this.noteSurplus();
+      // The socket, not the response: once finished, the response lets go of its socket.
+      const socket = this.res.socket;
+      this.res.end(passed, () => cutAfterFlush(socket));
+    } else if (this.bodyGuard.reachedDeclaredEnd) {
+      this.res.end(passed);
+    } else if (passed.length > 0) {
+      return this.res.write(passed);
+    }
     return true;
+  }
+
+  /** Logs, once, that the client sent more body than the app's head declared. */
+  private noteSurplus(): void {
+    if (!this.bodyGuard.overran || this.surplusLogged) return;
+    this.surplusLogged = true;
+    this.logger.warn('app response longer than declared; surplus dropped', { requestId: this.id, tunnel: this.tunnel });
   }
 
   /** The app's body ended: so does the response, or, when it fell short of its declared length, the connection. */

@@ -138,6 +138,11 @@ export class BodyLengthGuard {
     return chunk;
   }
 
+  /** Whether a declared length was given and has been passed on in full. */
+  get reachedDeclaredEnd(): boolean {
+    return typeof this.expectedBytes === 'number' && this.passedBytes === this.expectedBytes;
+  }
+
   /** Whether the whole declared body has been passed on (the response is complete). */
   get complete(): boolean {
     return typeof this.expectedBytes !== 'number' || this.passedBytes === this.expectedBytes;

@@ -169,26 +169,30 @@ describe('through a real server', () => {
       await nginx?.stop();
     });
 
-    test("an attacker's surplus bytes do not become the next user's response", async () => {
-      const ask = (path: string) =>
-        new Promise<string>((resolve) => {
-          const socket = net.connect(nginxPort, '127.0.0.1');
-          let text = '';
-          socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
-          socket.on('error', () => undefined);
-          socket.once('close', () => resolve(text));
-          socket.write(`GET ${path} HTTP/1.1\r\nHost: site\r\nConnection: close\r\n\r\n`);
-          setTimeout(() => socket.destroy(), 5_000).unref();
-        });
+    test("an attacker's surplus bytes, sent once the victim's request is on the pooled connection, do not become the victim's response", async () => {
+      const ask = (path: string) => {
+        const socket = net.connect(nginxPort, '127.0.0.1');
+        let text = '';
+        socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+        socket.on('error', () => undefined);
+        socket.write(`GET ${path} HTTP/1.1\r\nHost: site\r\nConnection: close\r\n\r\n`);
+        const timer = setTimeout(() => socket.destroy(), 8_000);
+        const done = new Promise<string>((resolve) => socket.once('close', () => (clearTimeout(timer), resolve(text))));
+        return { done, text: () => text };
+      };
       const attacker = ask('/attacker');
       const attackerMeta = await client.nextRequest();
-      client.respond(attackerMeta.id, { status: 200, headers: ['Content-Length', '5'] }, `hello${SMUGGLED}`);
-      expect(await attacker).toMatch(/hello$/);
+      const body = client.respondStreaming(attackerMeta.id, { status: 200, headers: ['Content-Length', '5'] });
+      body.write('hello');
+      expect(await attacker.done).toMatch(/hello$/);
+      // nginx now keeps the connection for the next request; the victim's goes down it.
       const victim = ask('/victim');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      body.end(SMUGGLED);
       const victimMeta = await client.nextRequest();
       expect(victimMeta.url).toBe('/victim');
       client.respond(victimMeta.id, { status: 200, headers: ['Content-Length', '6'] }, 'yours!');
-      const seen = await victim;
+      const seen = await victim.done;
       expect(seen).not.toContain('attacker');
       expect(seen).toMatch(/\r\n\r\nyours!$/);
     });

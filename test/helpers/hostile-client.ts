@@ -4,6 +4,7 @@
  * with heads and bodies of the test's choosing, as a compromised laptop or a broken app could.
  */
 
+import { PassThrough } from 'node:stream';
 import { ServerConnection, type PollAnswer } from '../../client/server-connection';
 import type { AppResponseMeta, RequestMeta } from '../../shared/protocol';
 
@@ -44,6 +45,13 @@ export class HostileClient {
   respond(id: string, head: Omit<AppResponseMeta, 'kind' | 'appMs'>, body: Buffer | string = ''): void {
     // A refused or cut POST is not the test's failure: the next poll starts afresh.
     this.next = this.connection.respond(this.name, this.sessionId, id, { kind: 'response', appMs: 1, ...head }, Buffer.from(body)).catch((): PollAnswer => ({ kind: 'idle' }));
+  }
+
+  /** Answers request `id` with `head` and a body the test writes (and ends) as it likes. */
+  respondStreaming(id: string, head: Omit<AppResponseMeta, 'kind' | 'appMs'>): PassThrough {
+    const body = new PassThrough();
+    this.next = this.connection.respond(this.name, this.sessionId, id, { kind: 'response', appMs: 1, ...head }, body).catch((): PollAnswer => ({ kind: 'idle' }));
+    return body;
   }
 
   /** Sends `count` extra polls at once and returns their answers (statuses or errors). */
