@@ -18,6 +18,7 @@ import { BrowserRequest } from './browser-request';
 import { replyNoContent } from './control-reply';
 import { sendStandinError } from './error-page';
 import type { Closable } from './open-upgrades';
+import { keepOpenWhileIdle } from './http-listener';
 import { formatResponseHead } from './raw-response-head';
 import { recentRequestOf } from './recent-requests';
 import type { ServerContext } from './server-context';
@@ -207,6 +208,8 @@ export class UpgradeLink implements Closable {
     const pollRes = this.pollRes!;
     this.post = post;
     (socket as Socket).setNoDelay?.(true);
+    // A WebSocket may stay silent for long; its connections to the client live as long as it does.
+    keepOpenWhileIdle(pollRes, post);
     // App → browser: the POST body. Its end is the app's half-close; the POST is then answered.
     post.on('data', (chunk: Buffer) => (request.bytesOut += chunk.length));
     post.pipe(socket);
