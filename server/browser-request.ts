@@ -11,6 +11,8 @@ import { newUuid } from '../shared/random-ids';
 import type { Logger } from '../shared/logger';
 import { type AppResponseMeta, type RequestMeta, type StandinErrorCode } from '../shared/protocol';
 import { sendStandinError } from './error-page';
+import { sendContinueIfAwaited } from './expect-continue';
+import { originFormPath } from './fallback-proxy';
 import { buildForwardHeaders } from './forward-headers';
 import { BodyLengthGuard, frameResponseHead } from './response-framing';
 import type { UpgradeLink } from './upgrade-traffic';
@@ -54,7 +56,8 @@ export class BrowserRequest {
       kind: 'request',
       id: this.id,
       method: req.method ?? 'GET',
-      url: req.url ?? '/',
+      // Absolute form (`GET http://host/path`) reaches the app as origin form, like on the fallback path.
+      url: req.url === '*' ? '*' : originFormPath(req.url),
       headers: buildForwardHeaders(req, this.id, tunnel),
       hasBody: hasRequestBody(req),
     };
@@ -74,6 +77,8 @@ export class BrowserRequest {
     this.state = 'handed';
     this.sessionId = sessionId;
     this.handedAt = performance.now();
+    // The body now has somewhere to go: a browser waiting for 100 Continue may send it.
+    sendContinueIfAwaited(this.req, this.res);
   }
 
   /**

@@ -9,6 +9,7 @@ import { parseDurationMs } from '../shared/duration';
 import { ConfigError } from '../shared/errors';
 import { defaultLogFormat, LOG_LEVELS, type LogFormat, type LogLevel } from '../shared/logger';
 import { MAX_PUBLIC_HEADER_BYTES } from '../shared/protocol';
+import { DEFAULT_TRUSTED_PROXIES, parseTrustedProxies, type TrustedProxies } from './trusted-proxies';
 
 /** Bounds on the connections of every listener: the main port and the tunnel ports (http-listener.ts). */
 export interface PublicPortLimits {
@@ -20,6 +21,8 @@ export interface PublicPortLimits {
   maxHeaderBytes: number;
   /** Open connections one source address may hold on each listener; 0: no cap. */
   maxConnectionsPerSource: number;
+  /** Peers whose X-Forwarded-Host/-Proto are believed (--trust-proxy). */
+  trustedProxies: TrustedProxies;
 }
 
 /** Default of --max-connections-per-source: far above what one browser opens (6 per host), and room for a busy cluster proxy. */
@@ -75,6 +78,7 @@ export function serverOptions<T>(yargs: Argv<T>) {
     .option('headers-timeout', { type: 'string', default: '20s', description: 'A request head must arrive within this (then 408); a connection that sends nothing is closed after it' })
     .option('max-connections-per-source', { type: 'number', default: DEFAULT_MAX_CONNECTIONS_PER_SOURCE, description: 'Open connections one source address may hold on each port (more are refused); 0: no cap. A cluster proxy counts as one source' })
     .option('max-header-size', { type: 'number', default: MAX_PUBLIC_HEADER_BYTES, description: 'Largest browser request head in bytes (then 431)' })
+    .option('trust-proxy', { type: 'string', array: true, default: [...DEFAULT_TRUSTED_PROXIES], description: 'Address ranges (CIDR) of proxies whose X-Forwarded-Host/-Proto are believed; "none" trusts no one' })
     .option('shutdown-grace', { type: 'string', default: '20s', description: 'On SIGTERM, how long in-flight requests may take to finish' })
     .option('log-format', { choices: ['json', 'pretty'] as const, description: 'Log format', defaultDescription: 'pretty on a terminal, else json' })
     .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel, description: 'Log level' });
@@ -105,6 +109,7 @@ export function toServerConfig(argv: ServerArgv): ServerConfig {
       headersTimeoutMs: durationOption(argv['headers-timeout'], 'headers-timeout'),
       maxHeaderBytes: headerSizeOption(argv['max-header-size']),
       maxConnectionsPerSource: nonNegativeInteger(argv['max-connections-per-source'], 'max-connections-per-source'),
+      trustedProxies: parseTrustedProxies(argv['trust-proxy']),
     }),
     shutdownGraceMs: durationOption(argv['shutdown-grace'], 'shutdown-grace'),
     logFormat: argv['log-format'] ?? defaultLogFormat(),

@@ -3,8 +3,10 @@
  * all of them have the same bounds: a request head must arrive within --headers-timeout, a
  * connection that sends nothing at all is closed after that long too, an idle connection after
  * --idle-timeout, a kept-alive one between requests after KEEP_ALIVE_TIMEOUT_MS, heads are capped
- * in size, one source address may hold at most --max-connections-per-source connections, and a
- * throw in a listener costs one request, not the process (contained-errors.ts).
+ * in size, one source address may hold at most --max-connections-per-source connections, whether
+ * a peer is a trusted proxy is decided once per connection (trusted-proxies.ts), `Expect:
+ * 100-continue` is left to the routes (expect-continue.ts), and a throw in a listener costs one
+ * request, not the process (contained-errors.ts).
  */
 
 import http from 'node:http';
@@ -12,7 +14,9 @@ import type { Socket } from 'node:net';
 import type { Logger } from '../shared/logger';
 import type { PublicPortLimits } from './config';
 import { containRequestErrors, containUpgradeErrors, type UpgradeListener } from './contained-errors';
+import { deferContinue } from './expect-continue';
 import { SourceConnectionCap } from './source-connection-cap';
+import { decidePeerTrust } from './trusted-proxies';
 
 /**
  * How long a kept-alive connection may wait for its next request. Longer than the 60 s that
@@ -66,6 +70,7 @@ export function createHttpListener(options: HttpListenerOptions): http.Server {
       socket.destroy();
       return;
     }
+    decidePeerTrust(socket, limits.trustedProxies);
     // headersTimeout only counts from the first byte of a head; a connection that never sends
     // one would otherwise be held for the whole idle timeout. Its first request lifts this.
     socket.setTimeout(limits.headersTimeoutMs);
@@ -74,6 +79,12 @@ export function createHttpListener(options: HttpListenerOptions): http.Server {
     if (req.socket.timeout !== idleTimeoutMs) req.socket.setTimeout(idleTimeoutMs);
   });
   server.on('upgrade', (req: http.IncomingMessage) => req.socket.setTimeout(0));
+  // With a listener here Node no longer answers 100 Continue by itself; the routes send it once
+  // the body has somewhere to go (expect-continue.ts).
+  server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    deferContinue(req);
+    server.emit('request', req, res);
+  });
   return server;
 }
 

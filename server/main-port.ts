@@ -7,6 +7,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import { CLIENT_API_PREFIX, CONTROL_PREFIX } from '../shared/protocol';
 import { createApp } from './app';
 import { createClientApi } from './client-api';
+import { sendContinueIfAwaited } from './expect-continue';
 import { createMainPortTraffic } from './routes/main-port-traffic';
 import { handleSelect, isSelectPath } from './routes/select';
 import type { ServerContext } from './server-context';
@@ -17,6 +18,8 @@ export function createMainPortHandler(ctx: ServerContext): RequestListener {
   const serveMainPortTraffic = createMainPortTraffic(ctx);
   return (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/';
+    // The control plane reads what it is sent at once; tunnel traffic waits for a client.
+    if (url.startsWith(CONTROL_PREFIX)) sendContinueIfAwaited(req, res);
     if (url.startsWith(CLIENT_API_PREFIX)) clientApi(req, res);
     else if (isSelectPath(url)) handleSelect(ctx, req, res);
     else if (url.startsWith(CONTROL_PREFIX) || url === '/_standin') app(req, res);

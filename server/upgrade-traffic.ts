@@ -17,13 +17,14 @@ import { logAccess } from './access-log';
 import { BrowserRequest } from './browser-request';
 import { replyNoContent } from './control-reply';
 import { sendStandinError } from './error-page';
-import type { Closable } from './open-upgrades';
+import { MAX_PENDING_HANDSHAKES_PER_SOURCE, type Closable } from './open-upgrades';
 import { keepOpenWhileIdle } from './http-listener';
 import { formatResponseHead } from './raw-response-head';
 import { recentRequestOf } from './recent-requests';
 import type { ServerContext } from './server-context';
 import { browserErrorFor } from './stop-tunnel';
 import type { Tunnel } from './tunnel';
+import { sourceAddressOf } from './trusted-proxies';
 
 /** How long a closed upgraded connection may take to finish its FIN exchange before it is cut. */
 const CLOSE_GRACE_MS = 2_000;
@@ -36,7 +37,7 @@ export function serveUpgradeThroughTunnel(ctx: ServerContext, name: string, req:
   const request = new BrowserRequest(req, responseOnSocket(req, socket), name, ctx.logger);
   markAsUpgrade(request.meta, req);
   const tunnel = ctx.registry.get(name);
-  const refusal = refusalFor(ctx, name, tunnel);
+  const refusal = refusalFor(ctx, name, tunnel) ?? handshakeLimitFor(req, tunnel);
   if (refusal) {
     if (tunnel) {
       tunnel.counters.requests++;
@@ -63,6 +64,12 @@ function refusalFor(ctx: ServerContext, name: string, tunnel: Tunnel | undefined
     return { code: 'upgrade_limit', message: `Tunnel ${name} already carries ${ctx.config.maxUpgradesPerTunnel} open upgraded connections (WebSockets).` };
   }
   return undefined;
+}
+
+/** Refuses a handshake when its source already has too many waiting on this tunnel. */
+function handshakeLimitFor(req: IncomingMessage, tunnel: Tunnel | undefined): { code: StandinErrorCode; message: string } | undefined {
+  if (!tunnel || tunnel.upgrades.pendingFrom(sourceAddressOf(req)) < MAX_PENDING_HANDSHAKES_PER_SOURCE) return undefined;
+  return { code: 'upgrade_limit', message: `${MAX_PENDING_HANDSHAKES_PER_SOURCE} upgrade handshakes from your address are already waiting for tunnel ${tunnel.name}.` };
 }
 
 function markAsUpgrade(meta: RequestMeta, req: IncomingMessage): void {
@@ -106,6 +113,7 @@ export class UpgradeLink implements Closable {
   private post: IncomingMessage | undefined;
   private upgradedAt: number | undefined;
   private finished = false;
+  private readonly source: string;
 
   constructor(
     private readonly ctx: ServerContext,
@@ -113,7 +121,14 @@ export class UpgradeLink implements Closable {
     private readonly request: BrowserRequest,
     private readonly socket: Duplex,
     private readonly head: Buffer,
-  ) {}
+  ) {
+    this.source = sourceAddressOf(request.req);
+  }
+
+  /** Counted against the source's handshakes until the app answered (or the connection closed). */
+  get pendingSource(): string | undefined {
+    return this.request.state !== 'answered' && !this.finished ? this.source : undefined;
+  }
 
   /** Parks the handshake for a poll, within the tunnel's queue and the request timeout. */
   start(): void {

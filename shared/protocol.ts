@@ -170,6 +170,9 @@ export interface RegisterResponse {
   requestTimeoutMs: number;
 }
 
+/** Polls one session may hold open at once (the client keeps --concurrency); more are answered 429 too_many_polls. */
+export const MAX_POLLS_PER_SESSION = 256;
+
 /** Meta of a 200 poll answer: one browser request to replay. Its body is the poll answer's body. */
 export interface RequestMeta {
   kind: 'request';
@@ -303,6 +306,7 @@ export type ControlErrorCode =
   | 'session_replaced'
   | 'tunnel_stopped'
   | 'server_shutdown'
+  | 'too_many_polls'
   | 'internal_error';
 
 /** JSON body of every non-2xx control answer. */

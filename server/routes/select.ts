@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { NO_TUNNEL_NAME, SELECT_PREFIX, TUNNEL_COOKIE, TUNNEL_NAME_PATTERN } from '../../shared/protocol';
 import { replyError } from '../control-reply';
 import type { ServerContext } from '../server-context';
+import { forwardedProto } from '../trusted-proxies';
 
 /** Whether `url` is for the select endpoint. */
 export function isSelectPath(url: string): boolean {
@@ -82,9 +83,7 @@ function clearCookie(req: IncomingMessage): string {
   return `${TUNNEL_COOKIE}=; Path=/; Max-Age=0; SameSite=Lax; HttpOnly${secureAttribute(req)}`;
 }
 
-/** `; Secure` when the browser came over https (directly, or as the cluster proxy says). */
+/** `; Secure` when the browser came over https (directly, or as a trusted cluster proxy says). */
 function secureAttribute(req: IncomingMessage): string {
-  const forwardedProto = String(req.headers['x-forwarded-proto'] ?? '').split(',')[0].trim();
-  const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
-  return encrypted || forwardedProto === 'https' ? '; Secure' : '';
+  return forwardedProto(req) === 'https' ? '; Secure' : '';
 }
