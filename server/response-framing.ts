@@ -70,20 +70,25 @@ export function frameResponseHead(requestMethod: string, reported: ReportedRespo
   const headers: RawHeaders = [];
   let chunked = false;
   const lengths: string[] = [];
+  // The app's spelling of Content-Length is kept, as every other header's.
+  let lengthName: string | undefined;
   for (let i = 0; i < reported.headers.length; i += 2) {
     const [name, value] = [reported.headers[i], reported.headers[i + 1]];
     if (!TOKEN.test(name)) return { ok: false, reason: `response header name ${JSON.stringify(name.slice(0, 40))} is not a token` };
     if (!FIELD_VALUE.test(value)) return { ok: false, reason: `response header ${name} has CR, LF, NUL or a character Node cannot send in its value` };
     const lowerCaseName = name.toLowerCase();
     if (lowerCaseName === 'transfer-encoding') chunked = true;
-    else if (lowerCaseName === 'content-length') lengths.push(value);
+    else if (lowerCaseName === 'content-length') {
+      lengths.push(value);
+      lengthName ??= name;
+    }
     else if (!HOP_BY_HOP_HEADERS.has(lowerCaseName) && !namedInConnection?.has(lowerCaseName)) headers.push(name, value);
   }
   const declared = chunked ? null : declaredLength(lengths);
   if (declared === 'invalid') return { ok: false, reason: `Content-Length ${JSON.stringify(lengths.join(', ').slice(0, 60))} is not one length` };
   const bodiless = requestMethod === 'HEAD' || status === 204 || status === 304;
   // A HEAD answer and a 304 may say how long the full answer would be; a 204 says nothing (RFC 9110 §8.6).
-  if (declared !== null && status !== 204) headers.push('Content-Length', String(declared));
+  if (declared !== null && status !== 204) headers.push(lengthName ?? 'Content-Length', String(declared));
   return { ok: true, status, statusMessage: safeReasonPhrase(reported.statusMessage), headers, bodyBytes: bodiless ? 0 : declared, bodiless };
 }
 
