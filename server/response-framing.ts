@@ -70,8 +70,7 @@ export function frameResponseHead(requestMethod: string, reported: ReportedRespo
   const headers: RawHeaders = [];
   let chunked = false;
   const lengths: string[] = [];
-  // The app's spelling of Content-Length is kept, as every other header's.
-  let lengthName: string | undefined;
+  let lengthAt = -1;
   for (let i = 0; i < reported.headers.length; i += 2) {
     const [name, value] = [reported.headers[i], reported.headers[i + 1]];
     if (!TOKEN.test(name)) return { ok: false, reason: `response header name ${JSON.stringify(name.slice(0, 40))} is not a token` };
@@ -79,8 +78,12 @@ export function frameResponseHead(requestMethod: string, reported: ReportedRespo
     const lowerCaseName = name.toLowerCase();
     if (lowerCaseName === 'transfer-encoding') chunked = true;
     else if (lowerCaseName === 'content-length') {
+      // The first one keeps its place and spelling; its value is settled below.
+      if (lengths.length === 0) {
+        lengthAt = headers.length;
+        headers.push(name, value);
+      }
       lengths.push(value);
-      lengthName ??= name;
     }
     else if (!HOP_BY_HOP_HEADERS.has(lowerCaseName) && !namedInConnection?.has(lowerCaseName)) headers.push(name, value);
   }
@@ -88,7 +91,8 @@ export function frameResponseHead(requestMethod: string, reported: ReportedRespo
   if (declared === 'invalid') return { ok: false, reason: `Content-Length ${JSON.stringify(lengths.join(', ').slice(0, 60))} is not one length` };
   const bodiless = requestMethod === 'HEAD' || status === 204 || status === 304;
   // A HEAD answer and a 304 may say how long the full answer would be; a 204 says nothing (RFC 9110 §8.6).
-  if (declared !== null && status !== 204) headers.push(lengthName ?? 'Content-Length', String(declared));
+  if (declared !== null && status !== 204) headers[lengthAt + 1] = String(declared);
+  else if (lengthAt >= 0) headers.splice(lengthAt, 2);
   return { ok: true, status, statusMessage: safeReasonPhrase(reported.statusMessage), headers, bodyBytes: bodiless ? 0 : declared, bodiless };
 }
 
