@@ -75,8 +75,9 @@ export function createHttpListener(options: HttpListenerOptions): http.Server {
     }
     decidePeerTrust(socket, limits.trustedProxies);
     // headersTimeout only counts from the first byte of a head; a connection that never sends
-    // one would otherwise be held for the whole idle timeout. Its first request lifts this.
-    socket.setTimeout(limits.headersTimeoutMs);
+    // one would otherwise be held for the whole idle timeout (or, when that is shorter, it is
+    // idle). Its first request lifts this.
+    socket.setTimeout(Math.min(limits.headersTimeoutMs, idleTimeoutMs));
   });
   server.on('request', (req: http.IncomingMessage) => {
     if (req.socket.timeout !== idleTimeoutMs) req.socket.setTimeout(idleTimeoutMs);
