@@ -8,7 +8,7 @@ import type { Argv } from 'yargs';
 import { parseDurationMs } from '../shared/duration';
 import { ConfigError } from '../shared/errors';
 import { defaultLogFormat, LOG_LEVELS, type LogFormat, type LogLevel } from '../shared/logger';
-import { MAX_PUBLIC_HEADER_BYTES } from '../shared/protocol';
+import { MAX_HEAD_BYTES } from '../shared/protocol';
 import { DEFAULT_TRUSTED_PROXIES, parseTrustedProxies, type TrustedProxies } from './trusted-proxies';
 
 /** Bounds on the connections of every listener: the main port and the tunnel ports (http-listener.ts). */
@@ -17,7 +17,7 @@ export interface PublicPortLimits {
   idleTimeoutMs: number;
   /** A request head (slowloris) must arrive within this; Node answers 408 otherwise. A silent connection is closed after it. */
   headersTimeoutMs: number;
-  /** Largest request head on the tunnel ports; past it Node answers 431. */
+  /** Largest request head on every port; past it Node answers 431. */
   maxHeaderBytes: number;
   /** Open connections one source address may hold on each listener; 0: no cap. */
   maxConnectionsPerSource: number;
@@ -77,7 +77,7 @@ export function serverOptions<T>(yargs: Argv<T>) {
     .option('idle-timeout', { type: 'string', default: '120s', description: 'Close a connection (main port or tunnel port) with no bytes either way for this long' })
     .option('headers-timeout', { type: 'string', default: '20s', description: 'A request head must arrive within this (then 408); a connection that sends nothing is closed after it' })
     .option('max-connections-per-source', { type: 'number', default: DEFAULT_MAX_CONNECTIONS_PER_SOURCE, description: 'Open connections one source address may hold on each port (more are refused); 0: no cap. A cluster proxy counts as one source' })
-    .option('max-header-size', { type: 'number', default: MAX_PUBLIC_HEADER_BYTES, description: 'Largest browser request head in bytes (then 431)' })
+    .option('max-header-size', { type: 'number', default: MAX_HEAD_BYTES, description: 'Largest browser request head in bytes, on the tunnel ports and the main port alike (then 431)' })
     .option('trust-proxy', { type: 'string', array: true, default: [...DEFAULT_TRUSTED_PROXIES], description: 'Address ranges (CIDR) of proxies whose X-Forwarded-Host/-Proto are believed; "none" trusts no one' })
     .option('shutdown-grace', { type: 'string', default: '20s', description: 'On SIGTERM, how long in-flight requests may take to finish' })
     .option('log-format', { choices: ['json', 'pretty'] as const, description: 'Log format', defaultDescription: 'pretty on a terminal, else json' })

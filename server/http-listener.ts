@@ -31,8 +31,6 @@ export const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 /** What a listener serves, and within which bounds. */
 export interface HttpListenerOptions {
   limits: PublicPortLimits;
-  /** Largest request head in bytes; the tunnel ports use limits.maxHeaderBytes. */
-  maxHeaderBytes?: number;
   /**
    * Idle time after which a connection is closed, when it must be longer than limits.idleTimeoutMs
    * (the main port holds long-polls that carry no bytes for a poll timeout).
@@ -50,7 +48,7 @@ export function createHttpListener(options: HttpListenerOptions): http.Server {
   const server = http.createServer(
     {
       // Past this Node answers 431 itself.
-      maxHeaderSize: options.maxHeaderBytes ?? limits.maxHeaderBytes,
+      maxHeaderSize: limits.maxHeaderBytes,
       // A slowloris that trickles its head is cut (408) after this. Node checks it only every
       // connectionsCheckingInterval (30 s by default), so check often enough to mean it.
       headersTimeout: limits.headersTimeoutMs,

@@ -1,7 +1,7 @@
 /** Builds a standin server from its config and runs it: main port, tunnel ports, shutdown. */
 
 import type { Logger } from '../shared/logger';
-import { MAX_CONTROL_HEADER_BYTES, POLL_GRACE_MS } from '../shared/protocol';
+import { POLL_GRACE_MS } from '../shared/protocol';
 import type { ServerConfig } from './config';
 import { ServerDrain } from './graceful-shutdown';
 import { HandedRequests } from './handed-requests';
@@ -55,8 +55,6 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
   const mainPortUpgrades = createMainPortUpgradeHandler(context);
   const mainServer = createHttpListener({
     limits: config.publicPortLimits,
-    // The client API carries request and response meta in headers, batches up to MAX_BATCH_META_BYTES.
-    maxHeaderBytes: MAX_CONTROL_HEADER_BYTES,
     // A held long-poll carries no bytes for a whole poll timeout.
     idleTimeoutMs: Math.max(config.publicPortLimits.idleTimeoutMs, config.pollTimeoutMs + POLL_GRACE_MS + 5_000),
     logger,
