@@ -8,6 +8,7 @@
 
 import http from 'node:http';
 import net from 'node:net';
+import { HEADER, PROTOCOL_VERSION } from '../shared/protocol';
 import { httpRequest } from './helpers/http';
 import { HostileClient } from './helpers/hostile-client';
 import { startLocalApp, type LocalApp } from './helpers/local-app';
@@ -37,7 +38,7 @@ test('a session holds at most 256 polls; the next ones are answered 429 too_many
     { length: 270 },
     () =>
       new Promise<void>((resolve) => {
-        const req = http.get(`${server.url}/_standin/v1/tunnels/many-polls/poll`, { agent: false, headers: { 'x-standin-session': hostile.sessionId } }, (res) => {
+        const req = http.get(`${server.url}/_standin/v1/tunnels/many-polls/poll`, { agent: false, headers: { [HEADER.session]: hostile.sessionId, [HEADER.protocol]: String(PROTOCOL_VERSION) } }, (res) => {
           statuses.push(res.statusCode ?? 0);
           res.resume();
           resolve();
