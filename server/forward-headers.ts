@@ -1,7 +1,8 @@
 /**
- * The headers the local app receives: the browser's headers without hop-by-hop ones and without
- * any X-Standin-* a browser could spoof, plus request ids, forwarding headers (X-Forwarded-Host
- * and -Proto from a trusted proxy only: trusted-proxies.ts), Via and a W3C traceparent. Host stays the browser's here; the client rewrites it to
+ * The headers the local app receives (docs/design.md "Trace headers"): the browser's headers without
+ * hop-by-hop ones and without any X-Standin-* a browser could spoof, plus request ids, forwarding
+ * headers (X-Forwarded-Host and -Proto from a trusted proxy only: trusted-proxies.ts), Via and a
+ * W3C traceparent. Host stays the browser's here; the client rewrites it to
  * the target unless --preserve-host.
  */
 

@@ -3,7 +3,7 @@
 import type { Logger } from '../shared/logger';
 import { POLL_GRACE_MS } from '../shared/protocol';
 import type { ServerConfig } from './config';
-import { ServerDrain } from './graceful-shutdown';
+import { ServerDrain } from './server-drain';
 import { HandedRequests } from './handed-requests';
 import { HealthMonitor } from './health-monitor';
 import { createHttpListener } from './http-listener';
