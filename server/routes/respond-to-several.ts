@@ -76,6 +76,7 @@ function deliver(ctx: ServerContext, responses: GroupedResponse[], bodies: Buffe
     // A head Node refuses (CR/LF, non-Latin-1) fails that one request with 502; the others go on.
     if (!request.sendResponseHead(response)) continue;
     request.bytesOut += body.length;
-    request.res.end(body);
+    request.writeBody(body);
+    request.endBody();
   }
 }
