@@ -4,17 +4,14 @@
  * 3 token refused, 4 tunnel expired or stopped by an admin, 1 anything else.
  */
 
-import { AuthRefusedError, ConfigError } from '../shared/errors';
+import { AuthRefusedError, ConfigError, TunnelClosedError } from '../shared/errors';
 import { createLogger, type Logger } from '../shared/logger';
 import type { SessionEndReason } from '../shared/protocol';
-import { deriveTunnelName, toClientConfig, type ClientArgv, type ClientConfig } from './config';
+import { deriveTunnelName, toClientConfig, type ClientArgv } from './config';
 import { classifyFailure } from './connection-failure';
-import { startInspector, type Inspector } from './inspector/inspector';
-import type { RequestObserver } from './request-capture';
-import { RequestLog } from './request-log';
-import { rememberedPort, rememberPort } from './state-file';
+import { startTunnel } from './live-tunnel';
 import { Terminal } from './terminal';
-import { TunnelClient, type TunnelEnd } from './tunnel-client';
+import type { TunnelEnd } from './tunnel-client';
 
 /** Process exit codes of `standin connect`. */
 export const EXIT = { ok: 0, other: 1, config: 2, auth: 3, ended: 4 } as const;
@@ -33,72 +30,41 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
   const logger = createLogger({ format: config.logFormat, level: config.logLevel });
   const name = config.name ?? deriveTunnelName(config.target);
   const terminal = new Terminal(name, logger, config.logFormat === 'pretty', process.stdout, config.quiet);
-  let requestLog: RequestLog | null;
-  try {
-    requestLog = config.logFile ? RequestLog.open(config.logFile) : null;
-  } catch (error) {
-    process.stderr.write(`standin: ${(error as Error).message}\n`);
-    return EXIT.config;
-  }
-  const client = new TunnelClient(config, name, config.port ?? rememberedPort(config.server, name), logger, terminal);
   // Installed before anything else, so Ctrl-C at any moment (even mid-registration) stops cleanly.
-  const stopOnSignal = () => void client.stop();
+  const stopping = new AbortController();
+  const stopOnSignal = () => stopping.abort();
   process.once('SIGINT', stopOnSignal);
   process.once('SIGTERM', stopOnSignal);
 
-  let registered;
+  let tunnel;
   try {
-    registered = await client.registerFirst();
+    tunnel = await startTunnel({ config, logger, terminal, signal: stopping.signal });
   } catch (error) {
-    const stoppedByUser = client.isStopping;
-    await client.stop();
-    if (stoppedByUser) return EXIT.ok;
-    if (error instanceof AuthRefusedError) {
-      logger.error('authentication refused', { server: config.server.origin, error: error.message });
-      return EXIT.auth;
-    }
-    if (classifyFailure(error, 'register') === 'exit-config') {
-      logger.error('the server refused the registration', { server: config.server.origin, error: (error as Error).message });
-      return EXIT.config;
-    }
-    logger.error('could not register the tunnel', { server: config.server.origin, error: (error as Error).message });
-    return EXIT.other;
+    return exitCodeForStartFailure(error, config.server, logger);
   }
-  if (client.isStopping) {
-    // Ctrl-C came while the registration was on its way.
-    await client.stop();
-    return EXIT.ok;
-  }
-  rememberPort(config.server, name, registered.port);
-  const inspector = await startInspectorIfAsked(config, logger, (record) => {
-    terminal.request(record);
-    requestLog?.write(record);
-  });
-  client.onRequestDone((record) => {
-    requestLog?.write(record);
-    inspector?.record(record);
-  });
-  terminal.tunnelReady(config.server, config.target, registered, inspector?.url ?? null);
-  client.onReregistered = (again) => rememberPort(config.server, name, again.port);
-  const end = await client.run();
-  // When the server ended the session it has already answered the requests still with the app.
-  await client.stop({ waitForRequests: end.kind === 'stopped' });
-  await Promise.allSettled([inspector?.close(), requestLog?.close()]);
-  return exitCodeFor(end, logger);
+  return exitCodeFor(await tunnel.ended, logger);
 }
 
-/** The inspector unless --no-inspect; a tunnel without it is still useful, so failing to listen only warns. */
-async function startInspectorIfAsked(config: ClientConfig, logger: Logger, onReplayDone: RequestObserver): Promise<Inspector | null> {
-  if (config.inspectPort === null) return null;
-  try {
-    return await startInspector({ port: config.inspectPort, target: config.target, preserveHost: config.preserveHost, onReplayDone });
-  } catch (error) {
-    logger.warn('request inspector not started', { error: (error as Error).message });
-    return null;
+/** The exit code when the tunnel never became live, after saying why. */
+export function exitCodeForStartFailure(error: unknown, server: URL, logger: Logger): number {
+  if (error instanceof TunnelClosedError) return EXIT.ok;
+  if (error instanceof ConfigError) {
+    process.stderr.write(`standin: ${error.message}\n`);
+    return EXIT.config;
   }
+  if (error instanceof AuthRefusedError) {
+    logger.error('authentication refused', { server: server.origin, error: error.message });
+    return EXIT.auth;
+  }
+  if (classifyFailure(error, 'register') === 'exit-config') {
+    logger.error('the server refused the registration', { server: server.origin, error: (error as Error).message });
+    return EXIT.config;
+  }
+  logger.error('could not register the tunnel', { server: server.origin, error: (error as Error).message });
+  return EXIT.other;
 }
 
-function exitCodeFor(end: TunnelEnd, logger: ReturnType<typeof createLogger>): number {
+export function exitCodeFor(end: TunnelEnd, logger: Logger): number {
   switch (end.kind) {
     case 'stopped':
       logger.info('tunnel released');

@@ -75,3 +75,11 @@ export class BadPollAnswerError extends TunnelError {
     super('bad_poll_answer', message, options);
   }
 }
+
+/** The tunnel was closed by its own side (Ctrl-C, close(), the dev server stopping) before it was live. */
+export class TunnelClosedError extends TunnelError {
+  override name = 'TunnelClosedError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('closed', message, options);
+  }
+}

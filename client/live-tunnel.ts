@@ -1,0 +1,146 @@
+/**
+ * One tunnel from registration to release, as `standin connect`, `standin up`, the programmatic
+ * API and the Vite plugin all run it: register (retrying an unreachable server), remember the
+ * port, wire the request log and the inspector, announce it, serve until the session ends or
+ * close() is called, then release and close what it opened. Callers only decide how to talk
+ * to the developer (terminal, exit code, promise, events).
+ */
+
+import { ConfigError, TunnelClosedError } from '../shared/errors';
+import type { Logger } from '../shared/logger';
+import type { RegisterResponse } from '../shared/protocol';
+import { deriveTunnelName, type ClientConfig } from './config';
+import { startInspector, type Inspector } from './inspector/inspector';
+import type { RequestObserver, RequestRecord } from './request-capture';
+import { RequestLog } from './request-log';
+import { rememberedPort, rememberPort } from './state-file';
+import type { Terminal } from './terminal';
+import { TunnelClient, type TunnelEnd } from './tunnel-client';
+
+/** Where a live tunnel can be reached from a browser. */
+export interface TunnelUrls {
+  /** The tunnel's own public port on the server, when the server gives each tunnel one. */
+  port?: string;
+}
+
+export interface StartTunnelOptions {
+  config: ClientConfig;
+  logger: Logger;
+  terminal: Terminal;
+  /** Aborting stops the tunnel at any moment, even while it registers (Ctrl-C). */
+  signal?: AbortSignal;
+  /**
+   * The inspector to record into, when the caller runs one for several tunnels (standin up).
+   * Without it, one is started on config.inspectPort unless that is null.
+   */
+  sharedInspector?: Inspector | null;
+}
+
+/** A registered tunnel serving requests. */
+export interface LiveTunnel {
+  readonly name: string;
+  /** The registration answer (the latest one after a reconnect). */
+  readonly registered: RegisterResponse;
+  readonly urls: TunnelUrls;
+  /** The inspector's URL, or null without one. */
+  readonly inspectorUrl: string | null;
+  /** Calls `observer` with every finished request, replays from the inspector included. */
+  onRequest(observer: RequestObserver): void;
+  /** Resolves once the tunnel stopped and released everything it opened. */
+  readonly ended: Promise<TunnelEnd>;
+  /** Releases the tunnel, letting requests already with the app finish briefly. */
+  close(): Promise<TunnelEnd>;
+}
+
+/**
+ * Registers and starts serving. Throws ConfigError (an unwritable --log-file), TunnelClosedError
+ * when `signal` aborted first, or what the registration threw (AuthRefusedError,
+ * ProtocolMismatchError, TunnelError with the server's code).
+ */
+export async function startTunnel(options: StartTunnelOptions): Promise<LiveTunnel> {
+  const { config, logger, terminal, signal } = options;
+  const name = config.name ?? deriveTunnelName(config.target);
+  let requestLog: RequestLog | null;
+  try {
+    requestLog = config.logFile ? RequestLog.open(config.logFile) : null;
+  } catch (error) {
+    throw new ConfigError((error as Error).message, { cause: error });
+  }
+  const client = new TunnelClient(config, name, config.port ?? rememberedPort(config.server, name), logger, terminal);
+  const stop = () => void client.stop();
+  signal?.addEventListener('abort', stop, { once: true });
+  if (signal?.aborted) stop();
+
+  let registered: RegisterResponse;
+  try {
+    registered = await client.registerFirst();
+    if (client.isStopping) throw new TunnelClosedError('the tunnel was closed while it registered');
+  } catch (error) {
+    const closedByCaller = client.isStopping;
+    await client.stop();
+    await requestLog?.close();
+    signal?.removeEventListener('abort', stop);
+    throw closedByCaller ? new TunnelClosedError('the tunnel was closed while it registered', { cause: error }) : error;
+  }
+  rememberPort(config.server, name, registered.port);
+
+  const observers: RequestObserver[] = [];
+  const notify = (record: RequestRecord) => {
+    requestLog?.write(record);
+    for (const observer of observers) observer(record);
+  };
+  const ownInspector = options.sharedInspector === undefined ? await startInspectorIfAsked(config, logger, (record) => {
+    terminal.request(record);
+    notify(record);
+  }) : null;
+  const inspector = options.sharedInspector ?? ownInspector;
+  client.onRequestDone((record) => {
+    notify(record);
+    inspector?.record(record);
+  });
+  terminal.tunnelReady(config.server, config.target, registered, inspector?.url ?? null);
+  client.onReregistered = (again) => {
+    registered = again;
+    rememberPort(config.server, name, again.port);
+  };
+
+  const ended = client.run().then(async (end) => {
+    // When the server ended the session it has already answered the requests still with the app.
+    await client.stop({ waitForRequests: end.kind === 'stopped' });
+    await Promise.allSettled([ownInspector?.close(), requestLog?.close()]);
+    signal?.removeEventListener('abort', stop);
+    return end;
+  });
+  return {
+    name,
+    get registered() {
+      return registered;
+    },
+    get urls() {
+      return tunnelUrls(config.server, registered);
+    },
+    inspectorUrl: inspector?.url ?? null,
+    onRequest: (observer) => void observers.push(observer),
+    ended,
+    close: async () => {
+      await client.stop();
+      return ended;
+    },
+  };
+}
+
+/** The browser-facing URLs of a registration. */
+export function tunnelUrls(server: URL, registered: RegisterResponse): TunnelUrls {
+  return registered.port === null ? {} : { port: `http://${server.hostname}:${registered.port}/` };
+}
+
+/** The inspector unless --no-inspect; a tunnel without it is still useful, so failing to listen only warns. */
+async function startInspectorIfAsked(config: ClientConfig, logger: Logger, onReplayDone: RequestObserver): Promise<Inspector | null> {
+  if (config.inspectPort === null) return null;
+  try {
+    return await startInspector({ port: config.inspectPort, target: config.target, preserveHost: config.preserveHost, onReplayDone });
+  } catch (error) {
+    logger.warn('request inspector not started', { error: (error as Error).message });
+    return null;
+  }
+}
