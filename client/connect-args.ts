@@ -35,8 +35,9 @@ export function toConnectArgs(options: Record<string, FlagValue | undefined>): s
     else args.push(`--${flag}=${String(value)}`);
   }
   if (target === undefined) throw new ConfigError('target is required: the local app, a port (3000) or a URL (http://localhost:3000)');
-  // After "--" a target like "-1" cannot pass for a flag.
-  return [...args, '--', target];
+  // Never a port or URL, and it would pass for a flag.
+  if (target.startsWith('-')) throw new ConfigError(`target "${target}" is neither a port (3000) nor a URL (http://localhost:3000)`);
+  return [target, ...args];
 }
 
 /** Parses `standin connect` arguments (without "connect"); throws ConfigError on an unknown flag or bad value. */
