@@ -41,6 +41,17 @@ void yargs(hideBin(process.argv))
     },
   )
   .command(
+    'up',
+    'Start every tunnel of standin.yaml (here or above, or --config) in one process',
+    (command) => require('../client/up-command').upOptions(command),
+    async (argv) => {
+      const { runUp } = require('../client/up-command') as typeof import('../client/up-command');
+      process.exitCode = await runUp(argv as unknown as import('../client/up-command').UpArgv);
+      // Open handles (timers, sockets) must not keep a finished client alive.
+      setImmediate(() => process.exit());
+    },
+  )
+  .command(
     'status',
     "Show a standin server's tunnels: port, state, health, time left",
     (command) => require('../client/status-command').statusOptions(command),
@@ -49,7 +60,7 @@ void yargs(hideBin(process.argv))
       process.exitCode = await runStatus(argv as unknown as import('../client/status-command').StatusArgv);
     },
   )
-  .demandCommand(1, 'Name a command: server, connect or status')
+  .demandCommand(1, 'Name a command: server, connect, up or status')
   .strict()
   .fail((message, error) => {
     if (error) throw error;

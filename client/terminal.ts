@@ -30,6 +30,8 @@ export class Terminal {
     private readonly out: NodeJS.WritableStream = process.stdout,
     /** --quiet: no line per request. */
     private readonly quiet = false,
+    /** Starts every pretty line, so several tunnels can share one terminal (`standin up`: "[shop] "). */
+    private readonly label = '',
   ) {}
 
   /** Announces the live tunnel: name, public URL(s), how to select it, expiry. */
@@ -55,7 +57,7 @@ export class Terminal {
       `${dim}  Ctrl-C releases the tunnel.${reset}`,
       '',
     ];
-    this.out.write(lines.join('\n') + '\n');
+    this.out.write(lines.map((line) => (line && this.label ? this.label + line : line)).join('\n') + '\n');
   }
 
   /** One line per finished request. */
@@ -71,7 +73,7 @@ export class Terminal {
     const time = new Date().toTimeString().slice(0, 8);
     const error = line.error ? `  ${COLOR.red}${line.error}${COLOR.reset}` : '';
     this.out.write(
-      `${COLOR.dim}${time} ${line.requestId.slice(0, 8)}${COLOR.reset} ${line.method.padEnd(6)} ${color}${line.status}${COLOR.reset} ${line.path}  ${COLOR.dim}${fields.durationMs} ms${COLOR.reset}${error}\n`,
+      `${this.label}${COLOR.dim}${time} ${line.requestId.slice(0, 8)}${COLOR.reset} ${line.method.padEnd(6)} ${color}${line.status}${COLOR.reset} ${line.path}  ${COLOR.dim}${fields.durationMs} ms${COLOR.reset}${error}\n`,
     );
   }
 }

@@ -28,12 +28,20 @@ export interface InspectorOptions {
   preserveHost: boolean;
   /** Gets each replay's record (terminal line, log file); the inspector keeps it itself. */
   onReplayDone: RequestObserver;
+  /** With several tunnels (standin up): the app a request of `tunnel` is replayed to, if not `target`. */
+  targetOf?: (tunnel: string) => { target: URL; preserveHost: boolean } | undefined;
 }
 
 export async function startInspector(options: InspectorOptions): Promise<Inspector> {
   const store = new RequestStore();
   // Like the tunnel's own pool: local dev servers on https use self-signed certificates.
-  const app = new Pool(options.target.origin, { connections: REPLAY_CONNECTIONS, connect: { rejectUnauthorized: false } });
+  const apps = new Map<string, Pool>();
+  const appAt = (target: URL) => {
+    let app = apps.get(target.origin);
+    if (!app) apps.set(target.origin, (app = new Pool(target.origin, { connections: REPLAY_CONNECTIONS, connect: { rejectUnauthorized: false } })));
+    return app;
+  };
+  const destroyApps = () => Promise.allSettled([...apps.values()].map((app) => app.destroy()));
   const onDone: RequestObserver = (record) => {
     store.add(record);
     options.onReplayDone(record);
@@ -44,19 +52,20 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
       replay: (id) => {
         const original = store.get(id);
         if (!original) throw new ReplayRefusedError(`no request ${id}`);
-        return replayRequest(original, { app, target: options.target, preserveHost: options.preserveHost, onDone });
+        const { target, preserveHost } = options.targetOf?.(original.tunnel) ?? options;
+        return replayRequest(original, { app: appAt(target), target, preserveHost, onDone });
       },
     },
     options.port,
   ).catch(async (error: Error) => {
-    await app.destroy();
+    await destroyApps();
     throw error;
   });
   return {
     url: server.url,
     record: (record) => store.add(record),
     close: async () => {
-      await Promise.allSettled([server.close(), app.destroy()]);
+      await Promise.allSettled([server.close(), destroyApps()]);
     },
   };
 }
