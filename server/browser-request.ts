@@ -76,7 +76,9 @@ export class BrowserRequest {
     // Which tunnel served it, on every path (port or selector), so a developer can tell at a glance.
     setHeader(headers, 'X-Standin-Tunnel', this.tunnel);
     headers.push('X-Standin-Request-Id', this.id, 'Server-Timing', this.serverTiming());
-    this.res.writeHead(response.status, headers);
+    // The app's own reason phrase when it had one (parsing kept only a valid one), Node's otherwise.
+    if (response.statusMessage) this.res.writeHead(response.status, response.statusMessage, headers);
+    else this.res.writeHead(response.status, headers);
   }
 
   /** The app accepted this Upgrade request; its 101 goes to the browser raw (upgrade-traffic.ts). */

@@ -6,6 +6,7 @@
  * Like a single respond POST, it is then held open as the client's next poll.
  */
 
+import { addAppTrailers } from '../response-trailers';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HEADER, parseResponseGroupMeta, type GroupedResponse } from '../../shared/protocol';
 import { replyError } from '../control-reply';
@@ -68,6 +69,7 @@ function deliver(ctx: ServerContext, responses: GroupedResponse[], bodies: Buffe
       continue;
     }
     request.sendResponseHead(response);
+    addAppTrailers(request.res, response);
     request.bytesOut += body.length;
     request.res.end(body);
   }

@@ -5,6 +5,7 @@
  * client's next poll, so a busy tunnel costs one round trip per request.
  */
 
+import { addAppTrailers } from '../response-trailers';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ProtocolError } from '../../shared/errors';
 import { HEADER, parseResponseMeta } from '../../shared/protocol';
@@ -50,6 +51,7 @@ export function handleRespond(ctx: ServerContext, name: string, requestId: strin
     return;
   }
   request.sendResponseHead(meta);
+  addAppTrailers(request.res, meta);
   streamBody(request, req, () => continueAfterResponse(ctx, name, sessionId, req, res));
 }
 
