@@ -41,6 +41,7 @@ export async function startRawApp(answer: (requestLine: string, path: string) =>
     sockets.add(socket);
     socket.on('error', () => undefined);
     const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    closed.catch(() => undefined);
     socket.once('close', () => sockets.delete(socket));
     let head = '';
     let answered = false;
@@ -48,10 +49,14 @@ export async function startRawApp(answer: (requestLine: string, path: string) =>
       if (answered) return;
       head += chunk.toString('latin1');
       if (head.length > 256 * 1024) return void socket.destroy();
+      // A kept-alive connection's next request starts after the last one's body: skip to its request line.
+      const start = head.search(/[A-Z]+ \S+ HTTP\/1\.1\r\n/);
+      if (start > 0) head = head.slice(start);
       const end = head.indexOf('\r\n\r\n');
-      if (end < 0) return;
+      if (start < 0 || end < 0) return;
       const requestLine = head.slice(0, head.indexOf('\r\n'));
-      // One request per connection: what follows the head (a body) is read and ignored.
+      head = head.slice(end + 4);
+      // What follows the head (a body) is read and ignored; with 'keep-alive' the next request is read.
       answered = true;
       requests.push({ requestLine, closed });
       const path = requestLine.split(' ')[1] ?? '';
@@ -60,6 +65,7 @@ export async function startRawApp(answer: (requestLine: string, path: string) =>
       socket.write(typeof chosen.bytes === 'string' ? Buffer.from(chosen.bytes, 'latin1') : chosen.bytes);
       if (chosen.then === 'reset') socket.resetAndDestroy();
       else if (chosen.then === 'end' || chosen.then === undefined) socket.end();
+      else if (chosen.then === 'keep-alive') answered = false;
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
