@@ -188,3 +188,13 @@ test('a browser closing an event stream is logged as browser_left, not as an app
 test('a reason phrase with a control character is replaced by the usual one', async () => {
   expect(statusLine(await get('/nul-in-reason'))).toBe('HTTP/1.1 200 OK');
 });
+
+// Found by the fuzzer: a 60 KB header of `"` passes the main port's head limit, doubles when
+// JSON-escaped into the poll answer's meta, and overflowed the client's head limit; the client
+// reconnected, then exited on the stale `409 session_replaced` of its old polls.
+test('a request whose head outgrows the control limit once escaped does not end the client', async () => {
+  await rawExchange(server.mainPort, `GET /quotes HTTP/1.1\r\nHost: x\r\nCookie: standin-tunnel=resilient\r\nX-Big: ${'"'.repeat(60_000)}\r\nConnection: close\r\n\r\n`);
+  await new Promise((resolve) => setTimeout(resolve, 3_000));
+  expect(client.child.exitCode).toBeNull();
+  await eventually(async () => (await get(`/marker/${randomUUID()}`)).startsWith('HTTP/1.1 200 '), 15_000, 250);
+});

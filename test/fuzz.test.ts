@@ -74,6 +74,17 @@ afterEach(async () => {
   expect(await marker()).toBe(true);
 });
 
+/** Whether both processes are still running: checked after every case, so the first input that ends one is reported. */
+function bothAlive(): boolean {
+  return server.child.exitCode === null && server.child.signalCode === null && client.child.exitCode === null && client.child.signalCode === null;
+}
+
+/**
+ * fast-check settings: a case that ended a process leaves nothing to shrink against (every later
+ * case fails too), so the first failing input is reported as it is, with its seed.
+ */
+const RUN = { numRuns: FUZZ_RUNS, endOnFailure: true } as const;
+
 /** Markers one after another for the whole run, each with its own token. */
 async function runMarkers(): Promise<void> {
   while (!stopMarkers) {
@@ -130,13 +141,16 @@ const nastyChar = fc.oneof(
 const nastyString = (maxLength: number) => fc.stringOf(nastyChar, { maxLength });
 const token = fc.stringOf(fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz-_.!#$%&*+^`|~0123456789'.split('')), { minLength: 1, maxLength: 20 });
 
-const method = fc.oneof(fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'OPTIONS', 'PATCH', 'CONNECT', 'TRACE', 'PRI', 'get', 'G ET', ''), token);
+// Mostly well-formed parts, so that most cases get past the HTTP parser to standin's own code.
+const method = fc.oneof({ weight: 4, arbitrary: fc.constantFrom('GET', 'POST', 'HEAD', 'OPTIONS') }, { weight: 1, arbitrary: fc.constantFrom('PUT', 'DELETE', 'PATCH', 'CONNECT', 'TRACE', 'PRI', 'get', 'G ET', '') }, { weight: 1, arbitrary: token });
 const requestTarget = fc.oneof(
+  fc.constantFrom('/', '*', '/_standin/select/fuzzed'),
+  fc.tuple(fc.constantFrom('/_standin/select/fuzzed?to=/', '/_standin/select/fuzzed?to=', '/_standin/select/', '/?', '/api/requests/'), nastyString(20)).map(([prefix, rest]) => prefix + encodeURI(rest)),
   fc.constantFrom('/', '*', '//', '/..', '/%', '/%00', '/%E3%80%82', 'http://example.com/', 'http://[::1]:1/x', 'example.com:443', '/_standin/select/fuzzed?to=/%E3%80%82', '/_standin/select/none', '/_standin/v1/tunnels', '/_standin/status', '/_standin/healthz', '/_standin/dashboard'),
   nastyString(40).map((path) => `/${path}`),
   fc.string({ maxLength: 3000 }).map((path) => `/${path}`),
 );
-const version = fc.constantFrom('HTTP/1.1', 'HTTP/1.0', 'HTTP/0.9', 'HTTP/2.0', 'HTTP/1.1 extra', 'http/1.1', '');
+const version = fc.oneof({ weight: 5, arbitrary: fc.constant('HTTP/1.1') }, { weight: 1, arbitrary: fc.constantFrom('HTTP/1.0', 'HTTP/0.9', 'HTTP/2.0', 'HTTP/1.1 extra', 'http/1.1', '') });
 const header = fc.oneof(
   fc.tuple(token, nastyString(60)),
   fc.tuple(nastyString(20), nastyString(20)),
@@ -146,7 +160,7 @@ const header = fc.oneof(
 const requestBody = fc.oneof(fc.constant(''), nastyString(200), fc.constant('0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n'), fc.constant('5\r\nhello\r\n0\r\n\r\n'));
 
 /** One malformed (or occasionally valid) HTTP/1.1 request as raw bytes. */
-const rawRequest = fc.tuple(method, requestTarget, version, fc.array(header, { maxLength: 8 }), requestBody, fc.constantFrom('\r\n', '\n', '\r')).map(([m, target, v, headers, body, eol]) => {
+const rawRequest = fc.tuple(method, requestTarget, version, fc.array(header, { maxLength: 8 }), requestBody, fc.oneof({ weight: 5, arbitrary: fc.constant('\r\n') }, { weight: 1, arbitrary: fc.constantFrom('\n', '\r') })).map(([m, target, v, headers, body, eol]) => {
   const head = [`${m} ${target} ${v}`.trimEnd(), ...headers.map(([name, value]) => `${name}: ${value}`)].join(eol);
   return Buffer.from(`${head}${eol}${eol}${body}`, 'utf8');
 });
@@ -171,7 +185,10 @@ const appResponse = fc
 // ---- properties ----
 
 test('malformed requests at a tunnel port', async () => {
-  await fc.assert(fc.asyncProperty(rawRequest, async (bytes) => void (await rawExchange(client.port, bytes))), { numRuns: FUZZ_RUNS });
+  await fc.assert(fc.asyncProperty(rawRequest, async (bytes) => {
+      await rawExchange(client.port, bytes);
+      return bothAlive();
+    }), RUN);
 });
 
 test('malformed requests at the main port (tunnel selectors and control paths)', async () => {
@@ -180,7 +197,10 @@ test('malformed requests at the main port (tunnel selectors and control paths)',
     const firstLineEnd = text.indexOf('\n');
     return firstLineEnd < 0 ? bytes : Buffer.from(text.slice(0, firstLineEnd + 1) + selector + text.slice(firstLineEnd + 1), 'latin1');
   });
-  await fc.assert(fc.asyncProperty(withSelector, async (bytes) => void (await rawExchange(server.mainPort, bytes))), { numRuns: FUZZ_RUNS });
+  await fc.assert(fc.asyncProperty(withSelector, async (bytes) => {
+      await rawExchange(server.mainPort, bytes);
+      return bothAlive();
+    }), RUN);
 });
 
 test('malformed calls to the client API with a valid token and session', async () => {
@@ -201,8 +221,9 @@ test('malformed calls to the client API with a valid token and session', async (
       const safeMethod = m === 'DELETE' && target === '/_standin/v1/tunnels/fuzz-manual' ? 'GET' : m;
       const headers = { 'x-standin-session': session.sessionId, 'x-standin-meta': meta.replace(/[\r\n]/g, ' '), 'x-standin-not-a-poll': '1' };
       await rawExchange(server.mainPort, controlRequest(safeMethod, target.replace(/[\r\n ]/g, '_'), headers, body), 1_500);
+      return bothAlive();
     }),
-    { numRuns: FUZZ_RUNS },
+    RUN,
   );
 });
 
@@ -213,7 +234,10 @@ test('malformed requests at the request inspector', async () => {
       ([m, target, host, origin, body]) => Buffer.from(`${m} ${target.replace(/[\r\n ]/g, '_')} HTTP/1.1\r\nHost: ${host}:${inspectorPort}\r\n${origin ? `Origin: ${origin}\r\n` : ''}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`, 'utf8'),
     ),
   );
-  await fc.assert(fc.asyncProperty(inspectorRequest, async (bytes) => void (await rawExchange(inspectorPort, bytes, 1_000))), { numRuns: FUZZ_RUNS });
+  await fc.assert(fc.asyncProperty(inspectorRequest, async (bytes) => {
+      await rawExchange(inspectorPort, bytes, 1_000);
+      return bothAlive();
+    }), RUN);
 });
 
 test('malformed responses from the local app', async () => {
@@ -224,8 +248,9 @@ test('malformed responses from the local app', async () => {
       const body = m === 'POST' ? 'Content-Length: 5\r\n\r\nhello' : '\r\n';
       await rawExchange(client.port, `${m} ${id} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${body}`, 3_000);
       appAnswers.delete(id);
+      return bothAlive();
     }),
-    { numRuns: FUZZ_RUNS },
+    RUN,
   );
 });
 
