@@ -76,7 +76,6 @@ export function forwardAsteriskRequest(meta: RequestMeta, body: Readable | null,
           get body() {
             return Readable.from(taken ? [] : [whole]);
           },
-          bodyBytes: whole.length,
           takeWholeBody: () => {
             if (taken) return undefined;
             taken = true;

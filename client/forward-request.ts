@@ -32,8 +32,6 @@ export interface AppResponse {
    * Undefined otherwise (use `body`).
    */
   takeWholeBody(): Buffer | undefined;
-  /** Body bytes that arrived from the app so far. */
-  readonly bodyBytes: number;
 }
 
 /**
@@ -46,8 +44,6 @@ const EMPTY_BODY = Buffer.alloc(0);
 
 /** The response body between undici's handler and its reader, a stream only when one is needed. */
 class AppResponseBody {
-  /** Body bytes that arrived from the app so far. */
-  receivedBytes = 0;
   private early: Buffer[] = [];
   private earlyBytes = 0;
   private ended = false;
@@ -64,7 +60,6 @@ class AppResponseBody {
   /** A chunk from the app; false asks undici to pause the connection. */
   push(chunk: Buffer): boolean {
     if (this.settled) return true;
-    this.receivedBytes += chunk.length;
     if (this.stream) return this.stream.push(chunk);
     this.early.push(chunk);
     this.earlyBytes += chunk.length;
@@ -169,9 +164,6 @@ export function forwardRequest(app: Dispatcher, meta: RequestMeta, body: Readabl
             return body.readable;
           },
           takeWholeBody: () => body.takeWhole(),
-          get bodyBytes() {
-            return body.receivedBytes;
-          },
         });
         // A 204 or 304 has no body whatever its Content-Length says (RFC 9110 §8.6, §15.3.5,
         // §15.4.5); undici still counts that length and reports a mismatch afterwards, which must
