@@ -11,7 +11,7 @@ import https from 'node:https';
 import { Readable } from 'node:stream';
 import { setHeader } from '../shared/http-headers';
 import type { RequestMeta } from '../shared/protocol';
-import type { AppResponse, ForwardOptions } from './forward-request';
+import type { AppResponse, ForwardOptions } from './app-response';
 import { AppRequestError, classifyAppError } from './app-request-error';
 
 /** Largest body of an answer to `OPTIONS *` that is passed on; past it the request fails (502). */

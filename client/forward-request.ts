@@ -9,30 +9,11 @@ import type { Dispatcher } from 'undici';
 import { setHeader, withoutHopByHop } from '../shared/http-headers';
 import type { RawHeaders, RequestMeta } from '../shared/protocol';
 import { AppRequestError, classifyAppError } from './app-request-error';
+import type { AppResponse, ForwardOptions } from './app-response';
 
 export { AppRequestError, classifyAppError };
+export type { AppResponse, ForwardOptions };
 import { forwardAsteriskRequest, isAsteriskForm } from './forward-asterisk-request';
-
-/** The app's response head and its body. */
-export interface AppResponse {
-  status: number;
-  /** The app's own reason phrase (`299 Whatever`), when it sent one. */
-  statusMessage: string;
-  headers: RawHeaders;
-  /**
-   * The trailer fields that followed a chunked body, once the body has ended (empty before, and
-   * when the app sent none).
-   */
-  readonly trailers: RawHeaders;
-  /** The body as a stream with backpressure (made on first use). */
-  readonly body: Readable;
-  /**
-   * The whole body, when the app has sent all of it already and `body` was not used: a small
-   * response usually arrives in the same read as its head, and then needs no stream at all.
-   * Undefined otherwise (use `body`).
-   */
-  takeWholeBody(): Buffer | undefined;
-}
 
 /**
  * Body bytes kept before anyone reads the response: at most what arrives before the caller
@@ -110,16 +91,6 @@ class AppResponseBody {
     else if (this.ended) stream.push(null);
     return stream;
   }
-}
-
-/** Options of forwardRequest. */
-export interface ForwardOptions {
-  target: URL;
-  preserveHost: boolean;
-  /** How long to wait for the app's response head. */
-  headersTimeoutMs: number;
-  /** Sees every chunk of the response body as it arrives (counting and previews). */
-  onResponseChunk?: (chunk: Buffer) => void;
 }
 
 /**
