@@ -78,6 +78,7 @@ function deliver(ctx: ServerContext, responses: GroupedResponse[], bodies: Buffe
     if (!request.sendResponseHead(response)) continue;
     addAppTrailers(request.res, response);
     request.bytesOut += body.length;
-    request.res.end(body);
+    request.writeBody(body);
+    request.endBody();
   }
 }

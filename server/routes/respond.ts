@@ -43,7 +43,7 @@ export async function handleRespond(ctx: ServerContext, name: string, requestId:
     else request.fail('app_error', 'The standin client sent a response standin could not read.');
     throw error as ProtocolError;
   }
-  if (request.state === 'answered' || request.res.destroyed) {
+  if (request.isAnswered || request.res.destroyed) {
     // The request timed out or the browser left while the frame was on its way.
     req.destroy();
     return;
@@ -76,13 +76,13 @@ function streamBody(request: BrowserRequest, post: IncomingMessage, onDone: () =
   const resume = () => post.resume();
   post.on('data', (chunk: Buffer) => {
     request.bytesOut += chunk.length;
-    if (!browserRes.write(chunk)) {
+    if (!request.writeBody(chunk)) {
       post.pause();
       browserRes.once('drain', resume);
     }
   });
   post.once('end', () => {
-    browserRes.end();
+    request.endBody();
     onDone();
   });
   // The client's connection broke mid-body: the browser cannot get the rest.
