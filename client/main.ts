@@ -9,6 +9,7 @@ import { createLogger, type Logger } from '../shared/logger';
 import type { SessionEndReason } from '../shared/protocol';
 import { deriveTunnelName, toClientConfig, type ClientArgv } from './config';
 import { classifyFailure } from './connection-failure';
+import { keepRunningOnUncaughtErrors } from './last-resort-handler';
 import { startTunnel } from './live-tunnel';
 import { Terminal } from './terminal';
 import type { TunnelEnd } from './tunnel-client';
@@ -28,6 +29,7 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
     throw error;
   }
   const logger = createLogger({ format: config.logFormat, level: config.logLevel });
+  keepRunningOnUncaughtErrors(logger);
   const name = config.name ?? deriveTunnelName(config.target);
   const terminal = new Terminal(name, logger, config.logFormat === 'pretty', process.stdout, config.quiet);
   // Installed before anything else, so Ctrl-C at any moment (even mid-registration) stops cleanly.

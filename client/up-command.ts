@@ -14,6 +14,7 @@ import { deriveTunnelName } from './config';
 import { startInspector, type Inspector } from './inspector/inspector';
 import { startTunnel, type LiveTunnel } from './live-tunnel';
 import { EXIT, exitCodeFor, exitCodeForStartFailure } from './main';
+import { keepRunningOnUncaughtErrors } from './last-resort-handler';
 import { findProjectConfig, loadProjectConfig, type ProjectConfig } from './project-config';
 import { Terminal } from './terminal';
 
@@ -40,6 +41,7 @@ export async function runUp(argv: UpArgv): Promise<number> {
   const format = argv['log-format'] ?? project.logFormat ?? defaultLogFormat();
   const pretty = format === 'pretty';
   const logger = createLogger({ format, level: argv['log-level'] ?? project.logLevel ?? 'info' });
+  keepRunningOnUncaughtErrors(logger);
   const stopping = new AbortController();
   const stopOnSignal = () => stopping.abort();
   process.once('SIGINT', stopOnSignal);
