@@ -40,6 +40,8 @@ export interface ClientConfig {
   quiet: boolean;
   /** --inspect: first port to try for the inspector (0 = any free port), or null with --no-inspect. */
   inspectPort: number | null;
+  /** --cluster-proxy: port of the forward proxy on 127.0.0.1 for the app's calls into the cluster (0 = any free port), or null when off. */
+  clusterProxyPort: number | null;
 }
 
 /** Declares the options of `standin connect <target>`. */
@@ -61,6 +63,7 @@ export function clientOptions<T>(yargs: Argv<T>) {
     .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel, description: 'Log level' })
     .option('log-file', { type: 'string', description: 'Append one JSON line per request to this file' })
     .option('quiet', { type: 'boolean', default: false, description: 'No line per request on the terminal' })
+    .option('cluster-proxy', { type: 'number', description: "Port on 127.0.0.1 of an HTTP proxy that sends the app's calls (HTTP_PROXY) to in-cluster services through the server", defaultDescription: 'off' })
     // No yargs type: the option takes a port or false (--no-inspect, STANDIN_INSPECT=false).
     .option('inspect', { default: DEFAULT_INSPECT_PORT as number | boolean | string, description: 'Port of the request inspector on 127.0.0.1 (next free one if taken); --no-inspect turns it off' });
 }
@@ -105,6 +108,7 @@ export function toClientConfig(argv: ClientArgv): ClientConfig {
     logFile: argv['log-file'] ? argv['log-file'] : null,
     quiet: argv.quiet,
     inspectPort: parseInspectPort(argv.inspect),
+    clusterProxyPort: clusterProxyOption(argv['cluster-proxy']),
   });
 }
 
@@ -119,6 +123,12 @@ function healthPathOption(text: string | undefined): string | undefined {
   if (text === undefined) return undefined;
   if (!text.startsWith('/')) throw new ConfigError(`--health-path "${text}" must be a path starting with "/", like /healthz`);
   return text;
+}
+
+function clusterProxyOption(value: number | undefined): number | null {
+  if (value === undefined) return null;
+  if (!Number.isInteger(value) || value < 0 || value > 65535) throw new ConfigError('--cluster-proxy must be a port from 0 to 65535, like 3128');
+  return value;
 }
 
 /** `--inspect <port>` → the port, `--no-inspect` / `false` → null. */

@@ -8,8 +8,10 @@ import { AuthRefusedError, ConfigError } from '../shared/errors';
 import { createLogger, type Logger } from '../shared/logger';
 import type { SessionEndReason } from '../shared/protocol';
 import { deriveTunnelName, toClientConfig, type ClientArgv, type ClientConfig } from './config';
+import { startClusterProxy, type ClusterProxy } from './cluster-proxy/cluster-proxy';
 import { classifyFailure } from './connection-failure';
 import { startInspector, type Inspector } from './inspector/inspector';
+import { PREVIEW_CAP_BYTES } from './body-preview';
 import type { RequestObserver } from './request-capture';
 import { RequestLog } from './request-log';
 import { rememberedPort, rememberPort } from './state-file';
@@ -45,6 +47,20 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
   const stopOnSignal = () => void client.stop();
   process.once('SIGINT', stopOnSignal);
   process.once('SIGTERM', stopOnSignal);
+  // Before registering: a port that is taken is a usage error, found before anything else happens.
+  // Records go to `reportOutbound`, which learns about the inspector once that runs.
+  let reportOutbound: RequestObserver = (record) => {
+    terminal.request(record);
+    requestLog?.write(record);
+  };
+  let clusterProxy: ClusterProxy | null = null;
+  try {
+    clusterProxy = await startClusterProxyIfAsked(config, client, name, logger, (record) => reportOutbound(record));
+  } catch (error) {
+    await client.stop();
+    process.stderr.write(`standin: ${(error as Error).message}\n`);
+    return EXIT.config;
+  }
 
   let registered;
   try {
@@ -78,13 +94,25 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
     requestLog?.write(record);
     inspector?.record(record);
   });
+  reportOutbound = (record) => {
+    terminal.request(record);
+    requestLog?.write(record);
+    inspector?.record(record);
+  };
   terminal.tunnelReady(config.server, config.target, registered, inspector?.url ?? null);
+  if (clusterProxy) terminal.clusterProxyReady(clusterProxy.url);
   client.onReregistered = (again) => rememberPort(config.server, name, again.port);
   const end = await client.run();
   // When the server ended the session it has already answered the requests still with the app.
   await client.stop({ waitForRequests: end.kind === 'stopped' });
-  await Promise.allSettled([inspector?.close(), requestLog?.close()]);
+  await Promise.allSettled([inspector?.close(), clusterProxy?.close(), requestLog?.close()]);
   return exitCodeFor(end, logger);
+}
+
+/** The cluster proxy with --cluster-proxy; throws ConfigError when its port cannot be had. */
+async function startClusterProxyIfAsked(config: ClientConfig, client: TunnelClient, name: string, logger: Logger, report: RequestObserver): Promise<ClusterProxy | null> {
+  if (config.clusterProxyPort === null) return null;
+  return startClusterProxy({ port: config.clusterProxyPort, tunnel: name, call: client.callOutbound, report, previewCapBytes: config.inspectPort === null ? 0 : PREVIEW_CAP_BYTES, logger });
 }
 
 /** The inspector unless --no-inspect; a tunnel without it is still useful, so failing to listen only warns. */

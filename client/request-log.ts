@@ -63,6 +63,7 @@ export function toLogLine(record: RequestRecord): Record<string, unknown> {
     totalMs: record.durationMs,
     ...(record.error ? { error: record.error } : {}),
     ...(record.replayOf ? { replayOf: record.replayOf } : {}),
+    ...(record.outbound ? { outbound: true } : {}),
   };
   for (const [name, value] of Object.entries(record.trace)) if (!(name in line)) line[name] = value;
   return line;

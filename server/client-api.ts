@@ -10,24 +10,26 @@ import { PATHS, REQUEST_ID_PATTERN, TUNNEL_NAME_PATTERN } from '../shared/protoc
 import { createBearerCheck } from './auth';
 import { replyError } from './control-reply';
 import { handlePoll } from './routes/poll';
+import { OutboundCaller } from './outbound/outbound-call';
 import { handleRegister } from './routes/register';
 import { handleRelease } from './routes/release';
 import { handleRespond } from './routes/respond';
 import { handleRespondToSeveral } from './routes/respond-to-several';
 import type { ServerContext } from './server-context';
 
-const TUNNEL_PATH = /^\/_standin\/v1\/tunnels\/([^/?]+)(\/poll|\/responses\/([^/?]+)|\/responses)?\/?(?:\?.*)?$/;
+const TUNNEL_PATH = /^\/_standin\/v1\/tunnels\/([^/?]+)(\/poll|\/responses\/([^/?]+)|\/responses|\/outbound)?\/?(?:\?.*)?$/;
 
 /** Builds the handler for requests whose path starts with /_standin/v1/. */
 export function createClientApi(ctx: ServerContext): (req: IncomingMessage, res: ServerResponse) => void {
   const isAuthorized = createBearerCheck(ctx.config.token);
+  const outbound = new OutboundCaller(ctx);
   return (req, res) => {
     if (!isAuthorized(req)) {
       replyError(res, 401, 'unauthorized', 'missing or wrong token: send "Authorization: Bearer <token>" with the token of this standin server');
       return;
     }
     try {
-      const done = route(ctx, req, res);
+      const done = route(ctx, req, res, outbound);
       if (done) done.catch((error: unknown) => replyWithError(ctx, res, error));
     } catch (error) {
       replyWithError(ctx, res, error);
@@ -35,7 +37,7 @@ export function createClientApi(ctx: ServerContext): (req: IncomingMessage, res:
   };
 }
 
-function route(ctx: ServerContext, req: IncomingMessage, res: ServerResponse): Promise<void> | void {
+function route(ctx: ServerContext, req: IncomingMessage, res: ServerResponse, outbound: OutboundCaller): Promise<void> | void {
   const url = req.url ?? '';
   if (url.split('?')[0] === PATHS.register) {
     if (req.method === 'POST') return handleRegister(ctx, req, res);
@@ -51,6 +53,7 @@ function route(ctx: ServerContext, req: IncomingMessage, res: ServerResponse): P
     return handleRespond(ctx, name, requestId, req, res);
   }
   if (action === '/responses' && req.method === 'POST') return handleRespondToSeveral(ctx, name, req, res);
+  if (action === '/outbound' && req.method === 'POST') return outbound.handle(name, req, res);
   if (action === undefined && req.method === 'DELETE') return handleRelease(ctx, name, req, res);
   return replyError(res, 405, 'bad_request', `${req.method} is not allowed on ${url.split('?')[0]}`);
 }

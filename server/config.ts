@@ -9,6 +9,8 @@ import { parseDurationMs } from '../shared/duration';
 import { ConfigError } from '../shared/errors';
 import { defaultLogFormat, LOG_LEVELS, type LogFormat, type LogLevel } from '../shared/logger';
 import { MAX_PUBLIC_HEADER_BYTES } from '../shared/protocol';
+import type { OutboundSettings } from './outbound/outbound-call';
+import { parseOutboundRules } from './outbound/outbound-rules';
 
 /** Bounds on the browser connections of the tunnel ports. */
 export interface PublicPortLimits {
@@ -46,6 +48,8 @@ export interface ServerConfig {
   publicPortLimits: PublicPortLimits;
   /** How long SIGTERM lets in-flight requests finish. */
   shutdownGraceMs: number;
+  /** Which in-cluster destinations local apps may call through the server (docs/outbound.md). */
+  outbound: OutboundSettings;
   logFormat: LogFormat;
   logLevel: LogLevel;
 }
@@ -70,6 +74,8 @@ export function serverOptions<T>(yargs: Argv<T>) {
     .option('headers-timeout', { type: 'string', default: '20s', description: 'A browser must send its whole request head within this (then 408)' })
     .option('max-header-size', { type: 'number', default: MAX_PUBLIC_HEADER_BYTES, description: 'Largest browser request head in bytes (then 431)' })
     .option('shutdown-grace', { type: 'string', default: '20s', description: 'On SIGTERM, how long in-flight requests may take to finish' })
+    .option('outbound-allow', { type: 'string', array: true, description: 'Destinations local apps may call through --cluster-proxy: host globs with an optional port, like *.svc.cluster.local api.internal:8080 (several after one flag, or comma-separated)', defaultDescription: 'none: no outbound calls' })
+    .option('outbound-allow-private', { type: 'boolean', default: false, description: 'Let outbound calls reach private and loopback addresses (in-cluster Services live there); link-local stays refused' })
     .option('log-format', { choices: ['json', 'pretty'] as const, description: 'Log format', defaultDescription: 'pretty on a terminal, else json' })
     .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel, description: 'Log level' });
 }
@@ -100,6 +106,7 @@ export function toServerConfig(argv: ServerArgv): ServerConfig {
       maxHeaderBytes: headerSizeOption(argv['max-header-size']),
     }),
     shutdownGraceMs: durationOption(argv['shutdown-grace'], 'shutdown-grace'),
+    outbound: Object.freeze({ rules: parseOutboundRules(argv['outbound-allow'] ?? []), allowPrivate: argv['outbound-allow-private'] }),
     logFormat: argv['log-format'] ?? defaultLogFormat(),
     logLevel: argv['log-level'],
   });

@@ -24,6 +24,8 @@ export interface RequestSummary {
   error?: string;
   /** Set on a replay: the request it repeats. */
   replayOf?: string;
+  /** Set on an outbound call: the app called an in-cluster service; `path` is its URL. */
+  outbound?: true;
 }
 
 /** GET /api/requests/<id>. Headers are [name, value] pairs, in order, duplicates kept. */
@@ -81,6 +83,7 @@ export class RequestStore {
 
 /** Why a recorded request cannot be replayed, or undefined when it can. */
 export function replayRefusal(record: RequestRecord): string | undefined {
+  if (record.outbound) return 'an outbound call went from the app to the cluster; Replay sends requests to the app';
   if (record.status === 101) return 'an upgraded connection (WebSocket) cannot be replayed: the app already switched protocols on it';
   if (record.bytesIn > record.requestPreview.length) {
     return `the request body was ${record.bytesIn} bytes; the inspector keeps only the first ${record.requestPreview.length}, so it cannot send the same request again`;
@@ -98,6 +101,7 @@ function summarize(record: RequestRecord): RequestSummary {
     startedAt: new Date(record.startedAt).toISOString(),
     ...(record.error ? { error: record.error } : {}),
     ...(record.replayOf ? { replayOf: record.replayOf } : {}),
+    ...(record.outbound ? { outbound: true } : {}),
   };
 }
 
