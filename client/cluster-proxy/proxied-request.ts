@@ -6,6 +6,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline, Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
 import { TunnelError } from '../../shared/errors';
 import { withoutHopByHop } from '../../shared/http-headers';
 import { encodeFrame, readFrame } from '../../shared/outbound-frame';
@@ -20,13 +21,16 @@ import {
 import { HEADER, type RequestMeta } from '../../shared/protocol';
 import { newUuid } from '../../shared/random-ids';
 import { RequestCapture, type RequestObserver } from '../request-capture';
-import type { OutboundCall } from './cluster-proxy';
+import { tunnelDestination } from './connect-tunnel';
 
 /** Largest meta frame of the service's answer the client reads (status and headers). */
 const MAX_RESPONSE_META_BYTES = 256 * 1024;
 
 /** Largest error body of the server the client reads; a proxy on the way may send a big page. */
 const MAX_ERROR_BODY_BYTES = 16 * 1024;
+
+/** Sends one outbound call to the server: the meta frame and the app's body in, the server's answer out. */
+export type OutboundCall = (body: Readable, options: { contentLength?: number; signal: AbortSignal }) => Promise<Dispatcher.ResponseData>;
 
 /** What proxyOutboundRequest needs. */
 export interface ProxiedRequestOptions {
@@ -137,11 +141,17 @@ export function replyOutboundError(req: IncomingMessage, res: ServerResponse, co
 }
 
 /**
- * The absolute http:// URL the app asked for: the request target in absolute form (as clients
- * using HTTP_PROXY send it), or origin form with the service in the Host header.
+ * The absolute http:// URL the app asked for: the CONNECT target for a request inside a tunnel,
+ * the request target in absolute form (as curl and node:http clients using HTTP_PROXY send it),
+ * or origin form with the service in the Host header.
  */
 function requestTarget(req: IncomingMessage, ownAuthority: string): string {
   const target = req.url ?? '';
+  const tunnelled = tunnelDestination(req.socket);
+  if (tunnelled !== undefined) {
+    if (!target.startsWith('/')) throw new OutboundRefusal('outbound_bad_request', 'a request inside a CONNECT tunnel must be in origin form (/path)');
+    return new URL(`http://${tunnelled}${target}`).href;
+  }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(target)) {
     let url: URL;
     try {
