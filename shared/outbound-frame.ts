@@ -1,67 +1,72 @@
 /**
- * The frame at the start of an outbound body: a 4-byte big-endian length, then that many bytes
- * of JSON meta; the body bytes follow untouched. Stands in until the shared wire-frame codec
- * lands; then outbound uses that one.
+ * Stand-in for the shared metadata frame codec (shared/wire-frame.ts, being built for the whole
+ * wire protocol), with the same API and the same format, `<length in ASCII decimal>\n<JSON>`,
+ * followed by the body bytes untouched. Outbound switches to the shared codec when it lands.
  */
 
 import type { Readable } from 'node:stream';
 import { ProtocolError } from './errors';
 
-const LENGTH_BYTES = 4;
+/** Largest JSON record read by default. */
+const DEFAULT_MAX_META_BYTES = 256 * 1024;
 
-/** The frame that carries `meta` at the start of a body. */
-export function encodeFrame(meta: unknown): Buffer {
-  const json = Buffer.from(JSON.stringify(meta));
-  const frame = Buffer.allocUnsafe(LENGTH_BYTES + json.length);
-  frame.writeUInt32BE(json.length, 0);
-  json.copy(frame, LENGTH_BYTES);
-  return frame;
+/** Encodes a JSON record as a frame: the length prefix, then the JSON, ready to be written first. */
+export function encodeFrame(json: string): Buffer {
+  const record = Buffer.from(json, 'utf8');
+  return Buffer.concat([Buffer.from(`${record.length}\n`, 'latin1'), record]);
 }
 
-/**
- * Reads the frame at the start of `body` (at most `maxBytes` of meta) and resolves with the
- * parsed meta; the bytes after it are put back, so `body` itself then reads as the payload.
- * Rejects with ProtocolError on a bad or oversized frame, or when the body ends or breaks first.
- */
-export function readFrame(body: Readable, maxBytes: number): Promise<unknown> {
+/** Reads a frame on `stream`: its own bound, so a silent peer cannot hold the reader forever. */
+export interface ReadFrameOptions {
+  maxMetaBytes?: number;
+  timeoutMs?: number;
+}
+
+/** Reads the frame at the start of `stream` and resolves with its JSON text; the stream is left at the first body byte. */
+export function readFrame(stream: Readable, options: ReadFrameOptions = {}): Promise<string> {
+  const maxMetaBytes = options.maxMetaBytes ?? DEFAULT_MAX_META_BYTES;
   return new Promise((resolve, reject) => {
-    let buffered: Buffer = Buffer.alloc(0);
+    let digits = '';
+    let metaBytes: number | undefined;
+    const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => fail(new ProtocolError(`no complete metadata frame within ${options.timeoutMs} ms`)), options.timeoutMs);
     const cleanup = () => {
-      body.off('readable', onReadable);
-      body.off('end', onEnd);
-      body.off('error', onError);
-      body.off('close', onEnd);
+      clearTimeout(timer);
+      stream.off('readable', onReadable);
+      stream.off('end', onEnd);
+      stream.off('error', fail);
+      stream.off('close', onEnd);
     };
     const fail = (error: Error) => {
       cleanup();
       reject(error);
     };
-    const onEnd = () => fail(new ProtocolError('the body ended before its meta frame was complete'));
-    const onError = (error: Error) => fail(new ProtocolError(`the body broke before its meta frame was complete: ${error.message}`, { cause: error }));
+    const onEnd = () => fail(new ProtocolError('the message ended before its metadata frame was complete'));
     const onReadable = () => {
-      let chunk: Buffer | null;
-      while ((chunk = body.read() as Buffer | null) !== null) {
-        buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
-        if (buffered.length < LENGTH_BYTES) continue;
-        const length = buffered.readUInt32BE(0);
-        if (length > maxBytes) return fail(new ProtocolError(`meta frame of ${length} bytes is larger than ${maxBytes}`));
-        if (buffered.length < LENGTH_BYTES + length) continue;
-        let meta: unknown;
-        try {
-          meta = JSON.parse(buffered.subarray(LENGTH_BYTES, LENGTH_BYTES + length).toString('utf8'));
-        } catch {
-          return fail(new ProtocolError('meta frame is not valid JSON'));
+      try {
+        while (metaBytes === undefined) {
+          const byte = stream.read(1) as Buffer | null;
+          if (byte === null) return;
+          if (byte[0] === 0x0a) {
+            metaBytes = Number(digits);
+            if (!digits || metaBytes === 0 || metaBytes > maxMetaBytes) throw new ProtocolError(`bad metadata frame length "${digits}"`);
+          } else if (byte[0] >= 0x30 && byte[0] <= 0x39 && digits.length < 7) {
+            digits += String.fromCharCode(byte[0]);
+          } else {
+            throw new ProtocolError('the message does not start with a metadata frame');
+          }
         }
+        const record = stream.read(metaBytes) as Buffer | null;
+        if (record === null) return;
+        if (record.length !== metaBytes) throw new ProtocolError('the message ended inside its metadata frame');
         cleanup();
-        const rest = buffered.subarray(LENGTH_BYTES + length);
-        if (rest.length > 0) body.unshift(rest);
-        resolve(meta);
-        return;
+        resolve(record.toString('utf8'));
+      } catch (error) {
+        fail(error as Error);
       }
     };
-    body.on('readable', onReadable);
-    body.once('end', onEnd);
-    body.once('close', onEnd);
-    body.once('error', onError);
+    stream.on('readable', onReadable);
+    stream.once('end', onEnd);
+    stream.once('error', fail);
+    stream.once('close', onEnd);
   });
 }

@@ -77,9 +77,9 @@ export const MAX_OUTBOUND_META_BYTES = 64 * 1024;
 /** An HTTP method token (RFC 9110 §9.1). */
 const METHOD_PATTERN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$/;
 
-/** Parses the frame of an outbound POST, or throws ProtocolError saying what is wrong. */
-export function parseOutboundRequestMeta(value: unknown): OutboundRequestMeta {
-  const meta = expectObject(value, 'outbound request meta');
+/** Parses the frame (JSON text) of an outbound POST, or throws ProtocolError saying what is wrong. */
+export function parseOutboundRequestMeta(json: string): OutboundRequestMeta {
+  const meta = expectObject(parseJson(json), 'outbound request meta');
   if (meta.kind !== 'outbound-request') throw new ProtocolError(`meta kind must be "outbound-request", got ${JSON.stringify(meta.kind)}`.slice(0, 200));
   const id = expectString(meta.id, 'id');
   if (!REQUEST_ID_PATTERN.test(id)) throw new ProtocolError('id of an outbound request must be a uuid v4');
@@ -88,13 +88,21 @@ export function parseOutboundRequestMeta(value: unknown): OutboundRequestMeta {
   return { kind: 'outbound-request', id, method, url: expectString(meta.url, 'url'), headers: expectRawHeaders(meta.headers) };
 }
 
-/** Parses the frame of a 200 answer to an outbound POST, or throws ProtocolError. */
-export function parseOutboundResponseMeta(value: unknown): OutboundResponseMeta {
-  const meta = expectObject(value, 'outbound response meta');
+/** Parses the frame (JSON text) of a 200 answer to an outbound POST, or throws ProtocolError. */
+export function parseOutboundResponseMeta(json: string): OutboundResponseMeta {
+  const meta = expectObject(parseJson(json), 'outbound response meta');
   if (meta.kind !== 'outbound-response') throw new ProtocolError(`meta kind must be "outbound-response", got ${JSON.stringify(meta.kind)}`.slice(0, 200));
   const status = meta.status;
   if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 999) throw new ProtocolError('status of an outbound response must be an integer from 200 to 999');
   return { kind: 'outbound-response', status, headers: expectRawHeaders(meta.headers) };
+}
+
+function parseJson(json: string): unknown {
+  try {
+    return JSON.parse(json);
+  } catch {
+    throw new ProtocolError('the metadata frame is not valid JSON');
+  }
 }
 
 function expectObject(value: unknown, what: string): Record<string, unknown> {

@@ -297,7 +297,7 @@ describe("the server's outbound endpoint", () => {
   test('refuses a caller without the token, and one without the session, before any call is made', async () => {
     const before = servedCalls + refusedCalls;
     const endpoint = `${server.url}/_standin/v1/tunnels/${client.tunnel}/outbound`;
-    const body = encodeFrame({ kind: 'outbound-request', id: '6f1c2a9e-1d1b-4c53-9a1e-1a2b3c4d5e6f', method: 'GET', url: `http://127.0.0.1:${service.port}/hello`, headers: [] });
+    const body = encodeFrame(JSON.stringify({ kind: 'outbound-request', id: '6f1c2a9e-1d1b-4c53-9a1e-1a2b3c4d5e6f', method: 'GET', url: `http://127.0.0.1:${service.port}/hello`, headers: [] }));
     const anonymous = await httpRequest(endpoint, { method: 'POST', body });
     expect(anonymous.status).toBe(401);
     const noSession = await httpRequest(endpoint, { method: 'POST', body, headers: { authorization: `Bearer ${TOKEN}`, 'x-standin-session': 'guessed' } });

@@ -69,7 +69,7 @@ export async function proxyOutboundRequest(req: IncomingMessage, res: ServerResp
   }
   const hasBody = requestHasBody(req);
   const capture = new RequestCapture(requestMeta(id, method, url, req, hasBody), options.tunnel, { previewCapBytes: options.previewCapBytes, outbound: true });
-  const head = encodeFrame({ kind: 'outbound-request', id, method, url, headers: req.rawHeaders } satisfies OutboundRequestMeta);
+  const head = encodeFrame(JSON.stringify({ kind: 'outbound-request', id, method, url, headers: req.rawHeaders } satisfies OutboundRequestMeta));
   const appBody = hasBody ? capture.tapRequestBody(req) : null;
   if (!hasBody) req.resume();
   const abort = new AbortController();
@@ -97,7 +97,7 @@ export async function proxyOutboundRequest(req: IncomingMessage, res: ServerResp
   }
   let meta: OutboundResponseMeta;
   try {
-    meta = parseOutboundResponseMeta(await readFrame(answer.body, MAX_RESPONSE_META_BYTES));
+    meta = parseOutboundResponseMeta(await readFrame(answer.body, { maxMetaBytes: MAX_RESPONSE_META_BYTES }));
   } catch (error) {
     answer.body.destroy();
     const message = `the standin server sent a broken answer: ${(error as Error).message}`;

@@ -65,23 +65,14 @@ export class OutboundCaller {
     }
     let meta: OutboundRequestMeta;
     try {
-      meta = parseOutboundRequestMeta(await readFrameWithin(req, this.ctx.config.requestTimeoutMs));
+      // Bounded: a client that stalls before its frame is complete cannot hold the call open.
+      meta = parseOutboundRequestMeta(await readFrame(req, { maxMetaBytes: MAX_OUTBOUND_META_BYTES, timeoutMs: this.ctx.config.requestTimeoutMs }));
     } catch (error) {
       replyError(res, 400, 'bad_request', (error as Error).message);
       req.destroy();
       return;
     }
     new OutboundCall(this.ctx, name, meta, req, res, this.metrics).start(this.agent, this.lookup);
-  }
-}
-
-/** Reads the meta frame, or fails once `timeoutMs` passed without it (a stalled client). */
-async function readFrameWithin(req: http.IncomingMessage, timeoutMs: number): Promise<unknown> {
-  const timer = setTimeout(() => req.destroy(new TunnelError('timeout', `no outbound meta frame within ${timeoutMs} ms`)), timeoutMs);
-  try {
-    return await readFrame(req, MAX_OUTBOUND_META_BYTES);
-  } finally {
-    clearTimeout(timer);
   }
 }
 
@@ -179,7 +170,7 @@ class OutboundCall {
       [HEADER.accelBuffering]: 'no',
       [HEADER.requestId]: this.meta.id,
     });
-    this.res.write(encodeFrame(meta));
+    this.res.write(encodeFrame(JSON.stringify(meta)));
     upstreamRes.on('data', (chunk: Buffer) => (this.bytesOut += chunk.length));
     upstreamRes.pipe(this.res);
     // The service broke off mid-body: cut the answer too, so the app cannot take it for whole.
