@@ -307,6 +307,67 @@ describe("the server's outbound endpoint", () => {
   });
 });
 
+describe("the server's outbound endpoint with hostile input", () => {
+  let endpoint: string;
+  let session: Record<string, string>;
+  beforeAll(async () => {
+    const registered = await httpRequest(`${server.url}/_standin/v1/tunnels`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'outbound-raw', target: 'http://localhost:1' }),
+    });
+    expect(registered.status).toBe(201);
+    endpoint = `${server.url}/_standin/v1/tunnels/outbound-raw/outbound`;
+    session = { authorization: `Bearer ${TOKEN}`, 'x-standin-session': String(JSON.parse(registered.text).sessionId) };
+  });
+
+  const call = (meta: Record<string, unknown>) => ({ kind: 'outbound-request', id: '6f1c2a9e-1d1b-4c53-9a1e-1a2b3c4d5e6f', method: 'GET', url: `http://127.0.0.1:${service.port}/hello`, headers: [], ...meta });
+
+  test.each([
+    ['a body that is no frame', 400, () => Buffer.from('GET / HTTP/1.1\r\n\r\n')],
+    ['a frame that is no JSON', 400, () => encodeFrame('{nope')],
+    ['a frame over the size limit', 400, () => Buffer.from('9999999\n{}')],
+    ['a frame with a bad id', 400, () => encodeFrame(JSON.stringify(call({ id: '../../x' })))],
+    ['a header value with a line break', 400, () => encodeFrame(JSON.stringify(call({ headers: ['X-Evil', 'a\r\nInjected: yes'] })))],
+    ['an https:// destination', 400, () => encodeFrame(JSON.stringify(call({ url: 'https://127.0.0.1/' })))],
+  ])('%s gets %d and the server keeps serving', async (_what, status, makeBody) => {
+    const body = makeBody();
+    const before = servedCalls;
+    const answer = await httpRequest(endpoint, { method: 'POST', body, headers: session });
+    expect(answer.status).toBe(status);
+    expect(servedCalls).toBe(before);
+    const healthy = await httpRequest(`${server.url}/_standin/healthz`);
+    expect(healthy.status).toBe(200);
+  });
+});
+
+describe('a server without --outbound-allow-private', () => {
+  let strictServer: ServerProcess;
+  let strictClient: ClientProcess;
+  let strictProxy: string;
+  beforeAll(async () => {
+    strictServer = await startServerProcess(['--outbound-allow', `localhost:${service.port}`]);
+    strictClient = await startClientProcess('1', strictServer.url, ['--cluster-proxy', '0', '--no-inspect']);
+    strictProxy = String((await strictClient.waitForLine((line) => line.message === 'cluster proxy ready')).url);
+  });
+  afterAll(async () => {
+    await strictClient?.stop('SIGINT');
+    await strictServer?.stop();
+  });
+
+  test('refuses a name that matches a rule but resolves to loopback, and says which flag would allow it', async () => {
+    const before = servedCalls + refusedCalls;
+    const dispatcher = new EnvHttpProxyAgent({ httpProxy: strictProxy, noProxy: '', proxyTunnel: false });
+    const answer = await fetch(`http://localhost:${service.port}/hello`, { dispatcher });
+    const body = (await answer.json()) as { error: string; message: string };
+    await dispatcher.close();
+    expect(answer.status).toBe(403);
+    expect(body.error).toBe('outbound_denied');
+    expect(body.message).toMatch(/resolves to .*loopback address.*--outbound-allow-private/);
+    expect(servedCalls + refusedCalls).toBe(before);
+  });
+});
+
 function run(command: string, args: string[], env: NodeJS.ProcessEnv, cwd?: string): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(command, args, { env, cwd, timeout: 15_000 }, (error, stdout, stderr) => {

@@ -113,17 +113,24 @@ class OutboundCall {
       const code = error instanceof TunnelError && error.code in OUTBOUND_ERROR_STATUS ? (error.code as OutboundErrorCode) : 'outbound_bad_request';
       return this.fail(code, (error as Error).message);
     }
+    if (this.meta.method.toUpperCase() === 'CONNECT') return this.fail('outbound_unsupported', 'CONNECT is not carried: the hop inside the cluster is plain HTTP');
     this.forwardedHeaders = buildOutboundHeaders(this.meta.headers, this.meta.id, this.tunnel, destination.authority);
-    const upstream = http.request({
-      host: destination.host,
-      port: destination.port,
-      method: this.meta.method,
-      path: destination.path,
-      headers: this.forwardedHeaders,
-      agent,
-      lookup,
-      setHost: false,
-    });
+    let upstream: http.ClientRequest;
+    try {
+      upstream = http.request({
+        host: destination.host,
+        port: destination.port,
+        method: this.meta.method,
+        path: destination.path,
+        headers: this.forwardedHeaders,
+        agent,
+        lookup,
+        setHost: false,
+      });
+    } catch (error) {
+      // Node refuses a header name or value it cannot send (control characters) before connecting.
+      return this.fail('outbound_bad_request', `the request cannot be sent: ${(error as Error).message}`);
+    }
     const headTimeoutMs = this.ctx.config.requestTimeoutMs;
     this.timer = setTimeout(() => {
       this.fail('outbound_timeout', `${destination.authority} sent no response head within ${headTimeoutMs / 1000} s`);
