@@ -82,7 +82,7 @@ export async function proxyOutboundRequest(req: IncomingMessage, res: ServerResp
   try {
     answer = await options.call(Readable.from(framedBody(head, appBody), { objectMode: false }), { contentLength: framedLength(head, req, hasBody), signal: abort.signal });
   } catch (error) {
-    appBody?.destroy();
+    stopUpload(req, res, appBody);
     if (abort.signal.aborted) return void options.report(capture.failed('outbound_offline', 'the app closed the connection before an answer'));
     const { code, message } = describeCallFailure(error);
     replyOutboundError(req, res, code, message, id);
@@ -90,6 +90,7 @@ export async function proxyOutboundRequest(req: IncomingMessage, res: ServerResp
     return;
   }
   if (answer.statusCode !== 200) {
+    stopUpload(req, res, appBody);
     const { code, message } = await describeRefusal(answer.statusCode, answer.body);
     replyOutboundError(req, res, code, message, id);
     options.report(capture.failed(code, message, OUTBOUND_ERROR_STATUS[code]));
@@ -106,6 +107,14 @@ export async function proxyOutboundRequest(req: IncomingMessage, res: ServerResp
     return;
   }
   relayAnswer(res, answer.body, meta, id, capture, options.report);
+}
+
+/**
+ * The call was refused before the app's body was all sent: close the app's connection after the
+ * answer, which ends the upload too, so a refused 1 GiB upload is not read to its end for nothing.
+ */
+function stopUpload(req: IncomingMessage, res: ServerResponse, appBody: Readable | null): void {
+  if (appBody && !req.complete) res.shouldKeepAlive = false;
 }
 
 /** Streams the service's answer to the app with backpressure; a cut answer cuts the app's response. */
