@@ -324,17 +324,18 @@ describe("the server's outbound endpoint with hostile input", () => {
   const call = (meta: Record<string, unknown>) => ({ kind: 'outbound-request', id: '6f1c2a9e-1d1b-4c53-9a1e-1a2b3c4d5e6f', method: 'GET', url: `http://127.0.0.1:${service.port}/hello`, headers: [], ...meta });
 
   test.each([
-    ['a body that is no frame', 400, () => Buffer.from('GET / HTTP/1.1\r\n\r\n')],
-    ['a frame that is no JSON', 400, () => encodeFrame('{nope')],
-    ['a frame over the size limit', 400, () => Buffer.from('9999999\n{}')],
-    ['a frame with a bad id', 400, () => encodeFrame(JSON.stringify(call({ id: '../../x' })))],
-    ['a header value with a line break', 400, () => encodeFrame(JSON.stringify(call({ headers: ['X-Evil', 'a\r\nInjected: yes'] })))],
-    ['an https:// destination', 400, () => encodeFrame(JSON.stringify(call({ url: 'https://127.0.0.1/' })))],
-  ])('%s gets %d and the server keeps serving', async (_what, status, makeBody) => {
+    ['a body that is no frame', 400, 'bad_request', () => Buffer.from('GET / HTTP/1.1\r\n\r\n')],
+    ['a frame that is no JSON', 400, 'bad_request', () => encodeFrame('{nope')],
+    ['a frame over the size limit', 400, 'bad_request', () => Buffer.from('9999999\n{}')],
+    ['a frame with a bad id', 400, 'bad_request', () => encodeFrame(JSON.stringify(call({ id: '../../x' })))],
+    ['a header value with a line break', 400, 'outbound_bad_request', () => encodeFrame(JSON.stringify(call({ headers: ['X-Evil', 'a\r\nInjected: yes'] })))],
+    ['an https:// destination', 400, 'outbound_bad_request', () => encodeFrame(JSON.stringify(call({ url: 'https://127.0.0.1/' })))],
+  ])('%s gets %d %s and the server keeps serving', async (_what, status, code, makeBody) => {
     const body = makeBody();
     const before = servedCalls;
     const answer = await httpRequest(endpoint, { method: 'POST', body, headers: session });
     expect(answer.status).toBe(status);
+    expect(JSON.parse(answer.text).error).toBe(code);
     expect(servedCalls).toBe(before);
     const healthy = await httpRequest(`${server.url}/_standin/healthz`);
     expect(healthy.status).toBe(200);
