@@ -17,6 +17,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Agent, ProxyAgent, request, type Dispatcher } from 'undici';
 import { findFreePort } from './free-port';
+import { RssSampler, type MeasuredProcess } from './process-stats';
 import { killAllChildren, SpawnedProcess } from './spawned-process';
 import { startStandinServer } from './standin-processes';
 import { TARGET_PATH } from './target-app';
@@ -96,10 +97,19 @@ async function main(): Promise<void> {
     await waitForProxy(serviceOrigin, proxy, [service, server, client]);
     const bytes = options.mib * MIB;
     console.log(`download of ${options.mib} MiB, ${options.rounds} round(s), Node ${process.version}`);
+    const hops: MeasuredProcess[] = [
+      { role: 'server', pid: server.pid },
+      { role: 'client', pid: client.pid },
+    ];
     for (let round = 1; round <= options.rounds; round++) {
       const directMiBs = await download(serviceOrigin, bytes, direct);
+      const sampler = new RssSampler(hops);
       const outboundMiBs = await download(serviceOrigin, bytes, proxy);
-      console.log(`round ${round}: direct ${directMiBs.toFixed(0)} MiB/s, outbound ${outboundMiBs.toFixed(0)} MiB/s (${((outboundMiBs / directMiBs) * 100).toFixed(0)}% of direct)`);
+      const memory = sampler
+        .stop()
+        .map((peak) => `${peak.role} ${Math.round(peak.startRssKiB / 1024)}→${Math.round(peak.peakRssKiB / 1024)} MiB`)
+        .join(', ');
+      console.log(`round ${round}: direct ${directMiBs.toFixed(0)} MiB/s, outbound ${outboundMiBs.toFixed(0)} MiB/s (${((outboundMiBs / directMiBs) * 100).toFixed(0)}% of direct); RSS start→peak: ${memory}`);
     }
   } finally {
     await Promise.allSettled([proxy.close(), direct.close()]);

@@ -83,7 +83,8 @@ export async function proxyOutboundRequest(req: IncomingMessage, res: ServerResp
     answer = await options.call(Readable.from(framedBody(head, appBody), { objectMode: false }), { contentLength: framedLength(head, req, hasBody), signal: abort.signal });
   } catch (error) {
     stopUpload(req, res, appBody);
-    if (abort.signal.aborted) return void options.report(capture.failed('outbound_offline', 'the app closed the connection before an answer'));
+    // 499, as nginx logs a client that left: nobody is waiting for an answer any more.
+    if (abort.signal.aborted) return void options.report(capture.failed('outbound_unreachable', 'the app closed the connection before the answer came', 499));
     const { code, message } = describeCallFailure(error);
     replyOutboundError(req, res, code, message, id);
     options.report(capture.failed(code, message, OUTBOUND_ERROR_STATUS[code]));
