@@ -60,6 +60,8 @@ describe('the address policy', () => {
     ['::1', 'loopback'],
     ['::ffff:127.0.0.1', 'loopback'],
     ['::ffff:10.0.0.1', 'private'],
+    ['::ffff:7f00:1', 'loopback'],
+    ['0:0:0:0:0:ffff:a9fe:a9fe', 'never'],
     ['169.254.169.254', 'never'],
     ['::ffff:169.254.169.254', 'never'],
     ['fe80::1', 'never'],

@@ -14,7 +14,7 @@ import { EnvHttpProxyAgent, fetch } from 'undici';
 import { eventually, httpRequest } from './helpers/http';
 import { downloadBlock, sendDownloadBlocks, startLocalApp, type LocalApp } from './helpers/local-app';
 import { isPeerProcess } from './helpers/peer-process';
-import { startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
+import { spawnStandin, startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
 import type { RequestSummary } from '../client/inspector/request-store';
 import { encodeFrame } from '../shared/outbound-frame';
 
@@ -290,6 +290,15 @@ describe('outbound calls through --cluster-proxy', () => {
     const metrics = await httpRequest(`${server.url}/_standin/metrics`);
     expect(metrics.text).toMatch(new RegExp(`standin_outbound_requests_total\\{destination="127\\.0\\.0\\.1:${service.port}",outcome="completed"\\} [1-9]`));
     expect(metrics.text).toMatch(/standin_outbound_requests_total\{destination="denied",outcome="outbound_denied"\} [1-9]/);
+  });
+});
+
+describe('standin connect --cluster-proxy', () => {
+  test('a port that is taken is a usage error (exit 2) that says so, before registering', async () => {
+    const taken = spawnStandin(['connect', '1', '--server', server.url, '--token', TOKEN, '--cluster-proxy', String(service.port), '--no-inspect']);
+    expect(await taken.exitedWithin(10_000)).toBe(2);
+    expect(taken.stderr.join('')).toContain(`--cluster-proxy port ${service.port} on 127.0.0.1 is in use`);
+    expect(taken.lines.some((line) => line.message === 'tunnel ready')).toBe(false);
   });
 });
 
