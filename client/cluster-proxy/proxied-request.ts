@@ -60,12 +60,9 @@ export async function proxyOutboundRequest(req: IncomingMessage, res: ServerResp
   try {
     url = requestTarget(req, options.ownAuthority);
   } catch (error) {
-    const refusal = error as OutboundRefusal;
-    const capture = new RequestCapture(requestMeta(id, method, req.url ?? '', req, false), options.tunnel, { previewCapBytes: 0, outbound: true });
-    replyOutboundError(req, res, refusal.outboundCode, refusal.message, id);
-    options.report(capture.failed(refusal.outboundCode, refusal.message, OUTBOUND_ERROR_STATUS[refusal.outboundCode]));
     req.resume();
-    return;
+    const capture = new RequestCapture(requestMeta(id, method, req.url ?? '', req, false), options.tunnel, { previewCapBytes: 0, outbound: true });
+    return answerWithError(req, res, capture, options.report, (error as OutboundRefusal).outboundCode, (error as Error).message);
   }
   const hasBody = requestHasBody(req);
   const capture = new RequestCapture(requestMeta(id, method, url, req, hasBody), options.tunnel, { previewCapBytes: options.previewCapBytes, outbound: true });
@@ -85,29 +82,29 @@ export async function proxyOutboundRequest(req: IncomingMessage, res: ServerResp
     stopUpload(req, res, appBody);
     // 499, as nginx logs a client that left: nobody is waiting for an answer any more.
     if (abort.signal.aborted) return void options.report(capture.failed('outbound_unreachable', 'the app closed the connection before the answer came', 499));
-    const { code, message } = describeCallFailure(error);
-    replyOutboundError(req, res, code, message, id);
-    options.report(capture.failed(code, message, OUTBOUND_ERROR_STATUS[code]));
-    return;
+    const failure = describeCallFailure(error);
+    return answerWithError(req, res, capture, options.report, failure.code, failure.message);
   }
   if (answer.statusCode !== 200) {
     stopUpload(req, res, appBody);
-    const { code, message } = await describeRefusal(answer.statusCode, answer.body);
-    replyOutboundError(req, res, code, message, id);
-    options.report(capture.failed(code, message, OUTBOUND_ERROR_STATUS[code]));
-    return;
+    const refusal = await describeRefusal(answer.statusCode, answer.body);
+    return answerWithError(req, res, capture, options.report, refusal.code, refusal.message);
   }
   let meta: OutboundResponseMeta;
   try {
     meta = parseOutboundResponseMeta(await readFrame(answer.body, { maxMetaBytes: MAX_RESPONSE_META_BYTES }));
   } catch (error) {
     answer.body.destroy();
-    const message = `the standin server sent a broken answer: ${(error as Error).message}`;
-    replyOutboundError(req, res, 'outbound_unreachable', message, id);
-    options.report(capture.failed('outbound_unreachable', message, OUTBOUND_ERROR_STATUS.outbound_unreachable));
-    return;
+    return answerWithError(req, res, capture, options.report, 'outbound_unreachable', `the standin server sent a broken answer: ${(error as Error).message}`);
   }
   relayAnswer(res, answer.body, meta, id, capture, options.report);
+}
+
+/** Answers the app with standin's own error and records the call with it. */
+function answerWithError(req: IncomingMessage, res: ServerResponse, capture: RequestCapture, report: RequestObserver, code: OutboundErrorCode, message: string): void {
+  const record = capture.failed(code, message, OUTBOUND_ERROR_STATUS[code]);
+  replyOutboundError(req, res, code, message, record.requestId);
+  report(record);
 }
 
 /**
