@@ -34,6 +34,8 @@ let closedPort: number;
 /** Requests the service got from anyone but the standin server (it refused them). */
 let refusedCalls = 0;
 let servedCalls = 0;
+/** Resolved when the service sees the connection of its endless stream close. */
+let endlessStreamClosed: () => void = () => {};
 /** Resolved by the SSE test once it has read the first event; the service sends the second only then. */
 let firstEventSeen: () => void = () => {};
 
@@ -89,6 +91,18 @@ function serviceHandler(req: http.IncomingMessage, res: http.ServerResponse): vo
     const seen = new Promise<string>((resolve) => (firstEventSeen = () => resolve('two')));
     const timeout = new Promise<string>((resolve) => setTimeout(() => resolve('timeout'), 5_000).unref());
     void Promise.race([seen, timeout]).then((second) => res.end(`data: ${second}\n\n`));
+  } else if (url === '/cut') {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(MiB) });
+    res.write(Buffer.alloc(64 * 1024, 1), () => res.destroy());
+  } else if (url === '/endless') {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    const timer = setInterval(() => res.write('tick\n'), 50);
+    res.once('close', () => {
+      clearInterval(timer);
+      endlessStreamClosed();
+    });
   } else {
     res.writeHead(404).end();
   }
@@ -219,6 +233,26 @@ describe('outbound calls through --cluster-proxy', () => {
     }
     await dispatcher.close();
     expect(text).toBe('data: one\n\ndata: two\n\n');
+  });
+
+  test('a service that breaks off mid-body cuts the app\'s response too, never a short complete one', async () => {
+    const dispatcher = viaProxy();
+    const answer = await fetch(`http://127.0.0.1:${service.port}/cut`, { dispatcher });
+    expect(answer.status).toBe(200);
+    await expect(answer.arrayBuffer()).rejects.toThrow();
+    await dispatcher.close();
+  });
+
+  test('an app that hangs up mid-stream stops the call at the service', async () => {
+    const closed = new Promise<void>((resolve) => (endlessStreamClosed = resolve));
+    const dispatcher = viaProxy();
+    const abort = new AbortController();
+    const answer = await fetch(`http://127.0.0.1:${service.port}/endless`, { dispatcher, signal: abort.signal });
+    const reader = answer.body!.getReader();
+    await reader.read();
+    abort.abort();
+    await expect(Promise.race([closed.then(() => 'closed'), new Promise((resolve) => setTimeout(resolve, 5_000, 'still open'))])).resolves.toBe('closed');
+    await dispatcher.destroy();
   });
 
   test('a destination no rule allows gets 403 outbound_denied naming the rule to add', async () => {
