@@ -8,7 +8,7 @@ import type { Argv } from 'yargs';
 import { parseDurationMs } from '../shared/duration';
 import { ConfigError } from '../shared/errors';
 import { defaultLogFormat, LOG_LEVELS, type LogFormat, type LogLevel } from '../shared/logger';
-import { MAX_PUBLIC_HEADER_BYTES } from '../shared/protocol';
+import { MAX_HEAD_BYTES } from '../shared/protocol';
 import type { OutboundSettings } from './outbound/outbound-call';
 import { parseOutboundRules } from './outbound/outbound-rules';
 
@@ -72,7 +72,7 @@ export function serverOptions<T>(yargs: Argv<T>) {
     .option('max-in-flight', { type: 'number', default: 1000, description: 'Browser requests per tunnel at once, queued or being answered (then 503 queue_full)' })
     .option('idle-timeout', { type: 'string', default: '120s', description: 'Close a tunnel-port connection with no bytes either way for this long' })
     .option('headers-timeout', { type: 'string', default: '20s', description: 'A browser must send its whole request head within this (then 408)' })
-    .option('max-header-size', { type: 'number', default: MAX_PUBLIC_HEADER_BYTES, description: 'Largest browser request head in bytes (then 431)' })
+    .option('max-header-size', { type: 'number', default: MAX_HEAD_BYTES, description: 'Largest browser request head in bytes, on the tunnel ports and the main port alike (then 431)' })
     .option('shutdown-grace', { type: 'string', default: '20s', description: 'On SIGTERM, how long in-flight requests may take to finish' })
     .option('outbound-allow', { type: 'string', array: true, description: 'Destinations local apps may call through --cluster-proxy: host globs with an optional port, like *.svc.cluster.local api.internal:8080 (several after one flag, or comma-separated)', defaultDescription: 'none: no outbound calls' })
     .option('outbound-allow-private', { type: 'boolean', default: false, description: 'Let outbound calls reach private and loopback addresses (in-cluster Services live there); link-local stays refused' })

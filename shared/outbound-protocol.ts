@@ -71,9 +71,6 @@ export interface OutboundErrorBody {
   message: string;
 }
 
-/** Largest outbound request frame (method, URL, headers) the server reads. */
-export const MAX_OUTBOUND_META_BYTES = 64 * 1024;
-
 /** An HTTP method token (RFC 9110 §9.1). */
 const METHOD_PATTERN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$/;
 

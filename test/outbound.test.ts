@@ -16,7 +16,8 @@ import { downloadBlock, sendDownloadBlocks, startLocalApp, type LocalApp } from 
 import { isPeerProcess } from './helpers/peer-process';
 import { spawnStandin, startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
 import type { RequestSummary } from '../client/inspector/request-store';
-import { encodeFrame } from '../shared/outbound-frame';
+import { HEADER, PROTOCOL_VERSION } from '../shared/protocol';
+import { encodeFrame } from '../shared/wire-frame';
 
 jest.setTimeout(60_000);
 
@@ -343,7 +344,7 @@ describe("the server's outbound endpoint", () => {
     const body = encodeFrame(JSON.stringify({ kind: 'outbound-request', id: '6f1c2a9e-1d1b-4c53-9a1e-1a2b3c4d5e6f', method: 'GET', url: `http://127.0.0.1:${service.port}/hello`, headers: [] }));
     const anonymous = await httpRequest(endpoint, { method: 'POST', body });
     expect(anonymous.status).toBe(401);
-    const noSession = await httpRequest(endpoint, { method: 'POST', body, headers: { authorization: `Bearer ${TOKEN}`, 'x-standin-session': 'guessed' } });
+    const noSession = await httpRequest(endpoint, { method: 'POST', body, headers: { authorization: `Bearer ${TOKEN}`, [HEADER.protocol]: String(PROTOCOL_VERSION), [HEADER.session]: 'guessed' } });
     expect(noSession.status).toBe(404);
     expect(JSON.parse(noSession.text).error).toBe('unknown_session');
     expect(servedCalls + refusedCalls).toBe(before);
@@ -357,11 +358,11 @@ describe("the server's outbound endpoint with hostile input", () => {
     const registered = await httpRequest(`${server.url}/_standin/v1/tunnels`, {
       method: 'POST',
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'outbound-raw', target: 'http://localhost:1' }),
+      body: JSON.stringify({ name: 'outbound-raw', target: 'http://localhost:1', protocol: PROTOCOL_VERSION }),
     });
     expect(registered.status).toBe(201);
     endpoint = `${server.url}/_standin/v1/tunnels/outbound-raw/outbound`;
-    session = { authorization: `Bearer ${TOKEN}`, 'x-standin-session': String(JSON.parse(registered.text).sessionId) };
+    session = { authorization: `Bearer ${TOKEN}`, [HEADER.protocol]: String(PROTOCOL_VERSION), [HEADER.session]: String(JSON.parse(registered.text).sessionId) };
   });
 
   const call = (meta: Record<string, unknown>) => ({ kind: 'outbound-request', id: '6f1c2a9e-1d1b-4c53-9a1e-1a2b3c4d5e6f', method: 'GET', url: `http://127.0.0.1:${service.port}/hello`, headers: [], ...meta });

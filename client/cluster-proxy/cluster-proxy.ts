@@ -16,7 +16,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ConfigError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
-import { MAX_PUBLIC_HEADER_BYTES } from '../../shared/protocol';
+import { MAX_HEAD_BYTES } from '../../shared/protocol';
 import type { RequestObserver } from '../request-capture';
 import { connectAuthority, markTunnel } from './connect-tunnel';
 import { proxyOutboundRequest, replyOutboundError, type OutboundCall } from './proxied-request';
@@ -50,7 +50,7 @@ export interface ClusterProxy {
 export async function startClusterProxy(options: ClusterProxyOptions): Promise<ClusterProxy> {
   let inFlight = 0;
   let ownAuthority = '';
-  const server = http.createServer({ maxHeaderSize: MAX_PUBLIC_HEADER_BYTES }, (req, res) => {
+  const server = http.createServer({ maxHeaderSize: MAX_HEAD_BYTES }, (req, res) => {
     if (inFlight >= MAX_OUTBOUND_CALLS) {
       replyOutboundError(req, res, 'outbound_busy', `the cluster proxy already carries ${MAX_OUTBOUND_CALLS} calls at once; retry in a moment`);
       return;

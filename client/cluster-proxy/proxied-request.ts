@@ -9,7 +9,7 @@ import { pipeline, Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { TunnelError } from '../../shared/errors';
 import { withoutHopByHop } from '../../shared/http-headers';
-import { encodeFrame, readFrame } from '../../shared/outbound-frame';
+import { encodeFrame, readFrame } from '../../shared/wire-frame';
 import {
   OUTBOUND_ERROR_STATUS,
   parseOutboundResponseMeta,
@@ -22,9 +22,6 @@ import { HEADER, type RequestMeta } from '../../shared/protocol';
 import { newUuid } from '../../shared/random-ids';
 import { RequestCapture, type RequestObserver } from '../request-capture';
 import { tunnelDestination } from './connect-tunnel';
-
-/** Largest meta frame of the service's answer the client reads (status and headers). */
-const MAX_RESPONSE_META_BYTES = 256 * 1024;
 
 /** Largest error body of the server the client reads; a proxy on the way may send a big page. */
 const MAX_ERROR_BODY_BYTES = 16 * 1024;
@@ -92,7 +89,7 @@ export async function proxyOutboundRequest(req: IncomingMessage, res: ServerResp
   }
   let meta: OutboundResponseMeta;
   try {
-    meta = parseOutboundResponseMeta(await readFrame(answer.body, { maxMetaBytes: MAX_RESPONSE_META_BYTES }));
+    meta = parseOutboundResponseMeta(await readFrame(answer.body));
   } catch (error) {
     answer.body.destroy();
     return answerWithError(req, res, capture, options.report, 'outbound_unreachable', `the standin server sent a broken answer: ${(error as Error).message}`);

@@ -15,9 +15,8 @@ import { performance } from 'node:perf_hooks';
 import { TunnelError } from '../../shared/errors';
 import { withoutHopByHop } from '../../shared/http-headers';
 import type { Logger } from '../../shared/logger';
-import { encodeFrame, readFrame } from '../../shared/outbound-frame';
+import { encodeFrame, readFrame } from '../../shared/wire-frame';
 import {
-  MAX_OUTBOUND_META_BYTES,
   OUTBOUND_ERROR_STATUS,
   parseOutboundRequestMeta,
   type OutboundErrorBody,
@@ -66,7 +65,7 @@ export class OutboundCaller {
     let meta: OutboundRequestMeta;
     try {
       // Bounded: a client that stalls before its frame is complete cannot hold the call open.
-      meta = parseOutboundRequestMeta(await readFrame(req, { maxMetaBytes: MAX_OUTBOUND_META_BYTES, timeoutMs: this.ctx.config.requestTimeoutMs }));
+      meta = parseOutboundRequestMeta(await readFrame(req, { timeoutMs: this.ctx.config.requestTimeoutMs }));
     } catch (error) {
       replyError(res, 400, 'bad_request', (error as Error).message);
       req.destroy();
