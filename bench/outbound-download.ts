@@ -1,7 +1,8 @@
 /**
  * Throughput of a streamed download through the outbound path (app → `standin connect
  * --cluster-proxy` → `standin server` → in-cluster service) against the same download straight
- * from the service, in alternating rounds on this machine.
+ * from the service and through the same client's inbound tunnel (browser → server → client →
+ * app), in interleaved rounds on this machine, since a shared machine drifts within minutes.
  *
  *   npm run build && node dist/bench/outbound-download.js            # 1 GiB, 3 rounds
  *   node dist/bench/outbound-download.js --mib 256 --rounds 1
@@ -81,13 +82,14 @@ async function main(): Promise<void> {
   const serviceOrigin = `http://127.0.0.1:${servicePort}`;
   const listenPort = await findFreePort();
   const proxyPort = await findFreePort();
-  const server = startStandinServer(standinBin, listenPort, 'none', ['--outbound-allow', `127.0.0.1:${servicePort}`, '--outbound-allow-private']);
+  const tunnelPort = await findFreePort();
+  const server = startStandinServer(standinBin, listenPort, `${tunnelPort}-${tunnelPort}`, ['--outbound-allow', `127.0.0.1:${servicePort}`, '--outbound-allow-private']);
   const home = mkdtempSync(join(tmpdir(), 'standin-bench-home-'));
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('STANDIN_')));
   const client = SpawnedProcess.start(
     'standin client',
     process.execPath,
-    [standinBin, 'connect', '1', '--server', `http://127.0.0.1:${listenPort}`, '--name', 'bench-outbound', '--cluster-proxy', String(proxyPort), '--log-level', 'warn', '--no-inspect'],
+    [standinBin, 'connect', String(servicePort), '--server', `http://127.0.0.1:${listenPort}`, '--name', 'bench-outbound', '--port', String(tunnelPort), '--cluster-proxy', String(proxyPort), '--log-level', 'warn', '--no-inspect'],
     { ...env, HOME: home },
   );
   // Absolute-form requests, as curl and node:http agents send them through HTTP_PROXY.
@@ -103,13 +105,15 @@ async function main(): Promise<void> {
     ];
     for (let round = 1; round <= options.rounds; round++) {
       const directMiBs = await download(serviceOrigin, bytes, direct);
+      const inboundMiBs = await download(`http://127.0.0.1:${tunnelPort}`, bytes, direct);
       const sampler = new RssSampler(hops);
       const outboundMiBs = await download(serviceOrigin, bytes, proxy);
       const memory = sampler
         .stop()
         .map((peak) => `${peak.role} ${Math.round(peak.startRssKiB / 1024)}→${Math.round(peak.peakRssKiB / 1024)} MiB`)
         .join(', ');
-      console.log(`round ${round}: direct ${directMiBs.toFixed(0)} MiB/s, outbound ${outboundMiBs.toFixed(0)} MiB/s (${((outboundMiBs / directMiBs) * 100).toFixed(0)}% of direct); RSS start→peak: ${memory}`);
+      const share = (miBs: number) => `${((miBs / directMiBs) * 100).toFixed(0)}% of direct`;
+      console.log(`round ${round}: direct ${directMiBs.toFixed(0)} MiB/s, inbound tunnel ${inboundMiBs.toFixed(0)} MiB/s (${share(inboundMiBs)}), outbound ${outboundMiBs.toFixed(0)} MiB/s (${share(outboundMiBs)}); outbound RSS start→peak: ${memory}`);
     }
   } finally {
     await Promise.allSettled([proxy.close(), direct.close()]);
