@@ -47,11 +47,15 @@ function parseOptions(args: string[]): Options {
 /** Downloads `bytes` from the service through `dispatcher`; MiB/s, or an error when bytes went missing. */
 async function download(serviceOrigin: string, bytes: number, dispatcher: Dispatcher): Promise<number> {
   const startedAt = performance.now();
-  const response = await request(`${serviceOrigin}${TARGET_PATH.download}?bytes=${bytes}`, { dispatcher, signal: AbortSignal.timeout(10 * 60_000) });
+  const response = await request(`${serviceOrigin}${TARGET_PATH.download}?bytes=${bytes}`, {
+    dispatcher,
+    signal: AbortSignal.timeout(10 * 60_000),
+  });
   let received = 0;
   for await (const chunk of response.body) received += (chunk as Buffer).length;
   const seconds = (performance.now() - startedAt) / 1000;
-  if (response.statusCode !== 200 || received !== bytes) throw new Error(`download broken: status ${response.statusCode}, ${received} of ${bytes} bytes`);
+  if (response.statusCode !== 200 || received !== bytes)
+    throw new Error(`download broken: status ${response.statusCode}, ${received} of ${bytes} bytes`);
   return bytes / MIB / seconds;
 }
 
@@ -83,13 +87,32 @@ async function main(): Promise<void> {
   const listenPort = await findFreePort();
   const proxyPort = await findFreePort();
   const tunnelPort = await findFreePort();
-  const server = startStandinServer(standinBin, listenPort, `${tunnelPort}-${tunnelPort}`, ['--outbound-allow', `127.0.0.1:${servicePort}`, '--outbound-allow-private']);
+  const server = startStandinServer(standinBin, listenPort, `${tunnelPort}-${tunnelPort}`, [
+    '--outbound-allow',
+    `127.0.0.1:${servicePort}`,
+    '--outbound-allow-private',
+  ]);
   const home = mkdtempSync(join(tmpdir(), 'standin-bench-home-'));
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('STANDIN_')));
   const client = SpawnedProcess.start(
     'standin client',
     process.execPath,
-    [standinBin, 'connect', String(servicePort), '--server', `http://127.0.0.1:${listenPort}`, '--name', 'bench-outbound', '--port', String(tunnelPort), '--cluster-proxy', String(proxyPort), '--log-level', 'warn', '--no-inspect'],
+    [
+      standinBin,
+      'connect',
+      String(servicePort),
+      '--server',
+      `http://127.0.0.1:${listenPort}`,
+      '--name',
+      'bench-outbound',
+      '--port',
+      String(tunnelPort),
+      '--cluster-proxy',
+      String(proxyPort),
+      '--log-level',
+      'warn',
+      '--no-inspect',
+    ],
     { ...env, HOME: home },
   );
   // Absolute-form requests, as curl and node:http agents send them through HTTP_PROXY.
@@ -113,7 +136,9 @@ async function main(): Promise<void> {
         .map((peak) => `${peak.role} ${Math.round(peak.startRssKiB / 1024)}→${Math.round(peak.peakRssKiB / 1024)} MiB`)
         .join(', ');
       const share = (miBs: number) => `${((miBs / directMiBs) * 100).toFixed(0)}% of direct`;
-      console.log(`round ${round}: direct ${directMiBs.toFixed(0)} MiB/s, inbound tunnel ${inboundMiBs.toFixed(0)} MiB/s (${share(inboundMiBs)}), outbound ${outboundMiBs.toFixed(0)} MiB/s (${share(outboundMiBs)}); outbound RSS start→peak: ${memory}`);
+      console.log(
+        `round ${round}: direct ${directMiBs.toFixed(0)} MiB/s, inbound tunnel ${inboundMiBs.toFixed(0)} MiB/s (${share(inboundMiBs)}), outbound ${outboundMiBs.toFixed(0)} MiB/s (${share(outboundMiBs)}); outbound RSS start→peak: ${memory}`,
+      );
     }
   } finally {
     await Promise.allSettled([proxy.close(), direct.close()]);

@@ -26,7 +26,7 @@ export interface RequestRecord {
   status: number;
   /** The app's response headers (empty when standin answered). */
   responseHeaders: RawHeaders;
-  /** Set when standin answered instead of the app (DESIGN.md "Errors"), or instead of the service on an outbound call. */
+  /** Set when standin answered instead of the app (docs/design.md "Errors"), or instead of the service on an outbound call. */
   error?: AppFailureCode | OutboundErrorCode;
   errorMessage?: string;
   bytesIn: number;

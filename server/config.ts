@@ -9,8 +9,7 @@ import { parseDurationMs } from '../shared/duration';
 import { ConfigError } from '../shared/errors';
 import { defaultLogFormat, LOG_LEVELS, type LogFormat, type LogLevel } from '../shared/logger';
 import { MAX_HEAD_BYTES } from '../shared/protocol';
-import type { OutboundSettings } from './outbound/outbound-call';
-import { parseOutboundRules } from './outbound/outbound-rules';
+import { parseOutboundRules, type OutboundSettings } from './outbound/outbound-rules';
 
 /** Bounds on the browser connections of the tunnel ports. */
 export interface PublicPortLimits {

@@ -77,7 +77,8 @@ const METHOD_PATTERN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$/;
 /** Parses the frame (JSON text) of an outbound POST, or throws ProtocolError saying what is wrong. */
 export function parseOutboundRequestMeta(json: string): OutboundRequestMeta {
   const meta = expectObject(parseJson(json), 'outbound request meta');
-  if (meta.kind !== 'outbound-request') throw new ProtocolError(`meta kind must be "outbound-request", got ${JSON.stringify(meta.kind)}`.slice(0, 200));
+  if (meta.kind !== 'outbound-request')
+    throw new ProtocolError(`meta kind must be "outbound-request", got ${JSON.stringify(meta.kind)}`.slice(0, 200));
   const id = expectString(meta.id, 'id');
   if (!REQUEST_ID_PATTERN.test(id)) throw new ProtocolError('id of an outbound request must be a uuid v4');
   const method = expectString(meta.method, 'method');
@@ -88,9 +89,11 @@ export function parseOutboundRequestMeta(json: string): OutboundRequestMeta {
 /** Parses the frame (JSON text) of a 200 answer to an outbound POST, or throws ProtocolError. */
 export function parseOutboundResponseMeta(json: string): OutboundResponseMeta {
   const meta = expectObject(parseJson(json), 'outbound response meta');
-  if (meta.kind !== 'outbound-response') throw new ProtocolError(`meta kind must be "outbound-response", got ${JSON.stringify(meta.kind)}`.slice(0, 200));
+  if (meta.kind !== 'outbound-response')
+    throw new ProtocolError(`meta kind must be "outbound-response", got ${JSON.stringify(meta.kind)}`.slice(0, 200));
   const status = meta.status;
-  if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 999) throw new ProtocolError('status of an outbound response must be an integer from 200 to 999');
+  if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 999)
+    throw new ProtocolError('status of an outbound response must be an integer from 200 to 999');
   return { kind: 'outbound-response', status, headers: expectRawHeaders(meta.headers) };
 }
 
@@ -116,5 +119,5 @@ function expectRawHeaders(value: unknown): RawHeaders {
   if (!Array.isArray(value) || value.length % 2 !== 0 || !value.every((item) => typeof item === 'string')) {
     throw new ProtocolError('headers must be a flat array of [name, value, ...] strings');
   }
-  return value as RawHeaders;
+  return value;
 }

@@ -37,9 +37,12 @@ describe('--outbound-allow rules', () => {
     expect(findOutboundRule(parseOutboundRules([]), 'orders.svc.cluster.local', 80)).toBeUndefined();
   });
 
-  test.each(['http://api.internal', 'api.internal:0', 'api.internal:99999', 'fd00::1', 'api.internal/x', 'a@b'])('"%s" is refused at start', (text) => {
-    expect(() => parseOutboundRules([text])).toThrow(ConfigError);
-  });
+  test.each(['http://api.internal', 'api.internal:0', 'api.internal:99999', 'fd00::1', 'api.internal/x', 'a@b'])(
+    '"%s" is refused at start',
+    (text) => {
+      expect(() => parseOutboundRules([text])).toThrow(ConfigError);
+    },
+  );
 
   test('the rule to add names host and port, IPv6 in brackets', () => {
     expect(suggestedRule('orders.shop.svc.cluster.local', 8080)).toBe('orders.shop.svc.cluster.local:8080');
@@ -91,7 +94,12 @@ describe('the address policy', () => {
 
 describe('outbound destinations', () => {
   test('an absolute http:// URL gives host, port, authority and origin-form path', () => {
-    expect(parseDestination('http://Orders.Shop.svc.cluster.local./api?q=1')).toEqual({ host: 'orders.shop.svc.cluster.local', port: 80, authority: 'orders.shop.svc.cluster.local.', path: '/api?q=1' });
+    expect(parseDestination('http://Orders.Shop.svc.cluster.local./api?q=1')).toEqual({
+      host: 'orders.shop.svc.cluster.local',
+      port: 80,
+      authority: 'orders.shop.svc.cluster.local.',
+      path: '/api?q=1',
+    });
     expect(parseDestination('http://[fd00::1]:8080/x')).toMatchObject({ host: 'fd00::1', port: 8080, authority: '[fd00::1]:8080' });
   });
 
@@ -114,15 +122,24 @@ describe('outbound destinations', () => {
 
 describe('the headers a service gets', () => {
   const appHeaders = [
-    'Host', 'localhost:3128',
-    'Proxy-Authorization', 'Basic c2VjcmV0',
-    'Proxy-Connection', 'keep-alive',
-    'Connection', 'keep-alive, X-Hop',
-    'X-Hop', 'gone',
-    'X-Standin-Tunnel', 'spoofed',
-    'Accept', 'application/json',
-    'traceparent', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
-    'X-Request-Id', 'app-123',
+    'Host',
+    'localhost:3128',
+    'Proxy-Authorization',
+    'Basic c2VjcmV0',
+    'Proxy-Connection',
+    'keep-alive',
+    'Connection',
+    'keep-alive, X-Hop',
+    'X-Hop',
+    'gone',
+    'X-Standin-Tunnel',
+    'spoofed',
+    'Accept',
+    'application/json',
+    'traceparent',
+    '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+    'X-Request-Id',
+    'app-123',
   ];
   const headers = buildOutboundHeaders(appHeaders, '6f1c2a9e-1d1b-4c53-9a1e-1a2b3c4d5e6f', 'ada-shop', 'orders.svc:8080');
   const values = (name: string) => headers.flatMap((value, i) => (i % 2 === 1 && headers[i - 1].toLowerCase() === name ? [value] : []));

@@ -43,7 +43,14 @@ let firstEventSeen: () => void = () => {};
 beforeAll(async () => {
   closedPort = await freePort();
   service = await startLocalApp(serviceHandler);
-  server = await startServerProcess(['--token', TOKEN, '--outbound-allow', `127.0.0.1:${service.port},127.0.0.1:${closedPort}`, '169.254.169.254', '--outbound-allow-private']);
+  server = await startServerProcess([
+    '--token',
+    TOKEN,
+    '--outbound-allow',
+    `127.0.0.1:${service.port},127.0.0.1:${closedPort}`,
+    '169.254.169.254',
+    '--outbound-allow-private',
+  ]);
   app = await startLocalApp(ssrAppHandler);
   client = await startClientProcess(String(app.port), server.url, ['--token', TOKEN, '--cluster-proxy', '0', '--inspect', '0']);
   proxyUrl = String((await client.waitForLine((line) => line.message === 'cluster proxy ready')).url);
@@ -150,7 +157,10 @@ describe('the cluster service of these tests', () => {
 describe('outbound calls through --cluster-proxy', () => {
   test('a GET reaches the service with trace headers, and its id shows in server log, client log and inspector', async () => {
     const dispatcher = viaProxy();
-    const answer = await fetch(`http://127.0.0.1:${service.port}/hello?q=1`, { dispatcher, headers: { traceparent: `00-${TRACE_ID}-b7ad6b7169203331-01` } });
+    const answer = await fetch(`http://127.0.0.1:${service.port}/hello?q=1`, {
+      dispatcher,
+      headers: { traceparent: `00-${TRACE_ID}-b7ad6b7169203331-01` },
+    });
     const seen = (await answer.json()) as { url: string; headers: http.IncomingHttpHeaders };
     await dispatcher.close();
     expect(answer.status).toBe(200);
@@ -167,7 +177,13 @@ describe('outbound calls through --cluster-proxy', () => {
     expect(seen.headers.traceparent).not.toContain('b7ad6b7169203331');
 
     const serverLine = await server.waitForLine((line) => line.message === 'forwarded outbound request' && line.requestId === id);
-    expect(serverLine).toMatchObject({ outbound: true, tunnel: client.tunnel, destination: `127.0.0.1:${service.port}`, path: '/hello', status: 200 });
+    expect(serverLine).toMatchObject({
+      outbound: true,
+      tunnel: client.tunnel,
+      destination: `127.0.0.1:${service.port}`,
+      path: '/hello',
+      status: 200,
+    });
     const clientLine = await client.waitForLine((line) => line.message === 'request' && line.requestId === id);
     expect(clientLine).toMatchObject({ outbound: true, method: 'GET', status: 200, path: `http://127.0.0.1:${service.port}/hello?q=1` });
     await eventually(async () => {
@@ -236,7 +252,7 @@ describe('outbound calls through --cluster-proxy', () => {
     expect(text).toBe('data: one\n\ndata: two\n\n');
   });
 
-  test('a service that breaks off mid-body cuts the app\'s response too, never a short complete one', async () => {
+  test("a service that breaks off mid-body cuts the app's response too, never a short complete one", async () => {
     const dispatcher = viaProxy();
     const answer = await fetch(`http://127.0.0.1:${service.port}/cut`, { dispatcher });
     expect(answer.status).toBe(200);
@@ -252,7 +268,9 @@ describe('outbound calls through --cluster-proxy', () => {
     const reader = answer.body!.getReader();
     await reader.read();
     abort.abort();
-    await expect(Promise.race([closed.then(() => 'closed'), new Promise((resolve) => setTimeout(resolve, 5_000, 'still open'))])).resolves.toBe('closed');
+    await expect(
+      Promise.race([closed.then(() => 'closed'), new Promise((resolve) => setTimeout(resolve, 5_000, 'still open'))]),
+    ).resolves.toBe('closed');
     await dispatcher.destroy();
   });
 
@@ -323,14 +341,26 @@ describe('outbound calls through --cluster-proxy', () => {
 
   test('the server counts outbound calls by destination', async () => {
     const metrics = await httpRequest(`${server.url}/_standin/metrics`);
-    expect(metrics.text).toMatch(new RegExp(`standin_outbound_requests_total\\{destination="127\\.0\\.0\\.1:${service.port}",outcome="completed"\\} [1-9]`));
+    expect(metrics.text).toMatch(
+      new RegExp(`standin_outbound_requests_total\\{destination="127\\.0\\.0\\.1:${service.port}",outcome="completed"\\} [1-9]`),
+    );
     expect(metrics.text).toMatch(/standin_outbound_requests_total\{destination="denied",outcome="outbound_denied"\} [1-9]/);
   });
 });
 
 describe('standin connect --cluster-proxy', () => {
   test('a port that is taken is a usage error (exit 2) that says so, before registering', async () => {
-    const taken = spawnStandin(['connect', '1', '--server', server.url, '--token', TOKEN, '--cluster-proxy', String(service.port), '--no-inspect']);
+    const taken = spawnStandin([
+      'connect',
+      '1',
+      '--server',
+      server.url,
+      '--token',
+      TOKEN,
+      '--cluster-proxy',
+      String(service.port),
+      '--no-inspect',
+    ]);
     expect(await taken.exitedWithin(10_000)).toBe(2);
     expect(taken.stderr.join('')).toContain(`--cluster-proxy port ${service.port} on 127.0.0.1 is in use`);
     expect(taken.lines.some((line) => line.message === 'tunnel ready')).toBe(false);
@@ -341,10 +371,22 @@ describe("the server's outbound endpoint", () => {
   test('refuses a caller without the token, and one without the session, before any call is made', async () => {
     const before = servedCalls + refusedCalls;
     const endpoint = `${server.url}/_standin/v1/tunnels/${client.tunnel}/outbound`;
-    const body = encodeFrame(JSON.stringify({ kind: 'outbound-request', id: '6f1c2a9e-1d1b-4c53-9a1e-1a2b3c4d5e6f', method: 'GET', url: `http://127.0.0.1:${service.port}/hello`, headers: [] }));
+    const body = encodeFrame(
+      JSON.stringify({
+        kind: 'outbound-request',
+        id: '6f1c2a9e-1d1b-4c53-9a1e-1a2b3c4d5e6f',
+        method: 'GET',
+        url: `http://127.0.0.1:${service.port}/hello`,
+        headers: [],
+      }),
+    );
     const anonymous = await httpRequest(endpoint, { method: 'POST', body });
     expect(anonymous.status).toBe(401);
-    const noSession = await httpRequest(endpoint, { method: 'POST', body, headers: { authorization: `Bearer ${TOKEN}`, [HEADER.protocol]: String(PROTOCOL_VERSION), [HEADER.session]: 'guessed' } });
+    const noSession = await httpRequest(endpoint, {
+      method: 'POST',
+      body,
+      headers: { authorization: `Bearer ${TOKEN}`, [HEADER.protocol]: String(PROTOCOL_VERSION), [HEADER.session]: 'guessed' },
+    });
     expect(noSession.status).toBe(404);
     expect(JSON.parse(noSession.text).error).toBe('unknown_session');
     expect(servedCalls + refusedCalls).toBe(before);
@@ -362,17 +404,33 @@ describe("the server's outbound endpoint with hostile input", () => {
     });
     expect(registered.status).toBe(201);
     endpoint = `${server.url}/_standin/v1/tunnels/outbound-raw/outbound`;
-    session = { authorization: `Bearer ${TOKEN}`, [HEADER.protocol]: String(PROTOCOL_VERSION), [HEADER.session]: String(JSON.parse(registered.text).sessionId) };
+    session = {
+      authorization: `Bearer ${TOKEN}`,
+      [HEADER.protocol]: String(PROTOCOL_VERSION),
+      [HEADER.session]: String(JSON.parse(registered.text).sessionId),
+    };
   });
 
-  const call = (meta: Record<string, unknown>) => ({ kind: 'outbound-request', id: '6f1c2a9e-1d1b-4c53-9a1e-1a2b3c4d5e6f', method: 'GET', url: `http://127.0.0.1:${service.port}/hello`, headers: [], ...meta });
+  const call = (meta: Record<string, unknown>) => ({
+    kind: 'outbound-request',
+    id: '6f1c2a9e-1d1b-4c53-9a1e-1a2b3c4d5e6f',
+    method: 'GET',
+    url: `http://127.0.0.1:${service.port}/hello`,
+    headers: [],
+    ...meta,
+  });
 
   test.each([
     ['a body that is no frame', 400, 'bad_request', () => Buffer.from('GET / HTTP/1.1\r\n\r\n')],
     ['a frame that is no JSON', 400, 'bad_request', () => encodeFrame('{nope')],
     ['a frame over the size limit', 400, 'bad_request', () => Buffer.from('9999999\n{}')],
     ['a frame with a bad id', 400, 'bad_request', () => encodeFrame(JSON.stringify(call({ id: '../../x' })))],
-    ['a header value with a line break', 400, 'outbound_bad_request', () => encodeFrame(JSON.stringify(call({ headers: ['X-Evil', 'a\r\nInjected: yes'] })))],
+    [
+      'a header value with a line break',
+      400,
+      'outbound_bad_request',
+      () => encodeFrame(JSON.stringify(call({ headers: ['X-Evil', 'a\r\nInjected: yes'] }))),
+    ],
     ['an https:// destination', 400, 'outbound_bad_request', () => encodeFrame(JSON.stringify(call({ url: 'https://127.0.0.1/' })))],
   ])('%s gets %d %s and the server keeps serving', async (_what, status, code, makeBody) => {
     const body = makeBody();

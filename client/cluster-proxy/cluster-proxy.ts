@@ -52,7 +52,12 @@ export async function startClusterProxy(options: ClusterProxyOptions): Promise<C
   let ownAuthority = '';
   const server = http.createServer({ maxHeaderSize: MAX_HEAD_BYTES }, (req, res) => {
     if (inFlight >= MAX_OUTBOUND_CALLS) {
-      replyOutboundError(req, res, 'outbound_busy', `the cluster proxy already carries ${MAX_OUTBOUND_CALLS} calls at once; retry in a moment`);
+      replyOutboundError(
+        req,
+        res,
+        'outbound_busy',
+        `the cluster proxy already carries ${MAX_OUTBOUND_CALLS} calls at once; retry in a moment`,
+      );
       return;
     }
     inFlight++;
@@ -64,9 +69,14 @@ export async function startClusterProxy(options: ClusterProxyOptions): Promise<C
   });
   server.on('connect', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     const authority = connectAuthority(req.url);
-    if (authority === undefined) return refuseOnSocket(socket, 400, `CONNECT needs a host:port target, got "${(req.url ?? '').slice(0, 100)}".`);
+    if (authority === undefined)
+      return refuseOnSocket(socket, 400, `CONNECT needs a host:port target, got "${(req.url ?? '').slice(0, 100)}".`);
     if (authority.endsWith(':443')) {
-      return refuseOnSocket(socket, 501, 'https:// is not carried: the hop inside the cluster is plain HTTP. Call the service with an http:// URL, and leave https:// hosts out of the proxy with NO_PROXY.');
+      return refuseOnSocket(
+        socket,
+        501,
+        'https:// is not carried: the hop inside the cluster is plain HTTP. Call the service with an http:// URL, and leave https:// hosts out of the proxy with NO_PROXY.',
+      );
     }
     // The tunnel carries plain HTTP: this same server reads the requests in it.
     socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
@@ -74,7 +84,9 @@ export async function startClusterProxy(options: ClusterProxyOptions): Promise<C
     if (head.length > 0) socket.unshift(head);
     server.emit('connection', socket);
   });
-  server.on('upgrade', (_req: http.IncomingMessage, socket: Duplex) => refuseOnSocket(socket, 501, 'Upgrades (WebSocket) are not carried through the cluster proxy yet; only plain HTTP requests are.'));
+  server.on('upgrade', (_req: http.IncomingMessage, socket: Duplex) =>
+    refuseOnSocket(socket, 501, 'Upgrades (WebSocket) are not carried through the cluster proxy yet; only plain HTTP requests are.'),
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
       const why = error.code === 'EADDRINUSE' ? 'is in use by another program' : `cannot be opened (${error.message})`;

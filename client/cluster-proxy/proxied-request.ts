@@ -58,12 +58,20 @@ export async function proxyOutboundRequest(req: IncomingMessage, res: ServerResp
     url = requestTarget(req, options.ownAuthority);
   } catch (error) {
     req.resume();
-    const capture = new RequestCapture(requestMeta(id, method, req.url ?? '', req, false), options.tunnel, { previewCapBytes: 0, outbound: true });
+    const capture = new RequestCapture(requestMeta(id, method, req.url ?? '', req, false), options.tunnel, {
+      previewCapBytes: 0,
+      outbound: true,
+    });
     return answerWithError(req, res, capture, options.report, (error as OutboundRefusal).outboundCode, (error as Error).message);
   }
   const hasBody = requestHasBody(req);
-  const capture = new RequestCapture(requestMeta(id, method, url, req, hasBody), options.tunnel, { previewCapBytes: options.previewCapBytes, outbound: true });
-  const head = encodeFrame(JSON.stringify({ kind: 'outbound-request', id, method, url, headers: req.rawHeaders } satisfies OutboundRequestMeta));
+  const capture = new RequestCapture(requestMeta(id, method, url, req, hasBody), options.tunnel, {
+    previewCapBytes: options.previewCapBytes,
+    outbound: true,
+  });
+  const head = encodeFrame(
+    JSON.stringify({ kind: 'outbound-request', id, method, url, headers: req.rawHeaders } satisfies OutboundRequestMeta),
+  );
   const appBody = hasBody ? capture.tapRequestBody(req) : null;
   if (!hasBody) req.resume();
   const abort = new AbortController();
@@ -74,11 +82,15 @@ export async function proxyOutboundRequest(req: IncomingMessage, res: ServerResp
 
   let answer;
   try {
-    answer = await options.call(Readable.from(framedBody(head, appBody), { objectMode: false }), { contentLength: framedLength(head, req, hasBody), signal: abort.signal });
+    answer = await options.call(Readable.from(framedBody(head, appBody), { objectMode: false }), {
+      contentLength: framedLength(head, req, hasBody),
+      signal: abort.signal,
+    });
   } catch (error) {
     stopUpload(req, res, appBody);
     // 499, as nginx logs a client that left: nobody is waiting for an answer any more.
-    if (abort.signal.aborted) return void options.report(capture.failed('outbound_unreachable', 'the app closed the connection before the answer came', 499));
+    if (abort.signal.aborted)
+      return void options.report(capture.failed('outbound_unreachable', 'the app closed the connection before the answer came', 499));
     const failure = describeCallFailure(error);
     return answerWithError(req, res, capture, options.report, failure.code, failure.message);
   }
@@ -92,13 +104,27 @@ export async function proxyOutboundRequest(req: IncomingMessage, res: ServerResp
     meta = parseOutboundResponseMeta(await readFrame(answer.body));
   } catch (error) {
     answer.body.destroy();
-    return answerWithError(req, res, capture, options.report, 'outbound_unreachable', `the standin server sent a broken answer: ${(error as Error).message}`);
+    return answerWithError(
+      req,
+      res,
+      capture,
+      options.report,
+      'outbound_unreachable',
+      `the standin server sent a broken answer: ${(error as Error).message}`,
+    );
   }
   relayAnswer(res, answer.body, meta, id, capture, options.report);
 }
 
 /** Answers the app with standin's own error and records the call with it. */
-function answerWithError(req: IncomingMessage, res: ServerResponse, capture: RequestCapture, report: RequestObserver, code: OutboundErrorCode, message: string): void {
+function answerWithError(
+  req: IncomingMessage,
+  res: ServerResponse,
+  capture: RequestCapture,
+  report: RequestObserver,
+  code: OutboundErrorCode,
+  message: string,
+): void {
   const record = capture.failed(code, message, OUTBOUND_ERROR_STATUS[code]);
   replyOutboundError(req, res, code, message, record.requestId);
   report(record);
@@ -113,7 +139,14 @@ function stopUpload(req: IncomingMessage, res: ServerResponse, appBody: Readable
 }
 
 /** Streams the service's answer to the app with backpressure; a cut answer cuts the app's response. */
-function relayAnswer(res: ServerResponse, body: Readable, meta: OutboundResponseMeta, id: string, capture: RequestCapture, report: RequestObserver): void {
+function relayAnswer(
+  res: ServerResponse,
+  body: Readable,
+  meta: OutboundResponseMeta,
+  id: string,
+  capture: RequestCapture,
+  report: RequestObserver,
+): void {
   const headers = withoutHopByHop(meta.headers);
   headers.push('X-Standin-Request-Id', id);
   capture.responded(meta.status, meta.headers);
@@ -128,7 +161,13 @@ function relayAnswer(res: ServerResponse, body: Readable, meta: OutboundResponse
 }
 
 /** Answers the app with standin's own error: the status of `code`, X-Standin-Error and a JSON body. */
-export function replyOutboundError(req: IncomingMessage, res: ServerResponse, code: OutboundErrorCode, message: string, requestId?: string): void {
+export function replyOutboundError(
+  req: IncomingMessage,
+  res: ServerResponse,
+  code: OutboundErrorCode,
+  message: string,
+  requestId?: string,
+): void {
   if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
@@ -153,7 +192,8 @@ function requestTarget(req: IncomingMessage, ownAuthority: string): string {
   const target = req.url ?? '';
   const tunnelled = tunnelDestination(req.socket);
   if (tunnelled !== undefined) {
-    if (!target.startsWith('/')) throw new OutboundRefusal('outbound_bad_request', 'a request inside a CONNECT tunnel must be in origin form (/path)');
+    if (!target.startsWith('/'))
+      throw new OutboundRefusal('outbound_bad_request', 'a request inside a CONNECT tunnel must be in origin form (/path)');
     return new URL(`http://${tunnelled}${target}`).href;
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(target)) {
@@ -163,13 +203,24 @@ function requestTarget(req: IncomingMessage, ownAuthority: string): string {
     } catch {
       throw new OutboundRefusal('outbound_bad_request', `"${target.slice(0, 200)}" is not a valid URL`);
     }
-    if (url.protocol !== 'http:') throw new OutboundRefusal('outbound_unsupported', `${url.protocol}// is not carried: the hop inside the cluster is plain HTTP, so call http://${url.host}${url.pathname}`);
+    if (url.protocol !== 'http:')
+      throw new OutboundRefusal(
+        'outbound_unsupported',
+        `${url.protocol}// is not carried: the hop inside the cluster is plain HTTP, so call http://${url.host}${url.pathname}`,
+      );
     return url.href;
   }
   const host = req.headers.host;
-  if (!target.startsWith('/') || !host) throw new OutboundRefusal('outbound_bad_request', 'send an absolute http:// URL (set HTTP_PROXY to this proxy), or a path with the service in the Host header');
+  if (!target.startsWith('/') || !host)
+    throw new OutboundRefusal(
+      'outbound_bad_request',
+      'send an absolute http:// URL (set HTTP_PROXY to this proxy), or a path with the service in the Host header',
+    );
   if (host === ownAuthority || host === ownAuthority.replace('127.0.0.1', 'localhost')) {
-    throw new OutboundRefusal('outbound_bad_request', `this request names the cluster proxy itself (${host}), not a service: set HTTP_PROXY=http://${ownAuthority} and call http://<service>/…, or send the service's name in the Host header`);
+    throw new OutboundRefusal(
+      'outbound_bad_request',
+      `this request names the cluster proxy itself (${host}), not a service: set HTTP_PROXY=http://${ownAuthority} and call http://<service>/…, or send the service's name in the Host header`,
+    );
   }
   try {
     return new URL(`http://${host}${target}`).href;
@@ -205,7 +256,8 @@ async function* framedBody(head: Buffer, body: Readable | null): AsyncGenerator<
 function describeCallFailure(error: unknown): { code: OutboundErrorCode; message: string } {
   if (error instanceof TunnelError && error.code === 'outbound_offline') return { code: 'outbound_offline', message: error.message };
   const code = (error as { code?: string }).code;
-  if (code === 'UND_ERR_HEADERS_TIMEOUT') return { code: 'outbound_timeout', message: 'the standin server did not answer the call in time' };
+  if (code === 'UND_ERR_HEADERS_TIMEOUT')
+    return { code: 'outbound_timeout', message: 'the standin server did not answer the call in time' };
   return { code: 'outbound_offline', message: `the standin client could not reach its server: ${(error as Error).message}` };
 }
 
@@ -219,9 +271,11 @@ async function describeRefusal(status: number, body: Readable): Promise<{ code: 
     // Not one of ours (a proxy in between answered): keep the status.
   }
   const message = typeof parsed.message === 'string' ? parsed.message : `the standin server answered HTTP ${status}`;
-  if (typeof parsed.error === 'string' && parsed.error in OUTBOUND_ERROR_STATUS) return { code: parsed.error as OutboundErrorCode, message };
+  if (typeof parsed.error === 'string' && parsed.error in OUTBOUND_ERROR_STATUS)
+    return { code: parsed.error as OutboundErrorCode, message };
   // The session is gone (reconnecting) or the token was refused: the tunnel is not usable right now.
-  if (status === 401 || status === 404 || status === 409) return { code: 'outbound_offline', message: `the standin server refused the call: ${message}` };
+  if (status === 401 || status === 404 || status === 409)
+    return { code: 'outbound_offline', message: `the standin server refused the call: ${message}` };
   return { code: 'outbound_unreachable', message: `the standin server could not make the call: ${message}` };
 }
 

@@ -29,15 +29,15 @@ import { traceFields } from '../../shared/trace-fields';
 import { replyError } from '../control-reply';
 import type { ServerContext } from '../server-context';
 import { buildOutboundHeaders } from './outbound-headers';
-import { checkedLookup, checkLiteralAddress, OutboundDeniedError, parseDestination, type OutboundDestination } from './outbound-destination';
+import {
+  checkedLookup,
+  checkLiteralAddress,
+  OutboundDeniedError,
+  parseDestination,
+  type OutboundDestination,
+} from './outbound-destination';
 import { OutboundMetrics } from './outbound-metrics';
 import { findOutboundRule, suggestedRule, type OutboundRule } from './outbound-rules';
-
-/** What the server allows outbound calls to (--outbound-allow, --outbound-allow-private). */
-export interface OutboundSettings {
-  rules: readonly OutboundRule[];
-  allowPrivate: boolean;
-}
 
 /** Serves the outbound endpoint of every tunnel. */
 export class OutboundCaller {
@@ -109,10 +109,12 @@ class OutboundCall {
       this.rule = this.allowingRule(destination);
       checkLiteralAddress(destination.host, this.ctx.config.outbound.allowPrivate);
     } catch (error) {
-      const code = error instanceof TunnelError && error.code in OUTBOUND_ERROR_STATUS ? (error.code as OutboundErrorCode) : 'outbound_bad_request';
+      const code =
+        error instanceof TunnelError && error.code in OUTBOUND_ERROR_STATUS ? (error.code as OutboundErrorCode) : 'outbound_bad_request';
       return this.fail(code, (error as Error).message);
     }
-    if (this.meta.method.toUpperCase() === 'CONNECT') return this.fail('outbound_unsupported', 'CONNECT is not carried: the hop inside the cluster is plain HTTP');
+    if (this.meta.method.toUpperCase() === 'CONNECT')
+      return this.fail('outbound_unsupported', 'CONNECT is not carried: the hop inside the cluster is plain HTTP');
     this.forwardedHeaders = buildOutboundHeaders(this.meta.headers, this.meta.id, this.tunnel, destination.authority);
     let upstream: http.ClientRequest;
     try {
@@ -157,8 +159,13 @@ class OutboundCall {
     const rule = findOutboundRule(rules, destination.host, destination.port);
     if (rule) return rule;
     const add = suggestedRule(destination.host, destination.port);
-    const none = rules.length === 0 ? 'this standin server allows no outbound calls' : `no --outbound-allow rule of this standin server matches ${destination.authority}`;
-    throw new OutboundDeniedError(`${none}; to allow it, an admin adds --outbound-allow ${add} (or a glob such as *.svc.cluster.local) to the server`);
+    const none =
+      rules.length === 0
+        ? 'this standin server allows no outbound calls'
+        : `no --outbound-allow rule of this standin server matches ${destination.authority}`;
+    throw new OutboundDeniedError(
+      `${none}; to allow it, an admin adds --outbound-allow ${add} (or a glob such as *.svc.cluster.local) to the server`,
+    );
   }
 
   private relay(upstreamRes: http.IncomingMessage): void {

@@ -41,9 +41,12 @@ export function parseDestination(text: string): OutboundDestination {
     throw new OutboundBadRequestError(`"${text.slice(0, 200)}" is not an absolute URL like http://orders.shop.svc.cluster.local/api`);
   }
   if (url.protocol !== 'http:') {
-    throw new OutboundBadRequestError(`${url.protocol}// is not carried: the hop inside the cluster is plain HTTP, so call http://${url.host}${url.pathname}`);
+    throw new OutboundBadRequestError(
+      `${url.protocol}// is not carried: the hop inside the cluster is plain HTTP, so call http://${url.host}${url.pathname}`,
+    );
   }
-  if (url.username || url.password) throw new OutboundBadRequestError('credentials in the URL are not carried; send an Authorization header instead');
+  if (url.username || url.password)
+    throw new OutboundBadRequestError('credentials in the URL are not carried; send an Authorization header instead');
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '');
   if (!host) throw new OutboundBadRequestError(`"${text.slice(0, 200)}" names no host`);
   const port = url.port ? Number(url.port) : 80;

@@ -6,6 +6,7 @@
  */
 
 import { Counter, Histogram, type Registry } from 'prom-client';
+import type { OutboundErrorCode } from '../../shared/outbound-protocol';
 
 /** Most distinct destination label values; a Prometheus series per value must stay bounded. */
 export const MAX_DESTINATION_LABELS = 200;
@@ -14,7 +15,7 @@ export const MAX_DESTINATION_LABELS = 200;
 export const DENIED_DESTINATION = 'denied';
 
 /** How an outbound call ended: `completed`, `aborted`, or the error code standin answered with. */
-export type OutboundOutcome = 'completed' | 'aborted' | string;
+export type OutboundOutcome = 'completed' | 'aborted' | OutboundErrorCode;
 
 export class OutboundMetrics {
   private readonly requests: Counter<'destination' | 'outcome'>;
@@ -24,7 +25,12 @@ export class OutboundMetrics {
 
   constructor(registry: Registry) {
     const registers = [registry];
-    this.requests = new Counter({ name: 'standin_outbound_requests_total', help: 'Outbound calls from local apps to in-cluster services, by destination and outcome', labelNames: ['destination', 'outcome'], registers });
+    this.requests = new Counter({
+      name: 'standin_outbound_requests_total',
+      help: 'Outbound calls from local apps to in-cluster services, by destination and outcome',
+      labelNames: ['destination', 'outcome'],
+      registers,
+    });
     this.duration = new Histogram({
       name: 'standin_outbound_request_duration_seconds',
       help: 'Outbound calls, from the start of the call to the last byte of the answer, by destination',
@@ -32,7 +38,12 @@ export class OutboundMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers,
     });
-    this.bytes = new Counter({ name: 'standin_outbound_transferred_bytes_total', help: 'Body bytes of outbound calls: in = app to service (request), out = service to app (response), as standin_transferred_bytes_total', labelNames: ['destination', 'direction'], registers });
+    this.bytes = new Counter({
+      name: 'standin_outbound_transferred_bytes_total',
+      help: 'Body bytes of outbound calls: in = app to service (request), out = service to app (response), as standin_transferred_bytes_total',
+      labelNames: ['destination', 'direction'],
+      registers,
+    });
   }
 
   /** Records one finished call; `destination` is undefined when no rule allowed it. */

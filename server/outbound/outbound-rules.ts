@@ -18,6 +18,12 @@ export interface OutboundRule {
   port: number | null;
 }
 
+/** What the server allows outbound calls to (--outbound-allow, --outbound-allow-private). */
+export interface OutboundSettings {
+  rules: readonly OutboundRule[];
+  allowPrivate: boolean;
+}
+
 /** Characters a host glob may hold: a DNS name or an IP literal, plus `*`. */
 const HOST_GLOB_PATTERN = /^[a-z0-9.*:_-]+$/;
 
@@ -32,7 +38,9 @@ export function parseOutboundRules(values: readonly string[]): OutboundRule[] {
 /** Parses one rule, or throws ConfigError that says what a rule looks like. */
 export function parseOutboundRule(text: string): OutboundRule {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
-    throw new ConfigError(`--outbound-allow "${text}" must be a host glob with an optional port, like *.svc.cluster.local or api.internal:8080, not a URL`);
+    throw new ConfigError(
+      `--outbound-allow "${text}" must be a host glob with an optional port, like *.svc.cluster.local or api.internal:8080, not a URL`,
+    );
   }
   const { host, port } = splitHostPort(text.toLowerCase(), text);
   const bareHost = host.replace(/\.$/, '');
@@ -58,7 +66,8 @@ function splitHostPort(lowerCaseText: string, original: string): { host: string;
   if (bracketed) return { host: bracketed[1], port: bracketed[2] === undefined ? null : portOf(bracketed[2], original) };
   const withPort = /^([^:]+):(\d+)$/.exec(lowerCaseText);
   if (withPort) return { host: withPort[1], port: portOf(withPort[2], original) };
-  if (lowerCaseText.includes(':')) throw new ConfigError(`--outbound-allow "${original}": write an IPv6 address in brackets, like [fd00::1]:8080`);
+  if (lowerCaseText.includes(':'))
+    throw new ConfigError(`--outbound-allow "${original}": write an IPv6 address in brackets, like [fd00::1]:8080`);
   return { host: lowerCaseText, port: null };
 }
 
