@@ -40,6 +40,8 @@ export interface ClientConfig {
   quiet: boolean;
   /** --inspect: first port to try for the inspector (0 = any free port), or null with --no-inspect. */
   inspectPort: number | null;
+  /** --private: serve only browsers that opened the access link. */
+  private: boolean;
 }
 
 /** Declares the options of `standin connect <target>`. */
@@ -61,6 +63,7 @@ export function clientOptions<T>(yargs: Argv<T>) {
     .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel, description: 'Log level' })
     .option('log-file', { type: 'string', description: 'Append one JSON line per request to this file' })
     .option('quiet', { type: 'boolean', default: false, description: 'No line per request on the terminal' })
+    .option('private', { type: 'boolean', default: false, description: 'Serve only browsers that opened the access link this command prints' })
     // No yargs type: the option takes a port or false (--no-inspect, STANDIN_INSPECT=false).
     .option('inspect', { default: DEFAULT_INSPECT_PORT as number | boolean | string, description: 'Port of the request inspector on 127.0.0.1 (next free one if taken); --no-inspect turns it off' });
 }
@@ -105,6 +108,7 @@ export function toClientConfig(argv: ClientArgv): ClientConfig {
     logFile: argv['log-file'] ? argv['log-file'] : null,
     quiet: argv.quiet,
     inspectPort: parseInspectPort(argv.inspect),
+    private: argv.private,
   });
 }
 

@@ -8,11 +8,11 @@ import { AuthRefusedError, ConfigError } from '../shared/errors';
 import { createLogger, type Logger } from '../shared/logger';
 import type { SessionEndReason } from '../shared/protocol';
 import { deriveTunnelName, toClientConfig, type ClientArgv, type ClientConfig } from './config';
-import { classifyFailure } from './connection-failure';
+import { classifyFailure, failureCode } from './connection-failure';
 import { startInspector, type Inspector } from './inspector/inspector';
 import type { RequestObserver } from './request-capture';
 import { RequestLog } from './request-log';
-import { rememberedPort, rememberPort } from './state-file';
+import { rememberedClaimKey, rememberedPort, rememberTunnel } from './state-file';
 import { Terminal } from './terminal';
 import { TunnelClient, type TunnelEnd } from './tunnel-client';
 
@@ -41,6 +41,7 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
     return EXIT.config;
   }
   const client = new TunnelClient(config, name, config.port ?? rememberedPort(config.server, name), logger, terminal);
+  client.claimKey = rememberedClaimKey(config.server, name);
   // Installed before anything else, so Ctrl-C at any moment (even mid-registration) stops cleanly.
   const stopOnSignal = () => void client.stop();
   process.once('SIGINT', stopOnSignal);
@@ -58,7 +59,7 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
       return EXIT.auth;
     }
     if (classifyFailure(error, 'register') === 'exit-config') {
-      logger.error('the server refused the registration', { server: config.server.origin, error: (error as Error).message });
+      logger.error('the server refused the registration', { server: config.server.origin, code: failureCode(error), error: (error as Error).message });
       return EXIT.config;
     }
     logger.error('could not register the tunnel', { server: config.server.origin, error: (error as Error).message });
@@ -69,7 +70,7 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
     await client.stop();
     return EXIT.ok;
   }
-  rememberPort(config.server, name, registered.port);
+  rememberTunnel(config.server, name, registered.port, registered.claimKey);
   const inspector = await startInspectorIfAsked(config, logger, (record) => {
     terminal.request(record);
     requestLog?.write(record);
@@ -79,7 +80,7 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
     inspector?.record(record);
   });
   terminal.tunnelReady(config.server, config.target, registered, inspector?.url ?? null);
-  client.onReregistered = (again) => rememberPort(config.server, name, again.port);
+  client.onReregistered = (again) => rememberTunnel(config.server, name, again.port, again.claimKey);
   const end = await client.run();
   // When the server ended the session it has already answered the requests still with the app.
   await client.stop({ waitForRequests: end.kind === 'stopped' });

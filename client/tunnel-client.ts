@@ -63,6 +63,11 @@ export class TunnelClient {
   );
   private readonly requestObservers: RequestObserver[] = [];
   private readonly previewCapBytes: number;
+  /**
+   * The name's claim key (from the state file, or given by the server at the first registration):
+   * sent with every registration, so a restart or reconnect resumes the name instead of being refused.
+   */
+  claimKey: string | undefined;
   /** Called after a reconnect registered the tunnel again (main.ts remembers the port). */
   onReregistered: ((registered: RegisterResponse) => void) | undefined;
 
@@ -92,7 +97,10 @@ export class TunnelClient {
       version: CLIENT_VERSION,
       owner: `${os.userInfo().username}@${os.hostname()}`,
       ttlMs: this.config.ttlMs,
+      ...(this.claimKey ? { claimKey: this.claimKey } : {}),
+      ...(this.config.private ? { private: true } : {}),
     });
+    if (this.registration.claimKey) this.claimKey = this.registration.claimKey;
     this.expiryWarning.arm(this.registration.expiresAt);
     this.generation++;
     return this.registration;

@@ -25,14 +25,6 @@ export function createApp(ctx: ServerContext): express.Express {
     res.type('html').set('cache-control', 'no-store').send(renderDashboardPage());
   });
   app.use(createStatusRouter(ctx));
-  app.get('/_standin/api/tunnels/:name/requests', (req, res) => {
-    const tunnel = ctx.registry.get(req.params.name);
-    if (!tunnel) {
-      res.status(404).json({ error: 'not_found', message: `no tunnel named ${req.params.name}` });
-      return;
-    }
-    res.json(tunnel.recentRequests.list());
-  });
   app.use('/_standin', (req, res) => {
     res.status(404).json({ error: 'not_found', message: `no standin endpoint at ${req.originalUrl.slice(0, 100)}` });
   });
@@ -41,5 +33,5 @@ export function createApp(ctx: ServerContext): express.Express {
 
 /** The public JSON view of a tunnel (no session id: that is the client's secret); see tunnel-status.ts. */
 export function describeTunnel(ctx: ServerContext, tunnel: Tunnel): TunnelStatus {
-  return describeTunnelStatus(ctx, tunnel);
+  return describeTunnelStatus(ctx, tunnel, Infinity, true);
 }

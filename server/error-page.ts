@@ -27,6 +27,7 @@ const TITLES: Record<StandinErrorCode, string> = {
   no_tunnel: 'No tunnel selected',
   timeout: 'Your local app did not answer in time',
   fallback_unreachable: 'The cluster app behind standin is not reachable',
+  tunnel_private: 'This tunnel is private',
 };
 
 const ADVICE: Record<StandinErrorCode, string> = {
@@ -39,6 +40,7 @@ const ADVICE: Record<StandinErrorCode, string> = {
   no_tunnel: 'Select a tunnel: open /_standin/select/<name>, or send the header "X-Standin-Tunnel: <name>".',
   timeout: 'Check the app for a request that hangs; the server waits --request-timeout for a response head.',
   fallback_unreachable: "Check that the in-cluster app standin's --fallback points at is running; or select a tunnel to reach a developer's app.",
+  tunnel_private: 'Open the access link that "standin connect --private" printed (/_standin/select/<name>?key=…) in this browser, or ask the developer for it.',
 };
 
 /** Sends a standin error page, unless a response head has already gone out (then the socket is cut). */
