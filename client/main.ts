@@ -6,6 +6,7 @@
 
 import { AuthRefusedError, ConfigError } from '../shared/errors';
 import { createLogger, type Logger } from '../shared/logger';
+import { configureLogPrivacy } from '../shared/trace-fields';
 import type { SessionEndReason } from '../shared/protocol';
 import { deriveTunnelName, toClientConfig, type ClientArgv, type ClientConfig } from './config';
 import { classifyFailure, failureCode } from './connection-failure';
@@ -31,6 +32,10 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
     throw error;
   }
   const logger = createLogger({ format: config.logFormat, level: config.logLevel });
+  configureLogPrivacy(config);
+  if (config.tokenOnCommandLine) {
+    logger.warn('the token was given with --token, so other users of this machine can read it (ps); set STANDIN_TOKEN or use --token-file instead');
+  }
   const name = config.name ?? deriveTunnelName(config.target);
   const terminal = new Terminal(name, logger, config.logFormat === 'pretty', process.stdout, config.quiet);
   let requestLog: RequestLog | null;

@@ -4,6 +4,7 @@
  */
 
 import type { Logger } from '../shared/logger';
+import { loggedPath } from '../shared/trace-fields';
 import type { RegisterResponse } from '../shared/protocol';
 
 /** Facts about one finished request, for its terminal line. */
@@ -35,8 +36,10 @@ export class Terminal {
   /** Announces the live tunnel: name, public URL(s), how to select it, expiry. */
   tunnelReady(server: URL, target: URL, registered: RegisterResponse, inspectorUrl: string | null = null): void {
     const publicUrl = registered.port === null ? null : `http://${server.hostname}:${registered.port}/`;
+    // A private tunnel serves only browsers that opened this link (it sets a signed cookie).
+    const accessLink = registered.accessKey ? `/_standin/select/${registered.name}?key=${registered.accessKey}` : null;
     if (!this.pretty) {
-      this.logger.info('tunnel ready', { tunnel: registered.name, publicUrl, port: registered.port, target: target.origin, expiresAt: registered.expiresAt, inspectorUrl });
+      this.logger.info('tunnel ready', { tunnel: registered.name, publicUrl, port: registered.port, target: target.origin, expiresAt: registered.expiresAt, inspectorUrl, ...(accessLink ? { accessLink } : {}) });
       return;
     }
     const { bold, cyan, dim, reset } = COLOR;
@@ -49,6 +52,7 @@ export class Terminal {
       // port), which only the developer knows; the server's host would set it for the wrong site.
       `  Select by cookie  open ${cyan}/_standin/select/${registered.name}${reset} on the test site`,
       `  Select by header  X-Standin-Tunnel: ${registered.name}`,
+      ...(accessLink ? [`  Private           only browsers that open ${cyan}${accessLink}${reset} on the test site (share it with care)`] : []),
       `  Expires           ${new Date(registered.expiresAt).toLocaleString()}`,
       inspectorUrl ? `  Inspector         ${cyan}${inspectorUrl}${reset}` : `  Inspector         ${dim}off${reset}`,
       '',
@@ -62,7 +66,7 @@ export class Terminal {
   request(line: RequestLine): void {
     // Skipped before any work: this runs once per request on the data path.
     if (this.quiet || (!this.pretty && !this.logger.isInfoEnabled())) return;
-    const fields = { ...line.trace, requestId: line.requestId, tunnel: this.tunnel, method: line.method, path: line.path, status: line.status, durationMs: Math.round(line.durationMs * 10) / 10, ...(line.error ? { error: line.error } : {}), ...(line.replayOf ? { replayOf: line.replayOf } : {}) };
+    const fields = { ...line.trace, requestId: line.requestId, tunnel: this.tunnel, method: line.method, path: loggedPath(line.path), status: line.status, durationMs: Math.round(line.durationMs * 10) / 10, ...(line.error ? { error: line.error } : {}), ...(line.replayOf ? { replayOf: line.replayOf } : {}) };
     if (!this.pretty) {
       this.logger.info('request', fields);
       return;
@@ -71,7 +75,7 @@ export class Terminal {
     const time = new Date().toTimeString().slice(0, 8);
     const error = line.error ? `  ${COLOR.red}${line.error}${COLOR.reset}` : '';
     this.out.write(
-      `${COLOR.dim}${time} ${line.requestId.slice(0, 8)}${COLOR.reset} ${line.method.padEnd(6)} ${color}${line.status}${COLOR.reset} ${line.path}  ${COLOR.dim}${fields.durationMs} ms${COLOR.reset}${error}\n`,
+      `${COLOR.dim}${time} ${line.requestId.slice(0, 8)}${COLOR.reset} ${line.method.padEnd(6)} ${color}${line.status}${COLOR.reset} ${fields.path}  ${COLOR.dim}${fields.durationMs} ms${COLOR.reset}${error}\n`,
     );
   }
 }

@@ -2,6 +2,7 @@
 
 import http from 'node:http';
 import type { Logger } from '../shared/logger';
+import { configureLogPrivacy } from '../shared/trace-fields';
 import { MAX_CONTROL_HEADER_BYTES } from '../shared/protocol';
 import type { ServerConfig } from './config';
 import { ServerDrain } from './graceful-shutdown';
@@ -33,6 +34,7 @@ export interface RunningServer {
 
 /** Creates the server's parts and starts listening on the main port. */
 export async function startStandinServer(config: ServerConfig, logger: Logger): Promise<RunningServer> {
+  configureLogPrivacy(config);
   const portPool = config.tunnelPorts ? new InMemoryPortPool(config.tunnelPorts) : null;
   const registry = new InMemoryTunnelRegistry();
   const handed = new HandedRequests();

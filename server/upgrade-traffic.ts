@@ -21,6 +21,8 @@ import type { Closable } from './open-upgrades';
 import { formatResponseHead } from './raw-response-head';
 import { recentRequestOf } from './recent-requests';
 import type { ServerContext } from './server-context';
+import { privateTunnelRefusal } from './identity/private-tunnel-check';
+import { loggedPath } from '../shared/trace-fields';
 import { browserErrorFor } from './stop-tunnel';
 import type { Tunnel } from './tunnel';
 
@@ -35,7 +37,7 @@ export function serveUpgradeThroughTunnel(ctx: ServerContext, name: string, req:
   const request = new BrowserRequest(req, responseOnSocket(req, socket), name, ctx.logger);
   markAsUpgrade(request.meta, req);
   const tunnel = ctx.registry.get(name);
-  const refusal = refusalFor(ctx, name, tunnel);
+  const refusal = refusalFor(ctx, name, tunnel, req);
   if (refusal) {
     if (tunnel) {
       tunnel.counters.requests++;
@@ -53,9 +55,11 @@ export function refuseUpgrade(req: IncomingMessage, socket: Duplex, code: Standi
   sendStandinError(req, responseOnSocket(req, socket), code, { requestId: newUuid(), message });
 }
 
-function refusalFor(ctx: ServerContext, name: string, tunnel: Tunnel | undefined): { code: StandinErrorCode; message: string } | undefined {
+function refusalFor(ctx: ServerContext, name: string, tunnel: Tunnel | undefined, req: IncomingMessage): { code: StandinErrorCode; message: string } | undefined {
   if (ctx.drain.draining) return { code: 'tunnel_offline', message: 'The standin server is shutting down; retry in a moment.' };
   if (!tunnel) return { code: 'tunnel_offline', message: `No tunnel named ${name} is registered.` };
+  const privateRefusal = privateTunnelRefusal(ctx, tunnel, req);
+  if (privateRefusal) return { code: 'tunnel_private', message: privateRefusal };
   if (tunnel.state === 'stopped' && (tunnel.stopReason === 'expired' || tunnel.stopReason === 'stopped')) return browserErrorFor(name, tunnel.stopReason);
   if (!tunnel.isOnline) return { code: 'tunnel_offline', message: `Tunnel ${name} has no connected standin client.` };
   if (tunnel.upgrades.size >= ctx.config.maxUpgradesPerTunnel) {
@@ -249,7 +253,7 @@ export class UpgradeLink implements Closable {
       requestId: request.id,
       tunnel: tunnel.name,
       method: request.req.method,
-      path: request.req.url,
+      path: loggedPath(request.req.url),
       status: 101,
       protocol: getHeader(request.req.rawHeaders, 'upgrade'),
       bytesIn: request.bytesIn,

@@ -5,6 +5,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { newUuid } from '../../shared/random-ids';
+import { loggedPath } from '../../shared/trace-fields';
 import { PATHS, TUNNEL_COOKIE } from '../../shared/protocol';
 import { sendStandinError } from '../error-page';
 import { FallbackProxy, type FallbackReason } from '../fallback-proxy';
@@ -42,7 +43,7 @@ function sendNoTunnel(ctx: ServerContext, req: IncomingMessage, res: ServerRespo
   const online = ctx.registry.list().filter((tunnel) => tunnel.isOnline).map((tunnel) => tunnel.name);
   const listed = online.length === 0 ? 'No tunnel is connected right now; run "standin connect <port>" first.' : `Connected tunnels: ${online.slice(0, MAX_LISTED_TUNNELS).join(', ')}${online.length > MAX_LISTED_TUNNELS ? ', …' : ''}.`;
   const advice = `Open ${selectUrl} in this browser (it sets the ${TUNNEL_COOKIE} cookie and brings you back here), or send the header "X-Standin-Tunnel: <name>", or use the host <name>.<domain>. ${listed}`;
-  ctx.logger.info('no tunnel selected', { requestId, method: req.method, path: req.url, status: 404, error: 'no_tunnel' });
+  ctx.logger.info('no tunnel selected', { requestId, method: req.method, path: loggedPath(req.url), status: 404, error: 'no_tunnel' });
   sendStandinError(req, res, 'no_tunnel', {
     requestId,
     message: `This request to ${path.slice(0, 200)} selected no tunnel, and this standin server has no --fallback app.`,

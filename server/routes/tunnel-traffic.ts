@@ -11,6 +11,7 @@ import { recentRequestOf } from '../recent-requests';
 import type { ServerContext } from '../server-context';
 import { browserErrorFor } from '../stop-tunnel';
 import type { Tunnel } from '../tunnel';
+import { privateTunnelRefusal } from '../identity/private-tunnel-check';
 
 /** Serves one browser request through tunnel `name` (which may not exist). */
 export function serveThroughTunnel(ctx: ServerContext, name: string, req: IncomingMessage, res: ServerResponse): void {
@@ -29,6 +30,11 @@ export function serveThroughTunnel(ctx: ServerContext, name: string, req: Incomi
   }
   tunnel.counters.requests++;
   tunnel.counters.inFlight++;
+  const privateRefusal = privateTunnelRefusal(ctx, tunnel, req);
+  if (privateRefusal) {
+    request.fail('tunnel_private', privateRefusal);
+    return;
+  }
   if (tunnel.state === 'stopped' && (tunnel.stopReason === 'expired' || tunnel.stopReason === 'stopped')) {
     const { code, message } = browserErrorFor(name, tunnel.stopReason);
     request.fail(code, message);
