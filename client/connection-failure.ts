@@ -4,17 +4,22 @@
  * are unit-tested without a network.
  */
 
-import { AuthRefusedError, SessionEndedError, TunnelError } from '../shared/errors';
+import { AuthRefusedError, BadPollAnswerError, ProtocolMismatchError, SessionEndedError, TunnelError } from '../shared/errors';
 
 /** The action for one failure. */
 export type FailureAction =
   /** The token was refused: exit 3, never retried. */
   | 'exit-auth'
-  /** The server refused our registration as malformed: our configuration is wrong, exit 2. */
+  /** The server refused our registration as malformed, or speaks another protocol version: exit 2. */
   | 'exit-config'
   /** The server ended this session (expired, stopped, replaced): exit. */
   | 'exit-ended'
-  /** One respond POST failed (the browser left, the request timed out): just poll again. */
+  /**
+   * One respond POST failed (the browser left, the request timed out), or one poll answer was
+   * unreadable (a proxy's 502 page, a cut answer): poll again at once. The tunnel client turns a
+   * second one in a row on the same slot into a reconnect, so a proxy that fails every answer
+   * costs the backoff, not a busy loop.
+   */
   | 'poll-again'
   /** The server is shutting down: reconnect after a short delay, not the full backoff. */
   | 'reconnect-soon'
@@ -34,6 +39,8 @@ const REGISTRATION_REFUSALS = new Set(['bad_request', 'name_in_use', 'name_not_a
 export function classifyFailure(error: unknown, call: FailedCall): FailureAction {
   if (error instanceof AuthRefusedError) return 'exit-auth';
   if (error instanceof SessionEndedError) return 'exit-ended';
+  if (error instanceof ProtocolMismatchError) return 'exit-config';
+  if (error instanceof BadPollAnswerError && call !== 'register') return 'poll-again';
   const code = failureCode(error);
   if (code === 'server_shutdown') return 'reconnect-soon';
   if (call === 'register' && REGISTRATION_REFUSALS.has(code)) return 'exit-config';
@@ -66,6 +73,7 @@ const REASONS: Record<string, string> = {
   not_found: 'the server does not know this tunnel (it restarted)',
   unknown_session: 'the server does not know this session (it restarted)',
   server_shutdown: 'the server is shutting down',
+  bad_poll_answer: 'answers from the server could not be read (a proxy in between failed them)',
 };
 
 /** A short human reason for a lost connection, for the "connection lost" log line. */

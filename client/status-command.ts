@@ -12,6 +12,9 @@ import { STATUS_PATHS, type TunnelStatus } from '../shared/status-api';
 export function statusOptions<T>(yargs: Argv<T>) {
   return yargs
     .option('server', { type: 'string', description: 'URL of the standin server (or STANDIN_SERVER)' })
+    // The same token option as `connect`, so an exported STANDIN_TOKEN is accepted (and sent:
+    // a server may keep its status behind the client token).
+    .option('token', { type: 'string', description: 'Token of the standin server (or STANDIN_TOKEN)', defaultDescription: 'none' })
     .option('json', { type: 'boolean', default: false, description: 'Print the status API answer as JSON, for scripts' });
 }
 
@@ -30,7 +33,7 @@ export async function runStatus(argv: StatusArgv, out: NodeJS.WritableStream = p
   }
   let tunnels: TunnelStatus[];
   try {
-    tunnels = await fetchTunnels(url);
+    tunnels = await fetchTunnels(url, argv.token ? argv.token : null);
   } catch (error) {
     process.stderr.write(`standin: could not read ${url.href}: ${(error as Error).message}\n`);
     return 1;
@@ -39,8 +42,9 @@ export async function runStatus(argv: StatusArgv, out: NodeJS.WritableStream = p
   return 0;
 }
 
-async function fetchTunnels(url: URL): Promise<TunnelStatus[]> {
-  const response = await request(url, { headersTimeout: 10_000, bodyTimeout: 10_000, headers: { accept: 'application/json' } });
+async function fetchTunnels(url: URL, token: string | null): Promise<TunnelStatus[]> {
+  const headers: Record<string, string> = { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) };
+  const response = await request(url, { headersTimeout: 10_000, bodyTimeout: 10_000, headers });
   if (response.statusCode !== 200) {
     await response.body.dump();
     throw new Error(`the server answered HTTP ${response.statusCode}`);

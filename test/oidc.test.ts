@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, UnsecuredJWT, type JWK, type KeyLike } from 'jose';
 import { httpRequest } from './helpers/http';
 import { startServerProcess, type ServerProcess } from './helpers/processes';
+import { PROTOCOL_VERSION } from '../shared/protocol';
 
 jest.setTimeout(60_000);
 
@@ -66,7 +67,7 @@ afterAll(async () => {
 });
 
 const register = (name: string, token: string) =>
-  httpRequest(`${server.url}/_standin/v1/tunnels`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ name, target: 'http://localhost:1' }) });
+  httpRequest(`${server.url}/_standin/v1/tunnels`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ protocol: PROTOCOL_VERSION, name, target: 'http://localhost:1' }) });
 
 test('a valid token registers the user\'s own names and makes them the owner; other names are refused', async () => {
   const token = await sign('k1');

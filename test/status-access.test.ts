@@ -12,6 +12,7 @@ import { sweepAbandoned, NEVER_POLLED_GRACE_MS } from '../server/tunnel-sweeper'
 import { InMemoryPortPool } from '../server/port-pool';
 import { createLogger } from '../shared/logger';
 import { httpRequest } from './helpers/http';
+import { PROTOCOL_VERSION } from '../shared/protocol';
 
 const SHARED = 'shared-client-token';
 const ADMIN = 'the-admin-token';
@@ -32,7 +33,7 @@ afterEach(async () => {
 
 const get = (url: string, token?: string) => httpRequest(url, { headers: token ? { authorization: `Bearer ${token}` } : {} });
 const register = (url: string, name: string, token = SHARED) =>
-  httpRequest(`${url}/_standin/v1/tunnels`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ name, target: 'http://localhost:3000', owner: 'ada@laptop' }) });
+  httpRequest(`${url}/_standin/v1/tunnels`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ protocol: PROTOCOL_VERSION, name, target: 'http://localhost:3000', owner: 'ada@laptop' }) });
 
 test('default with a client token is "token": anonymous readers get 401, token holders see owners and targets', async () => {
   const { url } = await startServer(['--token', SHARED]);

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { echoHandler, startLocalApp, type LocalApp } from './helpers/local-app';
 import { eventually, httpRequest } from './helpers/http';
 import { spawnStandin, startClientProcess, startServerProcess, type ServerProcess } from './helpers/processes';
+import { PROTOCOL_VERSION } from '../shared/protocol';
 
 jest.setTimeout(90_000);
 
@@ -57,7 +58,7 @@ const api = (pathname: string, token?: string, method = 'GET') => httpRequest(`$
 
 /** Registers `name` by hand (no polling); resolves with the HTTP answer. */
 const register = (name: string, token: string) =>
-  httpRequest(`${server.url}/_standin/v1/tunnels`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ name, target: 'http://localhost:1' }) });
+  httpRequest(`${server.url}/_standin/v1/tunnels`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ protocol: PROTOCOL_VERSION, name, target: 'http://localhost:1' }) });
 
 test('bob cannot register alice-*, cannot read or stop her tunnel; alice can read it, an admin can stop it', async () => {
   const refused = spawnStandin(['connect', String(app.port), '--server', server.url, '--name', 'alice-shop', '--no-inspect'], { HOME: fs.mkdtempSync(path.join(os.tmpdir(), 'standin-home-')), STANDIN_TOKEN: BOB });
