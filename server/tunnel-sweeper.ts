@@ -1,7 +1,7 @@
 /**
  * The server's periodic clean-up, every SWEEP_INTERVAL_MS:
  * - stops each tunnel whose expiresAt has passed, so a tunnel stops within that interval
- *   (DESIGN.md promises 2 s) after it expires;
+ *   (docs/design.md "Tunnel lifecycle and health": within 2 s) after it expires;
  * - a registration whose client never polled within NEVER_POLLED_GRACE_MS gives its port and
  *   its name back (a crashed or hostile client must not hold them);
  * - forgets tunnels stopped longer than --forget-after, and name claims unused for --claim-ttl.
@@ -11,7 +11,7 @@ import { forgetTunnel } from './forget-tunnel';
 import type { ServerContext } from './server-context';
 import { stopTunnel } from './stop-tunnel';
 
-/** How often the sweeper looks; well under the 2 s DESIGN.md allows, and one pass is a cheap loop. */
+/** How often the sweeper looks; well under the 2 s that docs/design.md "Tunnel lifecycle and health" allows, and one pass is a cheap loop. */
 export const SWEEP_INTERVAL_MS = 500;
 
 /** A tunnel whose client has not polled this long after registering gives its port back. */
