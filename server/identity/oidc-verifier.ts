@@ -97,6 +97,6 @@ async function discoverJwksUri(issuer: string): Promise<URL> {
   if (!response.ok) throw new Error(`${url} answered ${response.status}`);
   const document = (await response.json()) as { jwks_uri?: unknown; issuer?: unknown };
   if (typeof document.jwks_uri !== 'string') throw new Error(`${url} has no jwks_uri`);
-  if (document.issuer !== undefined && document.issuer !== issuer) throw new Error(`${url} names issuer ${String(document.issuer).slice(0, 100)}, not ${issuer}`);
+  if (document.issuer !== undefined && document.issuer !== issuer) throw new Error(`${url} names issuer ${JSON.stringify(document.issuer).slice(0, 100)}, not ${issuer}`);
   return new URL(document.jwks_uri);
 }
