@@ -57,7 +57,13 @@ export function createStatusRouter(ctx: ServerContext): express.Router {
       res.status(401).json({ error: 'unauthorized', message: '"Test now" needs a token: send "Authorization: Bearer <your standin token>"' });
       return;
     }
-    const check = await ctx.health.check(tunnel);
+    const started = ctx.health.checkNow(tunnel);
+    if (!(started instanceof Promise)) {
+      const seconds = Math.ceil(started.retryAfterMs / 1000);
+      res.status(429).set('retry-after', String(seconds)).json({ error: 'rate_limited', message: `tunnel ${tunnel.name} was checked a moment ago; try again in ${seconds} s` });
+      return;
+    }
+    const check = await started;
     const body: CheckResult = { name: tunnel.name, check: viewOfCheck(check), status: ctx.health.statusOf(tunnel) };
     res.json(body);
   });

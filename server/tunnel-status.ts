@@ -11,7 +11,8 @@ import type { Tunnel } from './tunnel';
  */
 export function describeTunnelStatus(ctx: ServerContext, tunnel: Tunnel, historyLimit = Infinity, withDetails = false, now = Date.now()): TunnelStatus {
   const history = ctx.health.historyOf(tunnel.name);
-  const last = history.last;
+  // "Test now" checks count here, though they stay out of the scheduled history.
+  const last = ctx.health.lastCheckOf(tunnel.name);
   return {
     name: tunnel.name,
     port: tunnel.port,

@@ -202,6 +202,9 @@ export interface RegisterResponse {
   accessKey?: string;
 }
 
+/** Polls one session may hold open at once (the client keeps --concurrency); more are answered 429 too_many_polls. */
+export const MAX_POLLS_PER_SESSION = 256;
+
 /** Meta of a 200 poll answer: one browser request to replay. Its body is the poll answer's body. */
 export interface RequestMeta {
   kind: 'request';
@@ -226,6 +229,8 @@ export interface RequestMeta {
 export interface AppResponseMeta {
   kind: 'response';
   status: number;
+  /** The app's own reason phrase (`299 Whatever`), when it sent one; the server checks it before use. */
+  statusMessage?: string;
   headers: RawHeaders;
   /** Time the client spent in the local app until the response head, ms. */
   appMs: number;
@@ -340,6 +345,7 @@ export type ControlErrorCode =
   | 'session_replaced'
   | 'tunnel_stopped'
   | 'server_shutdown'
+  | 'too_many_polls'
   | 'internal_error';
 
 /** JSON body of every non-2xx control answer. */
@@ -456,8 +462,11 @@ export function parseResponseGroupMeta(json: string): ResponseGroupMeta {
 function toResponseMeta(meta: Record<string, unknown>): ResponseMeta {
   const appMs = typeof meta.appMs === 'number' && Number.isFinite(meta.appMs) ? Math.max(0, meta.appMs) : 0;
   switch (meta.kind) {
-    case 'response':
-      return { kind: 'response', status: expectInteger(meta.status, 'status', 100, 999), headers: expectRawHeaders(meta.headers), appMs };
+    case 'response': {
+      const response: AppResponseMeta = { kind: 'response', status: expectInteger(meta.status, 'status', 100, 999), headers: expectRawHeaders(meta.headers), appMs };
+      if (typeof meta.statusMessage === 'string') response.statusMessage = meta.statusMessage;
+      return response;
+    }
     case 'failure': {
       const code = meta.code === 'app_unreachable' ? 'app_unreachable' : 'app_error';
       return { kind: 'failure', code, message: expectString(meta.message, 'message').slice(0, 500), appMs };
