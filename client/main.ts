@@ -12,6 +12,7 @@ import { deriveTunnelName, toClientConfig, type ClientArgv, type ClientConfig } 
 import { classifyFailure, failureCode } from './connection-failure';
 import { startInspector, type Inspector } from './inspector/inspector';
 import type { RequestObserver } from './request-capture';
+import { keepRunningOnUncaughtErrors } from './last-resort-handler';
 import { RequestLog } from './request-log';
 import { rememberedClaimKey, rememberedPort, rememberTunnel } from './state-file';
 import { Terminal } from './terminal';
@@ -32,6 +33,7 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
     throw error;
   }
   const logger = createLogger({ format: config.logFormat, level: config.logLevel });
+  keepRunningOnUncaughtErrors(logger);
   configureLogPrivacy(config);
   if (config.tokenOnCommandLine) {
     logger.warn('the token was given with --token, so other users of this machine can read it (ps); set STANDIN_TOKEN or use --token-file instead');

@@ -234,6 +234,11 @@ export interface AppResponseMeta {
   headers: RawHeaders;
   /** Time the client spent in the local app until the response head, ms. */
   appMs: number;
+  /**
+   * Trailer fields that followed the app's chunked body (RFC 9110 §6.5), sent when the whole
+   * response was complete before the respond POST started; the server writes them after the body.
+   */
+  trailers?: RawHeaders;
 }
 
 /** Meta of a respond POST when the client could not get a response head from the app. */
@@ -464,7 +469,8 @@ function toResponseMeta(meta: Record<string, unknown>): ResponseMeta {
   switch (meta.kind) {
     case 'response': {
       const response: AppResponseMeta = { kind: 'response', status: expectInteger(meta.status, 'status', 100, 999), headers: expectRawHeaders(meta.headers), appMs };
-      if (typeof meta.statusMessage === 'string') response.statusMessage = meta.statusMessage;
+      if (isReasonPhrase(meta.statusMessage)) response.statusMessage = meta.statusMessage;
+      if (meta.trailers !== undefined) response.trailers = forwardableTrailers(expectRawHeaders(meta.trailers));
       return response;
     }
     case 'failure': {
@@ -474,6 +480,37 @@ function toResponseMeta(meta: Record<string, unknown>): ResponseMeta {
     default:
       throw new ProtocolError(`meta kind must be "response" or "failure", got ${JSON.stringify(meta.kind)}`);
   }
+}
+
+/** RFC 9112 §4 reason-phrase: HTAB, SP, visible ASCII and obs-text; kept short. */
+const REASON_PHRASE_PATTERN = /^[\t\x20-\x7e\x80-\xff]{0,200}$/;
+
+function isReasonPhrase(value: unknown): value is string {
+  return typeof value === 'string' && REASON_PHRASE_PATTERN.test(value);
+}
+
+/** An HTTP token (RFC 9110 §5.6.2), the syntax of a field name. */
+const TOKEN_PATTERN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** A field value Node writes without complaint: no CR, LF, NUL or other controls but HTAB. */
+const FIELD_VALUE_PATTERN = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/**
+ * Fields a trailer must not carry (RFC 9110 §6.5.1: framing, routing, authentication, and
+ * fields that change how the content is read); such trailers are dropped, as are malformed ones.
+ */
+const FORBIDDEN_TRAILERS: ReadonlySet<string> = new Set(['content-length', 'transfer-encoding', 'trailer', 'host', 'content-encoding', 'content-type', 'content-range', 'authorization', 'set-cookie', 'cache-control', 'expect', 'te']);
+
+/** The trailers that may be written to the browser: well-formed and not forbidden. */
+export function forwardableTrailers(trailers: RawHeaders): RawHeaders {
+  const kept: RawHeaders = [];
+  for (let i = 0; i < trailers.length; i += 2) {
+    const name = trailers[i];
+    const value = trailers[i + 1];
+    if (!TOKEN_PATTERN.test(name) || !FIELD_VALUE_PATTERN.test(value) || FORBIDDEN_TRAILERS.has(name.toLowerCase())) continue;
+    kept.push(name, value);
+  }
+  return kept;
 }
 
 /** Encodes meta as the JSON of a metadata frame (shared/wire-frame.ts encodeFrame frames it). */
