@@ -9,6 +9,7 @@ import { pipeline, type Readable } from 'node:stream';
 import type { OutboundErrorCode } from '../shared/outbound-protocol';
 import type { AppFailureCode, RawHeaders, RequestMeta } from '../shared/protocol';
 import { traceFields } from '../shared/trace-fields';
+import { AppRequestError } from './app-request-error';
 import { BodyPreviewBuffer, BodyTap, PREVIEW_CAP_BYTES } from './body-preview';
 
 /** One finished request as the client saw it. */
@@ -29,6 +30,8 @@ export interface RequestRecord {
   /** Set when standin answered instead of the app (docs/design.md "Errors"), or instead of the service on an outbound call. */
   error?: AppFailureCode | OutboundErrorCode;
   errorMessage?: string;
+  /** `browser_left`: the response was cut because the browser went away, not because the app failed. */
+  outcome?: 'browser_left';
   bytesIn: number;
   bytesOut: number;
   /** Time waiting on the server for a poll (from the server; absent for replays). */
@@ -124,12 +127,21 @@ export class RequestCapture {
     this.upgradedRequestBytes += chunk.length;
   }
 
-  /** Calls `onDone` with the record once the response body went through or broke. */
+  /**
+   * Calls `onDone` with the record once the response body went through or broke: broken by the
+   * app (an AppRequestError) is `app_error`; cut on the way to the server is `browser_left`.
+   */
   watchResponseBody(body: Readable, onDone: (record: RequestRecord) => void): void {
     body.once('close', () => {
-      if (body.errored || !body.readableEnded) {
-        this.record.error = this.record.outbound ? 'outbound_unreachable' : 'app_error';
+      if (this.record.outbound && (body.errored || !body.readableEnded)) {
+        this.record.error = 'outbound_unreachable';
         this.record.errorMessage = body.errored?.message ?? 'the response body was cut';
+      } else if (body.errored instanceof AppRequestError) {
+        this.record.error = 'app_error';
+        this.record.errorMessage = body.errored.message;
+      } else if (!body.readableEnded) {
+        // Not the app's doing: whoever carried the body on (the respond POST) stopped taking it.
+        this.record.outcome = 'browser_left';
       }
       onDone(this.finish());
     });

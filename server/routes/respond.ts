@@ -5,6 +5,7 @@
  * client's next poll, so a busy tunnel costs one round trip per request.
  */
 
+import { addAppTrailers } from '../response-trailers';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ProtocolError } from '../../shared/errors';
 import { HEADER, parseResponseMeta } from '../../shared/protocol';
@@ -61,6 +62,7 @@ export async function handleRespond(ctx: ServerContext, name: string, requestId:
     req.once('end', () => continueAfterResponse(ctx, name, sessionId, req, res));
     return;
   }
+  addAppTrailers(request.res, meta);
   streamBody(request, req, () => continueAfterResponse(ctx, name, sessionId, req, res));
 }
 
