@@ -9,7 +9,7 @@ import { ConfigError } from '../shared/errors';
 import { clientOptions, toClientConfig, type ClientArgv, type ClientConfig } from './config';
 
 /** A flag's value: true/false for a switch (false → --no-<flag>), else its text or number. */
-export type FlagValue = string | number | boolean;
+export type FlagValue = string | number | boolean | string[];
 
 /**
  * `{ target: 3000, server: 'http://…', preserveHost: true, inspect: false }` → a ClientConfig.
@@ -30,7 +30,8 @@ export function toConnectArgs(options: Record<string, FlagValue | undefined>): s
       continue;
     }
     const flag = key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
-    if (value === true) args.push(`--${flag}`);
+    if (Array.isArray(value)) for (const item of value) args.push(`--${flag}=${item}`);
+    else if (value === true) args.push(`--${flag}`);
     else if (value === false) args.push(`--no-${flag}`);
     else args.push(`--${flag}=${String(value)}`);
   }

@@ -13,7 +13,9 @@ import { deriveTunnelName, type ClientConfig } from './config';
 import { startInspector, type Inspector } from './inspector/inspector';
 import type { RequestObserver, RequestRecord } from './request-capture';
 import { RequestLog } from './request-log';
-import { rememberedPort, rememberPort } from './state-file';
+import { startClusterProxy, type ClusterProxy } from './cluster-proxy/cluster-proxy';
+import { PREVIEW_CAP_BYTES } from './body-preview';
+import { rememberedClaimKey, rememberedPort, rememberTunnel } from './state-file';
 import type { Terminal } from './terminal';
 import { TunnelClient, type TunnelEnd } from './tunnel-client';
 
@@ -67,9 +69,31 @@ export async function startTunnel(options: StartTunnelOptions): Promise<LiveTunn
     throw new ConfigError((error as Error).message, { cause: error });
   }
   const client = new TunnelClient(config, name, config.port ?? rememberedPort(config.server, name), logger, terminal);
+  client.claimKey = rememberedClaimKey(config.server, name);
   const stop = () => void client.stop();
   signal?.addEventListener('abort', stop, { once: true });
   if (signal?.aborted) stop();
+
+  const observers: RequestObserver[] = [];
+  const notify = (record: RequestRecord) => {
+    requestLog?.write(record);
+    for (const observer of observers) observer(record);
+  };
+  let inspector: Inspector | null = null;
+  // Before registering: a port that is taken is a usage error, found before anything else happens.
+  let clusterProxy: ClusterProxy | null = null;
+  try {
+    clusterProxy = await startClusterProxyIfAsked(config, client, name, logger, (record) => {
+      terminal.request(record);
+      notify(record);
+      inspector?.record(record);
+    });
+  } catch (error) {
+    await client.stop();
+    await requestLog?.close();
+    signal?.removeEventListener('abort', stop);
+    throw new ConfigError((error as Error).message, { cause: error });
+  }
 
   let registered: RegisterResponse;
   try {
@@ -78,36 +102,32 @@ export async function startTunnel(options: StartTunnelOptions): Promise<LiveTunn
   } catch (error) {
     const closedByCaller = client.isStopping;
     await client.stop();
-    await requestLog?.close();
+    await Promise.allSettled([clusterProxy?.close(), requestLog?.close()]);
     signal?.removeEventListener('abort', stop);
     throw closedByCaller ? new TunnelClosedError('the tunnel was closed while it registered', { cause: error }) : error;
   }
-  rememberPort(config.server, name, registered.port);
+  rememberTunnel(config.server, name, registered.port, registered.claimKey);
 
-  const observers: RequestObserver[] = [];
-  const notify = (record: RequestRecord) => {
-    requestLog?.write(record);
-    for (const observer of observers) observer(record);
-  };
   const ownInspector = options.sharedInspector === undefined ? await startInspectorIfAsked(config, logger, (record) => {
     terminal.request(record);
     notify(record);
   }) : null;
-  const inspector = options.sharedInspector ?? ownInspector;
+  inspector = options.sharedInspector ?? ownInspector;
   client.onRequestDone((record) => {
     notify(record);
     inspector?.record(record);
   });
   terminal.tunnelReady(config.server, config.target, registered, inspector?.url ?? null);
+  if (clusterProxy) terminal.clusterProxyReady(clusterProxy.url);
   client.onReregistered = (again) => {
     registered = again;
-    rememberPort(config.server, name, again.port);
+    rememberTunnel(config.server, name, again.port, again.claimKey);
   };
 
   const ended = client.run().then(async (end) => {
     // When the server ended the session it has already answered the requests still with the app.
     await client.stop({ waitForRequests: end.kind === 'stopped' });
-    await Promise.allSettled([ownInspector?.close(), requestLog?.close()]);
+    await Promise.allSettled([ownInspector?.close(), clusterProxy?.close(), requestLog?.close()]);
     signal?.removeEventListener('abort', stop);
     return end;
   });
@@ -119,7 +139,7 @@ export async function startTunnel(options: StartTunnelOptions): Promise<LiveTunn
     get urls() {
       return tunnelUrls(config.server, registered);
     },
-    inspectorUrl: inspector?.url ?? null,
+    inspectorUrl: inspector ? inspector.url : null,
     onRequest: (observer) => void observers.push(observer),
     ended,
     close: async () => {
@@ -132,6 +152,12 @@ export async function startTunnel(options: StartTunnelOptions): Promise<LiveTunn
 /** The browser-facing URLs of a registration. */
 export function tunnelUrls(server: URL, registered: RegisterResponse): TunnelUrls {
   return registered.port === null ? {} : { port: `http://${server.hostname}:${registered.port}/` };
+}
+
+/** The cluster proxy with --cluster-proxy; throws when its port cannot be had. */
+async function startClusterProxyIfAsked(config: ClientConfig, client: TunnelClient, name: string, logger: Logger, report: RequestObserver): Promise<ClusterProxy | null> {
+  if (config.clusterProxyPort === null) return null;
+  return startClusterProxy({ port: config.clusterProxyPort, tunnel: name, call: client.callOutbound, report, previewCapBytes: config.inspectPort === null ? 0 : PREVIEW_CAP_BYTES, logger });
 }
 
 /** The inspector unless --no-inspect; a tunnel without it is still useful, so failing to listen only warns. */

@@ -6,9 +6,10 @@
 
 import { AuthRefusedError, ConfigError, TunnelClosedError } from '../shared/errors';
 import { createLogger, type Logger } from '../shared/logger';
+import { configureLogPrivacy } from '../shared/trace-fields';
 import type { SessionEndReason } from '../shared/protocol';
 import { deriveTunnelName, toClientConfig, type ClientArgv } from './config';
-import { classifyFailure } from './connection-failure';
+import { classifyFailure, failureCode } from './connection-failure';
 import { keepRunningOnUncaughtErrors } from './last-resort-handler';
 import { startTunnel } from './live-tunnel';
 import { Terminal } from './terminal';
@@ -30,6 +31,10 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
   }
   const logger = createLogger({ format: config.logFormat, level: config.logLevel });
   keepRunningOnUncaughtErrors(logger);
+  configureLogPrivacy(config);
+  if (config.tokenOnCommandLine) {
+    logger.warn('the token was given with --token, so other users of this machine can read it (ps); set STANDIN_TOKEN or use --token-file instead');
+  }
   const name = config.name ?? deriveTunnelName(config.target);
   const terminal = new Terminal(name, logger, config.logFormat === 'pretty', process.stdout, config.quiet);
   // Installed before anything else, so Ctrl-C at any moment (even mid-registration) stops cleanly.
@@ -59,7 +64,7 @@ export function exitCodeForStartFailure(error: unknown, server: URL, logger: Log
     return EXIT.auth;
   }
   if (classifyFailure(error, 'register') === 'exit-config') {
-    logger.error('the server refused the registration', { server: server.origin, error: (error as Error).message });
+    logger.error('the server refused the registration', { server: server.origin, code: failureCode(error), error: (error as Error).message });
     return EXIT.config;
   }
   logger.error('could not register the tunnel', { server: server.origin, error: (error as Error).message });

@@ -50,6 +50,8 @@ const tunnelSchema = z.strictObject({
   'max-reconnect-delay': z.number().min(1).max(3600).optional(),
   'log-file': z.string().optional(),
   quiet: z.boolean().optional(),
+  private: z.boolean().optional(),
+  'cluster-proxy': port.optional(),
 });
 
 /** Flags that are one per process in `standin up` (one terminal, one inspector) and so live at the top. */
@@ -60,6 +62,9 @@ const processSchema = z.strictObject({
   inspect: z.union([z.number().int().min(0).max(65535), z.literal(false)]).optional(),
   'log-format': z.enum(['json', 'pretty']).optional(),
   'log-level': z.enum(LOG_LEVELS).optional(),
+  // How much of each request the logs keep is one policy per process (shared/trace-fields.ts).
+  'log-query': z.boolean().optional(),
+  'log-header': z.array(z.string().min(1)).optional(),
   tunnels: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,63}$/, 'a tunnel key is 1-63 of letters, digits, "_" and "-"'), tunnelSchema).refine((tunnels) => Object.keys(tunnels).length > 0, 'name at least one tunnel'),
 });
 
@@ -133,6 +138,8 @@ export function resolveProjectConfig(text: string, file: string): ProjectConfig 
         inspect: top.inspect ?? 4040,
         'log-format': top['log-format'],
         'log-level': top['log-level'],
+        'log-query': top['log-query'],
+        'log-header': top['log-header'],
       });
       return { key, config };
     } catch (error) {

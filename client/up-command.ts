@@ -9,6 +9,7 @@
 
 import type { Argv } from 'yargs';
 import { ConfigError } from '../shared/errors';
+import { configureLogPrivacy } from '../shared/trace-fields';
 import { createLogger, defaultLogFormat, LOG_LEVELS } from '../shared/logger';
 import { deriveTunnelName } from './config';
 import { startInspector, type Inspector } from './inspector/inspector';
@@ -42,6 +43,8 @@ export async function runUp(argv: UpArgv): Promise<number> {
   const pretty = format === 'pretty';
   const logger = createLogger({ format, level: argv['log-level'] ?? project.logLevel ?? 'info' });
   keepRunningOnUncaughtErrors(logger);
+  // One policy for the process: log-query and log-header are top-level keys, the same in every tunnel.
+  configureLogPrivacy(project.tunnels[0].config);
   const stopping = new AbortController();
   const stopOnSignal = () => stopping.abort();
   process.once('SIGINT', stopOnSignal);

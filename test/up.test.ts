@@ -166,9 +166,9 @@ describe('standin.yaml checks (in process)', () => {
 
   test('every flag of standin connect but the per-process ones can be set per tunnel', () => {
     const flags = Object.keys((clientOptions(yargs([]).command('$0 <target>', '')) as unknown as { getOptions(): { key: Record<string, unknown> } }).getOptions().key);
-    const perProcess = new Set(['inspect', 'log-format', 'log-level', 'help', 'version']);
+    const perProcess = new Set(['inspect', 'log-format', 'log-level', 'log-query', 'log-header', 'token-file', 'help', 'version']);
     for (const flag of flags.filter((key) => !perProcess.has(key) && key !== 'target' && !key.includes('_'))) {
-      const value = flag === 'port' || flag === 'concurrency' || flag === 'max-reconnect-delay' ? 3 : ['preserve-host', 'renew', 'reconnect', 'quiet'].includes(flag) ? true : flag === 'health-path' ? '/h' : flag === 'ttl' ? '1h' : flag === 'server' ? 'http://other' : flag === 'name' ? 'n1' : 'x';
+      const value = flag === 'port' || flag === 'concurrency' || flag === 'max-reconnect-delay' || flag === 'cluster-proxy' ? 3 : ['preserve-host', 'renew', 'reconnect', 'quiet', 'private'].includes(flag) ? true : flag === 'health-path' ? '/h' : flag === 'ttl' ? '1h' : flag === 'server' ? 'http://other' : flag === 'name' ? 'n1' : 'x';
       expect([flag, check(`server: http://s\ntunnels:\n  shop:\n    target: 1\n    ${flag}: ${JSON.stringify(value)}\n`)]).toEqual([flag, 'accepted']);
     }
   });
