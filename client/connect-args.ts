@@ -47,7 +47,7 @@ export function parseConnectArgs(args: string[]): ClientArgv {
   yargs()
     .parserConfiguration({ 'duplicate-arguments-array': false })
     .command('$0 <target>', 'connect', (command) => clientOptions(command), (parsed) => {
-      argv = parsed as unknown as ClientArgv;
+      argv = parsed;
     })
     .strict()
     .exitProcess(false)

@@ -68,7 +68,7 @@ export async function runUp(argv: UpArgv): Promise<number> {
     stopping.abort();
     await Promise.allSettled(live.map((tunnel) => tunnel.close()));
     await inspector?.close();
-    const { reason } = started[failed] as PromiseRejectedResult;
+    const reason: unknown = (started[failed] as PromiseRejectedResult).reason;
     return exitCodeForStartFailure(reason, tunnels[failed].config.server, tunnels[failed].logger);
   }
   const codes = await Promise.all(live.map((tunnel, index) => waitForEnd(tunnel, tunnels[index].logger)));

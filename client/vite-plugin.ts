@@ -45,7 +45,7 @@ function standin(options: standin.StandinViteOptions): Plugin {
       // Middleware mode: the user's own server listens, and knows where; nothing to start here.
       if (!httpServer) return;
       httpServer.once('listening', () => {
-        const address = httpServer.address() as AddressInfo | string | null;
+        const address: AddressInfo | string | null = httpServer.address();
         if (closing || !address || typeof address === 'string') return;
         const scheme = server.config.server.https ? 'https' : 'http';
         tunnel = connect({ ...options, target: `${scheme}://localhost:${address.port}` }).catch((error: Error & { code?: string }) => {
@@ -73,7 +73,8 @@ function wrapPrintUrls(server: ViteDevServer, tunnelOf: () => Promise<Tunnel | n
       // Vite's look: a green arrow, a bold label, a cyan URL; plain text when not on a terminal.
       const color = process.stdout.isTTY ? (code: string, text: string) => `\x1b[${code}m${text}\x1b[0m` : (_code: string, text: string) => text;
       const line = (text: string) => server.config.logger.info(`  ${color('32', '➜')}  ${color('1', 'Standin')}: ${text}`);
-      for (const url of Object.values(tunnel.urls)) line(color('36', url));
+      const { port } = tunnel.urls;
+      if (port) line(color('36', port));
       line(`select ${tunnel.name} with /_standin/select/${tunnel.name} on the test site`);
     });
   };
