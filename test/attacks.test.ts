@@ -330,3 +330,59 @@ function writeUntilStalled(socket: net.Socket, maxBytes: number, stallMs: number
     pump();
   });
 }
+
+describe('a hostile network stalls a poll answer inside its frame', () => {
+  let stallingProxy: { url: string; close: () => Promise<void> };
+  let stalledClient: ClientProcess;
+
+  beforeAll(async () => {
+    stallingProxy = await startStallingProxy(server.mainPort, '/stall-me');
+    stalledClient = await startClientProcess(String(app.port), stallingProxy.url, ['--token', TOKEN, '--name', 'stalled', '--concurrency', '1']);
+  });
+
+  afterAll(async () => {
+    await stalledClient?.stop('SIGINT');
+    await stallingProxy?.close();
+  });
+
+  test('the slot gives the answer up and polls again instead of waiting for the rest of the frame forever', async () => {
+    const victim = await httpRequest(`${stalledClient.publicUrl}/stall-me`, { timeoutMs: 10_000 });
+    expect(victim.status).toBe(504);
+    await stalledClient.waitForLine((line) => line.message === 'poll answer lost, polling again', 10_000);
+    const after = await httpRequest(`${stalledClient.publicUrl}/after`, { timeoutMs: 10_000 });
+    expect(after.status).toBe(200);
+    expect(after.text).toBe('app saw /after');
+  });
+});
+
+/**
+ * A reverse proxy to the server that passes everything through, except the poll answer carrying
+ * `victimPath`: of that one it sends the head and 3 bytes of the frame, then nothing, and keeps
+ * the connection open (a path that went silent without a FIN or RST).
+ */
+async function startStallingProxy(upstreamPort: number, victimPath: string): Promise<{ url: string; close: () => Promise<void> }> {
+  const proxy = http.createServer((req, res) => {
+    const upstream = http.request({ host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: req.headers, agent: false }, (answer) => {
+      const chunks: Buffer[] = [];
+      answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+      answer.on('error', () => res.destroy());
+      answer.once('end', () => {
+        const body = Buffer.concat(chunks);
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        if (answer.statusCode === 200 && body.includes(victimPath)) res.write(body.subarray(0, 3));
+        else res.end(body);
+      });
+    });
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`,
+    close: () =>
+      new Promise((resolve) => {
+        proxy.closeAllConnections();
+        proxy.close(() => resolve());
+      }),
+  };
+}
