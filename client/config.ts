@@ -65,7 +65,7 @@ export function clientOptions<T>(yargs: Argv<T>) {
     .option('inspect', { default: DEFAULT_INSPECT_PORT as number | boolean | string, description: 'Port of the request inspector on 127.0.0.1 (next free one if taken); --no-inspect turns it off' });
 }
 
-/** The inspector's port unless --inspect says otherwise (DESIGN.md "Request inspector"). */
+/** The inspector's port unless --inspect says otherwise (docs/design.md "Request inspector"). */
 export const DEFAULT_INSPECT_PORT = 4040;
 
 /** The parsed argv of `standin connect`. */

@@ -1,27 +1,59 @@
 /**
- * One browser request from arrival to its last byte: parked under a fresh uuid v4 request id,
- * queued for its tunnel, handed to one client poll, answered once. Keeps the timings for
- * Server-Timing and the access log.
+ * One browser request from arrival to its last byte, and the one owner of its life: parked
+ * under a fresh uuid v4 request id, queued for its tunnel, handed to one client poll, answered
+ * once (by the app, by an upgrade, or by a standin error), then finished when its browser
+ * response closes.
+ *
+ * Every index that holds the request (the session's queue, the handed map, the session's taken
+ * set, the tunnel's in-flight count) registers how to leave it with `attach()`. The request leaves
+ * them itself: the queue and the handed map when it is answered (no client answer is accepted
+ * after that), all of them when it finishes. So no exit path (timeout, browser gone, client gone,
+ * stop, shutdown) has to remember which indexes to clean, and each exit runs once.
+ * Also keeps the timings for Server-Timing and the access log.
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { newUuid } from '../shared/random-ids';
 import type { Logger } from '../shared/logger';
-import { type AppResponseMeta, type RequestMeta, type StandinErrorCode } from '../shared/protocol';
+import { type AppResponseMeta, type RequestMeta, type ResponseMeta, type StandinErrorCode } from '../shared/protocol';
 import { sendStandinError } from './error-page';
 import { buildForwardHeaders } from './forward-headers';
-import type { UpgradeLink } from './upgrade-traffic';
 import { setHeader } from '../shared/http-headers';
 
+/**
+ * What the poll and respond routes need of an Upgrade request's link (upgrade-traffic.ts). Named
+ * here, not imported, so the request model does not depend on the upgrade path and its server context.
+ */
+export interface UpgradeHandshake {
+  /** A poll took the handshake; its answer carries the request and then the browser's bytes. */
+  handOver(pollRes: ServerResponse, queuedMs: number): void;
+  /** The client's answer to the handshake; true when it was a 101 and the link took it. */
+  takeResponse(meta: ResponseMeta, post: IncomingMessage, postRes: ServerResponse): boolean;
+}
+
 /** Where a browser request is in its life. */
-export type BrowserRequestState = 'queued' | 'handed' | 'answered';
+export type BrowserRequestState = 'queued' | 'handed' | 'answered' | 'upgraded';
+
+/** An index a request can be in; each is left through the function given to `attach()`. */
+export type RequestIndex = 'queue' | 'handed' | 'taken' | 'inFlight';
+
+/**
+ * How long a request whose upload the client stopped reading waits for the client's answer
+ * before it fails as tunnel_offline: the app may have answered early (401, 413).
+ */
+const EARLY_ANSWER_GRACE_MS = 1_000;
+
+/** The indexes a request leaves as soon as it is answered (or upgraded, or failed). */
+const LEFT_WHEN_ANSWERED: RequestIndex[] = ['queue', 'handed'];
 
 export class BrowserRequest {
   readonly id = newUuid();
   readonly receivedAt = performance.now();
   readonly meta: RequestMeta;
   state: BrowserRequestState = 'queued';
+  /** True once the browser's response closed; the request is out of every index. */
+  finished = false;
   /** The client session this request was handed to; only it may answer. */
   sessionId: string | undefined;
   handedAt: number | undefined;
@@ -33,8 +65,17 @@ export class BrowserRequest {
   bytesIn = 0;
   bytesOut = 0;
   /** Set for an Upgrade request (WebSocket): its handshake and byte streams. */
-  upgrade: UpgradeLink | undefined;
+  upgrade: UpgradeHandshake | undefined;
+  /**
+   * The poll answer carrying this request to the client (its body, or an upgrade's bytes). Cut
+   * when the request fails or finishes before it is complete, so the client learns and aborts
+   * the app request instead of holding a poll slot for ever.
+   */
+  private pollAnswer: ServerResponse | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private timeoutMs = 0;
+  private readonly detachers = new Map<RequestIndex, () => void>();
+  private readonly finishedListeners: Array<() => void> = [];
 
   constructor(
     readonly req: IncomingMessage,
@@ -50,46 +91,148 @@ export class BrowserRequest {
       headers: buildForwardHeaders(req, this.id, tunnel),
       hasBody: hasRequestBody(req),
     };
+    // For an upgrade too: its response sits on the socket, and closes with it.
+    res.once('close', () => this.finish());
   }
 
-  /** Starts the request timeout; `onTimeout` runs once unless a response head arrives first. */
-  startTimeout(timeoutMs: number, onTimeout: () => void): void {
-    this.timer = setTimeout(onTimeout, timeoutMs);
+  /** Records that an index holds this request, and how to take it out (replaces an earlier one). */
+  attach(index: RequestIndex, leave: () => void): void {
+    this.detachers.set(index, leave);
+  }
+
+  /** Takes the request out of `index` now, if it is there. */
+  detach(index: RequestIndex): void {
+    const leave = this.detachers.get(index);
+    if (!leave) return;
+    this.detachers.delete(index);
+    leave();
+  }
+
+  /** Runs `listener` once, when the request has finished (every path, HTTP and upgrade). */
+  onFinished(listener: () => void): void {
+    if (this.finished) listener();
+    else this.finishedListeners.push(listener);
+  }
+
+  /**
+   * Starts the request timeout: fails the request with 504 unless an answer arrives first. The
+   * same bound applies to each pause of the browser's upload (see carryBodyOn).
+   */
+  startTimeout(timeoutMs: number, message: string): void {
+    this.timeoutMs = timeoutMs;
+    this.timer = setTimeout(() => this.fail('timeout', message), timeoutMs);
     this.timer.unref();
   }
 
-  clearTimeout(): void {
-    clearTimeout(this.timer);
+  get isAnswered(): boolean {
+    return this.state === 'answered' || this.state === 'upgraded';
   }
 
   markHanded(sessionId: string): void {
+    this.detach('queue');
     this.state = 'handed';
     this.sessionId = sessionId;
     this.handedAt = performance.now();
   }
 
-  /** Writes the app's response head to the browser, with standin's own headers added. */
-  sendResponseHead(response: AppResponseMeta): void {
-    this.settle();
+  /**
+   * Holds `pollAnswer` as the connection carrying this request to the client, and streams the
+   * browser's body into it. A body that pauses longer than the request timeout is an upload that
+   * stopped: the request fails (or, when the app already answered, only the upload is cut).
+   */
+  carryBodyOn(pollAnswer: ServerResponse): void {
+    this.holdPollAnswer(pollAnswer);
+    const browserReq = this.req;
+    let idleTimer: NodeJS.Timeout | undefined;
+    const stopWatching = () => clearTimeout(idleTimer);
+    const watch = () => {
+      stopWatching();
+      if (this.timeoutMs <= 0) return;
+      idleTimer = setTimeout(() => this.uploadStalled(), this.timeoutMs);
+      idleTimer.unref();
+    };
+    browserReq.on('data', (chunk: Buffer) => {
+      this.bytesIn += chunk.length;
+      watch();
+    });
+    browserReq.once('end', stopWatching);
+    // The browser gave up on its upload (or its socket broke): cut the poll answer too.
+    browserReq.once('close', () => {
+      stopWatching();
+      if (!browserReq.complete) this.cutPollAnswer();
+    });
+    browserReq.on('error', () => this.cutPollAnswer());
+    pollAnswer.once('close', stopWatching);
+    browserReq.pipe(pollAnswer);
+    watch();
+  }
+
+  /** Holds `pollAnswer` open for this request (an upgrade's handshake and then its bytes). */
+  holdPollAnswer(pollAnswer: ServerResponse): void {
+    this.pollAnswer = pollAnswer;
+    // The poll connection broke before the request went out whole: the client cannot answer.
+    pollAnswer.once('close', () => {
+      if (pollAnswer.writableFinished || this.isAnswered) return;
+      this.req.unpipe(pollAnswer);
+      if (this.upgrade) return this.fail('tunnel_offline', 'The connection to the standin client broke during the upgrade handshake.');
+      // An app that answers before reading the whole upload (401, 413) ends the client's replay
+      // of the body, and the client stops reading it; its answer is then on the way. Wait for it
+      // briefly, as a proxy passes on such an early answer, before calling the client gone.
+      const grace = setTimeout(() => {
+        if (!this.isAnswered && !this.finished) this.fail('tunnel_offline', 'The connection to the standin client broke while it received the request.');
+      }, EARLY_ANSWER_GRACE_MS);
+      grace.unref();
+    });
+  }
+
+  /**
+   * Writes the app's response head to the browser, with standin's own headers added. False when
+   * the head could not be written (a header Node refuses, such as one with CR/LF or non-Latin-1
+   * characters): the browser then got 502 app_error, and the caller must not send a body.
+   */
+  sendResponseHead(response: AppResponseMeta): boolean {
+    if (this.isAnswered) return false;
+    this.settle('answered');
     this.appMs = response.appMs;
     const headers = response.headers.slice();
     // Which tunnel served it, on every path (port or selector), so a developer can tell at a glance.
     setHeader(headers, 'X-Standin-Tunnel', this.tunnel);
     headers.push('X-Standin-Request-Id', this.id, 'Server-Timing', this.serverTiming());
-    this.res.writeHead(response.status, headers);
+    try {
+      this.res.writeHead(response.status, headers);
+      return true;
+    } catch (error) {
+      this.logger.warn('app response head refused', { requestId: this.id, tunnel: this.tunnel, reason: (error as Error).message });
+      this.answerWithError('app_error', 'The local app sent a response head that HTTP does not allow (for example a header with a line break).');
+      return false;
+    }
   }
 
   /** The app accepted this Upgrade request; its 101 goes to the browser raw (upgrade-traffic.ts). */
   acceptUpgrade(appMs: number): void {
-    this.settle();
+    this.settle('upgraded');
     this.appMs = appMs;
+    // An open upgraded connection is not a request in flight (graceful shutdown waits for those).
+    this.detach('inFlight');
   }
 
-  /** Answers with a standin error page (or cuts the connection if the head already went out). */
+  /**
+   * The one error exit: answers with a standin error page (or cuts the connection if the head
+   * already went out) and cuts the poll answer if it is still carrying the request. Once only:
+   * a request already failed is left alone.
+   */
   fail(code: StandinErrorCode, message?: string): void {
-    this.settle();
-    this.errorCode = code;
-    sendStandinError(this.req, this.res, code, { requestId: this.id, tunnel: this.tunnel, message });
+    if (this.errorCode) return;
+    if (this.isAnswered) {
+      // Too late for an error page: the app's answer is under way; cut it.
+      this.errorCode = code;
+      this.cutPollAnswer();
+      this.res.destroy();
+      return;
+    }
+    this.settle('answered');
+    this.cutPollAnswer();
+    this.answerWithError(code, message);
   }
 
   /** Time from arrival until a poll took it, ms (0 while queued). */
@@ -97,10 +240,44 @@ export class BrowserRequest {
     return this.handedAt === undefined ? 0 : this.handedAt - this.receivedAt;
   }
 
-  private settle(): void {
-    this.clearTimeout();
-    this.state = 'answered';
+  private answerWithError(code: StandinErrorCode, message?: string): void {
+    this.errorCode = code;
+    if (this.res.destroyed) return;
+    sendStandinError(this.req, this.res, code, { requestId: this.id, tunnel: this.tunnel, message });
+  }
+
+  /** The upload paused longer than the request timeout. */
+  private uploadStalled(): void {
+    if (this.isAnswered) {
+      this.cutPollAnswer();
+      this.req.destroy();
+      return;
+    }
+    this.fail('timeout', `The browser's upload stopped for ${this.timeoutMs / 1000} s.`);
+  }
+
+  private cutPollAnswer(): void {
+    const pollAnswer = this.pollAnswer;
+    if (!pollAnswer || pollAnswer.writableEnded || pollAnswer.destroyed) return;
+    this.req.unpipe(pollAnswer);
+    pollAnswer.destroy();
+  }
+
+  private settle(state: 'answered' | 'upgraded'): void {
+    clearTimeout(this.timer);
+    this.state = state;
     this.headAt = performance.now();
+    for (const index of LEFT_WHEN_ANSWERED) this.detach(index);
+  }
+
+  /** The browser's response closed (done or cut): leave every index, then tell the listeners. */
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    clearTimeout(this.timer);
+    this.cutPollAnswer();
+    for (const index of [...this.detachers.keys()]) this.detach(index);
+    for (const listener of this.finishedListeners.splice(0)) listener();
   }
 
   private serverTiming(): string {
@@ -114,4 +291,3 @@ function hasRequestBody(req: IncomingMessage): boolean {
   if (length !== undefined) return Number(length) > 0;
   return req.headers['transfer-encoding'] !== undefined;
 }
-

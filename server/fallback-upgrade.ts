@@ -15,7 +15,7 @@ import { newUuid } from '../shared/random-ids';
 import { withoutHopByHop } from '../shared/http-headers';
 import type { Logger } from '../shared/logger';
 import { sendStandinError } from './error-page';
-import { originFormPath } from './fallback-proxy';
+import { fallbackRequestOptions } from './fallback-proxy';
 import { buildForwardHeaders } from './forward-headers';
 import { OpenUpgrades } from './open-upgrades';
 import { formatResponseHead } from './raw-response-head';
@@ -41,15 +41,7 @@ export class FallbackUpgrades {
     const res = responseOnSocket(req, socket);
     const headers = buildForwardHeaders(req, id);
     restoreUpgradeHeaders(headers, req);
-    const upstream = this.transport.request({
-      hostname: this.origin.hostname.replace(/^\[(.*)\]$/, '$1'),
-      port: this.origin.port || undefined,
-      method: req.method,
-      path: originFormPath(req.url),
-      headers: headers as unknown as http.OutgoingHttpHeaders,
-      agent: false,
-      setHost: false,
-    });
+    const upstream = this.transport.request(fallbackRequestOptions(this.origin, req, headers, false));
     const log = (status: number, extra: Record<string, unknown> = {}) =>
       this.logger.info('forwarded upgrade to fallback', { requestId: id, ...(selected ? { tunnel: selected } : {}), method: req.method, path: req.url, status, totalMs: Math.round(performance.now() - receivedAt), ...extra });
     const timer = setTimeout(() => {

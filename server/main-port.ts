@@ -4,9 +4,10 @@
  */
 
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import { CLIENT_API_PREFIX, CONTROL_PREFIX } from '../shared/protocol';
+import { CLIENT_API_PREFIX } from '../shared/protocol';
 import { createApp } from './app';
 import { createClientApi } from './client-api';
+import { isControlPath } from './main-port-routing';
 import { createMainPortTraffic } from './routes/main-port-traffic';
 import { handleSelect, isSelectPath } from './routes/select';
 import type { ServerContext } from './server-context';
@@ -19,7 +20,7 @@ export function createMainPortHandler(ctx: ServerContext): RequestListener {
     const url = req.url ?? '/';
     if (url.startsWith(CLIENT_API_PREFIX)) clientApi(req, res);
     else if (isSelectPath(url)) handleSelect(ctx, req, res);
-    else if (url.startsWith(CONTROL_PREFIX) || url === '/_standin') app(req, res);
+    else if (isControlPath(url)) app(req, res);
     else serveMainPortTraffic(req, res);
   };
 }

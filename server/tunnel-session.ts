@@ -99,6 +99,7 @@ export class TunnelSession {
     }
     if (this.queue.length >= this.limits.maxQueuedRequests) return false;
     this.queue.push(request);
+    request.attach('queue', () => this.withdraw(request));
     this.watchForSilence();
     return true;
   }
@@ -163,8 +164,8 @@ export class TunnelSession {
     return true;
   }
 
-  /** Removes a queued request (it timed out before any poll took it). */
-  withdraw(request: BrowserRequest): void {
+  /** Removes a queued request (it was answered, or its browser left, before any poll took it). */
+  private withdraw(request: BrowserRequest): void {
     const index = this.queue.indexOf(request);
     if (index >= 0) this.queue.splice(index, 1);
   }
@@ -185,8 +186,9 @@ export class TunnelSession {
   private take(request: BrowserRequest): number {
     request.markHanded(this.id);
     this.handed.add(request);
+    request.attach('handed', () => this.handed.remove(request.id));
     this.taken.add(request);
-    request.res.once('close', () => this.taken.delete(request));
+    request.attach('taken', () => this.taken.delete(request));
     return Math.round(request.queueMs * 10) / 10;
   }
 
@@ -225,18 +227,7 @@ export class TunnelSession {
       return;
     }
     pollRes.write(encodeFrame(json));
-    const browserReq = request.req;
-    browserReq.on('data', (chunk: Buffer) => (request.bytesIn += chunk.length));
-    browserReq.pipe(pollRes);
-    // The browser gave up on its upload: cut the poll answer so the client aborts the app request.
-    browserReq.once('error', () => pollRes.destroy());
-    // The poll connection broke before the whole body went out: the client cannot answer.
-    pollRes.once('close', () => {
-      if (pollRes.writableFinished || request.state === 'answered') return;
-      browserReq.unpipe(pollRes);
-      this.handed.remove(request.id);
-      request.fail('tunnel_offline', 'The connection to the standin client broke while it received the request.');
-    });
+    request.carryBodyOn(pollRes);
   }
 
   /** While requests wait in the queue, checks every few hundred ms that the client is still there. */

@@ -55,10 +55,7 @@ export async function handleRespondToSeveral(ctx: ServerContext, name: string, r
 /** Fails the browser requests of a group that cannot be delivered. */
 function failGroup(ctx: ServerContext, responses: GroupedResponse[], code: 'tunnel_offline', message: string): void {
   for (const response of responses) {
-    const request = ctx.handed.get(response.id);
-    if (!request) continue;
-    ctx.handed.remove(response.id);
-    request.fail(code, message);
+    ctx.handed.get(response.id)?.fail(code, message);
   }
 }
 
@@ -67,14 +64,13 @@ function deliver(ctx: ServerContext, responses: GroupedResponse[], bodies: Group
   for (const [index, response] of responses.entries()) {
     const request = ctx.handed.get(response.id);
     const body = bodies.body(index);
-    if (!request || !body) continue;
-    ctx.handed.remove(response.id);
-    if (request.res.destroyed) continue;
+    if (!request || !body || request.res.destroyed) continue;
     if (response.kind === 'failure') {
       request.fail(response.code, response.message);
       continue;
     }
-    request.sendResponseHead(response);
+    // A head Node refuses (CR/LF, non-Latin-1) fails that one request with 502; the others go on.
+    if (!request.sendResponseHead(response)) continue;
     request.bytesOut += body.length;
     request.res.end(body);
   }

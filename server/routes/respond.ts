@@ -27,7 +27,6 @@ export async function handleRespond(ctx: ServerContext, name: string, requestId:
     replyError(res, 403, 'unknown_session', `request ${requestId} was handed to another session of tunnel ${name}`);
     return;
   }
-  ctx.handed.remove(requestId);
   const tunnel = ctx.registry.get(name);
   if (tunnel && tunnel.session.id === sessionId) tunnel.session.heard();
   if (request.res.destroyed) {
@@ -56,7 +55,12 @@ export async function handleRespond(ctx: ServerContext, name: string, requestId:
     req.once('end', () => continueAfterResponse(ctx, name, sessionId, req, res));
     return;
   }
-  request.sendResponseHead(meta);
+  if (!request.sendResponseHead(meta)) {
+    // The head was refused (the browser got 502 app_error); the body has nowhere to go.
+    req.resume();
+    req.once('end', () => continueAfterResponse(ctx, name, sessionId, req, res));
+    return;
+  }
   streamBody(request, req, () => continueAfterResponse(ctx, name, sessionId, req, res));
 }
 
