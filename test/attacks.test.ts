@@ -386,3 +386,45 @@ async function startStallingProxy(upstreamPort: number, victimPath: string): Pro
       }),
   };
 }
+
+describe('upgrade handshakes answered the wrong way', () => {
+  test('a group answer naming an upgrade handshake with 101 does not switch the browser to a connection nobody carries', async () => {
+    const { rawUpgrade } = await import('./helpers/raw-upgrade');
+    const tunnel = await registerManual();
+    const browser = rawUpgrade(tunnel.port, '/socket', 'websocket', [], 8_000).then(
+      (answer) => {
+        answer.socket.destroy();
+        return answer.status;
+      },
+      () => 0,
+    );
+    const id = await takeHandshakeId(tunnel);
+    await respondToSeveral(tunnel, [{ id, kind: 'response', status: 101, headers: ['Connection', 'Upgrade', 'Upgrade', 'websocket'], appMs: 1, bodyBytes: 0 }]);
+    expect(await browser).toBe(502);
+  });
+});
+
+/** Polls once for an upgrade handshake, whose poll answer stays open; resolves with its id from the frame. */
+function takeHandshakeId(tunnel: ManualTunnel): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const poll = http.request(`${server.url}/_standin/v1/tunnels/${tunnel.name}/poll`, { headers: { ...AUTH, 'x-standin-session': tunnel.sessionId }, agent: false }, (answer) => {
+      answer.on('error', () => undefined);
+      answer.once('data', (chunk: Buffer) => {
+        const newline = chunk.indexOf(0x0a);
+        resolve((JSON.parse(chunk.subarray(newline + 1, newline + 1 + Number(chunk.subarray(0, newline).toString())).toString()) as { id: string }).id);
+      });
+    });
+    poll.setTimeout(5_000, () => poll.destroy(new Error('no handshake within 5 s')));
+    poll.on('error', reject);
+    poll.end();
+  });
+}
+
+describe('a browser that pipelines', () => {
+  test('100 pipelined requests on one connection get 100 answers, each its own, in order', async () => {
+    const paths = Array.from({ length: 100 }, (_, i) => `/pipelined-${i}`);
+    const raw = await rawExchange(client.port, paths.map((path) => `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`).join('') + 'GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 20_000);
+    const bodies = [...raw.matchAll(/app saw (\/[a-z0-9-]+)/g)].map((match) => match[1]);
+    expect(bodies).toEqual([...paths, '/last']);
+  });
+});

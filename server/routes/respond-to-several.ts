@@ -65,6 +65,12 @@ function deliver(ctx: ServerContext, responses: GroupedResponse[], bodies: Group
     const request = ctx.handed.get(response.id);
     const body = bodies.body(index);
     if (!request || !body || request.res.destroyed) continue;
+    if (request.upgrade) {
+      // Handshakes never travel in batches; a 101 here would switch the browser's connection with
+      // no byte streams behind it.
+      request.fail('app_error', 'The standin client answered an upgrade handshake in a group of responses.');
+      continue;
+    }
     if (response.kind === 'failure') {
       request.fail(response.code, response.message);
       continue;
