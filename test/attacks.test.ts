@@ -7,7 +7,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import { httpRequest, type TestResponse } from './helpers/http';
-import { startLocalApp, type LocalApp } from './helpers/local-app';
+import { sendDownloadBlocks, startLocalApp, type LocalApp } from './helpers/local-app';
 import { startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
 import { PROTOCOL_VERSION } from '../shared/protocol';
 import { encodeFrame } from '../shared/wire-frame';
@@ -251,13 +251,17 @@ describe('long-lived responses', () => {
   });
 });
 
-describe('an upgraded connection whose far end never reads', () => {
+describe('a far end that never reads', () => {
   let stuckApp: LocalApp;
   let upgradeClient: ClientProcess;
   const appSockets: net.Socket[] = [];
 
   beforeAll(async () => {
-    stuckApp = await startLocalApp((_, res) => res.end('not an upgrade'));
+    stuckApp = await startLocalApp((req, res) => {
+      // A plain download as fast as the connection allows; an upload the app never reads or answers.
+      if (req.url === '/plain-download') return sendDownloadBlocks(res, 256);
+      req.pause();
+    });
     stuckApp.server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket) => {
       appSockets.push(socket);
       socket.on('error', () => undefined);
@@ -286,6 +290,26 @@ describe('an upgraded connection whose far end never reads', () => {
     else await new Promise((resolve) => setTimeout(resolve, 3_000));
     const grown = { server: rssMiB(server.child.pid!) - before.server, client: rssMiB(upgradeClient.child.pid!) - before.client };
     answer.socket.destroy();
+    expect(grown.server).toBeLessThan(64);
+    expect(grown.client).toBeLessThan(64);
+    if (direction === 'upload') expect(movedBytes).toBeLessThan(128 * 1024 * 1024);
+  });
+
+  test.each(['upload', 'download'])('a plain HTTP %s of 256 MiB into a reader that never reads is held back by backpressure, not buffered', async (direction) => {
+    const before = { server: rssMiB(server.child.pid!), client: rssMiB(upgradeClient.child.pid!) };
+    const socket = net.connect(upgradeClient.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    let movedBytes = 0;
+    if (direction === 'upload') {
+      socket.write(`POST /plain-upload HTTP/1.1\r\nHost: x\r\nContent-Length: ${256 * 1024 * 1024}\r\n\r\n`);
+      movedBytes = await writeUntilStalled(socket, 256 * 1024 * 1024, 1_500);
+    } else {
+      socket.write('GET /plain-download HTTP/1.1\r\nHost: x\r\n\r\n');
+      socket.pause();
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+    }
+    const grown = { server: rssMiB(server.child.pid!) - before.server, client: rssMiB(upgradeClient.child.pid!) - before.client };
+    socket.destroy();
     expect(grown.server).toBeLessThan(64);
     expect(grown.client).toBeLessThan(64);
     if (direction === 'upload') expect(movedBytes).toBeLessThan(128 * 1024 * 1024);
