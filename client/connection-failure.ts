@@ -38,6 +38,9 @@ export function classifyFailure(error: unknown, call: FailedCall): FailureAction
   const code = failureCode(error);
   if (code === 'server_shutdown') return 'reconnect-soon';
   if (call === 'register' && code === 'bad_request') return 'exit-config';
+  // One poll answer whose head is over the limit says nothing about the connection: that one
+  // request is lost, the tunnel polls on (a second failure in a row reconnects).
+  if (call === 'poll' && code === 'UND_ERR_HEADERS_OVERFLOW') return 'poll-again';
   // A respond POST can fail on its own (the server cut it because the browser left, or the
   // request already timed out); the next poll tells whether the connection itself is fine.
   if (call === 'respond') return 'poll-again';

@@ -11,6 +11,7 @@ import { deriveTunnelName, toClientConfig, type ClientArgv, type ClientConfig } 
 import { classifyFailure } from './connection-failure';
 import { startInspector, type Inspector } from './inspector/inspector';
 import type { RequestObserver } from './request-capture';
+import { keepRunningOnUncaughtErrors } from './last-resort-handler';
 import { RequestLog } from './request-log';
 import { rememberedPort, rememberPort } from './state-file';
 import { Terminal } from './terminal';
@@ -31,6 +32,7 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
     throw error;
   }
   const logger = createLogger({ format: config.logFormat, level: config.logLevel });
+  keepRunningOnUncaughtErrors(logger);
   const name = config.name ?? deriveTunnelName(config.target);
   const terminal = new Terminal(name, logger, config.logFormat === 'pretty', process.stdout, config.quiet);
   let requestLog: RequestLog | null;

@@ -62,6 +62,7 @@ export function toLogLine(record: RequestRecord): Record<string, unknown> {
     appMs: record.appMs,
     totalMs: record.durationMs,
     ...(record.error ? { error: record.error } : {}),
+    ...(record.outcome ? { outcome: record.outcome } : {}),
     ...(record.replayOf ? { replayOf: record.replayOf } : {}),
   };
   for (const [name, value] of Object.entries(record.trace)) if (!(name in line)) line[name] = value;

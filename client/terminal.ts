@@ -14,6 +14,7 @@ export interface RequestLine {
   status: number;
   durationMs: number;
   error?: string;
+  outcome?: string;
   /** Fields from trace headers (traceparent, X-*-Id), logged with the line. */
   trace?: Record<string, string>;
   /** Set on a request replayed from the inspector: the id it repeats. */
@@ -62,14 +63,14 @@ export class Terminal {
   request(line: RequestLine): void {
     // Skipped before any work: this runs once per request on the data path.
     if (this.quiet || (!this.pretty && !this.logger.isInfoEnabled())) return;
-    const fields = { ...line.trace, requestId: line.requestId, tunnel: this.tunnel, method: line.method, path: line.path, status: line.status, durationMs: Math.round(line.durationMs * 10) / 10, ...(line.error ? { error: line.error } : {}), ...(line.replayOf ? { replayOf: line.replayOf } : {}) };
+    const fields = { ...line.trace, requestId: line.requestId, tunnel: this.tunnel, method: line.method, path: line.path, status: line.status, durationMs: Math.round(line.durationMs * 10) / 10, ...(line.error ? { error: line.error } : {}), ...(line.outcome ? { outcome: line.outcome } : {}), ...(line.replayOf ? { replayOf: line.replayOf } : {}) };
     if (!this.pretty) {
       this.logger.info('request', fields);
       return;
     }
     const color = line.status >= 500 ? COLOR.red : line.status >= 400 ? COLOR.yellow : COLOR.green;
     const time = new Date().toTimeString().slice(0, 8);
-    const error = line.error ? `  ${COLOR.red}${line.error}${COLOR.reset}` : '';
+    const error = line.error ? `  ${COLOR.red}${line.error}${COLOR.reset}` : line.outcome ? `  ${COLOR.dim}${line.outcome}${COLOR.reset}` : '';
     this.out.write(
       `${COLOR.dim}${time} ${line.requestId.slice(0, 8)}${COLOR.reset} ${line.method.padEnd(6)} ${color}${line.status}${COLOR.reset} ${line.path}  ${COLOR.dim}${fields.durationMs} ms${COLOR.reset}${error}\n`,
     );

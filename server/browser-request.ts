@@ -13,12 +13,16 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { newUuid } from '../shared/random-ids';
 import type { Logger } from '../shared/logger';
 import { type AppResponseMeta, type RequestMeta, type ResponseMeta, type StandinErrorCode } from '../shared/protocol';
 import { sendStandinError } from './error-page';
+import { sendContinueIfAwaited } from './expect-continue';
+import { originFormPath } from './fallback-proxy';
 import { buildForwardHeaders } from './forward-headers';
+import { BodyLengthGuard, frameResponseHead } from './response-framing';
 import { setHeader } from '../shared/http-headers';
 
 /**
@@ -31,6 +35,9 @@ export interface UpgradeHandshake {
   /** The client's answer to the handshake; true when it was a 101 and the link took it. */
   takeResponse(meta: ResponseMeta, post: IncomingMessage, postRes: ServerResponse): boolean;
 }
+
+/** How long a connection standin ended may take to close before it is destroyed. */
+const CUT_GRACE_MS = 2_000;
 
 /** Where a browser request is in its life. */
 export type BrowserRequestState = 'queued' | 'handed' | 'answered' | 'upgraded';
@@ -76,6 +83,9 @@ export class BrowserRequest {
   private timeoutMs = 0;
   private readonly detachers = new Map<RequestIndex, () => void>();
   private readonly finishedListeners: Array<() => void> = [];
+  /** Holds the app's body to the length its head declared; set with the head. */
+  private bodyGuard = new BodyLengthGuard('none');
+  private surplusLogged = false;
 
   constructor(
     readonly req: IncomingMessage,
@@ -87,7 +97,8 @@ export class BrowserRequest {
       kind: 'request',
       id: this.id,
       method: req.method ?? 'GET',
-      url: req.url ?? '/',
+      // Absolute form (`GET http://host/path`) reaches the app as origin form, like on the fallback path.
+      url: req.url === '*' ? '*' : originFormPath(req.url),
       headers: buildForwardHeaders(req, this.id, tunnel),
       hasBody: hasRequestBody(req),
     };
@@ -133,6 +144,8 @@ export class BrowserRequest {
     this.state = 'handed';
     this.sessionId = sessionId;
     this.handedAt = performance.now();
+    // The body now has somewhere to go: a browser waiting for 100 Continue may send it.
+    sendContinueIfAwaited(this.req, this.res);
   }
 
   /**
@@ -187,25 +200,73 @@ export class BrowserRequest {
 
   /**
    * Writes the app's response head to the browser, with standin's own headers added. False when
-   * the head could not be written (a header Node refuses, such as one with CR/LF or non-Latin-1
-   * characters): the browser then got 502 app_error, and the caller must not send a body.
+   * the head cannot go out: one that cannot be framed safely (response-framing.ts) or that Node
+   * refuses is answered 502 app_error instead, and the caller must not send a body.
    */
   sendResponseHead(response: AppResponseMeta): boolean {
     if (this.isAnswered) return false;
-    this.settle('answered');
     this.appMs = response.appMs;
-    const headers = response.headers.slice();
+    const framed = frameResponseHead(this.meta.method, response);
+    if (!framed.ok) {
+      this.logger.warn('app response refused', { requestId: this.id, tunnel: this.tunnel, reason: framed.reason });
+      this.fail('app_error', `The app's response cannot be passed on: ${framed.reason}.`);
+      return false;
+    }
+    this.settle('answered');
+    this.bodyGuard = BodyLengthGuard.for(framed);
+    const headers = framed.headers;
     // Which tunnel served it, on every path (port or selector), so a developer can tell at a glance.
     setHeader(headers, 'X-Standin-Tunnel', this.tunnel);
     headers.push('X-Standin-Request-Id', this.id, 'Server-Timing', this.serverTiming());
     try {
-      this.res.writeHead(response.status, headers);
+      if (framed.statusMessage === undefined) this.res.writeHead(framed.status, headers);
+      else this.res.writeHead(framed.status, framed.statusMessage, headers);
       return true;
     } catch (error) {
       this.logger.warn('app response head refused', { requestId: this.id, tunnel: this.tunnel, reason: (error as Error).message });
       this.answerWithError('app_error', 'The local app sent a response head that HTTP does not allow (for example a header with a line break).');
       return false;
     }
+  }
+
+  /**
+   * Passes on a piece of the app's body, never past the length its head declared. The response
+   * ends as soon as that length is reached, so bytes the client sends later can never be read as
+   * a next response; surplus that came with the last declared bytes also closes the connection.
+   * False: wait for the browser's 'drain'.
+   */
+  writeBody(chunk: Buffer): boolean {
+    if (this.res.writableEnded) {
+      this.bodyGuard.take(chunk);
+      this.noteSurplus();
+      return true;
+    }
+    const passed = this.bodyGuard.take(chunk);
+    if (this.bodyGuard.overran) {
+      this.noteSurplus();
+      // The socket, not the response: once finished, the response lets go of its socket.
+      const socket = this.res.socket;
+      this.res.end(passed, () => cutAfterFlush(socket));
+    } else if (this.bodyGuard.reachedDeclaredEnd) {
+      this.res.end(passed);
+    } else if (passed.length > 0) {
+      return this.res.write(passed);
+    }
+    return true;
+  }
+
+  /** Logs, once, that the client sent more body than the app's head declared. */
+  private noteSurplus(): void {
+    if (!this.bodyGuard.overran || this.surplusLogged) return;
+    this.surplusLogged = true;
+    this.logger.warn('app response longer than declared; surplus dropped', { requestId: this.id, tunnel: this.tunnel });
+  }
+
+  /** The app's body ended: so does the response, or, when it fell short of its declared length, the connection. */
+  endBody(): void {
+    if (this.res.writableEnded) return;
+    if (this.bodyGuard.complete) this.res.end();
+    else this.res.destroy();
   }
 
   /** The app accepted this Upgrade request; its 101 goes to the browser raw (upgrade-traffic.ts). */
@@ -284,6 +345,17 @@ export class BrowserRequest {
     const total = (this.headAt ?? performance.now()) - this.receivedAt;
     return `queue;dur=${this.queueMs.toFixed(1)};desc="waiting for a poll", app;dur=${this.appMs.toFixed(1)};desc="local app", total;dur=${total.toFixed(1)}`;
   }
+}
+
+/**
+ * Closes a connection once what was written to it has gone out. Closed, not just ended: Node
+ * would go on reading requests from a half-closed socket, and answer them into the void.
+ */
+function cutAfterFlush(socket: Socket | null): void {
+  if (!socket) return;
+  socket.end();
+  socket.once('finish', () => socket.destroy());
+  setTimeout(() => socket.destroy(), CUT_GRACE_MS).unref();
 }
 
 function hasRequestBody(req: IncomingMessage): boolean {

@@ -9,16 +9,24 @@ import { parseDurationMs } from '../shared/duration';
 import { ConfigError } from '../shared/errors';
 import { defaultLogFormat, LOG_LEVELS, type LogFormat, type LogLevel } from '../shared/logger';
 import { MAX_HEAD_BYTES } from '../shared/protocol';
+import { DEFAULT_TRUSTED_PROXIES, parseTrustedProxies, type TrustedProxies } from './trusted-proxies';
 
-/** Bounds on the browser connections of the tunnel ports. */
+/** Bounds on the connections of every listener: the main port and the tunnel ports (http-listener.ts). */
 export interface PublicPortLimits {
-  /** Close a connection with no bytes either way for this long. */
+  /** Close a connection with no bytes either way for this long (the main port: at least a poll timeout and its grace). */
   idleTimeoutMs: number;
-  /** A request head (slowloris) must arrive within this; Node answers 408 otherwise. */
+  /** A request head (slowloris) must arrive within this; Node answers 408 otherwise. A silent connection is closed after it. */
   headersTimeoutMs: number;
-  /** Largest request head; past it Node answers 431. */
+  /** Largest request head on every port; past it Node answers 431. */
   maxHeaderBytes: number;
+  /** Open connections one source address may hold on each listener; 0: no cap. */
+  maxConnectionsPerSource: number;
+  /** Peers whose X-Forwarded-Host/-Proto are believed (--trust-proxy). */
+  trustedProxies: TrustedProxies;
 }
+
+/** Default of --max-connections-per-source: far above what one browser opens (6 per host), and room for a busy cluster proxy. */
+export const DEFAULT_MAX_CONNECTIONS_PER_SOURCE = 1000;
 
 /** The server's settings, resolved once at start. */
 export interface ServerConfig {
@@ -66,9 +74,11 @@ export function serverOptions<T>(yargs: Argv<T>) {
     .option('max-upgrades', { type: 'number', default: 100, description: 'Open WebSocket/Upgrade connections per tunnel (then 503 upgrade_limit)' })
     .option('fallback', { type: 'string', description: 'Origin of the in-cluster app for main-port traffic that selects no live tunnel, like http://shop.default.svc:80', defaultDescription: 'none: such traffic gets 404 no_tunnel' })
     .option('max-in-flight', { type: 'number', default: 1000, description: 'Browser requests per tunnel at once, queued or being answered (then 503 queue_full)' })
-    .option('idle-timeout', { type: 'string', default: '120s', description: 'Close a tunnel-port connection with no bytes either way for this long' })
-    .option('headers-timeout', { type: 'string', default: '20s', description: 'A browser must send its whole request head within this (then 408)' })
+    .option('idle-timeout', { type: 'string', default: '120s', description: 'Close a connection (main port or tunnel port) with no bytes either way for this long' })
+    .option('headers-timeout', { type: 'string', default: '20s', description: 'A request head must arrive within this (then 408); a connection that sends nothing is closed after it' })
+    .option('max-connections-per-source', { type: 'number', default: DEFAULT_MAX_CONNECTIONS_PER_SOURCE, description: 'Open connections one source address may hold on each port (more are refused); 0: no cap. A cluster proxy counts as one source' })
     .option('max-header-size', { type: 'number', default: MAX_HEAD_BYTES, description: 'Largest browser request head in bytes, on the tunnel ports and the main port alike (then 431)' })
+    .option('trust-proxy', { type: 'string', array: true, default: [...DEFAULT_TRUSTED_PROXIES], description: 'Address ranges (CIDR) of proxies whose X-Forwarded-Host/-Proto are believed; "none" trusts no one' })
     .option('shutdown-grace', { type: 'string', default: '20s', description: 'On SIGTERM, how long in-flight requests may take to finish' })
     .option('log-format', { choices: ['json', 'pretty'] as const, description: 'Log format', defaultDescription: 'pretty on a terminal, else json' })
     .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel, description: 'Log level' });
@@ -98,6 +108,8 @@ export function toServerConfig(argv: ServerArgv): ServerConfig {
       idleTimeoutMs: durationOption(argv['idle-timeout'], 'idle-timeout'),
       headersTimeoutMs: durationOption(argv['headers-timeout'], 'headers-timeout'),
       maxHeaderBytes: headerSizeOption(argv['max-header-size']),
+      maxConnectionsPerSource: nonNegativeInteger(argv['max-connections-per-source'], 'max-connections-per-source'),
+      trustedProxies: parseTrustedProxies(argv['trust-proxy']),
     }),
     shutdownGraceMs: durationOption(argv['shutdown-grace'], 'shutdown-grace'),
     logFormat: argv['log-format'] ?? defaultLogFormat(),
@@ -170,6 +182,11 @@ function portOption(value: number, flag: string): number {
 
 function headerSizeOption(value: number): number {
   if (!Number.isInteger(value) || value < 1024 || value > 1024 * 1024) throw new ConfigError('--max-header-size must be a number of bytes from 1024 to 1048576');
+  return value;
+}
+
+function nonNegativeInteger(value: number, flag: string): number {
+  if (!Number.isInteger(value) || value < 0) throw new ConfigError(`--${flag} must be a whole number, 0 or more`);
   return value;
 }
 

@@ -16,6 +16,7 @@ import { withoutHopByHop } from '../shared/http-headers';
 import type { Logger } from '../shared/logger';
 import type { RawHeaders, StandinErrorCode } from '../shared/protocol';
 import { sendStandinError } from './error-page';
+import { sendContinueIfAwaited } from './expect-continue';
 import { buildForwardHeaders, traceFields } from './forward-headers';
 
 /** Why a request went to the fallback, for the access log. */
@@ -41,6 +42,7 @@ export class FallbackProxy {
   /** Proxies one browser request; `selected` is the tunnel it asked for, if any. */
   serve(req: http.IncomingMessage, res: http.ServerResponse, reason: FallbackReason, selected?: string): void {
     const exchange = new FallbackExchange(req, res, reason, selected, this.logger);
+    sendContinueIfAwaited(req, res);
     const upstream = this.transport.request(fallbackRequestOptions(this.origin, req, buildForwardHeaders(req, exchange.id), this.agent));
     exchange.attach(upstream, this.headTimeoutMs);
     req.on('data', (chunk: Buffer) => (exchange.bytesIn += chunk.length));

@@ -8,6 +8,7 @@ import { CLIENT_API_PREFIX } from '../shared/protocol';
 import { createApp } from './app';
 import { createClientApi } from './client-api';
 import { isControlPath } from './main-port-routing';
+import { sendContinueIfAwaited } from './expect-continue';
 import { createMainPortTraffic } from './routes/main-port-traffic';
 import { handleSelect, isSelectPath } from './routes/select';
 import type { ServerContext } from './server-context';
@@ -18,6 +19,8 @@ export function createMainPortHandler(ctx: ServerContext): RequestListener {
   const serveMainPortTraffic = createMainPortTraffic(ctx);
   return (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/';
+    // The control plane reads what it is sent at once; tunnel traffic waits for a client.
+    if (isControlPath(url)) sendContinueIfAwaited(req, res);
     if (url.startsWith(CLIENT_API_PREFIX)) clientApi(req, res);
     else if (isSelectPath(url)) handleSelect(ctx, req, res);
     else if (isControlPath(url)) app(req, res);

@@ -1,11 +1,12 @@
 /** Builds a standin server from its config and runs it: main port, tunnel ports, shutdown. */
 
-import http from 'node:http';
 import type { Logger } from '../shared/logger';
+import { POLL_GRACE_MS } from '../shared/protocol';
 import type { ServerConfig } from './config';
 import { ServerDrain } from './server-drain';
 import { HandedRequests } from './handed-requests';
 import { HealthMonitor } from './health-monitor';
+import { createHttpListener } from './http-listener';
 import { createMainPortHandler } from './main-port';
 import { createMainPortUpgradeHandler } from './main-port-upgrade';
 import { StandinMetrics } from './metrics';
@@ -43,6 +44,7 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
       (port, req, res) => serveThroughTunnel(context, portPool?.nameForPort(port) ?? `port-${port}`, req, res),
       (port, req, socket, head) => serveUpgradeThroughTunnel(context, portPool?.nameForPort(port) ?? `port-${port}`, req, socket, head),
       config.publicPortLimits,
+      logger,
     ),
     health: new HealthMonitor(registry, config.healthIntervalMs, logger, (check) => metrics.observeHealthCheck(check)),
     metrics,
@@ -50,19 +52,15 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
   };
   const stopSweeper = startTunnelSweeper(context);
   context.health.start();
-  const mainServer = http.createServer(
-    {
-      // One head-size limit for browsers on every port; the client's own calls carry only small
-      // fixed headers since their metadata travels in the body.
-      maxHeaderSize: config.publicPortLimits.maxHeaderBytes,
-      // Respond POSTs stream whole response bodies (downloads, server-sent events) and may last
-      // for hours; the per-request bounds are standin's own timeouts.
-      requestTimeout: 0,
-    },
-    createMainPortHandler(context),
-  );
   const mainPortUpgrades = createMainPortUpgradeHandler(context);
-  mainServer.on('upgrade', (req, socket, head) => mainPortUpgrades.handle(req, socket, head));
+  const mainServer = createHttpListener({
+    limits: config.publicPortLimits,
+    // A held long-poll carries no bytes for a whole poll timeout.
+    idleTimeoutMs: Math.max(config.publicPortLimits.idleTimeoutMs, config.pollTimeoutMs + POLL_GRACE_MS + 5_000),
+    logger,
+    onRequest: createMainPortHandler(context),
+    onUpgrade: (req, socket, head) => mainPortUpgrades.handle(req, socket, head),
+  });
   // Keepalive probes notice a control connection whose peer vanished without a FIN or RST.
   mainServer.on('connection', (socket) => socket.setKeepAlive(true, 15_000));
   const mainPort = await listen(mainServer, config.listenPort);

@@ -1,7 +1,8 @@
 /**
  * The status API (shared/status-api.ts) on Express: reading is open, like the original
- * DevTunnel report page; "Test now" is open too (a check is one tiny probe, and one per tunnel
- * runs at a time); stopping a tunnel needs the admin token.
+ * DevTunnel report page; "Test now" is open too (a check is one tiny probe, one per tunnel runs
+ * at a time, and a new one starts at most every few seconds: health-monitor.ts); stopping a
+ * tunnel needs the admin token.
  */
 
 import express from 'express';
@@ -28,7 +29,13 @@ export function createStatusRouter(ctx: ServerContext): express.Router {
   router.post('/_standin/api/tunnels/:name/check', async (req, res) => {
     const tunnel = ctx.registry.get(req.params.name);
     if (!tunnel) return void notFound(res, req.params.name);
-    const check = await ctx.health.check(tunnel);
+    const started = ctx.health.checkNow(tunnel);
+    if (!(started instanceof Promise)) {
+      const seconds = Math.ceil(started.retryAfterMs / 1000);
+      res.status(429).set('retry-after', String(seconds)).json({ error: 'rate_limited', message: `tunnel ${tunnel.name} was checked a moment ago; try again in ${seconds} s` });
+      return;
+    }
+    const check = await started;
     const body: CheckResult = { name: tunnel.name, check: viewOfCheck(check), status: ctx.health.statusOf(tunnel) };
     res.json(body);
   });

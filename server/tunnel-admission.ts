@@ -8,10 +8,12 @@
 import type { StandinErrorCode } from '../shared/protocol';
 import type { BrowserRequest } from './browser-request';
 import { failIfHeadTooLarge } from './head-size-check';
+import { MAX_PENDING_HANDSHAKES_PER_SOURCE } from './open-upgrades';
 import { recordFinishedRequest } from './request-finished';
 import type { ServerContext } from './server-context';
 import { browserErrorFor } from './stop-tunnel';
 import type { Tunnel } from './tunnel';
+import { sourceAddressOf } from './trusted-proxies';
 
 /** Why a request is refused, as the browser will read it. */
 export interface Refusal {
@@ -60,6 +62,10 @@ function refusalFor(ctx: ServerContext, name: string, tunnel: Tunnel | undefined
   }
   if (request.upgrade && tunnel.upgrades.size >= ctx.config.maxUpgradesPerTunnel) {
     return { code: 'upgrade_limit', message: `Tunnel ${name} already carries ${ctx.config.maxUpgradesPerTunnel} open upgraded connections (WebSockets).` };
+  }
+  // One outsider must not fill the tunnel's upgrade slots with handshakes that never complete.
+  if (request.upgrade && tunnel.upgrades.pendingFrom(sourceAddressOf(request.req)) >= MAX_PENDING_HANDSHAKES_PER_SOURCE) {
+    return { code: 'upgrade_limit', message: `${MAX_PENDING_HANDSHAKES_PER_SOURCE} upgrade handshakes from your address are already waiting for tunnel ${name}.` };
   }
   return undefined;
 }

@@ -8,7 +8,8 @@ import type { Tunnel } from './tunnel';
 /** Describes `tunnel` with at most `historyLimit` of its newest health checks (no session id: that is the client's secret). */
 export function describeTunnelStatus(ctx: ServerContext, tunnel: Tunnel, historyLimit = Infinity, now = Date.now()): TunnelStatus {
   const history = ctx.health.historyOf(tunnel.name);
-  const last = history.last;
+  // "Test now" checks count here, though they stay out of the scheduled history.
+  const last = ctx.health.lastCheckOf(tunnel.name);
   return {
     name: tunnel.name,
     port: tunnel.port,

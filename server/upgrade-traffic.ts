@@ -17,10 +17,12 @@ import { BrowserRequest, type UpgradeHandshake } from './browser-request';
 import { replyNoContent } from './control-reply';
 import { sendStandinError } from './error-page';
 import type { Closable } from './open-upgrades';
+import { keepOpenWhileIdle } from './http-listener';
 import { formatResponseHead } from './raw-response-head';
 import type { ServerContext } from './server-context';
 import { admitToTunnel } from './tunnel-admission';
 import type { Tunnel } from './tunnel';
+import { sourceAddressOf } from './trusted-proxies';
 
 /** How long a closed upgraded connection may take to finish its FIN exchange before it is cut. */
 const CLOSE_GRACE_MS = 2_000;
@@ -87,13 +89,22 @@ export class UpgradeLink implements Closable, UpgradeHandshake {
   private tunnel: Tunnel | undefined;
   private pollRes: ServerResponse | undefined;
   private post: IncomingMessage | undefined;
+  /** The browser's address, whose waiting handshakes are bounded (tunnel-admission.ts). */
+  private readonly source: string;
 
   constructor(
     private readonly ctx: ServerContext,
     private readonly request: BrowserRequest,
     private readonly socket: Duplex,
     private readonly head: Buffer,
-  ) {}
+  ) {
+    this.source = sourceAddressOf(request.req);
+  }
+
+  /** Counted against the source's handshakes until the app answered (or the connection closed). */
+  get pendingSource(): string | undefined {
+    return this.request.isAnswered || this.request.finished ? undefined : this.source;
+  }
 
   /** The request was admitted to `tunnel`: it counts against the tunnel's upgrade limit until it finishes. */
   joinTunnel(tunnel: Tunnel): void {
@@ -167,6 +178,8 @@ export class UpgradeLink implements Closable, UpgradeHandshake {
     const pollRes = this.pollRes!;
     this.post = post;
     (socket as Socket).setNoDelay?.(true);
+    // A WebSocket may stay silent for long; its connections to the client live as long as it does.
+    keepOpenWhileIdle(pollRes, post);
     // App → browser: the POST body. Its end is the app's half-close; the POST is then answered.
     post.on('data', (chunk: Buffer) => (request.bytesOut += chunk.length));
     post.pipe(socket);

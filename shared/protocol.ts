@@ -190,6 +190,9 @@ export interface RegisterResponse {
   protocol?: number;
 }
 
+/** Polls one session may hold open at once (the client keeps --concurrency); more are answered 429 too_many_polls. */
+export const MAX_POLLS_PER_SESSION = 256;
+
 /** Meta of a 200 poll answer: one browser request to replay. Its body is the poll answer's body. */
 export interface RequestMeta {
   kind: 'request';
@@ -214,9 +217,16 @@ export interface RequestMeta {
 export interface AppResponseMeta {
   kind: 'response';
   status: number;
+  /** The app's own reason phrase (`299 Whatever`), when it sent one; the server checks it before use. */
+  statusMessage?: string;
   headers: RawHeaders;
   /** Time the client spent in the local app until the response head, ms. */
   appMs: number;
+  /**
+   * Trailer fields that followed the app's chunked body (RFC 9110 §6.5), sent when the whole
+   * response was complete before the respond POST started; the server writes them after the body.
+   */
+  trailers?: RawHeaders;
 }
 
 /** Meta of a respond POST when the client could not get a response head from the app. */
@@ -316,6 +326,7 @@ export type ControlErrorCode =
   | 'session_replaced'
   | 'tunnel_stopped'
   | 'server_shutdown'
+  | 'too_many_polls'
   | 'internal_error';
 
 /** JSON body of every non-2xx control answer. */
@@ -430,8 +441,12 @@ export function parseResponseGroupMeta(json: string): ResponseGroupMeta {
 function toResponseMeta(meta: Record<string, unknown>): ResponseMeta {
   const appMs = typeof meta.appMs === 'number' && Number.isFinite(meta.appMs) ? Math.max(0, meta.appMs) : 0;
   switch (meta.kind) {
-    case 'response':
-      return { kind: 'response', status: expectInteger(meta.status, 'status', 100, 999), headers: expectRawHeaders(meta.headers), appMs };
+    case 'response': {
+      const response: AppResponseMeta = { kind: 'response', status: expectInteger(meta.status, 'status', 100, 999), headers: expectRawHeaders(meta.headers), appMs };
+      if (isReasonPhrase(meta.statusMessage)) response.statusMessage = meta.statusMessage;
+      if (meta.trailers !== undefined) response.trailers = forwardableTrailers(expectRawHeaders(meta.trailers));
+      return response;
+    }
     case 'failure': {
       const code = meta.code === 'app_unreachable' ? 'app_unreachable' : 'app_error';
       return { kind: 'failure', code, message: expectString(meta.message, 'message').slice(0, 500), appMs };
@@ -439,6 +454,37 @@ function toResponseMeta(meta: Record<string, unknown>): ResponseMeta {
     default:
       throw new ProtocolError(`meta kind must be "response" or "failure", got ${JSON.stringify(meta.kind)}`);
   }
+}
+
+/** RFC 9112 §4 reason-phrase: HTAB, SP, visible ASCII and obs-text; kept short. */
+const REASON_PHRASE_PATTERN = /^[\t\x20-\x7e\x80-\xff]{0,200}$/;
+
+function isReasonPhrase(value: unknown): value is string {
+  return typeof value === 'string' && REASON_PHRASE_PATTERN.test(value);
+}
+
+/** An HTTP token (RFC 9110 §5.6.2), the syntax of a field name. */
+const TOKEN_PATTERN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** A field value Node writes without complaint: no CR, LF, NUL or other controls but HTAB. */
+const FIELD_VALUE_PATTERN = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/**
+ * Fields a trailer must not carry (RFC 9110 §6.5.1: framing, routing, authentication, and
+ * fields that change how the content is read); such trailers are dropped, as are malformed ones.
+ */
+const FORBIDDEN_TRAILERS: ReadonlySet<string> = new Set(['content-length', 'transfer-encoding', 'trailer', 'host', 'content-encoding', 'content-type', 'content-range', 'authorization', 'set-cookie', 'cache-control', 'expect', 'te']);
+
+/** The trailers that may be written to the browser: well-formed and not forbidden. */
+export function forwardableTrailers(trailers: RawHeaders): RawHeaders {
+  const kept: RawHeaders = [];
+  for (let i = 0; i < trailers.length; i += 2) {
+    const name = trailers[i];
+    const value = trailers[i + 1];
+    if (!TOKEN_PATTERN.test(name) || !FIELD_VALUE_PATTERN.test(value) || FORBIDDEN_TRAILERS.has(name.toLowerCase())) continue;
+    kept.push(name, value);
+  }
+  return kept;
 }
 
 /** Encodes meta as the JSON of a metadata frame (shared/wire-frame.ts encodeFrame frames it). */

@@ -6,6 +6,7 @@
  * Like a single respond POST, it is then held open as the client's next poll.
  */
 
+import { addAppTrailers } from '../response-trailers';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HEADER, parseResponseGroupMeta, type GroupedResponse } from '../../shared/protocol';
 import { readFrame } from '../../shared/wire-frame';
@@ -77,7 +78,9 @@ function deliver(ctx: ServerContext, responses: GroupedResponse[], bodies: Group
     }
     // A head Node refuses (CR/LF, non-Latin-1) fails that one request with 502; the others go on.
     if (!request.sendResponseHead(response)) continue;
+    addAppTrailers(request.res, response);
     request.bytesOut += body.length;
-    request.res.end(body);
+    request.writeBody(body);
+    request.endBody();
   }
 }

@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { NO_TUNNEL_NAME, SELECT_PREFIX, TUNNEL_COOKIE, TUNNEL_NAME_PATTERN } from '../../shared/protocol';
 import { replyError } from '../control-reply';
 import type { ServerContext } from '../server-context';
+import { forwardedProto } from '../trusted-proxies';
 
 /** Whether `url` is for the select endpoint. */
 export function isSelectPath(url: string): boolean {
@@ -28,8 +29,8 @@ export function handleSelect(ctx: ServerContext, req: IncomingMessage, res: Serv
     replyError(res, 400, 'bad_request', `"${name.slice(0, 80)}" is not a tunnel name: use 1-63 of a-z, 0-9 and "-", or "${NO_TUNNEL_NAME}" to clear the selection`);
     return;
   }
-  const to = url.searchParams.get('to') ?? '/';
-  if (!isLocalPath(to)) {
+  const to = sameSiteRedirectTarget(url.searchParams.get('to') ?? '/');
+  if (to === undefined) {
     replyError(res, 400, 'bad_request', '"to" must be a path on this site starting with a single "/", like /shop/; other sites are not allowed');
     return;
   }
@@ -37,6 +38,26 @@ export function handleSelect(ctx: ServerContext, req: IncomingMessage, res: Serv
   ctx.logger.info(name === NO_TUNNEL_NAME ? 'tunnel selection cleared' : 'tunnel selected', { tunnel: name === NO_TUNNEL_NAME ? undefined : name, to });
   res.writeHead(302, { location: to, 'set-cookie': cookie, 'cache-control': 'no-store', 'content-length': 0 });
   res.end();
+}
+
+/** A placeholder origin: `to` must resolve against it and stay on it. */
+const THIS_SITE = 'http://standin.invalid';
+
+/**
+ * The `Location` value for `to`, or undefined when `to` is not a path on this same site. The
+ * path is serialized by the URL parser, which percent-encodes everything outside ASCII: a
+ * decoded `?to=/%E3%80%82` is `/。`, which Node refuses in a header value (and used to throw).
+ */
+export function sameSiteRedirectTarget(to: string): string | undefined {
+  if (!isLocalPath(to)) return undefined;
+  let target: URL;
+  try {
+    target = new URL(to, THIS_SITE);
+  } catch {
+    return undefined;
+  }
+  if (target.origin !== THIS_SITE) return undefined;
+  return target.pathname + target.search + target.hash;
 }
 
 /**
@@ -62,9 +83,7 @@ function clearCookie(req: IncomingMessage): string {
   return `${TUNNEL_COOKIE}=; Path=/; Max-Age=0; SameSite=Lax; HttpOnly${secureAttribute(req)}`;
 }
 
-/** `; Secure` when the browser came over https (directly, or as the cluster proxy says). */
+/** `; Secure` when the browser came over https (directly, or as a trusted cluster proxy says). */
 function secureAttribute(req: IncomingMessage): string {
-  const forwardedProto = String(req.headers['x-forwarded-proto'] ?? '').split(',')[0].trim();
-  const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
-  return encrypted || forwardedProto === 'https' ? '; Secure' : '';
+  return forwardedProto(req) === 'https' ? '; Secure' : '';
 }
