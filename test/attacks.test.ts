@@ -4,10 +4,13 @@
  * server is still up and a bystander tunnel, served by the real client, still answers.
  */
 
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { httpRequest, type TestResponse } from './helpers/http';
 import { sendDownloadBlocks, startLocalApp, type LocalApp } from './helpers/local-app';
+import { rawUpgrade } from './helpers/raw-upgrade';
 import { startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
 import { PROTOCOL_VERSION } from '../shared/protocol';
 import { encodeFrame } from '../shared/wire-frame';
@@ -173,7 +176,7 @@ describe('a hostile client answers an ordinary request with an interim status', 
 
 /** Resident memory of a process, MiB (Linux). */
 function rssMiB(pid: number): number {
-  const status = require('node:fs').readFileSync(`/proc/${pid}/status`, 'utf8') as string;
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
 }
 
@@ -187,7 +190,7 @@ describe('a hostile client makes the server hold memory', () => {
     const sockets: net.Socket[] = [];
     try {
       for (let i = 0; i < posts; i++) {
-        const responses = Array.from({ length: responsesPerPost }, () => ({ id: require('node:crypto').randomUUID(), kind: 'response', status: 200, headers: [], appMs: 1, bodyBytes }));
+        const responses = Array.from({ length: responsesPerPost }, () => ({ id: randomUUID(), kind: 'response', status: 200, headers: [], appMs: 1, bodyBytes }));
         const frame = encodeFrame(JSON.stringify({ kind: 'responses', responses }));
         const total = frame.length + responsesPerPost * bodyBytes;
         const head = `POST /_standin/v1/tunnels/${tunnel.name}/responses HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nx-standin-protocol: ${PROTOCOL_VERSION}\r\nx-standin-session: ${tunnel.sessionId}\r\nContent-Length: ${total}\r\n\r\n`;
@@ -280,7 +283,6 @@ describe('a far end that never reads', () => {
   });
 
   test.each(['upload', 'download'])('a %s of 256 MiB into a reader that never reads is held back by backpressure, not buffered', async (direction) => {
-    const { rawUpgrade } = await import('./helpers/raw-upgrade');
     const before = { server: rssMiB(server.child.pid!), client: rssMiB(upgradeClient.child.pid!) };
     const answer = await rawUpgrade(upgradeClient.port, `/${direction}`, 'flood');
     expect(answer.status).toBe(101);
@@ -413,7 +415,6 @@ async function startStallingProxy(upstreamPort: number, victimPath: string): Pro
 
 describe('upgrade handshakes answered the wrong way', () => {
   test('a group answer naming an upgrade handshake with 101 does not switch the browser to a connection nobody carries', async () => {
-    const { rawUpgrade } = await import('./helpers/raw-upgrade');
     const tunnel = await registerManual();
     const browser = rawUpgrade(tunnel.port, '/socket', 'websocket', [], 8_000).then(
       (answer) => {
