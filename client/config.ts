@@ -3,6 +3,7 @@
  * is set once in bin/standin.ts); this is the only client file that sees argv or the environment.
  */
 
+import fs from 'node:fs';
 import os from 'node:os';
 import type { Argv } from 'yargs';
 import { parseDurationMs } from '../shared/duration';
@@ -40,6 +41,16 @@ export interface ClientConfig {
   quiet: boolean;
   /** --inspect: first port to try for the inspector (0 = any free port), or null with --no-inspect. */
   inspectPort: number | null;
+  /** --private: serve only browsers that opened the access link. */
+  private: boolean;
+  /** --log-query: keep query strings in the terminal lines and --log-file. */
+  logQuery: boolean;
+  /** --log-header: more request headers to log, lower case. */
+  logHeaders: readonly string[];
+  /** The token came as a command-line flag (visible in `ps`): main.ts warns. */
+  tokenOnCommandLine: boolean;
+  /** --cluster-proxy: port of the forward proxy on 127.0.0.1 for the app's calls into the cluster (0 = any free port), or null when off. */
+  clusterProxyPort: number | null;
 }
 
 /** Declares the options of `standin connect <target>`. */
@@ -47,7 +58,10 @@ export function clientOptions<T>(yargs: Argv<T>) {
   return yargs
     .positional('target', { type: 'string', demandOption: true, description: 'Local app: a port (3000) or a URL (http://localhost:3000)' })
     .option('server', { type: 'string', description: 'URL of the standin server (or STANDIN_SERVER)' })
-    .option('token', { type: 'string', description: 'Token of the standin server', defaultDescription: 'none' })
+    .option('token', { type: 'string', description: 'Token of the standin server (prefer STANDIN_TOKEN or --token-file: flags show in ps)', defaultDescription: 'none' })
+    .option('token-file', { type: 'string', description: 'Read the token of the standin server from this file' })
+    .option('log-query', { type: 'boolean', default: false, description: 'Keep query strings in request lines and --log-file (left out by default: they often carry secrets)' })
+    .option('log-header', { type: 'string', array: true, description: 'Also log this request header (repeatable); X-Request-Id, X-Correlation-Id and traceparent always are' })
     .option('name', { type: 'string', description: 'Tunnel name, a DNS label', defaultDescription: 'user-host-port, remembered' })
     .option('port', { type: 'number', description: 'Preferred public port', defaultDescription: 'the port this name had last time' })
     .option('concurrency', { type: 'number', default: 8, description: 'Polls kept open: requests served in parallel' })
@@ -61,6 +75,8 @@ export function clientOptions<T>(yargs: Argv<T>) {
     .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel, description: 'Log level' })
     .option('log-file', { type: 'string', description: 'Append one JSON line per request to this file' })
     .option('quiet', { type: 'boolean', default: false, description: 'No line per request on the terminal' })
+    .option('private', { type: 'boolean', default: false, description: 'Serve only browsers that opened the access link this command prints' })
+    .option('cluster-proxy', { type: 'number', description: "Port on 127.0.0.1 of an HTTP proxy that sends the app's calls (HTTP_PROXY) to in-cluster services through the server", defaultDescription: 'off' })
     // No yargs type: the option takes a port or false (--no-inspect, STANDIN_INSPECT=false).
     .option('inspect', { default: DEFAULT_INSPECT_PORT as number | boolean | string, description: 'Port of the request inspector on 127.0.0.1 (next free one if taken); --no-inspect turns it off' });
 }
@@ -72,7 +88,7 @@ export const DEFAULT_INSPECT_PORT = 4040;
 export type ClientArgv = Awaited<ReturnType<typeof clientOptions>['argv']>;
 
 /** Checks the parsed options and resolves them into a frozen ClientConfig, or throws ConfigError. */
-export function toClientConfig(argv: ClientArgv): ClientConfig {
+export function toClientConfig(argv: ClientArgv, commandLine: readonly string[] = process.argv.slice(2)): ClientConfig {
   if (!argv.server) throw new ConfigError('--server is required (or set STANDIN_SERVER), e.g. --server https://standin.test.example.com');
   if (argv.name !== undefined && !TUNNEL_NAME_PATTERN.test(argv.name)) {
     throw new ConfigError(`--name "${argv.name}" is not a DNS label: use 1-63 of a-z, 0-9 and "-", not starting or ending with "-"`);
@@ -90,7 +106,7 @@ export function toClientConfig(argv: ClientArgv): ClientConfig {
   return Object.freeze({
     target: parseTarget(String(argv.target)),
     server: parseServerUrl(argv.server),
-    token: argv.token ? argv.token : null,
+    token: readClientToken(argv.token, argv['token-file']),
     name: argv.name,
     port: argv.port,
     concurrency: argv.concurrency,
@@ -105,7 +121,31 @@ export function toClientConfig(argv: ClientArgv): ClientConfig {
     logFile: argv['log-file'] ? argv['log-file'] : null,
     quiet: argv.quiet,
     inspectPort: parseInspectPort(argv.inspect),
+    private: argv.private,
+    logQuery: argv['log-query'],
+    logHeaders: logHeadersOption(argv['log-header']),
+    tokenOnCommandLine: argv.token !== undefined && commandLine.some((arg) => arg === '--token' || arg.startsWith('--token=')),
+    clusterProxyPort: clusterProxyOption(argv['cluster-proxy']),
   });
+}
+
+function readClientToken(token: string | undefined, tokenFile: string | undefined): string | null {
+  if (token && tokenFile) throw new ConfigError('give --token or --token-file, not both');
+  if (!tokenFile) return token ? token : null;
+  let text: string;
+  try {
+    text = fs.readFileSync(tokenFile, 'utf8').trim();
+  } catch (error) {
+    throw new ConfigError(`cannot read --token-file ${tokenFile}: ${(error as Error).message}`, { cause: error });
+  }
+  if (!text) throw new ConfigError(`--token-file ${tokenFile} is empty`);
+  return text;
+}
+
+function logHeadersOption(names: readonly string[] | undefined): readonly string[] {
+  const headers = (names ?? []).map((name) => String(name).trim().toLowerCase());
+  for (const name of headers) if (!/^[a-z0-9!#$%&'*+.^_`|~-]{1,100}$/.test(name)) throw new ConfigError(`--log-header "${name}" is not a header name`);
+  return Object.freeze(headers);
 }
 
 function ttlOption(text: string | undefined): number | undefined {
@@ -119,6 +159,12 @@ function healthPathOption(text: string | undefined): string | undefined {
   if (text === undefined) return undefined;
   if (!text.startsWith('/')) throw new ConfigError(`--health-path "${text}" must be a path starting with "/", like /healthz`);
   return text;
+}
+
+function clusterProxyOption(value: number | undefined): number | null {
+  if (value === undefined) return null;
+  if (!Number.isInteger(value) || value < 0 || value > 65535) throw new ConfigError('--cluster-proxy must be a port from 0 to 65535, like 3128');
+  return value;
 }
 
 /** `--inspect <port>` → the port, `--no-inspect` / `false` → null. */

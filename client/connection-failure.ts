@@ -29,6 +29,12 @@ export type FailureAction =
 /** Which call failed. */
 export type FailedCall = 'register' | 'poll' | 'respond';
 
+/**
+ * Answers to a registration that retrying cannot change: the request is malformed, the name is
+ * another developer's (or outside the user's names), or the user holds too many tunnels.
+ */
+const REGISTRATION_REFUSALS = new Set(['bad_request', 'name_in_use', 'name_not_allowed', 'too_many_tunnels', 'forbidden']);
+
 /** Decides what a failure of `call` means. */
 export function classifyFailure(error: unknown, call: FailedCall): FailureAction {
   if (error instanceof AuthRefusedError) return 'exit-auth';
@@ -37,7 +43,7 @@ export function classifyFailure(error: unknown, call: FailedCall): FailureAction
   if (error instanceof BadPollAnswerError && call !== 'register') return 'poll-again';
   const code = failureCode(error);
   if (code === 'server_shutdown') return 'reconnect-soon';
-  if (call === 'register' && code === 'bad_request') return 'exit-config';
+  if (call === 'register' && REGISTRATION_REFUSALS.has(code)) return 'exit-config';
   // One poll answer whose head is over the limit says nothing about the connection: that one
   // request is lost, the tunnel polls on (a second failure in a row reconnects).
   if (call === 'poll' && code === 'UND_ERR_HEADERS_OVERFLOW') return 'poll-again';

@@ -6,14 +6,17 @@
 
 import { AuthRefusedError, ConfigError } from '../shared/errors';
 import { createLogger, type Logger } from '../shared/logger';
+import { configureLogPrivacy } from '../shared/trace-fields';
 import type { SessionEndReason } from '../shared/protocol';
 import { deriveTunnelName, toClientConfig, type ClientArgv, type ClientConfig } from './config';
-import { classifyFailure } from './connection-failure';
+import { startClusterProxy, type ClusterProxy } from './cluster-proxy/cluster-proxy';
+import { classifyFailure, failureCode } from './connection-failure';
 import { startInspector, type Inspector } from './inspector/inspector';
+import { PREVIEW_CAP_BYTES } from './body-preview';
 import type { RequestObserver } from './request-capture';
 import { keepRunningOnUncaughtErrors } from './last-resort-handler';
 import { RequestLog } from './request-log';
-import { rememberedPort, rememberPort } from './state-file';
+import { rememberedClaimKey, rememberedPort, rememberTunnel } from './state-file';
 import { Terminal } from './terminal';
 import { TunnelClient, type TunnelEnd } from './tunnel-client';
 
@@ -33,6 +36,10 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
   }
   const logger = createLogger({ format: config.logFormat, level: config.logLevel });
   keepRunningOnUncaughtErrors(logger);
+  configureLogPrivacy(config);
+  if (config.tokenOnCommandLine) {
+    logger.warn('the token was given with --token, so other users of this machine can read it (ps); set STANDIN_TOKEN or use --token-file instead');
+  }
   const name = config.name ?? deriveTunnelName(config.target);
   const terminal = new Terminal(name, logger, config.logFormat === 'pretty', process.stdout, config.quiet);
   let requestLog: RequestLog | null;
@@ -43,10 +50,25 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
     return EXIT.config;
   }
   const client = new TunnelClient(config, name, config.port ?? rememberedPort(config.server, name), logger, terminal);
+  client.claimKey = rememberedClaimKey(config.server, name);
   // Installed before anything else, so Ctrl-C at any moment (even mid-registration) stops cleanly.
   const stopOnSignal = () => void client.stop();
   process.once('SIGINT', stopOnSignal);
   process.once('SIGTERM', stopOnSignal);
+  // Before registering: a port that is taken is a usage error, found before anything else happens.
+  // Records go to `reportOutbound`, which learns about the inspector once that runs.
+  let reportOutbound: RequestObserver = (record) => {
+    terminal.request(record);
+    requestLog?.write(record);
+  };
+  let clusterProxy: ClusterProxy | null = null;
+  try {
+    clusterProxy = await startClusterProxyIfAsked(config, client, name, logger, (record) => reportOutbound(record));
+  } catch (error) {
+    await client.stop();
+    process.stderr.write(`standin: ${(error as Error).message}\n`);
+    return EXIT.config;
+  }
 
   let registered;
   try {
@@ -60,7 +82,7 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
       return EXIT.auth;
     }
     if (classifyFailure(error, 'register') === 'exit-config') {
-      logger.error('the server refused the registration', { server: config.server.origin, error: (error as Error).message });
+      logger.error('the server refused the registration', { server: config.server.origin, code: failureCode(error), error: (error as Error).message });
       return EXIT.config;
     }
     logger.error('could not register the tunnel', { server: config.server.origin, error: (error as Error).message });
@@ -71,7 +93,7 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
     await client.stop();
     return EXIT.ok;
   }
-  rememberPort(config.server, name, registered.port);
+  rememberTunnel(config.server, name, registered.port, registered.claimKey);
   const inspector = await startInspectorIfAsked(config, logger, (record) => {
     terminal.request(record);
     requestLog?.write(record);
@@ -80,13 +102,25 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
     requestLog?.write(record);
     inspector?.record(record);
   });
+  reportOutbound = (record) => {
+    terminal.request(record);
+    requestLog?.write(record);
+    inspector?.record(record);
+  };
   terminal.tunnelReady(config.server, config.target, registered, inspector?.url ?? null);
-  client.onReregistered = (again) => rememberPort(config.server, name, again.port);
+  if (clusterProxy) terminal.clusterProxyReady(clusterProxy.url);
+  client.onReregistered = (again) => rememberTunnel(config.server, name, again.port, again.claimKey);
   const end = await client.run();
   // When the server ended the session it has already answered the requests still with the app.
   await client.stop({ waitForRequests: end.kind === 'stopped' });
-  await Promise.allSettled([inspector?.close(), requestLog?.close()]);
+  await Promise.allSettled([inspector?.close(), clusterProxy?.close(), requestLog?.close()]);
   return exitCodeFor(end, logger);
+}
+
+/** The cluster proxy with --cluster-proxy; throws ConfigError when its port cannot be had. */
+async function startClusterProxyIfAsked(config: ClientConfig, client: TunnelClient, name: string, logger: Logger, report: RequestObserver): Promise<ClusterProxy | null> {
+  if (config.clusterProxyPort === null) return null;
+  return startClusterProxy({ port: config.clusterProxyPort, tunnel: name, call: client.callOutbound, report, previewCapBytes: config.inspectPort === null ? 0 : PREVIEW_CAP_BYTES, logger });
 }
 
 /** The inspector unless --no-inspect; a tunnel without it is still useful, so failing to listen only warns. */

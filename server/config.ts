@@ -9,6 +9,7 @@ import { parseDurationMs } from '../shared/duration';
 import { ConfigError } from '../shared/errors';
 import { defaultLogFormat, LOG_LEVELS, type LogFormat, type LogLevel } from '../shared/logger';
 import { MAX_HEAD_BYTES } from '../shared/protocol';
+import { parseOutboundRules, type OutboundSettings } from './outbound/outbound-rules';
 import { DEFAULT_TRUSTED_PROXIES, parseTrustedProxies, type TrustedProxies } from './trusted-proxies';
 
 /** Bounds on the connections of every listener: the main port and the tunnel ports (http-listener.ts). */
@@ -54,9 +55,33 @@ export interface ServerConfig {
   publicPortLimits: PublicPortLimits;
   /** How long SIGTERM lets in-flight requests finish. */
   shutdownGraceMs: number;
+  /** Which in-cluster destinations local apps may call through the server (docs/outbound.md). */
+  outbound: OutboundSettings;
   logFormat: LogFormat;
   logLevel: LogLevel;
+  /** --tokens-file: per-developer tokens (YAML), or null. */
+  tokensFile: string | null;
+  /** --oidc-issuer and friends, or null. */
+  oidc: { issuer: string; audience: string; userClaim: string } | null;
+  /** How long a name stays reserved for its holder after last use. */
+  claimTtlMs: number;
+  /** Who may read the status API, the dashboard and recent requests, and run "Test now". */
+  statusAccess: StatusAccess;
+  /** Tunnels one developer may have registered at once (tokens-file and OIDC users). */
+  maxTunnelsPerUser: number;
+  /** A stopped tunnel is forgotten (registry, status, health history) this long after it stopped. */
+  forgetAfterMs: number;
+  /** Log query strings (--log-query); off by default, as they often carry secrets. */
+  logQuery: boolean;
+  /** Extra request headers to log (--log-header), lower case, besides the trace headers. */
+  logHeaders: readonly string[];
 }
+
+/**
+ * `open`: anyone may read status (owners and targets only with a credential); `token`: any client
+ * credential; `admin`: only admins.
+ */
+export type StatusAccess = 'open' | 'token' | 'admin';
 
 /** Declares the options of `standin server`. */
 export function serverOptions<T>(yargs: Argv<T>) {
@@ -80,8 +105,20 @@ export function serverOptions<T>(yargs: Argv<T>) {
     .option('max-header-size', { type: 'number', default: MAX_HEAD_BYTES, description: 'Largest browser request head in bytes, on the tunnel ports and the main port alike (then 431)' })
     .option('trust-proxy', { type: 'string', array: true, default: [...DEFAULT_TRUSTED_PROXIES], description: 'Address ranges (CIDR) of proxies whose X-Forwarded-Host/-Proto are believed; "none" trusts no one' })
     .option('shutdown-grace', { type: 'string', default: '20s', description: 'On SIGTERM, how long in-flight requests may take to finish' })
+    .option('outbound-allow', { type: 'string', array: true, description: 'Destinations local apps may call through --cluster-proxy: host globs with an optional port, like *.svc.cluster.local api.internal:8080 (several after one flag, or comma-separated)', defaultDescription: 'none: no outbound calls' })
+    .option('outbound-allow-private', { type: 'boolean', default: false, description: 'Let outbound calls reach private and loopback addresses (in-cluster Services live there); link-local stays refused' })
     .option('log-format', { choices: ['json', 'pretty'] as const, description: 'Log format', defaultDescription: 'pretty on a terminal, else json' })
-    .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel, description: 'Log level' });
+    .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel, description: 'Log level' })
+    .option('tokens-file', { type: 'string', description: 'Per-developer tokens: YAML "users: [{ name, tokenSha256, names?, admin? }]", re-read when it changes' })
+    .option('oidc-issuer', { type: 'string', description: 'Accept bearer JWTs from this OpenID Connect issuer (verified against its JWKS)' })
+    .option('oidc-audience', { type: 'string', description: 'The audience (aud) those JWTs must carry; required with --oidc-issuer' })
+    .option('oidc-user-claim', { type: 'string', default: 'email', description: 'The JWT claim that names the developer' })
+    .option('claim-ttl', { type: 'string', default: '30d', description: 'A tunnel name stays reserved for its holder this long after last use' })
+    .option('status-access', { choices: ['open', 'token', 'admin'] as const, description: 'Who may read the status API and dashboard and run "Test now"', defaultDescription: 'token when clients must authenticate, else open' })
+    .option('max-tunnels-per-user', { type: 'number', default: 10, description: 'Tunnels one developer (tokens file or OIDC) may hold at once (then 429 too_many_tunnels)' })
+    .option('forget-after', { type: 'string', default: '24h', description: 'Forget a stopped tunnel this long after it stopped' })
+    .option('log-query', { type: 'boolean', default: false, description: 'Log query strings (they often carry secrets, so they are left out by default)' })
+    .option('log-header', { type: 'string', array: true, description: 'Also log this request header (repeatable); X-Request-Id, X-Correlation-Id and traceparent always are' });
 }
 
 /** The parsed argv of `standin server`. */
@@ -112,9 +149,52 @@ export function toServerConfig(argv: ServerArgv): ServerConfig {
       trustedProxies: parseTrustedProxies(argv['trust-proxy']),
     }),
     shutdownGraceMs: durationOption(argv['shutdown-grace'], 'shutdown-grace'),
+    outbound: Object.freeze({ rules: parseOutboundRules(argv['outbound-allow'] ?? []), allowPrivate: argv['outbound-allow-private'] }),
     logFormat: argv['log-format'] ?? defaultLogFormat(),
     logLevel: argv['log-level'],
+    tokensFile: tokensFileOption(argv['tokens-file']),
+    oidc: oidcOption(argv['oidc-issuer'], argv['oidc-audience'], argv['oidc-user-claim']),
+    claimTtlMs: durationOption(argv['claim-ttl'], 'claim-ttl'),
+    statusAccess: argv['status-access'] ?? (argv.token || argv['token-file'] || argv['tokens-file'] || argv['oidc-issuer'] ? 'token' : 'open'),
+    maxTunnelsPerUser: positiveInteger(argv['max-tunnels-per-user'], 'max-tunnels-per-user'),
+    forgetAfterMs: durationOption(argv['forget-after'], 'forget-after'),
+    logQuery: argv['log-query'],
+    logHeaders: logHeadersOption(argv['log-header']),
   });
+}
+
+function tokensFileOption(file: string | undefined): string | null {
+  if (!file) return null;
+  try {
+    fs.accessSync(file, fs.constants.R_OK);
+  } catch (error) {
+    throw new ConfigError(`cannot read --tokens-file ${file}: ${(error as Error).message}`, { cause: error });
+  }
+  return file;
+}
+
+function oidcOption(issuer: string | undefined, audience: string | undefined, userClaim: string): ServerConfig['oidc'] {
+  if (!issuer) {
+    if (audience) throw new ConfigError('--oidc-audience needs --oidc-issuer');
+    return null;
+  }
+  let url: URL;
+  try {
+    url = new URL(issuer);
+  } catch {
+    throw new ConfigError(`--oidc-issuer "${issuer}" is not a URL like https://login.example.com/realms/dev`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError('--oidc-issuer must be an https:// URL');
+  // Without an audience any token of the issuer (for any app) would do.
+  if (!audience) throw new ConfigError('--oidc-issuer needs --oidc-audience: the aud your standin tokens carry');
+  if (!/^[A-Za-z0-9_.:-]{1,100}$/.test(userClaim)) throw new ConfigError(`--oidc-user-claim "${userClaim}" is not a claim name`);
+  return Object.freeze({ issuer, audience, userClaim });
+}
+
+function logHeadersOption(names: readonly string[] | undefined): readonly string[] {
+  const headers = (names ?? []).map((name) => String(name).trim().toLowerCase());
+  for (const name of headers) if (!/^[a-z0-9!#$%&'*+.^_`|~-]{1,100}$/.test(name)) throw new ConfigError(`--log-header "${name}" is not a header name`);
+  return Object.freeze(headers);
 }
 
 /** Parses `9000-9099` (or a single port, or `none`). */

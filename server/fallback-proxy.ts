@@ -16,6 +16,7 @@ import { withoutHopByHop } from '../shared/http-headers';
 import type { Logger } from '../shared/logger';
 import type { RawHeaders, StandinErrorCode } from '../shared/protocol';
 import { sendStandinError } from './error-page';
+import { loggedPath } from '../shared/trace-fields';
 import { sendContinueIfAwaited } from './expect-continue';
 import { buildForwardHeaders, traceFields } from './forward-headers';
 
@@ -122,7 +123,7 @@ class FallbackExchange {
       fallback: this.reason,
       ...(this.selected ? { tunnel: this.selected } : {}),
       method: this.req.method,
-      path: this.req.url,
+      path: loggedPath(this.req.url),
       status: this.res.statusCode,
       bytesIn: this.bytesIn,
       bytesOut: this.bytesOut,

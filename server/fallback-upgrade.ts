@@ -6,6 +6,7 @@
  * half-close is passed on and a cut on either side cuts the other.
  */
 
+import { loggedPath } from '../shared/trace-fields';
 import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
@@ -43,7 +44,7 @@ export class FallbackUpgrades {
     restoreUpgradeHeaders(headers, req);
     const upstream = this.transport.request(fallbackRequestOptions(this.origin, req, headers, false));
     const log = (status: number, extra: Record<string, unknown> = {}) =>
-      this.logger.info('forwarded upgrade to fallback', { requestId: id, ...(selected ? { tunnel: selected } : {}), method: req.method, path: req.url, status, totalMs: Math.round(performance.now() - receivedAt), ...extra });
+      this.logger.info('forwarded upgrade to fallback', { requestId: id, ...(selected ? { tunnel: selected } : {}), method: req.method, path: loggedPath(req.url), status, totalMs: Math.round(performance.now() - receivedAt), ...extra });
     const timer = setTimeout(() => {
       upstream.destroy();
       sendStandinError(req, res, 'timeout', { requestId: id, message: `The cluster app did not answer the upgrade within ${this.headTimeoutMs / 1000} s.` });

@@ -134,6 +134,11 @@ export class HealthMonitor {
     return true;
   }
 
+  /** Drops everything known about tunnel `name`'s health (the tunnel was forgotten). */
+  forget(name: string): void {
+    this.histories.delete(name);
+  }
+
   /** The history of tunnel `name` (created empty on first use). */
   historyOf(name: string): HealthHistory {
     let history = this.histories.get(name);

@@ -5,6 +5,7 @@
  * The HTTP and upgrade listeners only carry out the route this returns.
  */
 
+import { loggedPath } from '../shared/trace-fields';
 import type { IncomingMessage } from 'node:http';
 import { newUuid } from '../shared/random-ids';
 import { CONTROL_PREFIX } from '../shared/protocol';
@@ -44,6 +45,6 @@ function fallbackReason(selected: boolean, known: boolean): FallbackReason {
 export function noTunnelRefusal(ctx: ServerContext, req: IncomingMessage, path: string): { requestId: string; message: string } {
   const requestId = newUuid();
   const what = req.headers.upgrade === undefined ? 'request' : 'upgrade request';
-  ctx.logger.info('no tunnel selected', { requestId, method: req.method, path: req.url, status: 404, error: 'no_tunnel' });
+  ctx.logger.info('no tunnel selected', { requestId, method: req.method, path: loggedPath(req.url), status: 404, error: 'no_tunnel' });
   return { requestId, message: `This ${what} to ${path.slice(0, 200)} selected no tunnel, and this standin server has no --fallback app.` };
 }

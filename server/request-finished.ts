@@ -5,6 +5,7 @@
  * skip a step.
  */
 
+import { loggedPath } from '../shared/trace-fields';
 import { performance } from 'node:perf_hooks';
 import { getHeader } from '../shared/http-headers';
 import { logAccess } from './access-log';
@@ -33,7 +34,7 @@ function recordClosedUpgrade(metrics: StandinMetrics, request: BrowserRequest): 
     requestId: request.id,
     tunnel: request.tunnel,
     method: request.req.method,
-    path: request.req.url,
+    path: loggedPath(request.req.url),
     status: 101,
     protocol: getHeader(request.req.rawHeaders, 'upgrade'),
     bytesIn: request.bytesIn,

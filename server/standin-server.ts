@@ -1,6 +1,7 @@
 /** Builds a standin server from its config and runs it: main port, tunnel ports, shutdown. */
 
 import type { Logger } from '../shared/logger';
+import { configureLogPrivacy } from '../shared/trace-fields';
 import { POLL_GRACE_MS } from '../shared/protocol';
 import type { ServerConfig } from './config';
 import { ServerDrain } from './server-drain';
@@ -17,6 +18,9 @@ import type { ServerContext } from './server-context';
 import { InMemoryTunnelRegistry } from './tunnel-registry';
 import { serveUpgradeThroughTunnel } from './upgrade-traffic';
 import { startTunnelSweeper } from './tunnel-sweeper';
+import { ClientAuthenticator } from './identity/client-authenticator';
+import { InMemoryNameClaimStore } from './identity/name-claims';
+import { PrivateAccess } from './identity/private-access';
 
 /** A started server. */
 export interface RunningServer {
@@ -30,6 +34,7 @@ export interface RunningServer {
 
 /** Creates the server's parts and starts listening on the main port. */
 export async function startStandinServer(config: ServerConfig, logger: Logger): Promise<RunningServer> {
+  configureLogPrivacy(config);
   const portPool = config.tunnelPorts ? new InMemoryPortPool(config.tunnelPorts) : null;
   const registry = new InMemoryTunnelRegistry();
   const handed = new HandedRequests();
@@ -49,6 +54,9 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
     health: new HealthMonitor(registry, config.healthIntervalMs, logger, (check) => metrics.observeHealthCheck(check)),
     metrics,
     drain: new ServerDrain(),
+    auth: new ClientAuthenticator(config, logger),
+    claims: new InMemoryNameClaimStore(),
+    privateAccess: new PrivateAccess(),
   };
   const stopSweeper = startTunnelSweeper(context);
   context.health.start();
@@ -64,7 +72,8 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
   // Keepalive probes notice a control connection whose peer vanished without a FIN or RST.
   mainServer.on('connection', (socket) => socket.setKeepAlive(true, 15_000));
   const mainPort = await listen(mainServer, config.listenPort);
-  if (!config.token) logger.warn('NO TOKEN SET: anyone who can reach this server can register tunnels; use --token or --token-file');
+  if (!context.auth.hasClientAuth) logger.warn('NO TOKEN SET: anyone who can reach this server can register tunnels; use --token, --token-file, --tokens-file or --oidc-issuer');
+  if (context.auth.tokensFileUsers !== null) logger.info('tokens file loaded', { file: config.tokensFile, users: context.auth.tokensFileUsers });
   logger.info('standin server listening', { port: mainPort, tunnelPorts: config.tunnelPorts ? `${config.tunnelPorts.from}-${config.tunnelPorts.to}` : 'none' });
   return {
     mainPort,
@@ -78,6 +87,7 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
       mainPortUpgrades.closeAll('server shutting down');
       stopSweeper();
       context.health.stop();
+      context.auth.close();
       await context.publicPorts.closeAll();
       await new Promise<void>((resolve) => {
         mainServer.close(() => resolve());

@@ -14,6 +14,7 @@ import type { ServerContext } from './server-context';
 import { browserErrorFor } from './stop-tunnel';
 import type { Tunnel } from './tunnel';
 import { sourceAddressOf } from './trusted-proxies';
+import { privateTunnelRefusal } from './identity/private-tunnel-check';
 
 /** Why a request is refused, as the browser will read it. */
 export interface Refusal {
@@ -55,6 +56,8 @@ function countAsInFlight(tunnel: Tunnel, request: BrowserRequest): void {
 function refusalFor(ctx: ServerContext, name: string, tunnel: Tunnel | undefined, request: BrowserRequest): Refusal | undefined {
   if (ctx.drain.draining) return { code: 'tunnel_offline', message: 'The standin server is shutting down; retry in a moment.' };
   if (!tunnel) return { code: 'tunnel_offline', message: `No tunnel named ${name} is registered.` };
+  const privateRefusal = privateTunnelRefusal(ctx, tunnel, request.req);
+  if (privateRefusal) return { code: 'tunnel_private', message: privateRefusal };
   if (tunnel.state === 'stopped' && (tunnel.stopReason === 'expired' || tunnel.stopReason === 'stopped')) return browserErrorFor(name, tunnel.stopReason);
   if (!tunnel.isOnline) return { code: 'tunnel_offline', message: `Tunnel ${name} has no connected standin client.` };
   if (tunnel.counters.inFlight > ctx.config.maxInFlightRequests) {

@@ -49,6 +49,10 @@ export class TunnelSession {
   readonly id = newUuid();
   /** When a poll last arrived, ms since epoch. */
   lastPollAt = Date.now();
+  /** When the client registered this session, ms since epoch. */
+  readonly startedAt = Date.now();
+  /** Whether the client has polled at all (a registration that never polls gives its port back). */
+  hasPolled = false;
   endReason: SessionEndReason | undefined;
   private readonly idlePolls: IdlePoll[] = [];
   private readonly queue: BrowserRequest[] = [];
@@ -107,6 +111,7 @@ export class TunnelSession {
   /** Takes a client poll: answers it with the next queued request, or holds it until the poll timeout. */
   acceptPoll(res: ServerResponse): void {
     this.lastPollAt = Date.now();
+    this.hasPolled = true;
     this.liveness.heard();
     if (this.endReason) {
       replyEnded(res, this.endReason);
@@ -283,7 +288,7 @@ function sendProbe(res: ServerResponse, probe: ProbeMeta): void {
 
 const END_MESSAGES: Record<SessionEndReason, string> = {
   released: 'the client released this tunnel',
-  replaced: 'another client registered this tunnel name; this session is over',
+  replaced: 'this tunnel name was registered again (by its holder from elsewhere, or taken over by an admin); this session is over',
   expired: 'the tunnel expired',
   stopped: 'an admin stopped the tunnel',
   shutdown: 'the standin server is shutting down; register again in a moment',

@@ -167,10 +167,14 @@ export interface RegisterRequest {
   ttlMs?: number;
   /** Client version, for status pages. */
   version?: string;
-  /** user@host of the client, for status pages. */
+  /** user@host of the client, for status pages (informative only: the server's auth decides who owns a tunnel). */
   owner?: string;
   /** The client's PROTOCOL_VERSION; absent from clients before protocol 2, which are refused. */
   protocol?: number;
+  /** The key the server gave out when this client first claimed the name; proves it holds the name. */
+  claimKey?: string;
+  /** Serve only browsers that opened the access link (`standin connect --private`). */
+  private?: boolean;
 }
 
 /** The 201 answer to a registration. */
@@ -188,6 +192,14 @@ export interface RegisterResponse {
   requestTimeoutMs: number;
   /** The server's PROTOCOL_VERSION; absent from servers before protocol 2. */
   protocol?: number;
+  /**
+   * Given once, when this registration claimed a free name with a shared token (or on an open
+   * server): the client keeps it (~/.standin/state.json) and sends it with every later
+   * registration of the name; without it nobody else can take the name while it is in use.
+   */
+  claimKey?: string;
+  /** With `private`: the key of the access link `/_standin/select/<name>?key=<accessKey>`. */
+  accessKey?: string;
 }
 
 /** Polls one session may hold open at once (the client keeps --concurrency); more are answered 429 too_many_polls. */
@@ -306,6 +318,8 @@ export const STANDIN_ERROR_STATUS = {
   fallback_unreachable: 502,
   /** The request's head does not fit one metadata frame (only past a raised --max-header-size). */
   head_too_large: 431,
+  /** A private tunnel (`connect --private`) and the browser has not opened its access link. */
+  tunnel_private: 403,
 } as const;
 
 /** A code of an error that standin answers the browser with. */
@@ -323,6 +337,16 @@ export type ControlErrorCode =
   | 'unknown_session'
   | 'unknown_request'
   | 'no_free_port'
+  /** The name is held by another developer (a live or reserved claim). */
+  | 'name_in_use'
+  /** A tokens-file or OIDC user asked for a name outside their globs. */
+  | 'name_not_allowed'
+  /** --max-tunnels-per-user reached. */
+  | 'too_many_tunnels'
+  /** Too many failed authentications from this address; wait (Retry-After). */
+  | 'too_many_auth_failures'
+  /** Authenticated, but this caller may not do that. */
+  | 'forbidden'
   | 'session_replaced'
   | 'tunnel_stopped'
   | 'server_shutdown'
@@ -351,6 +375,8 @@ export function parseRegisterRequest(value: unknown): RegisterRequest {
   if (body.version !== undefined) request.version = expectString(body.version, 'version').slice(0, 40);
   if (body.owner !== undefined) request.owner = expectString(body.owner, 'owner').slice(0, 120);
   request.protocol = expectProtocolVersion(body.protocol, body.version);
+  if (body.claimKey !== undefined && body.claimKey !== null) request.claimKey = expectString(body.claimKey, 'claimKey').slice(0, 200);
+  if (body.private === true) request.private = true;
   return request;
 }
 

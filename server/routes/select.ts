@@ -5,11 +5,16 @@
  * belongs to the site and rides along on every later request to it.
  *
  * The tunnel need not be connected yet: until it is, requests go to the fallback.
+ *
+ * `?key=<access key>` is the access link of a private tunnel: it also sets the tunnel's signed
+ * access cookie (identity/private-access.ts); a wrong key gets 403 tunnel_private.
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { NO_TUNNEL_NAME, SELECT_PREFIX, TUNNEL_COOKIE, TUNNEL_NAME_PATTERN } from '../../shared/protocol';
 import { replyError } from '../control-reply';
+import { sendStandinError } from '../error-page';
+import { newUuid } from '../../shared/random-ids';
 import type { ServerContext } from '../server-context';
 import { forwardedProto } from '../trusted-proxies';
 
@@ -34,10 +39,30 @@ export function handleSelect(ctx: ServerContext, req: IncomingMessage, res: Serv
     replyError(res, 400, 'bad_request', '"to" must be a path on this site starting with a single "/", like /shop/; other sites are not allowed');
     return;
   }
-  const cookie = name === NO_TUNNEL_NAME ? clearCookie(req) : selectCookie(name, ctx.config.maxTtlMs, req);
-  ctx.logger.info(name === NO_TUNNEL_NAME ? 'tunnel selection cleared' : 'tunnel selected', { tunnel: name === NO_TUNNEL_NAME ? undefined : name, to });
-  res.writeHead(302, { location: to, 'set-cookie': cookie, 'cache-control': 'no-store', 'content-length': 0 });
+  const cookies = [name === NO_TUNNEL_NAME ? clearCookie(req) : selectCookie(name, ctx.config.maxTtlMs, req)];
+  const key = url.searchParams.get('key');
+  if (key !== null && name !== NO_TUNNEL_NAME) {
+    const access = privateAccessCookie(ctx, name, key, req);
+    if (!access) {
+      ctx.logger.warn('private tunnel access link refused', { tunnel: name, source: req.socket.remoteAddress });
+      sendStandinError(req, res, 'tunnel_private', { requestId: newUuid(), tunnel: name, message: `This access link for tunnel ${name} is not valid (wrong key, or the tunnel was registered again).` });
+      return;
+    }
+    cookies.push(access);
+  }
+  // The key is never logged: it is the secret of a private tunnel.
+  ctx.logger.info(name === NO_TUNNEL_NAME ? 'tunnel selection cleared' : 'tunnel selected', { tunnel: name === NO_TUNNEL_NAME ? undefined : name, to, ...(key !== null ? { withAccessKey: true } : {}) });
+  res.writeHead(302, { location: to, 'set-cookie': cookies, 'cache-control': 'no-store', 'content-length': 0 });
   res.end();
+}
+
+/** The signed access cookie of private tunnel `name` when `key` is its access key, else undefined. */
+function privateAccessCookie(ctx: ServerContext, name: string, key: string, req: IncomingMessage): string | undefined {
+  const tunnel = ctx.registry.get(name);
+  const accessKey = tunnel?.privateAccessKey;
+  if (!accessKey || !ctx.privateAccess.keyMatches(accessKey, key)) return undefined;
+  const cookie = ctx.privateAccess.cookieFor(name, accessKey);
+  return `${cookie.name}=${cookie.value}; Path=/; Max-Age=${Math.ceil(ctx.config.maxTtlMs / 1000)}; SameSite=Lax; HttpOnly${secureAttribute(req)}`;
 }
 
 /** A placeholder origin: `to` must resolve against it and stay on it. */
