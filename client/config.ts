@@ -38,6 +38,8 @@ export interface ClientConfig {
   logFile: string | null;
   /** --quiet: no line per request on stdout. */
   quiet: boolean;
+  /** ANSI colours on the terminal: only when stdout is a TTY and NO_COLOR (no-color.org) is unset. */
+  colors: boolean;
   /** --inspect: first port to try for the inspector (0 = any free port), or null with --no-inspect. */
   inspectPort: number | null;
 }
@@ -104,6 +106,7 @@ export function toClientConfig(argv: ClientArgv): ClientConfig {
     logLevel: argv['log-level'],
     logFile: argv['log-file'] ? argv['log-file'] : null,
     quiet: argv.quiet,
+    colors: process.stdout.isTTY === true && !process.env.NO_COLOR,
     inspectPort: parseInspectPort(argv.inspect),
   });
 }

@@ -32,7 +32,7 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
   }
   const logger = createLogger({ format: config.logFormat, level: config.logLevel });
   const name = config.name ?? deriveTunnelName(config.target);
-  const terminal = new Terminal(name, logger, config.logFormat === 'pretty', process.stdout, config.quiet);
+  const terminal = new Terminal(name, logger, config.logFormat === 'pretty', process.stdout, config.quiet, config.colors);
   let requestLog: RequestLog | null;
   try {
     requestLog = config.logFile ? RequestLog.open(config.logFile) : null;

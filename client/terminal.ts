@@ -4,7 +4,7 @@
  */
 
 import type { Logger } from '../shared/logger';
-import type { RegisterResponse } from '../shared/protocol';
+import type { PublicUrls, RegisterResponse } from '../shared/protocol';
 
 /** Facts about one finished request, for its terminal line. */
 export interface RequestLine {
@@ -20,7 +20,9 @@ export interface RequestLine {
   replayOf?: string;
 }
 
-const COLOR = { reset: '\x1b[0m', bold: '\x1b[1m', dim: '\x1b[2m', green: '\x1b[32m', yellow: '\x1b[33m', red: '\x1b[31m', cyan: '\x1b[36m' };
+const ANSI_COLORS = { reset: '\x1b[0m', bold: '\x1b[1m', dim: '\x1b[2m', green: '\x1b[32m', yellow: '\x1b[33m', red: '\x1b[31m', cyan: '\x1b[36m' };
+/** The same keys with no escape codes: for files, pipes and NO_COLOR. */
+const NO_COLORS: typeof ANSI_COLORS = { reset: '', bold: '', dim: '', green: '', yellow: '', red: '', cyan: '' };
 
 export class Terminal {
   constructor(
@@ -30,24 +32,35 @@ export class Terminal {
     private readonly out: NodeJS.WritableStream = process.stdout,
     /** --quiet: no line per request. */
     private readonly quiet = false,
-  ) {}
+    /** ANSI colours: only on a terminal, so files and pipes get plain text. */
+    colors = false,
+  ) {
+    this.color = colors ? ANSI_COLORS : NO_COLORS;
+  }
+
+  private readonly color: typeof ANSI_COLORS;
 
   /** Announces the live tunnel: name, public URL(s), how to select it, expiry. */
   tunnelReady(server: URL, target: URL, registered: RegisterResponse, inspectorUrl: string | null = null): void {
-    const publicUrl = registered.port === null ? null : `http://${server.hostname}:${registered.port}/`;
+    const urls = linksOf(server, registered);
     if (!this.pretty) {
-      this.logger.info('tunnel ready', { tunnel: registered.name, publicUrl, port: registered.port, target: target.origin, expiresAt: registered.expiresAt, inspectorUrl });
+      this.logger.info('tunnel ready', { tunnel: registered.name, publicUrl: urls.port ?? null, urls, port: registered.port, target: target.origin, expiresAt: registered.expiresAt, inspectorUrl });
       return;
     }
-    const { bold, cyan, dim, reset } = COLOR;
+    const { bold, cyan, dim, reset } = this.color;
     const lines = [
       '',
       `${bold}standin${reset}  ${bold}${registered.name}${reset} is live, forwarding to ${target.origin}`,
       '',
-      publicUrl ? `  Public URL        ${cyan}${publicUrl}${reset}` : `  Public URL        ${dim}(this server has no per-tunnel ports)${reset}`,
-      // The cookie must be set on the site's own host (whose route leads to standin's main
-      // port), which only the developer knows; the server's host would set it for the wrong site.
-      `  Select by cookie  open ${cyan}/_standin/select/${registered.name}${reset} on the test site`,
+      // Only links the server vouched for: a guessed http://<server>:<port>/ is unreachable
+      // behind an ingress that publishes only /_standin.
+      urls.port ? `  Port URL          ${cyan}${urls.port}${reset}` : null,
+      urls.host ? `  Host URL          ${cyan}${urls.host}${reset}` : null,
+      urls.select
+        ? `  Select by cookie  ${cyan}${urls.select}${reset}`
+        : // Without --site the server does not know the site's host; the cookie must be set
+          // there (the server's own host would set it for the wrong site), so say where.
+          `  Select by cookie  open ${cyan}/_standin/select/${registered.name}${reset} on the test site`,
       `  Select by header  X-Standin-Tunnel: ${registered.name}`,
       `  Expires           ${new Date(registered.expiresAt).toLocaleString()}`,
       inspectorUrl ? `  Inspector         ${cyan}${inspectorUrl}${reset}` : `  Inspector         ${dim}off${reset}`,
@@ -55,7 +68,7 @@ export class Terminal {
       `${dim}  Ctrl-C releases the tunnel.${reset}`,
       '',
     ];
-    this.out.write(lines.join('\n') + '\n');
+    this.out.write(lines.filter((line) => line !== null).join('\n') + '\n');
   }
 
   /** One line per finished request. */
@@ -67,11 +80,23 @@ export class Terminal {
       this.logger.info('request', fields);
       return;
     }
+    const COLOR = this.color;
     const color = line.status >= 500 ? COLOR.red : line.status >= 400 ? COLOR.yellow : COLOR.green;
     const time = new Date().toTimeString().slice(0, 8);
     const error = line.error ? `  ${COLOR.red}${line.error}${COLOR.reset}` : '';
+    // A replay from the inspector never came from a browser: say so, and which request it repeats.
+    const replay = line.replayOf ? `  ${COLOR.cyan}replay of ${line.replayOf.slice(0, 8)}${COLOR.reset}` : '';
     this.out.write(
-      `${COLOR.dim}${time} ${line.requestId.slice(0, 8)}${COLOR.reset} ${line.method.padEnd(6)} ${color}${line.status}${COLOR.reset} ${line.path}  ${COLOR.dim}${fields.durationMs} ms${COLOR.reset}${error}\n`,
+      `${COLOR.dim}${time} ${line.requestId.slice(0, 8)}${COLOR.reset} ${line.method.padEnd(6)} ${color}${line.status}${COLOR.reset} ${line.path}  ${COLOR.dim}${fields.durationMs} ms${COLOR.reset}${error}${replay}\n`,
     );
   }
+}
+
+/**
+ * The registration's links; a server too old to send them gets the old guess, the port on the
+ * server's host, which is right when the client reaches the server directly (a laptop demo).
+ */
+function linksOf(server: URL, registered: RegisterResponse): PublicUrls {
+  if (registered.urls) return registered.urls;
+  return registered.port === null ? {} : { port: `http://${server.hostname}:${registered.port}/` };
 }

@@ -44,6 +44,7 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
       (port, req, res) => serveThroughTunnel(context, portPool?.nameForPort(port) ?? `port-${port}`, req, res),
       (port, req, socket, head) => serveUpgradeThroughTunnel(context, portPool?.nameForPort(port) ?? `port-${port}`, req, socket, head),
       config.publicPortLimits,
+      config.bindAddress,
     ),
     health: new HealthMonitor(registry, config.healthIntervalMs, logger, (check) => metrics.observeHealthCheck(check)),
     metrics,
@@ -64,7 +65,7 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
   mainServer.on('upgrade', (req, socket, head) => mainPortUpgrades.handle(req, socket, head));
   // Keepalive probes notice a control connection whose peer vanished without a FIN or RST.
   mainServer.on('connection', (socket) => socket.setKeepAlive(true, 15_000));
-  const mainPort = await listen(mainServer, config.listenPort);
+  const mainPort = await listen(mainServer, config.listenPort, config.bindAddress);
   if (!config.token) logger.warn('NO TOKEN SET: anyone who can reach this server can register tunnels; use --token or --token-file');
   logger.info('standin server listening', { port: mainPort, tunnelPorts: config.tunnelPorts ? `${config.tunnelPorts.from}-${config.tunnelPorts.to}` : 'none' });
   return {

@@ -15,14 +15,14 @@ export function createStatusRouter(ctx: ServerContext): express.Router {
   const router = express.Router();
   const isAdmin = ctx.config.adminToken === null ? () => false : createBearerCheck(ctx.config.adminToken);
 
-  router.get('/_standin/api/tunnels', (_req, res) => {
-    res.set('cache-control', 'no-store').json(ctx.registry.list().map((tunnel) => describeTunnelStatus(ctx, tunnel, LIST_HISTORY_LENGTH)));
+  router.get('/_standin/api/tunnels', (req, res) => {
+    res.set('cache-control', 'no-store').json(ctx.registry.list().map((tunnel) => describeTunnelStatus(ctx, tunnel, LIST_HISTORY_LENGTH, Date.now(), req.headers.host)));
   });
 
   router.get('/_standin/api/tunnels/:name', (req, res) => {
     const tunnel = ctx.registry.get(req.params.name);
     if (!tunnel) return void notFound(res, req.params.name);
-    res.set('cache-control', 'no-store').json(describeTunnelStatus(ctx, tunnel));
+    res.set('cache-control', 'no-store').json(describeTunnelStatus(ctx, tunnel, Infinity, Date.now(), req.headers.host));
   });
 
   router.post('/_standin/api/tunnels/:name/check', async (req, res) => {

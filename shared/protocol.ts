@@ -155,6 +155,19 @@ export interface RegisterRequest {
   owner?: string;
 }
 
+/**
+ * Links that reach a tunnel from a browser, as the server knows them (its --site, --host-url,
+ * --port-url). Only working links are set; the client prints exactly these.
+ */
+export interface PublicUrls {
+  /** `<site>/_standin/select/<name>`: sets the selector cookie on the test site (with --site). */
+  select?: string;
+  /** The tunnel's own host, from --host-url (wildcard host selection). */
+  host?: string;
+  /** The tunnel's own port, from --port-url, else `http://<host the client used>:<port>/` (port mode only). */
+  port?: string;
+}
+
 /** The 201 answer to a registration. */
 export interface RegisterResponse {
   name: string;
@@ -168,6 +181,8 @@ export interface RegisterResponse {
   pollTimeoutMs: number;
   /** How long the server waits for a response head before answering 504. */
   requestTimeoutMs: number;
+  /** Links to the tunnel that work from a browser; older servers do not send them. */
+  urls?: PublicUrls;
 }
 
 /** Meta of a 200 poll answer: one browser request to replay. Its body is the poll answer's body. */

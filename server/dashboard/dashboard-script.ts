@@ -75,19 +75,27 @@ function recentRequestsLink(t) {
   return '';
 }
 
+function link(href, text) {
+  return '<a href="' + esc(href) + '">' + esc(text) + '</a>';
+}
+
 function card(t, now) {
   var left = timeLeft(t, now);
   var health = t.health;
   var note = notes[t.name];
   var stopped = t.state === 'stopped';
+  // Links come from the server (--port-url, --host-url, --site): only the ones that work.
+  var urls = t.urls || {};
   var portText = t.port == null ? '<span class="note">main port only</span>'
-    : '<a href="' + esc(location.protocol + '//' + location.hostname + ':' + t.port + '/') + '">' + esc(t.port) + '</a>';
+    : urls.port ? link(urls.port, String(t.port)) : esc(t.port);
+  var links = [urls.host ? link(urls.host, 'host') : '', urls.select ? link(urls.select, 'select') : ''].filter(Boolean).join(' · ');
   return '<article class="card' + (stopped ? ' stopped' : '') + '" data-tunnel="' + esc(t.name) + '">' +
     '<div class="top"><span class="name">' + esc(t.name) + '</span>' +
       '<span class="chip state ' + (STATE_COLOR[t.state] || 'grey') + '" title="state">' + esc(t.state) + '</span>' +
       '<span class="chip health ' + (HEALTH_COLOR[health.status] || 'grey') + '" title="health">' + esc(health.status) + '</span></div>' +
     '<dl class="facts">' +
       '<dt>Port</dt><dd class="port">' + portText + '</dd>' +
+      (links ? '<dt>Links</dt><dd class="links">' + links + '</dd>' : '') +
       '<dt>Time left</dt><dd class="left ' + left.color + '">' + esc(left.text) + '</dd>' +
       '<dt>Client</dt><dd>' + esc(t.client.owner || 'unknown') + ' → ' + esc(t.client.target) + '</dd>' +
       '<dt>Last checked</dt><dd class="last-checked">' + esc(ago(health.lastCheckedAt, now)) + '</dd>' +

@@ -5,6 +5,7 @@ import { MAX_CONTROL_BODY_BYTES, parseRegisterRequest, type RegisterRequest, typ
 import { replyError, replyJson } from '../control-reply';
 import { readJsonBody } from '../read-json-body';
 import type { ServerContext } from '../server-context';
+import { publicUrlsFor } from '../public-urls';
 import { Tunnel } from '../tunnel';
 
 export async function handleRegister(ctx: ServerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -37,6 +38,7 @@ export async function handleRegister(ctx: ServerContext, req: IncomingMessage, r
     expiresAt: new Date(expiresAt).toISOString(),
     pollTimeoutMs: ctx.config.pollTimeoutMs,
     requestTimeoutMs: ctx.config.requestTimeoutMs,
+    urls: publicUrlsFor(ctx.config.publicUrls, registration.name, port, req.headers.host),
   };
   replyJson(res, 201, body);
 }
