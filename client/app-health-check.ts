@@ -21,7 +21,8 @@ export function checkApp(target: URL, app: Dispatcher, healthPath: string | unde
   return healthPath === undefined ? checkTcp(target) : checkHttp(target, app, healthPath);
 }
 
-function checkTcp(target: URL): Promise<AppCheckResult> {
+/** Whether the app at `target` accepts a TCP connection (any address `localhost` resolves to). */
+export function checkTcp(target: URL): Promise<AppCheckResult> {
   const port = Number(target.port || (target.protocol === 'https:' ? 443 : 80));
   const host = target.hostname.replace(/^\[|\]$/g, '');
   return new Promise((resolve) => {

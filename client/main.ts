@@ -8,7 +8,8 @@ import { AuthRefusedError, ConfigError } from '../shared/errors';
 import { createLogger, type Logger } from '../shared/logger';
 import type { SessionEndReason } from '../shared/protocol';
 import { deriveTunnelName, toClientConfig, type ClientArgv, type ClientConfig } from './config';
-import { classifyFailure } from './connection-failure';
+import { checkTcp } from './app-health-check';
+import { classifyFailure, describeFailure, failureCode } from './connection-failure';
 import { startInspector, type Inspector } from './inspector/inspector';
 import type { RequestObserver } from './request-capture';
 import { RequestLog } from './request-log';
@@ -42,9 +43,7 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
   }
   const client = new TunnelClient(config, name, config.port ?? rememberedPort(config.server, name), logger, terminal);
   // Installed before anything else, so Ctrl-C at any moment (even mid-registration) stops cleanly.
-  const stopOnSignal = () => void client.stop();
-  process.once('SIGINT', stopOnSignal);
-  process.once('SIGTERM', stopOnSignal);
+  stopOnSignals(client, logger);
 
   let registered;
   try {
@@ -58,7 +57,9 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
       return EXIT.auth;
     }
     if (classifyFailure(error, 'register') === 'exit-config') {
-      logger.error('the server refused the registration', { server: config.server.origin, error: (error as Error).message });
+      const code = failureCode(error);
+      const message = code === 'bad_request' ? 'the server refused the registration' : code === 'not_a_standin_server' ? 'not a standin server' : 'cannot reach the server over TLS';
+      logger.error(message, { server: config.server.origin, reason: describeFailure(error), error: (error as Error).message });
       return EXIT.config;
     }
     logger.error('could not register the tunnel', { server: config.server.origin, error: (error as Error).message });
@@ -69,6 +70,8 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
     await client.stop();
     return EXIT.ok;
   }
+  warnIfPortReplaced(logger, config.port ?? rememberedPort(config.server, name), registered.port);
+  await warnIfAppIsNotListening(logger, config.target);
   rememberPort(config.server, name, registered.port);
   const inspector = await startInspectorIfAsked(config, logger, (record) => {
     terminal.request(record);
@@ -85,6 +88,39 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
   await client.stop({ waitForRequests: end.kind === 'stopped' });
   await Promise.allSettled([inspector?.close(), requestLog?.close()]);
   return exitCodeFor(end, logger);
+}
+
+/**
+ * The first Ctrl-C (or SIGTERM) releases the tunnel and lets requests with the app finish; a
+ * stream (server-sent events, a download) can take a while, so say what we wait for. A second
+ * Ctrl-C stops at once.
+ */
+function stopOnSignals(client: TunnelClient, logger: Logger): void {
+  let signals = 0;
+  const onSignal = () => {
+    signals++;
+    if (signals > 1) {
+      logger.warn('forced stop');
+      process.exit(EXIT.other);
+    }
+    const waitingFor = client.requestsInProgress;
+    if (waitingFor > 0) logger.warn(`waiting for ${waitingFor} request${waitingFor === 1 ? '' : 's'} to finish, Ctrl-C again to force`, { requests: waitingFor });
+    void client.stop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+/** The server gives another port when the wanted one is held by another tunnel or outside its range: say so. */
+function warnIfPortReplaced(logger: Logger, wantedPort: number | undefined, grantedPort: number | null): void {
+  if (wantedPort === undefined || grantedPort === null || wantedPort === grantedPort) return;
+  logger.warn(`port ${wantedPort} is taken or outside the server's range, so this tunnel got port ${grantedPort}`, { wantedPort, port: grantedPort });
+}
+
+/** Nothing listening on the target is the most common first mistake: say so at start, not at the first 502. */
+async function warnIfAppIsNotListening(logger: Logger, target: URL): Promise<void> {
+  const check = await checkTcp(target);
+  if (!check.ok) logger.warn(`nothing answers on ${target.origin} yet: start your app there; until then browsers get 502 app_unreachable`, { target: target.origin, error: check.error });
 }
 
 /** The inspector unless --no-inspect; a tunnel without it is still useful, so failing to listen only warns. */

@@ -9,6 +9,7 @@ import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { Pool } from 'undici';
 import { AuthRefusedError, SessionEndedError, TunnelError } from '../shared/errors';
+import { checkRegisterAnswer } from './register-answer';
 import {
   encodeMeta,
   HEADER,
@@ -72,8 +73,7 @@ export class ServerConnection {
       headersTimeout: REGISTER_TIMEOUT_MS,
       bodyTimeout: REGISTER_TIMEOUT_MS,
     });
-    if (response.statusCode !== 201) throw await answerError(response.statusCode, response.body);
-    const registered = (await response.body.json()) as RegisterResponse;
+    const registered = await checkRegisterAnswer(this.serverUrl, response.statusCode, response.headers, response.body, answerError);
     this.pollTimeoutMs = registered.pollTimeoutMs;
     return registered;
   }

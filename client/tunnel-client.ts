@@ -122,6 +122,11 @@ export class TunnelClient {
     }
   }
 
+  /** Requests (and streaming responses) the client is serving right now. */
+  get requestsInProgress(): number {
+    return this.serving;
+  }
+
   /** Whether stop() was called (Ctrl-C). */
   get isStopping(): boolean {
     return this.stopping;

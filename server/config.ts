@@ -6,10 +6,11 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import type { Argv } from 'yargs';
-import { parseDurationMs } from '../shared/duration';
+import { durationError, parseDurationMs } from '../shared/duration';
 import { ConfigError } from '../shared/errors';
 import { defaultLogFormat, LOG_LEVELS, type LogFormat, type LogLevel } from '../shared/logger';
 import { MAX_PUBLIC_HEADER_BYTES } from '../shared/protocol';
+import { parseUrlFlag } from '../shared/url-flag';
 import { checkUrlTemplate, type PublicUrlSettings } from './public-urls';
 
 /** Bounds on the browser connections of the tunnel ports. */
@@ -81,7 +82,9 @@ export function serverOptions<T>(yargs: Argv<T>) {
     .option('max-header-size', { type: 'number', default: MAX_PUBLIC_HEADER_BYTES, description: 'Largest browser request head in bytes (then 431)' })
     .option('shutdown-grace', { type: 'string', default: '20s', description: 'On SIGTERM, how long in-flight requests may take to finish' })
     .option('log-format', { choices: ['json', 'pretty'] as const, description: 'Log format', defaultDescription: 'pretty on a terminal, else json' })
-    .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel, description: 'Log level' });
+    .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel, description: 'Log level' })
+    .example('$0 server --token-file /run/secrets/token --fallback http://shop.default.svc.cluster.local:80', 'in the cluster, in front of the shop app')
+    .example('$0 server --bind 127.0.0.1 --listen 8080 --ports 9000-9009', 'on a laptop, for a demo');
 }
 
 /** The parsed argv of `standin server`. */
@@ -137,13 +140,7 @@ export function parsePortRange(text: string): { from: number; to: number } | nul
  * would be ambiguous (prefix or replacement?) and is refused, as are credentials and a query.
  */
 export function parseFallbackUrl(text: string): URL {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new ConfigError(`--fallback "${text}" is not a URL like http://shop.default.svc.cluster.local:80`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`--fallback must be an http:// or https:// URL, got ${url.protocol}`);
+  const url = parseUrlFlag('fallback', text, 'http://shop.default.svc.cluster.local:80');
   if (url.username || url.password) throw new ConfigError('--fallback must not carry credentials');
   if (url.pathname !== '/' || url.search || url.hash) {
     throw new ConfigError(`--fallback must be an origin like ${url.origin}: the browser's path is kept, so a path, query or fragment cannot be added`);
@@ -153,13 +150,7 @@ export function parseFallbackUrl(text: string): URL {
 
 /** --site: the test site's origin (a path would be dropped, so it is refused). */
 function parseSiteUrl(text: string): URL {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new ConfigError(`--site "${text}" is not a URL like https://www.example.test`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`--site must be an http:// or https:// URL, got ${url.protocol}`);
+  const url = parseUrlFlag('site', text, 'https://www.example.test');
   if (url.username || url.password || url.pathname !== '/' || url.search || url.hash) throw new ConfigError(`--site must be an origin like ${url.origin}`);
   return url;
 }
@@ -192,7 +183,7 @@ function readToken(token: string | undefined, tokenFile: string | undefined): st
 
 function durationOption(text: string, flag: string): number {
   const ms = parseDurationMs(text);
-  if (ms === undefined || ms <= 0) throw new ConfigError(`--${flag} "${text}" is not a duration like 500ms, 25s, 10m or 12h`);
+  if (ms === undefined || ms <= 0) throw new ConfigError(durationError(flag, text));
   return ms;
 }
 

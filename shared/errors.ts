@@ -53,3 +53,14 @@ export class SessionEndedError extends TunnelError {
     super(code, message);
   }
 }
+
+/**
+ * The --server answered, but not as a standin server does (an HTML page, a redirect, a 404 from
+ * another app): retrying will not help, so the client exits with code 2 and says so.
+ */
+export class NotAStandinServerError extends TunnelError {
+  override name = 'NotAStandinServerError';
+  constructor(message: string) {
+    super('not_a_standin_server', message);
+  }
+}

@@ -86,7 +86,7 @@ test('--bind ::1 serves the main port and tunnel ports on ::1 only', async () =>
 
 test('bad --site, --host-url, --port-url and --bind values exit 2 naming the flag', async () => {
   const cases: Array<[string[], string]> = [
-    [['--site', 'www.example.test'], '--site'],
+    [['--site', 'ftp://www.example.test'], '--site "ftp://www.example.test" must be an http:// or https:// URL'],
     [['--host-url', 'https://dev.example.test'], '--host-url "https://dev.example.test" must contain {name}'],
     [['--port-url', 'ftp://standin:{port}'], '--port-url'],
     [['--bind', 'everywhere'], '--bind "everywhere" is not an IP address'],
