@@ -5,6 +5,7 @@
  */
 
 import net from 'node:net';
+import { BOTH_LOOPBACKS } from './loopback-lookup';
 import type { Dispatcher } from 'undici';
 
 /** How long one check may take before it counts as failed. */
@@ -26,7 +27,7 @@ export function checkTcp(target: URL): Promise<AppCheckResult> {
   const port = Number(target.port || (target.protocol === 'https:' ? 443 : 80));
   const host = target.hostname.replace(/^\[|\]$/g, '');
   return new Promise((resolve) => {
-    const socket = net.connect({ host, port });
+    const socket = net.connect({ host, port, ...BOTH_LOOPBACKS });
     const done = (result: AppCheckResult) => {
       socket.destroy();
       resolve(result);

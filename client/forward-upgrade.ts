@@ -16,6 +16,7 @@ import { getHeader, setHeader } from '../shared/http-headers';
 import type { Logger } from '../shared/logger';
 import { MAX_PUBLIC_HEADER_BYTES, type RequestMeta, type ResponseMeta } from '../shared/protocol';
 import { AppRequestError, classifyAppError } from './forward-request';
+import { BOTH_LOOPBACKS } from './loopback-lookup';
 import { RequestCapture, type RequestObserver } from './request-capture';
 import { toBrowserHeaders } from './response-headers';
 import type { PollAnswer, ServerConnection } from './server-connection';
@@ -157,6 +158,7 @@ function openUpgrade(meta: RequestMeta, fromBrowser: Readable, target: URL, pres
       maxHeaderSize: MAX_PUBLIC_HEADER_BYTES,
       // Local dev servers on https use self-signed certificates; the target is the developer's own machine.
       rejectUnauthorized: false,
+      ...BOTH_LOOPBACKS,
     };
     const req = (isHttps ? https : http).request(options);
     const timer = setTimeout(() => req.destroy(new AppRequestError('app_error', `the local app at ${target.origin} did not answer the upgrade within ${headersTimeoutMs} ms`)), headersTimeoutMs);

@@ -21,6 +21,7 @@ import { AppRequestError, forwardRequest, type AppResponse } from './forward-req
 import { PREVIEW_CAP_BYTES } from './body-preview';
 import { RequestCapture, type RequestObserver, type RequestRecord } from './request-capture';
 import { MAX_CLIENT_UPGRADES, UpgradeForwarder } from './forward-upgrade';
+import { BOTH_LOOPBACKS } from './loopback-lookup';
 import { toBrowserHeaders } from './response-headers';
 import { ResponseGroup, type CompleteAnswer } from './response-group';
 import { ServerConnection, type PollAnswer } from './server-connection';
@@ -76,7 +77,7 @@ export class TunnelClient {
     // Each open upgraded connection (WebSocket) holds two connections to the server besides the polls.
     this.connection = new ServerConnection(config.server, config.token, config.concurrency + 2 + 2 * MAX_CLIENT_UPGRADES);
     // Local dev servers on https use self-signed certificates; the target is the developer's own machine.
-    this.app = new Pool(config.target.origin, { connections: config.concurrency, connect: { rejectUnauthorized: false } });
+    this.app = new Pool(config.target.origin, { connections: config.concurrency, connect: { rejectUnauthorized: false, ...BOTH_LOOPBACKS } });
     this.backoff = new ReconnectBackoff(config.maxReconnectDelayMs);
     // Body previews are for the inspector; without it only byte counts are kept.
     this.previewCapBytes = config.inspectPort === null ? 0 : PREVIEW_CAP_BYTES;
