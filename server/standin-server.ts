@@ -14,6 +14,7 @@ import { InMemoryPortPool } from './port-pool';
 import { portsInUse } from './port-range-check';
 import { listen, PublicPorts } from './public-ports';
 import { serveThroughTunnel } from './routes/tunnel-traffic';
+import { describeStart } from './start-banner';
 import type { ServerContext } from './server-context';
 import { InMemoryTunnelRegistry } from './tunnel-registry';
 import { serveUpgradeThroughTunnel } from './upgrade-traffic';
@@ -79,7 +80,7 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
   const mainPort = await listen(mainServer, config.listenPort, config.bindAddress);
   await warnAboutTakenTunnelPorts(config, logger);
   if (!config.token) logger.warn('NO TOKEN SET: anyone who can reach this server can register tunnels; use --token or --token-file');
-  logger.info('standin server listening', { port: mainPort, tunnelPorts: config.tunnelPorts ? `${config.tunnelPorts.from}-${config.tunnelPorts.to}` : 'none' });
+  logger.info('standin server listening', { port: mainPort, tunnelPorts: config.tunnelPorts ? `${config.tunnelPorts.from}-${config.tunnelPorts.to}` : 'none', ...describeStart(config, mainPort) });
   return {
     mainPort,
     context,

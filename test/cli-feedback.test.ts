@@ -225,3 +225,24 @@ describe('stopping', () => {
     expect(client.stderr.join('')).not.toMatch(/EPIPE|Error:/);
   });
 });
+
+describe('server start', () => {
+  test('the server prints its dashboard, modes, fallback and the exact connect line, never the token', async () => {
+    const started = await server(['--token', 'secret-token-4242', '--fallback', 'http://127.0.0.1:1', '--bind', '127.0.0.1']);
+    const listening = started.lines.find((line) => line.message === 'standin server listening');
+    expect(listening).toMatchObject({
+      dashboardUrl: `http://127.0.0.1:${started.mainPort}/_standin/`,
+      fallback: 'http://127.0.0.1:1',
+      portMode: `on: each tunnel gets a port of ${started.portRange.from}-${started.portRange.to}`,
+      connectCommand: `STANDIN_TOKEN=<token> standin connect 3000 --server http://127.0.0.1:${started.mainPort}`,
+    });
+    expect(JSON.stringify(started.lines)).not.toContain('secret-token-4242');
+    const pretty = standin(['server', '--listen', '0', '--ports', 'none', '--log-format', 'pretty', '--bind', '127.0.0.1']);
+    await pretty.waitForLine((line) => String(line.message).includes('standin connect 3000 --server http://127.0.0.1:'));
+    const banner = pretty.lines.map((line) => line.message).join('\n');
+    expect(banner).toContain('Dashboard      http://127.0.0.1:');
+    expect(banner).toContain('Port mode      off (--ports none)');
+    expect(banner).toContain('Fallback       none: main-port traffic that selects no tunnel gets 404 no_tunnel');
+    expect(banner).toContain('NO TOKEN SET');
+  });
+});
