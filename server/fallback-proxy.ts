@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { newUuid } from '../shared/random-ids';
 import { withoutHopByHop } from '../shared/http-headers';
 import type { Logger } from '../shared/logger';
-import type { StandinErrorCode } from '../shared/protocol';
+import { HEADER, type StandinErrorCode } from '../shared/protocol';
 import { sendStandinError } from './error-page';
 import { buildForwardHeaders, traceFields } from './forward-headers';
 
@@ -106,6 +106,9 @@ class FallbackExchange {
     clearTimeout(this.timer);
     const headers = withoutHopByHop(upstreamRes.rawHeaders);
     headers.push('X-Standin-Request-Id', this.id);
+    // Says "this came from the cluster app, and why": a developer wondering why their laptop
+    // got nothing sees it in dev tools (no_selector: no cookie; tunnel_offline: client gone).
+    headers.push('X-Standin-Fallback', this.reason);
     this.res.writeHead(upstreamRes.statusCode ?? 502, headers);
     upstreamRes.on('data', (chunk: Buffer) => (this.bytesOut += chunk.length));
     upstreamRes.pipe(this.res);
@@ -119,6 +122,7 @@ class FallbackExchange {
     clearTimeout(this.timer);
     this.errorCode = code;
     if (cause) this.logger.warn('fallback request failed', { requestId: this.id, error: cause.message });
+    if (!this.res.headersSent) this.res.setHeader(HEADER.fallback, this.reason);
     sendStandinError(this.req, this.res, code, { requestId: this.id, message });
     // Whatever the browser still sends is not wanted; drain it so the connection can close cleanly.
     this.req.resume();

@@ -90,6 +90,8 @@ export const HEADER = {
   tunnel: 'x-standin-tunnel',
   /** The error code when standin itself answered. */
   error: 'x-standin-error',
+  /** On a main-port response from --fallback: why it went there (no_selector, unknown_tunnel, tunnel_offline). */
+  fallback: 'x-standin-fallback',
   xRequestId: 'x-request-id',
   traceparent: 'traceparent',
   forwardedFor: 'x-forwarded-for',

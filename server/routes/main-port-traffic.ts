@@ -38,14 +38,16 @@ function fallbackReason(selected: boolean, known: boolean): FallbackReason {
 function sendNoTunnel(ctx: ServerContext, req: IncomingMessage, res: ServerResponse): void {
   const requestId = newUuid();
   const path = (req.url ?? '/').startsWith('/') ? (req.url ?? '/') : '/';
-  const selectUrl = `${PATHS.select('<name>')}?to=${encodeURIComponent(path)}`;
+  const selectLink = (name: string) => `${PATHS.select(name)}?to=${encodeURIComponent(path)}`;
   const online = ctx.registry.list().filter((tunnel) => tunnel.isOnline).map((tunnel) => tunnel.name);
-  const listed = online.length === 0 ? 'No tunnel is connected right now; run "standin connect <port>" first.' : `Connected tunnels: ${online.slice(0, MAX_LISTED_TUNNELS).join(', ')}${online.length > MAX_LISTED_TUNNELS ? ', …' : ''}.`;
-  const advice = `Open ${selectUrl} in this browser (it sets the ${TUNNEL_COOKIE} cookie and brings you back here), or send the header "X-Standin-Tunnel: <name>", or use the host <name>.<domain>. ${listed}`;
+  const listed = online.length === 0 ? 'No tunnel is connected right now; run "standin connect <port>" first.' : `Pick a connected tunnel below${online.length > MAX_LISTED_TUNNELS ? ` (the first ${MAX_LISTED_TUNNELS} of ${online.length})` : ''}.`;
+  const advice = `Open ${selectLink('<name>')} in this browser (it sets the ${TUNNEL_COOKIE} cookie and brings you back here), or send the header "X-Standin-Tunnel: <name>", or use the host <name>.<domain>. ${listed}`;
+  const links = online.slice(0, MAX_LISTED_TUNNELS).map((name) => ({ href: selectLink(name), text: `Use tunnel ${name}` }));
   ctx.logger.info('no tunnel selected', { requestId, method: req.method, path: req.url, status: 404, error: 'no_tunnel' });
   sendStandinError(req, res, 'no_tunnel', {
     requestId,
     message: `This request to ${path.slice(0, 200)} selected no tunnel, and this standin server has no --fallback app.`,
     advice,
+    links,
   });
 }
