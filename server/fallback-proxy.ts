@@ -32,6 +32,8 @@ export class FallbackProxy {
     readonly origin: URL,
     private readonly headTimeoutMs: number,
     private readonly logger: Logger,
+    /** Told once per request when it is over (metrics). */
+    private readonly onFinished: (reason: FallbackReason, errorCode: StandinErrorCode | undefined) => void = () => {},
   ) {
     const isHttps = origin.protocol === 'https:';
     this.transport = isHttps ? https : http;
@@ -40,7 +42,7 @@ export class FallbackProxy {
 
   /** Proxies one browser request; `selected` is the tunnel it asked for, if any. */
   serve(req: http.IncomingMessage, res: http.ServerResponse, reason: FallbackReason, selected?: string): void {
-    const exchange = new FallbackExchange(req, res, reason, selected, this.logger);
+    const exchange = new FallbackExchange(req, res, reason, selected, this.logger, this.onFinished);
     const upstream = this.transport.request({
       protocol: this.origin.protocol,
       hostname: this.origin.hostname.replace(/^\[(.*)\]$/, '$1'),
@@ -79,6 +81,7 @@ class FallbackExchange {
     private readonly reason: FallbackReason,
     private readonly selected: string | undefined,
     private readonly logger: Logger,
+    private readonly onFinished: (reason: FallbackReason, errorCode: StandinErrorCode | undefined) => void,
   ) {
     res.once('close', () => this.finish());
   }
@@ -146,6 +149,7 @@ class FallbackExchange {
     };
     if (this.errorCode) this.logger.warn('standin answered with an error', fields);
     else this.logger.info('forwarded to fallback', fields);
+    this.onFinished(this.reason, this.errorCode);
   }
 }
 

@@ -73,3 +73,23 @@ test('a mistyped select link gets an HTML page in a browser and JSON for scripts
   const script = await httpRequest(`${plain.url}/_standin/select/Not_A_Name`);
   expect(JSON.parse(script.text)).toMatchObject({ error: 'bad_request' });
 });
+
+test('metrics count fallback traffic by reason, fallback_unreachable and no_tunnel errors', async () => {
+  const closed = await startLocalApp((_req, res) => res.end());
+  await closed.close();
+  const broken = await startServerProcess(['--fallback', closed.url]);
+  running.push(broken);
+  expect((await httpRequest(`${broken.url}/shop/`)).status).toBe(502);
+  await httpRequest(`${withFallback.url}/shop/a`);
+  await httpRequest(`${withFallback.url}/shop/b`, { headers: { cookie: 'standin-tunnel=nobody-here' } });
+  await httpRequest(`${plain.url}/nothing-selected`);
+  const metricValue = (text: string, series: string) => Number(new RegExp(`^${series.replace(/[{}"]/g, '\\$&')} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+  const brokenMetrics = (await httpRequest(`${broken.url}/_standin/metrics`)).text;
+  expect(metricValue(brokenMetrics, 'standin_errors_total{code="fallback_unreachable"}')).toBe(1);
+  expect(metricValue(brokenMetrics, 'standin_fallback_requests_total{reason="no_selector"}')).toBe(1);
+  const fallbackMetrics = (await httpRequest(`${withFallback.url}/_standin/metrics`)).text;
+  expect(metricValue(fallbackMetrics, 'standin_fallback_requests_total{reason="no_selector"}')).toBeGreaterThanOrEqual(2);
+  expect(metricValue(fallbackMetrics, 'standin_fallback_requests_total{reason="unknown_tunnel"}')).toBeGreaterThanOrEqual(2);
+  const plainMetrics = (await httpRequest(`${plain.url}/_standin/metrics`)).text;
+  expect(metricValue(plainMetrics, 'standin_errors_total{code="no_tunnel"}')).toBeGreaterThanOrEqual(1);
+});

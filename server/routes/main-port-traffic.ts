@@ -17,7 +17,7 @@ const MAX_LISTED_TUNNELS = 10;
 
 /** Builds the handler for main-port traffic; it owns the connections to the fallback. */
 export function createMainPortTraffic(ctx: ServerContext): (req: IncomingMessage, res: ServerResponse) => void {
-  const fallback = ctx.config.fallback ? new FallbackProxy(ctx.config.fallback, ctx.config.requestTimeoutMs, ctx.logger) : null;
+  const fallback = ctx.config.fallback ? new FallbackProxy(ctx.config.fallback, ctx.config.requestTimeoutMs, ctx.logger, (reason, errorCode) => ctx.metrics.observeFallback(reason, errorCode)) : null;
   return (req, res) => {
     const selection = selectTunnel(req, ctx.registry);
     const tunnel = selection ? ctx.registry.get(selection.name) : undefined;
@@ -43,6 +43,7 @@ function sendNoTunnel(ctx: ServerContext, req: IncomingMessage, res: ServerRespo
   const listed = online.length === 0 ? 'No tunnel is connected right now; run "standin connect <port>" first.' : `Pick a connected tunnel below${online.length > MAX_LISTED_TUNNELS ? ` (the first ${MAX_LISTED_TUNNELS} of ${online.length})` : ''}.`;
   const advice = `Open ${selectLink('<name>')} in this browser (it sets the ${TUNNEL_COOKIE} cookie and brings you back here), or send the header "X-Standin-Tunnel: <name>", or use the host <name>.<domain>. ${listed}`;
   const links = online.slice(0, MAX_LISTED_TUNNELS).map((name) => ({ href: selectLink(name), text: `Use tunnel ${name}` }));
+  ctx.metrics.observeStandinError('no_tunnel');
   ctx.logger.info('no tunnel selected', { requestId, method: req.method, path: req.url, status: 404, error: 'no_tunnel' });
   sendStandinError(req, res, 'no_tunnel', {
     requestId,
