@@ -22,7 +22,7 @@ export function createApp(ctx: ServerContext): express.Express {
     else res.type('text/plain').send('ready\n');
   });
   app.get(['/_standin', '/_standin/'], (_req, res) => {
-    res.type('html').set('cache-control', 'no-store').send(renderDashboardPage());
+    res.type('html').set('cache-control', 'no-store').send(renderDashboardPage({ tokenRequired: ctx.config.token !== null }));
   });
   app.use(createStatusRouter(ctx));
   app.get('/_standin/api/tunnels/:name/requests', (req, res) => {

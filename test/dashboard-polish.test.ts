@@ -1,0 +1,65 @@
+/**
+ * Dashboard details a new operator trips over: a new tunnel is checked at once, counters fit
+ * one row at 1280 px, the uptime line does not contradict the health chip, and the empty state
+ * mentions the token when the server wants one. In chromium, against real processes.
+ */
+
+import { chromium, type Browser } from 'playwright-core';
+import { eventually, httpRequest } from './helpers/http';
+import { startLocalApp, type LocalApp } from './helpers/local-app';
+import { startClientProcess, startServerProcess, type ServerProcess, type StandinProcess } from './helpers/processes';
+import type { TunnelStatus } from '../shared/status-api';
+
+jest.setTimeout(90_000);
+
+let app: LocalApp;
+const running: StandinProcess[] = [];
+let browser: Browser;
+
+beforeAll(async () => {
+  app = await startLocalApp((_req, res) => res.end('ok'));
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await Promise.all(running.map((process) => process.stop('SIGINT')));
+  await app?.close();
+});
+
+async function server(args: string[] = []): Promise<ServerProcess> {
+  const started = await startServerProcess(args);
+  running.push(started);
+  return started;
+}
+
+test('a new tunnel is health-checked at its first poll, not a whole --health-interval later', async () => {
+  const standin = await server(['--health-interval', '10m']);
+  running.push(await startClientProcess(String(app.port), standin.url, ['--name', 'fresh', '--no-inspect']));
+  await eventually(async () => {
+    const [tunnel] = JSON.parse((await httpRequest(`${standin.url}/_standin/api/tunnels`)).text) as TunnelStatus[];
+    return tunnel?.health.status === 'healthy' && tunnel.health.lastCheckedAt !== null;
+  }, 5_000, 100);
+});
+
+test('at 1280 px the counters fit one row, and the uptime line says it counts checks over 24 h', async () => {
+  const standin = await server();
+  running.push(await startClientProcess(String(app.port), standin.url, ['--name', 'a-rather-long-tunnel-name-for-layout', '--no-inspect']));
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  await page.goto(`${standin.url}/_standin/`);
+  await page.waitForSelector('.card .counters');
+  const rowTops = await page.$$eval('.card .counters > div', (cells) => [...new Set(cells.map((cell) => Math.round(cell.getBoundingClientRect().top)))]);
+  expect(rowTops).toHaveLength(1);
+  await eventually(async () => /% of checks passed \(24 h\)/.test((await page.textContent('.card .spark-label')) ?? ''), 10_000, 200);
+  await page.close();
+});
+
+test('the empty state of a server with a token shows the connect line with STANDIN_TOKEN', async () => {
+  const standin = await server(['--token', 'dashboard-token-77']);
+  const page = await browser.newPage();
+  await page.goto(`${standin.url}/_standin/`);
+  await page.waitForSelector('#empty:not([hidden])');
+  expect(await page.textContent('#connect-hint')).toBe(`STANDIN_TOKEN=<token> standin connect 3000 --server ${standin.url}`);
+  expect(await page.content()).not.toContain('dashboard-token-77');
+  await page.close();
+});
