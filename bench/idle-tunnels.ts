@@ -1,6 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import { Agent, request } from 'undici';
-import { HEADER, PATHS } from '../shared/protocol';
+import { HEADER, PATHS, PROTOCOL_VERSION } from '../shared/protocol';
+import { encodeFrame } from '../shared/wire-frame';
 
 /**
  * IDLE TUNNELS: 1,000 registered tunnels with 8 parked polls each, spoken with raw undici
@@ -11,7 +12,7 @@ const PROTOCOL = {
   pollPath: PATHS.poll,
   respondPath: PATHS.respond,
   sessionHeader: HEADER.session,
-  metaHeader: HEADER.meta,
+  protocolHeader: HEADER.protocol,
 } as const;
 
 /** Registrations sent at once; enough to be quick, few enough not to look like a flood. */
@@ -89,7 +90,7 @@ async function registerTunnel(agent: Agent, serverUrl: string, name: string): Pr
     dispatcher: agent,
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ name, target: 'http://127.0.0.1:9', version: 'bench' }),
+    body: JSON.stringify({ name, target: 'http://127.0.0.1:9', version: 'bench', protocol: PROTOCOL_VERSION }),
     signal: AbortSignal.timeout(10_000),
   });
   const text = await response.body.text();
@@ -153,17 +154,15 @@ async function pollOrRespond(
   requestId: string | null,
   signal: AbortSignal,
 ): Promise<{ statusCode: number; requestId: string | null; text: string }> {
-  const headers: Record<string, string> = { [PROTOCOL.sessionHeader]: registration.sessionId };
-  if (requestId !== null) {
-    headers[PROTOCOL.metaHeader] = JSON.stringify({ kind: 'response', status: 200, headers: ['content-length', '0'], appMs: 0 });
-  }
+  const headers: Record<string, string> = { [PROTOCOL.sessionHeader]: registration.sessionId, [PROTOCOL.protocolHeader]: String(PROTOCOL_VERSION) };
+  const body = requestId === null ? null : encodeFrame(JSON.stringify({ kind: 'response', status: 200, headers: ['content-length', '0'], appMs: 0 }));
   const response = await request(
     `${serverUrl}${requestId === null ? PROTOCOL.pollPath(registration.name) : PROTOCOL.respondPath(registration.name, requestId)}`,
-    { dispatcher: agent, method: requestId === null ? 'GET' : 'POST', headers, body: requestId === null ? null : '', signal },
+    { dispatcher: agent, method: requestId === null ? 'GET' : 'POST', headers, body, signal },
   );
-  const meta = response.headers[PROTOCOL.metaHeader];
   const text = await response.body.text();
-  const deliveredId = typeof meta === 'string' ? readRequestId(meta) : null;
+  // A 200 starts with the metadata frame, `<length>\n<JSON>`; nothing follows it here.
+  const deliveredId = response.statusCode === 200 ? readRequestId(text.slice(text.indexOf('\n') + 1)) : null;
   return { statusCode: response.statusCode, requestId: deliveredId, text };
 }
 

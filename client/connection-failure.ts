@@ -4,17 +4,22 @@
  * are unit-tested without a network.
  */
 
-import { AuthRefusedError, SessionEndedError, TunnelError } from '../shared/errors';
+import { AuthRefusedError, BadPollAnswerError, ProtocolMismatchError, SessionEndedError, TunnelError } from '../shared/errors';
 
 /** The action for one failure. */
 export type FailureAction =
   /** The token was refused: exit 3, never retried. */
   | 'exit-auth'
-  /** The server refused our registration as malformed: our configuration is wrong, exit 2. */
+  /** The server refused our registration as malformed, or speaks another protocol version: exit 2. */
   | 'exit-config'
   /** The server ended this session (expired, stopped, replaced): exit. */
   | 'exit-ended'
-  /** One respond POST failed (the browser left, the request timed out): just poll again. */
+  /**
+   * One respond POST failed (the browser left, the request timed out), or one poll answer was
+   * unreadable (a proxy's 502 page, a cut answer): poll again at once. The tunnel client turns a
+   * second one in a row on the same slot into a reconnect, so a proxy that fails every answer
+   * costs the backoff, not a busy loop.
+   */
   | 'poll-again'
   /** The server is shutting down: reconnect after a short delay, not the full backoff. */
   | 'reconnect-soon'
@@ -28,6 +33,8 @@ export type FailedCall = 'register' | 'poll' | 'respond';
 export function classifyFailure(error: unknown, call: FailedCall): FailureAction {
   if (error instanceof AuthRefusedError) return 'exit-auth';
   if (error instanceof SessionEndedError) return 'exit-ended';
+  if (error instanceof ProtocolMismatchError) return 'exit-config';
+  if (error instanceof BadPollAnswerError && call !== 'register') return 'poll-again';
   const code = failureCode(error);
   if (code === 'server_shutdown') return 'reconnect-soon';
   if (call === 'register' && (code === 'bad_request' || code === 'not_a_standin_server' || code in TLS_REASONS)) return 'exit-config';
@@ -78,6 +85,7 @@ const REASONS: Record<string, string> = {
   server_shutdown: 'the server is shutting down',
   not_a_standin_server: 'the --server URL answers, but it is not a standin server',
   ...TLS_REASONS,
+  bad_poll_answer: 'answers from the server could not be read (a proxy in between failed them)',
 };
 
 /** A short human reason for a lost connection, for the "connection lost" log line. */

@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { PassThrough, type Readable } from 'node:stream';
 import { getHeader, setHeader } from '../shared/http-headers';
 import type { Logger } from '../shared/logger';
-import { MAX_PUBLIC_HEADER_BYTES, type RequestMeta, type ResponseMeta } from '../shared/protocol';
+import { MAX_HEAD_BYTES, type RequestMeta, type ResponseMeta } from '../shared/protocol';
 import { AppRequestError, classifyAppError } from './forward-request';
 import { BOTH_LOOPBACKS } from './loopback-lookup';
 import { RequestCapture, type RequestObserver } from './request-capture';
@@ -155,7 +155,7 @@ function openUpgrade(meta: RequestMeta, fromBrowser: Readable, target: URL, pres
       headers: headers as unknown as http.OutgoingHttpHeaders,
       setHost: false,
       agent: false,
-      maxHeaderSize: MAX_PUBLIC_HEADER_BYTES,
+      maxHeaderSize: MAX_HEAD_BYTES,
       // Local dev servers on https use self-signed certificates; the target is the developer's own machine.
       rejectUnauthorized: false,
       ...BOTH_LOOPBACKS,

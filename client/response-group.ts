@@ -69,7 +69,7 @@ export class ResponseGroup {
   }
 }
 
-/** About how many bytes an answer adds to the group's meta header (JSON of its headers and fields). */
+/** About how many bytes an answer adds to the group's metadata frame (JSON of its headers and fields). */
 function estimateMetaBytes(meta: ResponseMeta): number {
   if (meta.kind === 'failure') return meta.message.length + 200;
   let bytes = 200;

@@ -6,18 +6,21 @@
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { Pool } from 'undici';
-import { AuthRefusedError, SessionEndedError, TunnelError } from '../shared/errors';
+import { AuthRefusedError, BadPollAnswerError, ProtocolMismatchError, SessionEndedError, TunnelError } from '../shared/errors';
+import { encodeFrame, frameLength, readFrame } from '../shared/wire-frame';
 import { checkRegisterAnswer } from './register-answer';
 import {
   encodeMeta,
   HEADER,
-  MAX_CONTROL_HEADER_BYTES,
+  MAX_HEAD_BYTES,
   parsePollMeta,
+  PROTOCOL_VERSION,
   PATHS,
   POLL_GRACE_MS,
   type ErrorBody,
+  type PollMeta,
   type GroupedResponse,
   type ProbeMeta,
   type ProbeResultMeta,
@@ -56,11 +59,12 @@ export class ServerConnection {
       connections,
       pipelining: 1,
       connectTimeout: CONNECT_TIMEOUT_MS,
-      maxHeaderSize: MAX_CONTROL_HEADER_BYTES,
+      maxHeaderSize: MAX_HEAD_BYTES,
       // Keepalive probes notice a server that vanished without a FIN or RST.
       connect: { keepAlive: true, keepAliveInitialDelay: 15_000 },
     });
-    this.authorization = token ? { authorization: `Bearer ${token}` } : {};
+    // Sent on every call: the server refuses a client of another protocol version at once.
+    this.authorization = { ...(token ? { authorization: `Bearer ${token}` } : {}), [HEADER.protocol]: String(PROTOCOL_VERSION) };
   }
 
   /** Registers the tunnel; throws AuthRefusedError on 401, TunnelError with the server's message otherwise. */
@@ -69,11 +73,18 @@ export class ServerConnection {
       method: 'POST',
       path: PATHS.register,
       headers: { ...this.authorization, 'content-type': 'application/json' },
-      body: JSON.stringify(registration),
+      body: JSON.stringify({ ...registration, protocol: PROTOCOL_VERSION }),
       headersTimeout: REGISTER_TIMEOUT_MS,
       bodyTimeout: REGISTER_TIMEOUT_MS,
     });
     const registered = await checkRegisterAnswer(this.serverUrl, response.statusCode, response.headers, response.body, answerError);
+    if (registered.protocol !== PROTOCOL_VERSION) {
+      // A server from before versioning registers anyway; its answers would not parse.
+      await this.release(registered.name, registered.sessionId).catch(() => undefined);
+      throw new ProtocolMismatchError(
+        `the standin server at ${this.serverUrl.origin} speaks protocol ${registered.protocol ?? 1} and this client speaks protocol ${PROTOCOL_VERSION}: ask the server's operators to upgrade the standin server, or use a client of the server's release`,
+      );
+    }
     this.pollTimeoutMs = registered.pollTimeoutMs;
     return registered;
   }
@@ -88,7 +99,7 @@ export class ServerConnection {
       headersTimeout: this.pollTimeoutMs + POLL_GRACE_MS,
       bodyTimeout: 0,
     });
-    return toPollAnswer(response.statusCode, response.headers[HEADER.meta], response.body);
+    return toPollAnswer(response.statusCode, response.body);
   }
 
   /**
@@ -97,12 +108,14 @@ export class ServerConnection {
    * or with idle at once when `notAPoll`.
    */
   respond(name: string, sessionId: string, requestId: string, meta: ResponseMeta | ProbeResultMeta, body: Readable | Buffer | null, options: { contentLength?: number; notAPoll?: boolean } = {}): Promise<PollAnswer> {
-    const headers: Record<string, string> = { ...this.authorization, [HEADER.session]: sessionId, [HEADER.meta]: encodeMeta(meta) };
-    // undici sets Content-Length itself for a Buffer body.
-    if (body === null) headers['content-length'] = '0';
-    else if (options.contentLength !== undefined && !Buffer.isBuffer(body)) headers['content-length'] = String(options.contentLength);
+    const headers: Record<string, string> = { ...this.authorization, [HEADER.session]: sessionId };
+    const json = encodeMeta(meta);
     if (options.notAPoll) headers[HEADER.notAPoll] = '1';
-    return this.post(PATHS.respond(name, requestId), headers, body);
+    // The frame, then the body. undici sets Content-Length itself for a Buffer body; a stream
+    // of known length keeps a Content-Length too (frame + body), else it goes chunked.
+    if (body === null || Buffer.isBuffer(body)) return this.post(PATHS.respond(name, requestId), headers, body ? Buffer.concat([encodeFrame(json), body]) : encodeFrame(json));
+    if (options.contentLength !== undefined) headers['content-length'] = String(frameLength(json) + options.contentLength);
+    return this.post(PATHS.respond(name, requestId), headers, withFrameFirst(encodeFrame(json), body));
   }
 
   /**
@@ -110,9 +123,9 @@ export class ServerConnection {
    * resolves like respond().
    */
   respondToSeveral(name: string, sessionId: string, responses: GroupedResponse[], bodies: Buffer, options: { notAPoll?: boolean } = {}): Promise<PollAnswer> {
-    const headers: Record<string, string> = { ...this.authorization, [HEADER.session]: sessionId, [HEADER.meta]: encodeMeta({ kind: 'responses', responses }) };
+    const headers: Record<string, string> = { ...this.authorization, [HEADER.session]: sessionId };
     if (options.notAPoll) headers[HEADER.notAPoll] = '1';
-    return this.post(PATHS.respondToSeveral(name), headers, bodies);
+    return this.post(PATHS.respondToSeveral(name), headers, Buffer.concat([encodeFrame(encodeMeta({ kind: 'responses', responses })), bodies]));
   }
 
   /** A POST whose answer is the next poll answer. */
@@ -132,7 +145,7 @@ export class ServerConnection {
         bodyTimeout: 0,
         signal: deadPoll,
       });
-      return await toPollAnswer(response.statusCode, response.headers[HEADER.meta], response.body);
+      return await toPollAnswer(response.statusCode, response.body);
     } finally {
       deadPoll.clear();
     }
@@ -150,7 +163,7 @@ export class ServerConnection {
       const post = transport.request(new URL(PATHS.respond(name, requestId), this.serverUrl), {
         method: 'POST',
         agent: false,
-        headers: { ...this.authorization, [HEADER.session]: sessionId, [HEADER.meta]: encodeMeta(meta), 'transfer-encoding': 'chunked' },
+        headers: { ...this.authorization, [HEADER.session]: sessionId, 'transfer-encoding': 'chunked' },
       });
       post.once('socket', (socket) => socket.setKeepAlive(true, 15_000));
       post.once('error', reject);
@@ -161,7 +174,8 @@ export class ServerConnection {
       });
       // A body that breaks (the app cut the connection) cuts the POST, which tells the server.
       body.once('error', (error) => post.destroy(error));
-      post.flushHeaders();
+      // The frame goes out at once, with the head: the app may stay silent for minutes.
+      post.write(encodeFrame(encodeMeta(meta)));
       body.pipe(post);
     });
   }
@@ -207,9 +221,9 @@ class DeadPollTimer extends EventEmitter {
   }
 }
 
-async function toPollAnswer(status: number, meta: string | string[] | undefined, body: Readable & { dump(): Promise<void>; text(): Promise<string> }): Promise<PollAnswer> {
+async function toPollAnswer(status: number, body: Readable & { dump(): Promise<void>; text(): Promise<string> }): Promise<PollAnswer> {
   if (status === 200) {
-    const parsed = parsePollMeta(typeof meta === 'string' ? meta : undefined);
+    const parsed = await readPollFrame(body);
     if (parsed.kind === 'request') return { kind: 'request', meta: parsed, body };
     await body.dump();
     if (parsed.kind === 'batch') return { kind: 'batch', requests: parsed.requests };
@@ -222,13 +236,43 @@ async function toPollAnswer(status: number, meta: string | string[] | undefined,
   throw await answerError(status, body);
 }
 
+/**
+ * The frame of a 200 poll answer. Whatever went wrong with this one answer (cut, reset, not a
+ * frame: a proxy in between mangled it) is a BadPollAnswerError, which makes the slot poll
+ * again at once instead of reconnecting: the server and the session are fine.
+ */
+async function readPollFrame(body: Readable & { dump(): Promise<void> }): Promise<PollMeta> {
+  try {
+    return parsePollMeta(await readFrame(body));
+  } catch (error) {
+    // Whatever is left of the answer is read away (undici caps that) so the connection is freed.
+    await body.dump().catch(() => undefined);
+    throw new BadPollAnswerError(`a poll answer could not be read: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** A stream that yields `frame` and then every byte of `body`, errors included, with backpressure. */
+function withFrameFirst(frame: Buffer, body: Readable): Readable {
+  const framed = new PassThrough();
+  framed.write(frame);
+  body.once('error', (error) => framed.destroy(error));
+  // The app request is abandoned when the POST is (browser gone, server cut it).
+  framed.once('close', () => {
+    if (!body.readableEnded) body.destroy();
+  });
+  body.pipe(framed);
+  return framed;
+}
+
 /** Turns a non-2xx control answer into the error the client acts on. */
 async function answerError(status: number, body: { text(): Promise<string> }): Promise<TunnelError> {
   let parsed: Partial<ErrorBody> = {};
   try {
     parsed = JSON.parse(await body.text()) as Partial<ErrorBody>;
   } catch {
-    // Not one of ours (a proxy in between answered): keep the status.
+    // Not one of ours: a proxy in between answered (an nginx 502 page). The session may well be
+    // fine; one bad answer must not cost the tunnel a reconnect.
+    if (status !== 401) return new BadPollAnswerError(`a proxy between client and server answered HTTP ${status}`);
   }
   const message = parsed.message ?? `the server answered HTTP ${status}`;
   if (status === 401) return new AuthRefusedError(`the server refused the token: ${message}`);

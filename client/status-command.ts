@@ -13,6 +13,9 @@ import { parseUrlFlag } from '../shared/url-flag';
 export function statusOptions<T>(yargs: Argv<T>) {
   return yargs
     .option('server', { type: 'string', demandOption: true, description: 'URL of the standin server' })
+    // The same token option as `connect`, so an exported STANDIN_TOKEN is accepted (and sent:
+    // a server may keep its status behind the client token).
+    .option('token', { type: 'string', description: 'Token of the standin server', defaultDescription: 'none' })
     .option('json', { type: 'boolean', default: false, description: 'Print the status API answer as JSON, for scripts' })
     .example('$0 status --server https://standin.test.example.com', 'a table of tunnels')
     .example('$0 status --server 127.0.0.1:8080 --json', 'JSON, for scripts');
@@ -33,7 +36,7 @@ export async function runStatus(argv: StatusArgv, out: NodeJS.WritableStream = p
   }
   let tunnels: TunnelStatus[];
   try {
-    tunnels = await fetchTunnels(url);
+    tunnels = await fetchTunnels(url, argv.token ? argv.token : null);
   } catch (error) {
     process.stderr.write(`standin: could not read ${url.href}: ${(error as Error).message}\n`);
     return 1;
@@ -42,8 +45,9 @@ export async function runStatus(argv: StatusArgv, out: NodeJS.WritableStream = p
   return 0;
 }
 
-async function fetchTunnels(url: URL): Promise<TunnelStatus[]> {
-  const response = await request(url, { headersTimeout: 10_000, bodyTimeout: 10_000, headers: { accept: 'application/json' } });
+async function fetchTunnels(url: URL, token: string | null): Promise<TunnelStatus[]> {
+  const headers: Record<string, string> = { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) };
+  const response = await request(url, { headersTimeout: 10_000, bodyTimeout: 10_000, headers });
   if (response.statusCode !== 200) {
     await response.body.dump();
     throw new Error(`the server answered HTTP ${response.statusCode}`);

@@ -8,10 +8,10 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { Pool } from 'undici';
-import { AuthRefusedError, SessionEndedError, TunnelError } from '../shared/errors';
+import { AuthRefusedError, BadPollAnswerError, SessionEndedError, TunnelError } from '../shared/errors';
 import { getHeader } from '../shared/http-headers';
 import type { Logger } from '../shared/logger';
-import { SHUTDOWN_RECONNECT_DELAY_MS, type ProbeMeta, type ProbeResultMeta, type RegisterResponse, type RequestMeta, type ResponseMeta } from '../shared/protocol';
+import { MAX_HEAD_BYTES, SHUTDOWN_RECONNECT_DELAY_MS, type ProbeMeta, type ProbeResultMeta, type RegisterResponse, type RequestMeta, type ResponseMeta } from '../shared/protocol';
 import { checkApp } from './app-health-check';
 import type { ClientConfig } from './config';
 import { classifyFailure, describeFailure, failureCode, type FailedCall } from './connection-failure';
@@ -77,7 +77,8 @@ export class TunnelClient {
     // Each open upgraded connection (WebSocket) holds two connections to the server besides the polls.
     this.connection = new ServerConnection(config.server, config.token, config.concurrency + 2 + 2 * MAX_CLIENT_UPGRADES);
     // Local dev servers on https use self-signed certificates; the target is the developer's own machine.
-    this.app = new Pool(config.target.origin, { connections: config.concurrency, connect: { rejectUnauthorized: false, ...BOTH_LOOPBACKS } });
+    // One head-size limit everywhere: a bigger app response head fails that request (502 app_error).
+    this.app = new Pool(config.target.origin, { connections: config.concurrency, maxHeaderSize: MAX_HEAD_BYTES, connect: { rejectUnauthorized: false, ...BOTH_LOOPBACKS } });
     this.backoff = new ReconnectBackoff(config.maxReconnectDelayMs);
     // Body previews are for the inspector; without it only byte counts are kept.
     this.previewCapBytes = config.inspectPort === null ? 0 : PREVIEW_CAP_BYTES;
@@ -174,6 +175,8 @@ export class TunnelClient {
     let answer: PollAnswer | undefined;
     // The session whose poll brought `answer`: only that session may respond to it.
     let answerSession = '';
+    // Whether this slot's last call failed: a second failure in a row is not polled again at once.
+    let lastCallFailed = false;
     // A request already taken is served even while stopping: the browser is waiting for it.
     while (!this.stopping || answer?.kind === 'request' || answer?.kind === 'batch') {
       const generation = this.generation;
@@ -186,7 +189,10 @@ export class TunnelClient {
         else if (answer?.kind === 'probe') answer = await this.answerProbe(answer.meta, sessionId);
         else answer = await this.connection.poll(this.name, sessionId);
         answerSession = sessionId;
+        lastCallFailed = false;
       } catch (error) {
+        const failedBefore = lastCallFailed;
+        lastCallFailed = true;
         answer = undefined;
         if (this.stopping) return;
         // The answer of a session a reconnect or renewal has already replaced: poll on the new one.
@@ -195,14 +201,15 @@ export class TunnelClient {
           await this.renew();
           continue;
         }
-        if (!(await this.handleFailure(error, call))) return;
+        if (!(await this.handleFailure(error, call, failedBefore))) return;
       }
     }
   }
 
   /** Acts on a failed poll or respond; false when the tunnel is over. */
-  private async handleFailure(error: unknown, call: FailedCall): Promise<boolean> {
-    const action = classifyFailure(error, call);
+  private async handleFailure(error: unknown, call: FailedCall, failedBefore: boolean): Promise<boolean> {
+    const classified = classifyFailure(error, call);
+    const action = classified === 'poll-again' && failedBefore ? 'reconnect' : classified;
     switch (action) {
       case 'exit-auth':
       case 'exit-ended':
@@ -210,7 +217,8 @@ export class TunnelClient {
         this.end(error as Error, action);
         return false;
       case 'poll-again':
-        this.logger.debug('respond failed, polling again', { tunnel: this.name, error: (error as Error).message });
+        if (error instanceof BadPollAnswerError) this.logger.warn('poll answer lost, polling again', { tunnel: this.name, error: error.message });
+        else this.logger.debug('respond failed, polling again', { tunnel: this.name, error: (error as Error).message });
         return true;
       case 'reconnect':
       case 'reconnect-soon':

@@ -6,7 +6,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { TunnelError } from '../shared/errors';
-import { PATHS, REQUEST_ID_PATTERN, TUNNEL_NAME_PATTERN } from '../shared/protocol';
+import { expectProtocolVersion, HEADER, PATHS, REQUEST_ID_PATTERN, TUNNEL_NAME_PATTERN } from '../shared/protocol';
 import { createBearerCheck } from './auth';
 import { replyError } from './control-reply';
 import { handlePoll } from './routes/poll';
@@ -27,6 +27,7 @@ export function createClientApi(ctx: ServerContext): (req: IncomingMessage, res:
       return;
     }
     try {
+      checkProtocolHeader(req);
       const done = route(ctx, req, res);
       if (done) done.catch((error: unknown) => replyWithError(ctx, res, error));
     } catch (error) {
@@ -53,6 +54,17 @@ function route(ctx: ServerContext, req: IncomingMessage, res: ServerResponse): P
   if (action === '/responses' && req.method === 'POST') return handleRespondToSeveral(ctx, name, req, res);
   if (action === undefined && req.method === 'DELETE') return handleRelease(ctx, name, req, res);
   return replyError(res, 405, 'bad_request', `${req.method} is not allowed on ${url.split('?')[0]}`);
+}
+
+/**
+ * Every call of a client carries its protocol version; a client of another version is refused
+ * at once (400, naming both versions) instead of misreading frames. Registration checks the
+ * version in its body too, so a client from before versioning (no header) is told as well.
+ */
+function checkProtocolHeader(req: IncomingMessage): void {
+  const header = req.headers[HEADER.protocol];
+  if (header === undefined && req.method === 'POST' && (req.url ?? '').split('?')[0] === PATHS.register) return;
+  expectProtocolVersion(typeof header === 'string' && /^\d{1,4}$/.test(header) ? Number(header) : header);
 }
 
 function replyWithError(ctx: ServerContext, res: ServerResponse, error: unknown): void {

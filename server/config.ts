@@ -9,7 +9,7 @@ import type { Argv } from 'yargs';
 import { durationError, parseDurationMs } from '../shared/duration';
 import { ConfigError } from '../shared/errors';
 import { defaultLogFormat, LOG_LEVELS, type LogFormat, type LogLevel } from '../shared/logger';
-import { MAX_PUBLIC_HEADER_BYTES } from '../shared/protocol';
+import { MAX_HEAD_BYTES } from '../shared/protocol';
 import { parseUrlFlag } from '../shared/url-flag';
 import { checkUrlTemplate, type PublicUrlSettings } from './public-urls';
 
@@ -79,7 +79,7 @@ export function serverOptions<T>(yargs: Argv<T>) {
     .option('max-in-flight', { type: 'number', default: 1000, description: 'Browser requests per tunnel at once, queued or being answered (then 503 queue_full)' })
     .option('idle-timeout', { type: 'string', default: '120s', description: 'Close a tunnel-port connection with no bytes either way for this long' })
     .option('headers-timeout', { type: 'string', default: '20s', description: 'A browser must send its whole request head within this (then 408)' })
-    .option('max-header-size', { type: 'number', default: MAX_PUBLIC_HEADER_BYTES, description: 'Largest browser request head in bytes (then 431)' })
+    .option('max-header-size', { type: 'number', default: MAX_HEAD_BYTES, description: 'Largest browser request head in bytes, on the tunnel ports and the main port alike (then 431)' })
     .option('shutdown-grace', { type: 'string', default: '20s', description: 'On SIGTERM, how long in-flight requests may take to finish' })
     .option('log-format', { choices: ['json', 'pretty'] as const, description: 'Log format', defaultDescription: 'pretty on a terminal, else json' })
     .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel, description: 'Log level' })

@@ -30,6 +30,7 @@ const TITLES: Record<StandinErrorCode, string> = {
   no_tunnel: 'No tunnel selected',
   timeout: 'Your local app did not answer in time',
   fallback_unreachable: 'The cluster app behind standin is not reachable',
+  head_too_large: 'The request headers are too large for the tunnel',
 };
 
 const ADVICE: Record<StandinErrorCode, string> = {
@@ -42,6 +43,7 @@ const ADVICE: Record<StandinErrorCode, string> = {
   no_tunnel: 'Select a tunnel: open /_standin/select/<name>, or send the header "X-Standin-Tunnel: <name>".',
   timeout: 'Check the app for a request that hangs; the server waits --request-timeout for a response head.',
   fallback_unreachable: "Check that the in-cluster app standin's --fallback points at is running; or select a tunnel to reach a developer's app.",
+  head_too_large: 'Send fewer or smaller cookies and headers, or lower the standin server --max-header-size so such requests get 431 at once.',
 };
 
 /** Sends a standin error page, unless a response head has already gone out (then the socket is cut). */

@@ -23,7 +23,7 @@ const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
  * Never forwarded: standin's own headers (a browser must not spoof them), and `Expect`, which
  * Node's server has already answered with 100 Continue on this hop (RFC 9110 §10.1.1).
  */
-const DROPPED_HEADERS = new Set([HEADER.requestId, HEADER.tunnel, HEADER.error, HEADER.meta, HEADER.session, 'expect']);
+const DROPPED_HEADERS = new Set([HEADER.requestId, HEADER.tunnel, HEADER.error, HEADER.legacyMeta, HEADER.protocol, HEADER.session, 'expect']);
 
 /**
  * Builds the app-bound headers for one browser request (`tunnel` absent: bound for --fallback).

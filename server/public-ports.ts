@@ -7,11 +7,11 @@
 
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
-import { MAX_PUBLIC_HEADER_BYTES } from '../shared/protocol';
+import { MAX_HEAD_BYTES } from '../shared/protocol';
 import type { PublicPortLimits } from './config';
 
 /** Limits when none are configured (tests that build PublicPorts directly). */
-const DEFAULT_LIMITS: PublicPortLimits = { idleTimeoutMs: 120_000, headersTimeoutMs: 20_000, maxHeaderBytes: MAX_PUBLIC_HEADER_BYTES };
+const DEFAULT_LIMITS: PublicPortLimits = { idleTimeoutMs: 120_000, headersTimeoutMs: 20_000, maxHeaderBytes: MAX_HEAD_BYTES };
 
 /** Handles a browser request that arrived on a tunnel port. */
 export type PublicPortHandler = (port: number, req: http.IncomingMessage, res: http.ServerResponse) => void;

@@ -2,7 +2,6 @@
 
 import http from 'node:http';
 import type { Logger } from '../shared/logger';
-import { MAX_CONTROL_HEADER_BYTES } from '../shared/protocol';
 import type { ServerConfig } from './config';
 import { ServerDrain } from './graceful-shutdown';
 import { HandedRequests } from './handed-requests';
@@ -66,7 +65,9 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
   context.health.start();
   const mainServer = http.createServer(
     {
-      maxHeaderSize: MAX_CONTROL_HEADER_BYTES,
+      // One head-size limit for browsers on every port; the client's own calls carry only small
+      // fixed headers since their metadata travels in the body.
+      maxHeaderSize: config.publicPortLimits.maxHeaderBytes,
       // Respond POSTs stream whole response bodies (downloads, server-sent events) and may last
       // for hours; the per-request bounds are standin's own timeouts.
       requestTimeout: 0,

@@ -7,10 +7,10 @@
 import type { ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { newUuid } from '../shared/random-ids';
+import { encodeFrame, frameLength } from '../shared/wire-frame';
 import {
   encodeBatchMeta,
   encodeMeta,
-  HEADER,
   MAX_BATCH_META_BYTES,
   MAX_BATCH_REQUESTS,
   POLL_GRACE_MS,
@@ -204,23 +204,27 @@ export class TunnelSession {
       encoded.push(meta);
       metaBytes += meta.length;
     }
-    pollRes.writeHead(200, { [HEADER.meta]: encodeBatchMeta(encoded), 'content-length': 0 });
-    pollRes.end();
+    const frame = encodeFrame(encodeBatchMeta(encoded));
+    pollRes.writeHead(200, { 'content-length': frame.length });
+    pollRes.end(frame);
   }
 
   private handOver(request: BrowserRequest, pollRes: ServerResponse): void {
     const queuedMs = this.take(request);
     // An upgrade's poll answer stays open to carry the browser's bytes after the 101.
     if (request.upgrade) return request.upgrade.handOver(pollRes, queuedMs);
-    const headers: Record<string, string | number> = { [HEADER.meta]: encodeMeta({ ...request.meta, queuedMs }) };
+    const json = encodeMeta({ ...request.meta, queuedMs });
     const length = request.req.headers['content-length'];
-    if (!request.meta.hasBody) headers['content-length'] = 0;
-    else if (length !== undefined) headers['content-length'] = length;
+    const headers: Record<string, number> = {};
+    // The frame, then the browser's body: chunked unless the browser said how long its body is.
+    if (!request.meta.hasBody) headers['content-length'] = frameLength(json);
+    else if (length !== undefined && /^\d+$/.test(length)) headers['content-length'] = frameLength(json) + Number(length);
     pollRes.writeHead(200, headers);
     if (!request.meta.hasBody) {
-      pollRes.end();
+      pollRes.end(encodeFrame(json));
       return;
     }
+    pollRes.write(encodeFrame(json));
     const browserReq = request.req;
     browserReq.on('data', (chunk: Buffer) => (request.bytesIn += chunk.length));
     browserReq.pipe(pollRes);
@@ -281,8 +285,9 @@ function isBatchable(request: BrowserRequest): boolean {
 /** Answers a poll with a probe (no body). */
 function sendProbe(res: ServerResponse, probe: ProbeMeta): void {
   if (res.headersSent || res.destroyed) return;
-  res.writeHead(200, { [HEADER.meta]: encodeMeta(probe), 'content-length': 0 });
-  res.end();
+  const frame = encodeFrame(encodeMeta(probe));
+  res.writeHead(200, { 'content-length': frame.length });
+  res.end(frame);
 }
 
 const END_MESSAGES: Record<SessionEndReason, string> = {

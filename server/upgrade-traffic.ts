@@ -12,6 +12,8 @@ import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { newUuid } from '../shared/random-ids';
 import { getHeader } from '../shared/http-headers';
+import { failIfHeadTooLarge } from './head-size-check';
+import { encodeFrame } from '../shared/wire-frame';
 import { encodeMeta, HEADER, type RawHeaders, type RequestMeta, type ResponseMeta, type StandinErrorCode } from '../shared/protocol';
 import { logAccess } from './access-log';
 import { BrowserRequest } from './browser-request';
@@ -122,6 +124,7 @@ export class UpgradeLink implements Closable {
     tunnel.upgrades.add(this);
     request.upgrade = this;
     this.socket.once('close', () => this.finish());
+    if (failIfHeadTooLarge(request)) return;
     if (!tunnel.session.offer(request)) {
       request.fail('queue_full', `${ctx.config.maxQueuedRequests} requests are already waiting for tunnel ${tunnel.name}.`);
       return;
@@ -140,8 +143,8 @@ export class UpgradeLink implements Closable {
    */
   handOver(pollRes: ServerResponse, queuedMs: number): void {
     this.pollRes = pollRes;
-    pollRes.writeHead(200, { [HEADER.meta]: encodeMeta({ ...this.request.meta, queuedMs }), [HEADER.accelBuffering]: 'no', 'cache-control': 'no-store' });
-    pollRes.flushHeaders();
+    pollRes.writeHead(200, { [HEADER.accelBuffering]: 'no', 'cache-control': 'no-store' });
+    pollRes.write(encodeFrame(encodeMeta({ ...this.request.meta, queuedMs })));
     pollRes.once('close', () => {
       if (pollRes.writableFinished) return;
       // The client's connection broke: before the answer that is tunnel_offline, after a 101 the end.

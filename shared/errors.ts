@@ -55,6 +55,28 @@ export class SessionEndedError extends TunnelError {
 }
 
 /**
+ * The client and server speak different protocol versions (shared/protocol.ts PROTOCOL_VERSION);
+ * the client exits with code 2, since only upgrading one side helps.
+ */
+export class ProtocolMismatchError extends TunnelError {
+  override name = 'ProtocolMismatchError';
+  constructor(message: string) {
+    super('protocol_mismatch', message);
+  }
+}
+
+/**
+ * One poll answer could not be read (a proxy answered instead of the server, or cut or mangled
+ * the answer); the client polls again at once, since the session itself is likely fine.
+ */
+export class BadPollAnswerError extends TunnelError {
+  override name = 'BadPollAnswerError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('bad_poll_answer', message, options);
+  }
+}
+
+/**
  * The --server answered, but not as a standin server does (an HTML page, a redirect, a 404 from
  * another app): retrying will not help, so the client exits with code 2 and says so.
  */

@@ -1,39 +1,43 @@
 /**
- * The wire protocol between the standin client and server, defined once.
+ * The wire protocol between the standin client and server, defined once (docs/wire-protocol.md
+ * describes it in prose).
  *
  * Every exchange is an ordinary HTTP/1.1 message. Metadata (which request, its method, URL and
- * headers; or the app's status and headers) travels as JSON in one header, `x-standin-meta`, and
- * the HTTP body carries the raw body bytes untouched, so bodies stream with backpressure and are
- * never base64 or JSON encoded.
+ * headers; or the app's status and headers) travels as one JSON record framed at the start of
+ * the body (shared/wire-frame.ts: `<length>\n<JSON>`), and the raw body bytes follow untouched,
+ * so bodies stream with backpressure and are never base64 or JSON encoded. HTTP headers between
+ * client and server carry only fixed, small things (session, protocol version, not-a-poll), so
+ * proxy header limits (nginx's 4 KiB proxy buffer, 8 KiB client header buffers) never meet a
+ * browser's cookies or an app's Set-Cookie.
  *
  * - Register:  POST   /_standin/v1/tunnels                       JSON RegisterRequest → 201 RegisterResponse
  * - Poll:      GET    /_standin/v1/tunnels/<name>/poll           → a PollAnswer (see below)
- * - Respond:   POST   /_standin/v1/tunnels/<name>/responses/<id> meta = ResponseMeta, body = app body
+ * - Respond:   POST   /_standin/v1/tunnels/<name>/responses/<id> frame = ResponseMeta, then the app body
  *                                                               → a PollAnswer: the POST is held open as
  *                                                                 the client's next poll
  * - Respond to several:
- *              POST   /_standin/v1/tunnels/<name>/responses      meta = ResponseGroupMeta, body = the
+ *              POST   /_standin/v1/tunnels/<name>/responses      frame = ResponseGroupMeta, then the
  *                                                                 bodies back to back → a PollAnswer
  * - Release:   DELETE /_standin/v1/tunnels/<name>                → 204
  *
  * A PollAnswer is one of:
- * - 200 with meta = RequestMeta, body = the browser's request body: a request to replay;
- * - 200 with meta = RequestBatchMeta, empty body: several bodiless requests to replay. A busy
- *   tunnel's queue is handed over this way (up to MAX_BATCH_REQUESTS at once), and the client
- *   answers the small complete responses among them together in one respond-to-several POST, so
- *   the control exchange per request is shared by several requests;
- * - 200 with meta = ProbeMeta, empty body: a health probe. The client checks the local app and
- *   answers with a respond POST under the probe's id whose meta is a ProbeResultMeta; probes
- *   never reach the app as a request and never show in the client's request log;
+ * - 200 with frame = RequestMeta, then the browser's request body: a request to replay;
+ * - 200 with frame = RequestBatchMeta and nothing after it: several bodiless requests to replay.
+ *   A busy tunnel's queue is handed over this way (up to MAX_BATCH_REQUESTS at once), and the
+ *   client answers the small complete responses among them together in one respond-to-several
+ *   POST, so the control exchange per request is shared by several requests;
+ * - 200 with frame = ProbeMeta and nothing after it: a health probe. The client checks the local
+ *   app and answers with a respond POST under the probe's id whose frame is a ProbeResultMeta;
+ *   probes never reach the app as a request and never show in the client's request log;
  * - 204: the poll timed out with nothing to do, poll again;
  * - 4xx/5xx with a JSON ErrorBody: the session is over (`error` and `reason` say why) or the call was wrong.
  *
  * Upgrades (WebSocket and any other `Upgrade` protocol) ride on the same two messages:
- * - the poll answer's meta has `upgrade: true` and its body stays open: after the app accepted
+ * - the poll answer's frame has `upgrade: true` and its body stays open: after the app accepted
  *   the upgrade it carries the bytes the browser sends (chunked, open-ended; its end is the
  *   browser's half-close);
- * - the client answers with a respond POST whose meta is `status: 101` and the app's raw headers
- *   untouched, and whose body is the bytes the app sends (its end is the app's half-close). That
+ * - the client answers with a respond POST whose frame is `status: 101` and the app's raw headers
+ *   untouched, followed by the bytes the app sends (its end is the app's half-close). That
  *   POST is not held as a poll: the server answers it 204 when its body ends, and the client's
  *   poll slot goes back to polling as soon as the app accepted. A refused upgrade (any status but
  *   101) is an ordinary response; the server then ends the poll answer's body at once.
@@ -41,6 +45,9 @@
  * A respond POST with `x-standin-not-a-poll: 1` is answered 204 once its body is taken instead of
  * being held as a poll: the client sends it when it already has more polls open than it wants.
  *
+ * The client sends PROTOCOL_VERSION in the registration body and in `x-standin-protocol` on
+ * every call; the server refuses another version with 400 naming both versions, so a client and
+ * server of different releases fail at once with a clear message instead of misreading frames.
  * Poll, respond and release carry the session id from registration in `x-standin-session`, and
  * the server accepts a response only from the session it handed the request to. Everything under
  * /_standin/v1/ requires the bearer token when the server has one.
@@ -48,8 +55,12 @@
 
 import { ProtocolError } from './errors';
 
-/** Version of this internal protocol; a breaking change gets a new path prefix (/_standin/v2/). */
-export const PROTOCOL_VERSION = 1;
+/**
+ * Version of this internal protocol. 2: metadata framed in the body (1 carried it in a header).
+ * The paths keep their /_standin/v1/ prefix, which is part of the user-facing contract; the
+ * version travels in the registration body and the `x-standin-protocol` header instead.
+ */
+export const PROTOCOL_VERSION = 2;
 
 /** Prefix of the whole control plane on the server's main port. */
 export const CONTROL_PREFIX = '/_standin/';
@@ -80,8 +91,10 @@ export const NO_TUNNEL_NAME = 'none';
 
 /** Header names, lower case as Node exposes them. User-facing ones are part of DESIGN.md's contract. */
 export const HEADER = {
-  /** Internal: JSON metadata of the message this HTTP message carries. */
-  meta: 'x-standin-meta',
+  /** Internal: PROTOCOL_VERSION of the client, on every call to the client API. */
+  protocol: 'x-standin-protocol',
+  /** Internal, protocol 1 only: its metadata header. Still dropped from browser requests. */
+  legacyMeta: 'x-standin-meta',
   /** Internal: the session id a client got at registration. */
   session: 'x-standin-session',
   /** The standin request id, to the app and back to the browser. */
@@ -121,13 +134,15 @@ export const REQUEST_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][
 export const MAX_CONTROL_BODY_BYTES = 16 * 1024;
 
 /**
- * Header size limit on the control connections. The meta header carries a browser's or app's
- * whole header block (itself limited to 16 KiB on the public ports) as JSON, which grows it a little.
+ * The one head-size limit: browser request heads on the tunnel ports and the main port (then
+ * 431, `standin server --max-header-size` changes it), app response heads on the client (then
+ * 502 app_error), and the control connections. 64 KiB lets a site's single-sign-on cookies
+ * through; JSON-encoded, such a head still fits one MAX_META_FRAME_BYTES frame.
  */
-export const MAX_CONTROL_HEADER_BYTES = 64 * 1024;
+export const MAX_HEAD_BYTES = 64 * 1024;
 
-/** Header size limit for browser requests on the public ports and for app responses; past it, 431 / 502. */
-export const MAX_PUBLIC_HEADER_BYTES = 16 * 1024;
+/** Largest metadata record (JSON) of one message (shared/wire-frame.ts); a bigger one is refused. */
+export const MAX_META_FRAME_BYTES = 256 * 1024;
 
 /** How much longer than the poll timeout a poll may stay silent before either side calls it dead. */
 export const POLL_GRACE_MS = 5_000;
@@ -155,6 +170,8 @@ export interface RegisterRequest {
   version?: string;
   /** user@host of the client, for status pages. */
   owner?: string;
+  /** The client's PROTOCOL_VERSION; absent from clients before protocol 2, which are refused. */
+  protocol?: number;
 }
 
 /**
@@ -183,6 +200,8 @@ export interface RegisterResponse {
   pollTimeoutMs: number;
   /** How long the server waits for a response head before answering 504. */
   requestTimeoutMs: number;
+  /** The server's PROTOCOL_VERSION; absent from servers before protocol 2. */
+  protocol?: number;
   /** Links to the tunnel that work from a browser; older servers do not send them. */
   urls?: PublicUrls;
 }
@@ -255,10 +274,10 @@ export interface RequestBatchMeta {
 export const MAX_BATCH_REQUESTS = 16;
 
 /**
- * Most bytes of meta a batch (or a group of responses) gathers in its one header, leaving room
- * under MAX_CONTROL_HEADER_BYTES; what does not fit goes in the next one.
+ * Most bytes of meta a batch (or a group of responses) gathers in its one frame, well under
+ * MAX_META_FRAME_BYTES; what does not fit goes in the next one.
  */
-export const MAX_BATCH_META_BYTES = 32 * 1024;
+export const MAX_BATCH_META_BYTES = 64 * 1024;
 
 /** Largest body of a response that may travel in a group (bigger ones stream on their own POST). */
 export const MAX_GROUPED_BODY_BYTES = 64 * 1024;
@@ -298,6 +317,8 @@ export const STANDIN_ERROR_STATUS = {
   timeout: 504,
   /** The --fallback app (the in-cluster service) refused or broke the connection. */
   fallback_unreachable: 502,
+  /** The request's head does not fit one metadata frame (only past a raised --max-header-size). */
+  head_too_large: 431,
 } as const;
 
 /** A code of an error that standin answers the browser with. */
@@ -341,12 +362,29 @@ export function parseRegisterRequest(value: unknown): RegisterRequest {
   if (body.ttlMs !== undefined && body.ttlMs !== null) request.ttlMs = expectInteger(body.ttlMs, 'ttlMs', 1, Number.MAX_SAFE_INTEGER);
   if (body.version !== undefined) request.version = expectString(body.version, 'version').slice(0, 40);
   if (body.owner !== undefined) request.owner = expectString(body.owner, 'owner').slice(0, 120);
+  request.protocol = expectProtocolVersion(body.protocol, body.version);
   return request;
 }
 
-/** Parses the meta header of a 200 poll answer (a request or a probe), or throws ProtocolError. */
-export function parsePollMeta(header: string | undefined): PollMeta {
-  const meta = expectObject(parseJsonHeader(header), 'poll meta');
+/**
+ * Checks the protocol version a client registers with, or throws ProtocolError naming both
+ * versions and which side to upgrade (an old client sends none).
+ */
+export function expectProtocolVersion(value: unknown, clientVersion?: unknown): number {
+  const release = typeof clientVersion === 'string' ? ` (standin ${clientVersion.slice(0, 40)})` : '';
+  if (value === PROTOCOL_VERSION) return PROTOCOL_VERSION;
+  if (value === undefined || value === null) {
+    throw new ProtocolError(`this standin server speaks protocol ${PROTOCOL_VERSION} and your client${release} speaks protocol 1: upgrade the client (npm install -g standin@latest, or npx standin@latest)`);
+  }
+  const older = typeof value === 'number' && value < PROTOCOL_VERSION;
+  throw new ProtocolError(
+    `this standin server speaks protocol ${PROTOCOL_VERSION} and your client${release} speaks protocol ${JSON.stringify(value).slice(0, 20)}: ${older ? 'upgrade the client (npm install -g standin@latest)' : 'ask the server\'s operators to upgrade the standin server, or use a client of the server\'s release'}`,
+  );
+}
+
+/** Parses the frame of a 200 poll answer (a request, a batch or a probe), or throws ProtocolError. */
+export function parsePollMeta(json: string): PollMeta {
+  const meta = expectObject(parseJson(json), 'poll meta');
   if (meta.kind === 'probe') return { kind: 'probe', id: expectString(meta.id, 'id') };
   if (meta.kind === 'batch') {
     const requests = expectList(meta.requests, 'requests', MAX_BATCH_REQUESTS).map((item) => toRequestMeta(expectObject(item, 'batched request')));
@@ -357,21 +395,21 @@ export function parsePollMeta(header: string | undefined): PollMeta {
 }
 
 /**
- * The meta header of a batch, built from the requests' own encoded metas (each encoded once,
+ * The meta of a batch, built from the requests' own encoded metas (each encoded once,
  * when the server measures whether it still fits).
  */
 export function encodeBatchMeta(encodedRequests: string[]): string {
   return `{"kind":"batch","requests":[${encodedRequests.join(',')}]}`;
 }
 
-/** Parses the meta header of a poll answer that must be a request, or throws ProtocolError. */
-export function parseRequestMeta(header: string | undefined): RequestMeta {
-  return toRequestMeta(expectObject(parseJsonHeader(header), 'request meta'));
+/** Parses the frame of a poll answer that must be a request, or throws ProtocolError. */
+export function parseRequestMeta(json: string): RequestMeta {
+  return toRequestMeta(expectObject(parseJson(json), 'request meta'));
 }
 
-/** Parses the meta header of a respond POST that answers a probe, or throws ProtocolError. */
-export function parseProbeResultMeta(header: string | undefined): ProbeResultMeta {
-  const meta = expectObject(parseJsonHeader(header), 'probe result meta');
+/** Parses the frame of a respond POST that answers a probe, or throws ProtocolError. */
+export function parseProbeResultMeta(json: string): ProbeResultMeta {
+  const meta = expectObject(parseJson(json), 'probe result meta');
   if (meta.kind !== 'probe-result') throw new ProtocolError(`meta kind must be "probe-result", got ${JSON.stringify(meta.kind)}`);
   const appMs = typeof meta.appMs === 'number' && Number.isFinite(meta.appMs) ? Math.max(0, meta.appMs) : 0;
   const result: ProbeResultMeta = { kind: 'probe-result', ok: meta.ok === true, appMs };
@@ -393,14 +431,14 @@ function toRequestMeta(meta: Record<string, unknown>): RequestMeta {
   };
 }
 
-/** Parses the meta header of a respond POST, or throws ProtocolError saying what is wrong. */
-export function parseResponseMeta(header: string | undefined): ResponseMeta {
-  return toResponseMeta(expectObject(parseJsonHeader(header), 'response meta'));
+/** Parses the frame of a respond POST, or throws ProtocolError saying what is wrong. */
+export function parseResponseMeta(json: string): ResponseMeta {
+  return toResponseMeta(expectObject(parseJson(json), 'response meta'));
 }
 
-/** Parses the meta header of a respond-to-several POST, or throws ProtocolError saying what is wrong. */
-export function parseResponseGroupMeta(header: string | undefined): ResponseGroupMeta {
-  const meta = expectObject(parseJsonHeader(header), 'response group meta');
+/** Parses the frame of a respond-to-several POST, or throws ProtocolError saying what is wrong. */
+export function parseResponseGroupMeta(json: string): ResponseGroupMeta {
+  const meta = expectObject(parseJson(json), 'response group meta');
   if (meta.kind !== 'responses') throw new ProtocolError(`meta kind must be "responses", got ${JSON.stringify(meta.kind)}`);
   const responses = expectList(meta.responses, 'responses', MAX_BATCH_REQUESTS).map((item) => {
     const response = expectObject(item, 'grouped response');
@@ -426,18 +464,16 @@ function toResponseMeta(meta: Record<string, unknown>): ResponseMeta {
   }
 }
 
-/** Encodes meta for the `x-standin-meta` header; DEL is escaped because Node refuses it in header values. */
+/** Encodes meta as the JSON of a metadata frame (shared/wire-frame.ts encodeFrame frames it). */
 export function encodeMeta(meta: PollMeta | ResponseMeta | ResponseGroupMeta | ProbeResultMeta): string {
-  const json = JSON.stringify(meta);
-  return json.includes('\x7f') ? json.replace(/\x7f/g, '\\u007f') : json;
+  return JSON.stringify(meta);
 }
 
-function parseJsonHeader(header: string | undefined): unknown {
-  if (header === undefined) throw new ProtocolError(`missing ${HEADER.meta} header`);
+function parseJson(json: string): unknown {
   try {
-    return JSON.parse(header);
+    return JSON.parse(json);
   } catch {
-    throw new ProtocolError(`${HEADER.meta} header is not valid JSON`);
+    throw new ProtocolError('the metadata frame is not valid JSON');
   }
 }
 

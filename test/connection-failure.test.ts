@@ -1,7 +1,7 @@
 /** How the client classifies a failed call: exit, poll again, or reconnect. */
 
 import { classifyFailure, describeFailure } from '../client/connection-failure';
-import { AuthRefusedError, ProtocolError, SessionEndedError, TunnelError } from '../shared/errors';
+import { AuthRefusedError, BadPollAnswerError, ProtocolError, ProtocolMismatchError, SessionEndedError, TunnelError } from '../shared/errors';
 
 function nodeError(code: string): Error {
   return Object.assign(new Error(`failed with ${code}`), { code });
@@ -20,6 +20,18 @@ test('a session the server ended exits', () => {
 
 test('a registration refused as malformed is a configuration error', () => {
   expect(classifyFailure(new TunnelError('bad_request', 'name is not a DNS label'), 'register')).toBe('exit-config');
+});
+
+test('a server of another protocol version is a configuration error, whatever the call', () => {
+  for (const call of ['register', 'poll', 'respond'] as const) {
+    expect(classifyFailure(new ProtocolMismatchError('the server speaks protocol 1'), call)).toBe('exit-config');
+  }
+});
+
+test('one unreadable poll answer (a proxy error page, a cut frame) means poll again; at registration it means reconnect', () => {
+  expect(classifyFailure(new BadPollAnswerError('a proxy answered HTTP 502'), 'poll')).toBe('poll-again');
+  expect(classifyFailure(new BadPollAnswerError('not a frame'), 'respond')).toBe('poll-again');
+  expect(classifyFailure(new BadPollAnswerError('a proxy answered HTTP 502'), 'register')).toBe('reconnect');
 });
 
 test('a server shutting down means reconnect soon', () => {

@@ -11,6 +11,8 @@ import { randomUUID } from 'node:crypto';
 import { httpRequest, type TestResponse } from './helpers/http';
 import { startLocalApp, type LocalApp } from './helpers/local-app';
 import { startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
+import { PROTOCOL_VERSION } from '../shared/protocol';
+import { encodeFrame } from '../shared/wire-frame';
 
 jest.setTimeout(30_000);
 
@@ -46,11 +48,20 @@ afterEach(async () => {
 });
 
 function control(path: string, options: { method?: string; headers?: http.OutgoingHttpHeaders; body?: string | Buffer } = {}): Promise<TestResponse> {
-  return httpRequest(`${server.url}${path}`, { ...options, headers: { ...AUTH, ...options.headers } });
+  return httpRequest(`${server.url}${path}`, { ...options, headers: { ...AUTH, 'x-standin-protocol': String(PROTOCOL_VERSION), ...options.headers } });
 }
 
+/** Registers as a current client would (with the protocol version), unless `body` is a string. */
 function register(body: unknown): Promise<TestResponse> {
-  return control('/_standin/v1/tunnels', { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const isObject = typeof body === 'object' && body !== null && !Array.isArray(body);
+  return control('/_standin/v1/tunnels', { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(isObject ? { protocol: PROTOCOL_VERSION, ...body } : body) });
+}
+
+/** The JSON of the metadata frame at the start of a poll answer. */
+function metaOf(answer: TestResponse): string {
+  const newline = answer.body.indexOf(0x0a);
+  const length = Number(answer.body.subarray(0, newline).toString());
+  return answer.body.subarray(newline + 1, newline + 1 + length).toString();
 }
 
 /** Sends raw bytes and returns everything the peer sent until it closed (or `timeoutMs`). */
@@ -70,8 +81,8 @@ function rawExchange(port: number, bytes: string | Buffer, timeoutMs = 3_000): P
 }
 
 /** The request ids of a poll answer's meta: one request, or a batch. */
-function batchIds(metaHeader: string): string[] {
-  const meta = JSON.parse(metaHeader) as { kind: string; id?: string; requests?: { id: string }[] };
+function batchIds(metaJson: string): string[] {
+  const meta = JSON.parse(metaJson) as { kind: string; id?: string; requests?: { id: string }[] };
   return meta.kind === 'batch' ? meta.requests!.map((request) => request.id) : [meta.id!];
 }
 
@@ -133,6 +144,36 @@ describe('control API', () => {
     expect(answer).toMatch(/^HTTP\/1\.1 431/);
   });
 
+  test('a client of another protocol version is refused with 400 naming both versions and what to upgrade', async () => {
+    const oldClient = await register(JSON.stringify({ name: 'old-client', target: 'x', version: '0.1.0' }));
+    expect(oldClient.status).toBe(400);
+    expect(errorOf(oldClient).message).toBe(`this standin server speaks protocol ${PROTOCOL_VERSION} and your client (standin 0.1.0) speaks protocol 1: upgrade the client (npm install -g standin@latest, or npx standin@latest)`);
+    const newerPoll = await control('/_standin/v1/tunnels/bystander/poll', { headers: { 'x-standin-protocol': String(PROTOCOL_VERSION + 1) } });
+    expect(newerPoll.status).toBe(400);
+    expect(errorOf(newerPoll).message).toMatch(/upgrade the standin server/);
+    const noHeader = await httpRequest(`${server.url}/_standin/v1/tunnels/bystander/poll`, { headers: AUTH });
+    expect(noHeader.status).toBe(400);
+    expect(errorOf(noHeader).message).toMatch(/speaks protocol 1: upgrade the client/);
+  });
+
+  test('a respond POST whose body does not start with a frame, or declares an oversized one, is refused and its browser gets 502', async () => {
+    const f = JSON.parse((await register({ name: 'manual-f', target: 'http://localhost:1' })).text) as { sessionId: string; port: number };
+    for (const body of ['<html>not a frame</html>', '99999999\n{', `${300 * 1024}\n{"kind":"response"`]) {
+      const browser = httpRequest(`http://127.0.0.1:${f.port}/for-f`);
+      let id: string | undefined;
+      for (let attempt = 0; attempt < 20 && !id; attempt++) {
+        const poll = await control('/_standin/v1/tunnels/manual-f/poll', { headers: { 'x-standin-session': f.sessionId } });
+        if (poll.status === 200) id = (JSON.parse(metaOf(poll)) as { id: string }).id;
+      }
+      const bad = await control(`/_standin/v1/tunnels/manual-f/responses/${id}`, { method: 'POST', headers: { 'x-standin-session': f.sessionId }, body });
+      expect(bad.status).toBe(400);
+      expect(errorOf(bad).error).toBe('bad_request');
+      const answer = await browser;
+      expect(answer.status).toBe(502);
+      expect(answer.headers['x-standin-error']).toBe('app_error');
+    }
+  });
+
   test('wrong methods and unknown paths get 405 and 404 with a message', async () => {
     const wrongMethod = await control('/_standin/v1/tunnels', { method: 'PUT' });
     expect(wrongMethod.status).toBe(405);
@@ -160,12 +201,14 @@ describe('control API', () => {
     let meta: { id: string; url: string } | undefined;
     for (let attempt = 0; attempt < 20 && !meta; attempt++) {
       const poll = await control('/_standin/v1/tunnels/manual-a/poll', { headers: { 'x-standin-session': a.sessionId } });
-      if (poll.status === 200) meta = JSON.parse(String(poll.headers['x-standin-meta'])) as { id: string; url: string };
+      if (poll.status === 200) meta = JSON.parse(metaOf(poll)) as { id: string; url: string };
     }
     expect(meta?.url).toBe('/for-a');
     const id = meta!.id;
-    const respond = (tunnel: string, session: string, requestId: string, metaHeader: string, body = '') =>
-      control(`/_standin/v1/tunnels/${tunnel}/responses/${requestId}`, { method: 'POST', headers: { 'x-standin-session': session, 'x-standin-meta': metaHeader, 'content-length': Buffer.byteLength(body) }, body });
+    const respond = (tunnel: string, session: string, requestId: string, metaJson: string, body = '') => {
+      const framed = Buffer.concat([encodeFrame(metaJson), Buffer.from(body)]);
+      return control(`/_standin/v1/tunnels/${tunnel}/responses/${requestId}`, { method: 'POST', headers: { 'x-standin-session': session, 'content-length': framed.length }, body: framed });
+    };
     const good = JSON.stringify({ kind: 'response', status: 200, headers: ['content-type', 'text/plain'], appMs: 1 });
 
     const unknown = await respond('manual-a', a.sessionId, randomUUID(), good);
@@ -196,17 +239,19 @@ describe('control API', () => {
     for (let attempt = 0; attempt < 20 && !batch; attempt++) {
       await new Promise((resolve) => setTimeout(resolve, 100));
       const poll = await control('/_standin/v1/tunnels/manual-d/poll', { headers: { 'x-standin-session': d.sessionId } });
-      if (poll.status === 200) batch = JSON.parse(String(poll.headers['x-standin-meta'])) as typeof batch;
+      if (poll.status === 200) batch = JSON.parse(metaOf(poll)) as typeof batch;
     }
     expect(batch?.kind).toBe('batch');
     expect(batch!.requests.map((request) => request.url)).toEqual(['/one', '/two', '/three']);
     const [one, two, three] = batch!.requests.map((request) => request.id);
-    const group = (session: string, responses: unknown[], body: string, extraHeaders: http.OutgoingHttpHeaders = {}) =>
-      control('/_standin/v1/tunnels/manual-d/responses', {
+    const group = (session: string, responses: unknown[], body: string, extraHeaders: http.OutgoingHttpHeaders = {}) => {
+      const framed = Buffer.concat([encodeFrame(JSON.stringify({ kind: 'responses', responses })), Buffer.from(body)]);
+      return control('/_standin/v1/tunnels/manual-d/responses', {
         method: 'POST',
-        headers: { 'x-standin-session': session, 'x-standin-meta': JSON.stringify({ kind: 'responses', responses }), 'content-length': Buffer.byteLength(body), 'x-standin-not-a-poll': '1', ...extraHeaders },
-        body,
+        headers: { 'x-standin-session': session, 'content-length': framed.length, 'x-standin-not-a-poll': '1', ...extraHeaders },
+        body: framed,
       });
+    };
     const ok = (id: string, bodyBytes: number) => ({ id, kind: 'response', status: 200, headers: ['content-type', 'text/plain'], appMs: 1, bodyBytes });
 
     const foreign = await group(e.sessionId, [ok(one, 3)], 'one');
@@ -214,7 +259,7 @@ describe('control API', () => {
     expect(errorOf(foreign).error).toBe('unknown_session');
     const wrongLength = await group(d.sessionId, [ok(one, 3), ok(two, 3)], 'onetwo!');
     expect(wrongLength.status).toBe(400);
-    expect(errorOf(wrongLength).message).toMatch(/Content-Length 6/);
+    expect(errorOf(wrongLength).message).toMatch(/bodies back to back: 6 bytes/);
     expect((await group(d.sessionId, [ok(one, 3), ok(one, 3)], 'oneone')).status).toBe(400);
     const badMeta = await group(d.sessionId, [{ id: one, kind: 'response', status: 200, headers: [], appMs: 1, bodyBytes: -1 }], '');
     expect(badMeta.status).toBe(400);
@@ -240,11 +285,11 @@ describe('control API', () => {
     for (let attempt = 0; attempt < 20 && ids.length < 2; attempt++) {
       await new Promise((resolve) => setTimeout(resolve, 100));
       const poll = await control('/_standin/v1/tunnels/manual-d/poll', { headers: { 'x-standin-session': d.sessionId } });
-      if (poll.status === 200) ids = ids.concat(batchIds(String(poll.headers['x-standin-meta'])));
+      if (poll.status === 200) ids = ids.concat(batchIds(metaOf(poll)));
     }
-    const meta = JSON.stringify({ kind: 'responses', responses: [ok(ids[0], 4), ok(ids[1], 4)] });
-    const head = `POST /_standin/v1/tunnels/manual-d/responses HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nx-standin-session: ${d.sessionId}\r\nx-standin-meta: ${meta}\r\nContent-Length: 8\r\n\r\nfour`;
-    await rawExchange(server.mainPort, head, 300);
+    const frame = encodeFrame(JSON.stringify({ kind: 'responses', responses: [ok(ids[0], 4), ok(ids[1], 4)] }));
+    const head = `POST /_standin/v1/tunnels/manual-d/responses HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nx-standin-protocol: ${PROTOCOL_VERSION}\r\nx-standin-session: ${d.sessionId}\r\nContent-Length: ${frame.length + 8}\r\n\r\n`;
+    await rawExchange(server.mainPort, Buffer.concat([Buffer.from(head), frame, Buffer.from('four')]), 300);
     const cut = await Promise.all(cutBrowsers);
     expect(cut.map((answer) => [answer.status, answer.headers['x-standin-error']])).toEqual([
       [503, 'tunnel_offline'],
@@ -259,9 +304,10 @@ describe('control API', () => {
     let id: string | undefined;
     for (let attempt = 0; attempt < 20 && !id; attempt++) {
       const poll = await control('/_standin/v1/tunnels/manual-c/poll', { headers: { 'x-standin-session': c.sessionId } });
-      if (poll.status === 200) id = (JSON.parse(String(poll.headers['x-standin-meta'])) as { id: string }).id;
+      if (poll.status === 200) id = (JSON.parse(metaOf(poll)) as { id: string }).id;
     }
-    const bad = await control(`/_standin/v1/tunnels/manual-c/responses/${id}`, { method: 'POST', headers: { 'x-standin-session': c.sessionId, 'x-standin-meta': '{"kind":"response","status":"two hundred"}', 'content-length': 0 } });
+    const badFrame = encodeFrame('{"kind":"response","status":"two hundred"}');
+    const bad = await control(`/_standin/v1/tunnels/manual-c/responses/${id}`, { method: 'POST', headers: { 'x-standin-session': c.sessionId, 'content-length': badFrame.length }, body: badFrame });
     expect(bad.status).toBe(400);
     expect(errorOf(bad).message).toBe('status must be an integer from 100 to 999');
     const answer = await browser;
@@ -303,7 +349,7 @@ describe('public tunnel ports', () => {
   });
 
   test('a request head over the header size limit gets 431', async () => {
-    const answer = await rawExchange(client.port, `GET /big HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(17 * 1024)}\r\n\r\n`);
+    const answer = await rawExchange(client.port, `GET /big HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(65 * 1024)}\r\n\r\n`);
     expect(answer).toMatch(/^HTTP\/1\.1 431/);
     expect(appSaw).not.toContain('/big');
   });

@@ -25,9 +25,9 @@ afterAll(async () => {
   await app?.close();
 });
 
-function runStatus(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function runStatus(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [STANDIN_BIN, 'status', ...args], { timeout: 20_000, env: { PATH: process.env.PATH ?? '' } }, (error, stdout, stderr) => {
+    execFile(process.execPath, [STANDIN_BIN, 'status', ...args], { timeout: 20_000, env: { PATH: process.env.PATH ?? '', ...env } }, (error, stdout, stderr) => {
       resolve({ code: error ? Number((error as NodeJS.ErrnoException & { code?: unknown }).code ?? 1) : 0, stdout, stderr });
     });
   });
@@ -55,6 +55,24 @@ test('standin status exits 1 with a message when the server cannot be reached, 2
   expect(unreachable.code).toBe(1);
   expect(unreachable.stderr).toMatch(/could not read http:\/\/127\.0\.0\.1:1\/_standin\/api\/tunnels/);
   expect((await runStatus([])).code).toBe(2);
+});
+
+test('standin status takes the token like connect: STANDIN_TOKEN exported or --token, sent as a bearer', async () => {
+  const seen: (string | undefined)[] = [];
+  const statusApi = await startLocalApp((req, res) => {
+    seen.push(req.headers.authorization);
+    res.setHeader('content-type', 'application/json');
+    res.end('[]');
+  });
+  try {
+    const fromEnv = await runStatus(['--server', statusApi.url], { STANDIN_TOKEN: 'env-secret' });
+    expect(fromEnv.stderr).not.toMatch(/Unknown argument/);
+    expect(fromEnv.code).toBe(0);
+    expect((await runStatus(['--server', statusApi.url, '--token', 'flag-secret'])).code).toBe(0);
+    expect(seen).toEqual(['Bearer env-secret', 'Bearer flag-secret']);
+  } finally {
+    await statusApi.close();
+  }
 });
 
 test('time left reads "Expired" after expiry and the table says when there are no tunnels', () => {

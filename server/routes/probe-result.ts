@@ -5,13 +5,14 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HEADER, parseProbeResultMeta } from '../../shared/protocol';
+import { readFrame } from '../../shared/wire-frame';
 import { replyError } from '../control-reply';
 import type { ServerContext } from '../server-context';
 import { continueAsPoll } from './poll';
 
-export function handleProbeResult(ctx: ServerContext, name: string, probeId: string, req: IncomingMessage, res: ServerResponse): void {
+export async function handleProbeResult(ctx: ServerContext, name: string, probeId: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const sessionId = req.headers[HEADER.session];
-  const result = parseProbeResultMeta(req.headers[HEADER.meta] as string | undefined);
+  const result = parseProbeResultMeta(await readFrame(req, { timeoutMs: ctx.config.requestTimeoutMs }));
   if (!ctx.health.settleProbe(name, probeId, sessionId, result)) {
     replyError(res, 404, 'unknown_request', `probe ${probeId} is not waiting for an answer from this session of tunnel ${name}`);
     return;

@@ -1,7 +1,7 @@
 /** POST /_standin/v1/tunnels: a client registers (or re-registers) a tunnel and gets a port. */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { MAX_CONTROL_BODY_BYTES, parseRegisterRequest, type RegisterRequest, type RegisterResponse } from '../../shared/protocol';
+import { MAX_CONTROL_BODY_BYTES, parseRegisterRequest, PROTOCOL_VERSION, type RegisterRequest, type RegisterResponse } from '../../shared/protocol';
 import { replyError, replyJson } from '../control-reply';
 import { readJsonBody } from '../read-json-body';
 import type { ServerContext } from '../server-context';
@@ -38,6 +38,7 @@ export async function handleRegister(ctx: ServerContext, req: IncomingMessage, r
     expiresAt: new Date(expiresAt).toISOString(),
     pollTimeoutMs: ctx.config.pollTimeoutMs,
     requestTimeoutMs: ctx.config.requestTimeoutMs,
+    protocol: PROTOCOL_VERSION,
     urls: publicUrlsFor(ctx.config.publicUrls, registration.name, port, req.headers.host),
   };
   replyJson(res, 201, body);

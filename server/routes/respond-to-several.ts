@@ -1,25 +1,22 @@
 /**
  * POST /_standin/v1/tunnels/<name>/responses: the client answers several browser requests at
- * once (the small, complete responses to a batch; shared/protocol.ts). The meta header lists
- * them with their body sizes; the POST body is their bodies back to back, at most
+ * once (the small, complete responses to a batch; shared/protocol.ts). The body's metadata
+ * frame lists them with their body sizes; the rest of the body is their bodies back to back, at most
  * MAX_BATCH_REQUESTS × MAX_GROUPED_BODY_BYTES, so it is read whole before anything is sent.
  * Like a single respond POST, it is then held open as the client's next poll.
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HEADER, parseResponseGroupMeta, type GroupedResponse } from '../../shared/protocol';
+import { readFrame } from '../../shared/wire-frame';
 import { replyError } from '../control-reply';
 import type { ServerContext } from '../server-context';
 import { continueAfterResponse } from './poll';
 
-export function handleRespondToSeveral(ctx: ServerContext, name: string, req: IncomingMessage, res: ServerResponse): void {
+export async function handleRespondToSeveral(ctx: ServerContext, name: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const sessionId = req.headers[HEADER.session];
-  const { responses } = parseResponseGroupMeta(req.headers[HEADER.meta] as string | undefined);
+  const { responses } = parseResponseGroupMeta(await readFrame(req, { timeoutMs: ctx.config.requestTimeoutMs }));
   const bodyBytes = responses.reduce((sum, response) => sum + response.bodyBytes, 0);
-  if (req.headers['content-length'] !== String(bodyBytes)) {
-    replyError(res, 400, 'bad_request', `the body must be the ${responses.length} bodies back to back: Content-Length ${bodyBytes}`);
-    return;
-  }
   if (new Set(responses.map((response) => response.id)).size !== responses.length) {
     replyError(res, 400, 'bad_request', 'a request id appears twice in one group of responses');
     return;
@@ -33,24 +30,38 @@ export function handleRespondToSeveral(ctx: ServerContext, name: string, req: In
     }
   }
   const chunks: Buffer[] = [];
-  req.on('data', (chunk: Buffer) => chunks.push(chunk));
+  let receivedBytes = 0;
+  req.on('data', (chunk: Buffer) => {
+    receivedBytes += chunk.length;
+    // More than the frame declared is not kept: the group is refused at the end.
+    if (receivedBytes <= bodyBytes) chunks.push(chunk);
+  });
   // The client's connection broke before the whole group arrived: its browsers get an answer now,
   // not at their request timeout.
   req.once('close', () => {
-    if (req.complete) return;
-    for (const response of responses) {
-      const request = ctx.handed.get(response.id);
-      if (!request) continue;
-      ctx.handed.remove(response.id);
-      request.fail('tunnel_offline', 'The connection to the standin client broke while it sent the response.');
-    }
+    if (!req.complete) failGroup(ctx, responses, 'tunnel_offline', 'The connection to the standin client broke while it sent the response.');
   });
   req.once('end', () => {
+    if (receivedBytes !== bodyBytes) {
+      // Refused whole, like any bad group: its requests stay with the client, which may answer again.
+      replyError(res, 400, 'bad_request', `the body after the frame must be the ${responses.length} bodies back to back: ${bodyBytes} bytes, got ${receivedBytes}`);
+      return;
+    }
     deliver(ctx, responses, Buffer.concat(chunks, bodyBytes));
     const tunnel = ctx.registry.get(name);
     if (tunnel && tunnel.session.id === sessionId) tunnel.session.heard();
     continueAfterResponse(ctx, name, sessionId, req, res);
   });
+}
+
+/** Fails the browser requests of a group that cannot be delivered. */
+function failGroup(ctx: ServerContext, responses: GroupedResponse[], code: 'tunnel_offline', message: string): void {
+  for (const response of responses) {
+    const request = ctx.handed.get(response.id);
+    if (!request) continue;
+    ctx.handed.remove(response.id);
+    request.fail(code, message);
+  }
 }
 
 /** Sends each response to its waiting browser; a request no longer waiting (timed out, browser gone) is skipped. */

@@ -1,20 +1,21 @@
 /**
  * POST /_standin/v1/tunnels/<name>/responses/<id>: the client answers one browser request.
- * The meta header holds the app's status and headers (or why there is no response); the body is
- * the app's body, streamed to the browser. When the body is done the POST is held open as the
+ * The body's metadata frame holds the app's status and headers (or why there is no response);
+ * the rest of the body is the app's body, streamed to the browser. When the body is done the POST is held open as the
  * client's next poll, so a busy tunnel costs one round trip per request.
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ProtocolError } from '../../shared/errors';
 import { HEADER, parseResponseMeta } from '../../shared/protocol';
+import { readFrame } from '../../shared/wire-frame';
 import type { BrowserRequest } from '../browser-request';
 import { replyError } from '../control-reply';
 import type { ServerContext } from '../server-context';
 import { continueAfterResponse } from './poll';
 import { handleProbeResult } from './probe-result';
 
-export function handleRespond(ctx: ServerContext, name: string, requestId: string, req: IncomingMessage, res: ServerResponse): void {
+export async function handleRespond(ctx: ServerContext, name: string, requestId: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const sessionId = req.headers[HEADER.session];
   const request = ctx.handed.get(requestId);
   if (!request && ctx.health.isPendingProbe(requestId)) return handleProbeResult(ctx, name, requestId, req, res);
@@ -36,10 +37,16 @@ export function handleRespond(ctx: ServerContext, name: string, requestId: strin
   }
   let meta;
   try {
-    meta = parseResponseMeta(req.headers[HEADER.meta] as string | undefined);
+    meta = parseResponseMeta(await readFrame(req, { timeoutMs: ctx.config.requestTimeoutMs }));
   } catch (error) {
-    request.fail('app_error', 'The standin client sent a response standin could not read.');
+    if (req.destroyed && !req.complete) request.fail('tunnel_offline', 'The connection to the standin client broke while it sent the response.');
+    else request.fail('app_error', 'The standin client sent a response standin could not read.');
     throw error as ProtocolError;
+  }
+  if (request.state === 'answered' || request.res.destroyed) {
+    // The request timed out or the browser left while the frame was on its way.
+    req.destroy();
+    return;
   }
   // An upgrade the app accepted (101) becomes two byte streams; anything else is answered below.
   if (request.upgrade?.takeResponse(meta, req, res)) return;

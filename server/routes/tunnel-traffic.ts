@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { logAccess } from '../access-log';
 import { BrowserRequest } from '../browser-request';
 import { recentRequestOf } from '../recent-requests';
+import { failIfHeadTooLarge } from '../head-size-check';
 import type { ServerContext } from '../server-context';
 import { browserErrorFor } from '../stop-tunnel';
 import type { Tunnel } from '../tunnel';
@@ -42,6 +43,7 @@ export function serveThroughTunnel(ctx: ServerContext, name: string, req: Incomi
     request.fail('queue_full', `${ctx.config.maxInFlightRequests} requests are already in flight on tunnel ${name} (--max-in-flight).`);
     return;
   }
+  if (failIfHeadTooLarge(request)) return;
   if (!tunnel.session.offer(request)) {
     request.fail('queue_full', `${ctx.config.maxQueuedRequests} requests are already waiting for tunnel ${name}.`);
     return;

@@ -11,8 +11,8 @@ export interface LocalApp {
 }
 
 /** Starts `handler` as an HTTP server on a free loopback port. */
-export async function startLocalApp(handler: http.RequestListener, port = 0): Promise<LocalApp> {
-  const server = http.createServer(handler);
+export async function startLocalApp(handler: http.RequestListener, port = 0, options: http.ServerOptions = {}): Promise<LocalApp> {
+  const server = http.createServer(options, handler);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => resolve());

@@ -71,7 +71,7 @@ function nginxConfig(dir: string, serverBlocks: string): string {
   const temp = (name: string) => path.join(dir, name);
   return `worker_processes 1;
 error_log ${temp('error.log')} info;
-events { worker_connections 512; }
+events { worker_connections 2048; }
 http {
   access_log ${temp('access.log')};
   client_body_temp_path ${temp('client_body')};
