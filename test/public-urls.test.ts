@@ -6,6 +6,7 @@
 import { echoHandler, startLocalApp, type LocalApp } from './helpers/local-app';
 import { httpRequest } from './helpers/http';
 import { spawnStandin, startClientProcess, startServerProcess, type ServerProcess, type StandinProcess } from './helpers/processes';
+import { PROTOCOL_VERSION } from '../shared/protocol';
 import type { TunnelStatus } from '../shared/status-api';
 
 jest.setTimeout(60_000);
@@ -62,7 +63,7 @@ test('without port mode there is no port link, and a hostile Host header yields 
   const registered = await httpRequest(`${standin.url}/_standin/v1/tunnels`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ name: 'no-ports', target: 'http://localhost:1' }),
+    body: JSON.stringify({ name: 'no-ports', target: 'http://localhost:1', protocol: PROTOCOL_VERSION }),
   });
   expect(registered.status).toBe(201);
   expect(JSON.parse(registered.text).urls).toEqual({});
@@ -70,7 +71,7 @@ test('without port mode there is no port link, and a hostile Host header yields 
   const hostile = await httpRequest(`${other.url}/_standin/v1/tunnels`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', host: 'evil.test@other.test' },
-    body: JSON.stringify({ name: 'hostile-host', target: 'http://localhost:1' }),
+    body: JSON.stringify({ name: 'hostile-host', target: 'http://localhost:1', protocol: PROTOCOL_VERSION }),
   });
   expect(JSON.parse(hostile.text).urls).toEqual({});
 });
