@@ -58,7 +58,7 @@ export class UpgradeForwarder {
   async serve(meta: RequestMeta, fromBrowser: Readable, sessionId: string, headersTimeoutMs: number): Promise<PollAnswer> {
     const startedAt = performance.now();
     // Frames are not previewed: only byte counts and the heads reach the inspector.
-    const capture = new RequestCapture(meta, this.options.name, { previewCapBytes: 0 });
+    const capture = new RequestCapture(meta, this.options.name, { previewCapBytes: 0, hostSentToApp: this.options.preserveHost ? undefined : this.options.target.host });
     // Until the app answers, the server sends nothing on this body; after a refusal it ends it.
     fromBrowser.on('error', () => undefined);
     if (this.appSockets.size >= MAX_CLIENT_UPGRADES) {

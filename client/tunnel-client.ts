@@ -370,7 +370,7 @@ export class TunnelClient {
    */
   private async forward(meta: RequestMeta, body: Readable | null): Promise<AppAnswer> {
     const startedAt = performance.now();
-    const capture = new RequestCapture(meta, this.name, { previewCapBytes: this.previewCapBytes });
+    const capture = new RequestCapture(meta, this.name, { previewCapBytes: this.previewCapBytes, hostSentToApp: this.config.preserveHost ? undefined : this.config.target.host });
     if (body && !meta.hasBody) body.resume();
     let response: AppResponse;
     try {
