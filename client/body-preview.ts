@@ -6,7 +6,7 @@
 
 import { Transform, type TransformCallback } from 'node:stream';
 
-/** How much of each body the inspector keeps (DESIGN.md: "first 64 KiB"). */
+/** How much of each body the inspector keeps (docs/design.md "Request inspector": the first 64 KiB). */
 export const PREVIEW_CAP_BYTES = 64 * 1024;
 
 /** How many leading bytes of a binary body the inspector shows as hex. */

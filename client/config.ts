@@ -70,7 +70,7 @@ export function clientOptions<T>(yargs: Argv<T>) {
     .example('STANDIN_SERVER=https://standin.test.example.com $0 connect https://localhost:5173 --name alice-shop', 'a Vite dev server over https, under a chosen name');
 }
 
-/** The inspector's port unless --inspect says otherwise (DESIGN.md "Request inspector"). */
+/** The inspector's port unless --inspect says otherwise (docs/design.md "Request inspector"). */
 export const DEFAULT_INSPECT_PORT = 4040;
 
 /** The parsed argv of `standin connect`. */

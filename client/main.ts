@@ -1,6 +1,6 @@
 /**
  * `standin connect <target>`: read config, register the tunnel, serve until Ctrl-C or until the
- * server ends the session. Exit codes (DESIGN.md): 0 clean stop, 2 usage or config error,
+ * server ends the session. Exit codes (docs/design.md "Client exit codes"): 0 clean stop, 2 usage or config error,
  * 3 token refused, 4 tunnel expired or stopped by an admin, 1 anything else.
  */
 

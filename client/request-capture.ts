@@ -26,7 +26,7 @@ export interface RequestRecord {
   status: number;
   /** The app's response headers (empty when standin answered). */
   responseHeaders: RawHeaders;
-  /** Set when standin answered instead of the app (DESIGN.md "Errors"). */
+  /** Set when standin answered instead of the app (docs/design.md "Errors"). */
   error?: AppFailureCode;
   errorMessage?: string;
   bytesIn: number;

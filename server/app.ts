@@ -5,11 +5,8 @@
 
 import express from 'express';
 import type { ServerContext } from './server-context';
-import type { TunnelStatus } from '../shared/status-api';
 import { renderDashboardPage } from './dashboard/dashboard-page';
 import { createStatusRouter } from './status-routes';
-import type { Tunnel } from './tunnel';
-import { describeTunnelStatus } from './tunnel-status';
 
 export function createApp(ctx: ServerContext): express.Express {
   const app = express();
@@ -37,9 +34,4 @@ export function createApp(ctx: ServerContext): express.Express {
     res.status(404).json({ error: 'not_found', message: `no standin endpoint at ${req.originalUrl.slice(0, 100)}` });
   });
   return app;
-}
-
-/** The public JSON view of a tunnel (no session id: that is the client's secret); see tunnel-status.ts. */
-export function describeTunnel(ctx: ServerContext, tunnel: Tunnel): TunnelStatus {
-  return describeTunnelStatus(ctx, tunnel);
 }

@@ -8,11 +8,21 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { newUuid } from '../shared/random-ids';
 import type { Logger } from '../shared/logger';
-import { type AppResponseMeta, type RequestMeta, type StandinErrorCode } from '../shared/protocol';
+import { type AppResponseMeta, type RequestMeta, type ResponseMeta, type StandinErrorCode } from '../shared/protocol';
 import { sendStandinError } from './error-page';
 import { buildForwardHeaders } from './forward-headers';
-import type { UpgradeLink } from './upgrade-traffic';
 import { setHeader } from '../shared/http-headers';
+
+/**
+ * What the poll and respond routes need of an Upgrade request's link (upgrade-traffic.ts). Named
+ * here, not imported, so the request model does not depend on the upgrade path and its server context.
+ */
+export interface UpgradeHandshake {
+  /** A poll took the handshake; its answer carries the request and then the browser's bytes. */
+  handOver(pollRes: ServerResponse, queuedMs: number): void;
+  /** The client's answer to the handshake; true when it was a 101 and the link took it. */
+  takeResponse(meta: ResponseMeta, post: IncomingMessage, postRes: ServerResponse): boolean;
+}
 
 /** Where a browser request is in its life. */
 export type BrowserRequestState = 'queued' | 'handed' | 'answered';
@@ -33,7 +43,7 @@ export class BrowserRequest {
   bytesIn = 0;
   bytesOut = 0;
   /** Set for an Upgrade request (WebSocket): its handshake and byte streams. */
-  upgrade: UpgradeLink | undefined;
+  upgrade: UpgradeHandshake | undefined;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(

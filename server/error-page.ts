@@ -1,6 +1,6 @@
 /**
  * The answer a browser gets when standin itself, not the app, answers: the status from
- * DESIGN.md, `X-Standin-Error: <code>`, and a short page (JSON when the request asks for JSON)
+ * docs/design.md "Errors", `X-Standin-Error: <code>`, and a short page (JSON when the request asks for JSON)
  * that says what happened and what to do.
  */
 

@@ -1,5 +1,5 @@
 /**
- * The headers the local app receives (DESIGN.md "Trace headers"): the browser's headers without
+ * The headers the local app receives (docs/design.md "Trace headers"): the browser's headers without
  * hop-by-hop ones and without any X-Standin-* a browser could spoof, plus request ids, forwarding
  * headers, Via and a W3C traceparent. Host stays the browser's here; the client rewrites it to
  * the target unless --preserve-host.

@@ -1,5 +1,5 @@
 /**
- * SIGTERM on the server (DESIGN.md "Rules for the data path"): readiness turns 503, tunnel ports
+ * SIGTERM on the server (docs/design.md "Failure handling"): readiness turns 503, tunnel ports
  * stop taking requests, in-flight requests finish within --shutdown-grace, then every client's
  * polls are answered 503 `server_shutdown` so it reconnects promptly (to a replacement), and the
  * process exits.
@@ -7,11 +7,6 @@
 
 import type { Logger } from '../shared/logger';
 import type { ServerContext } from './server-context';
-
-/** Whether the server is draining; read by readiness, the tunnel ports and registration. */
-export class ServerDrain {
-  draining = false;
-}
 
 /** How often the drain checks whether in-flight requests are done. */
 const DRAIN_CHECK_INTERVAL_MS = 100;

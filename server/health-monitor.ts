@@ -1,5 +1,5 @@
 /**
- * Health checks (DESIGN.md "Tunnel lifecycle and health"): every --health-interval, in parallel,
+ * Health checks (docs/design.md "Tunnel lifecycle and health"): every --health-interval, in parallel,
  * each tunnel that is not stopped gets a probe through its client, which checks that the local
  * app accepts connections and answers under the probe's id. One check per tunnel runs at a time;
  * a "Test now" during a running check gets that check's result.
@@ -101,7 +101,7 @@ export class HealthMonitor {
     return history;
   }
 
-  /** Health as DESIGN.md defines it. */
+  /** Health as docs/design.md "Tunnel lifecycle and health" defines it. */
   statusOf(tunnel: Tunnel, now = Date.now()): HealthStatus {
     if (!tunnel.isOnline) return 'down';
     const history = this.historyOf(tunnel.name);

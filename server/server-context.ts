@@ -2,7 +2,7 @@
 
 import type { Logger } from '../shared/logger';
 import type { ServerConfig } from './config';
-import type { ServerDrain } from './graceful-shutdown';
+import type { ServerDrain } from './server-drain';
 import type { HandedRequests } from './handed-requests';
 import type { HealthMonitor } from './health-monitor';
 import type { StandinMetrics } from './metrics';

@@ -3,7 +3,7 @@
 import http from 'node:http';
 import type { Logger } from '../shared/logger';
 import type { ServerConfig } from './config';
-import { ServerDrain } from './graceful-shutdown';
+import { ServerDrain } from './server-drain';
 import { HandedRequests } from './handed-requests';
 import { HealthMonitor } from './health-monitor';
 import { createMainPortHandler } from './main-port';

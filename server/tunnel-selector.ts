@@ -1,5 +1,5 @@
 /**
- * Which tunnel a request on the main port selects (DESIGN.md "Routing", selector mode).
+ * Which tunnel a request on the main port selects (docs/design.md "Routing", selector mode).
  *
  * Precedence, first match wins:
  * 1. header `X-Standin-Tunnel: <name>`: set per request (curl, a header extension, a test), so it

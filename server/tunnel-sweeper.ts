@@ -1,12 +1,12 @@
 /**
  * Expires tunnels: checks every SWEEP_INTERVAL_MS and stops each tunnel whose expiresAt has
- * passed, so a tunnel stops within that interval (DESIGN.md promises 2 s) after it expires.
+ * passed, so a tunnel stops within that interval (docs/design.md "Tunnel lifecycle and health": within 2 s) after it expires.
  */
 
 import type { ServerContext } from './server-context';
 import { stopTunnel } from './stop-tunnel';
 
-/** How often the sweeper looks; well under the 2 s DESIGN.md allows, and one pass is a cheap loop. */
+/** How often the sweeper looks; well under the 2 s that docs/design.md "Tunnel lifecycle and health" allows, and one pass is a cheap loop. */
 export const SWEEP_INTERVAL_MS = 500;
 
 /** Stops every tunnel past its expiry now. */

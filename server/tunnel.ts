@@ -1,6 +1,6 @@
 /**
  * A named tunnel as the server knows it: its port, lifetime, the client session currently
- * serving it, and counters. DESIGN.md "Tunnel lifecycle": pending → active → stopping → stopped.
+ * serving it, and counters. docs/design.md "Tunnel lifecycle and health": pending → active → stopped.
  */
 
 import type { RegisterRequest } from '../shared/protocol';

@@ -16,7 +16,7 @@ import { failIfHeadTooLarge } from './head-size-check';
 import { encodeFrame } from '../shared/wire-frame';
 import { encodeMeta, HEADER, type RawHeaders, type RequestMeta, type ResponseMeta, type StandinErrorCode } from '../shared/protocol';
 import { logAccess } from './access-log';
-import { BrowserRequest } from './browser-request';
+import { BrowserRequest, type UpgradeHandshake } from './browser-request';
 import { replyNoContent } from './control-reply';
 import { sendStandinError } from './error-page';
 import type { Closable } from './open-upgrades';
@@ -102,7 +102,7 @@ export function endSocket(socket: Duplex): void {
 }
 
 /** One upgrade request, from its handshake until its connection closes. */
-export class UpgradeLink implements Closable {
+export class UpgradeLink implements Closable, UpgradeHandshake {
   private pollRes: ServerResponse | undefined;
   private post: IncomingMessage | undefined;
   private upgradedAt: number | undefined;

@@ -3,7 +3,7 @@
  * UND_ERR_* codes). When an error wraps another, the original is its `cause`.
  */
 
-import type { SessionEndReason } from './protocol';
+import type { SessionEndReason } from './session-end';
 
 /** Base class of every error standin raises on purpose. */
 export class TunnelError extends Error {

@@ -54,6 +54,7 @@
  */
 
 import { ProtocolError } from './errors';
+import type { SessionEndReason } from './session-end';
 
 /**
  * Version of this internal protocol. 2: metadata framed in the body (1 carried it in a header).
@@ -83,13 +84,13 @@ export const PATHS = {
 /** Prefix of the select endpoint, which a browser reaches through the site's own host. */
 export const SELECT_PREFIX = '/_standin/select/';
 
-/** The cookie that selects a tunnel on the main port (DESIGN.md "Routing"). */
+/** The cookie that selects a tunnel on the main port (docs/design.md "Routing"). */
 export const TUNNEL_COOKIE = 'standin-tunnel';
 
 /** `/_standin/select/none` clears the selection, so no tunnel may be called "none". */
 export const NO_TUNNEL_NAME = 'none';
 
-/** Header names, lower case as Node exposes them. User-facing ones are part of DESIGN.md's contract. */
+/** Header names, lower case as Node exposes them. User-facing ones are a contract (docs/design.md "Trace headers"). */
 export const HEADER = {
   /** Internal: PROTOCOL_VERSION of the client, on every call to the client API. */
   protocol: 'x-standin-protocol',
@@ -294,17 +295,10 @@ export interface ResponseGroupMeta {
 /** What a 200 poll answer carries. */
 export type PollMeta = RequestMeta | RequestBatchMeta | ProbeMeta;
 
-/**
- * Why the server ended a client session, sent as `reason` with `tunnel_stopped` (and
- * `session_replaced`) so the client can say why and pick its exit code. `stopped` means an admin
- * stopped the tunnel.
- */
-export type SessionEndReason = 'released' | 'replaced' | 'expired' | 'stopped' | 'shutdown';
+// The session-end reasons live in their own module, so errors.ts can name them without importing this file.
+export { SESSION_END_REASONS, type SessionEndReason } from './session-end';
 
-/** The reasons a client may see, for validating what the server sent. */
-export const SESSION_END_REASONS: readonly SessionEndReason[] = ['released', 'replaced', 'expired', 'stopped', 'shutdown'];
-
-/** Error codes the browser can get from standin itself (DESIGN.md "Errors"). */
+/** Error codes the browser can get from standin itself (docs/design.md "Errors"). */
 export const STANDIN_ERROR_STATUS = {
   app_unreachable: 502,
   app_error: 502,

@@ -1,5 +1,5 @@
 /**
- * The status API under /_standin/api/ (DESIGN.md "Control plane"): what the server answers and
+ * The status API under /_standin/api/ (docs/design.md "Control plane"): what the server answers and
  * what `standin status` and the dashboard read. Reading is open; stopping a tunnel needs the
  * admin token (`Authorization: Bearer <admin token>`).
  *
@@ -23,7 +23,7 @@ export const STATUS_PATHS = {
 /** Checks per tunnel in the list answer (enough for a sparkline); the single-tunnel answer has all. */
 export const LIST_HISTORY_LENGTH = 60;
 
-/** Lifecycle state of a tunnel (DESIGN.md "Tunnel lifecycle"). */
+/** Lifecycle state of a tunnel (docs/design.md "Tunnel lifecycle and health"). */
 export type TunnelStateName = 'pending' | 'active' | 'stopping' | 'stopped' | 'error';
 
 /**

@@ -1,4 +1,4 @@
-/** DESIGN.md "Trace headers": what the app receives and what the browser gets back. */
+/** docs/design.md "Trace headers": what the app receives and what the browser gets back. */
 
 import http from 'node:http';
 import net from 'node:net';

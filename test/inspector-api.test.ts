@@ -1,5 +1,5 @@
 /**
- * The request inspector's JSON API (DESIGN.md "Request inspector") against the real client and
+ * The request inspector's JSON API (docs/design.md "Request inspector") against the real client and
  * server processes: list order, detail, replay, preview cap, Host and Origin guards, port choice.
  */
 

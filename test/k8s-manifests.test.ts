@@ -22,7 +22,7 @@ const K8S_DIR = path.join(REPO_ROOT, 'k8s');
 const SHOP_COMPONENT_DIR = path.join(K8S_DIR, 'examples', 'shop');
 const KUBECTL_TIMEOUT_MS = 20_000;
 
-/** The server's flags as env vars (DESIGN.md plus --shutdown-grace); anything else is a typo. */
+/** The server's flags as env vars (the README's flags plus --shutdown-grace); anything else is a typo. */
 const SERVER_ENV_NAMES = new Set([
   'STANDIN_LISTEN',
   'STANDIN_PORTS',

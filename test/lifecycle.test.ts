@@ -57,7 +57,7 @@ test('a tunnel with a short --ttl stops within 2 s of expiresAt: requests get 50
   const heldResponse = await held;
   expect(heldResponse.status).toBe(503);
   expect(heldResponse.headers['x-standin-error']).toBe('tunnel_expired');
-  // DESIGN.md: within 2 s after expiresAt; the client's exit adds a process exit, and the CPU is shared.
+  // docs/design.md "Tunnel lifecycle and health": within 2 s after expiresAt; the client's exit adds a process exit, and the CPU is shared.
   expect(stoppedSeenAt - expiresAt).toBeLessThan(2_000 + 2_000);
   expect(stoppedSeenAt).toBeGreaterThanOrEqual(expiresAt);
 

@@ -1,5 +1,5 @@
 /**
- * The inspector's HTTP server on 127.0.0.1: the page, its JSON API (DESIGN.md "Request
+ * The inspector's HTTP server on 127.0.0.1: the page, its JSON API (docs/design.md "Request
  * inspector") and a server-sent event stream of new requests. It can replay requests against
  * the app, so it answers only requests that name it by a loopback Host (a web page that
  * rebinds its own DNS name to 127.0.0.1 sends its own name) and refuses cross-origin POSTs.

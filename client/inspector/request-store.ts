@@ -8,7 +8,7 @@ import type { RawHeaders } from '../../shared/protocol';
 import { renderPreview, type BodyPreview } from '../body-preview';
 import type { RequestRecord } from '../request-capture';
 
-/** How many requests the inspector keeps (DESIGN.md: "the last 500 kept"). */
+/** How many requests the inspector keeps (docs/design.md "Request inspector": the last 500). */
 export const MAX_STORED_REQUESTS = 500;
 
 /** One row of GET /api/requests. */
