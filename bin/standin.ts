@@ -7,7 +7,6 @@
 import type { Argv } from 'yargs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import type { ClientArgv } from '../client/config';
 import type { ServerArgv } from '../server/config';
 import { envName, explainUsageError } from './usage-message';
 
@@ -31,7 +30,7 @@ void yargs(args)
   .command(
     'server',
     'Run the tunnel server (in the cluster, or locally for a demo)',
-    (command) => withEnvNames('server', require('../server/config').serverOptions(command)),
+    (command) => withEnvNames('server', (require('../server/config') as typeof import('../server/config')).serverOptions(command)),
     async (argv) => {
       const { runServer } = require('../server/main') as typeof import('../server/main');
       await runServer(argv as unknown as ServerArgv).catch(exitOnStartError);
@@ -40,10 +39,10 @@ void yargs(args)
   .command(
     'connect <target>',
     'Connect a local app to a standin server',
-    (command) => withEnvNames('connect', require('../client/config').clientOptions(command)),
+    (command) => withEnvNames('connect', (require('../client/config') as typeof import('../client/config')).clientOptions(command)),
     async (argv) => {
       const { runConnect } = require('../client/main') as typeof import('../client/main');
-      process.exitCode = await runConnect(argv as unknown as ClientArgv);
+      process.exitCode = await runConnect(argv);
       // Open handles (timers, sockets) must not keep a finished client alive.
       setImmediate(() => process.exit());
     },
@@ -51,10 +50,10 @@ void yargs(args)
   .command(
     'status',
     "Show a standin server's tunnels: port, state, health, time left",
-    (command) => withEnvNames('status', require('../client/status-command').statusOptions(command)),
+    (command) => withEnvNames('status', (require('../client/status-command') as typeof import('../client/status-command')).statusOptions(command)),
     async (argv) => {
       const { runStatus } = require('../client/status-command') as typeof import('../client/status-command');
-      process.exitCode = await runStatus(argv as unknown as import('../client/status-command').StatusArgv);
+      process.exitCode = await runStatus(argv);
     },
   )
   .example('$0 connect 3000 --server https://standin.test.example.com', 'your app on port 3000 stands in for the cluster\'s')

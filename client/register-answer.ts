@@ -27,7 +27,7 @@ export async function checkRegisterAnswer(server: URL, status: number, headers: 
     if (isRegisterResponse(json)) return json;
     throw notOurs(server, `answered the registration with HTTP 201 but not a standin registration (${describeContentType(headers)})`);
   }
-  const replay = { text: async () => text };
+  const replay = { text: () => Promise.resolve(text) };
   if (isOurErrorBody(json) || PASSING_OUTAGE_STATUSES.has(status)) throw await toError(status, replay);
   if (status >= 300 && status < 400 && typeof headers.location === 'string') {
     throw notOurs(server, `redirects the registration to ${headers.location.slice(0, 200)}: if that is the standin server, use it in --server`);

@@ -6,7 +6,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HEADER, NO_TUNNEL_NAME, PATHS, STANDIN_ERROR_STATUS, TUNNEL_COOKIE, type StandinErrorCode } from '../shared/protocol';
-import { readCookie } from './tunnel-selector';
+import { readCookie } from './read-cookie';
 
 /** What the page says about one error. */
 export interface StandinErrorDetails {

@@ -215,7 +215,7 @@ describe('stopping', () => {
     running.push(client);
     await client.waitForLine((line) => String(line.message).includes('Ctrl-C releases the tunnel'));
     // Like `head` exiting: the reading end of the pipe goes away.
-    child.stdout!.destroy();
+    child.stdout.destroy();
     const port = standinServer.portRange.from;
     await eventually(async () => {
       await httpRequest(`http://127.0.0.1:${port}/`).catch(() => undefined);

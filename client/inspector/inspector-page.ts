@@ -101,7 +101,7 @@ function row(summary, fresh) {
 }
 const filterInput = document.getElementById('filter');
 function applyFilter(tr) {
-  const words = filterInput.value.toLowerCase().split(/\s+/).filter(Boolean);
+  const words = filterInput.value.toLowerCase().split(/\\s+/).filter(Boolean);
   tr.classList.toggle('filtered', !words.every((word) => tr.dataset.text.includes(word)));
 }
 filterInput.addEventListener('input', () => { for (const tr of rows.children) applyFilter(tr); });
