@@ -5,10 +5,9 @@
  */
 
 import { chromium, type Browser } from 'playwright-core';
-import { eventually, httpRequest } from './helpers/http';
+import { eventually } from './helpers/http';
 import { startLocalApp, type LocalApp } from './helpers/local-app';
 import { startClientProcess, startServerProcess, type ServerProcess, type StandinProcess } from './helpers/processes';
-import type { TunnelStatus } from '../shared/status-api';
 
 jest.setTimeout(90_000);
 
@@ -32,15 +31,6 @@ async function server(args: string[] = []): Promise<ServerProcess> {
   running.push(started);
   return started;
 }
-
-test('a new tunnel is health-checked at its first poll, not a whole --health-interval later', async () => {
-  const standin = await server(['--health-interval', '10m']);
-  running.push(await startClientProcess(String(app.port), standin.url, ['--name', 'fresh', '--no-inspect']));
-  await eventually(async () => {
-    const [tunnel] = JSON.parse((await httpRequest(`${standin.url}/_standin/api/tunnels`)).text) as TunnelStatus[];
-    return tunnel?.health.status === 'healthy' && tunnel.health.lastCheckedAt !== null;
-  }, 5_000, 100);
-});
 
 test('at 1280 px the counters fit one row, and the uptime line says it counts checks over 24 h', async () => {
   const standin = await server();

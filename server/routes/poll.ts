@@ -25,11 +25,8 @@ export function continueAsPoll(ctx: ServerContext, name: string, sessionId: stri
     else replyError(res, 409, 'session_replaced', `this is not the current session of tunnel ${name}; another client registered it`);
     return;
   }
-  const isFirstPoll = tunnel.state === 'pending';
-  if (isFirstPoll) tunnel.state = 'active';
+  if (tunnel.state === 'pending') tunnel.state = 'active';
   tunnel.session.acceptPoll(res);
-  // A new tunnel would show "unknown / never checked" for a whole --health-interval: check it now.
-  if (isFirstPoll) void ctx.health.check(tunnel);
 }
 
 /**
