@@ -3,6 +3,7 @@
  * is set once in bin/standin.ts); this is the only client file that sees argv or the environment.
  */
 
+import fs from 'node:fs';
 import os from 'node:os';
 import type { Argv } from 'yargs';
 import { durationError, parseDurationMs } from '../shared/duration';
@@ -43,6 +44,14 @@ export interface ClientConfig {
   colors: boolean;
   /** --inspect: first port to try for the inspector (0 = any free port), or null with --no-inspect. */
   inspectPort: number | null;
+  /** --private: serve only browsers that opened the access link. */
+  private: boolean;
+  /** --log-query: keep query strings in the terminal lines and --log-file. */
+  logQuery: boolean;
+  /** --log-header: more request headers to log, lower case. */
+  logHeaders: readonly string[];
+  /** The token came as a command-line flag (visible in `ps`): main.ts warns. */
+  tokenOnCommandLine: boolean;
 }
 
 /** Declares the options of `standin connect <target>`. */
@@ -50,7 +59,10 @@ export function clientOptions<T>(yargs: Argv<T>) {
   return yargs
     .positional('target', { type: 'string', demandOption: true, description: 'Local app: a port (3000) or a URL (http://localhost:3000)' })
     .option('server', { type: 'string', demandOption: true, description: 'URL of the standin server, from your platform team' })
-    .option('token', { type: 'string', description: 'Token of the standin server', defaultDescription: 'none' })
+    .option('token', { type: 'string', description: 'Token of the standin server (prefer STANDIN_TOKEN or --token-file: flags show in ps)', defaultDescription: 'none' })
+    .option('token-file', { type: 'string', description: 'Read the token of the standin server from this file' })
+    .option('log-query', { type: 'boolean', default: false, description: 'Keep query strings in request lines and --log-file (left out by default: they often carry secrets)' })
+    .option('log-header', { type: 'string', array: true, description: 'Also log this request header (repeatable); X-Request-Id, X-Correlation-Id and traceparent always are' })
     .option('name', { type: 'string', description: 'Tunnel name, a DNS label', defaultDescription: 'user-host-port, remembered' })
     .option('port', { type: 'number', description: 'Preferred public port', defaultDescription: 'the port this name had last time' })
     .option('concurrency', { type: 'number', default: 8, description: 'Polls kept open: requests served in parallel' })
@@ -64,6 +76,7 @@ export function clientOptions<T>(yargs: Argv<T>) {
     .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel, description: 'Log level' })
     .option('log-file', { type: 'string', description: 'Append one JSON line per request to this file' })
     .option('quiet', { type: 'boolean', default: false, description: 'No line per request on the terminal' })
+    .option('private', { type: 'boolean', default: false, description: 'Serve only browsers that opened the access link this command prints' })
     // No yargs type: the option takes a port or false (--no-inspect, STANDIN_INSPECT=false).
     .option('inspect', { default: DEFAULT_INSPECT_PORT as number | boolean | string, description: 'Port of the request inspector on 127.0.0.1 (next free one if taken); --no-inspect turns it off' })
     .example('$0 connect 3000 --server https://standin.test.example.com', 'forward to http://localhost:3000')
@@ -77,7 +90,7 @@ export const DEFAULT_INSPECT_PORT = 4040;
 export type ClientArgv = Awaited<ReturnType<typeof clientOptions>['argv']>;
 
 /** Checks the parsed options and resolves them into a frozen ClientConfig, or throws ConfigError. */
-export function toClientConfig(argv: ClientArgv): ClientConfig {
+export function toClientConfig(argv: ClientArgv, commandLine: readonly string[] = process.argv.slice(2)): ClientConfig {
   if (!argv.server) throw new ConfigError('--server is required (or set STANDIN_SERVER), e.g. --server https://standin.test.example.com');
   if (argv.name !== undefined && !TUNNEL_NAME_PATTERN.test(argv.name)) {
     throw new ConfigError(`--name "${argv.name}" is not a DNS label: use 1-63 of a-z, 0-9 and "-", not starting or ending with "-"`);
@@ -95,7 +108,7 @@ export function toClientConfig(argv: ClientArgv): ClientConfig {
   return Object.freeze({
     target: parseTarget(String(argv.target)),
     server: parseServerUrl(argv.server),
-    token: argv.token ? argv.token : null,
+    token: readClientToken(argv.token, argv['token-file']),
     name: argv.name,
     port: argv.port,
     concurrency: argv.concurrency,
@@ -111,7 +124,30 @@ export function toClientConfig(argv: ClientArgv): ClientConfig {
     quiet: argv.quiet,
     colors: process.stdout.isTTY === true && !process.env.NO_COLOR,
     inspectPort: parseInspectPort(argv.inspect),
+    private: argv.private,
+    logQuery: argv['log-query'],
+    logHeaders: logHeadersOption(argv['log-header']),
+    tokenOnCommandLine: argv.token !== undefined && commandLine.some((arg) => arg === '--token' || arg.startsWith('--token=')),
   });
+}
+
+function readClientToken(token: string | undefined, tokenFile: string | undefined): string | null {
+  if (token && tokenFile) throw new ConfigError('give --token or --token-file, not both');
+  if (!tokenFile) return token ? token : null;
+  let text: string;
+  try {
+    text = fs.readFileSync(tokenFile, 'utf8').trim();
+  } catch (error) {
+    throw new ConfigError(`cannot read --token-file ${tokenFile}: ${(error as Error).message}`, { cause: error });
+  }
+  if (!text) throw new ConfigError(`--token-file ${tokenFile} is empty`);
+  return text;
+}
+
+function logHeadersOption(names: readonly string[] | undefined): readonly string[] {
+  const headers = (names ?? []).map((name) => String(name).trim().toLowerCase());
+  for (const name of headers) if (!/^[a-z0-9!#$%&'*+.^_`|~-]{1,100}$/.test(name)) throw new ConfigError(`--log-header "${name}" is not a header name`);
+  return Object.freeze(headers);
 }
 
 function ttlOption(text: string | undefined): number | undefined {

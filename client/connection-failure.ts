@@ -29,6 +29,12 @@ export type FailureAction =
 /** Which call failed. */
 export type FailedCall = 'register' | 'poll' | 'respond';
 
+/**
+ * Answers to a registration that retrying cannot change: the request is malformed, the name is
+ * another developer's (or outside the user's names), or the user holds too many tunnels.
+ */
+const REGISTRATION_REFUSALS = new Set(['bad_request', 'name_in_use', 'name_not_allowed', 'too_many_tunnels', 'forbidden']);
+
 /** Decides what a failure of `call` means. */
 export function classifyFailure(error: unknown, call: FailedCall): FailureAction {
   if (error instanceof AuthRefusedError) return 'exit-auth';
@@ -37,7 +43,10 @@ export function classifyFailure(error: unknown, call: FailedCall): FailureAction
   if (error instanceof BadPollAnswerError && call !== 'register') return 'poll-again';
   const code = failureCode(error);
   if (code === 'server_shutdown') return 'reconnect-soon';
-  if (call === 'register' && (code === 'bad_request' || code === 'not_a_standin_server' || code in TLS_REASONS)) return 'exit-config';
+  if (call === 'register' && (REGISTRATION_REFUSALS.has(code) || code === 'not_a_standin_server' || code in TLS_REASONS)) return 'exit-config';
+  // One poll answer whose head is over the limit says nothing about the connection: that one
+  // request is lost, the tunnel polls on (a second failure in a row reconnects).
+  if (call === 'poll' && code === 'UND_ERR_HEADERS_OVERFLOW') return 'poll-again';
   // A respond POST can fail on its own (the server cut it because the browser left, or the
   // request already timed out); the next poll tells whether the connection itself is fine.
   if (call === 'respond') return 'poll-again';
@@ -87,6 +96,11 @@ const REASONS: Record<string, string> = {
   ...TLS_REASONS,
   bad_poll_answer: 'answers from the server could not be read (a proxy in between failed them)',
 };
+
+/** True for a failure code that means the TLS handshake with the server failed (certificate trust, expiry). */
+export function isTlsFailure(code: string): boolean {
+  return code in TLS_REASONS;
+}
 
 /** A short human reason for a lost connection, for the "connection lost" log line. */
 export function describeFailure(error: unknown): string {

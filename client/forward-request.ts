@@ -6,23 +6,14 @@
 
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { TunnelError } from '../shared/errors';
-import { setHeader } from '../shared/http-headers';
-import type { AppFailureCode, RawHeaders, RequestMeta } from '../shared/protocol';
+import { setHeader, withoutHopByHop } from '../shared/http-headers';
+import type { RawHeaders, RequestMeta } from '../shared/protocol';
+import { AppRequestError, classifyAppError } from './app-request-error';
+import type { AppResponse, ForwardOptions } from './app-response';
 
-/** The app's response head and its body. */
-export interface AppResponse {
-  status: number;
-  headers: RawHeaders;
-  /** The body as a stream with backpressure (made on first use). */
-  readonly body: Readable;
-  /**
-   * The whole body, when the app has sent all of it already and `body` was not used: a small
-   * response usually arrives in the same read as its head, and then needs no stream at all.
-   * Undefined otherwise (use `body`).
-   */
-  takeWholeBody(): Buffer | undefined;
-}
+export { AppRequestError, classifyAppError };
+export type { AppResponse, ForwardOptions };
+import { forwardAsteriskRequest, isAsteriskForm } from './forward-asterisk-request';
 
 /**
  * Body bytes kept before anyone reads the response: at most what arrives before the caller
@@ -49,6 +40,7 @@ class AppResponseBody {
 
   /** A chunk from the app; false asks undici to pause the connection. */
   push(chunk: Buffer): boolean {
+    if (this.settled) return true;
     if (this.stream) return this.stream.push(chunk);
     this.early.push(chunk);
     this.earlyBytes += chunk.length;
@@ -56,12 +48,15 @@ class AppResponseBody {
   }
 
   end(): void {
+    if (this.settled) return;
     this.ended = true;
     this.settled = true;
     this.stream?.push(null);
   }
 
+  /** The app's response broke; ignored once it is over (a late error about a complete response). */
   fail(error: Error): void {
+    if (this.settled) return;
     this.settled = true;
     if (this.stream) this.stream.destroy(error);
     else this.error = error;
@@ -80,8 +75,12 @@ class AppResponseBody {
     const stream = new Readable({
       read: () => this.resumeApp(),
       destroy: (error, callback) => {
-        // Whoever read the body gave up (the browser left): stop the app's response too.
-        if (!this.settled) this.abortApp(error ?? new Error('response body abandoned'));
+        // Whoever read the body gave up (the browser left): stop the app's response too. The
+        // abort comes back as an error from the app, which is ours, not the app's: ignore it.
+        if (!this.settled) {
+          this.settled = true;
+          this.abortApp(error ?? new Error('response body abandoned'));
+        }
         callback(error);
       },
     });
@@ -94,44 +93,29 @@ class AppResponseBody {
   }
 }
 
-/** The app could not be reached, or broke before sending a response head. */
-export class AppRequestError extends TunnelError {
-  override name = 'AppRequestError';
-  constructor(
-    readonly failure: AppFailureCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(failure, message, options);
-  }
-}
-
-/** Error codes undici uses before a connection to the app exists. */
-const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'EADDRNOTAVAIL']);
-
-/** Options of forwardRequest. */
-export interface ForwardOptions {
-  target: URL;
-  preserveHost: boolean;
-  /** How long to wait for the app's response head. */
-  headersTimeoutMs: number;
-  /** Sees every chunk of the response body as it arrives (counting and previews). */
-  onResponseChunk?: (chunk: Buffer) => void;
-}
+/**
+ * Request headers undici refuses to send (it throws on them). The server strips the hop-by-hop
+ * ones already; `Expect` is refused because the server has answered `100 Continue` itself by the
+ * time the request reaches the client, so the app has nothing left to agree to.
+ */
+const HEADERS_UNDICI_REFUSES: ReadonlySet<string> = new Set(['expect', 'transfer-encoding', 'keep-alive', 'upgrade', 'connection']);
 
 /** Sends `meta` (with `body` when it has one) to the app; resolves once the response head arrives. */
 export function forwardRequest(app: Dispatcher, meta: RequestMeta, body: Readable | null, options: ForwardOptions): Promise<AppResponse> {
-  const headers = meta.headers.slice();
+  if (isAsteriskForm(meta)) return forwardAsteriskRequest(meta, body, options);
+  if (!meta.url.startsWith('/')) return Promise.reject(new AppRequestError('app_error', `the request target ${JSON.stringify(meta.url.slice(0, 100))} is not a path, so it cannot be sent to the local app`));
+  const headers = withoutHopByHop(meta.headers, HEADERS_UNDICI_REFUSES);
   if (!options.preserveHost) setHeader(headers, 'Host', options.target.host);
   return new Promise((resolve, reject) => {
     let responseBody: AppResponseBody | undefined;
     let abortApp: ((reason?: Error) => void) | undefined;
     let resumeApp: (() => void) | undefined;
+    let trailers: RawHeaders = [];
     const handler: Dispatcher.DispatchHandler = {
       onConnect(abort) {
         abortApp = abort;
       },
-      onHeaders(status, rawHeaders, resume) {
+      onHeaders(status, rawHeaders, resume, statusText) {
         // 1xx informational answers (103 Early Hints) are not the response.
         if (status < 200) return true;
         resumeApp = resume;
@@ -142,19 +126,29 @@ export function forwardRequest(app: Dispatcher, meta: RequestMeta, body: Readabl
         responseBody = body;
         resolve({
           status,
+          statusMessage: statusText ?? '',
           headers: rawHeaders.map((header) => header.toString('latin1')),
+          get trailers() {
+            return trailers;
+          },
           get body() {
             return body.readable;
           },
           takeWholeBody: () => body.takeWhole(),
         });
+        // A 204 or 304 has no body whatever its Content-Length says (RFC 9110 §8.6, §15.3.5,
+        // §15.4.5); undici still counts that length and reports a mismatch afterwards, which must
+        // not turn a complete answer into a broken one. HEAD is the same, and undici knows it.
+        if (hasNoBody(meta.method, status)) body.end();
         return true;
       },
       onData(chunk) {
         options.onResponseChunk?.(chunk);
         return responseBody?.push(chunk) ?? true;
       },
-      onComplete() {
+      onComplete(rawTrailers) {
+        // undici types these as strings but hands over the raw Buffers, as with the head.
+        if (rawTrailers) trailers = (rawTrailers as unknown as (Buffer | string)[]).map((item) => (typeof item === 'string' ? item : item.toString('latin1')));
         responseBody?.end();
       },
       onError(error) {
@@ -179,11 +173,7 @@ export function forwardRequest(app: Dispatcher, meta: RequestMeta, body: Readabl
   });
 }
 
-/** Turns an error from talking to the app into app_unreachable (no connection) or app_error. */
-export function classifyAppError(error: Error, target: URL): AppRequestError {
-  const code = (error as NodeJS.ErrnoException).code ?? '';
-  if (CONNECT_ERRORS.has(code)) {
-    return new AppRequestError('app_unreachable', `could not connect to the local app at ${target.origin} (${code})`, { cause: error });
-  }
-  return new AppRequestError('app_error', `the local app at ${target.origin} failed before answering: ${error.message}`, { cause: error });
+/** Whether a response to `method` with `status` has no body, whatever its headers say (RFC 9110 §6.4.1). */
+export function hasNoBody(method: string, status: number): boolean {
+  return method === 'HEAD' || status === 204 || status === 304;
 }

@@ -122,6 +122,8 @@ export class UpgradeForwarder {
 
   private respondRefusal(meta: RequestMeta, sessionId: string, res: http.IncomingMessage, capture: RequestCapture, startedAt: number, fromBrowser: Readable): Promise<PollAnswer> {
     fromBrowser.resume();
+    // The app may cut its refusal's body; the respond POST notices, this keeps it from being uncaught.
+    res.on('error', () => undefined);
     const { connection, name, target, report } = this.options;
     const refused: ResponseMeta = { kind: 'response', status: res.statusCode ?? 502, headers: toBrowserHeaders(res.rawHeaders, meta.headers, target), appMs: performance.now() - startedAt };
     capture.responded(refused.status, refused.headers);

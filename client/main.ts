@@ -6,14 +6,16 @@
 
 import { AuthRefusedError, ConfigError } from '../shared/errors';
 import { createLogger, type Logger } from '../shared/logger';
+import { configureLogPrivacy } from '../shared/trace-fields';
 import type { SessionEndReason } from '../shared/protocol';
 import { deriveTunnelName, toClientConfig, type ClientArgv, type ClientConfig } from './config';
 import { checkTcp } from './app-health-check';
-import { classifyFailure, describeFailure, failureCode } from './connection-failure';
+import { classifyFailure, describeFailure, failureCode, isTlsFailure } from './connection-failure';
 import { startInspector, type Inspector } from './inspector/inspector';
 import type { RequestObserver } from './request-capture';
+import { keepRunningOnUncaughtErrors } from './last-resort-handler';
 import { RequestLog } from './request-log';
-import { rememberedPort, rememberPort } from './state-file';
+import { rememberedClaimKey, rememberedPort, rememberTunnel } from './state-file';
 import { Terminal } from './terminal';
 import { TunnelClient, type TunnelEnd } from './tunnel-client';
 
@@ -32,6 +34,11 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
     throw error;
   }
   const logger = createLogger({ format: config.logFormat, level: config.logLevel });
+  keepRunningOnUncaughtErrors(logger);
+  configureLogPrivacy(config);
+  if (config.tokenOnCommandLine) {
+    logger.warn('the token was given with --token, so other users of this machine can read it (ps); set STANDIN_TOKEN or use --token-file instead');
+  }
   const name = config.name ?? deriveTunnelName(config.target);
   const terminal = new Terminal(name, logger, config.logFormat === 'pretty', process.stdout, config.quiet, config.colors);
   let requestLog: RequestLog | null;
@@ -42,6 +49,7 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
     return EXIT.config;
   }
   const client = new TunnelClient(config, name, config.port ?? rememberedPort(config.server, name), logger, terminal);
+  client.claimKey = rememberedClaimKey(config.server, name);
   // Installed before anything else, so Ctrl-C at any moment (even mid-registration) stops cleanly.
   stopOnSignals(client, logger);
 
@@ -58,8 +66,8 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
     }
     if (classifyFailure(error, 'register') === 'exit-config') {
       const code = failureCode(error);
-      const message = code === 'bad_request' ? 'the server refused the registration' : code === 'not_a_standin_server' ? 'not a standin server' : 'cannot reach the server over TLS';
-      logger.error(message, { server: config.server.origin, reason: describeFailure(error), error: (error as Error).message });
+      const message = code === 'not_a_standin_server' ? 'not a standin server' : isTlsFailure(code) ? 'cannot reach the server over TLS' : 'the server refused the registration';
+      logger.error(message, { server: config.server.origin, code, reason: describeFailure(error), error: (error as Error).message });
       return EXIT.config;
     }
     logger.error('could not register the tunnel', { server: config.server.origin, error: (error as Error).message });
@@ -72,7 +80,7 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
   }
   warnIfPortReplaced(logger, config.port ?? rememberedPort(config.server, name), registered.port);
   await warnIfAppIsNotListening(logger, config.target);
-  rememberPort(config.server, name, registered.port);
+  rememberTunnel(config.server, name, registered.port, registered.claimKey);
   const inspector = await startInspectorIfAsked(config, logger, (record) => {
     terminal.request(record);
     requestLog?.write(record);
@@ -82,7 +90,7 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
     inspector?.record(record);
   });
   terminal.tunnelReady(config.server, config.target, registered, inspector?.url ?? null);
-  client.onReregistered = (again) => rememberPort(config.server, name, again.port);
+  client.onReregistered = (again) => rememberTunnel(config.server, name, again.port, again.claimKey);
   const end = await client.run();
   // When the server ended the session it has already answered the requests still with the app.
   await client.stop({ waitForRequests: end.kind === 'stopped' });

@@ -9,6 +9,7 @@ import { pipeline, type Readable } from 'node:stream';
 import type { AppFailureCode, RawHeaders, RequestMeta } from '../shared/protocol';
 import { setHeader } from '../shared/http-headers';
 import { traceFields } from '../shared/trace-fields';
+import { AppRequestError } from './app-request-error';
 import { BodyPreviewBuffer, BodyTap, PREVIEW_CAP_BYTES } from './body-preview';
 
 /** One finished request as the client saw it. */
@@ -29,6 +30,8 @@ export interface RequestRecord {
   /** Set when standin answered instead of the app (docs/design.md "Errors"). */
   error?: AppFailureCode;
   errorMessage?: string;
+  /** `browser_left`: the response was cut because the browser went away, not because the app failed. */
+  outcome?: 'browser_left';
   bytesIn: number;
   bytesOut: number;
   /** Time waiting on the server for a poll (from the server; absent for replays). */
@@ -122,12 +125,18 @@ export class RequestCapture {
     this.upgradedRequestBytes += chunk.length;
   }
 
-  /** Calls `onDone` with the record once the response body went through or broke. */
+  /**
+   * Calls `onDone` with the record once the response body went through or broke: broken by the
+   * app (an AppRequestError) is `app_error`; cut on the way to the server is `browser_left`.
+   */
   watchResponseBody(body: Readable, onDone: (record: RequestRecord) => void): void {
     body.once('close', () => {
-      if (body.errored || !body.readableEnded) {
+      if (body.errored instanceof AppRequestError) {
         this.record.error = 'app_error';
-        this.record.errorMessage = body.errored?.message ?? 'the response body was cut';
+        this.record.errorMessage = body.errored.message;
+      } else if (!body.readableEnded) {
+        // Not the app's doing: whoever carried the body on (the respond POST) stopped taking it.
+        this.record.outcome = 'browser_left';
       }
       onDone(this.finish());
     });

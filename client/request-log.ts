@@ -6,6 +6,7 @@
 
 import fs from 'node:fs';
 import { ConfigError } from '../shared/errors';
+import { loggedPath } from '../shared/trace-fields';
 import type { RequestRecord } from './request-capture';
 
 /** Most bytes of log lines waiting for the disk before new lines are dropped. */
@@ -24,7 +25,9 @@ export class RequestLog {
   static open(path: string): RequestLog {
     let fd: number;
     try {
-      fd = fs.openSync(path, 'a');
+      // 0600: request lines name paths and trace ids of other people's requests. (The mode only
+      // applies when the file is created; an existing file keeps the mode its owner gave it.)
+      fd = fs.openSync(path, 'a', 0o600);
     } catch (error) {
       throw new ConfigError(`--log-file ${path} cannot be opened for writing: ${(error as Error).message}`, { cause: error });
     }
@@ -54,7 +57,7 @@ export function toLogLine(record: RequestRecord): Record<string, unknown> {
     requestId: record.requestId,
     tunnel: record.tunnel,
     method: record.method,
-    path: record.path,
+    path: loggedPath(record.path),
     status: record.status,
     bytesIn: record.bytesIn,
     bytesOut: record.bytesOut,
@@ -62,6 +65,7 @@ export function toLogLine(record: RequestRecord): Record<string, unknown> {
     appMs: record.appMs,
     totalMs: record.durationMs,
     ...(record.error ? { error: record.error } : {}),
+    ...(record.outcome ? { outcome: record.outcome } : {}),
     ...(record.replayOf ? { replayOf: record.replayOf } : {}),
   };
   for (const [name, value] of Object.entries(record.trace)) if (!(name in line)) line[name] = value;

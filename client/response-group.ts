@@ -75,5 +75,6 @@ function estimateMetaBytes(meta: ResponseMeta): number {
   let bytes = 200;
   // Names and values, with quotes and commas, and room for escapes.
   for (const item of meta.headers) bytes += item.length + 8;
-  return bytes;
+  for (const item of meta.trailers ?? []) bytes += item.length + 8;
+  return bytes + (meta.statusMessage?.length ?? 0);
 }

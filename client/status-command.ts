@@ -69,7 +69,7 @@ export function formatStatusTable(tunnels: TunnelStatus[], now = Date.now()): st
     String(tunnel.counters.requests),
     String(tunnel.counters.errors),
     tunnel.client.owner ?? '-',
-    tunnel.client.target,
+    tunnel.client.target ?? '-',
   ]);
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)));
   return [header, ...rows].map((row) => row.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd()).join('\n') + '\n';

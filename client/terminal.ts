@@ -4,6 +4,7 @@
  */
 
 import type { Logger } from '../shared/logger';
+import { loggedPath } from '../shared/trace-fields';
 import type { PublicUrls, RegisterResponse } from '../shared/protocol';
 
 /** Facts about one finished request, for its terminal line. */
@@ -14,6 +15,7 @@ export interface RequestLine {
   status: number;
   durationMs: number;
   error?: string;
+  outcome?: string;
   /** Fields from trace headers (traceparent, X-*-Id), logged with the line. */
   trace?: Record<string, string>;
   /** Set on a request replayed from the inspector: the id it repeats. */
@@ -43,8 +45,11 @@ export class Terminal {
   /** Announces the live tunnel: name, public URL(s), how to select it, expiry. */
   tunnelReady(server: URL, target: URL, registered: RegisterResponse, inspectorUrl: string | null = null): void {
     const urls = linksOf(server, registered);
+    // A private tunnel serves only browsers that opened this link (it sets a signed cookie); with
+    // the server's --site it is a whole URL on the test site, else a path to open there.
+    const accessLink = registered.accessKey ? `${urls.select ?? `/_standin/select/${registered.name}`}?key=${registered.accessKey}` : null;
     if (!this.pretty) {
-      this.logger.info('tunnel ready', { tunnel: registered.name, publicUrl: urls.port ?? null, urls, port: registered.port, target: target.origin, expiresAt: registered.expiresAt, inspectorUrl });
+      this.logger.info('tunnel ready', { tunnel: registered.name, publicUrl: urls.port ?? null, urls, port: registered.port, target: target.origin, expiresAt: registered.expiresAt, inspectorUrl, ...(accessLink ? { accessLink } : {}) });
       return;
     }
     const { bold, cyan, dim, reset } = this.color;
@@ -62,6 +67,7 @@ export class Terminal {
           // there (the server's own host would set it for the wrong site), so say where.
           `  Select by cookie  open ${cyan}/_standin/select/${registered.name}${reset} on the test site`,
       `  Select by header  X-Standin-Tunnel: ${registered.name}`,
+      ...(accessLink ? [`  Private           only browsers that open ${cyan}${accessLink}${reset} on the test site (share it with care)`] : []),
       `  Expires           ${new Date(registered.expiresAt).toLocaleString()}`,
       inspectorUrl ? `  Inspector         ${cyan}${inspectorUrl}${reset}` : `  Inspector         ${dim}off${reset}`,
       '',
@@ -75,7 +81,7 @@ export class Terminal {
   request(line: RequestLine): void {
     // Skipped before any work: this runs once per request on the data path.
     if (this.quiet || (!this.pretty && !this.logger.isInfoEnabled())) return;
-    const fields = { ...line.trace, requestId: line.requestId, tunnel: this.tunnel, method: line.method, path: line.path, status: line.status, durationMs: Math.round(line.durationMs * 10) / 10, ...(line.error ? { error: line.error } : {}), ...(line.replayOf ? { replayOf: line.replayOf } : {}) };
+    const fields = { ...line.trace, requestId: line.requestId, tunnel: this.tunnel, method: line.method, path: loggedPath(line.path), status: line.status, durationMs: Math.round(line.durationMs * 10) / 10, ...(line.error ? { error: line.error } : {}), ...(line.outcome ? { outcome: line.outcome } : {}), ...(line.replayOf ? { replayOf: line.replayOf } : {}) };
     if (!this.pretty) {
       this.logger.info('request', fields);
       return;
@@ -83,11 +89,11 @@ export class Terminal {
     const COLOR = this.color;
     const color = line.status >= 500 ? COLOR.red : line.status >= 400 ? COLOR.yellow : COLOR.green;
     const time = new Date().toTimeString().slice(0, 8);
-    const error = line.error ? `  ${COLOR.red}${line.error}${COLOR.reset}` : '';
+    const error = line.error ? `  ${COLOR.red}${line.error}${COLOR.reset}` : line.outcome ? `  ${COLOR.dim}${line.outcome}${COLOR.reset}` : '';
     // A replay from the inspector never came from a browser: say so, and which request it repeats.
     const replay = line.replayOf ? `  ${COLOR.cyan}replay of ${line.replayOf.slice(0, 8)}${COLOR.reset}` : '';
     this.out.write(
-      `${COLOR.dim}${time} ${line.requestId.slice(0, 8)}${COLOR.reset} ${line.method.padEnd(6)} ${color}${line.status}${COLOR.reset} ${line.path}  ${COLOR.dim}${fields.durationMs} ms${COLOR.reset}${error}${replay}\n`,
+      `${COLOR.dim}${time} ${line.requestId.slice(0, 8)}${COLOR.reset} ${line.method.padEnd(6)} ${color}${line.status}${COLOR.reset} ${fields.path}  ${COLOR.dim}${fields.durationMs} ms${COLOR.reset}${error}${replay}\n`,
     );
   }
 }

@@ -11,13 +11,14 @@ import { Pool } from 'undici';
 import { AuthRefusedError, BadPollAnswerError, SessionEndedError, TunnelError } from '../shared/errors';
 import { getHeader } from '../shared/http-headers';
 import type { Logger } from '../shared/logger';
-import { MAX_HEAD_BYTES, SHUTDOWN_RECONNECT_DELAY_MS, type ProbeMeta, type ProbeResultMeta, type RegisterResponse, type RequestMeta, type ResponseMeta } from '../shared/protocol';
+import { MAX_HEAD_BYTES, SHUTDOWN_RECONNECT_DELAY_MS, type ProbeMeta, type ProbeResultMeta, type RegisterResponse, type RequestMeta, type AppResponseMeta } from '../shared/protocol';
 import { checkApp } from './app-health-check';
 import type { ClientConfig } from './config';
 import { classifyFailure, describeFailure, failureCode, type FailedCall } from './connection-failure';
 import { ExpiryWarning } from './expiry-warning';
 import { ReconnectBackoff, withJitter } from './reconnect-backoff';
-import { AppRequestError, forwardRequest, type AppResponse } from './forward-request';
+import { AppRequestError, forwardRequest, hasNoBody, type AppResponse } from './forward-request';
+import { BrowserLeftError } from './browser-left-error';
 import { PREVIEW_CAP_BYTES } from './body-preview';
 import { RequestCapture, type RequestObserver, type RequestRecord } from './request-capture';
 import { MAX_CLIENT_UPGRADES, UpgradeForwarder } from './forward-upgrade';
@@ -64,6 +65,11 @@ export class TunnelClient {
   );
   private readonly requestObservers: RequestObserver[] = [];
   private readonly previewCapBytes: number;
+  /**
+   * The name's claim key (from the state file, or given by the server at the first registration):
+   * sent with every registration, so a restart or reconnect resumes the name instead of being refused.
+   */
+  claimKey: string | undefined;
   /** Called after a reconnect registered the tunnel again (main.ts remembers the port). */
   onReregistered: ((registered: RegisterResponse) => void) | undefined;
 
@@ -94,7 +100,10 @@ export class TunnelClient {
       version: CLIENT_VERSION,
       owner: `${os.userInfo().username}@${os.hostname()}`,
       ttlMs: this.config.ttlMs,
+      ...(this.claimKey ? { claimKey: this.claimKey } : {}),
+      ...(this.config.private ? { private: true } : {}),
     });
+    if (this.registration.claimKey) this.claimKey = this.registration.claimKey;
     this.expiryWarning.arm(this.registration.expiresAt);
     this.generation++;
     return this.registration;
@@ -195,8 +204,9 @@ export class TunnelClient {
         lastCallFailed = true;
         answer = undefined;
         if (this.stopping) return;
-        // The answer of a session a reconnect or renewal has already replaced: poll on the new one.
-        if (generation !== this.generation && !(error instanceof AuthRefusedError)) continue;
+        // The answer of a session a reconnect or renewal has already replaced (or is replacing
+        // right now): poll on the new one.
+        if (await this.isAboutAnOldSession(error, generation, sessionId)) continue;
         if (error instanceof SessionEndedError && error.reason === 'expired' && this.config.renew) {
           await this.renew();
           continue;
@@ -204,6 +214,20 @@ export class TunnelClient {
         if (!(await this.handleFailure(error, call, failedBefore))) return;
       }
     }
+  }
+
+  /**
+   * Whether a failure is about a session this client has left behind, so it must not end the
+   * tunnel. After a network blip, the server answers the old session's polls `409
+   * session_replaced` as soon as the reconnect registers again, and those answers can arrive
+   * before the registration's own answer: while a re-registration is on its way, a session-ended
+   * answer is about the old session. Waits for that re-registration to finish first.
+   */
+  private async isAboutAnOldSession(error: unknown, generation: number, sessionId: string): Promise<boolean> {
+    if (error instanceof AuthRefusedError) return false;
+    const reregistering = this.reconnecting ?? this.renewing;
+    if (error instanceof SessionEndedError && reregistering) await reregistering.catch(() => undefined);
+    return generation !== this.generation || sessionId !== this.registration?.sessionId;
   }
 
   /** Acts on a failed poll or respond; false when the tunnel is over. */
@@ -371,6 +395,10 @@ export class TunnelClient {
   private async forward(meta: RequestMeta, body: Readable | null): Promise<AppAnswer> {
     const startedAt = performance.now();
     const capture = new RequestCapture(meta, this.name, { previewCapBytes: this.previewCapBytes, hostSentToApp: this.config.preserveHost ? undefined : this.config.target.host });
+    // The poll answer's body breaks when the server cuts it (the browser left mid-upload, the
+    // request timed out, the connection dropped): the app request is aborted through the body it
+    // reads, and this listener keeps the break from being an uncaught 'error'.
+    body?.on('error', (error) => this.logger.debug('request body from the server broke', { requestId: meta.id, tunnel: this.name, error: error.message }));
     if (body && !meta.hasBody) body.resume();
     let response: AppResponse;
     try {
@@ -388,19 +416,22 @@ export class TunnelClient {
       this.logger.debug('app request failed', { requestId: meta.id, tunnel: this.name, error: failure.message });
       return { kind: 'complete', id: meta.id, meta: { kind: 'failure', code: failure.failure, message: failure.message, appMs }, body: null };
     }
-    const answered: ResponseMeta = {
+    const answered: AppResponseMeta = {
       kind: 'response',
       status: response.status,
       headers: toBrowserHeaders(response.headers, meta.headers, this.config.target),
       appMs: performance.now() - startedAt,
+      ...(response.statusMessage ? { statusMessage: response.statusMessage } : {}),
     };
-    const hasBody = meta.method !== 'HEAD' && response.status !== 204 && response.status !== 304;
+    const hasBody = !hasNoBody(meta.method, response.status);
     capture.responded(response.status, answered.headers);
     // A small response has usually arrived whole with its head: it goes out with the respond
-    // POST's head in one write, with no stream in between.
+    // POST's head in one write, with no stream in between. Only such a response can carry its
+    // trailers (they come after the body, and the POST's meta goes before it).
     const whole = response.takeWholeBody();
     if (whole) {
       this.report(capture.finish());
+      if (response.trailers.length > 0) answered.trailers = response.trailers;
       return { kind: 'complete', id: meta.id, meta: answered, body: hasBody ? whole : null };
     }
     capture.watchResponseBody(response.body, (record) => this.report(record));
@@ -418,7 +449,8 @@ export class TunnelClient {
         notAPoll,
       });
     } catch (error) {
-      response.body.destroy();
+      // The POST was cut from the server's side: the app's response is no longer wanted.
+      response.body.destroy(new BrowserLeftError({ cause: error }));
       throw error;
     }
   }
@@ -457,7 +489,7 @@ export class TunnelClient {
 }
 
 /** What the app answered to one request, ready to go back to the server. */
-type AppAnswer = CompleteAnswer | { kind: 'streaming'; id: string; meta: ResponseMeta; response: AppResponse; hasBody: boolean };
+type AppAnswer = CompleteAnswer | { kind: 'streaming'; id: string; meta: AppResponseMeta; response: AppResponse; hasBody: boolean };
 
 /** Resolves after `ms`, or as soon as one of `wakers` is called (each call wakes every waiter). */
 function delayUnlessWoken(ms: number, wakers: Set<() => void>): Promise<void> {

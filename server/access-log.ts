@@ -5,6 +5,7 @@
 
 import { performance } from 'node:perf_hooks';
 import type { BrowserRequest } from './browser-request';
+import { loggedPath } from '../shared/trace-fields';
 import { traceFields } from './forward-headers';
 
 /** Logs the finished request and adds it to its tunnel's counters. */
@@ -18,7 +19,7 @@ export function logAccess(request: BrowserRequest): void {
     requestId: request.id,
     tunnel: request.tunnel,
     method: req.method,
-    path: req.url,
+    path: loggedPath(req.url),
     status: res.statusCode,
     bytesIn: request.bytesIn,
     bytesOut: request.bytesOut,

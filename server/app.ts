@@ -22,14 +22,6 @@ export function createApp(ctx: ServerContext): express.Express {
     res.type('html').set('cache-control', 'no-store').send(renderDashboardPage({ tokenRequired: ctx.config.token !== null }));
   });
   app.use(createStatusRouter(ctx));
-  app.get('/_standin/api/tunnels/:name/requests', (req, res) => {
-    const tunnel = ctx.registry.get(req.params.name);
-    if (!tunnel) {
-      res.status(404).json({ error: 'not_found', message: `no tunnel named ${req.params.name}` });
-      return;
-    }
-    res.json(tunnel.recentRequests.list());
-  });
   app.use('/_standin', (req, res) => {
     res.status(404).json({ error: 'not_found', message: `no standin endpoint at ${req.originalUrl.slice(0, 100)}` });
   });

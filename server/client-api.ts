@@ -7,7 +7,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { TunnelError } from '../shared/errors';
 import { expectProtocolVersion, HEADER, PATHS, REQUEST_ID_PATTERN, TUNNEL_NAME_PATTERN } from '../shared/protocol';
-import { createBearerCheck } from './auth';
 import { replyError } from './control-reply';
 import { handlePoll } from './routes/poll';
 import { handleRegister } from './routes/register';
@@ -15,31 +14,40 @@ import { handleRelease } from './routes/release';
 import { handleRespond } from './routes/respond';
 import { handleRespondToSeveral } from './routes/respond-to-several';
 import type { ServerContext } from './server-context';
+import type { Caller } from './identity/caller';
+import type { AuthOutcome } from './identity/client-authenticator';
 
 const TUNNEL_PATH = /^\/_standin\/v1\/tunnels\/([^/?]+)(\/poll|\/responses\/([^/?]+)|\/responses)?\/?(?:\?.*)?$/;
 
 /** Builds the handler for requests whose path starts with /_standin/v1/. */
 export function createClientApi(ctx: ServerContext): (req: IncomingMessage, res: ServerResponse) => void {
-  const isAuthorized = createBearerCheck(ctx.config.token);
   return (req, res) => {
-    if (!isAuthorized(req)) {
-      replyError(res, 401, 'unauthorized', 'missing or wrong token: send "Authorization: Bearer <token>" with the token of this standin server');
-      return;
-    }
-    try {
-      checkProtocolHeader(req);
-      const done = route(ctx, req, res);
-      if (done) done.catch((error: unknown) => replyWithError(ctx, res, error));
-    } catch (error) {
-      replyWithError(ctx, res, error);
-    }
+    ctx.auth
+      .authenticate(req)
+      .then((outcome) => {
+        if (!outcome.ok) return void refuseAuthentication(req, res, outcome);
+        checkProtocolHeader(req);
+        const done = route(ctx, outcome.caller, req, res);
+        if (done) done.catch((error: unknown) => replyWithError(ctx, res, error));
+      })
+      .catch((error: unknown) => replyWithError(ctx, res, error));
   };
 }
 
-function route(ctx: ServerContext, req: IncomingMessage, res: ServerResponse): Promise<void> | void {
+/** 401 for a wrong or missing credential, 429 (with Retry-After) once its source failed too often. */
+function refuseAuthentication(req: IncomingMessage, res: ServerResponse, outcome: Extract<AuthOutcome, { ok: false }>): void {
+  req.resume();
+  if (outcome.rateLimited) {
+    res.setHeader('retry-after', String(outcome.retryAfterSeconds));
+    return replyError(res, 429, 'too_many_auth_failures', `too many failed authentications from this address; try again in ${outcome.retryAfterSeconds} s`);
+  }
+  replyError(res, 401, 'unauthorized', 'missing or wrong token: send "Authorization: Bearer <token>" with your token for this standin server');
+}
+
+function route(ctx: ServerContext, caller: Caller, req: IncomingMessage, res: ServerResponse): Promise<void> | void {
   const url = req.url ?? '';
   if (url.split('?')[0] === PATHS.register) {
-    if (req.method === 'POST') return handleRegister(ctx, req, res);
+    if (req.method === 'POST') return handleRegister(ctx, caller, req, res);
     return replyError(res, 405, 'bad_request', `${req.method} is not allowed on ${PATHS.register}; register with POST`);
   }
   const match = TUNNEL_PATH.exec(url);

@@ -12,16 +12,24 @@ import { defaultLogFormat, LOG_LEVELS, type LogFormat, type LogLevel } from '../
 import { MAX_HEAD_BYTES } from '../shared/protocol';
 import { parseUrlFlag } from '../shared/url-flag';
 import { checkUrlTemplate, type PublicUrlSettings } from './public-urls';
+import { DEFAULT_TRUSTED_PROXIES, parseTrustedProxies, type TrustedProxies } from './trusted-proxies';
 
-/** Bounds on the browser connections of the tunnel ports. */
+/** Bounds on the connections of every listener: the main port and the tunnel ports (http-listener.ts). */
 export interface PublicPortLimits {
-  /** Close a connection with no bytes either way for this long. */
+  /** Close a connection with no bytes either way for this long (the main port: at least a poll timeout and its grace). */
   idleTimeoutMs: number;
-  /** A request head (slowloris) must arrive within this; Node answers 408 otherwise. */
+  /** A request head (slowloris) must arrive within this; Node answers 408 otherwise. A silent connection is closed after it. */
   headersTimeoutMs: number;
-  /** Largest request head; past it Node answers 431. */
+  /** Largest request head on every port; past it Node answers 431. */
   maxHeaderBytes: number;
+  /** Open connections one source address may hold on each listener; 0: no cap. */
+  maxConnectionsPerSource: number;
+  /** Peers whose X-Forwarded-Host/-Proto are believed (--trust-proxy). */
+  trustedProxies: TrustedProxies;
 }
+
+/** Default of --max-connections-per-source: far above what one browser opens (6 per host), and room for a busy cluster proxy. */
+export const DEFAULT_MAX_CONNECTIONS_PER_SOURCE = 1000;
 
 /** The server's settings, resolved once at start. */
 export interface ServerConfig {
@@ -55,7 +63,29 @@ export interface ServerConfig {
   shutdownGraceMs: number;
   logFormat: LogFormat;
   logLevel: LogLevel;
+  /** --tokens-file: per-developer tokens (YAML), or null. */
+  tokensFile: string | null;
+  /** --oidc-issuer and friends, or null. */
+  oidc: { issuer: string; audience: string; userClaim: string } | null;
+  /** How long a name stays reserved for its holder after last use. */
+  claimTtlMs: number;
+  /** Who may read the status API, the dashboard and recent requests, and run "Test now". */
+  statusAccess: StatusAccess;
+  /** Tunnels one developer may have registered at once (tokens-file and OIDC users). */
+  maxTunnelsPerUser: number;
+  /** A stopped tunnel is forgotten (registry, status, health history) this long after it stopped. */
+  forgetAfterMs: number;
+  /** Log query strings (--log-query); off by default, as they often carry secrets. */
+  logQuery: boolean;
+  /** Extra request headers to log (--log-header), lower case, besides the trace headers. */
+  logHeaders: readonly string[];
 }
+
+/**
+ * `open`: anyone may read status (owners and targets only with a credential); `token`: any client
+ * credential; `admin`: only admins.
+ */
+export type StatusAccess = 'open' | 'token' | 'admin';
 
 /** Declares the options of `standin server`. */
 export function serverOptions<T>(yargs: Argv<T>) {
@@ -77,12 +107,24 @@ export function serverOptions<T>(yargs: Argv<T>) {
     .option('max-upgrades', { type: 'number', default: 100, description: 'Open WebSocket/Upgrade connections per tunnel (then 503 upgrade_limit)' })
     .option('fallback', { type: 'string', description: 'Origin of the in-cluster app for main-port traffic that selects no live tunnel, like http://shop.default.svc:80', defaultDescription: 'none: such traffic gets 404 no_tunnel' })
     .option('max-in-flight', { type: 'number', default: 1000, description: 'Browser requests per tunnel at once, queued or being answered (then 503 queue_full)' })
-    .option('idle-timeout', { type: 'string', default: '120s', description: 'Close a tunnel-port connection with no bytes either way for this long' })
-    .option('headers-timeout', { type: 'string', default: '20s', description: 'A browser must send its whole request head within this (then 408)' })
+    .option('idle-timeout', { type: 'string', default: '120s', description: 'Close a connection (main port or tunnel port) with no bytes either way for this long' })
+    .option('headers-timeout', { type: 'string', default: '20s', description: 'A request head must arrive within this (then 408); a connection that sends nothing is closed after it' })
+    .option('max-connections-per-source', { type: 'number', default: DEFAULT_MAX_CONNECTIONS_PER_SOURCE, description: 'Open connections one source address may hold on each port (more are refused); 0: no cap. A cluster proxy counts as one source' })
     .option('max-header-size', { type: 'number', default: MAX_HEAD_BYTES, description: 'Largest browser request head in bytes, on the tunnel ports and the main port alike (then 431)' })
+    .option('trust-proxy', { type: 'string', array: true, default: [...DEFAULT_TRUSTED_PROXIES], description: 'Address ranges (CIDR) of proxies whose X-Forwarded-Host/-Proto are believed; "none" trusts no one' })
     .option('shutdown-grace', { type: 'string', default: '20s', description: 'On SIGTERM, how long in-flight requests may take to finish' })
     .option('log-format', { choices: ['json', 'pretty'] as const, description: 'Log format', defaultDescription: 'pretty on a terminal, else json' })
     .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel, description: 'Log level' })
+    .option('tokens-file', { type: 'string', description: 'Per-developer tokens: YAML "users: [{ name, tokenSha256, names?, admin? }]", re-read when it changes' })
+    .option('oidc-issuer', { type: 'string', description: 'Accept bearer JWTs from this OpenID Connect issuer (verified against its JWKS)' })
+    .option('oidc-audience', { type: 'string', description: 'The audience (aud) those JWTs must carry; required with --oidc-issuer' })
+    .option('oidc-user-claim', { type: 'string', default: 'email', description: 'The JWT claim that names the developer' })
+    .option('claim-ttl', { type: 'string', default: '30d', description: 'A tunnel name stays reserved for its holder this long after last use' })
+    .option('status-access', { choices: ['open', 'token', 'admin'] as const, description: 'Who may read the status API and dashboard and run "Test now"', defaultDescription: 'token when clients must authenticate, else open' })
+    .option('max-tunnels-per-user', { type: 'number', default: 10, description: 'Tunnels one developer (tokens file or OIDC) may hold at once (then 429 too_many_tunnels)' })
+    .option('forget-after', { type: 'string', default: '24h', description: 'Forget a stopped tunnel this long after it stopped' })
+    .option('log-query', { type: 'boolean', default: false, description: 'Log query strings (they often carry secrets, so they are left out by default)' })
+    .option('log-header', { type: 'string', array: true, description: 'Also log this request header (repeatable); X-Request-Id, X-Correlation-Id and traceparent always are' })
     .example('$0 server --token-file /run/secrets/token --fallback http://shop.default.svc.cluster.local:80', 'in the cluster, in front of the shop app')
     .example('$0 server --bind 127.0.0.1 --listen 8080 --ports 9000-9009', 'on a laptop, for a demo');
 }
@@ -117,11 +159,55 @@ export function toServerConfig(argv: ServerArgv): ServerConfig {
       idleTimeoutMs: durationOption(argv['idle-timeout'], 'idle-timeout'),
       headersTimeoutMs: durationOption(argv['headers-timeout'], 'headers-timeout'),
       maxHeaderBytes: headerSizeOption(argv['max-header-size']),
+      maxConnectionsPerSource: nonNegativeInteger(argv['max-connections-per-source'], 'max-connections-per-source'),
+      trustedProxies: parseTrustedProxies(argv['trust-proxy']),
     }),
     shutdownGraceMs: durationOption(argv['shutdown-grace'], 'shutdown-grace'),
     logFormat: argv['log-format'] ?? defaultLogFormat(),
     logLevel: argv['log-level'],
+    tokensFile: tokensFileOption(argv['tokens-file']),
+    oidc: oidcOption(argv['oidc-issuer'], argv['oidc-audience'], argv['oidc-user-claim']),
+    claimTtlMs: durationOption(argv['claim-ttl'], 'claim-ttl'),
+    statusAccess: argv['status-access'] ?? (argv.token || argv['token-file'] || argv['tokens-file'] || argv['oidc-issuer'] ? 'token' : 'open'),
+    maxTunnelsPerUser: positiveInteger(argv['max-tunnels-per-user'], 'max-tunnels-per-user'),
+    forgetAfterMs: durationOption(argv['forget-after'], 'forget-after'),
+    logQuery: argv['log-query'],
+    logHeaders: logHeadersOption(argv['log-header']),
   });
+}
+
+function tokensFileOption(file: string | undefined): string | null {
+  if (!file) return null;
+  try {
+    fs.accessSync(file, fs.constants.R_OK);
+  } catch (error) {
+    throw new ConfigError(`cannot read --tokens-file ${file}: ${(error as Error).message}`, { cause: error });
+  }
+  return file;
+}
+
+function oidcOption(issuer: string | undefined, audience: string | undefined, userClaim: string): ServerConfig['oidc'] {
+  if (!issuer) {
+    if (audience) throw new ConfigError('--oidc-audience needs --oidc-issuer');
+    return null;
+  }
+  let url: URL;
+  try {
+    url = new URL(issuer);
+  } catch {
+    throw new ConfigError(`--oidc-issuer "${issuer}" is not a URL like https://login.example.com/realms/dev`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError('--oidc-issuer must be an https:// URL');
+  // Without an audience any token of the issuer (for any app) would do.
+  if (!audience) throw new ConfigError('--oidc-issuer needs --oidc-audience: the aud your standin tokens carry');
+  if (!/^[A-Za-z0-9_.:-]{1,100}$/.test(userClaim)) throw new ConfigError(`--oidc-user-claim "${userClaim}" is not a claim name`);
+  return Object.freeze({ issuer, audience, userClaim });
+}
+
+function logHeadersOption(names: readonly string[] | undefined): readonly string[] {
+  const headers = (names ?? []).map((name) => String(name).trim().toLowerCase());
+  for (const name of headers) if (!/^[a-z0-9!#$%&'*+.^_`|~-]{1,100}$/.test(name)) throw new ConfigError(`--log-header "${name}" is not a header name`);
+  return Object.freeze(headers);
 }
 
 /** Parses `9000-9099` (or a single port, or `none`). */
@@ -201,6 +287,11 @@ function portOption(value: number, flag: string): number {
 
 function headerSizeOption(value: number): number {
   if (!Number.isInteger(value) || value < 1024 || value > 1024 * 1024) throw new ConfigError('--max-header-size must be a number of bytes from 1024 to 1048576');
+  return value;
+}
+
+function nonNegativeInteger(value: number, flag: string): number {
+  if (!Number.isInteger(value) || value < 0) throw new ConfigError(`--${flag} must be a whole number, 0 or more`);
   return value;
 }
 

@@ -31,6 +31,7 @@ const TITLES: Record<StandinErrorCode, string> = {
   timeout: 'Your local app did not answer in time',
   fallback_unreachable: 'The cluster app behind standin is not reachable',
   head_too_large: 'The request headers are too large for the tunnel',
+  tunnel_private: 'This tunnel is private',
 };
 
 const ADVICE: Record<StandinErrorCode, string> = {
@@ -44,6 +45,7 @@ const ADVICE: Record<StandinErrorCode, string> = {
   timeout: 'Check the app for a request that hangs; the server waits --request-timeout for a response head.',
   fallback_unreachable: "Check that the in-cluster app standin's --fallback points at is running; or select a tunnel to reach a developer's app.",
   head_too_large: 'Send fewer or smaller cookies and headers, or lower the standin server --max-header-size so such requests get 431 at once.',
+  tunnel_private: 'Open the access link that "standin connect --private" printed (/_standin/select/<name>?key=…) in this browser, or ask the developer for it.',
 };
 
 /** Sends a standin error page, unless a response head has already gone out (then the socket is cut). */

@@ -14,8 +14,10 @@ import { performance } from 'node:perf_hooks';
 import { newUuid } from '../shared/random-ids';
 import { withoutHopByHop } from '../shared/http-headers';
 import type { Logger } from '../shared/logger';
-import { HEADER, type StandinErrorCode } from '../shared/protocol';
+import { HEADER, type RawHeaders, type StandinErrorCode } from '../shared/protocol';
 import { sendStandinError } from './error-page';
+import { loggedPath } from '../shared/trace-fields';
+import { sendContinueIfAwaited } from './expect-continue';
 import { buildForwardHeaders, traceFields } from './forward-headers';
 
 /** Why a request went to the fallback, for the access log. */
@@ -43,18 +45,8 @@ export class FallbackProxy {
   /** Proxies one browser request; `selected` is the tunnel it asked for, if any. */
   serve(req: http.IncomingMessage, res: http.ServerResponse, reason: FallbackReason, selected?: string): void {
     const exchange = new FallbackExchange(req, res, reason, selected, this.logger, this.onFinished);
-    const upstream = this.transport.request({
-      protocol: this.origin.protocol,
-      hostname: this.origin.hostname.replace(/^\[(.*)\]$/, '$1'),
-      port: this.origin.port || undefined,
-      method: req.method,
-      path: originFormPath(req.url),
-      headers: buildForwardHeaders(req, exchange.id),
-      agent: this.agent,
-      // The browser's Host is kept (as ingress-nginx does towards a Service), so the app sees
-      // the site's host; Node must not add the fallback's own.
-      setHost: false,
-    });
+    sendContinueIfAwaited(req, res);
+    const upstream = this.transport.request(fallbackRequestOptions(this.origin, req, buildForwardHeaders(req, exchange.id), this.agent));
     exchange.attach(upstream, this.headTimeoutMs);
     req.on('data', (chunk: Buffer) => (exchange.bytesIn += chunk.length));
     req.pipe(upstream);
@@ -138,7 +130,7 @@ class FallbackExchange {
       fallback: this.reason,
       ...(this.selected ? { tunnel: this.selected } : {}),
       method: this.req.method,
-      path: this.req.url,
+      path: loggedPath(this.req.url),
       status: this.res.statusCode,
       bytesIn: this.bytesIn,
       bytesOut: this.bytesOut,
@@ -151,6 +143,26 @@ class FallbackExchange {
     else this.logger.info('forwarded to fallback', fields);
     this.onFinished(this.reason, this.errorCode);
   }
+}
+
+/**
+ * The request to the --fallback app for one browser request, plain or upgrade (they differ only
+ * in the agent): the origin's host and port, the browser's method and origin-form path, the
+ * forwarded headers.
+ */
+export function fallbackRequestOptions(origin: URL, req: http.IncomingMessage, headers: RawHeaders, agent: http.Agent | false): http.RequestOptions {
+  return {
+    protocol: origin.protocol,
+    hostname: origin.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: origin.port || undefined,
+    method: req.method,
+    path: originFormPath(req.url),
+    headers: headers,
+    agent,
+    // The browser's Host is kept (as ingress-nginx does towards a Service), so the app sees
+    // the site's host; Node must not add the fallback's own.
+    setHost: false,
+  };
 }
 
 /**

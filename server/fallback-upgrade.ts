@@ -6,6 +6,7 @@
  * half-close is passed on and a cut on either side cuts the other.
  */
 
+import { loggedPath } from '../shared/trace-fields';
 import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
@@ -15,7 +16,7 @@ import { newUuid } from '../shared/random-ids';
 import { withoutHopByHop } from '../shared/http-headers';
 import type { Logger } from '../shared/logger';
 import { sendStandinError } from './error-page';
-import { originFormPath } from './fallback-proxy';
+import { fallbackRequestOptions } from './fallback-proxy';
 import { buildForwardHeaders } from './forward-headers';
 import { OpenUpgrades } from './open-upgrades';
 import { formatResponseHead } from './raw-response-head';
@@ -41,17 +42,9 @@ export class FallbackUpgrades {
     const res = responseOnSocket(req, socket);
     const headers = buildForwardHeaders(req, id);
     restoreUpgradeHeaders(headers, req);
-    const upstream = this.transport.request({
-      hostname: this.origin.hostname.replace(/^\[(.*)\]$/, '$1'),
-      port: this.origin.port || undefined,
-      method: req.method,
-      path: originFormPath(req.url),
-      headers: headers as unknown as http.OutgoingHttpHeaders,
-      agent: false,
-      setHost: false,
-    });
+    const upstream = this.transport.request(fallbackRequestOptions(this.origin, req, headers, false));
     const log = (status: number, extra: Record<string, unknown> = {}) =>
-      this.logger.info('forwarded upgrade to fallback', { requestId: id, ...(selected ? { tunnel: selected } : {}), method: req.method, path: req.url, status, totalMs: Math.round(performance.now() - receivedAt), ...extra });
+      this.logger.info('forwarded upgrade to fallback', { requestId: id, ...(selected ? { tunnel: selected } : {}), method: req.method, path: loggedPath(req.url), status, totalMs: Math.round(performance.now() - receivedAt), ...extra });
     const timer = setTimeout(() => {
       upstream.destroy();
       sendStandinError(req, res, 'timeout', { requestId: id, message: `The cluster app did not answer the upgrade within ${this.headTimeoutMs / 1000} s.` });

@@ -1,7 +1,8 @@
 /**
  * The headers the local app receives (docs/design.md "Trace headers"): the browser's headers without
  * hop-by-hop ones and without any X-Standin-* a browser could spoof, plus request ids, forwarding
- * headers, Via and a W3C traceparent. Host stays the browser's here; the client rewrites it to
+ * headers (X-Forwarded-Host and -Proto from a trusted proxy only: trusted-proxies.ts), Via and a
+ * W3C traceparent. Host stays the browser's here; the client rewrites it to
  * the target unless --preserve-host.
  */
 
@@ -9,6 +10,7 @@ import type { IncomingMessage } from 'node:http';
 import { connectionTokens, HOP_BY_HOP_HEADERS } from '../shared/http-headers';
 import { randomHex } from '../shared/random-ids';
 import { HEADER, VIA_VALUE, type RawHeaders } from '../shared/protocol';
+import { forwardedHost, forwardedProto } from './trusted-proxies';
 
 /** Moved to shared/ so the client logs the same fields; re-exported for the server's callers. */
 export { traceFields } from '../shared/trace-fields';
@@ -20,10 +22,14 @@ const SAFE_REQUEST_ID = /^[A-Za-z0-9._:@+=\/-]{1,128}$/;
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
 /**
- * Never forwarded: standin's own headers (a browser must not spoof them), and `Expect`, which
- * Node's server has already answered with 100 Continue on this hop (RFC 9110 §10.1.1).
+ * Never forwarded: `Expect`, which standin answers itself on this hop (expect-continue.ts), and
+ * the forwarding headers standin sets itself below (a trusted proxy's values are kept there).
+ * Every `X-Standin-*` header goes too (STANDIN_HEADER_PREFIX): a browser must not spoof ours.
  */
-const DROPPED_HEADERS = new Set([HEADER.requestId, HEADER.tunnel, HEADER.error, HEADER.legacyMeta, HEADER.protocol, HEADER.session, 'expect']);
+const DROPPED_HEADERS = new Set(['expect', HEADER.forwardedHost, HEADER.forwardedProto]);
+
+/** Standin's own headers start with this; none that a browser sends is passed on. */
+const STANDIN_HEADER_PREFIX = 'x-standin-';
 
 /**
  * Builds the app-bound headers for one browser request (`tunnel` absent: bound for --fallback).
@@ -39,11 +45,9 @@ export function buildForwardHeaders(req: IncomingMessage, requestId: string, tun
   let forwardedForAt = -1;
   let viaAt = -1;
   let traceparentAt = -1;
-  let hasForwardedHost = false;
-  let hasForwardedProto = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toLowerCase();
-    if (HOP_BY_HOP_HEADERS.has(name) || DROPPED_HEADERS.has(name) || namedInConnection?.has(name)) continue;
+    if (HOP_BY_HOP_HEADERS.has(name) || DROPPED_HEADERS.has(name) || name.startsWith(STANDIN_HEADER_PREFIX) || namedInConnection?.has(name)) continue;
     const value = raw[i + 1];
     switch (name) {
       case HEADER.xRequestId:
@@ -70,12 +74,6 @@ export function buildForwardHeaders(req: IncomingMessage, requestId: string, tun
         if (traceparentAt >= 0) continue;
         traceparentAt = headers.length;
         break;
-      case HEADER.forwardedHost:
-        hasForwardedHost = true;
-        break;
-      case HEADER.forwardedProto:
-        hasForwardedProto = true;
-        break;
     }
     headers.push(raw[i], value);
   }
@@ -83,8 +81,9 @@ export function buildForwardHeaders(req: IncomingMessage, requestId: string, tun
   headers.push('X-Standin-Request-Id', requestId);
   if (tunnel !== undefined) headers.push('X-Standin-Tunnel', tunnel);
   appendAt(headers, forwardedForAt, 'X-Forwarded-For', clientAddress(req));
-  if (!hasForwardedHost && req.headers.host) headers.push('X-Forwarded-Host', req.headers.host);
-  if (!hasForwardedProto) headers.push('X-Forwarded-Proto', isTlsSocket(req) ? 'https' : 'http');
+  const host = forwardedHost(req);
+  if (host) headers.push('X-Forwarded-Host', host);
+  headers.push('X-Forwarded-Proto', forwardedProto(req));
   appendAt(headers, viaAt, 'Via', VIA_VALUE);
   const traceparent = continueTrace(traceparentAt >= 0 ? headers[traceparentAt + 1] : undefined);
   if (traceparentAt >= 0) headers[traceparentAt + 1] = traceparent;
@@ -109,8 +108,4 @@ function appendAt(headers: RawHeaders, at: number, name: string, value: string):
 function clientAddress(req: IncomingMessage): string {
   const address = req.socket.remoteAddress ?? 'unknown';
   return address.startsWith('::ffff:') ? address.slice(7) : address;
-}
-
-function isTlsSocket(req: IncomingMessage): boolean {
-  return (req.socket as { encrypted?: boolean }).encrypted === true;
 }

@@ -30,8 +30,8 @@ export const HEALTH_HISTORY_WINDOW_MS = 24 * 60 * 60 * 1000;
 const MAX_HISTORY_ENTRIES = 86_400;
 
 /**
- * Entries for 24 h of checks at `intervalMs`, plus a quarter for "Test now" checks in between;
- * a flood of manual checks shortens the reach of the history instead of growing it.
+ * Entries for 24 h of checks at `intervalMs`, plus a quarter of margin for checks that run
+ * closer together than the interval. "Test now" checks are kept apart (health-monitor.ts).
  */
 export function historyCapacityFor(intervalMs: number): number {
   const scheduled = Math.ceil(HEALTH_HISTORY_WINDOW_MS / Math.max(1, intervalMs));

@@ -17,6 +17,18 @@ import type { TunnelRegistry } from './tunnel-registry';
 /** How long the server waits for a probe's answer before the check counts as failed. */
 export const PROBE_TIMEOUT_MS = 10_000;
 
+/**
+ * "Test now" runs at most one new probe per tunnel this often; calls in between are refused
+ * (429), so a flood of clicks or scripted calls costs nothing and records nothing.
+ */
+export const MANUAL_CHECK_INTERVAL_MS = 5_000;
+
+/**
+ * Manual checks kept per tunnel, apart from the scheduled history: they count for the current
+ * health but never push scheduled checks out of the 24 h history, nor skew uptime.
+ */
+const MANUAL_HISTORY_ENTRIES = 16;
+
 /** Failed checks in a row from which a tunnel is `down` rather than `degraded`. */
 const DOWN_AFTER_FAILURES = 3;
 
@@ -28,6 +40,9 @@ interface PendingProbe {
 
 export class HealthMonitor {
   private readonly histories = new Map<string, HealthHistory>();
+  private readonly manualHistories = new Map<string, HealthHistory>();
+  /** When "Test now" last started a probe, per tunnel, ms since epoch. */
+  private readonly lastManualAt = new Map<string, number>();
   private readonly pending = new Map<string, PendingProbe>();
   private readonly running = new Map<string, Promise<HealthCheck>>();
   private timer: NodeJS.Timeout | undefined;
@@ -75,6 +90,34 @@ export class HealthMonitor {
     return running;
   }
 
+  /**
+   * "Test now": joins the check running for `tunnel`, or starts one recorded apart from the
+   * scheduled history; at most one new probe per MANUAL_CHECK_INTERVAL_MS, else how long to wait.
+   */
+  checkNow(tunnel: Tunnel, now = Date.now()): Promise<HealthCheck> | { retryAfterMs: number } {
+    const running = this.running.get(tunnel.name);
+    if (running) return running;
+    const since = now - (this.lastManualAt.get(tunnel.name) ?? -Infinity);
+    if (since < MANUAL_CHECK_INTERVAL_MS) return { retryAfterMs: MANUAL_CHECK_INTERVAL_MS - since };
+    this.lastManualAt.set(tunnel.name, now);
+    const manual = this.probe(tunnel).then((check) => {
+      this.running.delete(tunnel.name);
+      this.manualHistoryOf(tunnel.name).record(check);
+      this.onCheck(check);
+      return check;
+    });
+    this.running.set(tunnel.name, manual);
+    return manual;
+  }
+
+  /** The newest check of tunnel `name`, scheduled or manual. */
+  lastCheckOf(name: string): HealthCheck | undefined {
+    const scheduled = this.historyOf(name).last;
+    const manual = this.manualHistories.get(name)?.last;
+    if (!manual) return scheduled;
+    return !scheduled || manual.at > scheduled.at ? manual : scheduled;
+  }
+
   /** Whether `id` is a probe waiting for its answer (the respond route asks before "unknown request"). */
   isPendingProbe(id: string): boolean {
     return this.pending.has(id);
@@ -91,6 +134,11 @@ export class HealthMonitor {
     return true;
   }
 
+  /** Drops everything known about tunnel `name`'s health (the tunnel was forgotten). */
+  forget(name: string): void {
+    this.histories.delete(name);
+  }
+
   /** The history of tunnel `name` (created empty on first use). */
   historyOf(name: string): HealthHistory {
     let history = this.histories.get(name);
@@ -101,11 +149,20 @@ export class HealthMonitor {
     return history;
   }
 
+  private manualHistoryOf(name: string): HealthHistory {
+    let history = this.manualHistories.get(name);
+    if (!history) {
+      history = new HealthHistory(MANUAL_HISTORY_ENTRIES);
+      this.manualHistories.set(name, history);
+    }
+    return history;
+  }
+
   /** Health as docs/design.md "Tunnel lifecycle and health" defines it. */
   statusOf(tunnel: Tunnel, now = Date.now()): HealthStatus {
     if (!tunnel.isOnline) return 'down';
     const history = this.historyOf(tunnel.name);
-    const last = history.last;
+    const last = this.lastCheckOf(tunnel.name);
     if (!last || now - last.at > 2 * this.intervalMs) return 'unknown';
     if (last.ok) return 'healthy';
     return history.consecutiveFailures >= DOWN_AFTER_FAILURES ? 'down' : 'degraded';

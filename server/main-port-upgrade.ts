@@ -1,15 +1,14 @@
 /**
- * Upgrade requests (WebSockets) on the main port, routed like other main-port traffic
- * (routes/main-port-traffic.ts): the tunnel the request selects if it is online, else the
+ * Upgrade requests (WebSockets) on the main port, routed by the same decision as other main-port
+ * traffic (main-port-routing.ts): the tunnel the request selects if it is online, else the
  * --fallback app, else a standin error. The control plane never upgrades.
  */
 
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { CONTROL_PREFIX } from '../shared/protocol';
 import { FallbackUpgrades } from './fallback-upgrade';
+import { noTunnelRefusal, routeMainPortRequest } from './main-port-routing';
 import type { ServerContext } from './server-context';
-import { selectTunnel } from './tunnel-selector';
 import { refuseUpgrade, serveUpgradeThroughTunnel } from './upgrade-traffic';
 
 /** The main server's 'upgrade' listener, and how to close what it opened to the fallback. */
@@ -23,18 +22,14 @@ export interface MainPortUpgrades {
 export function createMainPortUpgradeHandler(ctx: ServerContext): MainPortUpgrades {
   const fallback = ctx.config.fallback ? new FallbackUpgrades(ctx.config.fallback, ctx.config.requestTimeoutMs, ctx.logger) : null;
   const handle = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    const url = req.url ?? '/';
-    if (url.startsWith(CONTROL_PREFIX) || url === '/_standin') {
-      refuseUpgrade(req, socket, 'no_tunnel', 'The standin control plane takes no upgrade requests.');
-      return;
+    const route = routeMainPortRequest(ctx, req, fallback !== null);
+    if (route.to === 'control') refuseUpgrade(req, socket, 'no_tunnel', 'The standin control plane takes no upgrade requests.');
+    else if (route.to === 'tunnel') serveUpgradeThroughTunnel(ctx, route.name, req, socket, head);
+    else if (route.to === 'fallback') fallback!.serve(req, socket, head, route.selected);
+    else {
+      const { requestId, message } = noTunnelRefusal(ctx, req, req.url ?? '/');
+      refuseUpgrade(req, socket, 'no_tunnel', message, requestId);
     }
-    const selection = selectTunnel(req, ctx.registry);
-    const tunnel = selection ? ctx.registry.get(selection.name) : undefined;
-    if (selection && tunnel?.isOnline) return serveUpgradeThroughTunnel(ctx, selection.name, req, socket, head);
-    if (fallback) return fallback.serve(req, socket, head, selection?.name);
-    // Without a fallback a selected tunnel answers for itself: 503 tunnel_offline or tunnel_expired.
-    if (selection) return serveUpgradeThroughTunnel(ctx, selection.name, req, socket, head);
-    refuseUpgrade(req, socket, 'no_tunnel', 'This upgrade request selected no tunnel, and this standin server has no --fallback app.');
   };
   return { handle, closeAll: (reason) => fallback?.closeAll(reason) };
 }

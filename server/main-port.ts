@@ -4,9 +4,11 @@
  */
 
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import { CLIENT_API_PREFIX, CONTROL_PREFIX } from '../shared/protocol';
+import { CLIENT_API_PREFIX } from '../shared/protocol';
 import { createApp } from './app';
 import { createClientApi } from './client-api';
+import { isControlPath } from './main-port-routing';
+import { sendContinueIfAwaited } from './expect-continue';
 import { createMainPortTraffic } from './routes/main-port-traffic';
 import { handleSelect, isSelectPath } from './routes/select';
 import type { ServerContext } from './server-context';
@@ -17,9 +19,11 @@ export function createMainPortHandler(ctx: ServerContext): RequestListener {
   const serveMainPortTraffic = createMainPortTraffic(ctx);
   return (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/';
+    // The control plane reads what it is sent at once; tunnel traffic waits for a client.
+    if (isControlPath(url)) sendContinueIfAwaited(req, res);
     if (url.startsWith(CLIENT_API_PREFIX)) clientApi(req, res);
     else if (isSelectPath(url)) handleSelect(ctx, req, res);
-    else if (url.startsWith(CONTROL_PREFIX) || url === '/_standin') app(req, res);
+    else if (isControlPath(url)) app(req, res);
     else serveMainPortTraffic(req, res);
   };
 }

@@ -10,13 +10,15 @@
 /** Assigns public ports to tunnel names. */
 export interface PortPool {
   /**
-   * Picks a port for `name`: `preferred` unless a live tunnel holds it, else the name's own
+   * Picks a port for `name`: `preferred` when no other name holds it, else the name's own
    * reservation, else a port never reserved, else the longest-idle offline reservation.
    * Returns null when every port is held by a live tunnel.
    */
   reserve(name: string, preferred: number | undefined, isLive: (name: string) => boolean): number | null;
   /** Records that `name`'s tunnel went offline now (for "longest idle"). */
   markIdle(name: string, now?: number): void;
+  /** Gives up `name`'s reservation, so its port is free for anyone. */
+  release(name: string): void;
   /** Takes a port out of use for good (for example because another process has bound it). */
   retire(port: number): void;
   /** The name holding a port, if any. */
@@ -60,6 +62,13 @@ export class InMemoryPortPool implements PortPool {
     }
   }
 
+  release(name: string): void {
+    const reservation = this.byName.get(name);
+    if (!reservation) return;
+    this.byName.delete(name);
+    this.byPort.delete(reservation.port);
+  }
+
   nameForPort(port: number): string | undefined {
     return this.byPort.get(port)?.name;
   }
@@ -70,8 +79,10 @@ export class InMemoryPortPool implements PortPool {
 
   private pick(name: string, preferred: number | undefined, isLive: (name: string) => boolean): number | null {
     if (preferred !== undefined && this.isUsable(preferred)) {
+      // Only a free port or the caller's own: another name's reservation, even an idle one, is
+      // that developer's port to come back to (the range-full case below may reuse it, longest idle first).
       const holder = this.byPort.get(preferred)?.name;
-      if (holder === undefined || holder === name || !isLive(holder)) return preferred;
+      if (holder === undefined || holder === name) return preferred;
     }
     const own = this.byName.get(name);
     if (own) return own.port;

@@ -8,37 +8,19 @@
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { MAX_HEAD_BYTES } from '../shared/protocol';
-import type { PublicPortLimits } from './config';
+import { createLogger, type Logger } from '../shared/logger';
+import { DEFAULT_MAX_CONNECTIONS_PER_SOURCE, type PublicPortLimits } from './config';
+import { createHttpListener } from './http-listener';
+import { DEFAULT_TRUSTED_PROXIES, TrustedProxies } from './trusted-proxies';
 
 /** Limits when none are configured (tests that build PublicPorts directly). */
-const DEFAULT_LIMITS: PublicPortLimits = { idleTimeoutMs: 120_000, headersTimeoutMs: 20_000, maxHeaderBytes: MAX_HEAD_BYTES };
+const DEFAULT_LIMITS: PublicPortLimits = { idleTimeoutMs: 120_000, headersTimeoutMs: 20_000, maxHeaderBytes: MAX_HEAD_BYTES, maxConnectionsPerSource: DEFAULT_MAX_CONNECTIONS_PER_SOURCE, trustedProxies: new TrustedProxies(DEFAULT_TRUSTED_PROXIES) };
 
 /** Handles a browser request that arrived on a tunnel port. */
 export type PublicPortHandler = (port: number, req: http.IncomingMessage, res: http.ServerResponse) => void;
 
 /** Handles a browser Upgrade request (WebSocket) that arrived on a tunnel port. */
 export type PublicPortUpgradeHandler = (port: number, req: http.IncomingMessage, socket: Duplex, head: Buffer) => void;
-
-/** Creates a node:http server for browser traffic with standin's limits. */
-export function createPublicHttpServer(handler: http.RequestListener, limits: PublicPortLimits = DEFAULT_LIMITS): http.Server {
-  const server = http.createServer(
-    {
-      // Past this the browser gets 431 from Node itself.
-      maxHeaderSize: limits.maxHeaderBytes,
-      // A slowloris that trickles its head is cut (408) after this. Node checks it only every
-      // connectionsCheckingInterval (30 s by default), so check often enough to mean it.
-      headersTimeout: limits.headersTimeoutMs,
-      connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
-      // Uploads and streamed downloads may take long; the head must still arrive in time
-      // (headersTimeout), and standin's own --request-timeout bounds the wait for the app.
-      requestTimeout: 0,
-    },
-    handler,
-  );
-  // No byte either way for this long (a stalled upload, an abandoned connection): close it.
-  server.setTimeout(limits.idleTimeoutMs);
-  return server;
-}
 
 export class PublicPorts {
   private readonly servers = new Map<number, http.Server>();
@@ -47,6 +29,7 @@ export class PublicPorts {
     private readonly handler: PublicPortHandler,
     private readonly upgradeHandler?: PublicPortUpgradeHandler,
     private readonly limits: PublicPortLimits = DEFAULT_LIMITS,
+    private readonly logger: Logger = createLogger({ format: 'json', level: 'error' }),
     /** --bind: the address every tunnel port listens on. */
     private readonly bindAddress = '0.0.0.0',
   ) {}
@@ -54,9 +37,13 @@ export class PublicPorts {
   /** Opens the listener for `port` if it is not open yet; false when the port is taken by someone else. */
   async ensureOpen(port: number): Promise<boolean> {
     if (this.servers.has(port)) return true;
-    const server = createPublicHttpServer((req, res) => this.handler(port, req, res), this.limits);
     const onUpgrade = this.upgradeHandler;
-    if (onUpgrade) server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => onUpgrade(port, req, socket, head));
+    const server = createHttpListener({
+      limits: this.limits,
+      logger: this.logger,
+      onRequest: (req, res) => this.handler(port, req, res),
+      onUpgrade: onUpgrade && ((req, socket, head) => onUpgrade(port, req, socket, head)),
+    });
     try {
       await listen(server, port, this.bindAddress);
     } catch (error) {

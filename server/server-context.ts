@@ -9,6 +9,9 @@ import type { StandinMetrics } from './metrics';
 import type { PortPool } from './port-pool';
 import type { PublicPorts } from './public-ports';
 import type { TunnelRegistry } from './tunnel-registry';
+import type { ClientAuthenticator } from './identity/client-authenticator';
+import type { NameClaimStore } from './identity/name-claims';
+import type { PrivateAccess } from './identity/private-access';
 
 export interface ServerContext {
   config: ServerConfig;
@@ -22,4 +25,10 @@ export interface ServerContext {
   metrics: StandinMetrics;
   /** Set on SIGTERM: readiness fails, tunnel ports and registration refuse new work. */
   drain: ServerDrain;
+  /** Who a request's bearer credential says it is. */
+  auth: ClientAuthenticator;
+  /** Who holds which tunnel name. */
+  claims: NameClaimStore;
+  /** Access keys and cookies of private tunnels. */
+  privateAccess: PrivateAccess;
 }

@@ -1,11 +1,13 @@
 /** Builds a standin server from its config and runs it: main port, tunnel ports, shutdown. */
 
-import http from 'node:http';
 import type { Logger } from '../shared/logger';
+import { configureLogPrivacy } from '../shared/trace-fields';
+import { POLL_GRACE_MS } from '../shared/protocol';
 import type { ServerConfig } from './config';
 import { ServerDrain } from './server-drain';
 import { HandedRequests } from './handed-requests';
 import { HealthMonitor } from './health-monitor';
+import { createHttpListener } from './http-listener';
 import { createMainPortHandler } from './main-port';
 import { createMainPortUpgradeHandler } from './main-port-upgrade';
 import { StandinMetrics } from './metrics';
@@ -18,6 +20,9 @@ import type { ServerContext } from './server-context';
 import { InMemoryTunnelRegistry } from './tunnel-registry';
 import { serveUpgradeThroughTunnel } from './upgrade-traffic';
 import { startTunnelSweeper } from './tunnel-sweeper';
+import { ClientAuthenticator } from './identity/client-authenticator';
+import { InMemoryNameClaimStore } from './identity/name-claims';
+import { PrivateAccess } from './identity/private-access';
 
 /** A started server. */
 export interface RunningServer {
@@ -41,6 +46,7 @@ async function warnAboutTakenTunnelPorts(config: ServerConfig, logger: Logger): 
 
 /** Creates the server's parts and starts listening on the main port. */
 export async function startStandinServer(config: ServerConfig, logger: Logger): Promise<RunningServer> {
+  configureLogPrivacy(config);
   const portPool = config.tunnelPorts ? new InMemoryPortPool(config.tunnelPorts) : null;
   const registry = new InMemoryTunnelRegistry();
   const handed = new HandedRequests();
@@ -55,32 +61,33 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
       (port, req, res) => serveThroughTunnel(context, portPool?.nameForPort(port) ?? `port-${port}`, req, res),
       (port, req, socket, head) => serveUpgradeThroughTunnel(context, portPool?.nameForPort(port) ?? `port-${port}`, req, socket, head),
       config.publicPortLimits,
+      logger,
       config.bindAddress,
     ),
     health: new HealthMonitor(registry, config.healthIntervalMs, logger, (check) => metrics.observeHealthCheck(check)),
     metrics,
     drain: new ServerDrain(),
+    auth: new ClientAuthenticator(config, logger),
+    claims: new InMemoryNameClaimStore(),
+    privateAccess: new PrivateAccess(),
   };
   const stopSweeper = startTunnelSweeper(context);
   context.health.start();
-  const mainServer = http.createServer(
-    {
-      // One head-size limit for browsers on every port; the client's own calls carry only small
-      // fixed headers since their metadata travels in the body.
-      maxHeaderSize: config.publicPortLimits.maxHeaderBytes,
-      // Respond POSTs stream whole response bodies (downloads, server-sent events) and may last
-      // for hours; the per-request bounds are standin's own timeouts.
-      requestTimeout: 0,
-    },
-    createMainPortHandler(context),
-  );
   const mainPortUpgrades = createMainPortUpgradeHandler(context);
-  mainServer.on('upgrade', (req, socket, head) => mainPortUpgrades.handle(req, socket, head));
+  const mainServer = createHttpListener({
+    limits: config.publicPortLimits,
+    // A held long-poll carries no bytes for a whole poll timeout.
+    idleTimeoutMs: Math.max(config.publicPortLimits.idleTimeoutMs, config.pollTimeoutMs + POLL_GRACE_MS + 5_000),
+    logger,
+    onRequest: createMainPortHandler(context),
+    onUpgrade: (req, socket, head) => mainPortUpgrades.handle(req, socket, head),
+  });
   // Keepalive probes notice a control connection whose peer vanished without a FIN or RST.
   mainServer.on('connection', (socket) => socket.setKeepAlive(true, 15_000));
   const mainPort = await listen(mainServer, config.listenPort, config.bindAddress);
   await warnAboutTakenTunnelPorts(config, logger);
-  if (!config.token) logger.warn('NO TOKEN SET: anyone who can reach this server can register tunnels; use --token or --token-file');
+  if (!context.auth.hasClientAuth) logger.warn('NO TOKEN SET: anyone who can reach this server can register tunnels; use --token, --token-file, --tokens-file or --oidc-issuer');
+  if (context.auth.tokensFileUsers !== null) logger.info('tokens file loaded', { file: config.tokensFile, users: context.auth.tokensFileUsers });
   logger.info('standin server listening', { port: mainPort, tunnelPorts: config.tunnelPorts ? `${config.tunnelPorts.from}-${config.tunnelPorts.to}` : 'none', ...describeStart(config, mainPort) });
   return {
     mainPort,
@@ -94,6 +101,7 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
       mainPortUpgrades.closeAll('server shutting down');
       stopSweeper();
       context.health.stop();
+      context.auth.close();
       await context.publicPorts.closeAll();
       await new Promise<void>((resolve) => {
         mainServer.close(() => resolve());

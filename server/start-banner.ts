@@ -25,7 +25,7 @@ export function describeStart(config: ServerConfig, mainPort: number): StartFact
     selectorMode: `on: main port ${mainPort}, by header X-Standin-Tunnel, cookie standin-tunnel or host <name>.<domain>`,
     fallback: config.fallback ? config.fallback.origin : 'none: main-port traffic that selects no tunnel gets 404 no_tunnel',
     // The token's value never goes to a log: the developer gets it from the platform team.
-    connectCommand: `${config.token ? 'STANDIN_TOKEN=<token> ' : ''}standin connect 3000 --server ${origin}`,
+    connectCommand: `${config.token || config.tokensFile || config.oidc ? 'STANDIN_TOKEN=<token> ' : ''}standin connect 3000 --server ${origin}`,
   };
 }
 

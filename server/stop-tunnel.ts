@@ -20,10 +20,7 @@ export function stopTunnel(ctx: ServerContext, tunnel: Tunnel, reason: ServerSto
   const sessionId = tunnel.session.id;
   const { code, message } = browserErrorFor(tunnel.name, reason);
   for (const request of tunnel.stop(reason)) request.fail(code, message);
-  for (const request of ctx.handed.ofSession(sessionId)) {
-    ctx.handed.remove(request.id);
-    request.fail(code, message);
-  }
+  for (const request of ctx.handed.ofSession(sessionId)) request.fail(code, message);
   ctx.portPool?.markIdle(tunnel.name);
   ctx.logger.info(reason === 'expired' ? 'tunnel expired' : 'tunnel stopped by an admin', { tunnel: tunnel.name, port: tunnel.port, expiresAt: new Date(tunnel.expiresAt).toISOString() });
 }

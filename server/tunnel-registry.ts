@@ -10,6 +10,8 @@ export interface TunnelRegistry {
   get(name: string): Tunnel | undefined;
   add(tunnel: Tunnel): void;
   list(): Tunnel[];
+  /** Forgets a tunnel (its name was released, or it stopped long ago). */
+  remove(name: string): void;
 }
 
 /** The single-process TunnelRegistry. */
@@ -26,5 +28,9 @@ export class InMemoryTunnelRegistry implements TunnelRegistry {
 
   list(): Tunnel[] {
     return [...this.byName.values()];
+  }
+
+  remove(name: string): void {
+    this.byName.delete(name);
   }
 }

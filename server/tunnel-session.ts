@@ -49,6 +49,10 @@ export class TunnelSession {
   readonly id = newUuid();
   /** When a poll last arrived, ms since epoch. */
   lastPollAt = Date.now();
+  /** When the client registered this session, ms since epoch. */
+  readonly startedAt = Date.now();
+  /** Whether the client has polled at all (a registration that never polls gives its port back). */
+  hasPolled = false;
   endReason: SessionEndReason | undefined;
   private readonly idlePolls: IdlePoll[] = [];
   private readonly queue: BrowserRequest[] = [];
@@ -99,6 +103,7 @@ export class TunnelSession {
     }
     if (this.queue.length >= this.limits.maxQueuedRequests) return false;
     this.queue.push(request);
+    request.attach('queue', () => this.withdraw(request));
     this.watchForSilence();
     return true;
   }
@@ -106,6 +111,7 @@ export class TunnelSession {
   /** Takes a client poll: answers it with the next queued request, or holds it until the poll timeout. */
   acceptPoll(res: ServerResponse): void {
     this.lastPollAt = Date.now();
+    this.hasPolled = true;
     this.liveness.heard();
     if (this.endReason) {
       replyEnded(res, this.endReason);
@@ -163,8 +169,8 @@ export class TunnelSession {
     return true;
   }
 
-  /** Removes a queued request (it timed out before any poll took it). */
-  withdraw(request: BrowserRequest): void {
+  /** Removes a queued request (it was answered, or its browser left, before any poll took it). */
+  private withdraw(request: BrowserRequest): void {
     const index = this.queue.indexOf(request);
     if (index >= 0) this.queue.splice(index, 1);
   }
@@ -185,8 +191,9 @@ export class TunnelSession {
   private take(request: BrowserRequest): number {
     request.markHanded(this.id);
     this.handed.add(request);
+    request.attach('handed', () => this.handed.remove(request.id));
     this.taken.add(request);
-    request.res.once('close', () => this.taken.delete(request));
+    request.attach('taken', () => this.taken.delete(request));
     return Math.round(request.queueMs * 10) / 10;
   }
 
@@ -225,18 +232,7 @@ export class TunnelSession {
       return;
     }
     pollRes.write(encodeFrame(json));
-    const browserReq = request.req;
-    browserReq.on('data', (chunk: Buffer) => (request.bytesIn += chunk.length));
-    browserReq.pipe(pollRes);
-    // The browser gave up on its upload: cut the poll answer so the client aborts the app request.
-    browserReq.once('error', () => pollRes.destroy());
-    // The poll connection broke before the whole body went out: the client cannot answer.
-    pollRes.once('close', () => {
-      if (pollRes.writableFinished || request.state === 'answered') return;
-      browserReq.unpipe(pollRes);
-      this.handed.remove(request.id);
-      request.fail('tunnel_offline', 'The connection to the standin client broke while it received the request.');
-    });
+    request.carryBodyOn(pollRes);
   }
 
   /** While requests wait in the queue, checks every few hundred ms that the client is still there. */
@@ -292,7 +288,7 @@ function sendProbe(res: ServerResponse, probe: ProbeMeta): void {
 
 const END_MESSAGES: Record<SessionEndReason, string> = {
   released: 'the client released this tunnel',
-  replaced: 'another client registered this tunnel name; this session is over',
+  replaced: 'this tunnel name was registered again (by its holder from elsewhere, or taken over by an admin); this session is over',
   expired: 'the tunnel expired',
   stopped: 'an admin stopped the tunnel',
   shutdown: 'the standin server is shutting down; register again in a moment',

@@ -8,11 +8,13 @@ import type { Tunnel } from './tunnel';
 
 /**
  * Describes `tunnel` with at most `historyLimit` of its newest health checks (no session id: that
- * is the client's secret). `requestHost` is the Host the reader used, for the default port link.
+ * is the client's secret). Owner and target only `withDetails` (identity/status-access.ts decides).
+ * `requestHost` is the Host the reader used, for the default port link.
  */
-export function describeTunnelStatus(ctx: ServerContext, tunnel: Tunnel, historyLimit = Infinity, now = Date.now(), requestHost?: string): TunnelStatus {
+export function describeTunnelStatus(ctx: ServerContext, tunnel: Tunnel, historyLimit = Infinity, withDetails = false, now = Date.now(), requestHost?: string): TunnelStatus {
   const history = ctx.health.historyOf(tunnel.name);
-  const last = history.last;
+  // "Test now" checks count here, though they stay out of the scheduled history.
+  const last = ctx.health.lastCheckOf(tunnel.name);
   return {
     name: tunnel.name,
     port: tunnel.port,
@@ -23,7 +25,8 @@ export function describeTunnelStatus(ctx: ServerContext, tunnel: Tunnel, history
     createdAt: iso(tunnel.createdAt),
     expiresAt: iso(tunnel.expiresAt),
     lastSeenAt: iso(tunnel.lastSeenAt),
-    client: { version: tunnel.version ?? null, owner: tunnel.owner ?? null, target: tunnel.target },
+    client: { version: tunnel.version ?? null, owner: withDetails ? (tunnel.owner ?? null) : null, target: withDetails ? tunnel.target : null },
+    private: tunnel.privateAccessKey !== null,
     counters: { ...tunnel.counters, queued: tunnel.session.queuedCount, openUpgrades: tunnel.upgrades.size },
     health: {
       status: ctx.health.statusOf(tunnel, now),

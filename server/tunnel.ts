@@ -30,9 +30,18 @@ export class Tunnel {
   expiresAt: number;
   session: TunnelSession;
   target: string;
+  /** Who owns it, for people: the authenticated user, else what the client said (user@host). */
   owner: string | undefined;
+  /** The authenticated developer (tokens file or OIDC) it belongs to, or null (shared token, open server). */
+  user: string | null = null;
+  /** Set for a private tunnel (`connect --private`): only browsers with its signed cookie get through. */
+  privateAccessKey: string | null = null;
   version: string | undefined;
   stopReason: SessionEndReason | undefined;
+  /** When it stopped, ms since epoch (it is forgotten --forget-after later). */
+  stoppedAt: number | undefined;
+  /** Whether any session of this tunnel ever polled. */
+  private polledBefore = false;
   readonly counters: TunnelCounters = { requests: 0, errors: 0, bytesIn: 0, bytesOut: 0, inFlight: 0, upgrades: 0 };
   /** The last finished browser requests, for GET /_standin/api/tunnels/<name>/requests. */
   readonly recentRequests = new RecentRequests();
@@ -54,6 +63,11 @@ export class Tunnel {
     this.session = new TunnelSession(name, limits, handed);
   }
 
+  /** Whether a client of this tunnel has ever polled (one that never did gives its port back). */
+  get everPolled(): boolean {
+    return this.polledBefore || this.session.hasPolled;
+  }
+
   /** When the client was last heard from, ms since epoch. */
   get lastSeenAt(): number {
     return this.session.lastPollAt;
@@ -73,11 +87,13 @@ export class Tunnel {
    * browser requests still queued move over to the new session instead of failing.
    */
   startSession(registration: RegisterRequest, expiresAt: number, port: number | null): TunnelSession {
+    this.polledBefore ||= this.session.hasPolled;
     const queued = this.session.end('replaced');
     this.upgrades.closeAll('session replaced');
     this.session = new TunnelSession(this.name, this.limits, this.handed);
     this.state = 'pending';
     this.stopReason = undefined;
+    this.stoppedAt = undefined;
     this.port = port;
     this.expiresAt = expiresAt;
     this.target = registration.target;
@@ -91,6 +107,7 @@ export class Tunnel {
   stop(reason: SessionEndReason): BrowserRequest[] {
     this.state = 'stopped';
     this.stopReason = reason;
+    this.stoppedAt = Date.now();
     this.upgrades.closeAll(`tunnel ${reason}`);
     return this.session.end(reason);
   }

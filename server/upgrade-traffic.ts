@@ -8,23 +8,21 @@
 
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { newUuid } from '../shared/random-ids';
 import { getHeader } from '../shared/http-headers';
-import { failIfHeadTooLarge } from './head-size-check';
 import { encodeFrame } from '../shared/wire-frame';
 import { encodeMeta, HEADER, type RawHeaders, type RequestMeta, type ResponseMeta, type StandinErrorCode } from '../shared/protocol';
-import { logAccess } from './access-log';
 import { BrowserRequest, type UpgradeHandshake } from './browser-request';
 import { replyNoContent } from './control-reply';
 import { sendStandinError } from './error-page';
 import type { Closable } from './open-upgrades';
+import { keepOpenWhileIdle } from './http-listener';
 import { formatResponseHead } from './raw-response-head';
-import { recentRequestOf } from './recent-requests';
 import type { ServerContext } from './server-context';
-import { browserErrorFor } from './stop-tunnel';
+import { admitToTunnel } from './tunnel-admission';
 import type { Tunnel } from './tunnel';
+import { sourceAddressOf } from './trusted-proxies';
 
 /** How long a closed upgraded connection may take to finish its FIN exchange before it is cut. */
 const CLOSE_GRACE_MS = 2_000;
@@ -36,34 +34,15 @@ const CLOSE_GRACE_MS = 2_000;
 export function serveUpgradeThroughTunnel(ctx: ServerContext, name: string, req: IncomingMessage, socket: Duplex, head: Buffer): void {
   const request = new BrowserRequest(req, responseOnSocket(req, socket), name, ctx.logger);
   markAsUpgrade(request.meta, req);
-  const tunnel = ctx.registry.get(name);
-  const refusal = refusalFor(ctx, name, tunnel);
-  if (refusal) {
-    if (tunnel) {
-      tunnel.counters.requests++;
-      tunnel.counters.errors++;
-    }
-    socket.once('close', () => logAccess(request));
-    request.fail(refusal.code, refusal.message);
-    return;
-  }
-  new UpgradeLink(ctx, tunnel!, request, socket, head).start();
+  const link = new UpgradeLink(ctx, request, socket, head);
+  request.upgrade = link;
+  const tunnel = admitToTunnel(ctx, name, request);
+  if (tunnel) link.joinTunnel(tunnel);
 }
 
 /** Answers an upgrade request with a standin error page, for upgrades no tunnel is chosen for. */
-export function refuseUpgrade(req: IncomingMessage, socket: Duplex, code: StandinErrorCode, message: string): void {
-  sendStandinError(req, responseOnSocket(req, socket), code, { requestId: newUuid(), message });
-}
-
-function refusalFor(ctx: ServerContext, name: string, tunnel: Tunnel | undefined): { code: StandinErrorCode; message: string } | undefined {
-  if (ctx.drain.draining) return { code: 'tunnel_offline', message: 'The standin server is shutting down; retry in a moment.' };
-  if (!tunnel) return { code: 'tunnel_offline', message: `No tunnel named ${name} is registered.` };
-  if (tunnel.state === 'stopped' && (tunnel.stopReason === 'expired' || tunnel.stopReason === 'stopped')) return browserErrorFor(name, tunnel.stopReason);
-  if (!tunnel.isOnline) return { code: 'tunnel_offline', message: `Tunnel ${name} has no connected standin client.` };
-  if (tunnel.upgrades.size >= ctx.config.maxUpgradesPerTunnel) {
-    return { code: 'upgrade_limit', message: `Tunnel ${name} already carries ${ctx.config.maxUpgradesPerTunnel} open upgraded connections (WebSockets).` };
-  }
-  return undefined;
+export function refuseUpgrade(req: IncomingMessage, socket: Duplex, code: StandinErrorCode, message: string, requestId = newUuid()): void {
+  sendStandinError(req, responseOnSocket(req, socket), code, { requestId, message });
 }
 
 function markAsUpgrade(meta: RequestMeta, req: IncomingMessage): void {
@@ -101,40 +80,37 @@ export function endSocket(socket: Duplex): void {
   socket.once('close', () => clearTimeout(timer));
 }
 
-/** One upgrade request, from its handshake until its connection closes. */
+/**
+ * One upgrade request's byte streams, from its handshake until its connection closes. The
+ * request's life (queue, answer, failure, finish bookkeeping) is its BrowserRequest's; this
+ * adds only what an upgrade has beyond a plain request: the 101 and the two byte streams.
+ */
 export class UpgradeLink implements Closable, UpgradeHandshake {
+  private tunnel: Tunnel | undefined;
   private pollRes: ServerResponse | undefined;
   private post: IncomingMessage | undefined;
-  private upgradedAt: number | undefined;
-  private finished = false;
+  /** The browser's address, whose waiting handshakes are bounded (tunnel-admission.ts). */
+  private readonly source: string;
 
   constructor(
     private readonly ctx: ServerContext,
-    private readonly tunnel: Tunnel,
     private readonly request: BrowserRequest,
     private readonly socket: Duplex,
     private readonly head: Buffer,
-  ) {}
+  ) {
+    this.source = sourceAddressOf(request.req);
+  }
 
-  /** Parks the handshake for a poll, within the tunnel's queue and the request timeout. */
-  start(): void {
-    const { tunnel, request, ctx } = this;
-    tunnel.counters.requests++;
-    tunnel.counters.inFlight++;
+  /** Counted against the source's handshakes until the app answered (or the connection closed). */
+  get pendingSource(): string | undefined {
+    return this.request.isAnswered || this.request.finished ? undefined : this.source;
+  }
+
+  /** The request was admitted to `tunnel`: it counts against the tunnel's upgrade limit until it finishes. */
+  joinTunnel(tunnel: Tunnel): void {
+    this.tunnel = tunnel;
     tunnel.upgrades.add(this);
-    request.upgrade = this;
-    this.socket.once('close', () => this.finish());
-    if (failIfHeadTooLarge(request)) return;
-    if (!tunnel.session.offer(request)) {
-      request.fail('queue_full', `${ctx.config.maxQueuedRequests} requests are already waiting for tunnel ${tunnel.name}.`);
-      return;
-    }
-    request.startTimeout(ctx.config.requestTimeoutMs, () => {
-      tunnel.session.withdraw(request);
-      ctx.handed.remove(request.id);
-      this.pollRes?.destroy();
-      request.fail('timeout', `The local app did not answer the upgrade within ${ctx.config.requestTimeoutMs / 1000} s.`);
-    });
+    this.request.onFinished(() => this.finish(tunnel));
   }
 
   /**
@@ -145,14 +121,10 @@ export class UpgradeLink implements Closable, UpgradeHandshake {
     this.pollRes = pollRes;
     pollRes.writeHead(200, { [HEADER.accelBuffering]: 'no', 'cache-control': 'no-store' });
     pollRes.write(encodeFrame(encodeMeta({ ...this.request.meta, queuedMs })));
+    this.request.holdPollAnswer(pollRes);
     pollRes.once('close', () => {
-      if (pollRes.writableFinished) return;
-      // The client's connection broke: before the answer that is tunnel_offline, after a 101 the end.
-      if (this.upgradedAt !== undefined) this.socket.destroy();
-      else if (this.request.state !== 'answered') {
-        this.ctx.handed.remove(this.request.id);
-        this.request.fail('tunnel_offline', 'The connection to the standin client broke during the upgrade handshake.');
-      }
+      // The client's connection broke after the 101: the end of the upgraded connection.
+      if (!pollRes.writableFinished && this.request.state === 'upgraded') this.socket.destroy();
     });
   }
 
@@ -169,17 +141,14 @@ export class UpgradeLink implements Closable, UpgradeHandshake {
     try {
       head = formatResponseHead(101, [...meta.headers, 'X-Standin-Request-Id', this.request.id]);
     } catch (error) {
-      this.pollRes?.end();
       this.request.fail('app_error', 'The standin client sent a 101 head standin could not use.');
       throw error;
     }
     this.request.acceptUpgrade(meta.appMs);
     // The ServerResponse stays on the socket unused: its 'close' (when the socket closes) is what
-    // the session waits for to forget the request.
+    // finishes the request.
     this.request.res.statusCode = 101;
-    this.upgradedAt = performance.now();
-    this.tunnel.counters.inFlight--;
-    this.tunnel.counters.upgrades++;
+    if (this.tunnel) this.tunnel.counters.upgrades++;
     this.ctx.metrics.observeUpgradeAccepted();
     this.socket.write(head);
     this.connect(post, postRes);
@@ -191,12 +160,11 @@ export class UpgradeLink implements Closable, UpgradeHandshake {
    * still queued is left to the session, which moves it to a new client or fails it.
    */
   close(reason: string): void {
-    if (this.request.state === 'queued') return;
-    this.request.logger.debug('closing upgraded connection', { requestId: this.request.id, tunnel: this.tunnel.name, reason });
-    if (this.request.state === 'handed') {
-      this.ctx.handed.remove(this.request.id);
-      this.pollRes?.destroy();
-      this.request.fail('tunnel_offline', `The tunnel's client went away (${reason}).`);
+    const { request } = this;
+    if (request.state === 'queued') return;
+    request.logger.debug('closing upgraded connection', { requestId: request.id, tunnel: request.tunnel, reason });
+    if (request.state === 'handed') {
+      request.fail('tunnel_offline', `The tunnel's client went away (${reason}).`);
       return;
     }
     // FIN to both ends; what is still open is cut when the browser's socket closes (finish).
@@ -210,6 +178,8 @@ export class UpgradeLink implements Closable, UpgradeHandshake {
     const pollRes = this.pollRes!;
     this.post = post;
     (socket as Socket).setNoDelay?.(true);
+    // A WebSocket may stay silent for long; its connections to the client live as long as it does.
+    keepOpenWhileIdle(pollRes, post);
     // App → browser: the POST body. Its end is the app's half-close; the POST is then answered.
     post.on('data', (chunk: Buffer) => (request.bytesOut += chunk.length));
     post.pipe(socket);
@@ -226,39 +196,9 @@ export class UpgradeLink implements Closable, UpgradeHandshake {
     socket.pipe(pollRes);
   }
 
-  private finish(): void {
-    if (this.finished) return;
-    this.finished = true;
-    const { tunnel, request } = this;
+  /** The browser's socket closed: the app's side goes too (the poll answer is cut by the request). */
+  private finish(tunnel: Tunnel): void {
     tunnel.upgrades.delete(this);
-    request.clearTimeout();
-    if (request.state === 'queued') tunnel.session.withdraw(request);
-    // The browser left before the app answered: a late answer from the client finds nothing.
-    if (request.state !== 'answered') this.ctx.handed.remove(request.id);
     if (this.post && !this.post.complete) this.post.destroy();
-    if (this.pollRes && !this.pollRes.writableEnded) this.pollRes.destroy();
-    tunnel.counters.bytesIn += request.bytesIn;
-    tunnel.counters.bytesOut += request.bytesOut;
-    tunnel.recentRequests.add(recentRequestOf(request));
-    if (this.upgradedAt === undefined) {
-      tunnel.counters.inFlight--;
-      if (request.errorCode) tunnel.counters.errors++;
-      this.ctx.metrics.observeRequest(request, (performance.now() - request.receivedAt) / 1000);
-      logAccess(request);
-      return;
-    }
-    this.ctx.metrics.observeUpgradeClosed(request.bytesIn, request.bytesOut);
-    request.logger.info('upgraded connection closed', {
-      requestId: request.id,
-      tunnel: tunnel.name,
-      method: request.req.method,
-      path: request.req.url,
-      status: 101,
-      protocol: getHeader(request.req.rawHeaders, 'upgrade'),
-      bytesIn: request.bytesIn,
-      bytesOut: request.bytesOut,
-      appMs: Math.round(request.appMs * 10) / 10,
-      openMs: Math.round(performance.now() - this.upgradedAt),
-    });
   }
 }

@@ -7,9 +7,10 @@ import type { RawHeaders } from './protocol';
 
 /**
  * Hop-by-hop headers apply to one connection only and must not be forwarded
- * (RFC 9110 §7.6.1; `keep-alive`, `proxy-connection` and `te`/`trailer`/`upgrade` are the
- * classic list from RFC 2616 §13.5.1 that proxies still strip). Headers named in `Connection`
- * are hop-by-hop too.
+ * (RFC 9110 §7.6.1; `keep-alive`, `proxy-connection` and `te`/`upgrade` are the classic list
+ * from RFC 2616 §13.5.1 that proxies still strip). Headers named in `Connection` are hop-by-hop
+ * too. `Trailer` is not: it announces end-to-end trailer fields (RFC 9110 §6.6.2); RFC 2616's
+ * list names `Trailers`, a `TE` token, which is often misread as this header.
  */
 export const HOP_BY_HOP_HEADERS: ReadonlySet<string> = new Set([
   'connection',
@@ -18,7 +19,6 @@ export const HOP_BY_HOP_HEADERS: ReadonlySet<string> = new Set([
   'proxy-authenticate',
   'proxy-authorization',
   'te',
-  'trailer',
   'transfer-encoding',
   'upgrade',
 ]);

@@ -169,10 +169,14 @@ export interface RegisterRequest {
   ttlMs?: number;
   /** Client version, for status pages. */
   version?: string;
-  /** user@host of the client, for status pages. */
+  /** user@host of the client, for status pages (informative only: the server's auth decides who owns a tunnel). */
   owner?: string;
   /** The client's PROTOCOL_VERSION; absent from clients before protocol 2, which are refused. */
   protocol?: number;
+  /** The key the server gave out when this client first claimed the name; proves it holds the name. */
+  claimKey?: string;
+  /** Serve only browsers that opened the access link (`standin connect --private`). */
+  private?: boolean;
 }
 
 /**
@@ -205,7 +209,18 @@ export interface RegisterResponse {
   protocol?: number;
   /** Links to the tunnel that work from a browser; older servers do not send them. */
   urls?: PublicUrls;
+  /**
+   * Given once, when this registration claimed a free name with a shared token (or on an open
+   * server): the client keeps it (~/.standin/state.json) and sends it with every later
+   * registration of the name; without it nobody else can take the name while it is in use.
+   */
+  claimKey?: string;
+  /** With `private`: the key of the access link `/_standin/select/<name>?key=<accessKey>`. */
+  accessKey?: string;
 }
+
+/** Polls one session may hold open at once (the client keeps --concurrency); more are answered 429 too_many_polls. */
+export const MAX_POLLS_PER_SESSION = 256;
 
 /** Meta of a 200 poll answer: one browser request to replay. Its body is the poll answer's body. */
 export interface RequestMeta {
@@ -231,9 +246,16 @@ export interface RequestMeta {
 export interface AppResponseMeta {
   kind: 'response';
   status: number;
+  /** The app's own reason phrase (`299 Whatever`), when it sent one; the server checks it before use. */
+  statusMessage?: string;
   headers: RawHeaders;
   /** Time the client spent in the local app until the response head, ms. */
   appMs: number;
+  /**
+   * Trailer fields that followed the app's chunked body (RFC 9110 §6.5), sent when the whole
+   * response was complete before the respond POST started; the server writes them after the body.
+   */
+  trailers?: RawHeaders;
 }
 
 /** Meta of a respond POST when the client could not get a response head from the app. */
@@ -313,6 +335,8 @@ export const STANDIN_ERROR_STATUS = {
   fallback_unreachable: 502,
   /** The request's head does not fit one metadata frame (only past a raised --max-header-size). */
   head_too_large: 431,
+  /** A private tunnel (`connect --private`) and the browser has not opened its access link. */
+  tunnel_private: 403,
 } as const;
 
 /** A code of an error that standin answers the browser with. */
@@ -330,9 +354,20 @@ export type ControlErrorCode =
   | 'unknown_session'
   | 'unknown_request'
   | 'no_free_port'
+  /** The name is held by another developer (a live or reserved claim). */
+  | 'name_in_use'
+  /** A tokens-file or OIDC user asked for a name outside their globs. */
+  | 'name_not_allowed'
+  /** --max-tunnels-per-user reached. */
+  | 'too_many_tunnels'
+  /** Too many failed authentications from this address; wait (Retry-After). */
+  | 'too_many_auth_failures'
+  /** Authenticated, but this caller may not do that. */
+  | 'forbidden'
   | 'session_replaced'
   | 'tunnel_stopped'
   | 'server_shutdown'
+  | 'too_many_polls'
   | 'internal_error';
 
 /** JSON body of every non-2xx control answer. */
@@ -357,6 +392,8 @@ export function parseRegisterRequest(value: unknown): RegisterRequest {
   if (body.version !== undefined) request.version = expectString(body.version, 'version').slice(0, 40);
   if (body.owner !== undefined) request.owner = expectString(body.owner, 'owner').slice(0, 120);
   request.protocol = expectProtocolVersion(body.protocol, body.version);
+  if (body.claimKey !== undefined && body.claimKey !== null) request.claimKey = expectString(body.claimKey, 'claimKey').slice(0, 200);
+  if (body.private === true) request.private = true;
   return request;
 }
 
@@ -447,8 +484,12 @@ export function parseResponseGroupMeta(json: string): ResponseGroupMeta {
 function toResponseMeta(meta: Record<string, unknown>): ResponseMeta {
   const appMs = typeof meta.appMs === 'number' && Number.isFinite(meta.appMs) ? Math.max(0, meta.appMs) : 0;
   switch (meta.kind) {
-    case 'response':
-      return { kind: 'response', status: expectInteger(meta.status, 'status', 100, 999), headers: expectRawHeaders(meta.headers), appMs };
+    case 'response': {
+      const response: AppResponseMeta = { kind: 'response', status: expectInteger(meta.status, 'status', 100, 999), headers: expectRawHeaders(meta.headers), appMs };
+      if (isReasonPhrase(meta.statusMessage)) response.statusMessage = meta.statusMessage;
+      if (meta.trailers !== undefined) response.trailers = forwardableTrailers(expectRawHeaders(meta.trailers));
+      return response;
+    }
     case 'failure': {
       const code = meta.code === 'app_unreachable' ? 'app_unreachable' : 'app_error';
       return { kind: 'failure', code, message: expectString(meta.message, 'message').slice(0, 500), appMs };
@@ -456,6 +497,37 @@ function toResponseMeta(meta: Record<string, unknown>): ResponseMeta {
     default:
       throw new ProtocolError(`meta kind must be "response" or "failure", got ${JSON.stringify(meta.kind)}`);
   }
+}
+
+/** RFC 9112 §4 reason-phrase: HTAB, SP, visible ASCII and obs-text; kept short. */
+const REASON_PHRASE_PATTERN = /^[\t\x20-\x7e\x80-\xff]{0,200}$/;
+
+function isReasonPhrase(value: unknown): value is string {
+  return typeof value === 'string' && REASON_PHRASE_PATTERN.test(value);
+}
+
+/** An HTTP token (RFC 9110 §5.6.2), the syntax of a field name. */
+const TOKEN_PATTERN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** A field value Node writes without complaint: no CR, LF, NUL or other controls but HTAB. */
+const FIELD_VALUE_PATTERN = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/**
+ * Fields a trailer must not carry (RFC 9110 §6.5.1: framing, routing, authentication, and
+ * fields that change how the content is read); such trailers are dropped, as are malformed ones.
+ */
+const FORBIDDEN_TRAILERS: ReadonlySet<string> = new Set(['content-length', 'transfer-encoding', 'trailer', 'host', 'content-encoding', 'content-type', 'content-range', 'authorization', 'set-cookie', 'cache-control', 'expect', 'te']);
+
+/** The trailers that may be written to the browser: well-formed and not forbidden. */
+export function forwardableTrailers(trailers: RawHeaders): RawHeaders {
+  const kept: RawHeaders = [];
+  for (let i = 0; i < trailers.length; i += 2) {
+    const name = trailers[i];
+    const value = trailers[i + 1];
+    if (!TOKEN_PATTERN.test(name) || !FIELD_VALUE_PATTERN.test(value) || FORBIDDEN_TRAILERS.has(name.toLowerCase())) continue;
+    kept.push(name, value);
+  }
+  return kept;
 }
 
 /** Encodes meta as the JSON of a metadata frame (shared/wire-frame.ts encodeFrame frames it). */

@@ -60,7 +60,10 @@ export interface TunnelStatus {
   createdAt: string;
   expiresAt: string;
   lastSeenAt: string;
-  client: { version: string | null; owner: string | null; target: string };
+  /** Owner and target are null for a reader not entitled to them (see --status-access). */
+  client: { version: string | null; owner: string | null; target: string | null };
+  /** Serves only browsers that opened its access link (`connect --private`). */
+  private: boolean;
   /** upgrades: accepted since the tunnel started; openUpgrades: upgraded connections (WebSockets) open now. */
   counters: { requests: number; errors: number; bytesIn: number; bytesOut: number; inFlight: number; queued: number; upgrades: number; openUpgrades: number };
   health: {

@@ -57,3 +57,8 @@ test('reasons are short human phrases', () => {
   expect(describeFailure(nodeError('UND_ERR_HEADERS_TIMEOUT'))).toMatch(/did not answer a poll in time/);
   expect(describeFailure(new TunnelError('weird', 'something odd'))).toBe('something odd');
 });
+
+test('a poll answer whose head is over the limit loses that one request, not the connection', () => {
+  expect(classifyFailure(nodeError('UND_ERR_HEADERS_OVERFLOW'), 'poll')).toBe('poll-again');
+  expect(classifyFailure(nodeError('UND_ERR_HEADERS_OVERFLOW'), 'register')).toBe('reconnect');
+});

@@ -90,13 +90,23 @@ test('"Test now" runs a check and says its result on the card', async () => {
   await textMatches(`${card('grace-vite-5173')} .note`, /^Failed: could not connect/);
 });
 
-test('"Stop" asks for the admin token: a wrong one is refused, the right one stops the tunnel and its client exits 4', async () => {
-  page.once('dialog', (dialog) => void dialog.accept('wrong-token'));
+test('"Stop" asks for a token once (no prompt per click): a wrong one is refused, the admin token stops the tunnel and its client exits 4', async () => {
+  page.on('dialog', () => {
+    throw new Error('the dashboard must not use window.prompt');
+  });
+  await page.click(`${card('linus-orders-api')} button.stop`);
+  await page.waitForSelector('#sign-in:not([hidden])', { timeout: 5_000 });
+  await page.fill('#token', 'wrong-token');
+  await page.click('#sign-in button[type="submit"]');
   await page.click(`${card('linus-orders-api')} button.stop`);
   await textMatches(`${card('linus-orders-api')} .note`, /admin token/);
   expect(clients.linus.child.exitCode).toBeNull();
 
-  page.once('dialog', (dialog) => void dialog.accept(ADMIN_TOKEN));
+  await page.click('#sign-out');
+  await page.click('#sign-in-link');
+  await page.fill('#token', ADMIN_TOKEN);
+  await page.click('#sign-in button[type="submit"]');
+  expect(await page.evaluate(() => (globalThis as unknown as { sessionStorage: { getItem(key: string): string | null } }).sessionStorage.getItem('standin-token'))).toBe(ADMIN_TOKEN);
   await page.click(`${card('linus-orders-api')} button.stop`);
   await textMatches(`${card('linus-orders-api')} .chip.state`, /^stopped$/);
   expect(await clients.linus.exitedWithin()).toBe(4);

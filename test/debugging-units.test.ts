@@ -8,12 +8,20 @@ import { RequestStore } from '../client/inspector/request-store';
 import type { RequestRecord } from '../client/request-capture';
 import { toLogLine } from '../client/request-log';
 import { RecentRequests } from '../server/recent-requests';
-import { traceFields } from '../shared/trace-fields';
+import { configureLogPrivacy, loggedPath, traceFields } from '../shared/trace-fields';
 import { traceFields as serverTraceFields } from '../server/forward-headers';
 
-test('trace fields: traceparent and X-*-Id headers, X-Request-Id as xRequestId, never X-Standin-*', () => {
-  const fields = traceFields(['Traceparent', '00-abc', 'X-Correlation-Id', 'c1', 'X-Request-Id', 'r1', 'X-Standin-Request-Id', 's1', 'X-Amzn-Trace-Id', 'a1', 'Accept', '*/*']);
-  expect(fields).toEqual({ traceparent: '00-abc', correlationId: 'c1', xRequestId: 'r1', amznTraceId: 'a1' });
+test('trace fields: only traceparent, X-Request-Id (as xRequestId), X-Correlation-Id and --log-header names; paths without query', () => {
+  const fields = traceFields(['Traceparent', '00-abc', 'X-Correlation-Id', 'c1', 'X-Request-Id', 'r1', 'X-Standin-Request-Id', 's1', 'X-Amzn-Trace-Id', 'a1', 'X-Session-Id', 'secret', 'Accept', '*/*']);
+  // Only the named trace headers: an X-Session-Id is a session secret, not a trace id.
+  expect(fields).toEqual({ traceparent: '00-abc', correlationId: 'c1', xRequestId: 'r1' });
+  configureLogPrivacy({ logQuery: false, logHeaders: ['x-amzn-trace-id'] });
+  try {
+    expect(traceFields(['X-Amzn-Trace-Id', 'a1', 'X-Session-Id', 'secret'])).toEqual({ xAmznTraceId: 'a1' });
+    expect(loggedPath('/login?token=abc')).toBe('/login');
+  } finally {
+    configureLogPrivacy({ logQuery: false, logHeaders: [] });
+  }
   expect(traceFields(['X-Request-Id', 'x'.repeat(500)]).xRequestId).toHaveLength(128);
   expect(serverTraceFields).toBe(traceFields);
 });

@@ -92,7 +92,7 @@ function row(summary, fresh) {
     el('td', { class: 'id muted', title: summary.id }, summary.id.slice(0, 8)),
     el('td', {}, summary.method),
     el('td', { class: 'path', title: summary.path }, summary.path, summary.replayOf ? el('span', { class: 'tag' }, 'replay') : null),
-    el('td', { class: statusClass(summary.status) }, summary.status, summary.error ? el('span', { class: 'tag err' }, summary.error) : null),
+    el('td', { class: statusClass(summary.status) }, summary.status, summary.error ? el('span', { class: 'tag err' }, summary.error) : summary.outcome ? el('span', { class: 'tag' }, summary.outcome) : null),
     el('td', { class: 'num muted' }, ms(summary.durationMs)));
   if (summary.id === selected) tr.classList.add('selected');
   tr.dataset.text = [summary.method, summary.path, summary.status, summary.id, summary.error || '', summary.replayOf ? 'replay' : ''].join(' ').toLowerCase();
@@ -142,7 +142,7 @@ async function show(id) {
   detail.replaceChildren(...[
     el('h2', {}, r.method + ' ' + r.path),
     el('div', { class: 'bar' },
-      el('strong', { class: statusClass(r.status) }, r.status), r.error ? el('span', { class: 'tag err' }, r.error) : null,
+      el('strong', { class: statusClass(r.status) }, r.status), r.error ? el('span', { class: 'tag err' }, r.error) : r.outcome ? el('span', { class: 'tag' }, r.outcome) : null,
       el('span', { class: 'muted' }, 'id ' + r.id), r.replayOf ? el('span', { class: 'tag' }, 'replay of ' + r.replayOf.slice(0, 8)) : null),
     el('div', { class: 'bar' }, replayButton, note),
     r.errorMessage ? el('p', { class: 's5' }, r.errorMessage) : null,

@@ -102,8 +102,10 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, deps:
 
 async function replay(req: http.IncomingMessage, res: http.ServerResponse, deps: InspectorDeps, id: string): Promise<void> {
   // A page on another origin may POST here blind (no preflight for a bodiless POST): refuse it.
+  // Only the inspector's own exact origin: another local dev server (http://localhost:5173) is
+  // a different origin too, and must not replay a tester's request with its cookies and body.
   const origin = req.headers.origin;
-  if (origin !== undefined && !isLoopbackOrigin(origin)) {
+  if (origin !== undefined && !isOwnOrigin(origin, req.socket.localPort)) {
     return sendJson(res, 403, { error: 'forbidden_origin', message: 'replay is only allowed from the inspector page itself' });
   }
   req.resume();
@@ -139,9 +141,11 @@ function decodeId(text: string): string {
   }
 }
 
-function isLoopbackOrigin(origin: string): boolean {
+/** Whether `origin` is this inspector's own: http, a loopback name, and the very port it listens on. */
+function isOwnOrigin(origin: string, ownPort: number | undefined): boolean {
   try {
-    return LOOPBACK_HOST.test(new URL(origin).host);
+    const url = new URL(origin);
+    return url.protocol === 'http:' && LOOPBACK_HOST.test(url.host) && url.port === String(ownPort);
   } catch {
     return false;
   }

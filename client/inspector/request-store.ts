@@ -22,6 +22,8 @@ export interface RequestSummary {
   startedAt: string;
   /** Set when standin answered instead of the app. */
   error?: string;
+  /** `browser_left`: the browser went away before the whole response was delivered. */
+  outcome?: string;
   /** Set on a replay: the request it repeats. */
   replayOf?: string;
 }
@@ -97,6 +99,7 @@ function summarize(record: RequestRecord): RequestSummary {
     durationMs: record.durationMs,
     startedAt: new Date(record.startedAt).toISOString(),
     ...(record.error ? { error: record.error } : {}),
+    ...(record.outcome ? { outcome: record.outcome } : {}),
     ...(record.replayOf ? { replayOf: record.replayOf } : {}),
   };
 }

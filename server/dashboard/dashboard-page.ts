@@ -1,8 +1,9 @@
 /**
  * The dashboard at GET /_standin/: one static HTML page with inline CSS and JS (no build step,
  * nothing to install) that reads the open status API (shared/status-api.ts) every few seconds and
- * draws a card per tunnel. Admin actions ask for the admin token and send it as a bearer token;
- * the page never stores it beyond the browser tab's sessionStorage.
+ * draws a card per tunnel. When the server wants a token (--status-access), the page asks for it
+ * once in a form, keeps it in the tab's sessionStorage, and sends it with every call, "Test now"
+ * and "Stop" included.
  */
 
 import { LIST_HISTORY_LENGTH, STATUS_PATHS } from '../../shared/status-api';
@@ -28,7 +29,14 @@ export function renderDashboardPage(options: { tokenRequired?: boolean } = {}): 
 <header>
   <h1><span class="logo">standin</span> tunnels</h1>
   <div class="summary" id="summary">Loading…</div>
+  <div class="identity"><a href="#" id="sign-in-link">Sign in</a><a href="#" id="sign-out" hidden>Sign out</a></div>
 </header>
+<form id="sign-in" hidden>
+  <label for="token">Token</label>
+  <input id="token" type="password" autocomplete="off" placeholder="your standin token (or the admin token)">
+  <button type="submit">Sign in</button>
+  <span id="sign-in-message" class="note"></span>
+</form>
 <main id="tunnels" aria-live="polite"></main>
 <p class="empty" id="empty" hidden>No tunnels yet. Run <code id="connect-hint">standin connect 3000 --server &lt;this server&gt;</code> on a developer machine.</p>
 <footer>Refreshes every ${DASHBOARD_REFRESH_MS / 1000} s · <a href="${STATUS_PATHS.tunnels}">JSON</a> · <a href="${STATUS_PATHS.metrics}">metrics</a></footer>

@@ -11,6 +11,43 @@ var emptyEl = document.getElementById('empty');
 var notes = {};
 document.getElementById('connect-hint').textContent = (STANDIN.tokenRequired ? 'STANDIN_TOKEN=<token> ' : '') + 'standin connect 3000 --server ' + location.origin;
 
+/*
+ * The reader's token, asked for once and kept in sessionStorage (this tab only, gone when it
+ * closes); every API call sends it, so owners, targets, "Test now" and "Stop" use one identity.
+ */
+var TOKEN_KEY = 'standin-token';
+var signInEl = document.getElementById('sign-in');
+var tokenInput = document.getElementById('token');
+var signOutEl = document.getElementById('sign-out');
+function token() { return sessionStorage.getItem(TOKEN_KEY); }
+function authHeaders(extra) {
+  var headers = extra || {};
+  if (token()) headers.authorization = 'Bearer ' + token();
+  return headers;
+}
+function showSignIn(message) {
+  signInEl.hidden = false;
+  document.getElementById('sign-in-message').textContent = message || '';
+  tokenInput.focus();
+}
+signInEl.addEventListener('submit', function (event) {
+  event.preventDefault();
+  if (!tokenInput.value) return;
+  sessionStorage.setItem(TOKEN_KEY, tokenInput.value.trim());
+  tokenInput.value = '';
+  signInEl.hidden = true;
+  refresh();
+});
+signOutEl.addEventListener('click', function (event) {
+  event.preventDefault();
+  sessionStorage.removeItem(TOKEN_KEY);
+  refresh();
+});
+document.getElementById('sign-in-link').addEventListener('click', function (event) {
+  event.preventDefault();
+  showSignIn('');
+});
+
 function esc(text) {
   return String(text == null ? '' : text).replace(/[&<>"']/g, function (c) { return '&#' + c.charCodeAt(0) + ';'; });
 }
@@ -97,7 +134,7 @@ function card(t, now) {
       '<dt>Port</dt><dd class="port">' + portText + '</dd>' +
       (links ? '<dt>Links</dt><dd class="links">' + links + '</dd>' : '') +
       '<dt>Time left</dt><dd class="left ' + left.color + '">' + esc(left.text) + '</dd>' +
-      '<dt>Client</dt><dd>' + esc(t.client.owner || 'unknown') + ' → ' + esc(t.client.target) + '</dd>' +
+      '<dt>Client</dt><dd class="client">' + (t.client.target == null ? '<span class="note">hidden: sign in as its owner</span>' : esc(t.client.owner || 'unknown') + ' → ' + esc(t.client.target)) + (t.private ? ' <span class="chip grey">private</span>' : '') + '</dd>' +
       '<dt>Last checked</dt><dd class="last-checked">' + esc(ago(health.lastCheckedAt, now)) + '</dd>' +
       '<dt>Last healthy</dt><dd class="last-healthy">' + esc(ago(health.lastHealthyAt, now)) + '</dd>' +
     '</dl>' +
@@ -144,8 +181,20 @@ function render(tunnels) {
 }
 
 function refresh() {
-  return fetch(STANDIN.tunnelsUrl, { headers: { accept: 'application/json' }, cache: 'no-store' })
-    .then(function (r) { if (!r.ok) throw new Error('HTTP ' + r.status); return r.json(); })
+  signOutEl.hidden = !token();
+  document.getElementById('sign-in-link').hidden = !!token();
+  return fetch(STANDIN.tunnelsUrl, { headers: authHeaders({ accept: 'application/json' }), cache: 'no-store' })
+    .then(function (r) {
+      if (r.status === 401 || r.status === 403) {
+        return r.json().then(function (body) {
+          if (r.status === 401) sessionStorage.removeItem(TOKEN_KEY);
+          showSignIn(body.message);
+          throw new Error(body.message || ('HTTP ' + r.status));
+        });
+      }
+      if (!r.ok) throw new Error('HTTP ' + r.status);
+      return r.json();
+    })
     .then(render)
     .catch(function (e) { summaryEl.textContent = 'Could not load tunnels: ' + e.message; });
 }
@@ -157,7 +206,7 @@ function say(name, kind, text) {
 
 function testNow(name) {
   say(name, '', 'Checking…');
-  return fetch(STANDIN.tunnelsUrl + '/' + encodeURIComponent(name) + '/check', { method: 'POST' })
+  return fetch(STANDIN.tunnelsUrl + '/' + encodeURIComponent(name) + '/check', { method: 'POST', headers: authHeaders() })
     .then(function (r) { return r.json(); })
     .then(function (result) {
       if (!result.check) return say(name, 'bad', result.message || 'check failed');
@@ -168,13 +217,11 @@ function testNow(name) {
 }
 
 function stop(name) {
-  var token = sessionStorage.getItem('standin-admin-token') || prompt('Admin token to stop tunnel ' + name + ':');
-  if (!token) return;
-  return fetch(STANDIN.tunnelsUrl + '/' + encodeURIComponent(name), { method: 'DELETE', headers: { authorization: 'Bearer ' + token } })
+  if (!token()) return showSignIn('Stopping a tunnel needs an admin token (or the owner\'s own token).');
+  return fetch(STANDIN.tunnelsUrl + '/' + encodeURIComponent(name), { method: 'DELETE', headers: authHeaders() })
     .then(function (r) {
       return r.json().then(function (body) {
-        if (r.ok) { sessionStorage.setItem('standin-admin-token', token); return say(name, 'good', 'Stopped'); }
-        sessionStorage.removeItem('standin-admin-token');
+        if (r.ok) return say(name, 'good', 'Stopped');
         say(name, 'bad', body.message || ('HTTP ' + r.status));
       });
     })

@@ -31,4 +31,7 @@ button.stop{color:var(--red);border-color:#f1c0c0}
 .empty{padding:0 1.5rem;color:var(--muted)}
 footer{padding:0 1.5rem 1.5rem;color:var(--muted);font-size:.8rem}footer a{color:var(--muted)}
 code{font-family:ui-monospace,monospace}
+.identity a{color:#cfd6e4;font-size:.85rem}
+#sign-in{display:flex;gap:.5rem;align-items:center;padding:.8rem 1.5rem;background:#fff8e6;border-bottom:1px solid #f0e0b0}
+#sign-in[hidden]{display:none}#sign-in input{flex:0 1 22rem;padding:.35rem .5rem;border:1px solid #c9ced8;border-radius:6px}
 `;

@@ -1,7 +1,7 @@
 /** GET /_standin/v1/tunnels/<name>/poll: a client's long-poll for the next browser request. */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HEADER } from '../../shared/protocol';
+import { HEADER, MAX_POLLS_PER_SESSION } from '../../shared/protocol';
 import { replyError, replyNoContent } from '../control-reply';
 import type { ServerContext } from '../server-context';
 import { replyEnded } from '../tunnel-session';
@@ -23,6 +23,10 @@ export function continueAsPoll(ctx: ServerContext, name: string, sessionId: stri
   if (sessionId !== tunnel.session.id) {
     if (tunnel.stopReason) replyEnded(res, tunnel.stopReason);
     else replyError(res, 409, 'session_replaced', `this is not the current session of tunnel ${name}; another client registered it`);
+    return;
+  }
+  if (tunnel.session.idlePollCount >= MAX_POLLS_PER_SESSION) {
+    replyError(res, 429, 'too_many_polls', `session already holds ${MAX_POLLS_PER_SESSION} polls; keep fewer open (--concurrency)`);
     return;
   }
   if (tunnel.state === 'pending') tunnel.state = 'active';

@@ -3,43 +3,72 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { MAX_CONTROL_BODY_BYTES, parseRegisterRequest, PROTOCOL_VERSION, type RegisterRequest, type RegisterResponse } from '../../shared/protocol';
 import { replyError, replyJson } from '../control-reply';
+import type { Caller } from '../identity/caller';
+import { decideNameClaim } from '../identity/name-ownership';
+import { checkTunnelQuota } from '../identity/tunnel-quota';
 import { readJsonBody } from '../read-json-body';
 import type { ServerContext } from '../server-context';
 import { publicUrlsFor } from '../public-urls';
 import { Tunnel } from '../tunnel';
 
-export async function handleRegister(ctx: ServerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function handleRegister(ctx: ServerContext, caller: Caller, req: IncomingMessage, res: ServerResponse): Promise<void> {
   if (ctx.drain.draining) {
     req.resume();
     replyError(res, 503, 'server_shutdown', 'the standin server is shutting down; register again in a moment');
     return;
   }
   const registration = parseRegisterRequest(await readJsonBody(req, MAX_CONTROL_BODY_BYTES));
+  const existing = ctx.registry.get(registration.name);
+  const activity = { live: existing !== undefined && existing.state !== 'stopped', lastSeenAt: existing?.lastSeenAt };
+  const decision = decideNameClaim(ctx.claims, caller, registration.name, registration.claimKey, activity, ctx.config.claimTtlMs);
+  if (!decision.allowed) {
+    ctx.logger.warn('registration refused', { tunnel: registration.name, error: decision.code, user: caller.user ?? undefined, source: req.socket.remoteAddress });
+    replyError(res, decision.code === 'name_in_use' ? 409 : 403, decision.code, decision.message);
+    return;
+  }
+  const quota = checkTunnelQuota(ctx, caller, registration.name);
+  if (quota) {
+    replyError(res, 429, 'too_many_tunnels', quota);
+    return;
+  }
   const port = await reservePort(ctx, registration);
   if (port === undefined) {
     replyError(res, 503, 'no_free_port', `every port in ${describeRange(ctx)} is held by a live tunnel; stop one or widen --ports`);
     return;
   }
+  ctx.claims.set(decision.claim);
   const expiresAt = Date.now() + Math.min(registration.ttlMs ?? Infinity, ctx.config.maxTtlMs);
-  const tunnel = ctx.registry.get(registration.name);
-  let sessionId: string;
+  let tunnel = ctx.registry.get(registration.name);
   if (tunnel) {
-    sessionId = tunnel.startSession(registration, expiresAt, port).id;
+    tunnel.startSession(registration, expiresAt, port);
   } else {
-    const created = new Tunnel(registration.name, port, registration, expiresAt, sessionLimits(ctx), ctx.handed);
-    ctx.registry.add(created);
-    sessionId = created.session.id;
+    tunnel = new Tunnel(registration.name, port, registration, expiresAt, sessionLimits(ctx), ctx.handed);
+    ctx.registry.add(tunnel);
   }
-  ctx.logger.info('registered tunnel', { tunnel: registration.name, port, target: registration.target, owner: registration.owner, replaced: tunnel !== undefined });
+  tunnel.user = caller.user;
+  if (caller.user !== null) tunnel.owner = caller.user;
+  // A resumed private tunnel keeps its access key, so the links already shared keep working.
+  tunnel.privateAccessKey = registration.private ? (decision.resumed ? tunnel.privateAccessKey : null) ?? ctx.privateAccess.newAccessKey() : null;
+  ctx.logger.info('registered tunnel', {
+    tunnel: registration.name,
+    port,
+    target: registration.target,
+    owner: tunnel.owner,
+    resumed: decision.resumed,
+    ...(decision.takenOver ? { takenOverByAdmin: true } : {}),
+    ...(tunnel.privateAccessKey ? { private: true } : {}),
+  });
   const body: RegisterResponse = {
     name: registration.name,
-    sessionId,
+    sessionId: tunnel.session.id,
     port,
     expiresAt: new Date(expiresAt).toISOString(),
     pollTimeoutMs: ctx.config.pollTimeoutMs,
     requestTimeoutMs: ctx.config.requestTimeoutMs,
     protocol: PROTOCOL_VERSION,
     urls: publicUrlsFor(ctx.config.publicUrls, registration.name, port, req.headers.host),
+    ...(decision.claimKey ? { claimKey: decision.claimKey } : {}),
+    ...(tunnel.privateAccessKey ? { accessKey: tunnel.privateAccessKey } : {}),
   };
   replyJson(res, 201, body);
 }

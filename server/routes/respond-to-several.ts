@@ -6,6 +6,7 @@
  * Like a single respond POST, it is then held open as the client's next poll.
  */
 
+import { addAppTrailers } from '../response-trailers';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HEADER, parseResponseGroupMeta, type GroupedResponse } from '../../shared/protocol';
 import { readFrame } from '../../shared/wire-frame';
@@ -57,10 +58,7 @@ export async function handleRespondToSeveral(ctx: ServerContext, name: string, r
 /** Fails the browser requests of a group that cannot be delivered. */
 function failGroup(ctx: ServerContext, responses: GroupedResponse[], code: 'tunnel_offline', message: string): void {
   for (const response of responses) {
-    const request = ctx.handed.get(response.id);
-    if (!request) continue;
-    ctx.handed.remove(response.id);
-    request.fail(code, message);
+    ctx.handed.get(response.id)?.fail(code, message);
   }
 }
 
@@ -71,15 +69,16 @@ function deliver(ctx: ServerContext, responses: GroupedResponse[], bodies: Buffe
     const body = bodies.subarray(offset, offset + response.bodyBytes);
     offset += response.bodyBytes;
     const request = ctx.handed.get(response.id);
-    if (!request) continue;
-    ctx.handed.remove(response.id);
-    if (request.res.destroyed) continue;
+    if (!request || request.res.destroyed) continue;
     if (response.kind === 'failure') {
       request.fail(response.code, response.message);
       continue;
     }
-    request.sendResponseHead(response);
+    // A head Node refuses (CR/LF, non-Latin-1) fails that one request with 502; the others go on.
+    if (!request.sendResponseHead(response)) continue;
+    addAppTrailers(request.res, response);
     request.bytesOut += body.length;
-    request.res.end(body);
+    request.writeBody(body);
+    request.endBody();
   }
 }

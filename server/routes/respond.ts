@@ -5,6 +5,7 @@
  * client's next poll, so a busy tunnel costs one round trip per request.
  */
 
+import { addAppTrailers } from '../response-trailers';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ProtocolError } from '../../shared/errors';
 import { HEADER, parseResponseMeta } from '../../shared/protocol';
@@ -27,7 +28,6 @@ export async function handleRespond(ctx: ServerContext, name: string, requestId:
     replyError(res, 403, 'unknown_session', `request ${requestId} was handed to another session of tunnel ${name}`);
     return;
   }
-  ctx.handed.remove(requestId);
   const tunnel = ctx.registry.get(name);
   if (tunnel && tunnel.session.id === sessionId) tunnel.session.heard();
   if (request.res.destroyed) {
@@ -43,7 +43,7 @@ export async function handleRespond(ctx: ServerContext, name: string, requestId:
     else request.fail('app_error', 'The standin client sent a response standin could not read.');
     throw error as ProtocolError;
   }
-  if (request.state === 'answered' || request.res.destroyed) {
+  if (request.isAnswered || request.res.destroyed) {
     // The request timed out or the browser left while the frame was on its way.
     req.destroy();
     return;
@@ -56,7 +56,13 @@ export async function handleRespond(ctx: ServerContext, name: string, requestId:
     req.once('end', () => continueAfterResponse(ctx, name, sessionId, req, res));
     return;
   }
-  request.sendResponseHead(meta);
+  if (!request.sendResponseHead(meta)) {
+    // The head was refused (the browser got 502 app_error); the body has nowhere to go.
+    req.resume();
+    req.once('end', () => continueAfterResponse(ctx, name, sessionId, req, res));
+    return;
+  }
+  addAppTrailers(request.res, meta);
   streamBody(request, req, () => continueAfterResponse(ctx, name, sessionId, req, res));
 }
 
@@ -70,13 +76,13 @@ function streamBody(request: BrowserRequest, post: IncomingMessage, onDone: () =
   const resume = () => post.resume();
   post.on('data', (chunk: Buffer) => {
     request.bytesOut += chunk.length;
-    if (!browserRes.write(chunk)) {
+    if (!request.writeBody(chunk)) {
       post.pause();
       browserRes.once('drain', resume);
     }
   });
   post.once('end', () => {
-    browserRes.end();
+    request.endBody();
     onDone();
   });
   // The client's connection broke mid-body: the browser cannot get the rest.

@@ -5,13 +5,19 @@
  * belongs to the site and rides along on every later request to it.
  *
  * The tunnel need not be connected yet: until it is, requests go to the fallback.
+ *
+ * `?key=<access key>` is the access link of a private tunnel: it also sets the tunnel's signed
+ * access cookie (identity/private-access.ts); a wrong key gets 403 tunnel_private.
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { NO_TUNNEL_NAME, SELECT_PREFIX, TUNNEL_COOKIE, TUNNEL_NAME_PATTERN } from '../../shared/protocol';
 import { replyError } from '../control-reply';
 import { replyToBrowserOrScript } from '../browser-notice';
+import { sendStandinError } from '../error-page';
+import { newUuid } from '../../shared/random-ids';
 import type { ServerContext } from '../server-context';
+import { forwardedProto } from '../trusted-proxies';
 
 /** Whether `url` is for the select endpoint. */
 export function isSelectPath(url: string): boolean {
@@ -29,15 +35,55 @@ export function handleSelect(ctx: ServerContext, req: IncomingMessage, res: Serv
     replyToBrowserOrScript(req, res, 400, 'bad_request', 'Not a tunnel name', `"${name.slice(0, 80)}" is not a tunnel name: use 1-63 of a-z, 0-9 and "-", or "${NO_TUNNEL_NAME}" to clear the selection`);
     return;
   }
-  const to = url.searchParams.get('to') ?? '/';
-  if (!isLocalPath(to)) {
+  const to = sameSiteRedirectTarget(url.searchParams.get('to') ?? '/');
+  if (to === undefined) {
     replyToBrowserOrScript(req, res, 400, 'bad_request', 'Not a path on this site', '"to" must be a path on this site starting with a single "/", like /shop/; other sites are not allowed');
     return;
   }
-  const cookie = name === NO_TUNNEL_NAME ? clearCookie(req) : selectCookie(name, ctx.config.maxTtlMs, req);
-  ctx.logger.info(name === NO_TUNNEL_NAME ? 'tunnel selection cleared' : 'tunnel selected', { tunnel: name === NO_TUNNEL_NAME ? undefined : name, to });
-  res.writeHead(302, { location: to, 'set-cookie': cookie, 'cache-control': 'no-store', 'content-length': 0 });
+  const cookies = [name === NO_TUNNEL_NAME ? clearCookie(req) : selectCookie(name, ctx.config.maxTtlMs, req)];
+  const key = url.searchParams.get('key');
+  if (key !== null && name !== NO_TUNNEL_NAME) {
+    const access = privateAccessCookie(ctx, name, key, req);
+    if (!access) {
+      ctx.logger.warn('private tunnel access link refused', { tunnel: name, source: req.socket.remoteAddress });
+      sendStandinError(req, res, 'tunnel_private', { requestId: newUuid(), tunnel: name, message: `This access link for tunnel ${name} is not valid (wrong key, or the tunnel was registered again).` });
+      return;
+    }
+    cookies.push(access);
+  }
+  // The key is never logged: it is the secret of a private tunnel.
+  ctx.logger.info(name === NO_TUNNEL_NAME ? 'tunnel selection cleared' : 'tunnel selected', { tunnel: name === NO_TUNNEL_NAME ? undefined : name, to, ...(key !== null ? { withAccessKey: true } : {}) });
+  res.writeHead(302, { location: to, 'set-cookie': cookies, 'cache-control': 'no-store', 'content-length': 0 });
   res.end();
+}
+
+/** The signed access cookie of private tunnel `name` when `key` is its access key, else undefined. */
+function privateAccessCookie(ctx: ServerContext, name: string, key: string, req: IncomingMessage): string | undefined {
+  const tunnel = ctx.registry.get(name);
+  const accessKey = tunnel?.privateAccessKey;
+  if (!accessKey || !ctx.privateAccess.keyMatches(accessKey, key)) return undefined;
+  const cookie = ctx.privateAccess.cookieFor(name, accessKey);
+  return `${cookie.name}=${cookie.value}; Path=/; Max-Age=${Math.ceil(ctx.config.maxTtlMs / 1000)}; SameSite=Lax; HttpOnly${secureAttribute(req)}`;
+}
+
+/** A placeholder origin: `to` must resolve against it and stay on it. */
+const THIS_SITE = 'http://standin.invalid';
+
+/**
+ * The `Location` value for `to`, or undefined when `to` is not a path on this same site. The
+ * path is serialized by the URL parser, which percent-encodes everything outside ASCII: a
+ * decoded `?to=/%E3%80%82` is `/。`, which Node refuses in a header value (and used to throw).
+ */
+export function sameSiteRedirectTarget(to: string): string | undefined {
+  if (!isLocalPath(to)) return undefined;
+  let target: URL;
+  try {
+    target = new URL(to, THIS_SITE);
+  } catch {
+    return undefined;
+  }
+  if (target.origin !== THIS_SITE) return undefined;
+  return target.pathname + target.search + target.hash;
 }
 
 /**
@@ -63,9 +109,7 @@ function clearCookie(req: IncomingMessage): string {
   return `${TUNNEL_COOKIE}=; Path=/; Max-Age=0; SameSite=Lax; HttpOnly${secureAttribute(req)}`;
 }
 
-/** `; Secure` when the browser came over https (directly, or as the cluster proxy says). */
+/** `; Secure` when the browser came over https (directly, or as a trusted cluster proxy says). */
 function secureAttribute(req: IncomingMessage): string {
-  const forwardedProto = String(req.headers['x-forwarded-proto'] ?? '').split(',')[0].trim();
-  const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
-  return encrypted || forwardedProto === 'https' ? '; Secure' : '';
+  return forwardedProto(req) === 'https' ? '; Secure' : '';
 }

@@ -21,6 +21,8 @@ export class FreezeProxy {
   private readonly links = new Set<Link>();
   private readonly pendingCloses: PendingClose[] = [];
   private readonly sockets = new Set<net.Socket>();
+  /** The sockets accepted from clients (as opposed to those to the target). */
+  private readonly accepted = new WeakSet<net.Socket>();
   private readonly server: net.Server;
   port = 0;
 
@@ -54,6 +56,16 @@ export class FreezeProxy {
     for (const socket of this.pendingCloses.splice(0)) socket.destroy();
   }
 
+  /** Resets (RST) the client side of the oldest connection that is open; false when none is. */
+  resetOne(): boolean {
+    for (const link of this.links) {
+      if (!this.accepted.has(link.from) || link.from.destroyed) continue;
+      link.from.resetAndDestroy();
+      return true;
+    }
+    return false;
+  }
+
   /** Closes the listener and every connection. */
   async close(): Promise<void> {
     for (const socket of this.sockets) socket.destroy();
@@ -61,6 +73,7 @@ export class FreezeProxy {
   }
 
   private accept(client: net.Socket): void {
+    this.accepted.add(client);
     const upstream = net.connect(this.targetPort, '127.0.0.1');
     for (const socket of [client, upstream]) {
       this.sockets.add(socket);
