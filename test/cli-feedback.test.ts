@@ -238,7 +238,8 @@ describe('server start', () => {
     });
     expect(JSON.stringify(started.lines)).not.toContain('secret-token-4242');
     const pretty = standin(['server', '--listen', '0', '--ports', 'none', '--log-format', 'pretty', '--bind', '127.0.0.1']);
-    await pretty.waitForLine((line) => String(line.message).includes('standin connect 3000 --server http://127.0.0.1:'));
+    // The banner's own line (indented), not the "listening" log line, which names the same command.
+    await pretty.waitForLine((line) => /^\s+standin connect 3000 --server http:\/\/127\.0\.0\.1:/.test(String(line.message)));
     const banner = pretty.lines.map((line) => line.message).join('\n');
     expect(banner).toContain('Dashboard      http://127.0.0.1:');
     expect(banner).toContain('Port mode      off (--ports none)');

@@ -33,7 +33,8 @@ async function server(args: string[] = []): Promise<ServerProcess> {
 }
 
 test('at 1280 px the counters fit one row, and the uptime line says it counts checks over 24 h', async () => {
-  const standin = await server();
+  // Health checks every second, so the uptime line has a check to count within the wait below.
+  const standin = await server(['--health-interval', '1s']);
   running.push(await startClientProcess(String(app.port), standin.url, ['--name', 'a-rather-long-tunnel-name-for-layout', '--no-inspect']));
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   await page.goto(`${standin.url}/_standin/`);
@@ -48,6 +49,10 @@ test('the empty state of a server with a token shows the connect line with STAND
   const standin = await server(['--token', 'dashboard-token-77']);
   const page = await browser.newPage();
   await page.goto(`${standin.url}/_standin/`);
+  // With a token the status API is for token holders (--status-access token): sign in first.
+  await page.waitForSelector('#sign-in:not([hidden])');
+  await page.fill('#token', 'dashboard-token-77');
+  await page.press('#token', 'Enter');
   await page.waitForSelector('#empty:not([hidden])');
   expect(await page.textContent('#connect-hint')).toBe(`STANDIN_TOKEN=<token> standin connect 3000 --server ${standin.url}`);
   expect(await page.content()).not.toContain('dashboard-token-77');
