@@ -52,6 +52,8 @@ export interface ClientConfig {
   logHeaders: readonly string[];
   /** The token came as a command-line flag (visible in `ps`): main.ts warns. */
   tokenOnCommandLine: boolean;
+  /** --cluster-proxy: port of the forward proxy on 127.0.0.1 for the app's calls into the cluster (0 = any free port), or null when off. */
+  clusterProxyPort: number | null;
 }
 
 /** Declares the options of `standin connect <target>`. */
@@ -77,6 +79,7 @@ export function clientOptions<T>(yargs: Argv<T>) {
     .option('log-file', { type: 'string', description: 'Append one JSON line per request to this file' })
     .option('quiet', { type: 'boolean', default: false, description: 'No line per request on the terminal' })
     .option('private', { type: 'boolean', default: false, description: 'Serve only browsers that opened the access link this command prints' })
+    .option('cluster-proxy', { type: 'number', description: "Port on 127.0.0.1 of an HTTP proxy that sends the app's calls (HTTP_PROXY) to in-cluster services through the server", defaultDescription: 'off' })
     // No yargs type: the option takes a port or false (--no-inspect, STANDIN_INSPECT=false).
     .option('inspect', { default: DEFAULT_INSPECT_PORT as number | boolean | string, description: 'Port of the request inspector on 127.0.0.1 (next free one if taken); --no-inspect turns it off' })
     .example('$0 connect 3000 --server https://standin.test.example.com', 'forward to http://localhost:3000')
@@ -128,6 +131,7 @@ export function toClientConfig(argv: ClientArgv, commandLine: readonly string[] 
     logQuery: argv['log-query'],
     logHeaders: logHeadersOption(argv['log-header']),
     tokenOnCommandLine: argv.token !== undefined && commandLine.some((arg) => arg === '--token' || arg.startsWith('--token=')),
+    clusterProxyPort: clusterProxyOption(argv['cluster-proxy']),
   });
 }
 
@@ -162,6 +166,12 @@ function healthPathOption(text: string | undefined): string | undefined {
   if (text === undefined) return undefined;
   if (!text.startsWith('/')) throw new ConfigError(`--health-path "${text}" must be a path starting with "/", like /healthz`);
   return text;
+}
+
+function clusterProxyOption(value: number | undefined): number | null {
+  if (value === undefined) return null;
+  if (!Number.isInteger(value) || value < 0 || value > 65535) throw new ConfigError('--cluster-proxy must be a port from 0 to 65535, like 3128');
+  return value;
 }
 
 /** `--inspect <port>` → the port, `--no-inspect` / `false` → null. */

@@ -10,8 +10,10 @@ import { configureLogPrivacy } from '../shared/trace-fields';
 import type { SessionEndReason } from '../shared/protocol';
 import { deriveTunnelName, toClientConfig, type ClientArgv, type ClientConfig } from './config';
 import { checkTcp } from './app-health-check';
+import { startClusterProxy, type ClusterProxy } from './cluster-proxy/cluster-proxy';
 import { classifyFailure, describeFailure, failureCode, isTlsFailure } from './connection-failure';
 import { startInspector, type Inspector } from './inspector/inspector';
+import { PREVIEW_CAP_BYTES } from './body-preview';
 import type { RequestObserver } from './request-capture';
 import { keepRunningOnUncaughtErrors } from './last-resort-handler';
 import { RequestLog } from './request-log';
@@ -52,6 +54,20 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
   client.claimKey = rememberedClaimKey(config.server, name);
   // Installed before anything else, so Ctrl-C at any moment (even mid-registration) stops cleanly.
   stopOnSignals(client, logger);
+  // Before registering: a port that is taken is a usage error, found before anything else happens.
+  // Records go to `reportOutbound`, which learns about the inspector once that runs.
+  let reportOutbound: RequestObserver = (record) => {
+    terminal.request(record);
+    requestLog?.write(record);
+  };
+  let clusterProxy: ClusterProxy | null = null;
+  try {
+    clusterProxy = await startClusterProxyIfAsked(config, client, name, logger, (record) => reportOutbound(record));
+  } catch (error) {
+    await client.stop();
+    process.stderr.write(`standin: ${(error as Error).message}\n`);
+    return EXIT.config;
+  }
 
   let registered;
   try {
@@ -89,12 +105,18 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
     requestLog?.write(record);
     inspector?.record(record);
   });
+  reportOutbound = (record) => {
+    terminal.request(record);
+    requestLog?.write(record);
+    inspector?.record(record);
+  };
   terminal.tunnelReady(config.server, config.target, registered, inspector?.url ?? null);
+  if (clusterProxy) terminal.clusterProxyReady(clusterProxy.url);
   client.onReregistered = (again) => rememberTunnel(config.server, name, again.port, again.claimKey);
   const end = await client.run();
   // When the server ended the session it has already answered the requests still with the app.
   await client.stop({ waitForRequests: end.kind === 'stopped' });
-  await Promise.allSettled([inspector?.close(), requestLog?.close()]);
+  await Promise.allSettled([inspector?.close(), clusterProxy?.close(), requestLog?.close()]);
   return exitCodeFor(end, logger);
 }
 
@@ -129,6 +151,12 @@ function warnIfPortReplaced(logger: Logger, wantedPort: number | undefined, gran
 async function warnIfAppIsNotListening(logger: Logger, target: URL): Promise<void> {
   const check = await checkTcp(target);
   if (!check.ok) logger.warn(`nothing answers on ${target.origin} yet: start your app there; until then browsers get 502 app_unreachable`, { target: target.origin, error: check.error });
+}
+
+/** The cluster proxy with --cluster-proxy; throws ConfigError when its port cannot be had. */
+async function startClusterProxyIfAsked(config: ClientConfig, client: TunnelClient, name: string, logger: Logger, report: RequestObserver): Promise<ClusterProxy | null> {
+  if (config.clusterProxyPort === null) return null;
+  return startClusterProxy({ port: config.clusterProxyPort, tunnel: name, call: client.callOutbound, report, previewCapBytes: config.inspectPort === null ? 0 : PREVIEW_CAP_BYTES, logger });
 }
 
 /** The inspector unless --no-inspect; a tunnel without it is still useful, so failing to listen only warns. */

@@ -6,6 +6,7 @@
 
 import { performance } from 'node:perf_hooks';
 import { pipeline, type Readable } from 'node:stream';
+import type { OutboundErrorCode } from '../shared/outbound-protocol';
 import type { AppFailureCode, RawHeaders, RequestMeta } from '../shared/protocol';
 import { setHeader } from '../shared/http-headers';
 import { traceFields } from '../shared/trace-fields';
@@ -27,8 +28,8 @@ export interface RequestRecord {
   status: number;
   /** The app's response headers (empty when standin answered). */
   responseHeaders: RawHeaders;
-  /** Set when standin answered instead of the app (docs/design.md "Errors"). */
-  error?: AppFailureCode;
+  /** Set when standin answered instead of the app (docs/design.md "Errors"), or instead of the service on an outbound call. */
+  error?: AppFailureCode | OutboundErrorCode;
   errorMessage?: string;
   /** `browser_left`: the response was cut because the browser went away, not because the app failed. */
   outcome?: 'browser_left';
@@ -47,6 +48,11 @@ export interface RequestRecord {
   responsePreview: Buffer;
   /** Set on a replay: the id of the request it repeats. */
   replayOf?: string;
+  /**
+   * Set on an outbound call: the app called an in-cluster service through the cluster proxy
+   * (`path` is then the absolute URL, and "app" timings are the service's).
+   */
+  outbound?: true;
 }
 
 /** Called once per finished request. */
@@ -66,7 +72,7 @@ export class RequestCapture {
    * `hostSentToApp`: the Host the app gets instead of the browser's (the target's, without
    * --preserve-host), so the inspector shows the headers the app really saw.
    */
-  constructor(meta: RequestMeta, tunnel: string, options: { replayOf?: string; previewCapBytes?: number; hostSentToApp?: string } = {}) {
+  constructor(meta: RequestMeta, tunnel: string, options: { replayOf?: string; previewCapBytes?: number; hostSentToApp?: string; outbound?: boolean } = {}) {
     this.previewCapBytes = options.previewCapBytes ?? PREVIEW_CAP_BYTES;
     this.response = new BodyPreviewBuffer(this.previewCapBytes);
     this.record = {
@@ -87,6 +93,7 @@ export class RequestCapture {
       requestPreview: Buffer.alloc(0),
       responsePreview: Buffer.alloc(0),
       ...(options.replayOf ? { replayOf: options.replayOf } : {}),
+      ...(options.outbound ? { outbound: true } : {}),
     };
   }
 
@@ -103,9 +110,9 @@ export class RequestCapture {
     this.record.appMs = this.elapsedMs();
   }
 
-  /** The app gave no response head; standin answers 502 with `code`. */
-  failed(code: AppFailureCode, message: string): RequestRecord {
-    this.record.status = 502;
+  /** The app (or the service of an outbound call) gave no response head; standin answers `status` with `code`. */
+  failed(code: AppFailureCode | OutboundErrorCode, message: string, status = 502): RequestRecord {
+    this.record.status = status;
     this.record.error = code;
     this.record.errorMessage = message;
     this.record.appMs = this.elapsedMs();
@@ -131,7 +138,10 @@ export class RequestCapture {
    */
   watchResponseBody(body: Readable, onDone: (record: RequestRecord) => void): void {
     body.once('close', () => {
-      if (body.errored instanceof AppRequestError) {
+      if (this.record.outbound && (body.errored || !body.readableEnded)) {
+        this.record.error = 'outbound_unreachable';
+        this.record.errorMessage = body.errored?.message ?? 'the response body was cut';
+      } else if (body.errored instanceof AppRequestError) {
         this.record.error = 'app_error';
         this.record.errorMessage = body.errored.message;
       } else if (!body.readableEnded) {

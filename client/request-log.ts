@@ -67,6 +67,7 @@ export function toLogLine(record: RequestRecord): Record<string, unknown> {
     ...(record.error ? { error: record.error } : {}),
     ...(record.outcome ? { outcome: record.outcome } : {}),
     ...(record.replayOf ? { replayOf: record.replayOf } : {}),
+    ...(record.outbound ? { outbound: true } : {}),
   };
   for (const [name, value] of Object.entries(record.trace)) if (!(name in line)) line[name] = value;
   return line;

@@ -7,7 +7,8 @@ import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
 import { PassThrough, type Readable } from 'node:stream';
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
+import { outboundPath } from '../shared/outbound-protocol';
 import { AuthRefusedError, BadPollAnswerError, ProtocolMismatchError, SessionEndedError, TunnelError } from '../shared/errors';
 import { encodeFrame, frameLength, readFrame } from '../shared/wire-frame';
 import { checkRegisterAnswer } from './register-answer';
@@ -189,6 +190,19 @@ export class ServerConnection {
       headersTimeout: 3_000,
     });
     await response.body.dump();
+  }
+
+  /**
+   * Sends one outbound call of the cluster proxy (shared/outbound-protocol.ts): `body` is the
+   * meta frame followed by the app's request body, streamed. Resolves with the server's answer
+   * as soon as its head arrives; the caller reads the body.
+   */
+  callOutbound(name: string, sessionId: string, body: Readable, options: { contentLength?: number; headersTimeoutMs: number; signal: AbortSignal }): Promise<Dispatcher.ResponseData> {
+    const headers: Record<string, string> = { ...this.authorization, [HEADER.session]: sessionId, 'content-type': 'application/octet-stream' };
+    if (options.contentLength !== undefined) headers['content-length'] = String(options.contentLength);
+    // No body timeout: a server-sent-events answer may stay silent for minutes; keepalive probes
+    // on the connection notice a server that vanished.
+    return this.pool.request({ method: 'POST', path: outboundPath(name), headers, body, headersTimeout: options.headersTimeoutMs, bodyTimeout: 0, signal: options.signal });
   }
 
   /** Closes every connection to the server at once (parked polls included). */

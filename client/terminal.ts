@@ -20,6 +20,8 @@ export interface RequestLine {
   trace?: Record<string, string>;
   /** Set on a request replayed from the inspector: the id it repeats. */
   replayOf?: string;
+  /** Set on an outbound call (the app called the cluster through --cluster-proxy); `path` is its URL. */
+  outbound?: true;
 }
 
 const ANSI_COLORS = { reset: '\x1b[0m', bold: '\x1b[1m', dim: '\x1b[2m', green: '\x1b[32m', yellow: '\x1b[33m', red: '\x1b[31m', cyan: '\x1b[36m' };
@@ -77,11 +79,21 @@ export class Terminal {
     this.out.write(lines.filter((line) => line !== null).join('\n') + '\n');
   }
 
+  /** Says where the cluster proxy (--cluster-proxy) listens and how to point the app at it. */
+  clusterProxyReady(url: string): void {
+    if (!this.pretty) {
+      this.logger.info('cluster proxy ready', { tunnel: this.tunnel, url, env: `HTTP_PROXY=${url}` });
+      return;
+    }
+    const { cyan, dim, reset } = this.color;
+    this.out.write(`  Cluster proxy     ${cyan}${url}${reset}  ${dim}start your app with HTTP_PROXY=${url} (Node: also NODE_USE_ENV_PROXY=1)${reset}\n\n`);
+  }
+
   /** One line per finished request. */
   request(line: RequestLine): void {
     // Skipped before any work: this runs once per request on the data path.
     if (this.quiet || (!this.pretty && !this.logger.isInfoEnabled())) return;
-    const fields = { ...line.trace, requestId: line.requestId, tunnel: this.tunnel, method: line.method, path: loggedPath(line.path), status: line.status, durationMs: Math.round(line.durationMs * 10) / 10, ...(line.error ? { error: line.error } : {}), ...(line.outcome ? { outcome: line.outcome } : {}), ...(line.replayOf ? { replayOf: line.replayOf } : {}) };
+    const fields = { ...line.trace, requestId: line.requestId, tunnel: this.tunnel, method: line.method, path: loggedPath(line.path), status: line.status, durationMs: Math.round(line.durationMs * 10) / 10, ...(line.error ? { error: line.error } : {}), ...(line.outcome ? { outcome: line.outcome } : {}), ...(line.replayOf ? { replayOf: line.replayOf } : {}), ...(line.outbound ? { outbound: true } : {}) };
     if (!this.pretty) {
       this.logger.info('request', fields);
       return;
@@ -90,10 +102,11 @@ export class Terminal {
     const color = line.status >= 500 ? COLOR.red : line.status >= 400 ? COLOR.yellow : COLOR.green;
     const time = new Date().toTimeString().slice(0, 8);
     const error = line.error ? `  ${COLOR.red}${line.error}${COLOR.reset}` : line.outcome ? `  ${COLOR.dim}${line.outcome}${COLOR.reset}` : '';
+    const outbound = line.outbound ? `${COLOR.cyan}→ ${COLOR.reset}` : '';
     // A replay from the inspector never came from a browser: say so, and which request it repeats.
     const replay = line.replayOf ? `  ${COLOR.cyan}replay of ${line.replayOf.slice(0, 8)}${COLOR.reset}` : '';
     this.out.write(
-      `${COLOR.dim}${time} ${line.requestId.slice(0, 8)}${COLOR.reset} ${line.method.padEnd(6)} ${color}${line.status}${COLOR.reset} ${fields.path}  ${COLOR.dim}${fields.durationMs} ms${COLOR.reset}${error}${replay}\n`,
+      `${COLOR.dim}${time} ${line.requestId.slice(0, 8)}${COLOR.reset} ${line.method.padEnd(6)} ${color}${line.status}${COLOR.reset} ${outbound}${fields.path}  ${COLOR.dim}${fields.durationMs} ms${COLOR.reset}${error}${replay}\n`,
     );
   }
 }

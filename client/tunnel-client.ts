@@ -11,7 +11,7 @@ import { Pool } from 'undici';
 import { AuthRefusedError, BadPollAnswerError, SessionEndedError, TunnelError } from '../shared/errors';
 import { getHeader } from '../shared/http-headers';
 import type { Logger } from '../shared/logger';
-import { MAX_HEAD_BYTES, SHUTDOWN_RECONNECT_DELAY_MS, type ProbeMeta, type ProbeResultMeta, type RegisterResponse, type RequestMeta, type AppResponseMeta } from '../shared/protocol';
+import { MAX_HEAD_BYTES, POLL_GRACE_MS, SHUTDOWN_RECONNECT_DELAY_MS, type ProbeMeta, type ProbeResultMeta, type RegisterResponse, type RequestMeta, type AppResponseMeta } from '../shared/protocol';
 import { checkApp } from './app-health-check';
 import type { ClientConfig } from './config';
 import { classifyFailure, describeFailure, failureCode, type FailedCall } from './connection-failure';
@@ -23,6 +23,8 @@ import { PREVIEW_CAP_BYTES } from './body-preview';
 import { RequestCapture, type RequestObserver, type RequestRecord } from './request-capture';
 import { MAX_CLIENT_UPGRADES, UpgradeForwarder } from './forward-upgrade';
 import { BOTH_LOOPBACKS } from './loopback-lookup';
+import { MAX_OUTBOUND_CALLS, type OutboundCall } from './cluster-proxy/cluster-proxy';
+import type { Dispatcher } from 'undici';
 import { toBrowserHeaders } from './response-headers';
 import { ResponseGroup, type CompleteAnswer } from './response-group';
 import { ServerConnection, type PollAnswer } from './server-connection';
@@ -81,7 +83,9 @@ export class TunnelClient {
     private readonly terminal: Terminal,
   ) {
     // Each open upgraded connection (WebSocket) holds two connections to the server besides the polls.
-    this.connection = new ServerConnection(config.server, config.token, config.concurrency + 2 + 2 * MAX_CLIENT_UPGRADES);
+    // Outbound calls of the cluster proxy (--cluster-proxy) take a connection each while they run.
+    const outboundConnections = config.clusterProxyPort === null ? 0 : MAX_OUTBOUND_CALLS;
+    this.connection = new ServerConnection(config.server, config.token, config.concurrency + 2 + 2 * MAX_CLIENT_UPGRADES + outboundConnections);
     // Local dev servers on https use self-signed certificates; the target is the developer's own machine.
     // One head-size limit everywhere: a bigger app response head fails that request (502 app_error).
     this.app = new Pool(config.target.origin, { connections: config.concurrency, maxHeaderSize: MAX_HEAD_BYTES, connect: { rejectUnauthorized: false, ...BOTH_LOOPBACKS } });
@@ -461,6 +465,16 @@ export class TunnelClient {
     const bodies = Buffer.concat(answers.flatMap((answer) => (answer.body ? [answer.body] : [])));
     return this.connection.respondToSeveral(this.name, sessionId, responses, bodies, { notAPoll });
   }
+
+  /**
+   * Sends one outbound call of the cluster proxy over this tunnel's connection and session;
+   * throws TunnelError `outbound_offline` while the tunnel has no session.
+   */
+  callOutbound: OutboundCall = (body, options): Promise<Dispatcher.ResponseData> => {
+    if (!this.registration || this.stopping) return Promise.reject(new TunnelError('outbound_offline', 'the standin client is not connected to its server right now'));
+    const headersTimeoutMs = this.registration.requestTimeoutMs + POLL_GRACE_MS;
+    return this.connection.callOutbound(this.name, this.registration.sessionId, body, { ...options, headersTimeoutMs });
+  };
 
   /** Registers a function to call with the record of every finished request (log file, inspector). */
   onRequestDone(observer: RequestObserver): void {

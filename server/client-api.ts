@@ -9,6 +9,7 @@ import { TunnelError } from '../shared/errors';
 import { expectProtocolVersion, HEADER, PATHS, REQUEST_ID_PATTERN, TUNNEL_NAME_PATTERN } from '../shared/protocol';
 import { replyError } from './control-reply';
 import { handlePoll } from './routes/poll';
+import { OutboundCaller } from './outbound/outbound-call';
 import { handleRegister } from './routes/register';
 import { handleRelease } from './routes/release';
 import { handleRespond } from './routes/respond';
@@ -17,17 +18,18 @@ import type { ServerContext } from './server-context';
 import type { Caller } from './identity/caller';
 import type { AuthOutcome } from './identity/client-authenticator';
 
-const TUNNEL_PATH = /^\/_standin\/v1\/tunnels\/([^/?]+)(\/poll|\/responses\/([^/?]+)|\/responses)?\/?(?:\?.*)?$/;
+const TUNNEL_PATH = /^\/_standin\/v1\/tunnels\/([^/?]+)(\/poll|\/responses\/([^/?]+)|\/responses|\/outbound)?\/?(?:\?.*)?$/;
 
 /** Builds the handler for requests whose path starts with /_standin/v1/. */
 export function createClientApi(ctx: ServerContext): (req: IncomingMessage, res: ServerResponse) => void {
+  const outbound = new OutboundCaller(ctx);
   return (req, res) => {
     ctx.auth
       .authenticate(req)
       .then((outcome) => {
         if (!outcome.ok) return void refuseAuthentication(req, res, outcome);
         checkProtocolHeader(req);
-        const done = route(ctx, outcome.caller, req, res);
+        const done = route(ctx, outcome.caller, req, res, outbound);
         if (done) done.catch((error: unknown) => replyWithError(ctx, res, error));
       })
       .catch((error: unknown) => replyWithError(ctx, res, error));
@@ -44,7 +46,7 @@ function refuseAuthentication(req: IncomingMessage, res: ServerResponse, outcome
   replyError(res, 401, 'unauthorized', 'missing or wrong token: send "Authorization: Bearer <token>" with your token for this standin server');
 }
 
-function route(ctx: ServerContext, caller: Caller, req: IncomingMessage, res: ServerResponse): Promise<void> | void {
+function route(ctx: ServerContext, caller: Caller, req: IncomingMessage, res: ServerResponse, outbound: OutboundCaller): Promise<void> | void {
   const url = req.url ?? '';
   if (url.split('?')[0] === PATHS.register) {
     if (req.method === 'POST') return handleRegister(ctx, caller, req, res);
@@ -60,6 +62,7 @@ function route(ctx: ServerContext, caller: Caller, req: IncomingMessage, res: Se
     return handleRespond(ctx, name, requestId, req, res);
   }
   if (action === '/responses' && req.method === 'POST') return handleRespondToSeveral(ctx, name, req, res);
+  if (action === '/outbound' && req.method === 'POST') return outbound.handle(name, req, res);
   if (action === undefined && req.method === 'DELETE') return handleRelease(ctx, name, req, res);
   return replyError(res, 405, 'bad_request', `${req.method} is not allowed on ${url.split('?')[0]}`);
 }

@@ -12,6 +12,7 @@ import { defaultLogFormat, LOG_LEVELS, type LogFormat, type LogLevel } from '../
 import { MAX_HEAD_BYTES } from '../shared/protocol';
 import { parseUrlFlag } from '../shared/url-flag';
 import { checkUrlTemplate, type PublicUrlSettings } from './public-urls';
+import { parseOutboundRules, type OutboundSettings } from './outbound/outbound-rules';
 import { DEFAULT_TRUSTED_PROXIES, parseTrustedProxies, type TrustedProxies } from './trusted-proxies';
 
 /** Bounds on the connections of every listener: the main port and the tunnel ports (http-listener.ts). */
@@ -61,6 +62,8 @@ export interface ServerConfig {
   publicPortLimits: PublicPortLimits;
   /** How long SIGTERM lets in-flight requests finish. */
   shutdownGraceMs: number;
+  /** Which in-cluster destinations local apps may call through the server (docs/outbound.md). */
+  outbound: OutboundSettings;
   logFormat: LogFormat;
   logLevel: LogLevel;
   /** --tokens-file: per-developer tokens (YAML), or null. */
@@ -113,6 +116,8 @@ export function serverOptions<T>(yargs: Argv<T>) {
     .option('max-header-size', { type: 'number', default: MAX_HEAD_BYTES, description: 'Largest browser request head in bytes, on the tunnel ports and the main port alike (then 431)' })
     .option('trust-proxy', { type: 'string', array: true, default: [...DEFAULT_TRUSTED_PROXIES], description: 'Address ranges (CIDR) of proxies whose X-Forwarded-Host/-Proto are believed; "none" trusts no one' })
     .option('shutdown-grace', { type: 'string', default: '20s', description: 'On SIGTERM, how long in-flight requests may take to finish' })
+    .option('outbound-allow', { type: 'string', array: true, description: 'Destinations local apps may call through --cluster-proxy: host globs with an optional port, like *.svc.cluster.local api.internal:8080 (several after one flag, or comma-separated)', defaultDescription: 'none: no outbound calls' })
+    .option('outbound-allow-private', { type: 'boolean', default: false, description: 'Let outbound calls reach private and loopback addresses (in-cluster Services live there); link-local stays refused' })
     .option('log-format', { choices: ['json', 'pretty'] as const, description: 'Log format', defaultDescription: 'pretty on a terminal, else json' })
     .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel, description: 'Log level' })
     .option('tokens-file', { type: 'string', description: 'Per-developer tokens: YAML "users: [{ name, tokenSha256, names?, admin? }]", re-read when it changes' })
@@ -163,6 +168,7 @@ export function toServerConfig(argv: ServerArgv): ServerConfig {
       trustedProxies: parseTrustedProxies(argv['trust-proxy']),
     }),
     shutdownGraceMs: durationOption(argv['shutdown-grace'], 'shutdown-grace'),
+    outbound: Object.freeze({ rules: parseOutboundRules(argv['outbound-allow'] ?? []), allowPrivate: argv['outbound-allow-private'] }),
     logFormat: argv['log-format'] ?? defaultLogFormat(),
     logLevel: argv['log-level'],
     tokensFile: tokensFileOption(argv['tokens-file']),

@@ -91,7 +91,7 @@ function row(summary, fresh) {
     el('td', { class: 'muted' }, new Date(summary.startedAt).toLocaleTimeString()),
     el('td', { class: 'id muted', title: summary.id }, summary.id.slice(0, 8)),
     el('td', {}, summary.method),
-    el('td', { class: 'path', title: summary.path }, summary.path, summary.replayOf ? el('span', { class: 'tag' }, 'replay') : null),
+    el('td', { class: 'path', title: summary.path }, summary.outbound ? el('span', { class: 'tag' }, 'outbound') : null, summary.path, summary.replayOf ? el('span', { class: 'tag' }, 'replay') : null),
     el('td', { class: statusClass(summary.status) }, summary.status, summary.error ? el('span', { class: 'tag err' }, summary.error) : summary.outcome ? el('span', { class: 'tag' }, summary.outcome) : null),
     el('td', { class: 'num muted' }, ms(summary.durationMs)));
   if (summary.id === selected) tr.classList.add('selected');
@@ -140,7 +140,7 @@ async function show(id) {
   const note = el('span', { class: 'muted' }, r.replayRefusal || '');
   if (r.replayRefusal) replayButton.disabled = true;
   detail.replaceChildren(...[
-    el('h2', {}, r.method + ' ' + r.path),
+    el('h2', {}, (r.outbound ? 'outbound ' : '') + r.method + ' ' + r.path),
     el('div', { class: 'bar' },
       el('strong', { class: statusClass(r.status) }, r.status), r.error ? el('span', { class: 'tag err' }, r.error) : r.outcome ? el('span', { class: 'tag' }, r.outcome) : null,
       el('span', { class: 'muted' }, 'id ' + r.id), r.replayOf ? el('span', { class: 'tag' }, 'replay of ' + r.replayOf.slice(0, 8)) : null),

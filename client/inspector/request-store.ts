@@ -26,6 +26,8 @@ export interface RequestSummary {
   outcome?: string;
   /** Set on a replay: the request it repeats. */
   replayOf?: string;
+  /** Set on an outbound call: the app called an in-cluster service; `path` is its URL. */
+  outbound?: true;
 }
 
 /** GET /api/requests/<id>. Headers are [name, value] pairs, in order, duplicates kept. */
@@ -83,6 +85,7 @@ export class RequestStore {
 
 /** Why a recorded request cannot be replayed, or undefined when it can. */
 export function replayRefusal(record: RequestRecord): string | undefined {
+  if (record.outbound) return 'an outbound call went from the app to the cluster; Replay sends requests to the app';
   if (record.status === 101) return 'an upgraded connection (WebSocket) cannot be replayed: the app already switched protocols on it';
   if (record.bytesIn > record.requestPreview.length) {
     return `the request body was ${record.bytesIn} bytes; the inspector keeps only the first ${record.requestPreview.length}, so it cannot send the same request again`;
@@ -101,6 +104,7 @@ function summarize(record: RequestRecord): RequestSummary {
     ...(record.error ? { error: record.error } : {}),
     ...(record.outcome ? { outcome: record.outcome } : {}),
     ...(record.replayOf ? { replayOf: record.replayOf } : {}),
+    ...(record.outbound ? { outbound: true } : {}),
   };
 }
 
