@@ -251,16 +251,28 @@ async function toPollAnswer(status: number, body: Readable & { dump(): Promise<v
 }
 
 /**
+ * How long the frame of a poll answer may take after its head. The server writes both at once, so
+ * a frame that stops coming is a path gone silent (no FIN, no RST); without a bound it would hold
+ * the slot for good. Well inside the server's POLL_GRACE_MS, so the slot polls again (after
+ * POLL_ANSWER_DRAIN_TIMEOUT_MS more) before the server takes the client for gone.
+ */
+const POLL_FRAME_TIMEOUT_MS = 2_500;
+
+/** How long the rest of an unreadable poll answer may take to be read away before its connection is cut. */
+const POLL_ANSWER_DRAIN_TIMEOUT_MS = 1_000;
+
+/**
  * The frame of a 200 poll answer. Whatever went wrong with this one answer (cut, reset, not a
  * frame: a proxy in between mangled it) is a BadPollAnswerError, which makes the slot poll
  * again at once instead of reconnecting: the server and the session are fine.
  */
-async function readPollFrame(body: Readable & { dump(): Promise<void> }): Promise<PollMeta> {
+async function readPollFrame(body: Readable & { dump(options?: { signal?: AbortSignal }): Promise<void> }): Promise<PollMeta> {
   try {
-    return parsePollMeta(await readFrame(body));
+    return parsePollMeta(await readFrame(body, { timeoutMs: POLL_FRAME_TIMEOUT_MS }));
   } catch (error) {
-    // Whatever is left of the answer is read away (undici caps that) so the connection is freed.
-    await body.dump().catch(() => undefined);
+    // Whatever is left of the answer is read away (undici caps that) so the connection is freed;
+    // if the rest does not come either, the connection is cut.
+    await body.dump({ signal: AbortSignal.timeout(POLL_ANSWER_DRAIN_TIMEOUT_MS) }).catch(() => undefined);
     throw new BadPollAnswerError(`a poll answer could not be read: ${(error as Error).message}`, { cause: error });
   }
 }

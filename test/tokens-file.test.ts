@@ -12,7 +12,8 @@ import path from 'node:path';
 import { echoHandler, startLocalApp, type LocalApp } from './helpers/local-app';
 import { eventually, httpRequest } from './helpers/http';
 import { spawnStandin, startClientProcess, startServerProcess, type ServerProcess } from './helpers/processes';
-import { PROTOCOL_VERSION } from '../shared/protocol';
+import { HEADER, PROTOCOL_VERSION } from '../shared/protocol';
+import { encodeFrame } from '../shared/wire-frame';
 
 jest.setTimeout(90_000);
 
@@ -117,6 +118,27 @@ test('the tokens file rotated on disk takes effect without a restart; a malforme
   await api('/_standin/api/tunnels/bob-rotate?forget=1', OPS, 'DELETE');
 });
 
+test("the outbound path needs a tokens-file user and that tunnel's session: anonymous 401, another user 404, the owner reaches the allowlist", async () => {
+  const registered = await register('alice-out', ALICE);
+  expect(registered.status).toBe(201);
+  const { sessionId } = JSON.parse(registered.text) as { sessionId: string };
+  const endpoint = `${server.url}/_standin/v1/tunnels/alice-out/outbound`;
+  const body = encodeFrame(JSON.stringify({ kind: 'outbound-request', id: '6f1c2a9e-1d1b-4c53-9a1e-1a2b3c4d5e6f', method: 'GET', url: 'http://api.internal/hello', headers: [] }));
+  const call = (token: string | undefined, session: string) =>
+    httpRequest(endpoint, { method: 'POST', body, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), [HEADER.protocol]: String(PROTOCOL_VERSION), [HEADER.session]: session } });
+  try {
+    expect((await call(undefined, sessionId)).status).toBe(401);
+    // Bob's token as the rotation test above left it.
+    expect((await call(BOB_ROTATED, 'guessed')).status).toBe(404);
+    // The owner with her session gets as far as the allowlist, which this server leaves empty.
+    const owner = await call(ALICE, sessionId);
+    expect(owner.status).toBe(403);
+    expect(JSON.parse(owner.text).error).toBe('outbound_denied');
+  } finally {
+    await api('/_standin/api/tunnels/alice-out?forget=1', OPS, 'DELETE');
+  }
+});
+
 test('failed authentication is logged without the token and rate limited per source (429)', async () => {
   const statuses: number[] = [];
   for (let attempt = 0; attempt < 25; attempt++) statuses.push((await register('bob-guess', `guess-${attempt}-not-a-token`)).status);
@@ -132,3 +154,4 @@ test('failed authentication is logged without the token and rate limited per sou
   // Even the right token waits now: the source is blocked for the rest of the window.
   expect((await register('bob-guess', BOB_ROTATED)).status).toBe(429);
 });
+

@@ -11,13 +11,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HEADER, parseResponseGroupMeta, type GroupedResponse } from '../../shared/protocol';
 import { readFrame } from '../../shared/wire-frame';
 import { replyError } from '../control-reply';
+import { GroupBodies } from '../group-bodies';
 import type { ServerContext } from '../server-context';
 import { continueAfterResponse } from './poll';
 
 export async function handleRespondToSeveral(ctx: ServerContext, name: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const sessionId = req.headers[HEADER.session];
   const { responses } = parseResponseGroupMeta(await readFrame(req, { timeoutMs: ctx.config.requestTimeoutMs }));
-  const bodyBytes = responses.reduce((sum, response) => sum + response.bodyBytes, 0);
   if (new Set(responses.map((response) => response.id)).size !== responses.length) {
     replyError(res, 400, 'bad_request', 'a request id appears twice in one group of responses');
     return;
@@ -30,25 +30,23 @@ export async function handleRespondToSeveral(ctx: ServerContext, name: string, r
       return;
     }
   }
-  const chunks: Buffer[] = [];
-  let receivedBytes = 0;
-  req.on('data', (chunk: Buffer) => {
-    receivedBytes += chunk.length;
-    // More than the frame declared is not kept: the group is refused at the end.
-    if (receivedBytes <= bodyBytes) chunks.push(chunk);
-  });
+  const bodies = new GroupBodies(
+    responses.map((response) => response.bodyBytes),
+    (index) => ctx.handed.get(responses[index].id) !== undefined,
+  );
+  req.on('data', (chunk: Buffer) => bodies.take(chunk));
   // The client's connection broke before the whole group arrived: its browsers get an answer now,
   // not at their request timeout.
   req.once('close', () => {
     if (!req.complete) failGroup(ctx, responses, 'tunnel_offline', 'The connection to the standin client broke while it sent the response.');
   });
   req.once('end', () => {
-    if (receivedBytes !== bodyBytes) {
+    if (bodies.receivedBytes !== bodies.declaredBytes) {
       // Refused whole, like any bad group: its requests stay with the client, which may answer again.
-      replyError(res, 400, 'bad_request', `the body after the frame must be the ${responses.length} bodies back to back: ${bodyBytes} bytes, got ${receivedBytes}`);
+      replyError(res, 400, 'bad_request', `the body after the frame must be the ${responses.length} bodies back to back: ${bodies.declaredBytes} bytes, got ${bodies.receivedBytes}`);
       return;
     }
-    deliver(ctx, responses, Buffer.concat(chunks, bodyBytes));
+    deliver(ctx, responses, bodies);
     const tunnel = ctx.registry.get(name);
     if (tunnel && tunnel.session.id === sessionId) tunnel.session.heard();
     continueAfterResponse(ctx, name, sessionId, req, res);
@@ -63,13 +61,17 @@ function failGroup(ctx: ServerContext, responses: GroupedResponse[], code: 'tunn
 }
 
 /** Sends each response to its waiting browser; a request no longer waiting (timed out, browser gone) is skipped. */
-function deliver(ctx: ServerContext, responses: GroupedResponse[], bodies: Buffer): void {
-  let offset = 0;
-  for (const response of responses) {
-    const body = bodies.subarray(offset, offset + response.bodyBytes);
-    offset += response.bodyBytes;
+function deliver(ctx: ServerContext, responses: GroupedResponse[], bodies: GroupBodies): void {
+  for (const [index, response] of responses.entries()) {
     const request = ctx.handed.get(response.id);
-    if (!request || request.res.destroyed) continue;
+    const body = bodies.body(index);
+    if (!request || !body || request.res.destroyed) continue;
+    if (request.upgrade) {
+      // Handshakes never travel in batches; a 101 here would switch the browser's connection with
+      // no byte streams behind it.
+      request.fail('app_error', 'The standin client answered an upgrade handshake in a group of responses.');
+      continue;
+    }
     if (response.kind === 'failure') {
       request.fail(response.code, response.message);
       continue;
