@@ -1,11 +1,16 @@
-# standin server image.
+# standin server image, on Node.js 22 (LTS; Node 20 reached its end of life in April 2026).
+# The CLI itself still runs on Node 20.19+ (package.json "engines"); the image uses a
+# maintained line. Build it, tag it with your registry and push it (docs/kubernetes.md):
+#   docker build -t registry.example.test/team/standin:0.1.0 .
+#   docker push registry.example.test/team/standin:0.1.0
+# and set that name in k8s/kustomization.yaml (images:). Locally:
 #   docker build -t standin:0.1.0 .
 #   docker run --rm -p 8080:8080 -p 9000-9099:9000-9099 -e STANDIN_TOKEN=... standin:0.1.0
 # Any flag of `standin server` can be given as an env var (STANDIN_<FLAG>) or appended:
 #   docker run ... standin:0.1.0 --log-level debug
 
 # --- build: all dependencies, TypeScript compiled to dist/ -----------------------------------
-FROM node:20-bookworm-slim AS build
+FROM node:22-bookworm-slim AS build
 WORKDIR /app
 # Manifests first, so the npm ci layer is reused until the dependencies change.
 COPY package.json package-lock.json ./
@@ -14,7 +19,7 @@ COPY . .
 RUN npm run build
 
 # --- runtime: production dependencies and the compiled server only --------------------------
-FROM node:20-bookworm-slim AS runtime
+FROM node:22-bookworm-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./

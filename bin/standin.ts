@@ -4,16 +4,23 @@
  * Each side is loaded only when chosen, so `standin connect` never loads Express.
  */
 
+import type { Argv } from 'yargs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import type { ClientArgv } from '../client/config';
 import type { ServerArgv } from '../server/config';
+import { envName, explainUsageError } from './usage-message';
 
 const EXIT_USAGE = 2;
 
 ignoreKubernetesServiceVariables(process.env);
+exitQuietlyWhenOutputCloses();
 
-void yargs(hideBin(process.argv))
+// Bare `standin` shows what it can do instead of an error.
+const args = hideBin(process.argv).length === 0 ? ['--help'] : hideBin(process.argv);
+/** The chosen subcommand and its flags, for usage error messages. */
+const chosen: { command: string | undefined; knownFlags: string[] } = { command: undefined, knownFlags: [] };
+
+void yargs(args)
   .scriptName('standin')
   .usage('$0 <command> [options]\n\nA layer-7 HTTP reverse tunnel: your local app stands in for one app of a test cluster.')
   // Every flag also reads STANDIN_<FLAG>, e.g. STANDIN_SERVER for --server; flags win.
@@ -23,7 +30,7 @@ void yargs(hideBin(process.argv))
   .command(
     'server',
     'Run the tunnel server (in the cluster, or locally for a demo)',
-    (command) => require('../server/config').serverOptions(command),
+    (command) => withEnvNames('server', (require('../server/config') as typeof import('../server/config')).serverOptions(command)),
     async (argv) => {
       const { runServer } = require('../server/main') as typeof import('../server/main');
       await runServer(argv as unknown as ServerArgv).catch(exitOnStartError);
@@ -32,10 +39,10 @@ void yargs(hideBin(process.argv))
   .command(
     'connect <target>',
     'Connect a local app to a standin server',
-    (command) => require('../client/config').clientOptions(command),
+    (command) => withEnvNames('connect', (require('../client/config') as typeof import('../client/config')).clientOptions(command)),
     async (argv) => {
       const { runConnect } = require('../client/main') as typeof import('../client/main');
-      process.exitCode = await runConnect(argv as unknown as ClientArgv);
+      process.exitCode = await runConnect(argv);
       // Open handles (timers, sockets) must not keep a finished client alive.
       setImmediate(() => process.exit());
     },
@@ -43,7 +50,7 @@ void yargs(hideBin(process.argv))
   .command(
     'up',
     'Start every tunnel of standin.yaml (here or above, or --config) in one process',
-    (command) => require('../client/up-command').upOptions(command),
+    (command) => withEnvNames('up', (require('../client/up-command') as typeof import('../client/up-command')).upOptions(command)),
     async (argv) => {
       const { runUp } = require('../client/up-command') as typeof import('../client/up-command');
       process.exitCode = await runUp(argv as unknown as import('../client/up-command').UpArgv);
@@ -54,22 +61,68 @@ void yargs(hideBin(process.argv))
   .command(
     'status',
     "Show a standin server's tunnels: port, state, health, time left",
-    (command) => require('../client/status-command').statusOptions(command),
+    (command) => withEnvNames('status', (require('../client/status-command') as typeof import('../client/status-command')).statusOptions(command)),
     async (argv) => {
       const { runStatus } = require('../client/status-command') as typeof import('../client/status-command');
-      process.exitCode = await runStatus(argv as unknown as import('../client/status-command').StatusArgv);
+      process.exitCode = await runStatus(argv);
     },
   )
+  .example('$0 connect 3000 --server https://standin.test.example.com', 'your app on port 3000 stands in for the cluster\'s')
+  .example('$0 server --token-file /run/secrets/token', 'the tunnel server, in the cluster')
+  .example('$0 status --server https://standin.test.example.com', "the server's tunnels")
+  .epilogue('Every flag also reads STANDIN_<FLAG> (STANDIN_SERVER for --server); flags win. "standin <command> --help" lists a command\'s flags.')
   .demandCommand(1, 'Name a command: server, connect, up or status')
   .strict()
   .fail((message, error) => {
     if (error) throw error;
-    process.stderr.write(`standin: ${message}\nRun "standin --help" for usage.\n`);
+    const explained = explainUsageError({ yargsMessage: message ?? '', args, ...chosen });
+    const helpCommand = chosen.command ? `standin ${chosen.command} --help` : 'standin --help';
+    process.stderr.write(`standin: ${explained}\nRun "${helpCommand}" for usage.\n`);
     process.exit(EXIT_USAGE);
   })
   .help()
   .version()
   .parse();
+
+/** Remembers the command's flags (for "did you mean") and lists their env vars under its help. */
+function withEnvNames<T>(command: string, options: Argv<T>): Argv<T> {
+  chosen.command = command;
+  // getOptions() is public yargs API that @types/yargs leaves out.
+  const declared = (options as unknown as { getOptions(): { key: Record<string, unknown> } }).getOptions().key;
+  chosen.knownFlags = Object.keys(declared).filter((flag) => flag !== '$0');
+  ignoreVariablesOfOtherCommands(process.env, chosen.knownFlags);
+  const flags = chosen.knownFlags.filter((flag) => !['help', 'version', 'target'].includes(flag) && !/[A-Z]/.test(flag));
+  return options.epilogue(`Environment: every flag also reads its variable, flags win: ${flags.map((flag) => `--${flag} ${envName(flag)}`).join(', ')}.`);
+}
+
+/**
+ * A shell may export STANDIN_LOG_FORMAT or STANDIN_TOKEN for one command; `standin status`,
+ * which has no such flag, must not refuse to run because of it. Runs in the command's builder,
+ * before yargs reads the environment for that command.
+ */
+function ignoreVariablesOfOtherCommands(env: NodeJS.ProcessEnv, knownFlags: readonly string[]): void {
+  const known = new Set(knownFlags.map(envName));
+  for (const key of Object.keys(env)) {
+    if (key.startsWith('STANDIN_') && !known.has(key)) delete env[key];
+  }
+}
+
+/**
+ * `standin connect 3000 | head` closes our stdout after a few lines: the next write fails with
+ * EPIPE, which would end the process with a stack trace. The reader is gone, so stop quietly
+ * (Ctrl-C semantics: the client's SIGINT handler releases the tunnel).
+ */
+function exitQuietlyWhenOutputCloses(): void {
+  let stopping = false;
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') throw error;
+      if (stopping) return;
+      stopping = true;
+      process.kill(process.pid, 'SIGINT');
+    });
+  }
+}
 
 /**
  * Kubernetes gives every pod variables for each Service, named after it: a Service called

@@ -5,6 +5,7 @@
  */
 
 import net from 'node:net';
+import { BOTH_LOOPBACKS } from './loopback-lookup';
 import type { Dispatcher } from 'undici';
 
 /** How long one check may take before it counts as failed. */
@@ -21,11 +22,12 @@ export function checkApp(target: URL, app: Dispatcher, healthPath: string | unde
   return healthPath === undefined ? checkTcp(target) : checkHttp(target, app, healthPath);
 }
 
-function checkTcp(target: URL): Promise<AppCheckResult> {
+/** Whether the app at `target` accepts a TCP connection (any address `localhost` resolves to). */
+export function checkTcp(target: URL): Promise<AppCheckResult> {
   const port = Number(target.port || (target.protocol === 'https:' ? 443 : 80));
   const host = target.hostname.replace(/^\[|\]$/g, '');
   return new Promise((resolve) => {
-    const socket = net.connect({ host, port });
+    const socket = net.connect({ host, port, ...BOTH_LOOPBACKS });
     const done = (result: AppCheckResult) => {
       socket.destroy();
       resolve(result);

@@ -6,10 +6,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import type { Argv } from 'yargs';
-import { parseDurationMs } from '../shared/duration';
+import { durationError, parseDurationMs } from '../shared/duration';
 import { ConfigError } from '../shared/errors';
 import { defaultLogFormat, LOG_LEVELS, type LogFormat, type LogLevel } from '../shared/logger';
 import { TUNNEL_NAME_PATTERN } from '../shared/protocol';
+import { parseUrlFlag } from '../shared/url-flag';
 
 /** The client's settings, resolved once at start. */
 export interface ClientConfig {
@@ -39,6 +40,8 @@ export interface ClientConfig {
   logFile: string | null;
   /** --quiet: no line per request on stdout. */
   quiet: boolean;
+  /** ANSI colours on the terminal: only when stdout is a TTY and NO_COLOR (no-color.org) is unset. */
+  colors: boolean;
   /** --inspect: first port to try for the inspector (0 = any free port), or null with --no-inspect. */
   inspectPort: number | null;
   /** --private: serve only browsers that opened the access link. */
@@ -57,7 +60,7 @@ export interface ClientConfig {
 export function clientOptions<T>(yargs: Argv<T>) {
   return yargs
     .positional('target', { type: 'string', demandOption: true, description: 'Local app: a port (3000) or a URL (http://localhost:3000)' })
-    .option('server', { type: 'string', description: 'URL of the standin server (or STANDIN_SERVER)' })
+    .option('server', { type: 'string', demandOption: true, description: 'URL of the standin server, from your platform team' })
     .option('token', { type: 'string', description: 'Token of the standin server (prefer STANDIN_TOKEN or --token-file: flags show in ps)', defaultDescription: 'none' })
     .option('token-file', { type: 'string', description: 'Read the token of the standin server from this file' })
     .option('log-query', { type: 'boolean', default: false, description: 'Keep query strings in request lines and --log-file (left out by default: they often carry secrets)' })
@@ -78,7 +81,9 @@ export function clientOptions<T>(yargs: Argv<T>) {
     .option('private', { type: 'boolean', default: false, description: 'Serve only browsers that opened the access link this command prints' })
     .option('cluster-proxy', { type: 'number', description: "Port on 127.0.0.1 of an HTTP proxy that sends the app's calls (HTTP_PROXY) to in-cluster services through the server", defaultDescription: 'off' })
     // No yargs type: the option takes a port or false (--no-inspect, STANDIN_INSPECT=false).
-    .option('inspect', { default: DEFAULT_INSPECT_PORT as number | boolean | string, description: 'Port of the request inspector on 127.0.0.1 (next free one if taken); --no-inspect turns it off' });
+    .option('inspect', { default: DEFAULT_INSPECT_PORT as number | boolean | string, description: 'Port of the request inspector on 127.0.0.1 (next free one if taken); --no-inspect turns it off' })
+    .example('$0 connect 3000 --server https://standin.test.example.com', 'forward to http://localhost:3000')
+    .example('STANDIN_SERVER=https://standin.test.example.com $0 connect https://localhost:5173 --name alice-shop', 'a Vite dev server over https, under a chosen name');
 }
 
 /** The inspector's port unless --inspect says otherwise (docs/design.md "Request inspector"). */
@@ -120,6 +125,7 @@ export function toClientConfig(argv: ClientArgv, commandLine: readonly string[] 
     logLevel: argv['log-level'],
     logFile: argv['log-file'] ? argv['log-file'] : null,
     quiet: argv.quiet,
+    colors: process.stdout.isTTY === true && !process.env.NO_COLOR,
     inspectPort: parseInspectPort(argv.inspect),
     private: argv.private,
     logQuery: argv['log-query'],
@@ -151,7 +157,8 @@ function logHeadersOption(names: readonly string[] | undefined): readonly string
 function ttlOption(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const ms = parseDurationMs(text);
-  if (ms === undefined || ms < 1_000) throw new ConfigError(`--ttl "${text}" is not a duration of at least 1s, like 30m or 2h`);
+  if (ms === undefined) throw new ConfigError(durationError('ttl', text));
+  if (ms < 1_000) throw new ConfigError(`--ttl "${text}" is shorter than 1s: ask for something like 30m or 2h`);
   return ms;
 }
 
@@ -177,16 +184,19 @@ export function parseInspectPort(value: unknown): number | null {
   return port;
 }
 
-/** `3000` → http://localhost:3000; a URL must be http(s) with no path beyond `/`. */
+/** `3000` → http://localhost:3000, `localhost:3000` → http://localhost:3000; a URL must be http(s). */
 export function parseTarget(text: string): URL {
   if (/^\d+$/.test(text)) {
     const port = Number(text);
     if (port < 1 || port > 65535) throw new ConfigError(`target port ${text} is outside 1-65535`);
     return new URL(`http://localhost:${port}`);
   }
+  // new URL("localhost:3000") "succeeds" with the scheme "localhost:", so a bare host:port is
+  // recognised first and means http://.
+  const hostAndPort = /^(\[[0-9a-f:.]+\]|[a-z0-9][a-z0-9.-]*):(\d{1,5})$/i.exec(text);
   let url: URL;
   try {
-    url = new URL(text);
+    url = new URL(hostAndPort ? `http://${text}` : text);
   } catch {
     throw new ConfigError(`target "${text}" is neither a port (3000) nor a URL (http://localhost:3000)`);
   }
@@ -195,14 +205,7 @@ export function parseTarget(text: string): URL {
 }
 
 function parseServerUrl(text: string): URL {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new ConfigError(`--server "${text}" is not a URL, e.g. https://standin.test.example.com`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`--server "${text}" must be http:// or https://`);
-  return url;
+  return parseUrlFlag('server', text, 'https://standin.test.example.com');
 }
 
 /** The default tunnel name: user, host and target port, as a DNS label (`ada-laptop-3000`). */

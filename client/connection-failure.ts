@@ -43,7 +43,7 @@ export function classifyFailure(error: unknown, call: FailedCall): FailureAction
   if (error instanceof BadPollAnswerError && call !== 'register') return 'poll-again';
   const code = failureCode(error);
   if (code === 'server_shutdown') return 'reconnect-soon';
-  if (call === 'register' && REGISTRATION_REFUSALS.has(code)) return 'exit-config';
+  if (call === 'register' && (REGISTRATION_REFUSALS.has(code) || code === 'not_a_standin_server' || code in TLS_REASONS)) return 'exit-config';
   // One poll answer whose head is over the limit says nothing about the connection: that one
   // request is lost, the tunnel polls on (a second failure in a row reconnects).
   if (call === 'poll' && code === 'UND_ERR_HEADERS_OVERFLOW') return 'poll-again';
@@ -59,6 +59,22 @@ export function failureCode(error: unknown): string {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : 'unknown';
 }
+
+/**
+ * TLS failures in plain words instead of OpenSSL's. At the first registration they end the
+ * client (exit 2): a certificate does not fix itself by retrying.
+ */
+const TLS_REASONS: Record<string, string> = {
+  DEPTH_ZERO_SELF_SIGNED_CERT: "the server's TLS certificate is self-signed, so it cannot be trusted; use a certificate from a trusted CA, or add the CA with NODE_EXTRA_CA_CERTS=<ca.pem>",
+  SELF_SIGNED_CERT_IN_CHAIN: "the server's TLS certificate comes from a CA this machine does not trust (a company CA?); add it with NODE_EXTRA_CA_CERTS=<ca.pem>",
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "the server's TLS certificate comes from a CA this machine does not trust (a company CA?); add it with NODE_EXTRA_CA_CERTS=<ca.pem>",
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "the server's TLS certificate chain is incomplete or from an unknown CA; add the CA with NODE_EXTRA_CA_CERTS=<ca.pem>",
+  CERT_HAS_EXPIRED: "the server's TLS certificate has expired; ask the platform team to renew it",
+  CERT_NOT_YET_VALID: "the server's TLS certificate is not valid yet (is this machine's clock right?)",
+  ERR_TLS_CERT_ALTNAME_INVALID: "the server's TLS certificate is for another host name than the one in --server; check the host name",
+  ERR_SSL_WRONG_VERSION_NUMBER: 'the server does not speak TLS on this port; try http:// instead of https:// in --server',
+  EPROTO: 'the server does not speak TLS on this port; try http:// instead of https:// in --server',
+};
 
 const REASONS: Record<string, string> = {
   ECONNREFUSED: 'the server is not listening',
@@ -76,8 +92,15 @@ const REASONS: Record<string, string> = {
   not_found: 'the server does not know this tunnel (it restarted)',
   unknown_session: 'the server does not know this session (it restarted)',
   server_shutdown: 'the server is shutting down',
+  not_a_standin_server: 'the --server URL answers, but it is not a standin server',
+  ...TLS_REASONS,
   bad_poll_answer: 'answers from the server could not be read (a proxy in between failed them)',
 };
+
+/** True for a failure code that means the TLS handshake with the server failed (certificate trust, expiry). */
+export function isTlsFailure(code: string): boolean {
+  return code in TLS_REASONS;
+}
 
 /** A short human reason for a lost connection, for the "connection lost" log line. */
 export function describeFailure(error: unknown): string {

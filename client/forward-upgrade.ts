@@ -16,6 +16,7 @@ import { getHeader, setHeader } from '../shared/http-headers';
 import type { Logger } from '../shared/logger';
 import { MAX_HEAD_BYTES, type RequestMeta, type ResponseMeta } from '../shared/protocol';
 import { AppRequestError, classifyAppError } from './forward-request';
+import { BOTH_LOOPBACKS } from './loopback-lookup';
 import { RequestCapture, type RequestObserver } from './request-capture';
 import { toBrowserHeaders } from './response-headers';
 import type { PollAnswer, ServerConnection } from './server-connection';
@@ -57,7 +58,7 @@ export class UpgradeForwarder {
   async serve(meta: RequestMeta, fromBrowser: Readable, sessionId: string, headersTimeoutMs: number): Promise<PollAnswer> {
     const startedAt = performance.now();
     // Frames are not previewed: only byte counts and the heads reach the inspector.
-    const capture = new RequestCapture(meta, this.options.name, { previewCapBytes: 0 });
+    const capture = new RequestCapture(meta, this.options.name, { previewCapBytes: 0, hostSentToApp: this.options.preserveHost ? undefined : this.options.target.host });
     // Until the app answers, the server sends nothing on this body; after a refusal it ends it.
     fromBrowser.on('error', () => undefined);
     if (this.appSockets.size >= MAX_CLIENT_UPGRADES) {
@@ -159,6 +160,7 @@ function openUpgrade(meta: RequestMeta, fromBrowser: Readable, target: URL, pres
       maxHeaderSize: MAX_HEAD_BYTES,
       // Local dev servers on https use self-signed certificates; the target is the developer's own machine.
       rejectUnauthorized: false,
+      ...BOTH_LOOPBACKS,
     };
     const req = (isHttps ? https : http).request(options);
     const timer = setTimeout(() => req.destroy(new AppRequestError('app_error', `the local app at ${target.origin} did not answer the upgrade within ${headersTimeoutMs} ms`)), headersTimeoutMs);

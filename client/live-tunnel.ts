@@ -8,7 +8,8 @@
 
 import { ConfigError, TunnelClosedError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
-import type { RegisterResponse } from '../shared/protocol';
+import type { PublicUrls, RegisterResponse } from '../shared/protocol';
+import { checkTcp } from './app-health-check';
 import { deriveTunnelName, type ClientConfig } from './config';
 import { startInspector, type Inspector } from './inspector/inspector';
 import type { RequestObserver, RequestRecord } from './request-capture';
@@ -19,11 +20,8 @@ import { rememberedClaimKey, rememberedPort, rememberTunnel } from './state-file
 import type { Terminal } from './terminal';
 import { TunnelClient, type TunnelEnd } from './tunnel-client';
 
-/** Where a live tunnel can be reached from a browser. */
-export interface TunnelUrls {
-  /** The tunnel's own public port on the server, when the server gives each tunnel one. */
-  port?: string;
-}
+/** Where a live tunnel can be reached from a browser: the links the server says work. */
+export type TunnelUrls = PublicUrls;
 
 export interface StartTunnelOptions {
   config: ClientConfig;
@@ -70,7 +68,12 @@ export async function startTunnel(options: StartTunnelOptions): Promise<LiveTunn
   }
   const client = new TunnelClient(config, name, config.port ?? rememberedPort(config.server, name), logger, terminal);
   client.claimKey = rememberedClaimKey(config.server, name);
-  const stop = () => void client.stop();
+  const stop = () => {
+    // A stream (server-sent events, a download) can take a while: say what the stop waits for.
+    const waitingFor = client.requestsInProgress;
+    if (waitingFor > 0) logger.warn(`waiting for ${waitingFor} request${waitingFor === 1 ? '' : 's'} to finish, Ctrl-C again to force`, { requests: waitingFor });
+    void client.stop();
+  };
   signal?.addEventListener('abort', stop, { once: true });
   if (signal?.aborted) stop();
 
@@ -106,6 +109,8 @@ export async function startTunnel(options: StartTunnelOptions): Promise<LiveTunn
     signal?.removeEventListener('abort', stop);
     throw closedByCaller ? new TunnelClosedError('the tunnel was closed while it registered', { cause: error }) : error;
   }
+  warnIfPortReplaced(logger, config.port ?? rememberedPort(config.server, name), registered.port);
+  await warnIfAppIsNotListening(logger, config.target);
   rememberTunnel(config.server, name, registered.port, registered.claimKey);
 
   const ownInspector = options.sharedInspector === undefined ? await startInspectorIfAsked(config, logger, (record) => {
@@ -149,9 +154,22 @@ export async function startTunnel(options: StartTunnelOptions): Promise<LiveTunn
   };
 }
 
-/** The browser-facing URLs of a registration. */
+/** The browser-facing URLs of a registration (a server without `urls` in its answer: the port link only). */
 export function tunnelUrls(server: URL, registered: RegisterResponse): TunnelUrls {
+  if (registered.urls) return { ...registered.urls };
   return registered.port === null ? {} : { port: `http://${server.hostname}:${registered.port}/` };
+}
+
+/** The server gives another port when the wanted one is held by another tunnel or outside its range: say so. */
+function warnIfPortReplaced(logger: Logger, wantedPort: number | undefined, grantedPort: number | null): void {
+  if (wantedPort === undefined || grantedPort === null || wantedPort === grantedPort) return;
+  logger.warn(`port ${wantedPort} is taken or outside the server's range, so this tunnel got port ${grantedPort}`, { wantedPort, port: grantedPort });
+}
+
+/** Nothing listening on the target is the most common first mistake: say so at start, not at the first 502. */
+async function warnIfAppIsNotListening(logger: Logger, target: URL): Promise<void> {
+  const check = await checkTcp(target);
+  if (!check.ok) logger.warn(`nothing answers on ${target.origin} yet: start your app there; until then browsers get 502 app_unreachable`, { target: target.origin, error: check.error });
 }
 
 /** The cluster proxy with --cluster-proxy; throws when its port cannot be had. */

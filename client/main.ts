@@ -9,7 +9,7 @@ import { createLogger, type Logger } from '../shared/logger';
 import { configureLogPrivacy } from '../shared/trace-fields';
 import type { SessionEndReason } from '../shared/protocol';
 import { deriveTunnelName, toClientConfig, type ClientArgv } from './config';
-import { classifyFailure, failureCode } from './connection-failure';
+import { classifyFailure, describeFailure, failureCode, isTlsFailure } from './connection-failure';
 import { keepRunningOnUncaughtErrors } from './last-resort-handler';
 import { startTunnel } from './live-tunnel';
 import { Terminal } from './terminal';
@@ -36,12 +36,10 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
     logger.warn('the token was given with --token, so other users of this machine can read it (ps); set STANDIN_TOKEN or use --token-file instead');
   }
   const name = config.name ?? deriveTunnelName(config.target);
-  const terminal = new Terminal(name, logger, config.logFormat === 'pretty', process.stdout, config.quiet);
+  const terminal = new Terminal(name, logger, config.logFormat === 'pretty', process.stdout, config.quiet, config.colors);
   // Installed before anything else, so Ctrl-C at any moment (even mid-registration) stops cleanly.
   const stopping = new AbortController();
-  const stopOnSignal = () => stopping.abort();
-  process.once('SIGINT', stopOnSignal);
-  process.once('SIGTERM', stopOnSignal);
+  stopOnSignals(stopping, logger);
 
   let tunnel;
   try {
@@ -50,6 +48,22 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
     return exitCodeForStartFailure(error, config.server, logger);
   }
   return exitCodeFor(await tunnel.ended, logger);
+}
+
+/**
+ * The first Ctrl-C (or SIGTERM) releases the tunnel and lets requests with the app finish (the
+ * tunnel says what it waits for); a second one stops at once.
+ */
+function stopOnSignals(stopping: AbortController, logger: Logger): void {
+  const onSignal = () => {
+    if (stopping.signal.aborted) {
+      logger.warn('forced stop');
+      process.exit(EXIT.other);
+    }
+    stopping.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 }
 
 /** The exit code when the tunnel never became live, after saying why. */
@@ -64,7 +78,9 @@ export function exitCodeForStartFailure(error: unknown, server: URL, logger: Log
     return EXIT.auth;
   }
   if (classifyFailure(error, 'register') === 'exit-config') {
-    logger.error('the server refused the registration', { server: server.origin, code: failureCode(error), error: (error as Error).message });
+    const code = failureCode(error);
+    const message = code === 'not_a_standin_server' ? 'not a standin server' : isTlsFailure(code) ? 'cannot reach the server over TLS' : 'the server refused the registration';
+    logger.error(message, { server: server.origin, code, reason: describeFailure(error), error: (error as Error).message });
     return EXIT.config;
   }
   logger.error('could not register the tunnel', { server: server.origin, error: (error as Error).message });

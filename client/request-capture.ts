@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { pipeline, type Readable } from 'node:stream';
 import type { OutboundErrorCode } from '../shared/outbound-protocol';
 import type { AppFailureCode, RawHeaders, RequestMeta } from '../shared/protocol';
+import { setHeader } from '../shared/http-headers';
 import { traceFields } from '../shared/trace-fields';
 import { AppRequestError } from './app-request-error';
 import { BodyPreviewBuffer, BodyTap, PREVIEW_CAP_BYTES } from './body-preview';
@@ -19,7 +20,7 @@ export interface RequestRecord {
   tunnel: string;
   method: string;
   path: string;
-  /** The headers the app got (Host as the browser sent it). */
+  /** The headers the app got (Host included: the target's, unless --preserve-host). */
   requestHeaders: RawHeaders;
   /** Wall-clock start, ms since epoch. */
   startedAt: number;
@@ -67,7 +68,11 @@ export class RequestCapture {
   private readonly response: BodyPreviewBuffer;
   private readonly previewCapBytes: number;
 
-  constructor(meta: RequestMeta, tunnel: string, options: { replayOf?: string; previewCapBytes?: number; outbound?: boolean } = {}) {
+  /**
+   * `hostSentToApp`: the Host the app gets instead of the browser's (the target's, without
+   * --preserve-host), so the inspector shows the headers the app really saw.
+   */
+  constructor(meta: RequestMeta, tunnel: string, options: { replayOf?: string; previewCapBytes?: number; hostSentToApp?: string; outbound?: boolean } = {}) {
     this.previewCapBytes = options.previewCapBytes ?? PREVIEW_CAP_BYTES;
     this.response = new BodyPreviewBuffer(this.previewCapBytes);
     this.record = {
@@ -75,7 +80,7 @@ export class RequestCapture {
       tunnel,
       method: meta.method,
       path: meta.url,
-      requestHeaders: meta.headers,
+      requestHeaders: options.hostSentToApp === undefined ? meta.headers : withHost(meta.headers, options.hostSentToApp),
       startedAt: Date.now(),
       status: 0,
       responseHeaders: [],
@@ -164,4 +169,10 @@ export class RequestCapture {
   private elapsedMs(): number {
     return Math.round((performance.now() - this.startedAtMs) * 10) / 10;
   }
+}
+
+function withHost(headers: RawHeaders, host: string): RawHeaders {
+  const copy = headers.slice();
+  setHeader(copy, 'Host', host);
+  return copy;
 }

@@ -11,6 +11,7 @@ import { Pool, type Dispatcher } from 'undici';
 import { outboundPath } from '../shared/outbound-protocol';
 import { AuthRefusedError, BadPollAnswerError, ProtocolMismatchError, SessionEndedError, TunnelError } from '../shared/errors';
 import { encodeFrame, frameLength, readFrame } from '../shared/wire-frame';
+import { checkRegisterAnswer } from './register-answer';
 import {
   encodeMeta,
   HEADER,
@@ -77,8 +78,7 @@ export class ServerConnection {
       headersTimeout: REGISTER_TIMEOUT_MS,
       bodyTimeout: REGISTER_TIMEOUT_MS,
     });
-    if (response.statusCode !== 201) throw await answerError(response.statusCode, response.body);
-    const registered = (await response.body.json()) as RegisterResponse;
+    const registered = await checkRegisterAnswer(this.serverUrl, response.statusCode, response.headers, response.body, answerError);
     if (registered.protocol !== PROTOCOL_VERSION) {
       // A server from before versioning registers anyway; its answers would not parse.
       await this.release(registered.name, registered.sessionId).catch(() => undefined);

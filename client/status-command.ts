@@ -7,15 +7,18 @@ import type { Argv } from 'yargs';
 import { request } from 'undici';
 import { formatDuration } from '../shared/duration';
 import { STATUS_PATHS, type TunnelStatus } from '../shared/status-api';
+import { parseUrlFlag } from '../shared/url-flag';
 
 /** Declares the options of `standin status`. */
 export function statusOptions<T>(yargs: Argv<T>) {
   return yargs
-    .option('server', { type: 'string', description: 'URL of the standin server (or STANDIN_SERVER)' })
+    .option('server', { type: 'string', demandOption: true, description: 'URL of the standin server' })
     // The same token option as `connect`, so an exported STANDIN_TOKEN is accepted (and sent:
     // a server may keep its status behind the client token).
-    .option('token', { type: 'string', description: 'Token of the standin server (or STANDIN_TOKEN)', defaultDescription: 'none' })
-    .option('json', { type: 'boolean', default: false, description: 'Print the status API answer as JSON, for scripts' });
+    .option('token', { type: 'string', description: 'Token of the standin server', defaultDescription: 'none' })
+    .option('json', { type: 'boolean', default: false, description: 'Print the status API answer as JSON, for scripts' })
+    .example('$0 status --server https://standin.test.example.com', 'a table of tunnels')
+    .example('$0 status --server 127.0.0.1:8080 --json', 'JSON, for scripts');
 }
 
 /** The parsed argv of `standin status`. */
@@ -26,7 +29,7 @@ export async function runStatus(argv: StatusArgv, out: NodeJS.WritableStream = p
   let url: URL;
   try {
     if (!argv.server) throw new Error('--server is required (or set STANDIN_SERVER)');
-    url = new URL(STATUS_PATHS.tunnels, argv.server);
+    url = new URL(STATUS_PATHS.tunnels, parseUrlFlag('server', argv.server, 'https://standin.test.example.com'));
   } catch (error) {
     process.stderr.write(`standin: ${(error as Error).message}\n`);
     return 2;

@@ -22,6 +22,7 @@ import { BrowserLeftError } from './browser-left-error';
 import { PREVIEW_CAP_BYTES } from './body-preview';
 import { RequestCapture, type RequestObserver, type RequestRecord } from './request-capture';
 import { MAX_CLIENT_UPGRADES, UpgradeForwarder } from './forward-upgrade';
+import { BOTH_LOOPBACKS } from './loopback-lookup';
 import { MAX_OUTBOUND_CALLS, type OutboundCall } from './cluster-proxy/cluster-proxy';
 import type { Dispatcher } from 'undici';
 import { toBrowserHeaders } from './response-headers';
@@ -87,7 +88,7 @@ export class TunnelClient {
     this.connection = new ServerConnection(config.server, config.token, config.concurrency + 2 + 2 * MAX_CLIENT_UPGRADES + outboundConnections);
     // Local dev servers on https use self-signed certificates; the target is the developer's own machine.
     // One head-size limit everywhere: a bigger app response head fails that request (502 app_error).
-    this.app = new Pool(config.target.origin, { connections: config.concurrency, maxHeaderSize: MAX_HEAD_BYTES, connect: { rejectUnauthorized: false } });
+    this.app = new Pool(config.target.origin, { connections: config.concurrency, maxHeaderSize: MAX_HEAD_BYTES, connect: { rejectUnauthorized: false, ...BOTH_LOOPBACKS } });
     this.backoff = new ReconnectBackoff(config.maxReconnectDelayMs);
     // Body previews are for the inspector; without it only byte counts are kept.
     this.previewCapBytes = config.inspectPort === null ? 0 : PREVIEW_CAP_BYTES;
@@ -134,6 +135,11 @@ export class TunnelClient {
         if (this.stopping) throw error;
       }
     }
+  }
+
+  /** Requests (and streaming responses) the client is serving right now. */
+  get requestsInProgress(): number {
+    return this.serving;
   }
 
   /** Whether stop() was called (Ctrl-C). */
@@ -392,7 +398,7 @@ export class TunnelClient {
    */
   private async forward(meta: RequestMeta, body: Readable | null): Promise<AppAnswer> {
     const startedAt = performance.now();
-    const capture = new RequestCapture(meta, this.name, { previewCapBytes: this.previewCapBytes });
+    const capture = new RequestCapture(meta, this.name, { previewCapBytes: this.previewCapBytes, hostSentToApp: this.config.preserveHost ? undefined : this.config.target.host });
     // The poll answer's body breaks when the server cuts it (the browser left mid-upload, the
     // request timed out, the connection dropped): the app request is aborted through the body it
     // reads, and this listener keeps the break from being an uncaught 'error'.

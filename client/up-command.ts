@@ -55,7 +55,7 @@ export async function runUp(argv: UpArgv): Promise<number> {
   const tunnels = project.tunnels.map((tunnel) => {
     const name = tunnel.config.name ?? deriveTunnelName(tunnel.config.target);
     const tunnelLogger = logger.child({ tunnelKey: tunnel.key });
-    const terminal = new Terminal(name, tunnelLogger, pretty, process.stdout, tunnel.config.quiet, `[${tunnel.key.padEnd(width)}] `);
+    const terminal = new Terminal(name, tunnelLogger, pretty, process.stdout, tunnel.config.quiet, tunnel.config.colors, `[${tunnel.key.padEnd(width)}] `);
     return { ...tunnel, name, logger: tunnelLogger, terminal };
   });
   const byName = new Map(tunnels.map((tunnel) => [tunnel.name, tunnel]));

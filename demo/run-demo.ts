@@ -27,7 +27,11 @@ async function main(): Promise<void> {
   process.once('SIGINT', stopAll);
   process.once('SIGTERM', stopAll);
 
-  const server = spawn(process.execPath, [STANDIN, 'server', '--listen', String(serverPort), '--ports', `${tunnelPort}-${tunnelPort + 9}`, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  // Bound to 127.0.0.1: an open demo server must not be reachable from the network. Its
+  // warnings (such as "no token set") go to the terminal, where the person trying it reads them.
+  const server = spawn(process.execPath, [STANDIN, 'server', '--bind', '127.0.0.1', '--listen', String(serverPort), '--ports', `${tunnelPort}-${tunnelPort + 9}`, '--log-level', 'warn', '--log-format', 'pretty'], {
+    stdio: ['ignore', checkOnly ? 'ignore' : 'inherit', 'inherit'],
+  });
   children.push(server);
   await waitUntilListening(serverPort);
 

@@ -4,11 +4,14 @@
  */
 
 import fs from 'node:fs';
+import net from 'node:net';
 import type { Argv } from 'yargs';
-import { parseDurationMs } from '../shared/duration';
+import { durationError, parseDurationMs } from '../shared/duration';
 import { ConfigError } from '../shared/errors';
 import { defaultLogFormat, LOG_LEVELS, type LogFormat, type LogLevel } from '../shared/logger';
 import { MAX_HEAD_BYTES } from '../shared/protocol';
+import { parseUrlFlag } from '../shared/url-flag';
+import { checkUrlTemplate, type PublicUrlSettings } from './public-urls';
 import { parseOutboundRules, type OutboundSettings } from './outbound/outbound-rules';
 import { DEFAULT_TRUSTED_PROXIES, parseTrustedProxies, type TrustedProxies } from './trusted-proxies';
 
@@ -32,6 +35,10 @@ export const DEFAULT_MAX_CONNECTIONS_PER_SOURCE = 1000;
 /** The server's settings, resolved once at start. */
 export interface ServerConfig {
   listenPort: number;
+  /** Address the main port and the tunnel ports listen on (--bind). */
+  bindAddress: string;
+  /** How browsers reach this server: the links handed to clients and shown on the dashboard. */
+  publicUrls: PublicUrlSettings;
   /** Range of per-tunnel ports, or null when port mode is off (`--ports none`). */
   tunnelPorts: { from: number; to: number } | null;
   /** Bearer token clients must send, or null for an open server. */
@@ -87,6 +94,10 @@ export type StatusAccess = 'open' | 'token' | 'admin';
 export function serverOptions<T>(yargs: Argv<T>) {
   return yargs
     .option('listen', { type: 'number', default: 8080, description: 'Main port: control API, dashboard and routed tunnel traffic' })
+    .option('bind', { type: 'string', default: '0.0.0.0', description: 'Address the main port and the tunnel ports listen on; 127.0.0.1 keeps a laptop demo private' })
+    .option('site', { type: 'string', description: "Origin of the test site whose proxy sends /_standin/select/ here; clients print <site>/_standin/select/<name>", defaultDescription: 'none: no select link' })
+    .option('host-url', { type: 'string', description: 'Link of a tunnel by host, with {name}, like https://{name}.dev.example.test (wildcard DNS to this server)', defaultDescription: 'none: no host link' })
+    .option('port-url', { type: 'string', description: "Link of a tunnel's own port, with {port}, like https://standin.example.test:{port}", defaultDescription: 'http://<host the client used>:{port}' })
     .option('ports', { type: 'string', default: '9000-9099', description: 'Range of per-tunnel ports, like 9000-9099, or "none"' })
     .option('token', { type: 'string', description: 'Clients must send "Authorization: Bearer <token>"', defaultDescription: 'none: an open server' })
     .option('token-file', { type: 'string', description: 'Read the client token from this file' })
@@ -118,7 +129,9 @@ export function serverOptions<T>(yargs: Argv<T>) {
     .option('max-tunnels-per-user', { type: 'number', default: 10, description: 'Tunnels one developer (tokens file or OIDC) may hold at once (then 429 too_many_tunnels)' })
     .option('forget-after', { type: 'string', default: '24h', description: 'Forget a stopped tunnel this long after it stopped' })
     .option('log-query', { type: 'boolean', default: false, description: 'Log query strings (they often carry secrets, so they are left out by default)' })
-    .option('log-header', { type: 'string', array: true, description: 'Also log this request header (repeatable); X-Request-Id, X-Correlation-Id and traceparent always are' });
+    .option('log-header', { type: 'string', array: true, description: 'Also log this request header (repeatable); X-Request-Id, X-Correlation-Id and traceparent always are' })
+    .example('$0 server --token-file /run/secrets/token --fallback http://shop.default.svc.cluster.local:80', 'in the cluster, in front of the shop app')
+    .example('$0 server --bind 127.0.0.1 --listen 8080 --ports 9000-9009', 'on a laptop, for a demo');
 }
 
 /** The parsed argv of `standin server`. */
@@ -130,6 +143,12 @@ export function toServerConfig(argv: ServerArgv): ServerConfig {
   if (pollTimeoutMs < 100) throw new ConfigError('--poll-timeout must be at least 100ms');
   return Object.freeze({
     listenPort: portOption(argv.listen, 'listen'),
+    bindAddress: bindOption(argv.bind),
+    publicUrls: Object.freeze({
+      site: argv.site ? parseSiteUrl(argv.site) : null,
+      hostUrlTemplate: argv['host-url'] ? urlTemplateOption(argv['host-url'], 'host-url', '{name}', 'https://{name}.dev.example.test') : null,
+      portUrlTemplate: argv['port-url'] ? urlTemplateOption(argv['port-url'], 'port-url', '{port}', 'https://standin.example.test:{port}') : null,
+    }),
     tunnelPorts: parsePortRange(argv.ports),
     token: readToken(argv.token, argv['token-file']),
     adminToken: argv['admin-token'] ? argv['admin-token'] : null,
@@ -213,18 +232,30 @@ export function parsePortRange(text: string): { from: number; to: number } | nul
  * would be ambiguous (prefix or replacement?) and is refused, as are credentials and a query.
  */
 export function parseFallbackUrl(text: string): URL {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new ConfigError(`--fallback "${text}" is not a URL like http://shop.default.svc.cluster.local:80`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`--fallback must be an http:// or https:// URL, got ${url.protocol}`);
+  const url = parseUrlFlag('fallback', text, 'http://shop.default.svc.cluster.local:80');
   if (url.username || url.password) throw new ConfigError('--fallback must not carry credentials');
   if (url.pathname !== '/' || url.search || url.hash) {
     throw new ConfigError(`--fallback must be an origin like ${url.origin}: the browser's path is kept, so a path, query or fragment cannot be added`);
   }
   return url;
+}
+
+/** --site: the test site's origin (a path would be dropped, so it is refused). */
+function parseSiteUrl(text: string): URL {
+  const url = parseUrlFlag('site', text, 'https://www.example.test');
+  if (url.username || url.password || url.pathname !== '/' || url.search || url.hash) throw new ConfigError(`--site must be an origin like ${url.origin}`);
+  return url;
+}
+
+function urlTemplateOption(text: string, flag: string, placeholder: '{name}' | '{port}', example: string): string {
+  const problem = checkUrlTemplate(text, placeholder, example);
+  if (problem) throw new ConfigError(`--${flag} "${text}" ${problem}`);
+  return text;
+}
+
+function bindOption(text: string): string {
+  if (net.isIP(text) === 0) throw new ConfigError(`--bind "${text}" is not an IP address like 0.0.0.0, :: or 127.0.0.1`);
+  return text;
 }
 
 function readToken(token: string | undefined, tokenFile: string | undefined): string | null {
@@ -244,7 +275,7 @@ function readToken(token: string | undefined, tokenFile: string | undefined): st
 
 function durationOption(text: string, flag: string): number {
   const ms = parseDurationMs(text);
-  if (ms === undefined || ms <= 0) throw new ConfigError(`--${flag} "${text}" is not a duration like 500ms, 25s, 10m or 12h`);
+  if (ms === undefined || ms <= 0) throw new ConfigError(durationError(flag, text));
   return ms;
 }
 

@@ -5,7 +5,8 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HEADER, STANDIN_ERROR_STATUS, type StandinErrorCode } from '../shared/protocol';
+import { HEADER, NO_TUNNEL_NAME, PATHS, STANDIN_ERROR_STATUS, TUNNEL_COOKIE, type StandinErrorCode } from '../shared/protocol';
+import { readCookie } from './read-cookie';
 
 /** What the page says about one error. */
 export interface StandinErrorDetails {
@@ -15,6 +16,8 @@ export interface StandinErrorDetails {
   message?: string;
   /** What to do, when it depends on the request; the advice per code is used when absent. */
   advice?: string;
+  /** Links to offer (the select links of the connected tunnels on a no_tunnel page). */
+  links?: Array<{ href: string; text: string }>;
 }
 
 const TITLES: Record<StandinErrorCode, string> = {
@@ -54,9 +57,10 @@ export function sendStandinError(req: IncomingMessage, res: ServerResponse, code
   const status = STANDIN_ERROR_STATUS[code];
   const message = details.message ?? TITLES[code];
   const wantsJson = prefersJson(req.headers.accept);
+  const advice = details.advice ?? ADVICE[code] + staleCookieAdvice(req, code, details.tunnel);
   const body = wantsJson
-    ? JSON.stringify({ error: code, message, advice: details.advice ?? ADVICE[code], requestId: details.requestId, tunnel: details.tunnel })
-    : renderHtml(code, status, message, details);
+    ? JSON.stringify({ error: code, message, advice, requestId: details.requestId, tunnel: details.tunnel, ...(details.links ? { links: details.links } : {}) })
+    : renderHtml(code, status, message, { ...details, advice });
   res.writeHead(status, {
     'content-type': wantsJson ? 'application/json; charset=utf-8' : 'text/html; charset=utf-8',
     'content-length': Buffer.byteLength(body),
@@ -65,6 +69,18 @@ export function sendStandinError(req: IncomingMessage, res: ServerResponse, code
     [HEADER.requestId]: details.requestId,
   });
   res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+/**
+ * A browser whose standin-tunnel cookie names a tunnel that is gone keeps getting this page on
+ * every visit until the cookie goes: say how to clear it, not only "run standin connect again"
+ * (which only the tunnel's developer can do).
+ */
+function staleCookieAdvice(req: IncomingMessage, code: StandinErrorCode, tunnel: string | undefined): string {
+  if (code !== 'tunnel_offline' && code !== 'tunnel_expired') return '';
+  if (!tunnel || req.headers[HEADER.tunnel] !== undefined) return '';
+  if (readCookie(req.headers.cookie, TUNNEL_COOKIE)?.toLowerCase() !== tunnel) return '';
+  return ` This browser selected the tunnel with the ${TUNNEL_COOKIE} cookie: open ${PATHS.select(NO_TUNNEL_NAME)} on this site to clear it and get the site's own app again.`;
 }
 
 function prefersJson(accept: string | undefined): boolean {
@@ -80,10 +96,15 @@ function renderHtml(code: StandinErrorCode, status: number, message: string, det
 h1{font-size:1.4rem}code,dd{font-family:ui-monospace,monospace}dt{font-weight:600}dl{display:grid;grid-template-columns:auto 1fr;gap:.2rem 1rem}</style></head>
 <body><h1>${escapeHtml(TITLES[code])}</h1>
 <p>${escapeHtml(message)}</p>
-<p><strong>What to do:</strong> ${escapeHtml(details.advice ?? ADVICE[code])}</p>
+<p><strong>What to do:</strong> ${escapeHtml(details.advice ?? ADVICE[code])}</p>${renderLinks(details.links)}
 <dl><dt>Error</dt><dd>${status} ${code}</dd>${tunnel}<dt>Request id</dt><dd>${escapeHtml(details.requestId)}</dd></dl>
 <p><small>Answered by standin, not by the app.</small></p></body></html>
 `;
+}
+
+function renderLinks(links: StandinErrorDetails['links']): string {
+  if (!links || links.length === 0) return '';
+  return `<ul>${links.map((link) => `<li><a href="${escapeHtml(link.href)}">${escapeHtml(link.text)}</a></li>`).join('')}</ul>`;
 }
 
 /** Escapes text for HTML element content and attribute values. */

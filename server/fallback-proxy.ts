@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { newUuid } from '../shared/random-ids';
 import { withoutHopByHop } from '../shared/http-headers';
 import type { Logger } from '../shared/logger';
-import type { RawHeaders, StandinErrorCode } from '../shared/protocol';
+import { HEADER, type RawHeaders, type StandinErrorCode } from '../shared/protocol';
 import { sendStandinError } from './error-page';
 import { loggedPath } from '../shared/trace-fields';
 import { sendContinueIfAwaited } from './expect-continue';
@@ -34,6 +34,8 @@ export class FallbackProxy {
     readonly origin: URL,
     private readonly headTimeoutMs: number,
     private readonly logger: Logger,
+    /** Told once per request when it is over (metrics). */
+    private readonly onFinished: (reason: FallbackReason, errorCode: StandinErrorCode | undefined) => void = () => {},
   ) {
     const isHttps = origin.protocol === 'https:';
     this.transport = isHttps ? https : http;
@@ -42,7 +44,7 @@ export class FallbackProxy {
 
   /** Proxies one browser request; `selected` is the tunnel it asked for, if any. */
   serve(req: http.IncomingMessage, res: http.ServerResponse, reason: FallbackReason, selected?: string): void {
-    const exchange = new FallbackExchange(req, res, reason, selected, this.logger);
+    const exchange = new FallbackExchange(req, res, reason, selected, this.logger, this.onFinished);
     sendContinueIfAwaited(req, res);
     const upstream = this.transport.request(fallbackRequestOptions(this.origin, req, buildForwardHeaders(req, exchange.id), this.agent));
     exchange.attach(upstream, this.headTimeoutMs);
@@ -71,6 +73,7 @@ class FallbackExchange {
     private readonly reason: FallbackReason,
     private readonly selected: string | undefined,
     private readonly logger: Logger,
+    private readonly onFinished: (reason: FallbackReason, errorCode: StandinErrorCode | undefined) => void,
   ) {
     res.once('close', () => this.finish());
   }
@@ -98,6 +101,9 @@ class FallbackExchange {
     clearTimeout(this.timer);
     const headers = withoutHopByHop(upstreamRes.rawHeaders);
     headers.push('X-Standin-Request-Id', this.id);
+    // Says "this came from the cluster app, and why": a developer wondering why their laptop
+    // got nothing sees it in dev tools (no_selector: no cookie; tunnel_offline: client gone).
+    headers.push('X-Standin-Fallback', this.reason);
     this.res.writeHead(upstreamRes.statusCode ?? 502, headers);
     upstreamRes.on('data', (chunk: Buffer) => (this.bytesOut += chunk.length));
     upstreamRes.pipe(this.res);
@@ -111,6 +117,7 @@ class FallbackExchange {
     clearTimeout(this.timer);
     this.errorCode = code;
     if (cause) this.logger.warn('fallback request failed', { requestId: this.id, error: cause.message });
+    if (!this.res.headersSent) this.res.setHeader(HEADER.fallback, this.reason);
     sendStandinError(this.req, this.res, code, { requestId: this.id, message });
     // Whatever the browser still sends is not wanted; drain it so the connection can close cleanly.
     this.req.resume();
@@ -134,6 +141,7 @@ class FallbackExchange {
     };
     if (this.errorCode) this.logger.warn('standin answered with an error', fields);
     else this.logger.info('forwarded to fallback', fields);
+    this.onFinished(this.reason, this.errorCode);
   }
 }
 

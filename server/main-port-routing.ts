@@ -45,6 +45,7 @@ function fallbackReason(selected: boolean, known: boolean): FallbackReason {
 export function noTunnelRefusal(ctx: ServerContext, req: IncomingMessage, path: string): { requestId: string; message: string } {
   const requestId = newUuid();
   const what = req.headers.upgrade === undefined ? 'request' : 'upgrade request';
+  ctx.metrics.observeStandinError('no_tunnel');
   ctx.logger.info('no tunnel selected', { requestId, method: req.method, path: loggedPath(req.url), status: 404, error: 'no_tunnel' });
   return { requestId, message: `This ${what} to ${path.slice(0, 200)} selected no tunnel, and this standin server has no --fallback app.` };
 }

@@ -4,11 +4,13 @@ import { createLogger } from '../shared/logger';
 import { toServerConfig, type ServerArgv } from './config';
 import { shutDownGracefully } from './graceful-shutdown';
 import { startStandinServer } from './standin-server';
+import { describeStart, formatStartBanner } from './start-banner';
 
 export async function runServer(argv: ServerArgv): Promise<void> {
   const config = toServerConfig(argv);
   const logger = createLogger({ format: config.logFormat, level: config.logLevel });
   const server = await startStandinServer(config, logger);
+  if (config.logFormat === 'pretty') process.stdout.write(formatStartBanner(describeStart(config, server.mainPort)) + '\n');
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

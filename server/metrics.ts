@@ -36,6 +36,7 @@ export class StandinMetrics {
   private readonly bytesOut: { inc(value: number): void };
   private readonly healthCheckDuration: Histogram<'result'>;
   private readonly upgrades: Counter;
+  private readonly fallbackRequests: Counter<'reason'>;
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -93,6 +94,12 @@ export class StandinMetrics {
         this.set(sources.registry.list().reduce((sum, tunnel) => sum + tunnel.session.queuedCount, 0));
       },
     });
+    this.fallbackRequests = new Counter({
+      name: 'standin_fallback_requests_total',
+      help: 'Main-port requests sent to --fallback, by why: no_selector, unknown_tunnel, tunnel_offline',
+      labelNames: ['reason'],
+      registers,
+    });
     this.upgrades = new Counter({ name: 'standin_upgrades_total', help: 'Upgrade requests (WebSockets) the local app accepted with a 101', registers });
     new Gauge({
       name: 'standin_upgraded_connections',
@@ -119,6 +126,17 @@ export class StandinMetrics {
     if (request.errorCode) this.errors.inc({ code: request.errorCode });
     if (request.bytesIn > 0) this.bytesIn.inc(request.bytesIn);
     if (request.bytesOut > 0) this.bytesOut.inc(request.bytesOut);
+  }
+
+  /** Records one request sent to --fallback, and the standin error it got if the fallback failed it. */
+  observeFallback(reason: string, errorCode: string | undefined): void {
+    this.fallbackRequests.inc({ reason });
+    if (errorCode) this.errors.inc({ code: errorCode });
+  }
+
+  /** Records an error standin answered outside a tunnel (no_tunnel on the main port). */
+  observeStandinError(code: string): void {
+    this.errors.inc({ code });
   }
 
   /** Records an upgrade the app accepted (its bytes are recorded when it closes). */

@@ -30,6 +30,8 @@ export class PublicPorts {
     private readonly upgradeHandler?: PublicPortUpgradeHandler,
     private readonly limits: PublicPortLimits = DEFAULT_LIMITS,
     private readonly logger: Logger = createLogger({ format: 'json', level: 'error' }),
+    /** --bind: the address every tunnel port listens on. */
+    private readonly bindAddress = '0.0.0.0',
   ) {}
 
   /** Opens the listener for `port` if it is not open yet; false when the port is taken by someone else. */
@@ -43,7 +45,7 @@ export class PublicPorts {
       onUpgrade: onUpgrade && ((req, socket, head) => onUpgrade(port, req, socket, head)),
     });
     try {
-      await listen(server, port);
+      await listen(server, port, this.bindAddress);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE' || (error as NodeJS.ErrnoException).code === 'EACCES') return false;
       throw error;
@@ -71,12 +73,12 @@ export class PublicPorts {
   }
 }
 
-/** Listens on `port` on all interfaces (the cluster proxy reaches the pod by its address). */
-export function listen(server: http.Server, port: number): Promise<number> {
+/** Listens on `port` at `bindAddress` (all IPv4 interfaces by default: the cluster proxy reaches the pod by its address). */
+export function listen(server: http.Server, port: number, bindAddress = '0.0.0.0'): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (error: Error) => reject(error);
     server.once('error', onError);
-    server.listen(port, () => {
+    server.listen(port, bindAddress, () => {
       server.off('error', onError);
       const address = server.address();
       resolve(typeof address === 'object' && address ? address.port : port);

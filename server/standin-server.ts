@@ -12,8 +12,10 @@ import { createMainPortHandler } from './main-port';
 import { createMainPortUpgradeHandler } from './main-port-upgrade';
 import { StandinMetrics } from './metrics';
 import { InMemoryPortPool } from './port-pool';
+import { portsInUse } from './port-range-check';
 import { listen, PublicPorts } from './public-ports';
 import { serveThroughTunnel } from './routes/tunnel-traffic';
+import { describeStart } from './start-banner';
 import type { ServerContext } from './server-context';
 import { InMemoryTunnelRegistry } from './tunnel-registry';
 import { serveUpgradeThroughTunnel } from './upgrade-traffic';
@@ -30,6 +32,16 @@ export interface RunningServer {
   /** Stops the tunnel ports from accepting connections (graceful shutdown). */
   stopAcceptingTraffic(): void;
   close(): Promise<void>;
+}
+
+/** Warns when other processes hold tunnel ports: all of them means no tunnel can register. */
+async function warnAboutTakenTunnelPorts(config: ServerConfig, logger: Logger): Promise<void> {
+  if (!config.tunnelPorts) return;
+  const range = `${config.tunnelPorts.from}-${config.tunnelPorts.to}`;
+  const taken = await portsInUse(config.tunnelPorts, config.bindAddress);
+  const size = config.tunnelPorts.to - config.tunnelPorts.from + 1;
+  if (taken.length === size) logger.warn(`every tunnel port in ${range} is in use by another process: no tunnel can register; free them or choose another --ports`, { tunnelPorts: range });
+  else if (taken.length > 0) logger.warn('some tunnel ports are in use by another process and will be skipped', { tunnelPorts: range, inUse: taken.slice(0, 20).join(','), inUseCount: taken.length });
 }
 
 /** Creates the server's parts and starts listening on the main port. */
@@ -50,6 +62,7 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
       (port, req, socket, head) => serveUpgradeThroughTunnel(context, portPool?.nameForPort(port) ?? `port-${port}`, req, socket, head),
       config.publicPortLimits,
       logger,
+      config.bindAddress,
     ),
     health: new HealthMonitor(registry, config.healthIntervalMs, logger, (check) => metrics.observeHealthCheck(check)),
     metrics,
@@ -71,10 +84,11 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
   });
   // Keepalive probes notice a control connection whose peer vanished without a FIN or RST.
   mainServer.on('connection', (socket) => socket.setKeepAlive(true, 15_000));
-  const mainPort = await listen(mainServer, config.listenPort);
+  const mainPort = await listen(mainServer, config.listenPort, config.bindAddress);
+  await warnAboutTakenTunnelPorts(config, logger);
   if (!context.auth.hasClientAuth) logger.warn('NO TOKEN SET: anyone who can reach this server can register tunnels; use --token, --token-file, --tokens-file or --oidc-issuer');
   if (context.auth.tokensFileUsers !== null) logger.info('tokens file loaded', { file: config.tokensFile, users: context.auth.tokensFileUsers });
-  logger.info('standin server listening', { port: mainPort, tunnelPorts: config.tunnelPorts ? `${config.tunnelPorts.from}-${config.tunnelPorts.to}` : 'none' });
+  logger.info('standin server listening', { port: mainPort, tunnelPorts: config.tunnelPorts ? `${config.tunnelPorts.from}-${config.tunnelPorts.to}` : 'none', ...describeStart(config, mainPort) });
   return {
     mainPort,
     context,

@@ -32,15 +32,15 @@ export function createStatusRouter(ctx: ServerContext): express.Router {
   });
   const readerOf = (res: express.Response) => (res.locals as ReaderLocals).reader;
 
-  readers.get('/_standin/api/tunnels', (_req, res) => {
+  readers.get('/_standin/api/tunnels', (req, res) => {
     const reader = readerOf(res);
-    res.set('cache-control', 'no-store').json(ctx.registry.list().map((tunnel) => describeTunnelStatus(ctx, tunnel, LIST_HISTORY_LENGTH, maySeeDetails(reader, tunnel))));
+    res.set('cache-control', 'no-store').json(ctx.registry.list().map((tunnel) => describeTunnelStatus(ctx, tunnel, LIST_HISTORY_LENGTH, maySeeDetails(reader, tunnel), Date.now(), req.headers.host)));
   });
 
   readers.get('/_standin/api/tunnels/:name', (req, res) => {
     const tunnel = ctx.registry.get(req.params.name);
     if (!tunnel) return void notFound(res, req.params.name);
-    res.set('cache-control', 'no-store').json(describeTunnelStatus(ctx, tunnel, Infinity, maySeeDetails(readerOf(res), tunnel)));
+    res.set('cache-control', 'no-store').json(describeTunnelStatus(ctx, tunnel, Infinity, maySeeDetails(readerOf(res), tunnel), Date.now(), req.headers.host));
   });
 
   readers.get('/_standin/api/tunnels/:name/requests', (req, res) => {
@@ -86,7 +86,7 @@ export function createStatusRouter(ctx: ServerContext): express.Router {
     }
     stopTunnel(ctx, tunnel, 'stopped');
     ctx.logger.info(forget ? 'tunnel stopped and its name released' : 'tunnel stopped on request', { tunnel: tunnel.name, by: reader.caller.user ?? reader.caller.kind });
-    const body = describeTunnelStatus(ctx, tunnel, LIST_HISTORY_LENGTH, true);
+    const body = describeTunnelStatus(ctx, tunnel, LIST_HISTORY_LENGTH, true, Date.now(), req.headers.host);
     if (forget) forgetTunnel(ctx, tunnel, { releasePort: true, releaseName: true });
     res.json(body);
   });

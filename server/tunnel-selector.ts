@@ -12,7 +12,10 @@
 
 import type { IncomingMessage } from 'node:http';
 import { HEADER, NO_TUNNEL_NAME, TUNNEL_COOKIE, TUNNEL_NAME_PATTERN } from '../shared/protocol';
+import { readCookie } from './read-cookie';
 import type { TunnelRegistry } from './tunnel-registry';
+
+export { readCookie };
 
 /** How a request named its tunnel. */
 export type SelectorKind = 'header' | 'cookie' | 'host';
@@ -31,17 +34,6 @@ export function selectTunnel(req: IncomingMessage, registry: TunnelRegistry): Tu
   if (fromCookie) return { name: fromCookie, by: 'cookie' };
   const fromHost = hostLabel(req.headers.host);
   if (fromHost && registry.get(fromHost)) return { name: fromHost, by: 'host' };
-  return undefined;
-}
-
-/** The first value of cookie `name` in a Cookie header (RFC 6265 §5.4: `a=1; b=2`). */
-export function readCookie(header: string | undefined, name: string): string | undefined {
-  if (!header) return undefined;
-  for (const pair of header.split(';')) {
-    const equals = pair.indexOf('=');
-    if (equals < 0 || pair.slice(0, equals).trim() !== name) continue;
-    return pair.slice(equals + 1).trim().replace(/^"(.*)"$/, '$1');
-  }
   return undefined;
 }
 

@@ -2,20 +2,23 @@
 
 import type { HealthCheckView, TunnelStatus } from '../shared/status-api';
 import type { HealthCheck } from './health-history';
+import { publicUrlsFor } from './public-urls';
 import type { ServerContext } from './server-context';
 import type { Tunnel } from './tunnel';
 
 /**
  * Describes `tunnel` with at most `historyLimit` of its newest health checks (no session id: that
  * is the client's secret). Owner and target only `withDetails` (identity/status-access.ts decides).
+ * `requestHost` is the Host the reader used, for the default port link.
  */
-export function describeTunnelStatus(ctx: ServerContext, tunnel: Tunnel, historyLimit = Infinity, withDetails = false, now = Date.now()): TunnelStatus {
+export function describeTunnelStatus(ctx: ServerContext, tunnel: Tunnel, historyLimit = Infinity, withDetails = false, now = Date.now(), requestHost?: string): TunnelStatus {
   const history = ctx.health.historyOf(tunnel.name);
   // "Test now" checks count here, though they stay out of the scheduled history.
   const last = ctx.health.lastCheckOf(tunnel.name);
   return {
     name: tunnel.name,
     port: tunnel.port,
+    urls: publicUrlsFor(ctx.config.publicUrls, tunnel.name, tunnel.port, requestHost),
     state: tunnel.state,
     stopReason: tunnel.stopReason ?? null,
     online: tunnel.isOnline,

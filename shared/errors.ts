@@ -76,6 +76,17 @@ export class BadPollAnswerError extends TunnelError {
   }
 }
 
+/**
+ * The --server answered, but not as a standin server does (an HTML page, a redirect, a 404 from
+ * another app): retrying will not help, so the client exits with code 2 and says so.
+ */
+export class NotAStandinServerError extends TunnelError {
+  override name = 'NotAStandinServerError';
+  constructor(message: string) {
+    super('not_a_standin_server', message);
+  }
+}
+
 /** The tunnel was closed by its own side (Ctrl-C, close(), the dev server stopping) before it was live. */
 export class TunnelClosedError extends TunnelError {
   override name = 'TunnelClosedError';

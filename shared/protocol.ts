@@ -104,6 +104,8 @@ export const HEADER = {
   tunnel: 'x-standin-tunnel',
   /** The error code when standin itself answered. */
   error: 'x-standin-error',
+  /** On a main-port response from --fallback: why it went there (no_selector, unknown_tunnel, tunnel_offline). */
+  fallback: 'x-standin-fallback',
   xRequestId: 'x-request-id',
   traceparent: 'traceparent',
   forwardedFor: 'x-forwarded-for',
@@ -177,6 +179,19 @@ export interface RegisterRequest {
   private?: boolean;
 }
 
+/**
+ * Links that reach a tunnel from a browser, as the server knows them (its --site, --host-url,
+ * --port-url). Only working links are set; the client prints exactly these.
+ */
+export interface PublicUrls {
+  /** `<site>/_standin/select/<name>`: sets the selector cookie on the test site (with --site). */
+  select?: string;
+  /** The tunnel's own host, from --host-url (wildcard host selection). */
+  host?: string;
+  /** The tunnel's own port, from --port-url, else `http://<host the client used>:<port>/` (port mode only). */
+  port?: string;
+}
+
 /** The 201 answer to a registration. */
 export interface RegisterResponse {
   name: string;
@@ -192,6 +207,8 @@ export interface RegisterResponse {
   requestTimeoutMs: number;
   /** The server's PROTOCOL_VERSION; absent from servers before protocol 2. */
   protocol?: number;
+  /** Links to the tunnel that work from a browser; older servers do not send them. */
+  urls?: PublicUrls;
   /**
    * Given once, when this registration claimed a free name with a shared token (or on an open
    * server): the client keeps it (~/.standin/state.json) and sends it with every later

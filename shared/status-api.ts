@@ -9,6 +9,8 @@
  * - DELETE /_standin/api/tunnels/<name>        → 200 TunnelStatus of the stopped tunnel (admin)
  */
 
+import type { PublicUrls } from './protocol';
+
 /** Paths of the status API. */
 export const STATUS_PATHS = {
   dashboard: '/_standin/',
@@ -49,6 +51,8 @@ export interface IncidentView {
 export interface TunnelStatus {
   name: string;
   port: number | null;
+  /** Links that reach the tunnel from a browser (the same the client prints). */
+  urls: PublicUrls;
   state: TunnelStateName;
   /** Why it stopped (`expired`, `stopped` by an admin, `released`), when it did. */
   stopReason: string | null;

@@ -110,3 +110,31 @@ test('paths and headers are shown as text, never run as HTML', async () => {
   expect(await page.locator('#detail img, tbody img').count()).toBe(0);
   expect(alerted).toBe(false);
 });
+
+test('at 1280 px a long Vite path leaves Status and Duration visible; the id column and the filter work; Host is the one the app got', async () => {
+  const wide = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const longPath = `/node_modules/.vite/deps/chunk-${'ABCDEFGH'.repeat(12)}.js?v=0123456789abcdef`;
+  const viaTunnel = await httpRequest(`${client.publicUrl}${longPath}`);
+  await httpRequest(`${client.publicUrl}/api/cart`);
+  await wide.goto(inspector);
+  const longRow = wide.locator('#rows tr', { hasText: 'chunk-' });
+  await longRow.waitFor();
+  const viewportWidth = 1280;
+  for (const column of [5, 6]) {
+    const box = await longRow.locator(`td:nth-child(${column})`).boundingBox();
+    expect(box).not.toBeNull();
+    expect(box!.x + box!.width).toBeLessThanOrEqual(viewportWidth / 2 + 1);
+  }
+  const requestId = String(viaTunnel.headers['x-standin-request-id']);
+  expect(await longRow.locator('td:nth-child(2)').textContent()).toBe(requestId.slice(0, 8));
+  await wide.fill('#filter', 'cart');
+  const rowsMatchFilter = await wide.$$eval('#rows tr', (trs) => trs.every((tr) => tr.classList.contains('filtered') !== (tr.textContent ?? '').includes('/api/cart')));
+  expect(rowsMatchFilter).toBe(true);
+  await wide.fill('#filter', requestId.slice(0, 8));
+  expect(await wide.locator('#rows tr:not(.filtered)').count()).toBe(1);
+  await wide.locator('#rows tr:not(.filtered)').click();
+  await wide.waitForSelector('#detail dl');
+  const detailText = await wide.textContent('#detail');
+  expect(detailText).toContain(`Host${received.at(-2)?.host}`);
+  await wide.close();
+});

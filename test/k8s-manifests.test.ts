@@ -92,6 +92,10 @@ describeWithKubectl('k8s base, as built by kubectl kustomize k8s/', () => {
     expect(resolveContainerPort(container, container.readinessProbe?.httpGet?.port)).toBe(mainPort);
   });
 
+  it('tolerates one slow readiness probe: a single replica must not drop out of the Service on one miss', () => {
+    expect(container.readinessProbe?.failureThreshold ?? 3).toBeGreaterThanOrEqual(3);
+  });
+
   it('runs as non-root with a read-only filesystem, no privilege escalation, no capabilities and RuntimeDefault seccomp', () => {
     const pod = deployment.spec?.template.spec;
     expect(pod?.securityContext?.runAsNonRoot).toBe(true);
@@ -451,4 +455,27 @@ function findRepoRoot(startDir: string): string {
       throw new Error(`no repository root (package.json next to k8s/) above ${startDir}`);
     }
   }
+}
+
+describe('the image and the docs around the manifests', () => {
+  it('builds on a maintained Node.js LTS line (22 or 24), in every stage', () => {
+    const bases = [...fs.readFileSync(path.join(REPO_ROOT, 'Dockerfile'), 'utf8').matchAll(/^FROM node:(\d+)/gm)].map((match) => Number(match[1]));
+    expect(bases.length).toBeGreaterThan(0);
+    for (const major of bases) expect([22, 24]).toContain(major);
+  });
+
+  it('links only to docs that exist, from the manifests, k8s/README.md and the README', () => {
+    const files = [path.join(REPO_ROOT, 'README.md'), path.join(REPO_ROOT, 'Dockerfile'), ...listFiles(K8S_DIR)];
+    const missing: string[] = [];
+    for (const file of files) {
+      for (const match of fs.readFileSync(file, 'utf8').matchAll(/\bdocs\/[a-z0-9-]+\.(?:md|png)/g)) {
+        if (!fs.existsSync(path.join(REPO_ROOT, match[0]))) missing.push(`${path.relative(REPO_ROOT, file)}: ${match[0]}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+});
+
+function listFiles(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => (entry.isDirectory() ? listFiles(path.join(dir, entry.name)) : [path.join(dir, entry.name)]));
 }

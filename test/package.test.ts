@@ -64,3 +64,19 @@ test('the packed tarball installs with production dependencies only; `standin --
   }
   fs.rmSync(folder, { recursive: true, force: true });
 });
+
+test('package.json names its repository and homepage, and LICENSE holds the license it declares', () => {
+  const manifest = JSON.parse(fs.readFileSync(path.join(repository, 'package.json'), 'utf8')) as { license: string; repository?: { url?: string }; homepage?: string };
+  expect(manifest.repository?.url).toMatch(/^git\+https:\/\//);
+  expect(manifest.homepage).toMatch(/^https:\/\//);
+  const license = fs.readFileSync(path.join(repository, 'LICENSE'), 'utf8');
+  // The SPDX id in package.json and the text in LICENSE must agree: MIT's text starts "MIT License".
+  expect(manifest.license).toBe('MIT');
+  expect(license.split('\n')[0]).toBe('MIT License');
+});
+
+test('the README never tells people to `npx standin` while the package is not published', () => {
+  const readme = fs.readFileSync(path.join(repository, 'README.md'), 'utf8');
+  const commandLines = readme.split('\n').filter((line) => /^\s*npx standin\b/.test(line));
+  expect(commandLines).toEqual([]);
+});

@@ -130,7 +130,8 @@ describe('config parsing', () => {
     expect(parseDurationMs('25s')).toBe(25_000);
     expect(parseDurationMs('500ms')).toBe(500);
     expect(parseDurationMs('12h')).toBe(43_200_000);
-    expect(parseDurationMs('30')).toBe(30_000);
+    // A bare number is refused: `--max-ttl 12` read as 12 seconds surprised people who meant hours.
+    expect(parseDurationMs('30')).toBeUndefined();
     expect(parseDurationMs('soon')).toBeUndefined();
     expect(formatDuration(3 * 3_600_000 + 12 * 60_000)).toBe('3h 12m');
   });

@@ -232,7 +232,8 @@ describe('limits and endings (own server with --max-upgrades 3, client with --co
   });
 
   test('a client that dies (SIGKILL) has its upgraded connections closed at the browser promptly', async () => {
-    limitedClient = await startClientProcess(String(app.port), limitedServer.url, ['--concurrency', '1']);
+    // The same laptop (home, and so the name's claim key) starts the client again.
+    limitedClient = await startClientProcess(String(app.port), limitedServer.url, ['--concurrency', '1'], { home: limitedClient.home });
     const ws = await openWebSocket(`ws://127.0.0.1:${limitedClient.port}/ws`);
     const startedAt = Date.now();
     const wsClosed = closed(ws);
@@ -242,7 +243,8 @@ describe('limits and endings (own server with --max-upgrades 3, client with --co
   });
 
   test('server shutdown closes upgraded connections and does not wait for them', async () => {
-    limitedClient = await startClientProcess(String(app.port), limitedServer.url, ['--concurrency', '1']);
+    // The same laptop (home, and so the name's claim key) starts the client again.
+    limitedClient = await startClientProcess(String(app.port), limitedServer.url, ['--concurrency', '1'], { home: limitedClient.home });
     const ws = await openWebSocket(`ws://127.0.0.1:${limitedClient.port}/ws`);
     const startedAt = Date.now();
     const wsClosed = closed(ws);

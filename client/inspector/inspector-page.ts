@@ -15,11 +15,13 @@ export function inspectorPage(): string {
 <style>${STYLE}</style>
 </head>
 <body>
-<header><strong>standin</strong> inspector <span id="live" class="live">connecting…</span><span id="count" class="muted"></span></header>
+<header><strong>standin</strong> inspector <span id="live" class="live">connecting…</span><span id="count" class="muted"></span>
+  <input id="filter" type="search" placeholder="Filter: path, method, status, id" aria-label="Filter requests"></header>
 <main>
   <section class="list">
     <table>
-      <thead><tr><th>Time</th><th>Method</th><th>Path</th><th>Status</th><th class="num">Duration</th></tr></thead>
+      <colgroup><col class="c-time"><col class="c-id"><col class="c-method"><col><col class="c-status"><col class="c-duration"></colgroup>
+      <thead><tr><th>Time</th><th>Request id</th><th>Method</th><th>Path</th><th>Status</th><th class="num">Duration</th></tr></thead>
       <tbody id="rows"></tbody>
     </table>
     <p id="empty" class="muted pad">No requests yet. Open the tunnel's public URL and they appear here.</p>
@@ -37,12 +39,18 @@ const STYLE = `
 body { margin:0; font:13px/1.45 ui-sans-serif, system-ui, -apple-system, "Segoe UI", sans-serif; background:var(--bg); color:var(--text); }
 header { padding:10px 16px; border-bottom:1px solid var(--line); background:var(--panel); font-size:15px; display:flex; gap:12px; align-items:center; }
 .live { font-size:12px; color:var(--muted); } .live.on { color:var(--ok); } .live.on::before { content:"● "; }
-main { display:grid; grid-template-columns:minmax(420px, 1fr) 1.2fr; height:calc(100vh - 44px); }
+main { display:grid; grid-template-columns:minmax(0, 1fr) minmax(0, 1fr); height:calc(100vh - 44px); }
+#filter { margin-left:auto; width:260px; background:var(--bg); color:var(--text); border:1px solid var(--line); border-radius:5px; padding:4px 8px; font:inherit; }
+/* Fixed columns: a long path is cut with an ellipsis instead of pushing Status and Duration off-screen. */
+table { table-layout:fixed; }
+col.c-time { width:78px; } col.c-id { width:82px; } col.c-method { width:64px; } col.c-status { width:72px; } col.c-duration { width:72px; }
+td { overflow:hidden; text-overflow:ellipsis; }
+tr.filtered { display:none; }
 .list { overflow:auto; border-right:1px solid var(--line); }
 table { width:100%; border-collapse:collapse; }
 th { position:sticky; top:0; background:var(--panel); text-align:left; font-weight:600; color:var(--muted); padding:6px 10px; border-bottom:1px solid var(--line); }
 td { padding:6px 10px; border-bottom:1px solid var(--line); white-space:nowrap; }
-td.path { max-width:360px; overflow:hidden; text-overflow:ellipsis; font-family:ui-monospace, Menlo, Consolas, monospace; }
+td.path, td.id { font-family:ui-monospace, Menlo, Consolas, monospace; }
 tbody tr { cursor:pointer; } tbody tr:hover { background:#1c2632; } tbody tr.selected { background:#203247; }
 tr.fresh { animation: fresh 1.2s ease-out; } @keyframes fresh { from { background:#24415f; } }
 .num { text-align:right; } .muted { color:var(--muted); } .pad { padding:12px 16px; }
@@ -81,13 +89,22 @@ const ms = (value) => value === undefined ? '–' : (value < 10 ? value.toFixed(
 function row(summary, fresh) {
   const tr = el('tr', { 'data-id': summary.id, class: fresh ? 'fresh' : '', onclick: () => show(summary.id) },
     el('td', { class: 'muted' }, new Date(summary.startedAt).toLocaleTimeString()),
+    el('td', { class: 'id muted', title: summary.id }, summary.id.slice(0, 8)),
     el('td', {}, summary.method),
     el('td', { class: 'path', title: summary.path }, summary.outbound ? el('span', { class: 'tag' }, 'outbound') : null, summary.path, summary.replayOf ? el('span', { class: 'tag' }, 'replay') : null),
     el('td', { class: statusClass(summary.status) }, summary.status, summary.error ? el('span', { class: 'tag err' }, summary.error) : summary.outcome ? el('span', { class: 'tag' }, summary.outcome) : null),
     el('td', { class: 'num muted' }, ms(summary.durationMs)));
   if (summary.id === selected) tr.classList.add('selected');
+  tr.dataset.text = [summary.method, summary.path, summary.status, summary.id, summary.error || '', summary.replayOf ? 'replay' : ''].join(' ').toLowerCase();
+  applyFilter(tr);
   return tr;
 }
+const filterInput = document.getElementById('filter');
+function applyFilter(tr) {
+  const words = filterInput.value.toLowerCase().split(/\\s+/).filter(Boolean);
+  tr.classList.toggle('filtered', !words.every((word) => tr.dataset.text.includes(word)));
+}
+filterInput.addEventListener('input', () => { for (const tr of rows.children) applyFilter(tr); });
 function updateCount() {
   document.getElementById('count').textContent = rows.children.length + ' requests';
   document.getElementById('empty').style.display = rows.children.length ? 'none' : '';

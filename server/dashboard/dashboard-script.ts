@@ -9,7 +9,7 @@ var tunnelsEl = document.getElementById('tunnels');
 var summaryEl = document.getElementById('summary');
 var emptyEl = document.getElementById('empty');
 var notes = {};
-document.getElementById('connect-hint').textContent = 'standin connect 3000 --server ' + location.origin;
+document.getElementById('connect-hint').textContent = (STANDIN.tokenRequired ? 'STANDIN_TOKEN=<token> ' : '') + 'standin connect 3000 --server ' + location.origin;
 
 /*
  * The reader's token, asked for once and kept in sessionStorage (this tab only, gone when it
@@ -112,19 +112,27 @@ function recentRequestsLink(t) {
   return '';
 }
 
+function link(href, text) {
+  return '<a href="' + esc(href) + '">' + esc(text) + '</a>';
+}
+
 function card(t, now) {
   var left = timeLeft(t, now);
   var health = t.health;
   var note = notes[t.name];
   var stopped = t.state === 'stopped';
+  // Links come from the server (--port-url, --host-url, --site): only the ones that work.
+  var urls = t.urls || {};
   var portText = t.port == null ? '<span class="note">main port only</span>'
-    : '<a href="' + esc(location.protocol + '//' + location.hostname + ':' + t.port + '/') + '">' + esc(t.port) + '</a>';
+    : urls.port ? link(urls.port, String(t.port)) : esc(t.port);
+  var links = [urls.host ? link(urls.host, 'host') : '', urls.select ? link(urls.select, 'select') : ''].filter(Boolean).join(' · ');
   return '<article class="card' + (stopped ? ' stopped' : '') + '" data-tunnel="' + esc(t.name) + '">' +
     '<div class="top"><span class="name">' + esc(t.name) + '</span>' +
       '<span class="chip state ' + (STATE_COLOR[t.state] || 'grey') + '" title="state">' + esc(t.state) + '</span>' +
       '<span class="chip health ' + (HEALTH_COLOR[health.status] || 'grey') + '" title="health">' + esc(health.status) + '</span></div>' +
     '<dl class="facts">' +
       '<dt>Port</dt><dd class="port">' + portText + '</dd>' +
+      (links ? '<dt>Links</dt><dd class="links">' + links + '</dd>' : '') +
       '<dt>Time left</dt><dd class="left ' + left.color + '">' + esc(left.text) + '</dd>' +
       '<dt>Client</dt><dd class="client">' + (t.client.target == null ? '<span class="note">hidden: sign in as its owner</span>' : esc(t.client.owner || 'unknown') + ' → ' + esc(t.client.target)) + (t.private ? ' <span class="chip grey">private</span>' : '') + '</dd>' +
       '<dt>Last checked</dt><dd class="last-checked">' + esc(ago(health.lastCheckedAt, now)) + '</dd>' +
@@ -134,13 +142,15 @@ function card(t, now) {
       '<div><b>' + t.counters.requests + '</b><span>requests</span></div>' +
       '<div><b>' + t.counters.errors + '</b><span>errors</span></div>' +
       '<div><b>' + t.counters.inFlight + '</b><span>in flight</span></div>' +
-      '<div><b>' + t.counters.openUpgrades + '</b><span>WebSockets</span></div>' +
+      '<div title="open WebSockets"><b>' + t.counters.openUpgrades + '</b><span>sockets</span></div>' +
       '<div><b>' + bytes(t.counters.bytesIn) + '</b><span>in</span></div>' +
       '<div><b>' + bytes(t.counters.bytesOut) + '</b><span>out</span></div>' +
     '</div>' +
     '<div class="health">' + sparkline(health.history) +
       '<div class="spark-label">' + (health.latencyMs == null ? '–' : esc(Math.round(health.latencyMs * 10) / 10) + ' ms') +
-      '<br>' + (health.uptimePct == null ? 'no uptime yet' : esc(health.uptimePct) + '% up') + '</div></div>' +
+      // Uptime is the share of passed checks over 24 h, while the chip is the state now: say
+      // which is which, so "down" beside "100%" (the client just left) does not read as a contradiction.
+      '<br>' + (health.uptimePct == null ? 'no checks yet' : esc(health.uptimePct) + '% of checks passed (24 h)') + '</div></div>' +
     '<div class="actions">' +
       '<button class="test" data-action="check"' + (stopped ? ' disabled' : '') + '>Test now</button>' +
       '<button class="stop" data-action="stop"' + (stopped ? ' disabled' : '') + '>Stop</button>' +
@@ -150,6 +160,7 @@ function card(t, now) {
   '</article>';
 }
 
+var STOPPED_SHOWN_MS = 60 * 60 * 1000;
 var STATE_ORDER = { active: 0, pending: 1, stopping: 2, error: 3, stopped: 4 };
 var lastTunnels = [];
 function render(tunnels) {
@@ -157,7 +168,12 @@ function render(tunnels) {
   tunnels = tunnels.slice().sort(function (a, b) { return (STATE_ORDER[a.state] - STATE_ORDER[b.state]) || (a.name < b.name ? -1 : 1); });
   lastTunnels = tunnels;
   var now = Date.now();
-  tunnelsEl.innerHTML = tunnels.map(function (t) { return card(t, now); }).join('');
+  // Stopped tunnels stay listed for an hour after they were last seen, then fold into a count,
+  // so a day of restarts does not bury the live ones.
+  var shown = tunnels.filter(function (t) { return t.state !== 'stopped' || now - Date.parse(t.lastSeenAt) < STOPPED_SHOWN_MS; });
+  var hidden = tunnels.length - shown.length;
+  tunnelsEl.innerHTML = shown.map(function (t) { return card(t, now); }).join('') +
+    (hidden > 0 ? '<p class="note hidden-stopped">' + hidden + ' tunnel' + (hidden === 1 ? '' : 's') + ' stopped more than an hour ago not shown</p>' : '');
   emptyEl.hidden = tunnels.length > 0;
   var active = tunnels.filter(function (t) { return t.state === 'active'; }).length;
   var healthy = tunnels.filter(function (t) { return t.health.status === 'healthy'; }).length;

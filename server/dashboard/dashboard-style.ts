@@ -17,8 +17,8 @@ main{display:grid;grid-template-columns:repeat(auto-fill,minmax(360px,1fr));gap:
 .facts{display:grid;grid-template-columns:auto 1fr;gap:.2rem .9rem;margin:0}
 .facts dt{color:var(--muted)}.facts dd{margin:0;font-variant-numeric:tabular-nums;word-break:break-all}
 .left.orange{color:var(--orange);font-weight:600}.left.red{color:var(--red);font-weight:600}.left.grey{color:var(--grey)}
-.counters{display:grid;grid-template-columns:repeat(5,1fr);gap:.4rem;text-align:center;border-top:1px solid var(--line);border-bottom:1px solid var(--line);padding:.5rem 0}
-.counters b{display:block;font-size:1.05rem;font-variant-numeric:tabular-nums}.counters span{color:var(--muted);font-size:.75rem}
+.counters{display:grid;grid-template-columns:repeat(6,minmax(0,1fr));gap:.3rem;text-align:center;border-top:1px solid var(--line);border-bottom:1px solid var(--line);padding:.5rem 0}
+.counters b{display:block;font-size:1.05rem;font-variant-numeric:tabular-nums;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}.counters span{display:block;color:var(--muted);font-size:.72rem;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 .health{display:flex;align-items:center;gap:.8rem}
 .spark{flex:1;height:36px;min-width:120px}
 .spark-label{color:var(--muted);font-size:.78rem;white-space:nowrap;text-align:right}

@@ -8,6 +8,7 @@ import { decideNameClaim } from '../identity/name-ownership';
 import { checkTunnelQuota } from '../identity/tunnel-quota';
 import { readJsonBody } from '../read-json-body';
 import type { ServerContext } from '../server-context';
+import { publicUrlsFor } from '../public-urls';
 import { Tunnel } from '../tunnel';
 
 export async function handleRegister(ctx: ServerContext, caller: Caller, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -65,6 +66,7 @@ export async function handleRegister(ctx: ServerContext, caller: Caller, req: In
     pollTimeoutMs: ctx.config.pollTimeoutMs,
     requestTimeoutMs: ctx.config.requestTimeoutMs,
     protocol: PROTOCOL_VERSION,
+    urls: publicUrlsFor(ctx.config.publicUrls, registration.name, port, req.headers.host),
     ...(decision.claimKey ? { claimKey: decision.claimKey } : {}),
     ...(tunnel.privateAccessKey ? { accessKey: tunnel.privateAccessKey } : {}),
   };

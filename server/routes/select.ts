@@ -13,6 +13,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { NO_TUNNEL_NAME, SELECT_PREFIX, TUNNEL_COOKIE, TUNNEL_NAME_PATTERN } from '../../shared/protocol';
 import { replyError } from '../control-reply';
+import { replyToBrowserOrScript } from '../browser-notice';
 import { sendStandinError } from '../error-page';
 import { newUuid } from '../../shared/random-ids';
 import type { ServerContext } from '../server-context';
@@ -31,12 +32,12 @@ export function handleSelect(ctx: ServerContext, req: IncomingMessage, res: Serv
   const url = new URL(req.url ?? '/', 'http://standin.invalid');
   const name = url.pathname.slice(SELECT_PREFIX.length).replace(/\/$/, '').toLowerCase();
   if (!TUNNEL_NAME_PATTERN.test(name)) {
-    replyError(res, 400, 'bad_request', `"${name.slice(0, 80)}" is not a tunnel name: use 1-63 of a-z, 0-9 and "-", or "${NO_TUNNEL_NAME}" to clear the selection`);
+    replyToBrowserOrScript(req, res, 400, 'bad_request', 'Not a tunnel name', `"${name.slice(0, 80)}" is not a tunnel name: use 1-63 of a-z, 0-9 and "-", or "${NO_TUNNEL_NAME}" to clear the selection`);
     return;
   }
   const to = sameSiteRedirectTarget(url.searchParams.get('to') ?? '/');
   if (to === undefined) {
-    replyError(res, 400, 'bad_request', '"to" must be a path on this site starting with a single "/", like /shop/; other sites are not allowed');
+    replyToBrowserOrScript(req, res, 400, 'bad_request', 'Not a path on this site', '"to" must be a path on this site starting with a single "/", like /shop/; other sites are not allowed');
     return;
   }
   const cookies = [name === NO_TUNNEL_NAME ? clearCookie(req) : selectCookie(name, ctx.config.maxTtlMs, req)];
