@@ -53,7 +53,7 @@ void yargs(args)
     (command) => withEnvNames('up', (require('../client/up-command') as typeof import('../client/up-command')).upOptions(command)),
     async (argv) => {
       const { runUp } = require('../client/up-command') as typeof import('../client/up-command');
-      process.exitCode = await runUp(argv as unknown as import('../client/up-command').UpArgv);
+      process.exitCode = await runUp(argv);
       // Open handles (timers, sockets) must not keep a finished client alive.
       setImmediate(() => process.exit());
     },
