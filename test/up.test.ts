@@ -95,7 +95,7 @@ test('pretty output starts each tunnel\'s lines with its key', async () => {
   const child = spawnStandinIn(project, ['up', '--config', 'pretty.yaml', '--log-format', 'pretty']);
   try {
     for (const key of ['shop', 'api', 'admin']) await child.waitForLine((line) => String(line.message).startsWith(`[${key.padEnd(5)}] `) && String(line.message).includes(`up-${key}-b`) && String(line.message).includes('is live'), 20_000);
-    const shopPort = Number(/:(\d+)\//.exec(String((await child.waitForLine((line) => String(line.message).startsWith('[shop ]   Public URL'))).message))?.[1]);
+    const shopPort = Number(/:(\d+)\//.exec(String((await child.waitForLine((line) => String(line.message).startsWith('[shop ]   Port URL'))).message))?.[1]);
     await httpRequest(`http://127.0.0.1:${shopPort}/pretty`);
     await child.waitForLine((line) => String(line.message).startsWith('[shop ] ') && String(line.message).includes('/pretty'));
     expect(await child.stop('SIGINT')).toBe(0);
