@@ -58,7 +58,8 @@ test('vite dev starts the tunnel, prints its URL with Vite\'s, hot-reloads throu
       '',
     ].join('\n'),
   );
-  vite = new StandinProcess(spawn(process.execPath, [path.join(repository, 'node_modules/vite/bin/vite.js'), 'dev'], { cwd: project, env: { ...process.env, HOME: home }, stdio: ['pipe', 'pipe', 'pipe'] }));
+  // NO_COLOR: Vite colours its output whenever CI is set (picocolors), which splits the URL lines this test reads.
+  vite = new StandinProcess(spawn(process.execPath, [path.join(repository, 'node_modules/vite/bin/vite.js'), 'dev'], { cwd: project, env: { ...process.env, HOME: home, NO_COLOR: '1' }, stdio: ['pipe', 'pipe', 'pipe'] }));
 
   const allowedHosts = String((await vite.waitForLine((line) => String(line.message).startsWith('allowedHosts='), 60_000)).message);
   // The server's host, from the plugin (Vite adds its own host beside it).
