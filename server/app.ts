@@ -16,6 +16,7 @@ export function createApp(ctx: ServerContext): express.Express {
   });
   app.get('/_standin/readyz', (_req, res) => {
     if (ctx.drain.draining) res.status(503).type('text/plain').send('draining\n');
+    else if (ctx.replicas && !ctx.replicas.ready) res.status(503).type('text/plain').send('redis unreachable\n');
     else res.type('text/plain').send('ready\n');
   });
   app.get(['/_standin', '/_standin/'], (_req, res) => {

@@ -55,7 +55,6 @@ const EARLY_ANSWER_GRACE_MS = 1_000;
 const LEFT_WHEN_ANSWERED: RequestIndex[] = ['queue', 'handed'];
 
 export class BrowserRequest {
-  readonly id = newUuid();
   readonly receivedAt = performance.now();
   readonly meta: RequestMeta;
   state: BrowserRequestState = 'queued';
@@ -92,6 +91,8 @@ export class BrowserRequest {
     readonly res: ServerResponse,
     readonly tunnel: string,
     readonly logger: Logger,
+    /** Replica mode names the replica holding the request in its id (server/request-ids.ts). */
+    readonly id: string = newUuid(),
   ) {
     this.meta = {
       kind: 'request',

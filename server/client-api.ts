@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { TunnelError } from '../shared/errors';
 import { expectProtocolVersion, HEADER, PATHS, REQUEST_ID_PATTERN, TUNNEL_NAME_PATTERN } from '../shared/protocol';
 import { replyError } from './control-reply';
-import { handlePoll } from './routes/poll';
+import { continueAfterResponse, handlePoll } from './routes/poll';
 import { OutboundCaller } from './outbound/outbound-call';
 import { handleRegister } from './routes/register';
 import { handleRelease } from './routes/release';
@@ -46,6 +46,24 @@ function refuseAuthentication(req: IncomingMessage, res: ServerResponse, outcome
   replyError(res, 401, 'unauthorized', 'missing or wrong token: send "Authorization: Bearer <token>" with your token for this standin server');
 }
 
+/**
+ * The client answers other replicas pass on (replica mode, server/replicas/internal-port.ts):
+ * the calling replica authenticated the client, so only the answer routes are open here, and
+ * they are served on this replica, never passed on again.
+ */
+export function createInternalClientApi(ctx: ServerContext): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const match = TUNNEL_PATH.exec(req.url ?? '');
+    const [, name, action, requestId] = match ?? [];
+    let done: Promise<void> | void;
+    if (!match || !TUNNEL_NAME_PATTERN.test(name) || req.method !== 'POST') done = replyError(res, 404, 'not_found', 'no such internal endpoint');
+    else if (requestId !== undefined && REQUEST_ID_PATTERN.test(requestId)) done = handleRespond(ctx, name, requestId, req, res);
+    else if (action === '/responses') done = handleRespondToSeveral(ctx, name, req, res, { forwarded: true });
+    else done = replyError(res, 404, 'not_found', 'no such internal endpoint');
+    if (done) done.catch((error: unknown) => replyWithError(ctx, res, error));
+  };
+}
+
 function route(ctx: ServerContext, caller: Caller, req: IncomingMessage, res: ServerResponse, outbound: OutboundCaller): Promise<void> | void {
   const url = req.url ?? '';
   if (url.split('?')[0] === PATHS.register) {
@@ -59,6 +77,9 @@ function route(ctx: ServerContext, caller: Caller, req: IncomingMessage, res: Se
   if (action === '/poll' && req.method === 'GET') return handlePoll(ctx, name, req, res);
   if (requestId !== undefined && req.method === 'POST') {
     if (!REQUEST_ID_PATTERN.test(requestId)) return replyError(res, 400, 'bad_request', 'request id in the path is not a uuid v4');
+    // Replica mode: the answer goes to the replica holding the browser's socket (its tag is in the id).
+    const continueHere = () => continueAfterResponse(ctx, name, req.headers[HEADER.session], req, res);
+    if (ctx.replicas?.forwardAnswerIfElsewhere(requestId, req, res, continueHere)) return;
     return handleRespond(ctx, name, requestId, req, res);
   }
   if (action === '/responses' && req.method === 'POST') return handleRespondToSeveral(ctx, name, req, res);

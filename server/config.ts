@@ -82,6 +82,20 @@ export interface ServerConfig {
   logQuery: boolean;
   /** Extra request headers to log (--log-header), lower case, besides the trace headers. */
   logHeaders: readonly string[];
+  /** Replica mode (--redis): several servers share their tunnels through Redis; null runs one process alone. */
+  replication: ReplicationSettings | null;
+}
+
+/** How this server joins its replicas (docs/replicas.md). */
+export interface ReplicationSettings {
+  /** redis:// or rediss:// URL of the shared Redis. */
+  redisUrl: string;
+  /** Port of the pod-to-pod listener that carries bodies between replicas (0: any free one). */
+  internalPort: number;
+  /** host:port other replicas reach this one's internal listener at (--advertise, else $POD_IP); undefined: --bind (or the host name) and the bound internal port. */
+  advertise: string | undefined;
+  /** HMAC key that authenticates every pod-to-pod call. */
+  clusterSecret: string;
 }
 
 /**
@@ -129,6 +143,11 @@ export function serverOptions<T>(yargs: Argv<T>) {
     .option('max-tunnels-per-user', { type: 'number', default: 10, description: 'Tunnels one developer (tokens file or OIDC) may hold at once (then 429 too_many_tunnels)' })
     .option('forget-after', { type: 'string', default: '24h', description: 'Forget a stopped tunnel this long after it stopped' })
     .option('log-query', { type: 'boolean', default: false, description: 'Log query strings (they often carry secrets, so they are left out by default)' })
+    .option('redis', { type: 'string', description: 'Run as one of several replicas sharing their tunnels through this Redis (redis:// or rediss://)', defaultDescription: 'none: one process with in-memory state' })
+    .option('internal-listen', { type: 'number', default: 8081, description: 'With --redis: pod-to-pod port that carries bodies between replicas' })
+    .option('advertise', { type: 'string', description: 'With --redis: host:port the other replicas reach this one at', defaultDescription: '$POD_IP:<internal-listen>' })
+    .option('cluster-secret', { type: 'string', description: 'With --redis: shared key that authenticates pod-to-pod calls' })
+    .option('cluster-secret-file', { type: 'string', description: 'With --redis: read the cluster secret from this file' })
     .option('log-header', { type: 'string', array: true, description: 'Also log this request header (repeatable); X-Request-Id, X-Correlation-Id and traceparent always are' })
     .example('$0 server --token-file /run/secrets/token --fallback http://shop.default.svc.cluster.local:80', 'in the cluster, in front of the shop app')
     .example('$0 server --bind 127.0.0.1 --listen 8080 --ports 9000-9009', 'on a laptop, for a demo');
@@ -179,7 +198,36 @@ export function toServerConfig(argv: ServerArgv): ServerConfig {
     forgetAfterMs: durationOption(argv['forget-after'], 'forget-after'),
     logQuery: argv['log-query'],
     logHeaders: logHeadersOption(argv['log-header']),
+    replication: replicationOption(argv),
   });
+}
+
+/** --redis and its companions; they mean nothing without --redis, so they are refused alone. */
+function replicationOption(argv: ServerArgv): ReplicationSettings | null {
+  const secretFlags = argv['cluster-secret'] !== undefined || argv['cluster-secret-file'] !== undefined;
+  if (!argv.redis) {
+    if (argv.advertise !== undefined || secretFlags) throw new ConfigError('--advertise and --cluster-secret only mean something with --redis');
+    return null;
+  }
+  let url: URL;
+  try {
+    url = new URL(argv.redis);
+  } catch {
+    throw new ConfigError(`--redis "${argv.redis}" is not a URL like redis://redis:6379`);
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new ConfigError('--redis must be a redis:// or rediss:// URL');
+  const clusterSecret = readSecret(argv['cluster-secret'], argv['cluster-secret-file']);
+  if (!clusterSecret) throw new ConfigError('--redis needs --cluster-secret or --cluster-secret-file: the replicas authenticate their pod-to-pod calls with it');
+  // Short secrets are guessable by whoever can reach the internal port.
+  if (clusterSecret.length < 16) throw new ConfigError('--cluster-secret must be at least 16 characters');
+  if (argv.advertise !== undefined && !/^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(argv.advertise)) {
+    throw new ConfigError(`--advertise "${argv.advertise}" is not host:port like 10.1.2.3:8081`);
+  }
+  const internalPort = portOption(argv['internal-listen'], 'internal-listen');
+  // In Kubernetes the pod's IP comes from the downward API (k8s/ha sets POD_IP).
+  const podIp = process.env.POD_IP;
+  const advertise = argv.advertise ?? (podIp ? `${podIp.includes(':') ? `[${podIp}]` : podIp}:${internalPort}` : undefined);
+  return Object.freeze({ redisUrl: argv.redis, internalPort, advertise, clusterSecret });
 }
 
 function tokensFileOption(file: string | undefined): string | null {
@@ -259,18 +307,23 @@ function bindOption(text: string): string {
 }
 
 function readToken(token: string | undefined, tokenFile: string | undefined): string | null {
-  if (token !== undefined && tokenFile !== undefined) throw new ConfigError('give --token or --token-file, not both');
-  if (tokenFile !== undefined) {
+  return readSecret(token, tokenFile, 'token');
+}
+
+/** A secret given inline (--<flag>) or in a file (--<flag>-file), not both. */
+function readSecret(inline: string | undefined, file: string | undefined, flag = 'cluster-secret'): string | null {
+  if (inline !== undefined && file !== undefined) throw new ConfigError(`give --${flag} or --${flag}-file, not both`);
+  if (file !== undefined) {
     let text: string;
     try {
-      text = fs.readFileSync(tokenFile, 'utf8').trim();
+      text = fs.readFileSync(file, 'utf8').trim();
     } catch (error) {
-      throw new ConfigError(`cannot read --token-file ${tokenFile}: ${(error as Error).message}`, { cause: error });
+      throw new ConfigError(`cannot read --${flag}-file ${file}: ${(error as Error).message}`, { cause: error });
     }
-    if (!text) throw new ConfigError(`--token-file ${tokenFile} is empty`);
+    if (!text) throw new ConfigError(`--${flag}-file ${file} is empty`);
     return text;
   }
-  return token ? token : null;
+  return inline ? inline : null;
 }
 
 function durationOption(text: string, flag: string): number {

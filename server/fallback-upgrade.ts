@@ -91,7 +91,7 @@ export class FallbackUpgrades {
 }
 
 /** Pipes two sockets into each other: an end is passed on as a half-close, a cut cuts both. */
-function joinSockets(browser: Duplex, app: Socket): void {
+export function joinSockets(browser: Duplex, app: Socket): void {
   app.allowHalfOpen = true;
   app.setTimeout(0);
   app.on('error', () => app.destroy());

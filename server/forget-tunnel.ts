@@ -21,6 +21,7 @@ export function forgetTunnel(ctx: ServerContext, tunnel: Tunnel, options: Forget
   if (ctx.registry.get(tunnel.name) !== tunnel) return;
   ctx.registry.remove(tunnel.name);
   ctx.health.forget(tunnel.name);
+  ctx.replicas?.saveForgotten(tunnel.name);
   if (options.releasePort) ctx.portPool?.release(tunnel.name);
   const claim = ctx.claims.get(tunnel.name);
   if (options.releaseName) ctx.claims.delete(tunnel.name);

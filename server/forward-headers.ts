@@ -10,7 +10,7 @@ import type { IncomingMessage } from 'node:http';
 import { connectionTokens, HOP_BY_HOP_HEADERS } from '../shared/http-headers';
 import { randomHex } from '../shared/random-ids';
 import { HEADER, VIA_VALUE, type RawHeaders } from '../shared/protocol';
-import { forwardedHost, forwardedProto } from './trusted-proxies';
+import { forwardedHost, forwardedProto, peerOf } from './trusted-proxies';
 
 /** Moved to shared/ so the client logs the same fields; re-exported for the server's callers. */
 export { traceFields } from '../shared/trace-fields';
@@ -106,6 +106,5 @@ function appendAt(headers: RawHeaders, at: number, name: string, value: string):
 }
 
 function clientAddress(req: IncomingMessage): string {
-  const address = req.socket.remoteAddress ?? 'unknown';
-  return address.startsWith('::ffff:') ? address.slice(7) : address;
+  return peerOf(req).address;
 }

@@ -11,6 +11,9 @@ import type { ServerContext } from './server-context';
 /** How often the drain checks whether in-flight requests are done. */
 const DRAIN_CHECK_INTERVAL_MS = 100;
 
+/** A draining replica keeps its ports open at least this long: the other replicas and the Service need a moment to stop sending here. */
+const REPLICA_DRAIN_MIN_MS = 2_000;
+
 /** Time for the clients' 503 server_shutdown answers to leave before connections are cut. */
 const FAREWELL_FLUSH_MS = 250;
 
@@ -25,6 +28,7 @@ export interface DrainableServer {
 /** Drains and closes `server`; resolves when it is closed (the caller exits 0). */
 export async function shutDownGracefully(server: DrainableServer, graceMs: number, logger: Logger): Promise<void> {
   const ctx = server.context;
+  if (ctx.replicas) return drainReplica(server, graceMs, logger);
   const startedAt = Date.now();
   ctx.drain.draining = true;
   server.stopAcceptingTraffic();
@@ -35,6 +39,33 @@ export async function shutDownGracefully(server: DrainableServer, graceMs: numbe
     for (const request of tunnel.session.end('shutdown')) request.fail('tunnel_offline', 'The standin server is shutting down.');
   }
   await new Promise((resolve) => setTimeout(resolve, FAREWELL_FLUSH_MS));
+  await server.close();
+  logger.info('stopped', { drainedMs: Date.now() - startedAt, cutRequests: unfinished });
+}
+
+/**
+ * A replica's drain (docs/replicas.md "Rolling update"): the others stop sending work here, the
+ * clients' polls are sent elsewhere, and what still arrives (the Service takes a moment to notice)
+ * is passed on; the tunnels live on in the other replicas, so no session ends. The ports stay
+ * open until the in-flight requests are done, at least REPLICA_DRAIN_MIN_MS.
+ */
+async function drainReplica(server: DrainableServer, graceMs: number, logger: Logger): Promise<void> {
+  const ctx = server.context;
+  const replicas = ctx.replicas!;
+  const startedAt = Date.now();
+  ctx.drain.draining = true;
+  await replicas.startDraining();
+  for (const tunnel of ctx.registry.list()) tunnel.session.sendIdlePollsElsewhere();
+  const busy = () => inFlightRequests(ctx) + replicas.hopsInFlight;
+  logger.info('draining', { inFlight: busy(), graceSeconds: graceMs / 1000 });
+  await new Promise((resolve) => setTimeout(resolve, Math.min(REPLICA_DRAIN_MIN_MS, graceMs)));
+  await waitUntil(() => busy() === 0, Math.max(0, graceMs - (Date.now() - startedAt)));
+  const unfinished = busy();
+  server.stopAcceptingTraffic();
+  for (const tunnel of ctx.registry.list()) {
+    tunnel.session.sendIdlePollsElsewhere();
+    for (const request of tunnel.session.takeQueued()) request.fail('tunnel_offline', 'The standin replica holding this request is shutting down.');
+  }
   await server.close();
   logger.info('stopped', { drainedMs: Date.now() - startedAt, cutRequests: unfinished });
 }

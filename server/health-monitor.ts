@@ -38,6 +38,16 @@ interface PendingProbe {
   settle: (result: ProbeResultMeta | string) => void;
 }
 
+/** What replica mode changes about health checks (server/replicas/replica-health.ts). */
+export interface SharedHealth {
+  /** Whether this replica runs the scheduled checks now (it holds the lease). */
+  runsScheduledChecks(): boolean;
+  /** Runs the probe on the replica holding an idle poll of the tunnel; undefined: probe here. */
+  probeElsewhere(tunnel: Tunnel): Promise<HealthCheck> | undefined;
+  /** Stores a scheduled check for the other replicas. */
+  saveCheck(name: string, check: HealthCheck, capacity: number): void;
+}
+
 export class HealthMonitor {
   private readonly histories = new Map<string, HealthHistory>();
   private readonly manualHistories = new Map<string, HealthHistory>();
@@ -53,7 +63,12 @@ export class HealthMonitor {
     private readonly logger: Logger,
     /** Called with every finished check (metrics). */
     private readonly onCheck: (check: HealthCheck) => void = () => {},
+    /** Makes probe ids (in replica mode they name this replica, so the answer finds its way here). */
+    private readonly newProbeId: () => string = newUuid,
   ) {}
+
+  /** Replica mode; null for a single server. */
+  shared: SharedHealth | null = null;
 
   /** Starts the periodic checks; the timer does not keep the process alive. */
   start(): void {
@@ -69,6 +84,7 @@ export class HealthMonitor {
 
   /** Checks every tunnel that is not stopped, in parallel. */
   checkAll(): void {
+    if (this.shared && !this.shared.runsScheduledChecks()) return;
     for (const tunnel of this.registry.list()) {
       if (tunnel.state !== 'stopped') void this.check(tunnel);
     }
@@ -80,7 +96,9 @@ export class HealthMonitor {
     if (!running) {
       running = this.probe(tunnel).then((check) => {
         this.running.delete(tunnel.name);
-        this.historyOf(tunnel.name).record(check);
+        const history = this.historyOf(tunnel.name);
+        history.record(check);
+        this.shared?.saveCheck(tunnel.name, check, history.capacity);
         this.onCheck(check);
         if (!check.ok) this.logger.debug('health check failed', { tunnel: tunnel.name, error: check.error });
         return check;
@@ -139,6 +157,13 @@ export class HealthMonitor {
     this.histories.delete(name);
   }
 
+  /** Replaces the history of tunnel `name` with `checks`, oldest first (replica mode: the lease holder's checks). */
+  loadHistory(name: string, checks: readonly HealthCheck[]): void {
+    const history = new HealthHistory(historyCapacityFor(this.intervalMs));
+    for (const check of checks) history.record(check);
+    this.histories.set(name, history);
+  }
+
   /** The history of tunnel `name` (created empty on first use). */
   historyOf(name: string): HealthHistory {
     let history = this.histories.get(name);
@@ -169,8 +194,13 @@ export class HealthMonitor {
   }
 
   private probe(tunnel: Tunnel): Promise<HealthCheck> {
+    return this.shared?.probeElsewhere(tunnel) ?? this.probeHere(tunnel);
+  }
+
+  /** Sends a probe down a poll of `tunnel`'s session on this server and waits for its answer. */
+  probeHere(tunnel: Tunnel): Promise<HealthCheck> {
     if (!tunnel.isOnline) return Promise.resolve({ at: Date.now(), ok: false, latencyMs: null, error: 'no standin client is connected' });
-    const id = newUuid();
+    const id = this.newProbeId();
     const session = tunnel.session;
     return new Promise<HealthCheck>((resolve) => {
       const sentAt = performance.now();

@@ -27,7 +27,8 @@ export interface PortPool {
   portForName(name: string): number | undefined;
 }
 
-interface Reservation {
+/** One name's port. */
+export interface Reservation {
   name: string;
   port: number;
   idleSince: number;
@@ -71,6 +72,23 @@ export class InMemoryPortPool implements PortPool {
 
   nameForPort(port: number): string | undefined {
     return this.byPort.get(port)?.name;
+  }
+
+  /** Every reservation (replica mode shares them through Redis). */
+  reservations(): Reservation[] {
+    return [...this.byPort.values()].map((reservation) => ({ ...reservation }));
+  }
+
+  /** Replaces every reservation with `reservations` (another replica changed them). */
+  load(reservations: readonly Reservation[]): void {
+    this.byPort.clear();
+    this.byName.clear();
+    for (const { name, port, idleSince } of reservations) {
+      if (this.retired.has(port) || this.byName.has(name) || !this.isUsable(port)) continue;
+      const reservation = { name, port, idleSince };
+      this.byPort.set(port, reservation);
+      this.byName.set(name, reservation);
+    }
   }
 
   portForName(name: string): number | undefined {

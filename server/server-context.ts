@@ -12,6 +12,8 @@ import type { TunnelRegistry } from './tunnel-registry';
 import type { ClientAuthenticator } from './identity/client-authenticator';
 import type { NameClaimStore } from './identity/name-claims';
 import type { PrivateAccess } from './identity/private-access';
+import type { RequestIds } from './request-ids';
+import type { Replication } from './replication';
 
 export interface ServerContext {
   config: ServerConfig;
@@ -31,4 +33,8 @@ export interface ServerContext {
   claims: NameClaimStore;
   /** Access keys and cookies of private tunnels. */
   privateAccess: PrivateAccess;
+  /** Ids of browser requests and probes (in replica mode they name this replica). */
+  requestIds: RequestIds;
+  /** Replica mode (--redis), or null for a single server. */
+  replicas: Replication | null;
 }

@@ -23,6 +23,8 @@ import { startTunnelSweeper } from './tunnel-sweeper';
 import { ClientAuthenticator } from './identity/client-authenticator';
 import { InMemoryNameClaimStore } from './identity/name-claims';
 import { PrivateAccess } from './identity/private-access';
+import { RequestIds } from './request-ids';
+import { ReplicaMode } from './replicas/replica-mode';
 
 /** A started server. */
 export interface RunningServer {
@@ -44,11 +46,19 @@ async function warnAboutTakenTunnelPorts(config: ServerConfig, logger: Logger): 
   else if (taken.length > 0) logger.warn('some tunnel ports are in use by another process and will be skipped', { tunnelPorts: range, inUse: taken.slice(0, 20).join(','), inUseCount: taken.length });
 }
 
+/** Opens every port of the range (replica mode); one another process holds is skipped with a warning. */
+async function openEveryTunnelPort(ctx: ServerContext, range: { from: number; to: number }): Promise<void> {
+  for (let port = range.from; port <= range.to; port++) {
+    if (!(await ctx.publicPorts.ensureOpen(port))) ctx.portPool?.retire(port);
+  }
+}
+
 /** Creates the server's parts and starts listening on the main port. */
 export async function startStandinServer(config: ServerConfig, logger: Logger): Promise<RunningServer> {
   configureLogPrivacy(config);
-  const portPool = config.tunnelPorts ? new InMemoryPortPool(config.tunnelPorts) : null;
   const registry = new InMemoryTunnelRegistry();
+  const replicas = config.replication ? new ReplicaMode(config.replication, config, logger, registry) : null;
+  const portPool = replicas ? replicas.shared.portPool : config.tunnelPorts ? new InMemoryPortPool(config.tunnelPorts) : null;
   const handed = new HandedRequests();
   const metrics = new StandinMetrics({ registry, handed, health: () => context.health });
   const context: ServerContext = {
@@ -64,13 +74,18 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
       logger,
       config.bindAddress,
     ),
-    health: new HealthMonitor(registry, config.healthIntervalMs, logger, (check) => metrics.observeHealthCheck(check)),
+    health: new HealthMonitor(registry, config.healthIntervalMs, logger, (check) => metrics.observeHealthCheck(check), () => context.requestIds.next()),
     metrics,
     drain: new ServerDrain(),
     auth: new ClientAuthenticator(config, logger),
-    claims: new InMemoryNameClaimStore(),
+    claims: replicas ? replicas.shared.claims : new InMemoryNameClaimStore(),
     privateAccess: new PrivateAccess(),
+    requestIds: replicas ? replicas.requestIds : new RequestIds(),
+    replicas,
   };
+  await replicas?.start(context);
+  // Every replica serves every tunnel's port: browsers reach whichever one the Service picks.
+  if (replicas && config.tunnelPorts) await openEveryTunnelPort(context, config.tunnelPorts);
   const stopSweeper = startTunnelSweeper(context);
   context.health.start();
   const mainPortUpgrades = createMainPortUpgradeHandler(context);
@@ -102,6 +117,7 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
       stopSweeper();
       context.health.stop();
       context.auth.close();
+      await replicas?.close();
       await context.publicPorts.closeAll();
       await new Promise<void>((resolve) => {
         mainServer.close(() => resolve());

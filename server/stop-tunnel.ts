@@ -14,7 +14,7 @@ import type { Tunnel } from './tunnel';
 export type ServerStopReason = 'expired' | 'stopped';
 
 /** Runs the cascade; a tunnel that is already stopped is left alone. */
-export function stopTunnel(ctx: ServerContext, tunnel: Tunnel, reason: ServerStopReason): void {
+export function stopTunnel(ctx: ServerContext, tunnel: Tunnel, reason: ServerStopReason, options: { announce: boolean } = { announce: true }): void {
   if (tunnel.state === 'stopped') return;
   tunnel.state = 'stopping';
   const sessionId = tunnel.session.id;
@@ -22,6 +22,8 @@ export function stopTunnel(ctx: ServerContext, tunnel: Tunnel, reason: ServerSto
   for (const request of tunnel.stop(reason)) request.fail(code, message);
   for (const request of ctx.handed.ofSession(sessionId)) request.fail(code, message);
   ctx.portPool?.markIdle(tunnel.name);
+  // Replica mode: the other replicas stop their copy too (they are told with announce: false).
+  if (options.announce) ctx.replicas?.saveStop(tunnel);
   ctx.logger.info(reason === 'expired' ? 'tunnel expired' : 'tunnel stopped by an admin', { tunnel: tunnel.name, port: tunnel.port, expiresAt: new Date(tunnel.expiresAt).toISOString() });
 }
 

@@ -58,9 +58,41 @@ export function decidePeerTrust(socket: Socket, trusted: TrustedProxies): void {
   trustedSockets.set(socket, trusted.includes(socket.remoteAddress));
 }
 
+/**
+ * A browser request another replica passed on (replica mode): what that replica knew of the
+ * browser's connection. Such a request is judged as the first replica would have judged it.
+ */
+export interface ForwardedPeer {
+  /** The first replica's peer: the browser, or the proxy in front of it. */
+  address: string;
+  /** Whether the first replica trusted that peer as a proxy. */
+  trusted: boolean;
+  /** Whether that connection was TLS. */
+  tls: boolean;
+}
+
+const forwardedPeers = new WeakMap<IncomingMessage, ForwardedPeer>();
+
+/** Records what the replica that passed `req` on knew of its connection. */
+export function recordForwardedPeer(req: IncomingMessage, peer: ForwardedPeer): void {
+  forwardedPeers.set(req, peer);
+}
+
+/** The connection `req` came in on, as the first standin replica it reached saw it. */
+export function peerOf(req: IncomingMessage): ForwardedPeer {
+  const forwarded = forwardedPeers.get(req);
+  if (forwarded) return forwarded;
+  const address = req.socket.remoteAddress ?? 'unknown';
+  return {
+    address: address.startsWith('::ffff:') ? address.slice(7) : address,
+    trusted: trustedSockets.get(req.socket) ?? defaultTrust.includes(req.socket.remoteAddress),
+    tls: (req.socket as { encrypted?: boolean }).encrypted === true,
+  };
+}
+
 /** Whether the peer of `req` is a trusted proxy (for a connection no listener decided on: the default ranges). */
 export function isFromTrustedProxy(req: IncomingMessage): boolean {
-  return trustedSockets.get(req.socket) ?? defaultTrust.includes(req.socket.remoteAddress);
+  return peerOf(req).trusted;
 }
 
 /** A host (name, IPv4 or bracketed IPv6) with an optional port: what X-Forwarded-Host may say. */
@@ -72,7 +104,7 @@ export function forwardedProto(req: IncomingMessage): 'http' | 'https' {
     const claimed = firstValue(req.headers['x-forwarded-proto'])?.toLowerCase();
     if (claimed === 'http' || claimed === 'https') return claimed;
   }
-  return (req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http';
+  return peerOf(req).tls ? 'https' : 'http';
 }
 
 /** The host the browser asked for: a trusted proxy's valid `X-Forwarded-Host`, else the Host header. */
@@ -89,9 +121,8 @@ export function forwardedHost(req: IncomingMessage): string | undefined {
  * names (the peer that proxy saw), else the peer itself. For per-source bounds.
  */
 export function sourceAddressOf(req: IncomingMessage): string {
-  const peer = req.socket.remoteAddress ?? 'unknown';
-  const plainPeer = peer.startsWith('::ffff:') ? peer.slice(7) : peer;
-  if (!isFromTrustedProxy(req)) return plainPeer;
+  const { address: plainPeer, trusted } = peerOf(req);
+  if (!trusted) return plainPeer;
   const chain = req.headers['x-forwarded-for'];
   const last = (Array.isArray(chain) ? chain.join(',') : chain)?.split(',').pop()?.trim();
   return last && net.isIP(last) ? last : plainPeer;

@@ -54,7 +54,8 @@ function countAsInFlight(tunnel: Tunnel, request: BrowserRequest): void {
 }
 
 function refusalFor(ctx: ServerContext, name: string, tunnel: Tunnel | undefined, request: BrowserRequest): Refusal | undefined {
-  if (ctx.drain.draining) return { code: 'tunnel_offline', message: 'The standin server is shutting down; retry in a moment.' };
+  // A draining replica passes what it can to the others; what is left it still serves (docs/replicas.md "Rolling update").
+  if (ctx.drain.draining && !ctx.replicas) return { code: 'tunnel_offline', message: 'The standin server is shutting down; retry in a moment.' };
   if (!tunnel) return { code: 'tunnel_offline', message: `No tunnel named ${name} is registered.` };
   const privateRefusal = privateTunnelRefusal(ctx, tunnel, request.req);
   if (privateRefusal) return { code: 'tunnel_private', message: privateRefusal };

@@ -46,7 +46,6 @@ interface IdlePoll {
 }
 
 export class TunnelSession {
-  readonly id = newUuid();
   /** When a poll last arrived, ms since epoch. */
   lastPollAt = Date.now();
   /** When the client registered this session, ms since epoch. */
@@ -66,6 +65,8 @@ export class TunnelSession {
     readonly tunnel: string,
     private readonly limits: SessionLimits,
     private readonly handed: HandedRequests,
+    /** Given when another replica registered the session (the id is shared through Redis). */
+    readonly id: string = newUuid(),
   ) {
     this.liveness = new SessionLiveness(limits.pollTimeoutMs + POLL_GRACE_MS);
   }
@@ -173,6 +174,19 @@ export class TunnelSession {
   private withdraw(request: BrowserRequest): void {
     const index = this.queue.indexOf(request);
     if (index >= 0) this.queue.splice(index, 1);
+  }
+
+  /** This replica is draining (replica mode): idle polls are answered at once, so the client polls another replica. */
+  sendIdlePollsElsewhere(): void {
+    for (const poll of this.idlePolls.splice(0)) {
+      this.dropPoll(poll);
+      replyPollElsewhere(poll.res);
+    }
+  }
+
+  /** Takes every queued request out of the queue (to fail them). */
+  takeQueued(): BrowserRequest[] {
+    return this.queue.splice(0);
   }
 
   /** Ends the session: idle polls are answered with the reason; returns the requests still queued. */
@@ -293,6 +307,16 @@ const END_MESSAGES: Record<SessionEndReason, string> = {
   stopped: 'an admin stopped the tunnel',
   shutdown: 'the standin server is shutting down; register again in a moment',
 };
+
+/**
+ * Answers a poll with "nothing for you here" (204, as at the poll timeout) and closes its
+ * connection, so the client's next poll opens a new one, which the Service sends to another replica.
+ */
+export function replyPollElsewhere(res: ServerResponse): void {
+  if (res.headersSent || res.destroyed) return;
+  res.setHeader('connection', 'close');
+  replyNoContent(res);
+}
 
 /** Answers a poll of a session that has ended, with a code and a reason the client acts on. */
 export function replyEnded(res: ServerResponse, reason: SessionEndReason): void {

@@ -47,7 +47,8 @@ export function startTunnelSweeper(ctx: ServerContext): () => void {
   const timer = setInterval(() => {
     sweepExpiredTunnels(ctx);
     // Clean-up is not urgent: once a second is plenty, and keeps the expiry pass cheap.
-    if (++passes % 2 === 0) sweepAbandoned(ctx);
+    // Replica mode: one replica (the health lease holder) does the clean-up for all.
+    if (++passes % 2 === 0 && (!ctx.replicas || ctx.replicas.runsClusterChores)) sweepAbandoned(ctx);
   }, SWEEP_INTERVAL_MS);
   timer.unref();
   return () => clearInterval(timer);

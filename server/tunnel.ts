@@ -13,6 +13,14 @@ import { TunnelSession, type SessionEndReason, type SessionLimits } from './tunn
 /** Lifecycle state of a tunnel. */
 export type TunnelState = 'pending' | 'active' | 'stopping' | 'stopped' | 'error';
 
+/** What a tunnel needs to know of the other replicas, in replica mode. */
+export interface ReplicaView {
+  /** Whether the tunnel's client is polling another replica. */
+  pollsElsewhere(name: string): boolean;
+  /** Whether the shared state (Redis) answers. */
+  readonly sharedStateReachable: boolean;
+}
+
 /** What the server counts per tunnel. */
 export interface TunnelCounters {
   requests: number;
@@ -47,6 +55,8 @@ export class Tunnel {
   readonly recentRequests = new RecentRequests();
   /** Upgraded connections open now (WebSockets); they ride on the session's client connections. */
   readonly upgrades = new OpenUpgrades();
+  /** Replica mode: what this replica knows of the others (server/replicas/poll-presence.ts); null for a single server. */
+  replicas: ReplicaView | null = null;
 
   constructor(
     readonly name: string,
@@ -55,17 +65,24 @@ export class Tunnel {
     expiresAt: number,
     private readonly limits: SessionLimits,
     private readonly handed: HandedRequests,
+    sessionId?: string,
   ) {
     this.expiresAt = expiresAt;
     this.target = registration.target;
     this.owner = registration.owner;
     this.version = registration.version;
-    this.session = new TunnelSession(name, limits, handed);
+    this.session = new TunnelSession(name, limits, handed, sessionId);
   }
 
   /** Whether a client of this tunnel has ever polled (one that never did gives its port back). */
   get everPolled(): boolean {
     return this.polledBefore || this.session.hasPolled;
+  }
+
+  /** A client of this tunnel polled another replica (replica mode). */
+  markPolledElsewhere(): void {
+    this.polledBefore = true;
+    if (this.state === 'pending') this.state = 'active';
   }
 
   /** When the client was last heard from, ms since epoch. */
@@ -79,18 +96,22 @@ export class Tunnel {
    */
   get isOnline(): boolean {
     // Not counters.inFlight: that counts the browser request asking, so a dead client looked online.
-    return this.session.isAlive;
+    const replicas = this.replicas;
+    if (!replicas) return this.session.isAlive;
+    // Without Redis a replica cannot know whether a session is still current (docs/replicas.md "Redis outage").
+    if (!replicas.sharedStateReachable) return false;
+    return this.session.isAlive || (this.state !== 'stopped' && replicas.pollsElsewhere(this.name));
   }
 
   /**
    * A client (re-)registers: a new session replaces the old one, whose idle polls are told so;
    * browser requests still queued move over to the new session instead of failing.
    */
-  startSession(registration: RegisterRequest, expiresAt: number, port: number | null): TunnelSession {
+  startSession(registration: RegisterRequest, expiresAt: number, port: number | null, sessionId?: string): TunnelSession {
     this.polledBefore ||= this.session.hasPolled;
     const queued = this.session.end('replaced');
     this.upgrades.closeAll('session replaced');
-    this.session = new TunnelSession(this.name, this.limits, this.handed);
+    this.session = new TunnelSession(this.name, this.limits, this.handed, sessionId);
     this.state = 'pending';
     this.stopReason = undefined;
     this.stoppedAt = undefined;

@@ -20,6 +20,7 @@ import type { Closable } from './open-upgrades';
 import { keepOpenWhileIdle } from './http-listener';
 import { formatResponseHead } from './raw-response-head';
 import type { ServerContext } from './server-context';
+import { mayPassOn, type Arrival } from './arrival';
 import { admitToTunnel } from './tunnel-admission';
 import type { Tunnel } from './tunnel';
 import { sourceAddressOf } from './trusted-proxies';
@@ -31,8 +32,9 @@ const CLOSE_GRACE_MS = 2_000;
  * Serves one browser Upgrade request through tunnel `name` (which may not exist). The main
  * port's selector calls this too, with the tunnel it selected.
  */
-export function serveUpgradeThroughTunnel(ctx: ServerContext, name: string, req: IncomingMessage, socket: Duplex, head: Buffer): void {
-  const request = new BrowserRequest(req, responseOnSocket(req, socket), name, ctx.logger);
+export function serveUpgradeThroughTunnel(ctx: ServerContext, name: string, req: IncomingMessage, socket: Duplex, head: Buffer, arrival: Arrival = {}): void {
+  if (ctx.replicas && mayPassOn(ctx, arrival) && ctx.replicas.forwardUpgradeIfElsewhere(name, req, socket, head)) return;
+  const request = new BrowserRequest(req, responseOnSocket(req, socket), name, ctx.logger, ctx.requestIds.next());
   markAsUpgrade(request.meta, req);
   const link = new UpgradeLink(ctx, request, socket, head);
   request.upgrade = link;

@@ -368,6 +368,8 @@ export type ControlErrorCode =
   | 'tunnel_stopped'
   | 'server_shutdown'
   | 'too_many_polls'
+  /** Replica mode: the shared registry (Redis) cannot be reached; registration is retried. */
+  | 'registry_unavailable'
   | 'internal_error';
 
 /** JSON body of every non-2xx control answer. */

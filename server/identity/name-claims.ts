@@ -23,8 +23,8 @@ export interface NameClaimStore {
   get(name: string): NameClaim | undefined;
   set(claim: NameClaim): void;
   delete(name: string): void;
-  /** Drops claims last used before `cutoff`, except those `isLive` says are in use. */
-  dropUnusedSince(cutoff: number, isLive: (name: string) => boolean): void;
+  /** Drops claims last used before `cutoff`, except those `isLive` says are in use; returns the names dropped. */
+  dropUnusedSince(cutoff: number, isLive: (name: string) => boolean): string[];
   readonly size: number;
 }
 
@@ -52,10 +52,15 @@ export class InMemoryNameClaimStore implements NameClaimStore {
     this.byName.delete(name);
   }
 
-  dropUnusedSince(cutoff: number, isLive: (name: string) => boolean): void {
+  dropUnusedSince(cutoff: number, isLive: (name: string) => boolean): string[] {
+    const dropped: string[] = [];
     for (const claim of [...this.byName.values()]) {
-      if (claim.lastUsedAt < cutoff && !isLive(claim.name)) this.byName.delete(claim.name);
+      if (claim.lastUsedAt < cutoff && !isLive(claim.name)) {
+        this.byName.delete(claim.name);
+        dropped.push(claim.name);
+      }
     }
+    return dropped;
   }
 
   get size(): number {

@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HEADER, MAX_POLLS_PER_SESSION } from '../../shared/protocol';
 import { replyError, replyNoContent } from '../control-reply';
 import type { ServerContext } from '../server-context';
-import { replyEnded } from '../tunnel-session';
+import { replyEnded, replyPollElsewhere } from '../tunnel-session';
 
 export function handlePoll(ctx: ServerContext, name: string, req: IncomingMessage, res: ServerResponse): void {
   continueAsPoll(ctx, name, req.headers[HEADER.session], res);
@@ -29,7 +29,12 @@ export function continueAsPoll(ctx: ServerContext, name: string, sessionId: stri
     replyError(res, 429, 'too_many_polls', `session already holds ${MAX_POLLS_PER_SESSION} polls; keep fewer open (--concurrency)`);
     return;
   }
-  if (tunnel.state === 'pending') tunnel.state = 'active';
+  // A draining replica hands out what still waits here, then sends the client's polls elsewhere.
+  if (ctx.drain.draining && ctx.replicas && tunnel.session.queuedCount === 0) return replyPollElsewhere(res);
+  if (tunnel.state === 'pending') {
+    tunnel.state = 'active';
+    ctx.replicas?.savePolled(tunnel);
+  }
   tunnel.session.acceptPoll(res);
 }
 

@@ -8,7 +8,7 @@ import { HEADER, parseProbeResultMeta } from '../../shared/protocol';
 import { readFrame } from '../../shared/wire-frame';
 import { replyError } from '../control-reply';
 import type { ServerContext } from '../server-context';
-import { continueAsPoll } from './poll';
+import { continueAfterResponse } from './poll';
 
 export async function handleProbeResult(ctx: ServerContext, name: string, probeId: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const sessionId = req.headers[HEADER.session];
@@ -19,5 +19,5 @@ export async function handleProbeResult(ctx: ServerContext, name: string, probeI
   }
   // A probe answer has no body; drain anything a broken client sends anyway.
   req.resume();
-  req.once('end', () => continueAsPoll(ctx, name, sessionId, res));
+  req.once('end', () => continueAfterResponse(ctx, name, sessionId, req, res));
 }

@@ -18,6 +18,20 @@ export async function handleRegister(ctx: ServerContext, caller: Caller, req: In
     return;
   }
   const registration = parseRegisterRequest(await readJsonBody(req, MAX_CONTROL_BODY_BYTES));
+  const replicas = ctx.replicas;
+  if (!replicas) return register(ctx, caller, registration, req, res);
+  try {
+    // One registration at a time across the replicas, on fresh copies of the name's claim and the ports.
+    await replicas.whileRegistering(registration.name, () => register(ctx, caller, registration, req, res));
+  } catch (error) {
+    if (res.headersSent) throw error;
+    ctx.logger.warn('registration failed: shared registry unavailable', { tunnel: registration.name, error: (error as Error).message });
+    replyError(res, 503, 'registry_unavailable', 'the standin servers cannot reach their shared registry (Redis) right now; retrying helps');
+  }
+}
+
+/** Decides on the name, port and session of one registration, and answers it. */
+async function register(ctx: ServerContext, caller: Caller, registration: RegisterRequest, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const existing = ctx.registry.get(registration.name);
   const activity = { live: existing !== undefined && existing.state !== 'stopped', lastSeenAt: existing?.lastSeenAt };
   const decision = decideNameClaim(ctx.claims, caller, registration.name, registration.claimKey, activity, ctx.config.claimTtlMs);
@@ -49,6 +63,8 @@ export async function handleRegister(ctx: ServerContext, caller: Caller, req: In
   if (caller.user !== null) tunnel.owner = caller.user;
   // A resumed private tunnel keeps its access key, so the links already shared keep working.
   tunnel.privateAccessKey = registration.private ? (decision.resumed ? tunnel.privateAccessKey : null) ?? ctx.privateAccess.newAccessKey() : null;
+  tunnel.replicas = ctx.replicas?.view ?? null;
+  ctx.replicas?.saveSession(tunnel);
   ctx.logger.info('registered tunnel', {
     tunnel: registration.name,
     port,

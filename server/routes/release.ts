@@ -15,6 +15,7 @@ export function handleRelease(ctx: ServerContext, name: string, req: IncomingMes
   if (tunnel.state === 'stopped') return replyNoContent(res);
   for (const request of tunnel.stop('released')) request.fail('tunnel_offline', `The standin client of tunnel ${name} disconnected.`);
   ctx.portPool?.markIdle(name);
+  ctx.replicas?.saveStop(tunnel);
   ctx.logger.info('released tunnel', { tunnel: name });
   replyNoContent(res);
 }

@@ -13,11 +13,16 @@ import { readFrame } from '../../shared/wire-frame';
 import { replyError } from '../control-reply';
 import { GroupBodies } from '../group-bodies';
 import type { ServerContext } from '../server-context';
+import type { Arrival } from '../arrival';
 import { continueAfterResponse } from './poll';
 
-export async function handleRespondToSeveral(ctx: ServerContext, name: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function handleRespondToSeveral(ctx: ServerContext, name: string, req: IncomingMessage, res: ServerResponse, arrival: Arrival = {}): Promise<void> {
   const sessionId = req.headers[HEADER.session];
-  const { responses } = parseResponseGroupMeta(await readFrame(req, { timeoutMs: ctx.config.requestTimeoutMs }));
+  const frame = await readFrame(req, { timeoutMs: ctx.config.requestTimeoutMs });
+  const { responses } = parseResponseGroupMeta(frame);
+  // Replica mode: a group answers one poll's batch, so all its requests are held by one replica.
+  const continueHere = () => continueAfterResponse(ctx, name, sessionId, req, res);
+  if (!arrival.forwarded && ctx.replicas?.forwardGroupIfElsewhere(responses, frame, req, res, continueHere)) return;
   if (new Set(responses.map((response) => response.id)).size !== responses.length) {
     replyError(res, 400, 'bad_request', 'a request id appears twice in one group of responses');
     return;

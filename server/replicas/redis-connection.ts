@@ -1,0 +1,95 @@
+/**
+ * The replica's connections to Redis: one for commands, one for the event subscription (a
+ * subscribed connection can do nothing else). Every command has a timeout and none waits in an
+ * offline queue, so a Redis outage makes calls fail fast instead of piling up; the client
+ * reconnects by itself. `reachable` turns false when no command has succeeded for
+ * REDIS_UNREACHABLE_AFTER_MS (readiness and routing read it; docs/replicas.md "Redis outage").
+ */
+
+import { createClient } from 'redis';
+import type { Logger } from '../../shared/logger';
+
+/** Longest wait for one Redis command. */
+export const REDIS_COMMAND_TIMEOUT_MS = 1_000;
+
+/** After this long without a successful command, Redis counts as unreachable. */
+export const REDIS_UNREACHABLE_AFTER_MS = 5_000;
+
+/** Longest pause between reconnection attempts. */
+const MAX_RECONNECT_DELAY_MS = 1_000;
+
+export type RedisClient = ReturnType<typeof createRedisClient>;
+
+function createRedisClient(url: string) {
+  return createClient({
+    url,
+    disableOfflineQueue: true,
+    commandOptions: { timeout: REDIS_COMMAND_TIMEOUT_MS },
+    socket: { connectTimeout: REDIS_COMMAND_TIMEOUT_MS, reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, MAX_RECONNECT_DELAY_MS) },
+  });
+}
+
+export class RedisConnection {
+  readonly commands: RedisClient;
+  readonly subscriber: RedisClient;
+  private lastSuccessAt = Date.now();
+  private wasReachable = true;
+
+  constructor(
+    url: string,
+    private readonly logger: Logger,
+  ) {
+    this.commands = createRedisClient(url);
+    this.subscriber = createRedisClient(url);
+    // node-redis emits 'error' on every failed connection attempt; unheard, it would end the process.
+    for (const client of [this.commands, this.subscriber]) client.on('error', (error: Error) => this.logger.debug('redis connection error', { error: error.message }));
+    this.commands.on('ready', () => this.logger.info('connected to redis'));
+  }
+
+  /** Starts connecting; resolves once connected or after `waitMs` (the replica starts either way and heals later). */
+  async start(waitMs = 3_000): Promise<void> {
+    const connecting = Promise.all([this.commands.connect(), this.subscriber.connect()]).then(() => this.noteSuccess());
+    connecting.catch((error: Error) => this.logger.warn('redis not reachable yet; retrying', { error: error.message }));
+    await Promise.race([connecting.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, waitMs).unref())]);
+  }
+
+  /** Runs `call` on the command connection, noting whether Redis answered. */
+  async run<T>(call: (client: RedisClient) => Promise<T>): Promise<T> {
+    try {
+      const result = await call(this.commands);
+      this.noteSuccess();
+      return result;
+    } catch (error) {
+      this.noteFailure(error as Error);
+      throw error;
+    }
+  }
+
+  /** Whether Redis answered within the last REDIS_UNREACHABLE_AFTER_MS. */
+  get reachable(): boolean {
+    return Date.now() - this.lastSuccessAt < REDIS_UNREACHABLE_AFTER_MS;
+  }
+
+  close(): void {
+    for (const client of [this.commands, this.subscriber]) {
+      try {
+        client.destroy();
+      } catch {
+        // Already closed.
+      }
+    }
+  }
+
+  private noteSuccess(): void {
+    this.lastSuccessAt = Date.now();
+    if (!this.wasReachable) this.logger.info('redis reachable again');
+    this.wasReachable = true;
+  }
+
+  private noteFailure(error: Error): void {
+    if (this.wasReachable && !this.reachable) {
+      this.wasReachable = false;
+      this.logger.error('redis unreachable: tunnels are offline on this replica until it returns', { error: error.message });
+    }
+  }
+}

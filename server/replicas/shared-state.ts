@@ -1,0 +1,344 @@
+/**
+ * What the replicas share through Redis: tunnels (their current session and whether it
+ * stopped), name claims and port reservations. Each replica keeps all of it in memory, as a
+ * single server does, so every lookup on the data path stays synchronous; Redis is where changes
+ * are written and where the other replicas read them back:
+ * - a change is written, then announced on the `standin:events` channel; every replica re-reads
+ *   that tunnel (and the port table) and applies it to its own copy;
+ * - every RESYNC_INTERVAL_MS each replica re-reads everything, which heals messages missed while
+ *   Redis or the subscription was down;
+ * - registrations take a lock and re-read what they decide on (the name's tunnel and claim, the
+ *   port table) first, so two replicas never hand out one name or one port twice.
+ * docs/replicas.md "Shared state" has the key layout.
+ */
+
+import type { Logger } from '../../shared/logger';
+import { randomHex } from '../../shared/random-ids';
+import type { RegisterRequest, SessionEndReason } from '../../shared/protocol';
+import { InMemoryNameClaimStore, type NameClaim, type NameClaimStore } from '../identity/name-claims';
+import { InMemoryPortPool, type PortPool, type Reservation } from '../port-pool';
+import { Tunnel } from '../tunnel';
+import type { ServerContext } from '../server-context';
+import { stopTunnel } from '../stop-tunnel';
+import type { RedisConnection } from './redis-connection';
+
+const TUNNELS_KEY = 'standin:tunnels';
+const tunnelKey = (name: string) => `standin:tunnel:${name}`;
+const CLAIMS_KEY = 'standin:claims';
+const PORTS_KEY = 'standin:ports';
+const EVENTS_CHANNEL = 'standin:events';
+const REGISTRATION_LOCK_KEY = 'standin:lock:registration';
+
+export const RESYNC_INTERVAL_MS = 3_000;
+/** A registration lock left by a killed replica frees itself after this. */
+const REGISTRATION_LOCK_TTL_MS = 5_000;
+/** How long a registration waits for the lock before it gives up (503). */
+const REGISTRATION_LOCK_WAIT_MS = 4_000;
+
+/** A tunnel's session as stored: what every replica needs to serve and check it. */
+interface SessionRecord {
+  sessionId: string;
+  port: number | null;
+  target: string;
+  owner?: string;
+  version?: string;
+  user: string | null;
+  privateAccessKey: string | null;
+  expiresAt: number;
+}
+
+interface StopRecord {
+  reason: SessionEndReason;
+  stoppedAt: number;
+}
+
+/** One tunnel as stored: a hash with `session`, `stop` (once stopped) and `polled` (once a client polled). */
+interface TunnelRecord {
+  session: SessionRecord;
+  stop: StopRecord | undefined;
+  polled: boolean;
+}
+
+/** The name claims, kept in memory and written through to Redis. */
+class SharedNameClaims implements NameClaimStore {
+  private readonly local = new InMemoryNameClaimStore();
+
+  constructor(private readonly shared: SharedState) {}
+
+  get(name: string): NameClaim | undefined {
+    return this.local.get(name);
+  }
+
+  set(claim: NameClaim): void {
+    this.local.set(claim);
+    this.shared.write((client) => client.hSet(CLAIMS_KEY, claim.name, JSON.stringify(claim)));
+  }
+
+  delete(name: string): void {
+    this.local.delete(name);
+    this.shared.write((client) => client.hDel(CLAIMS_KEY, name));
+  }
+
+  dropUnusedSince(cutoff: number, isLive: (name: string) => boolean): string[] {
+    const dropped = this.local.dropUnusedSince(cutoff, isLive);
+    if (dropped.length > 0) this.shared.write((client) => client.hDel(CLAIMS_KEY, dropped));
+    return dropped;
+  }
+
+  get size(): number {
+    return this.local.size;
+  }
+
+  /** Takes the stored claim of `name` (or its absence) into memory. */
+  applyStored(name: string, stored: string | null | undefined): void {
+    const claim = stored ? parseJson<NameClaim>(stored) : undefined;
+    if (claim && claim.name === name) this.local.set(claim);
+    else this.local.delete(name);
+  }
+}
+
+/** The port reservations, kept in memory; the whole (small) table is written after each change. */
+class SharedPortPool implements PortPool {
+  readonly local: InMemoryPortPool;
+
+  constructor(
+    range: { from: number; to: number },
+    private readonly shared: SharedState,
+  ) {
+    this.local = new InMemoryPortPool(range);
+  }
+
+  reserve(name: string, preferred: number | undefined, isLive: (name: string) => boolean): number | null {
+    const port = this.local.reserve(name, preferred, isLive);
+    this.save();
+    return port;
+  }
+
+  markIdle(name: string, now?: number): void {
+    this.local.markIdle(name, now);
+    this.save();
+  }
+
+  release(name: string): void {
+    this.local.release(name);
+    this.save();
+  }
+
+  retire(port: number): void {
+    this.local.retire(port);
+    this.save();
+  }
+
+  nameForPort(port: number): string | undefined {
+    return this.local.nameForPort(port);
+  }
+
+  portForName(name: string): number | undefined {
+    return this.local.portForName(name);
+  }
+
+  private save(): void {
+    const entries = Object.fromEntries(this.local.reservations().map((reservation) => [String(reservation.port), JSON.stringify(reservation)]));
+    this.shared.write((client) => {
+      const multi = client.multi().del(PORTS_KEY);
+      if (Object.keys(entries).length > 0) multi.hSet(PORTS_KEY, entries);
+      return multi.exec();
+    });
+  }
+}
+
+export class SharedState {
+  readonly claims: SharedNameClaims;
+  readonly portPool: SharedPortPool | null;
+  private ctx: ServerContext | undefined;
+  private readonly pendingWrites = new Set<Promise<unknown>>();
+  private resyncTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly redis: RedisConnection,
+    tunnelPorts: { from: number; to: number } | null,
+    private readonly logger: Logger,
+  ) {
+    this.claims = new SharedNameClaims(this);
+    this.portPool = tunnelPorts ? new SharedPortPool(tunnelPorts, this) : null;
+  }
+
+  /** Loads everything, subscribes to changes and starts the periodic re-read. */
+  async start(ctx: ServerContext): Promise<void> {
+    this.ctx = ctx;
+    await this.redis.subscriber
+      .subscribe(EVENTS_CHANNEL, (message) => void this.applyEvent(message))
+      .catch((error: Error) => this.logger.warn('redis subscription failed; changes arrive with the periodic re-read', { error: error.message }));
+    await this.resync().catch((error: Error) => this.logger.warn('could not load the shared tunnels yet', { error: error.message }));
+    this.resyncTimer = setInterval(() => void this.resync().catch(() => undefined), RESYNC_INTERVAL_MS);
+    this.resyncTimer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.resyncTimer);
+  }
+
+  /** Writes in the background; failures are logged (the periodic re-read is the repair). */
+  write(call: Parameters<RedisConnection['run']>[0]): void {
+    const pending = this.redis.run(call).catch((error: Error) => this.logger.warn('redis write failed', { error: error.message }));
+    this.pendingWrites.add(pending);
+    void pending.finally(() => this.pendingWrites.delete(pending));
+  }
+
+  /** Waits for the writes started so far. */
+  async flush(): Promise<void> {
+    await Promise.all([...this.pendingWrites]);
+  }
+
+  /**
+   * Runs a registration of `name` under the cluster-wide lock, after re-reading what it decides
+   * on; its writes are done before the lock is given back. Throws when Redis cannot be reached.
+   */
+  async whileRegistering<T>(name: string, register: () => Promise<T>): Promise<T> {
+    const token = randomHex(16);
+    await this.takeLock(token);
+    try {
+      await this.reload(name);
+      const result = await register();
+      await this.flush();
+      return result;
+    } finally {
+      await this.redis
+        .run((client) => client.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0", { keys: [REGISTRATION_LOCK_KEY], arguments: [token] }))
+        .catch(() => undefined);
+    }
+  }
+
+  /** Stores `tunnel`'s (new) session and tells the other replicas. */
+  saveSession(tunnel: Tunnel): void {
+    const session: SessionRecord = {
+      sessionId: tunnel.session.id,
+      port: tunnel.port,
+      target: tunnel.target,
+      owner: tunnel.owner,
+      version: tunnel.version,
+      user: tunnel.user,
+      privateAccessKey: tunnel.privateAccessKey,
+      expiresAt: tunnel.expiresAt,
+    };
+    this.write((client) => client.multi().sAdd(TUNNELS_KEY, tunnel.name).hSet(tunnelKey(tunnel.name), 'session', JSON.stringify(session)).hDel(tunnelKey(tunnel.name), ['stop', 'polled']).publish(EVENTS_CHANNEL, tunnel.name).exec());
+  }
+
+  /** Stores that `tunnel` stopped, and why. */
+  saveStop(tunnel: Tunnel): void {
+    const stop: StopRecord = { reason: tunnel.stopReason ?? 'stopped', stoppedAt: tunnel.stoppedAt ?? Date.now() };
+    this.write((client) => client.multi().hSet(tunnelKey(tunnel.name), 'stop', JSON.stringify(stop)).publish(EVENTS_CHANNEL, tunnel.name).exec());
+  }
+
+  /** Stores that `tunnel`'s client polled (a registration that never polls gives its port back). */
+  savePolled(tunnel: Tunnel): void {
+    this.write((client) => client.multi().hSet(tunnelKey(tunnel.name), 'polled', '1').publish(EVENTS_CHANNEL, tunnel.name).exec());
+  }
+
+  /** Forgets `name`'s tunnel everywhere. */
+  saveForgotten(name: string): void {
+    this.write((client) => client.multi().del(tunnelKey(name)).sRem(TUNNELS_KEY, name).publish(EVENTS_CHANNEL, name).exec());
+  }
+
+  private async takeLock(token: string): Promise<void> {
+    const deadline = Date.now() + REGISTRATION_LOCK_WAIT_MS;
+    for (;;) {
+      const taken = await this.redis.run((client) => client.set(REGISTRATION_LOCK_KEY, token, { NX: true, PX: REGISTRATION_LOCK_TTL_MS }));
+      if (taken === 'OK') return;
+      if (Date.now() > deadline) throw new Error('another replica holds the registration lock');
+      await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 30));
+    }
+  }
+
+  /** Re-reads one tunnel, its claim and the port table. */
+  private async reload(name: string): Promise<void> {
+    const [record, claim, ports] = await this.redis.run((client) => Promise.all([client.hGetAll(tunnelKey(name)), client.hGet(CLAIMS_KEY, name), client.hGetAll(PORTS_KEY)]));
+    this.applyPorts(ports);
+    this.claims.applyStored(name, claim);
+    this.applyTunnel(name, parseTunnelRecord(record));
+  }
+
+  private async applyEvent(name: string): Promise<void> {
+    try {
+      const [record, ports] = await this.redis.run((client) => Promise.all([client.hGetAll(tunnelKey(name)), client.hGetAll(PORTS_KEY)]));
+      this.applyPorts(ports);
+      this.applyTunnel(name, parseTunnelRecord(record));
+    } catch (error) {
+      this.logger.debug('could not apply a change from another replica', { tunnel: name, error: (error as Error).message });
+    }
+  }
+
+  /** Re-reads every tunnel, claim and port reservation. */
+  async resync(): Promise<void> {
+    const { names, records, claims, ports } = await this.redis.run(async (client) => {
+      const [names, claims, ports] = await Promise.all([client.sMembers(TUNNELS_KEY), client.hGetAll(CLAIMS_KEY), client.hGetAll(PORTS_KEY)]);
+      const records = await Promise.all(names.map((name) => client.hGetAll(tunnelKey(name))));
+      return { names, records, claims, ports };
+    });
+    this.applyPorts(ports);
+    for (const [name, claim] of Object.entries(claims)) this.claims.applyStored(name, claim);
+    const stored = new Set<string>();
+    names.forEach((name, index) => {
+      stored.add(name);
+      this.applyTunnel(name, parseTunnelRecord(records[index]));
+    });
+    for (const tunnel of this.ctx?.registry.list() ?? []) if (!stored.has(tunnel.name)) this.applyTunnel(tunnel.name, undefined);
+  }
+
+  private applyPorts(stored: Record<string, string>): void {
+    const reservations = Object.values(stored)
+      .map((text) => parseJson<Reservation>(text))
+      .filter((reservation): reservation is Reservation => reservation !== undefined && typeof reservation.name === 'string' && Number.isInteger(reservation.port));
+    this.portPool?.local.load(reservations);
+  }
+
+  /** Makes this replica's copy of tunnel `name` match the stored one (undefined: forgotten). */
+  private applyTunnel(name: string, record: TunnelRecord | undefined): void {
+    const ctx = this.ctx;
+    if (!ctx) return;
+    let tunnel = ctx.registry.get(name);
+    if (!record) {
+      if (!tunnel) return;
+      if (tunnel.state !== 'stopped') stopLocally(ctx, tunnel, 'released');
+      ctx.registry.remove(name);
+      ctx.health.forget(name);
+      return;
+    }
+    const { session } = record;
+    const registration = { name, target: session.target, owner: session.owner, version: session.version } as RegisterRequest;
+    if (!tunnel) {
+      tunnel = new Tunnel(name, session.port, registration, session.expiresAt, { pollTimeoutMs: ctx.config.pollTimeoutMs, maxQueuedRequests: ctx.config.maxQueuedRequests }, ctx.handed, session.sessionId);
+      ctx.registry.add(tunnel);
+    } else if (tunnel.session.id !== session.sessionId) {
+      tunnel.startSession(registration, session.expiresAt, session.port, session.sessionId);
+    }
+    tunnel.replicas = ctx.replicas?.view ?? null;
+    tunnel.port = session.port;
+    tunnel.expiresAt = session.expiresAt;
+    tunnel.user = session.user;
+    tunnel.owner = session.owner;
+    tunnel.privateAccessKey = session.privateAccessKey;
+    if (record.polled) tunnel.markPolledElsewhere();
+    if (record.stop && tunnel.state !== 'stopped') stopLocally(ctx, tunnel, record.stop.reason);
+  }
+}
+
+/** Applies a stop another replica decided: the same cascade, without storing it again. */
+function stopLocally(ctx: ServerContext, tunnel: Tunnel, reason: SessionEndReason): void {
+  if (reason === 'expired' || reason === 'stopped') return stopTunnel(ctx, tunnel, reason, { announce: false });
+  for (const request of tunnel.stop(reason)) request.fail('tunnel_offline', `The standin client of tunnel ${tunnel.name} disconnected.`);
+}
+
+function parseTunnelRecord(hash: Record<string, string>): TunnelRecord | undefined {
+  const session = hash.session ? parseJson<SessionRecord>(hash.session) : undefined;
+  if (!session || typeof session.sessionId !== 'string' || typeof session.target !== 'string') return undefined;
+  return { session, stop: hash.stop ? parseJson<StopRecord>(hash.stop) : undefined, polled: hash.polled === '1' };
+}
+
+function parseJson<T>(text: string): T | undefined {
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return undefined;
+  }
+}
