@@ -125,7 +125,8 @@ export class ReplicaForwarding {
    */
   forwardAnswer(replica: ReplicaInfo, clientPath: string, req: http.IncomingMessage, res: http.ServerResponse, onTaken: () => void, prefix?: Buffer): void {
     const path = INTERNAL_PATHS.answer(clientPath);
-    const headers: RawHeaders = [CLUSTER_AUTH_HEADER, this.auth('POST', path), HEADER.notAPoll, '1'];
+    // Node adds no Host to headers given as an array, and a server refuses HTTP/1.1 without one.
+    const headers: RawHeaders = ['Host', replica.advertise, CLUSTER_AUTH_HEADER, this.auth('POST', path), HEADER.notAPoll, '1'];
     const session = req.headers[HEADER.session];
     if (typeof session === 'string') headers.push(HEADER.session, session);
     const length = req.headers['content-length'];
@@ -137,6 +138,7 @@ export class ReplicaForwarding {
         upstreamRes.resume();
         return onTaken();
       }
+      this.logger.debug('the holding replica refused an answer', { replica: replica.id, status: upstreamRes.statusCode, path });
       relayResponse(upstreamRes, res);
     });
     upstream.once('error', (error) => {
