@@ -74,7 +74,7 @@ export function recentRequestOf(request: BrowserRequest): RecentRequestFacts {
   return facts;
 }
 
-function toRecentRequest(facts: RecentRequestFacts): RecentRequest {
+export function toRecentRequest(facts: RecentRequestFacts): RecentRequest {
   return {
     id: facts.id,
     method: facts.method,

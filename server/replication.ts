@@ -8,7 +8,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { GroupedResponse } from '../shared/protocol';
+import type { RecentRequest, RecentRequestFacts } from './recent-requests';
 import type { ReplicaView, Tunnel } from './tunnel';
+
+/** One replica in the status API. */
+export interface ReplicaSummary {
+  id: string;
+  startedAt: string;
+  draining: boolean;
+  /** The replica answering this call. */
+  self: boolean;
+}
 
 export interface Replication {
   /** Whether Redis answers (readiness, and whether tunnels count as online). */
@@ -34,6 +44,12 @@ export interface Replication {
   saveStop(tunnel: Tunnel): void;
   savePolled(tunnel: Tunnel): void;
   saveForgotten(name: string): void;
+  /** Keeps a finished request for the tunnel's recent requests, which any replica lists. */
+  saveRecentRequest(name: string, facts: RecentRequestFacts): void;
+  /** The tunnel's recent requests from every replica, newest first. */
+  recentRequests(name: string): Promise<RecentRequest[]>;
+  /** The replicas alive now, for the status API and the dashboard. */
+  replicaList(): ReplicaSummary[];
   /** SIGTERM: stop taking work from the others. */
   startDraining(): Promise<void>;
 }

@@ -12,15 +12,18 @@ import { logAccess } from './access-log';
 import type { BrowserRequest } from './browser-request';
 import type { StandinMetrics } from './metrics';
 import { recentRequestOf } from './recent-requests';
+import type { Replication } from './replication';
 import type { Tunnel } from './tunnel';
 
 /** Records `request`, which has finished, for `tunnel` (undefined when no such tunnel exists). */
-export function recordFinishedRequest(metrics: StandinMetrics, request: BrowserRequest, tunnel: Tunnel | undefined): void {
+export function recordFinishedRequest(metrics: StandinMetrics, request: BrowserRequest, tunnel: Tunnel | undefined, replicas: Replication | null = null): void {
   if (tunnel) {
     tunnel.counters.bytesIn += request.bytesIn;
     tunnel.counters.bytesOut += request.bytesOut;
     if (request.errorCode) tunnel.counters.errors++;
-    tunnel.recentRequests.add(recentRequestOf(request));
+    const facts = recentRequestOf(request);
+    tunnel.recentRequests.add(facts);
+    replicas?.saveRecentRequest(tunnel.name, facts);
   }
   if (request.state === 'upgraded') return recordClosedUpgrade(metrics, request);
   metrics.observeRequest(request, (performance.now() - request.receivedAt) / 1000);

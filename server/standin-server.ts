@@ -84,8 +84,6 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
     replicas,
   };
   await replicas?.start(context);
-  // Every replica serves every tunnel's port: browsers reach whichever one the Service picks.
-  if (replicas && config.tunnelPorts) await openEveryTunnelPort(context, config.tunnelPorts);
   const stopSweeper = startTunnelSweeper(context);
   context.health.start();
   const mainPortUpgrades = createMainPortUpgradeHandler(context);
@@ -101,6 +99,8 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
   mainServer.on('connection', (socket) => socket.setKeepAlive(true, 15_000));
   const mainPort = await listen(mainServer, config.listenPort, config.bindAddress);
   await warnAboutTakenTunnelPorts(config, logger);
+  // Every replica serves every tunnel's port: browsers reach whichever one the Service picks.
+  if (replicas && config.tunnelPorts) await openEveryTunnelPort(context, config.tunnelPorts);
   if (!context.auth.hasClientAuth) logger.warn('NO TOKEN SET: anyone who can reach this server can register tunnels; use --token, --token-file, --tokens-file or --oidc-issuer');
   if (context.auth.tokensFileUsers !== null) logger.info('tokens file loaded', { file: config.tokensFile, users: context.auth.tokensFileUsers });
   logger.info('standin server listening', { port: mainPort, tunnelPorts: config.tunnelPorts ? `${config.tunnelPorts.from}-${config.tunnelPorts.to}` : 'none', ...describeStart(config, mainPort) });

@@ -5,7 +5,7 @@
  */
 
 import express from 'express';
-import { LIST_HISTORY_LENGTH, type CheckResult } from '../shared/status-api';
+import { LIST_HISTORY_LENGTH, type CheckResult, STATUS_PATHS } from '../shared/status-api';
 import { forgetTunnel } from './forget-tunnel';
 import { authenticateReader, mayRunCheck, maySeeDetails, mayStop, type StatusReader } from './identity/status-access';
 import type { ServerContext } from './server-context';
@@ -43,11 +43,18 @@ export function createStatusRouter(ctx: ServerContext): express.Router {
     res.set('cache-control', 'no-store').json(describeTunnelStatus(ctx, tunnel, Infinity, maySeeDetails(readerOf(res), tunnel), Date.now(), req.headers.host));
   });
 
-  readers.get('/_standin/api/tunnels/:name/requests', (req, res) => {
+  readers.get('/_standin/api/tunnels/:name/requests', async (req, res) => {
     const tunnel = ctx.registry.get(req.params.name);
     if (!tunnel) return void notFound(res, req.params.name);
     if (!maySeeDetails(readerOf(res), tunnel)) return void forbidden(res, `the recent requests of ${tunnel.name} are for its owner and admins`);
-    res.set('cache-control', 'no-store').json(tunnel.recentRequests.list());
+    // Replica mode: the requests every replica served, from Redis.
+    const listed = ctx.replicas ? await ctx.replicas.recentRequests(tunnel.name).catch(() => tunnel.recentRequests.list()) : tunnel.recentRequests.list();
+    res.set('cache-control', 'no-store').json(listed);
+  });
+
+  readers.get(STATUS_PATHS.replicas, (_req, res) => {
+    // A single server is one replica of itself.
+    res.set('cache-control', 'no-store').json(ctx.replicas ? ctx.replicas.replicaList() : []);
   });
 
   readers.post('/_standin/api/tunnels/:name/check', async (req, res) => {

@@ -28,7 +28,7 @@ export interface Refusal {
  */
 export function admitToTunnel(ctx: ServerContext, name: string, request: BrowserRequest): Tunnel | undefined {
   const tunnel = ctx.registry.get(name);
-  request.onFinished(() => recordFinishedRequest(ctx.metrics, request, tunnel));
+  request.onFinished(() => recordFinishedRequest(ctx.metrics, request, tunnel, ctx.replicas));
   if (tunnel) countAsInFlight(tunnel, request);
   const refusal = refusalFor(ctx, name, tunnel, request);
   if (refusal) {

@@ -15,6 +15,8 @@ import type { PublicUrls } from './protocol';
 export const STATUS_PATHS = {
   dashboard: '/_standin/',
   tunnels: '/_standin/api/tunnels',
+  /** Replica mode: the replicas alive now (an empty list from a single server). */
+  replicas: '/_standin/api/replicas',
   tunnel: (name: string) => `/_standin/api/tunnels/${encodeURIComponent(name)}`,
   check: (name: string) => `/_standin/api/tunnels/${encodeURIComponent(name)}/check`,
   metrics: '/_standin/metrics',

@@ -177,13 +177,27 @@ function render(tunnels) {
   emptyEl.hidden = tunnels.length > 0;
   var active = tunnels.filter(function (t) { return t.state === 'active'; }).length;
   var healthy = tunnels.filter(function (t) { return t.health.status === 'healthy'; }).length;
-  summaryEl.textContent = tunnels.length + ' tunnel' + (tunnels.length === 1 ? '' : 's') + ' · ' + active + ' active · ' + healthy + ' healthy · updated ' + new Date(now).toLocaleTimeString();
+  summaryEl.textContent = tunnels.length + ' tunnel' + (tunnels.length === 1 ? '' : 's') + ' · ' + active + ' active · ' + healthy + ' healthy' + replicasText + ' · updated ' + new Date(now).toLocaleTimeString();
+}
+
+// Replica mode: how many replicas serve, and which one answered (a single server lists none).
+var replicasText = '';
+function refreshReplicas() {
+  return fetch(STANDIN.replicasUrl, { headers: authHeaders({ accept: 'application/json' }), cache: 'no-store' })
+    .then(function (r) { return r.ok ? r.json() : []; })
+    .then(function (replicas) {
+      if (!replicas.length) { replicasText = ''; return; }
+      var self = replicas.filter(function (r) { return r.self; })[0];
+      var draining = replicas.filter(function (r) { return r.draining; }).length;
+      replicasText = ' · ' + replicas.length + ' replica' + (replicas.length === 1 ? '' : 's') + (draining ? ' (' + draining + ' draining)' : '') + (self ? ', this page from ' + self.id : '');
+    })
+    .catch(function () { replicasText = ''; });
 }
 
 function refresh() {
   signOutEl.hidden = !token();
   document.getElementById('sign-in-link').hidden = !!token();
-  return fetch(STANDIN.tunnelsUrl, { headers: authHeaders({ accept: 'application/json' }), cache: 'no-store' })
+  return refreshReplicas().then(function () { return fetch(STANDIN.tunnelsUrl, { headers: authHeaders({ accept: 'application/json' }), cache: 'no-store' }); })
     .then(function (r) {
       if (r.status === 401 || r.status === 403) {
         return r.json().then(function (body) {

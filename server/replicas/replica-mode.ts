@@ -19,7 +19,8 @@ import type { ServerConfig, ReplicationSettings } from '../config';
 import { listen } from '../public-ports';
 import { newReplicaTag, replicaTagOf, RequestIds } from '../request-ids';
 import type { ServerContext } from '../server-context';
-import type { Replication } from '../replication';
+import type { ReplicaSummary, Replication } from '../replication';
+import type { RecentRequest, RecentRequestFacts } from '../recent-requests';
 import type { ReplicaView, Tunnel } from '../tunnel';
 import { HealthLease } from './health-lease';
 import { ReplicaHealth } from './replica-health';
@@ -115,6 +116,18 @@ export class ReplicaMode implements Replication {
 
   saveForgotten(name: string): void {
     this.shared.saveForgotten(name);
+  }
+
+  saveRecentRequest(name: string, facts: RecentRequestFacts): void {
+    this.shared.saveRecentRequest(name, facts);
+  }
+
+  recentRequests(name: string): Promise<RecentRequest[]> {
+    return this.shared.recentRequests(name);
+  }
+
+  replicaList(): ReplicaSummary[] {
+    return this.directory.all().map((replica) => ({ id: replica.id, startedAt: new Date(replica.startedAt).toISOString(), draining: replica.draining, self: replica.id === this.id }));
   }
 
   /**

@@ -21,9 +21,11 @@ import { Tunnel } from '../tunnel';
 import type { ServerContext } from '../server-context';
 import { stopTunnel } from '../stop-tunnel';
 import type { RedisConnection } from './redis-connection';
+import { RECENT_REQUESTS_PER_TUNNEL, toRecentRequest, type RecentRequest, type RecentRequestFacts } from '../recent-requests';
 
 const TUNNELS_KEY = 'standin:tunnels';
 const tunnelKey = (name: string) => `standin:tunnel:${name}`;
+const recentKey = (name: string) => `standin:recent:${name}`;
 const CLAIMS_KEY = 'standin:claims';
 const PORTS_KEY = 'standin:ports';
 const EVENTS_CHANNEL = 'standin:events';
@@ -137,7 +139,8 @@ class SharedPortPool implements PortPool {
     return this.local.portForName(name);
   }
 
-  private save(): void {
+  /** Writes the whole table. */
+  save(): void {
     const entries = Object.fromEntries(this.local.reservations().map((reservation) => [String(reservation.port), JSON.stringify(reservation)]));
     this.shared.write((client) => {
       const multi = client.multi().del(PORTS_KEY);
@@ -235,9 +238,20 @@ export class SharedState {
     this.write((client) => client.multi().hSet(tunnelKey(tunnel.name), 'polled', '1').publish(EVENTS_CHANNEL, tunnel.name).exec());
   }
 
+  /** Keeps a finished request in the tunnel's shared list of recent requests. */
+  saveRecentRequest(name: string, facts: RecentRequestFacts): void {
+    this.write((client) => client.multi().lPush(recentKey(name), JSON.stringify(facts)).lTrim(recentKey(name), 0, RECENT_REQUESTS_PER_TUNNEL - 1).exec());
+  }
+
+  /** The tunnel's recent requests from every replica, newest first. */
+  async recentRequests(name: string): Promise<RecentRequest[]> {
+    const stored = await this.redis.run((client) => client.lRange(recentKey(name), 0, RECENT_REQUESTS_PER_TUNNEL - 1));
+    return stored.map((text) => parseJson<RecentRequestFacts>(text)).filter((facts): facts is RecentRequestFacts => facts !== undefined && typeof facts.url === 'string').map(toRecentRequest);
+  }
+
   /** Forgets `name`'s tunnel everywhere. */
   saveForgotten(name: string): void {
-    this.write((client) => client.multi().del(tunnelKey(name)).sRem(TUNNELS_KEY, name).publish(EVENTS_CHANNEL, name).exec());
+    this.write((client) => client.multi().del([tunnelKey(name), recentKey(name)]).sRem(TUNNELS_KEY, name).publish(EVENTS_CHANNEL, name).exec());
   }
 
   private async takeLock(token: string): Promise<void> {
@@ -282,7 +296,22 @@ export class SharedState {
       stored.add(name);
       this.applyTunnel(name, parseTunnelRecord(records[index]));
     });
-    for (const tunnel of this.ctx?.registry.list() ?? []) if (!stored.has(tunnel.name)) this.applyTunnel(tunnel.name, undefined);
+    for (const tunnel of this.ctx?.registry.list() ?? []) if (!stored.has(tunnel.name)) this.healOrForget(tunnel);
+  }
+
+  /**
+   * A tunnel this replica knows that Redis does not: a live one means Redis lost its data (a
+   * restart without persistence), so it is written back, with its claim and the port table;
+   * a stopped one was forgotten by another replica, and is forgotten here too.
+   */
+  private healOrForget(tunnel: Tunnel): void {
+    if (tunnel.state === 'stopped' || tunnel.session.endReason !== undefined) return this.applyTunnel(tunnel.name, undefined);
+    this.logger.warn('redis lost a live tunnel; writing it back', { tunnel: tunnel.name });
+    this.saveSession(tunnel);
+    if (tunnel.everPolled) this.savePolled(tunnel);
+    const claim = this.claims.get(tunnel.name);
+    if (claim) this.claims.set(claim);
+    this.portPool?.save();
   }
 
   private applyPorts(stored: Record<string, string>): void {
