@@ -1,5 +1,6 @@
 /** Builds a standin server from its config and runs it: main port, tunnel ports, shutdown. */
 
+import { createHmac } from 'node:crypto';
 import type { Logger } from '../shared/logger';
 import { configureLogPrivacy } from '../shared/trace-fields';
 import { POLL_GRACE_MS } from '../shared/protocol';
@@ -46,6 +47,11 @@ async function warnAboutTakenTunnelPorts(config: ServerConfig, logger: Logger): 
   else if (taken.length > 0) logger.warn('some tunnel ports are in use by another process and will be skipped', { tunnelPorts: range, inUse: taken.slice(0, 20).join(','), inUseCount: taken.length });
 }
 
+/** A key for one purpose, derived from the cluster secret (so the secret itself signs nothing else). */
+function derivedKey(secret: string, purpose: string): Buffer {
+  return createHmac('sha256', secret).update(purpose).digest();
+}
+
 /** Opens every port of the range (replica mode); one another process holds is skipped with a warning. */
 async function openEveryTunnelPort(ctx: ServerContext, range: { from: number; to: number }): Promise<void> {
   for (let port = range.from; port <= range.to; port++) {
@@ -79,7 +85,8 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
     drain: new ServerDrain(),
     auth: new ClientAuthenticator(config, logger),
     claims: replicas ? replicas.shared.claims : new InMemoryNameClaimStore(),
-    privateAccess: new PrivateAccess(),
+    // Replicas must agree on the cookie key: a link opened on one replica is checked on another.
+    privateAccess: new PrivateAccess(config.replication ? derivedKey(config.replication.clusterSecret, 'private-tunnel-cookies') : undefined),
     requestIds: replicas ? replicas.requestIds : new RequestIds(),
     replicas,
   };

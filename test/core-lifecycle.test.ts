@@ -14,6 +14,7 @@ import { ServerDrain } from '../server/server-drain';
 import { HandedRequests } from '../server/handed-requests';
 import type { StandinMetrics } from '../server/metrics';
 import type { ServerContext } from '../server/server-context';
+import { RequestIds } from '../server/request-ids';
 import { stopTunnel } from '../server/stop-tunnel';
 import { Tunnel } from '../server/tunnel';
 import { admitToTunnel } from '../server/tunnel-admission';
@@ -97,6 +98,8 @@ function fakeContext(overrides: Partial<ServerContext['config']> = {}): { ctx: S
     portPool: null,
     drain: new ServerDrain(),
     metrics,
+    requestIds: new RequestIds(),
+    replicas: null,
   } as unknown as ServerContext;
   return { ctx, observed, logs };
 }
