@@ -2,7 +2,7 @@ import { EchoResult, GetLoadResult, postEcho, runGetLoad, streamDownload, stream
 import { MeasuredProcess, PeakMemory, readCpuMicros, RssSampler } from './process-stats';
 
 /** The ways to reach the target app that the benchmark compares, in the order a round runs them. */
-export const TARGET_NAMES = ['direct', 'node-proxy', 'nginx', 'standin'] as const;
+export const TARGET_NAMES = ['direct', 'node-proxy', 'nginx', 'standin', 'standin-replicas'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 
 /** One way to reach the target app, and the processes in between whose cost it measures. */

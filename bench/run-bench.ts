@@ -8,7 +8,7 @@ import { measureIdleTunnels } from './measure-idle-tunnels';
 import { BenchTarget, measureTarget, Measured, RoundPlan, TargetRound, warmUp } from './measure-target';
 import { IdleResult, renderComparisonTable, renderResultsMarkdown } from './results-table';
 import { killAllChildren, SpawnedProcess } from './spawned-process';
-import { isStandinBuilt, StandinTunnel, startStandinTunnel } from './standin-processes';
+import { findRedisServer, isStandinBuilt, StandinReplicas, StandinTunnel, startStandinReplicas, startStandinTunnel } from './standin-processes';
 import { TARGET_PATH } from './target-app';
 import { waitForStatus } from './wait-for-status';
 
@@ -99,6 +99,21 @@ async function startTargets(config: BenchConfig): Promise<RunningSetup> {
         app: appProcess,
       });
     }
+    const replicas = await startReplicasIfPossible(config, new URL(appUrl), notes);
+    if (replicas) {
+      stoppers.push(() => replicas.stop());
+      targets.push({
+        name: 'standin-replicas',
+        url: replicas.url,
+        hops: [
+          { role: 'replica A', pid: replicas.browserSide.pid },
+          { role: 'replica B', pid: replicas.server.pid },
+          { role: 'client', pid: replicas.client.pid },
+          { role: 'redis', pid: replicas.redis.pid },
+        ],
+        app: appProcess,
+      });
+    }
     return { targets, notes, stop };
   } catch (error) {
     await stop();
@@ -129,6 +144,24 @@ async function startStandinIfBuilt(config: BenchConfig, app: URL, notes: string[
     return standin;
   } catch (error) {
     note(notes, `standin did not start, skipped: ${oneLine((error as Error).message)}`);
+    return null;
+  }
+}
+
+/** Replica mode with the browser and the client on different replicas (needs redis-server). */
+async function startReplicasIfPossible(config: BenchConfig, app: URL, notes: string[]): Promise<StandinReplicas | null> {
+  if (!isStandinBuilt(config.standinBin)) return null;
+  const redisBin = findRedisServer();
+  if (redisBin === null) {
+    note(notes, 'standin-replicas: redis-server not installed, skipped (apt-get install -y redis-server to add it).');
+    return null;
+  }
+  try {
+    const replicas = await startStandinReplicas(config.standinBin, redisBin, Number(app.port));
+    note(notes, 'standin-replicas: two replicas of one redis-server; the browser reaches replica A, the client polls replica B, so every request hops A -> B over the internal port.');
+    return replicas;
+  } catch (error) {
+    note(notes, `standin-replicas did not start, skipped: ${oneLine((error as Error).message)}`);
     return null;
   }
 }
