@@ -77,17 +77,21 @@ describe('the replica test harness', () => {
     });
 
     test('sends a tunnel port to the one replica that listens on it, past the refused ones', async () => {
-      const holder = cluster.replicas[1]!;
+      const holder = cluster.replicas[1];
       client = await startClientProcess(String(app.port), holder.url, ['--no-inspect', '--port', String(cluster.portRange.from)]);
       expect(client.port).toBe(cluster.portRange.from);
       for (let i = 0; i < 6; i++) {
         const response = await httpRequest(`${cluster.tunnelUrl(client.port)}/`);
-        expect({ status: response.status, body: response.text, servedBy: servedBy(response) }).toEqual({ status: 200, body: 'laptop', servedBy: `${holder.address}:${client.port}` });
+        expect({ status: response.status, body: response.text, servedBy: servedBy(response) }).toEqual({
+          status: 200,
+          body: 'laptop',
+          servedBy: `${holder.address}:${client.port}`,
+        });
       }
     });
 
     test('routes around a killed replica and back to it once it is started again', async () => {
-      const victim = cluster.replicas[0]!;
+      const victim = cluster.replicas[0];
       await cluster.kill(0);
       expect(victim.running).toBe(false);
       expect(await mainPortUpstreams(6)).not.toContain(`${victim.address}:${cluster.mainPort}`);
@@ -98,7 +102,7 @@ describe('the replica test harness', () => {
     test('restarts a replica with SIGTERM: it drains, exits 0 and serves again on the same address', async () => {
       const timing = await cluster.restart(2);
       expect(timing.exitCode).toBe(0);
-      expect(await mainPortUpstreams(6)).toContain(`${cluster.replicas[2]!.address}:${cluster.mainPort}`);
+      expect(await mainPortUpstreams(6)).toContain(`${cluster.replicas[2].address}:${cluster.mainPort}`);
     });
   });
 });
@@ -164,8 +168,10 @@ describe.skip('three replicas sharing Redis behind a round-robin nginx, five lap
     const identity = `laptop-${index}`;
     const app = await startLocalApp(laptopHandler(identity));
     const sockets = new WebSocketServer({ server: app.server });
-    sockets.on('connection', (ws) => ws.on('message', (data) => ws.send(`${identity}:${data.toString()}`)));
-    const client = await startClientProcess(String(app.port), cluster.url, ['--name', name, '--no-inspect', '--max-reconnect-delay', '1'], { env: { STANDIN_TOKEN: TOKEN } });
+    sockets.on('connection', (ws) => ws.on('message', (data) => ws.send(`${identity}:${(data as Buffer).toString('utf8')}`)));
+    const client = await startClientProcess(String(app.port), cluster.url, ['--name', name, '--no-inspect', '--max-reconnect-delay', '1'], {
+      env: { STANDIN_TOKEN: TOKEN },
+    });
     return { name, app, client, identity };
   }
 
@@ -177,7 +183,11 @@ describe.skip('three replicas sharing Redis behind a round-robin nginx, five lap
   /** GET /whoami on the main port with a selector (selector mode). */
   function viaSelector(laptop: Laptop, by: 'header' | 'cookie' | 'host' = 'header'): Promise<TestResponse> {
     const headers: http.OutgoingHttpHeaders =
-      by === 'header' ? { 'x-standin-tunnel': laptop.name } : by === 'cookie' ? { cookie: `standin-tunnel=${laptop.name}` } : { host: `${laptop.name}.shop.example.test` };
+      by === 'header'
+        ? { 'x-standin-tunnel': laptop.name }
+        : by === 'cookie'
+          ? { cookie: `standin-tunnel=${laptop.name}` }
+          : { host: `${laptop.name}.shop.example.test` };
     return httpRequest(`${cluster.url}/whoami`, { headers, timeoutMs: 10_000 });
   }
 
@@ -191,7 +201,12 @@ describe.skip('three replicas sharing Redis behind a round-robin nginx, five lap
   function loadOnEveryTunnel(): SteadyLoad {
     const targets: LoadTarget[] = laptops.flatMap((laptop) => [
       { label: `${laptop.name} port`, url: `${cluster.tunnelUrl(laptop.client.port)}/whoami`, expectedBody: laptop.identity },
-      { label: `${laptop.name} selector`, url: `${cluster.url}/whoami`, headers: { 'x-standin-tunnel': laptop.name }, expectedBody: laptop.identity },
+      {
+        label: `${laptop.name} selector`,
+        url: `${cluster.url}/whoami`,
+        headers: { 'x-standin-tunnel': laptop.name },
+        expectedBody: laptop.identity,
+      },
     ]);
     return new SteadyLoad(targets, REQUESTS_PER_SECOND_PER_TUNNEL / 2);
   }
@@ -200,8 +215,10 @@ describe.skip('three replicas sharing Redis behind a round-robin nginx, five lap
   function expectTunnelsKeptPortAndName(ports: Map<string, number>): void {
     for (const laptop of laptops) {
       expect({ name: laptop.name, exitCode: laptop.client.child.exitCode }).toEqual({ name: laptop.name, exitCode: null });
-      const announced = laptop.client.lines.filter((line) => line.message === 'tunnel ready' || line.message === 'reconnected').map((line) => ({ tunnel: line.tunnel, port: line.port }));
-      expect(new Set(announced.map((line) => `${line.tunnel}:${line.port}`))).toEqual(new Set([`${laptop.name}:${ports.get(laptop.name)}`]));
+      const announced = laptop.client.lines
+        .filter((line) => line.message === 'tunnel ready' || line.message === 'reconnected')
+        .map((line) => `${String(line.tunnel)}:${String(line.port)}`);
+      expect(new Set(announced)).toEqual(new Set([`${laptop.name}:${ports.get(laptop.name)}`]));
       expect(laptop.client.lines.filter((line) => line.message === 'tunnel port changed')).toEqual([]);
     }
   }
@@ -215,13 +232,22 @@ describe.skip('three replicas sharing Redis behind a round-robin nginx, five lap
     for (const laptop of laptops) {
       for (let i = 0; i < 6; i++) {
         const response = await viaPort(laptop);
-        expect({ laptop: laptop.name, status: response.status, body: response.text }).toEqual({ laptop: laptop.name, status: 200, body: laptop.identity });
+        expect({ laptop: laptop.name, status: response.status, body: response.text }).toEqual({
+          laptop: laptop.name,
+          status: 200,
+          body: laptop.identity,
+        });
         upstreams.add(servedBy(response));
       }
       for (const by of ['header', 'cookie', 'host'] as const) {
         for (let i = 0; i < 3; i++) {
           const response = await viaSelector(laptop, by);
-          expect({ laptop: laptop.name, by, status: response.status, body: response.text }).toEqual({ laptop: laptop.name, by, status: 200, body: laptop.identity });
+          expect({ laptop: laptop.name, by, status: response.status, body: response.text }).toEqual({
+            laptop: laptop.name,
+            by,
+            status: 200,
+            body: laptop.identity,
+          });
         }
       }
     }
@@ -234,26 +260,42 @@ describe.skip('three replicas sharing Redis behind a round-robin nginx, five lap
   test('a 20 MiB upload reaches the right laptop whole, in port mode and in selector mode', async () => {
     const body = crypto.randomBytes(UPLOAD_BYTES);
     const digest = crypto.createHash('sha256').update(body).digest('hex');
-    const [first, second] = [laptops[0]!, laptops[1]!];
+    const [first, second] = [laptops[0], laptops[1]];
     const viaPortMode = await httpRequest(`${cluster.tunnelUrl(first.client.port)}/upload`, { method: 'POST', body, timeoutMs: 30_000 });
-    expect({ status: viaPortMode.status, body: viaPortMode.text }).toEqual({ status: 200, body: `${first.identity} ${UPLOAD_BYTES} ${digest}` });
-    const viaSelectorMode = await httpRequest(`${cluster.url}/upload`, { method: 'POST', body, headers: { 'x-standin-tunnel': second.name }, timeoutMs: 30_000 });
-    expect({ status: viaSelectorMode.status, body: viaSelectorMode.text }).toEqual({ status: 200, body: `${second.identity} ${UPLOAD_BYTES} ${digest}` });
+    expect({ status: viaPortMode.status, body: viaPortMode.text }).toEqual({
+      status: 200,
+      body: `${first.identity} ${UPLOAD_BYTES} ${digest}`,
+    });
+    const viaSelectorMode = await httpRequest(`${cluster.url}/upload`, {
+      method: 'POST',
+      body,
+      headers: { 'x-standin-tunnel': second.name },
+      timeoutMs: 30_000,
+    });
+    expect({ status: viaSelectorMode.status, body: viaSelectorMode.text }).toEqual({
+      status: 200,
+      body: `${second.identity} ${UPLOAD_BYTES} ${digest}`,
+    });
   });
 
   test('server-sent events reach the browser one by one', async () => {
-    const arrivals = await readEvents(`${cluster.tunnelUrl(laptops[2]!.client.port)}/events`);
+    const arrivals = await readEvents(`${cluster.tunnelUrl(laptops[2].client.port)}/events`);
     expect(arrivals.map((arrival) => arrival.event)).toEqual(['data: 0', 'data: 1', 'data: 2', 'data: 3', 'data: 4']);
     // The app writes one every 150 ms; buffered, they would arrive together at the end.
-    expect(arrivals[4]!.atMs - arrivals[0]!.atMs).toBeGreaterThan(400);
+    expect(arrivals[4].atMs - arrivals[0].atMs).toBeGreaterThan(400);
   });
 
   test('a WebSocket per laptop carries messages both ways, in port mode and in selector mode', async () => {
     // Six sockets over three replicas: the browser's side and the client's side of most of
     // them land on different replicas.
     const sockets = [
-      ...(await Promise.all(laptops.map(async (laptop) => ({ laptop, ws: await openWebSocket(`ws://127.0.0.1:${laptop.client.port}/ws`) })))),
-      { laptop: laptops[3]!, ws: await openWebSocket(`ws://127.0.0.1:${cluster.mainPort}/ws`, undefined, { 'x-standin-tunnel': laptops[3]!.name }) },
+      ...(await Promise.all(
+        laptops.map(async (laptop) => ({ laptop, ws: await openWebSocket(`ws://127.0.0.1:${laptop.client.port}/ws`) })),
+      )),
+      {
+        laptop: laptops[3],
+        ws: await openWebSocket(`ws://127.0.0.1:${cluster.mainPort}/ws`, undefined, { 'x-standin-tunnel': laptops[3].name }),
+      },
     ];
     try {
       for (const { laptop, ws } of sockets) {
@@ -281,7 +323,9 @@ describe.skip('three replicas sharing Redis behind a round-robin nginx, five lap
     const results = await load.stop();
     const seconds = (Date.now() - startedAt) / 1000;
     const summary = summarize(results);
-    console.log(`rolling restart: ${summary.total} requests in ${seconds.toFixed(1)} s (${LAPTOP_COUNT} tunnels x ${REQUESTS_PER_SECOND_PER_TUNNEL}/s), ${summary.failed} failed, p50 ${summary.p50Ms} ms, p99 ${summary.p99Ms} ms, max ${summary.maxMs} ms; restarts (drain + start, ms): ${timings.map((timing) => `${timing.stopMs}+${timing.startMs}`).join(', ')}`);
+    console.log(
+      `rolling restart: ${summary.total} requests in ${seconds.toFixed(1)} s (${LAPTOP_COUNT} tunnels x ${REQUESTS_PER_SECOND_PER_TUNNEL}/s), ${summary.failed} failed, p50 ${summary.p50Ms} ms, p99 ${summary.p99Ms} ms, max ${summary.maxMs} ms; restarts (drain + start, ms): ${timings.map((timing) => `${timing.stopMs}+${timing.startMs}`).join(', ')}`,
+    );
 
     expect(timings.map((timing) => timing.exitCode)).toEqual(cluster.replicas.map(() => 0));
     expect(results.filter((result) => !result.ok).slice(0, 10)).toEqual([]);
@@ -290,7 +334,11 @@ describe.skip('three replicas sharing Redis behind a round-robin nginx, five lap
     expectTunnelsKeptPortAndName(ports);
     for (const laptop of laptops) {
       const view = await tunnelView(laptop.name);
-      expect({ name: view.name, port: view.port, state: view.state }).toEqual({ name: laptop.name, port: ports.get(laptop.name), state: 'active' });
+      expect({ name: view.name, port: view.port, state: view.state }).toEqual({
+        name: laptop.name,
+        port: ports.get(laptop.name),
+        state: 'active',
+      });
     }
   });
 
@@ -308,7 +356,9 @@ describe.skip('three replicas sharing Redis behind a round-robin nginx, five lap
     const failed = results.filter((result) => !result.ok);
     const recoveryMs = recoveryAfter(results, killedAt);
     const summary = summarize(results);
-    console.log(`SIGKILL: ${summary.total} requests, ${failed.length} failed (all in flight at the kill: ${failed.every((result) => result.startedAt < killedAt)}), p99 ${summary.p99Ms} ms; serving again after (ms): ${[...recoveryMs].map(([label, ms]) => `${label} ${ms}`).join(', ')}; worst ${Math.max(...recoveryMs.values())} ms`);
+    console.log(
+      `SIGKILL: ${summary.total} requests, ${failed.length} failed (all in flight at the kill: ${failed.every((result) => result.startedAt < killedAt)}), p99 ${summary.p99Ms} ms; serving again after (ms): ${[...recoveryMs].map(([label, ms]) => `${label} ${ms}`).join(', ')}; worst ${Math.max(...recoveryMs.values())} ms`,
+    );
 
     // Only requests in flight when it died can have been held by it.
     expect(failed.filter((result) => result.startedAt >= killedAt)).toEqual([]);
@@ -321,32 +371,58 @@ describe.skip('three replicas sharing Redis behind a round-robin nginx, five lap
     const before = new Map<string, TunnelView>();
     for (const laptop of laptops) before.set(laptop.name, await tunnelView(laptop.name));
     // --health-interval 1s has filled some history by now.
-    expect(before.get(laptops[0]!.name)!.health.history.length).toBeGreaterThan(0);
+    expect(before.get(laptops[0].name)!.health.history.length).toBeGreaterThan(0);
 
     await cluster.stopAll();
     await cluster.startAll();
-    await eventually(async () => {
-      const answers = await Promise.all(laptops.flatMap((laptop) => [viaPort(laptop), viaSelector(laptop)].map((answer) => answer.then((response) => response.text === laptop.identity, () => false))));
-      return answers.every(Boolean);
-    }, 15_000, 200);
+    await eventually(
+      async () => {
+        const answers = await Promise.all(
+          laptops.flatMap((laptop) =>
+            [viaPort(laptop), viaSelector(laptop)].map((answer) =>
+              answer.then(
+                (response) => response.text === laptop.identity,
+                () => false,
+              ),
+            ),
+          ),
+        );
+        return answers.every(Boolean);
+      },
+      15_000,
+      200,
+    );
 
     for (const laptop of laptops) {
       const was = before.get(laptop.name)!;
       const now = await tunnelView(laptop.name);
-      expect({ name: now.name, port: now.port, createdAt: now.createdAt, expiresAt: now.expiresAt }).toEqual({ name: was.name, port: was.port, createdAt: was.createdAt, expiresAt: was.expiresAt });
+      expect({ name: now.name, port: now.port, createdAt: now.createdAt, expiresAt: now.expiresAt }).toEqual({
+        name: was.name,
+        port: was.port,
+        createdAt: was.createdAt,
+        expiresAt: was.expiresAt,
+      });
       const historyNow = new Set(now.health.history.map((check) => check.at));
       expect(was.health.history.map((check) => check.at).filter((at) => !historyNow.has(at))).toEqual([]);
     }
     expectTunnelsKeptPortAndName(ports);
 
     // The claim survived: another developer with the shared token cannot take dev0.
-    const intruder = spawnStandin(['connect', String(laptops[0]!.app.port), '--server', cluster.url, '--name', laptops[0]!.name, '--no-inspect'], { HOME: freshHome(), STANDIN_TOKEN: TOKEN });
+    const intruder = spawnStandin(
+      ['connect', String(laptops[0].app.port), '--server', cluster.url, '--name', laptops[0].name, '--no-inspect'],
+      { HOME: freshHome(), STANDIN_TOKEN: TOKEN },
+    );
     expect(await intruder.exitedWithin(15_000)).toBe(2);
     expect(intruder.lines.map((line) => JSON.stringify(line)).join('\n') + intruder.stderr.join('')).toContain('name_in_use');
     // The port reservation survived: a newcomer asking for dev0's port gets another one.
-    const newcomer = await startClientProcess(String(clusterApp.port), cluster.url, ['--name', 'newcomer', '--port', String(ports.get(laptops[0]!.name)), '--no-inspect'], { env: { STANDIN_TOKEN: TOKEN } });
+    const newcomer = await startClientProcess(
+      String(clusterApp.port),
+      cluster.url,
+      ['--name', 'newcomer', '--port', String(ports.get(laptops[0].name)), '--no-inspect'],
+      { env: { STANDIN_TOKEN: TOKEN } },
+    );
     try {
-      expect(newcomer.port).not.toBe(ports.get(laptops[0]!.name));
+      expect(newcomer.port).not.toBe(ports.get(laptops[0].name));
       expect([...ports.values()]).not.toContain(newcomer.port);
     } finally {
       await newcomer.stop('SIGINT');
@@ -356,7 +432,7 @@ describe.skip('three replicas sharing Redis behind a round-robin nginx, five lap
   test('with Redis gone for 10 s: readyz 503 after 5 s, traffic to the fallback or 503 tunnel_offline; all recovers without restarts', async () => {
     const ports = portsNow();
     const pids = cluster.replicas.map((replica) => replica.process?.child.pid);
-    const [portLaptop, selectorLaptop] = [laptops[0]!, laptops[1]!];
+    const [portLaptop, selectorLaptop] = [laptops[0], laptops[1]];
     const outageMs = 10_000;
     const stoppedAt = Date.now();
     const outage = redis.stopFor(outageMs);
@@ -365,7 +441,14 @@ describe.skip('three replicas sharing Redis behind a round-robin nginx, five lap
     while (Date.now() - stoppedAt < outageMs - 500) {
       const atMs = Date.now() - stoppedAt;
       const [readyz, portMode, selectorMode] = await Promise.all([
-        Promise.all(cluster.replicas.map((replica) => httpRequest(`${replica.url}/_standin/readyz`, { timeoutMs: 3_000 }).then((response) => response.status, () => 0))),
+        Promise.all(
+          cluster.replicas.map((replica) =>
+            httpRequest(`${replica.url}/_standin/readyz`, { timeoutMs: 3_000 }).then(
+              (response) => response.status,
+              () => 0,
+            ),
+          ),
+        ),
         answerOf(viaPort(portLaptop)),
         answerOf(viaSelector(selectorLaptop)),
       ]);
@@ -375,7 +458,9 @@ describe.skip('three replicas sharing Redis behind a round-robin nginx, five lap
     await outage;
     const restartedAt = Date.now();
 
-    console.log(`Redis outage probes (ms after stop: readyz, port mode, selector mode):\n${probes.map((probe) => `  ${probe.atMs}: ${probe.readyz.join('/')}, ${probe.portMode.status} ${probe.portMode.code ?? probe.portMode.body}, ${probe.selectorMode.status} ${probe.selectorMode.code ?? probe.selectorMode.body}`).join('\n')}`);
+    console.log(
+      `Redis outage probes (ms after stop: readyz, port mode, selector mode):\n${probes.map((probe) => `  ${probe.atMs}: ${probe.readyz.join('/')}, ${probe.portMode.status} ${probe.portMode.code ?? probe.portMode.body}, ${probe.selectorMode.status} ${probe.selectorMode.code ?? probe.selectorMode.body}`).join('\n')}`,
+    );
     // Every request got an answer, and only one the contract allows.
     for (const probe of probes) {
       expect([`${portLaptop.identity}`, 'tunnel_offline']).toContain(probe.portMode.code ?? probe.portMode.body);
@@ -393,11 +478,31 @@ describe.skip('three replicas sharing Redis behind a round-robin nginx, five lap
     }
 
     // Back by itself: ready, every tunnel serving on its port, with no process restarted.
-    await eventually(async () => {
-      const readyz = await Promise.all(cluster.replicas.map((replica) => httpRequest(`${replica.url}/_standin/readyz`, { timeoutMs: 2_000 }).then((response) => response.status, () => 0)));
-      const answers = await Promise.all(laptops.flatMap((laptop) => [viaPort(laptop), viaSelector(laptop)].map((answer) => answer.then((response) => response.text === laptop.identity, () => false))));
-      return readyz.every((status) => status === 200) && answers.every(Boolean);
-    }, 15_000, 200);
+    await eventually(
+      async () => {
+        const readyz = await Promise.all(
+          cluster.replicas.map((replica) =>
+            httpRequest(`${replica.url}/_standin/readyz`, { timeoutMs: 2_000 }).then(
+              (response) => response.status,
+              () => 0,
+            ),
+          ),
+        );
+        const answers = await Promise.all(
+          laptops.flatMap((laptop) =>
+            [viaPort(laptop), viaSelector(laptop)].map((answer) =>
+              answer.then(
+                (response) => response.text === laptop.identity,
+                () => false,
+              ),
+            ),
+          ),
+        );
+        return readyz.every((status) => status === 200) && answers.every(Boolean);
+      },
+      15_000,
+      200,
+    );
     console.log(`Redis outage: everything served again ${Date.now() - restartedAt} ms after Redis came back`);
     expect(cluster.replicas.map((replica) => replica.process?.child.pid)).toEqual(pids);
     expectTunnelsKeptPortAndName(ports);

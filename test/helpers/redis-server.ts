@@ -34,7 +34,9 @@ export class RedisServer {
   /** Starts redis-server on a free loopback port and waits until it answers PING. */
   static async start(): Promise<RedisServer> {
     if (!fs.existsSync(REDIS_SERVER_BIN)) {
-      throw new Error(`redis-server is not installed at ${REDIS_SERVER_BIN}: install the Debian package redis-server (apt-get install redis-server)`);
+      throw new Error(
+        `redis-server is not installed at ${REDIS_SERVER_BIN}: install the Debian package redis-server (apt-get install redis-server)`,
+      );
     }
     const redis = new RedisServer(await freePort(), fs.mkdtempSync(path.join(os.tmpdir(), 'standin-redis-')));
     await redis.launch();
@@ -44,11 +46,6 @@ export class RedisServer {
   /** The URL the server's --redis takes. */
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
-  }
-
-  /** Whether the process is running (it may still be loading). */
-  get running(): boolean {
-    return this.child !== null;
   }
 
   /** Resolves once the server answers PING with PONG (bounded). */
@@ -96,12 +93,27 @@ export class RedisServer {
   }
 
   private async launch(): Promise<void> {
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--dbfilename', DUMP_FILE, '--logfile', ''];
+    const args = [
+      '--port',
+      String(this.port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      this.dir,
+      '--dbfilename',
+      DUMP_FILE,
+      '--logfile',
+      '',
+    ];
     const child = spawn(REDIS_SERVER_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     const keep = (chunk: Buffer) => (this.output = (this.output + chunk.toString()).slice(-20_000));
-    child.stdout!.on('data', keep);
-    child.stderr!.on('data', keep);
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
     child.once('exit', () => {
       if (this.child === child) this.child = null;
     });

@@ -101,14 +101,28 @@ export class ReplicaCluster {
     fs.writeFileSync(secretFile, crypto.randomBytes(32).toString('hex'), { mode: 0o600 });
     const replicaArgs = (replica: Replica) => [
       'server',
-      '--listen', String(mainPort),
-      '--bind', replica.address,
-      '--ports', `${portRange.from}-${portRange.to}`,
-      '--shutdown-grace', `${SHUTDOWN_GRACE_MS / 1000}s`,
-      '--log-level', 'info',
+      '--listen',
+      String(mainPort),
+      '--bind',
+      replica.address,
+      '--ports',
+      `${portRange.from}-${portRange.to}`,
+      '--shutdown-grace',
+      `${SHUTDOWN_GRACE_MS / 1000}s`,
+      '--log-level',
+      'info',
       ...(options.redisUrl === undefined
         ? []
-        : ['--redis', options.redisUrl, '--internal-listen', String(replica.internalPort), '--advertise', `${replica.address}:${replica.internalPort}`, '--cluster-secret-file', secretFile]),
+        : [
+            '--redis',
+            options.redisUrl,
+            '--internal-listen',
+            String(replica.internalPort),
+            '--advertise',
+            `${replica.address}:${replica.internalPort}`,
+            '--cluster-secret-file',
+            secretFile,
+          ]),
       ...(options.serverArgs ?? []),
     ];
 
@@ -120,7 +134,7 @@ export class ReplicaCluster {
       const ports = [mainPort, ...Array.from({ length: tunnelPortCount }, (_, i) => portRange.from + i)];
       nginx = await startNginx(ports.map((port) => nginxServerFor(port, addresses)).join('\n'), ports);
     } catch (error) {
-      await Promise.all(replicas.map((replica) => replica.process?.stop('SIGKILL')));
+      await Promise.all(replicas.map(async (replica) => replica.process?.stop('SIGKILL')));
       fs.rmSync(secretDir, { recursive: true, force: true });
       throw error;
     }
@@ -135,11 +149,6 @@ export class ReplicaCluster {
   /** A tunnel port through nginx. */
   tunnelUrl(port: number): string {
     return `http://127.0.0.1:${port}`;
-  }
-
-  /** nginx's error log, for failure messages. */
-  nginxErrorLog(): string {
-    return this.nginx.errorLog();
   }
 
   /** SIGTERM, wait for the exit (the replica drains), start it again and wait until it is ready. */
@@ -215,7 +224,10 @@ async function launch(replica: Replica, args: string[]): Promise<void> {
 function nginxServerFor(port: number, addresses: readonly string[]): string {
   const upstream = `standin_${port}`;
   return `
-  ${roundRobinUpstream(upstream, addresses.map((address) => `${address}:${port}`))}
+  ${roundRobinUpstream(
+    upstream,
+    addresses.map((address) => `${address}:${port}`),
+  )}
   server {
     listen 127.0.0.1:${port};
     location / {
@@ -234,7 +246,9 @@ async function findFreePortBlock(count: number): Promise<number> {
     const ports = Array.from({ length: count }, (_, i) => base + i);
     if ((await Promise.all(ports.map(isFreeEverywhere))).every(Boolean)) return base;
   }
-  throw new Error(`no ${count} consecutive free ports between ${PORT_BLOCK_FLOOR} and ${PORT_BLOCK_CEILING} after ${PORT_BLOCK_ATTEMPTS} tries`);
+  throw new Error(
+    `no ${count} consecutive free ports between ${PORT_BLOCK_FLOOR} and ${PORT_BLOCK_CEILING} after ${PORT_BLOCK_ATTEMPTS} tries`,
+  );
 }
 
 function isFreeEverywhere(port: number): Promise<boolean> {
