@@ -142,6 +142,8 @@ describe.skip('three replicas sharing Redis behind a round-robin nginx, five lap
   /** The in-cluster app: --fallback for main-port traffic without a selected (or an offline) tunnel. */
   let clusterApp: LocalApp;
   const laptops: Laptop[] = [];
+  /** The load of the running test, stopped after it even when the test failed or timed out. */
+  let load: SteadyLoad | undefined;
 
   beforeAll(async () => {
     redis = await RedisServer.start();
@@ -154,6 +156,13 @@ describe.skip('three replicas sharing Redis behind a round-robin nginx, five lap
       serverArgs: ['--token', TOKEN, '--fallback', clusterApp.url, '--health-interval', '1s'],
     });
     for (let i = 0; i < LAPTOP_COUNT; i++) laptops.push(await startLaptop(i));
+  });
+
+  afterEach(async () => {
+    await load?.stop();
+    load = undefined;
+    // The next test starts with every replica up, even when this one failed with one down.
+    await cluster.startAll();
   });
 
   afterAll(async () => {
@@ -208,7 +217,8 @@ describe.skip('three replicas sharing Redis behind a round-robin nginx, five lap
         expectedBody: laptop.identity,
       },
     ]);
-    return new SteadyLoad(targets, REQUESTS_PER_SECOND_PER_TUNNEL / 2);
+    load = new SteadyLoad(targets, REQUESTS_PER_SECOND_PER_TUNNEL / 2);
+    return load;
   }
 
   /** Every laptop's client still runs, kept its name and never changed port. */
@@ -311,16 +321,16 @@ describe.skip('three replicas sharing Redis behind a round-robin nginx, five lap
 
   test('a rolling restart of all three replicas under steady load fails no browser request; tunnels keep port and name', async () => {
     const ports = portsNow();
-    const load = loadOnEveryTunnel();
+    const traffic = loadOnEveryTunnel();
     const startedAt = Date.now();
-    load.start();
+    traffic.start();
     await sleep(1_000);
     const timings: RestartTiming[] = [];
     for (const replica of cluster.replicas) {
       timings.push(await cluster.restart(replica.index));
       await sleep(1_000);
     }
-    const results = await load.stop();
+    const results = await traffic.stop();
     const seconds = (Date.now() - startedAt) / 1000;
     const summary = summarize(results);
     console.log(
@@ -344,13 +354,13 @@ describe.skip('three replicas sharing Redis behind a round-robin nginx, five lap
 
   test('SIGKILL of one replica under load fails only the requests it held; every tunnel serves again within 5 s', async () => {
     const ports = portsNow();
-    const load = loadOnEveryTunnel();
-    load.start();
+    const traffic = loadOnEveryTunnel();
+    traffic.start();
     await sleep(1_000);
     const killedAt = Date.now();
     await cluster.kill(1);
     await sleep(6_000);
-    const results = await load.stop();
+    const results = await traffic.stop();
     await cluster.start(1);
 
     const failed = results.filter((result) => !result.ok);

@@ -85,34 +85,34 @@ export class SteadyLoad {
   private send(target: LoadTarget): Promise<void> {
     const startedAt = Date.now();
     return new Promise((resolve) => {
-      // Recorded once: a connection that breaks mid-response can report on both req and res.
-      let recorded = false;
-      const record = (result: Omit<LoadResult, 'label' | 'startedAt' | 'endedAt'>) => {
-        if (recorded) return;
-        recorded = true;
+      // Settled once: a connection that breaks mid-response can report on both req and res.
+      let settled = false;
+      const finish = (result: Omit<LoadResult, 'label' | 'startedAt' | 'endedAt'>) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(deadline);
         this.results.push({ label: target.label, startedAt, endedAt: Date.now(), ...result });
+        resolve();
       };
       const req = http.request(target.url, { headers: target.headers, agent: this.agent }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('error', (error) => {
-          record({ status: res.statusCode ?? null, ok: false, failure: `response broke: ${error.message}` });
-          resolve();
-        });
+        res.on('error', (error) => finish({ status: res.statusCode ?? null, ok: false, failure: `response broke: ${error.message}` }));
         res.on('end', () => {
           const body = Buffer.concat(chunks).toString('utf8');
           const upstream = typeof res.headers['x-upstream-addr'] === 'string' ? res.headers['x-upstream-addr'] : undefined;
           const ok = res.statusCode === 200 && body === target.expectedBody;
           const failure = ok ? undefined : `${res.statusCode} ${String(res.headers['x-standin-error'] ?? '')} ${body.slice(0, 80)}`;
-          record({ status: res.statusCode ?? null, ok, failure, upstream });
-          resolve();
+          finish({ status: res.statusCode ?? null, ok, failure, upstream });
         });
       });
-      req.setTimeout(this.requestTimeoutMs, () => req.destroy(new Error(`no answer within ${this.requestTimeoutMs} ms`)));
-      req.on('error', (error) => {
-        record({ status: null, ok: false, failure: error.message });
-        resolve();
-      });
+      // From the moment it is sent, not from when the agent hands it a socket: a request queued
+      // behind slow ones counts its wait too, as a browser's does.
+      const deadline = setTimeout(() => {
+        finish({ status: null, ok: false, failure: `no answer within ${this.requestTimeoutMs} ms` });
+        req.destroy();
+      }, this.requestTimeoutMs);
+      req.on('error', (error) => finish({ status: null, ok: false, failure: error.message }));
       req.end();
     });
   }
