@@ -33,7 +33,7 @@ export interface ReplicaClusterOptions {
 }
 
 /** How long a stopped replica may drain (its --shutdown-grace); SIGKILL follows after twice that. */
-const SHUTDOWN_GRACE_MS = 5_000;
+const SHUTDOWN_GRACE_MS = 3_000;
 const START_TIMEOUT_MS = 15_000;
 const READY_TIMEOUT_MS = 15_000;
 /** Where to look for a block of free ports: below the ephemeral range and the ranges other tests pick. */
