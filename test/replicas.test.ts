@@ -112,8 +112,8 @@ const LAPTOP_COUNT = 5;
 /** Browser requests per second to each tunnel while replicas restart or die. */
 const REQUESTS_PER_SECOND_PER_TUNNEL = 50;
 const UPLOAD_BYTES = 20 * 1024 * 1024;
-/** Slower than this during the SIGKILL test counts as "not served yet". */
-const NORMAL_LATENCY_MS = 1_000;
+/** Slower than this during the SIGKILL test counts as "not served yet" (well above a loaded CI machine's hiccups). */
+const NORMAL_LATENCY_MS = 2_000;
 
 /** A developer's laptop: a local app that says whose it is, and a client connected through nginx. */
 interface Laptop {

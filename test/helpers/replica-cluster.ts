@@ -101,28 +101,21 @@ export class ReplicaCluster {
     fs.writeFileSync(secretFile, crypto.randomBytes(32).toString('hex'), { mode: 0o600 });
     const replicaArgs = (replica: Replica) => [
       'server',
-      '--listen',
-      String(mainPort),
-      '--bind',
-      replica.address,
-      '--ports',
-      `${portRange.from}-${portRange.to}`,
-      '--shutdown-grace',
-      `${SHUTDOWN_GRACE_MS / 1000}s`,
-      '--log-level',
-      'info',
+      ...toArgs({
+        '--listen': String(mainPort),
+        '--bind': replica.address,
+        '--ports': `${portRange.from}-${portRange.to}`,
+        '--shutdown-grace': `${SHUTDOWN_GRACE_MS / 1000}s`,
+        '--log-level': 'info',
+      }),
       ...(options.redisUrl === undefined
         ? []
-        : [
-            '--redis',
-            options.redisUrl,
-            '--internal-listen',
-            String(replica.internalPort),
-            '--advertise',
-            `${replica.address}:${replica.internalPort}`,
-            '--cluster-secret-file',
-            secretFile,
-          ]),
+        : toArgs({
+            '--redis': options.redisUrl,
+            '--internal-listen': String(replica.internalPort),
+            '--advertise': `${replica.address}:${replica.internalPort}`,
+            '--cluster-secret-file': secretFile,
+          })),
       ...(options.serverArgs ?? []),
     ];
 
@@ -218,6 +211,11 @@ async function launch(replica: Replica, args: string[]): Promise<void> {
     await standin.stop('SIGKILL');
     throw new Error(`replica ${replica.index} (${replica.address}) did not become ready: ${(error as Error).message}`);
   }
+}
+
+/** `{ '--flag': 'value' }` as command-line arguments. */
+function toArgs(flags: Record<string, string>): string[] {
+  return Object.entries(flags).flat();
 }
 
 /** nginx on 127.0.0.1:<port>, round-robin over every replica's same port. */
