@@ -109,8 +109,14 @@ describe('the replica test harness', () => {
 
 const TOKEN = 'replicas-shared-token';
 const LAPTOP_COUNT = 5;
-/** Browser requests per second to each tunnel while replicas restart or die. */
+/** Browser requests per second to each loaded tunnel while replicas restart or die. */
 const REQUESTS_PER_SECOND_PER_TUNNEL = 50;
+/**
+ * How many of the laptops get that load (the others are checked for port and name). Each request
+ * costs about 6 ms of CPU over nginx, two replicas and a client (npm run bench, standin-replicas),
+ * so 5 x 50/s would need more than the two cores CI has; 2 x 50/s leaves room for the restarts.
+ */
+const LOADED_LAPTOPS = 2;
 const UPLOAD_BYTES = 20 * 1024 * 1024;
 /** Slower than this during the SIGKILL test counts as "not served yet" (well above a loaded CI machine's hiccups). */
 const NORMAL_LATENCY_MS = 2_000;
@@ -134,9 +140,7 @@ interface TunnelView {
   health: { history: Array<{ at: string; ok: boolean }> };
 }
 
-// TODO(issue 13): unskip once the replica server lands (standin server --redis, --internal-listen,
-// --advertise, --cluster-secret-file). Until then the server rejects those flags.
-describe.skip('three replicas sharing Redis behind a round-robin nginx, five laptops', () => {
+describe('three replicas sharing Redis behind a round-robin nginx, five laptops', () => {
   let redis: RedisServer;
   let cluster: ReplicaCluster;
   /** The in-cluster app: --fallback for main-port traffic without a selected (or an offline) tunnel. */
@@ -208,7 +212,7 @@ describe.skip('three replicas sharing Redis behind a round-robin nginx, five lap
 
   /** Port mode and selector mode for every laptop, alternating, at REQUESTS_PER_SECOND_PER_TUNNEL each. */
   function loadOnEveryTunnel(): SteadyLoad {
-    const targets: LoadTarget[] = laptops.flatMap((laptop) => [
+    const targets: LoadTarget[] = laptops.slice(0, LOADED_LAPTOPS).flatMap((laptop) => [
       { label: `${laptop.name} port`, url: `${cluster.tunnelUrl(laptop.client.port)}/whoami`, expectedBody: laptop.identity },
       {
         label: `${laptop.name} selector`,
@@ -334,13 +338,13 @@ describe.skip('three replicas sharing Redis behind a round-robin nginx, five lap
     const seconds = (Date.now() - startedAt) / 1000;
     const summary = summarize(results);
     console.log(
-      `rolling restart: ${summary.total} requests in ${seconds.toFixed(1)} s (${LAPTOP_COUNT} tunnels x ${REQUESTS_PER_SECOND_PER_TUNNEL}/s), ${summary.failed} failed, p50 ${summary.p50Ms} ms, p99 ${summary.p99Ms} ms, max ${summary.maxMs} ms; restarts (drain + start, ms): ${timings.map((timing) => `${timing.stopMs}+${timing.startMs}`).join(', ')}`,
+      `rolling restart: ${summary.total} requests in ${seconds.toFixed(1)} s (${LOADED_LAPTOPS} tunnels x ${REQUESTS_PER_SECOND_PER_TUNNEL}/s), ${summary.failed} failed, p50 ${summary.p50Ms} ms, p99 ${summary.p99Ms} ms, max ${summary.maxMs} ms; restarts (drain + start, ms): ${timings.map((timing) => `${timing.stopMs}+${timing.startMs}`).join(', ')}`,
     );
 
     expect(timings.map((timing) => timing.exitCode)).toEqual(cluster.replicas.map(() => 0));
     expect(results.filter((result) => !result.ok).slice(0, 10)).toEqual([]);
     // The load was steady: close to the rate asked for, all the way through.
-    expect(summary.total).toBeGreaterThan(0.8 * LAPTOP_COUNT * REQUESTS_PER_SECOND_PER_TUNNEL * (seconds - 1));
+    expect(summary.total).toBeGreaterThan(0.8 * LOADED_LAPTOPS * REQUESTS_PER_SECOND_PER_TUNNEL * (seconds - 1));
     expectTunnelsKeptPortAndName(ports);
     for (const laptop of laptops) {
       const view = await tunnelView(laptop.name);
