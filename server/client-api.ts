@@ -78,9 +78,10 @@ function route(ctx: ServerContext, caller: Caller, req: IncomingMessage, res: Se
   if (requestId !== undefined && req.method === 'POST') {
     if (!REQUEST_ID_PATTERN.test(requestId)) return replyError(res, 400, 'bad_request', 'request id in the path is not a uuid v4');
     // Replica mode: the answer goes to the replica holding the browser's socket (its tag is in the id).
+    const replicas = ctx.replicas;
+    if (!replicas) return handleRespond(ctx, name, requestId, req, res);
     const continueHere = () => continueAfterResponse(ctx, name, req.headers[HEADER.session], req, res);
-    if (ctx.replicas?.forwardAnswerIfElsewhere(requestId, req, res, continueHere)) return;
-    return handleRespond(ctx, name, requestId, req, res);
+    return replicas.forwardAnswerIfElsewhere(requestId, req, res, continueHere).then((forwarded) => (forwarded ? undefined : handleRespond(ctx, name, requestId, req, res)));
   }
   if (action === '/responses' && req.method === 'POST') return handleRespondToSeveral(ctx, name, req, res);
   if (action === '/outbound' && req.method === 'POST') return outbound.handle(name, req, res);
