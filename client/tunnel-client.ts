@@ -28,6 +28,7 @@ import type { Dispatcher } from 'undici';
 import { toBrowserHeaders } from './response-headers';
 import { ResponseGroup, type CompleteAnswer } from './response-group';
 import { ServerConnection, type PollAnswer } from './server-connection';
+import { MAX_STREAMING_ANSWERS, StreamingAnswers } from './streaming-answers';
 import type { Terminal } from './terminal';
 
 /** The client's version, sent at registration for status pages. */
@@ -66,6 +67,8 @@ export class TunnelClient {
     this.logger.warn('tunnel expires soon', { tunnel: this.name, expiresAt: expiresAt.toISOString(), minutesLeft: Math.max(0, Math.round((expiresAt.getTime() - Date.now()) / 60_000)), renew: this.config.renew }),
   );
   private readonly requestObservers: RequestObserver[] = [];
+  /** Streamed answers going out without holding a poll slot (an event stream may flow for hours). */
+  private readonly streamingAnswers = new StreamingAnswers();
   private readonly previewCapBytes: number;
   /**
    * The name's claim key (from the state file, or given by the server at the first registration):
@@ -84,11 +87,13 @@ export class TunnelClient {
   ) {
     // Each open upgraded connection (WebSocket) holds two connections to the server besides the polls.
     // Outbound calls of the cluster proxy (--cluster-proxy) take a connection each while they run.
+    // So does each streamed answer that left its poll slot (streaming-answers.ts), to the server
+    // and to the app alike: the slot it left serves other requests meanwhile.
     const outboundConnections = config.clusterProxyPort === null ? 0 : MAX_OUTBOUND_CALLS;
-    this.connection = new ServerConnection(config.server, config.token, config.concurrency + 2 + 2 * MAX_CLIENT_UPGRADES + outboundConnections);
+    this.connection = new ServerConnection(config.server, config.token, config.concurrency + MAX_STREAMING_ANSWERS + 2 + 2 * MAX_CLIENT_UPGRADES + outboundConnections);
     // Local dev servers on https use self-signed certificates; the target is the developer's own machine.
     // One head-size limit everywhere: a bigger app response head fails that request (502 app_error).
-    this.app = new Pool(config.target.origin, { connections: config.concurrency, maxHeaderSize: MAX_HEAD_BYTES, connect: { rejectUnauthorized: false, ...BOTH_LOOPBACKS } });
+    this.app = new Pool(config.target.origin, { connections: config.concurrency + MAX_STREAMING_ANSWERS, maxHeaderSize: MAX_HEAD_BYTES, connect: { rejectUnauthorized: false, ...BOTH_LOOPBACKS } });
     this.backoff = new ReconnectBackoff(config.maxReconnectDelayMs);
     // Body previews are for the inspector; without it only byte counts are kept.
     this.previewCapBytes = config.inspectPort === null ? 0 : PREVIEW_CAP_BYTES;
@@ -443,9 +448,22 @@ export class TunnelClient {
     return { kind: 'streaming', id: meta.id, meta: answered, response, hasBody };
   }
 
-  /** Sends one answer in a respond POST; resolves with the next poll answer (idle when `notAPoll`). */
-  private async sendAnswer(answer: AppAnswer, sessionId: string, notAPoll = false): Promise<PollAnswer> {
+  /**
+   * Sends one answer in a respond POST; resolves with the next poll answer (idle when `notAPoll`).
+   * A streamed answer leaves its slot when a place is free (streaming-answers.ts): its POST goes
+   * out not-a-poll and runs on by itself, and this resolves idle at once, so the slot polls again.
+   */
+  private sendAnswer(answer: AppAnswer, sessionId: string, notAPoll = false): Promise<PollAnswer> {
     if (answer.kind === 'complete') return this.connection.respond(this.name, sessionId, answer.id, answer.meta, answer.body, { notAPoll });
+    if (notAPoll || !this.streamingAnswers.tryTake()) return this.sendStreamed(answer, sessionId, notAPoll);
+    const streamed = this.sendStreamed(answer, sessionId, true).finally(() => this.streamingAnswers.release());
+    // Still a request being served: a graceful stop lets it finish like any other.
+    this.whileServing(streamed).catch((error: Error) => this.logger.debug('a streamed response could not be sent', { requestId: answer.id, tunnel: this.name, error: error.message }));
+    return Promise.resolve({ kind: 'idle' });
+  }
+
+  /** Streams the app's body in a respond POST; the app's response is dropped when the POST fails. */
+  private async sendStreamed(answer: StreamingAnswer, sessionId: string, notAPoll: boolean): Promise<PollAnswer> {
     const { response, hasBody } = answer;
     try {
       return await this.connection.respond(this.name, sessionId, answer.id, answer.meta, hasBody ? response.body : null, {
@@ -503,7 +521,16 @@ export class TunnelClient {
 }
 
 /** What the app answered to one request, ready to go back to the server. */
-type AppAnswer = CompleteAnswer | { kind: 'streaming'; id: string; meta: AppResponseMeta; response: AppResponse; hasBody: boolean };
+type AppAnswer = CompleteAnswer | StreamingAnswer;
+
+/** An answer whose body is still coming from the app. */
+interface StreamingAnswer {
+  kind: 'streaming';
+  id: string;
+  meta: AppResponseMeta;
+  response: AppResponse;
+  hasBody: boolean;
+}
 
 /** Resolves after `ms`, or as soon as one of `wakers` is called (each call wakes every waiter). */
 function delayUnlessWoken(ms: number, wakers: Set<() => void>): Promise<void> {
