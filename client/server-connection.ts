@@ -120,6 +120,16 @@ export class ServerConnection {
   }
 
   /**
+   * Sends a respond POST whose body the caller frames and streams itself: interim responses first,
+   * then the answer's frame and body (client/early-respond-post.ts); resolves like respond().
+   */
+  respondFramed(name: string, sessionId: string, requestId: string, framedBody: Readable, options: { notAPoll?: boolean } = {}): Promise<PollAnswer> {
+    const headers: Record<string, string> = { ...this.authorization, [HEADER.session]: sessionId };
+    if (options.notAPoll) headers[HEADER.notAPoll] = '1';
+    return this.post(PATHS.respond(name, requestId), headers, framedBody);
+  }
+
+  /**
    * Sends the small, complete answers of several requests in one POST, their bodies back to back;
    * resolves like respond().
    */
