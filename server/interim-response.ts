@@ -28,18 +28,20 @@ type RawWriter = (data: string, encoding: BufferEncoding) => boolean;
 
 /**
  * Writes `interim` to the browser, unless it may not go: the final head went out already, the
- * browser speaks HTTP/1.0 (RFC 9110 §15.2: a server MUST NOT send it a 1xx), or a header is
- * malformed (then the whole interim is dropped, never the request). Returns whether it went out.
+ * browser speaks HTTP/1.0 (RFC 9110 §15.2: a server MUST NOT send it a 1xx), a header is
+ * malformed (then the whole interim is dropped, never the request), or it is longer than
+ * `maxBytes` (interims are written without waiting for a slow browser, so their total is
+ * bounded by the caller). Returns how many bytes went out, 0 when it was dropped.
  */
-export function writeInterimResponse(req: IncomingMessage, res: ServerResponse, interim: InterimResponseMeta): boolean {
-  if (res.headersSent || res.writableEnded || res.destroyed) return false;
-  if (req.httpVersionMajor !== 1 || req.httpVersionMinor < 1) return false;
+export function writeInterimResponse(req: IncomingMessage, res: ServerResponse, interim: InterimResponseMeta, maxBytes: number): number {
+  if (res.headersSent || res.writableEnded || res.destroyed) return 0;
+  if (req.httpVersionMajor !== 1 || req.httpVersionMinor < 1) return 0;
   const writeRaw = (res as unknown as { _writeRaw?: RawWriter })._writeRaw;
-  if (typeof writeRaw !== 'function') return false;
+  if (typeof writeRaw !== 'function') return 0;
   const head = formatInterimHead(interim);
-  if (head === undefined) return false;
+  if (head === undefined || head.length > maxBytes) return 0;
   writeRaw.call(res, head, 'latin1');
-  return true;
+  return head.length;
 }
 
 /** The head of an interim response, or undefined when a field cannot be written safely. */

@@ -5,6 +5,8 @@
  */
 
 import http from 'node:http';
+import { PROTOCOL_VERSION } from '../shared/protocol';
+import { encodeFrame } from '../shared/wire-frame';
 import { httpRequest } from './helpers/http';
 import { HostileClient } from './helpers/hostile-client';
 import { startLocalApp, type LocalApp } from './helpers/local-app';
@@ -58,6 +60,72 @@ test('a client whose every poll is busy streaming a response is not taken for go
     expect((await plain).text).toBe('plain answer');
   } finally {
     for (const request of opened) request.destroy();
+    await client.close();
+  }
+});
+
+/** A respond POST with a hand-made framed body, as a hostile client would send it. */
+function postFramed(client: HostileClient, requestId: string, body: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const post = http.request(`${server.url}/_standin/v1/tunnels/${client.name}/responses/${requestId}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'x-standin-protocol': String(PROTOCOL_VERSION), 'x-standin-session': client.sessionId, 'x-standin-not-a-poll': '1', 'content-length': body.length },
+    });
+    post.on('response', (res) => (res.resume(), resolve(res.statusCode ?? 0)));
+    post.on('error', reject);
+    post.end(body);
+  });
+}
+
+/** A browser request that records the interim answers it gets before the final one. */
+function browse(url: string): Promise<{ interims: { status: number; rawHeaders: string[] }[]; status: number; body: string; error?: string }> {
+  return new Promise((resolve) => {
+    const interims: { status: number; rawHeaders: string[] }[] = [];
+    const req = http.get(url, { agent: false }, (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      res.on('end', () => resolve({ interims, status: res.statusCode ?? 0, body }));
+      res.on('error', (error) => resolve({ interims, status: res.statusCode ?? 0, body, error: error.message }));
+    });
+    req.on('information', (info) => interims.push({ status: info.statusCode, rawHeaders: info.rawHeaders }));
+    req.on('error', (error) => resolve({ interims, status: 0, body: '', error: error.message }));
+    req.setTimeout(10_000, () => req.destroy(new Error('no answer in 10 s')));
+  });
+}
+
+test("a client's interim frames reach the browser only while well-formed, at most 16, and the final answer follows", async () => {
+  const client = await HostileClient.register(server.url, 'many-interims', TOKEN);
+  try {
+    const browsing = browse(`http://127.0.0.1:${client.port}/slow`);
+    const id = (await client.nextRequest()).id;
+    const interim = (headers: string[]) => encodeFrame(JSON.stringify({ kind: 'interim', status: 103, headers }));
+    const frames = [interim(['X-Split', 'a\r\nHTTP/1.1 200 OK']), ...Array.from({ length: 30 }, (_, i) => interim(['Link', `</${i}.css>; rel=preload`]))];
+    const final = encodeFrame(JSON.stringify({ kind: 'response', status: 200, headers: ['Content-Length', '4'], appMs: 1 }));
+    expect(await postFramed(client, id, Buffer.concat([...frames, final, Buffer.from('done')]))).toBe(204);
+    const seen = await browsing;
+    expect(seen.interims.length).toBe(15);
+    expect(seen.interims.every((info) => info.status === 103 && info.rawHeaders[0] === 'Link')).toBe(true);
+    expect([seen.status, seen.body]).toEqual([200, 'done']);
+  } finally {
+    await client.close();
+  }
+});
+
+test('a chunked body that is not one cuts that response only', async () => {
+  const client = await HostileClient.register(server.url, 'bad-chunks', TOKEN);
+  try {
+    const browsing = browse(`http://127.0.0.1:${client.port}/chunks`);
+    const id = (await client.nextRequest()).id;
+    const head = encodeFrame(JSON.stringify({ kind: 'response', status: 200, headers: ['Trailer', 'X-Sum'], appMs: 1, trailersFollow: true }));
+    await postFramed(client, id, Buffer.concat([head, Buffer.from('2\nok'), Buffer.from('not a length')])).catch(() => 0);
+    const seen = await browsing;
+    // The connection is cut (before or after the head went out), never ended as if the body were whole.
+    expect(seen.error).toBeDefined();
+    // The tunnel goes on serving.
+    const next = browse(`http://127.0.0.1:${client.port}/next`);
+    client.respond((await client.nextRequest()).id, { status: 200, headers: [] }, 'next');
+    expect((await next).body).toBe('next');
+  } finally {
     await client.close();
   }
 });

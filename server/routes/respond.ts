@@ -9,7 +9,7 @@ import { addAppTrailers, addStreamedTrailers } from '../response-trailers';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BodyChunkReader } from '../../shared/body-chunks';
 import { ProtocolError } from '../../shared/errors';
-import { HEADER, MAX_INTERIM_RESPONSES, parseRespondFrame, type ResponseMeta } from '../../shared/protocol';
+import { HEADER, MAX_HEAD_BYTES, MAX_INTERIM_RESPONSES, parseRespondFrame, type ResponseMeta } from '../../shared/protocol';
 import { readFrame } from '../../shared/wire-frame';
 import { writeInterimResponse } from '../interim-response';
 import type { BrowserRequest } from '../browser-request';
@@ -72,17 +72,19 @@ export async function handleRespond(ctx: ServerContext, name: string, requestId:
 
 /**
  * Reads the frames of a respond POST up to the response's own. Interim responses before it (the
- * app's 1xx) go to the browser as they arrive, the first MAX_INTERIM_RESPONSES of them. Undefined
+ * app's 1xx) go to the browser as they arrive: the first MAX_INTERIM_RESPONSES of them, and
+ * MAX_HEAD_BYTES of them in all, since they are written without backpressure. Undefined
  * when the request was answered meanwhile (timed out) or its browser left. Each frame has the
  * request timeout as its bound, and so has the request itself.
  */
 async function readResponseFrame(ctx: ServerContext, request: BrowserRequest, post: IncomingMessage): Promise<ResponseMeta | undefined> {
   let interims = 0;
+  let bytesLeft = MAX_HEAD_BYTES;
   for (;;) {
     const frame = parseRespondFrame(await readFrame(post, { timeoutMs: ctx.config.requestTimeoutMs }));
     if (frame.kind !== 'interim') return frame;
     if (request.isAnswered || request.res.destroyed) return undefined;
-    if (++interims <= MAX_INTERIM_RESPONSES) writeInterimResponse(request.req, request.res, frame);
+    if (++interims <= MAX_INTERIM_RESPONSES) bytesLeft -= writeInterimResponse(request.req, request.res, frame, bytesLeft);
   }
 }
 
