@@ -11,6 +11,7 @@ import { httpRequest } from './helpers/http';
 import { HostileClient } from './helpers/hostile-client';
 import { startLocalApp, type LocalApp } from './helpers/local-app';
 import { startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
+import { StreamingAnswers } from '../client/streaming-answers';
 
 jest.setTimeout(30_000);
 
@@ -158,4 +159,12 @@ describe('the real client', () => {
     const answers = await Promise.all(Array.from({ length: 5 }, (_, i) => httpRequest(`${client.publicUrl}/plain-${i}`, { timeoutMs: 5_000 })));
     expect(answers.map((answer) => answer.text)).toEqual(Array.from({ length: 5 }, (_, i) => `plain answer to /plain-${i}`));
   });
+});
+
+test('streamed answers leave their slots only up to the bound; a place comes back when one ends', () => {
+  const places = new StreamingAnswers(2);
+  expect([places.tryTake(), places.tryTake(), places.tryTake()]).toEqual([true, true, false]);
+  places.release();
+  expect(places.tryTake()).toBe(true);
+  expect(places.count).toBe(2);
 });
