@@ -8,6 +8,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { PassThrough, type Readable } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
+import { comparePath, type CompareRequest, type CompareResponse } from '../shared/compare-protocol';
 import { outboundPath } from '../shared/outbound-protocol';
 import { AuthRefusedError, BadPollAnswerError, ProtocolMismatchError, SessionEndedError, TunnelError } from '../shared/errors';
 import { encodeFrame, frameLength, readFrame } from '../shared/wire-frame';
@@ -203,6 +204,24 @@ export class ServerConnection {
     // No body timeout: a server-sent-events answer may stay silent for minutes; keepalive probes
     // on the connection notice a server that vanished.
     return this.pool.request({ method: 'POST', path: outboundPath(name), headers, body, headersTimeout: options.headersTimeoutMs, bodyTimeout: 0, signal: options.signal });
+  }
+
+  /**
+   * Sends a captured request to the server's --fallback app for the inspector's comparison
+   * (shared/compare-protocol.ts). Throws TunnelError with the server's code when it refuses.
+   */
+  async compare(name: string, sessionId: string, request: CompareRequest, timeoutMs: number): Promise<CompareResponse> {
+    const response = await this.pool.request({
+      method: 'POST',
+      path: comparePath(name),
+      headers: { ...this.authorization, [HEADER.session]: sessionId, 'content-type': 'application/json' },
+      body: JSON.stringify(request),
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+    });
+    const answer = (await response.body.json().catch(() => ({}))) as Partial<CompareResponse & ErrorBody>;
+    if (response.statusCode !== 200) throw new TunnelError(answer.error ?? 'compare_failed', answer.message ?? `the server answered ${response.statusCode}`);
+    return answer as CompareResponse;
   }
 
   /** Closes every connection to the server at once (parked polls included). */
