@@ -77,10 +77,15 @@ export function parseCompareRequest(value: unknown): CompareRequest {
   }
   // eslint-disable-next-line no-control-regex
   if (/[\x00-\x20\x7f]|[^\x00-\xff]/.test(body.path)) throw new ProtocolError('compare path must not contain spaces or control characters');
-  if (!Array.isArray(body.headers) || body.headers.length > 400 || body.headers.length % 2 !== 0 || !body.headers.every((item) => typeof item === 'string')) {
+  if (
+    !Array.isArray(body.headers) ||
+    body.headers.length > 400 ||
+    body.headers.length % 2 !== 0 ||
+    !body.headers.every((item) => typeof item === 'string')
+  ) {
     throw new ProtocolError('compare headers must be a flat list of at most 200 name, value pairs of strings');
   }
-  const headers = body.headers as string[];
+  const headers = body.headers;
   for (let i = 0; i < headers.length; i += 2) {
     try {
       http.validateHeaderName(headers[i]);
@@ -90,5 +95,5 @@ export function parseCompareRequest(value: unknown): CompareRequest {
     }
   }
   if (typeof body.bodyBase64 !== 'string') throw new ProtocolError('compare bodyBase64 must be a string');
-  return { method: body.method, path: body.path, headers: body.headers as string[], bodyBase64: body.bodyBase64 };
+  return { method: body.method, path: body.path, headers: body.headers, bodyBase64: body.bodyBase64 };
 }

@@ -58,10 +58,16 @@ function recordingApp(into: Received[], source: 'local' | 'cluster'): http.Reque
       }
       if (req.url === '/page') {
         res.writeHead(200, { 'content-type': 'text/html' });
-        return void res.end(source === 'local' ? '<h1>Shop</h1>\n<p>new banner</p>\n<footer>v2</footer>\n' : '<h1>Shop</h1>\n<footer>v1</footer>\n');
+        return void res.end(
+          source === 'local' ? '<h1>Shop</h1>\n<p>new banner</p>\n<footer>v2</footer>\n' : '<h1>Shop</h1>\n<footer>v1</footer>\n',
+        );
       }
       if (req.url === '/slow' && source === 'cluster') return; // never answers
-      res.writeHead(source === 'local' ? 200 : 201, { 'content-type': 'application/json', 'x-app': source, ...(source === 'local' ? { 'x-only-local': '1' } : {}) });
+      res.writeHead(source === 'local' ? 200 : 201, {
+        'content-type': 'application/json',
+        'x-app': source,
+        ...(source === 'local' ? { 'x-only-local': '1' } : {}),
+      });
       res.end(JSON.stringify({ source, items: source === 'local' ? [1, 2] : [1, 3], path: req.url }));
     });
   };
@@ -117,7 +123,11 @@ describe('filter and search', () => {
   let headerId: string;
   beforeAll(async () => {
     await throughTunnel('/shop/cart');
-    postId = await throughTunnel('/api/orders', { method: 'POST', body: '{"note":"needle-4711"}', headers: { 'content-type': 'application/json' } });
+    postId = await throughTunnel('/api/orders', {
+      method: 'POST',
+      body: '{"note":"needle-4711"}',
+      headers: { 'content-type': 'application/json' },
+    });
     await throughTunnel('/missing');
     headerId = await throughTunnel('/shop/with-header', { headers: { 'x-tenant': 'acme-haystack' } });
   });
@@ -159,7 +169,9 @@ describe('copy as curl', () => {
     const command = (await httpRequest(`${inspector}api/requests/${id}/curl`)).text;
     const before = atApp.length;
     await new Promise<void>((resolve, reject) => {
-      execFile('sh', ['-c', command], { cwd: workDir, timeout: 10_000 }, (error, _stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve()));
+      execFile('sh', ['-c', command], { cwd: workDir, timeout: 10_000 }, (error, _stdout, stderr) =>
+        error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(),
+      );
     });
     expect(atApp.length).toBe(before + 1);
     return atApp[atApp.length - 1];
@@ -169,7 +181,11 @@ describe('copy as curl', () => {
     const hostile = `$(touch pwned-1) \`touch pwned-2\` '; touch pwned-3; echo ' "$HOME" \\ | & ;`;
     const hostilePath = `/q/'$(touch%20pwned-4)'?a=\`touch%20pwned-5\`&b=$HOME&c=[1]{2}`;
     const body = `{"text":"it's $(touch pwned-6) \`x\` \\n","n":1}\n-- line two --`;
-    const id = await throughTunnel(hostilePath, { method: 'PATCH', body, headers: { 'content-type': 'application/json', 'x-hostile': hostile, 'x-empty': '', '-x-dash': '-H evil' } });
+    const id = await throughTunnel(hostilePath, {
+      method: 'PATCH',
+      body,
+      headers: { 'content-type': 'application/json', 'x-hostile': hostile, 'x-empty': '', '-x-dash': '-H evil' },
+    });
     const original = atApp[atApp.length - 1];
     const again = await runCurl(id);
     expect(again.method).toBe('PATCH');
@@ -199,8 +215,21 @@ describe('copy as curl', () => {
 
 describe('edit and replay', () => {
   test('method, path, headers and body are replaced by the edits; the body sets its own length', async () => {
-    const id = await throughTunnel('/edit-me', { method: 'POST', body: 'original', headers: { 'content-type': 'text/plain', 'x-keep': 'no' } });
-    const edits = { method: 'PUT', path: '/edited?x=1', headers: [['Content-Type', 'application/json'], ['X-Edited', 'yes'], ['Content-Length', '999']], body: '{"qty":2}' };
+    const id = await throughTunnel('/edit-me', {
+      method: 'POST',
+      body: 'original',
+      headers: { 'content-type': 'text/plain', 'x-keep': 'no' },
+    });
+    const edits = {
+      method: 'PUT',
+      path: '/edited?x=1',
+      headers: [
+        ['Content-Type', 'application/json'],
+        ['X-Edited', 'yes'],
+        ['Content-Length', '999'],
+      ],
+      body: '{"qty":2}',
+    };
     const response = await postJson(`${inspector}api/requests/${id}/replay`, edits);
     expect(response.status).toBe(200);
     const result = JSON.parse(response.text) as { id: string; status: number };
@@ -235,13 +264,21 @@ describe('edit and replay', () => {
       expect({ status: response.status, error: JSON.parse(response.text).error }).toEqual({ status: 400, error: 'bad_edit' });
       expect(JSON.parse(response.text).message).toContain(says);
     }
-    const plainText = await httpRequest(`${inspector}api/requests/${id}/replay`, { method: 'POST', headers: { ...fromPage(), 'content-type': 'text/plain' }, body: '{"method":"DELETE"}' });
+    const plainText = await httpRequest(`${inspector}api/requests/${id}/replay`, {
+      method: 'POST',
+      headers: { ...fromPage(), 'content-type': 'text/plain' },
+      body: '{"method":"DELETE"}',
+    });
     expect(plainText.status).toBe(400);
     expect(atApp.length).toBe(before);
   });
 
   test('a request whose body was cut can be replayed with an edited body', async () => {
-    const id = await throughTunnel('/big-upload', { method: 'POST', body: Buffer.alloc(100 * 1024, 'a'), headers: { 'content-type': 'text/plain' } });
+    const id = await throughTunnel('/big-upload', {
+      method: 'POST',
+      body: Buffer.alloc(100 * 1024, 'a'),
+      headers: { 'content-type': 'text/plain' },
+    });
     expect((await httpRequest(`${inspector}api/requests/${id}/replay`, { method: 'POST' })).status).toBe(409);
     const response = await postJson(`${inspector}api/requests/${id}/replay`, { body: 'short' });
     expect(response.status).toBe(200);
@@ -271,7 +308,11 @@ describe('the endpoints that act refuse cross-site browser calls', () => {
 
 describe('HAR export', () => {
   test('GET /api/requests.har is valid HAR 1.2 with the listed requests, bodies and the filter applied', async () => {
-    const postId = await throughTunnel('/har/post?x=1', { method: 'POST', body: '{"har":true}', headers: { 'content-type': 'application/json' } });
+    const postId = await throughTunnel('/har/post?x=1', {
+      method: 'POST',
+      body: '{"har":true}',
+      headers: { 'content-type': 'application/json' },
+    });
     const response = await httpRequest(`${inspector}api/requests.har`);
     expect(response.status).toBe(200);
     expect(response.headers['content-disposition']).toBe('attachment; filename="standin-requests.har"');
@@ -282,10 +323,19 @@ describe('HAR export', () => {
     const valid = ajv.validate('har.json', har);
     expect(ajv.errors ?? []).toEqual([]);
     expect(valid).toBe(true);
-    const entries = har.log.entries as { request: { url: string; method: string; postData?: { text: string }; queryString: unknown[] }; _standinRequestId: string; response: { content: { text?: string } } }[];
+    const entries = har.log.entries as {
+      request: { url: string; method: string; postData?: { text: string }; queryString: unknown[] };
+      _standinRequestId: string;
+      response: { content: { text?: string } };
+    }[];
     expect(entries.length).toBe((await list()).length);
     const entry = entries.find((candidate) => candidate._standinRequestId === postId)!;
-    expect(entry.request).toMatchObject({ method: 'POST', url: `http://localhost:${app.port}/har/post?x=1`, postData: { text: '{"har":true}' }, queryString: [{ name: 'x', value: '1' }] });
+    expect(entry.request).toMatchObject({
+      method: 'POST',
+      url: `http://localhost:${app.port}/har/post?x=1`,
+      postData: { text: '{"har":true}' },
+      queryString: [{ name: 'x', value: '1' }],
+    });
     expect(JSON.parse(entry.response.content.text!)).toMatchObject({ source: 'local' });
     const filtered = JSON.parse((await httpRequest(`${inspector}api/requests.har?method=POST&path=%2Fhar`)).text);
     expect(filtered.log.entries.map((e: { _standinRequestId: string }) => e._standinRequestId)).toEqual([postId]);
@@ -294,7 +344,11 @@ describe('HAR export', () => {
 
 describe('compare with the cluster', () => {
   test('the same request goes to --fallback; both answers come back with status, headers and JSON body differences', async () => {
-    const id = await throughTunnel('/api/prices?sku=7', { method: 'POST', body: '{"sku":7}', headers: { 'content-type': 'application/json', 'x-standin-spoof': 'no' } });
+    const id = await throughTunnel('/api/prices?sku=7', {
+      method: 'POST',
+      body: '{"sku":7}',
+      headers: { 'content-type': 'application/json', 'x-standin-spoof': 'no' },
+    });
     const sentToApp = atApp[atApp.length - 1];
     const response = await httpRequest(`${inspector}api/requests/${id}/compare`, { method: 'POST', headers: fromPage() });
     expect(response.status).toBe(200);
@@ -303,11 +357,20 @@ describe('compare with the cluster', () => {
     expect(got).toMatchObject({ method: 'POST', url: '/api/prices?sku=7' });
     expect(got.body.toString()).toBe('{"sku":7}');
     const clusterHeaders = comparable(got.rawHeaders);
-    expect(clusterHeaders).toEqual(expect.arrayContaining(['content-type: application/json', `x-standin-compare: ${client.tunnel}`, `x-standin-request-id: ${comparison.cluster.requestId}`]));
+    expect(clusterHeaders).toEqual(
+      expect.arrayContaining([
+        'content-type: application/json',
+        `x-standin-compare: ${client.tunnel}`,
+        `x-standin-request-id: ${comparison.cluster.requestId}`,
+      ]),
+    );
     // The site's Host, as the cluster app gets it from browsers, not the laptop's target.
     const siteHost = sentToApp.rawHeaders[sentToApp.rawHeaders.findIndex((name) => name.toLowerCase() === 'x-forwarded-host') + 1];
     expect(clusterHeaders).toContain(`host: ${siteHost}`);
-    expect(clusterHeaders.filter((header) => header.startsWith('x-standin-')).sort()).toEqual([`x-standin-compare: ${client.tunnel}`, `x-standin-request-id: ${comparison.cluster.requestId}`]);
+    expect(clusterHeaders.filter((header) => header.startsWith('x-standin-')).sort()).toEqual([
+      `x-standin-compare: ${client.tunnel}`,
+      `x-standin-request-id: ${comparison.cluster.requestId}`,
+    ]);
     expect(comparison.local.status).toBe(200);
     expect(comparison.cluster.status).toBe(201);
     expect(comparison.differences.status).toBe(true);
@@ -330,7 +393,9 @@ describe('compare with the cluster', () => {
 
   test('text bodies get a line diff', async () => {
     const id = await throughTunnel('/page');
-    const comparison = JSON.parse((await httpRequest(`${inspector}api/requests/${id}/compare`, { method: 'POST', headers: fromPage() })).text) as Comparison;
+    const comparison = JSON.parse(
+      (await httpRequest(`${inspector}api/requests/${id}/compare`, { method: 'POST', headers: fromPage() })).text,
+    ) as Comparison;
     expect(comparison.differences.status).toBe(false);
     expect(comparison.differences.body).toEqual({
       kind: 'text',
@@ -348,7 +413,11 @@ describe('compare with the cluster', () => {
   test('a cluster app that does not answer gives 504-style fallback_timeout within the server bound', async () => {
     const id = await throughTunnel('/slow');
     const startedAt = Date.now();
-    const response = await httpRequest(`${inspector}api/requests/${id}/compare`, { method: 'POST', headers: fromPage(), timeoutMs: 15_000 });
+    const response = await httpRequest(`${inspector}api/requests/${id}/compare`, {
+      method: 'POST',
+      headers: fromPage(),
+      timeoutMs: 15_000,
+    });
     expect(response.status).toBe(502);
     expect(JSON.parse(response.text).error).toBe('fallback_timeout');
     expect(Date.now() - startedAt).toBeLessThan(8_000);
@@ -356,7 +425,14 @@ describe('compare with the cluster', () => {
 
   test('a server without --fallback answers 409 no_fallback, and the inspector passes it on', async () => {
     const plainServer = await startServerProcess(['--token', TOKEN]);
-    const second = await startClientProcess(String(app.port), plainServer.url, ['--token', TOKEN, '--name', 'no-fallback', '--inspect', String(inspectorPort + 3)]);
+    const second = await startClientProcess(String(app.port), plainServer.url, [
+      '--token',
+      TOKEN,
+      '--name',
+      'no-fallback',
+      '--inspect',
+      String(inspectorPort + 3),
+    ]);
     try {
       const ready = await second.waitForLine((line) => line.message === 'tunnel ready');
       const secondInspector = String(ready.inspectorUrl);
@@ -384,10 +460,18 @@ describe("the server's compare endpoint with hostile input", () => {
     });
     expect(registered.status).toBe(201);
     endpoint = `${server.url}/_standin/v1/tunnels/compare-raw/compare`;
-    session = { authorization: `Bearer ${TOKEN}`, [HEADER.protocol]: String(PROTOCOL_VERSION), [HEADER.session]: String(JSON.parse(registered.text).sessionId) };
+    session = {
+      authorization: `Bearer ${TOKEN}`,
+      [HEADER.protocol]: String(PROTOCOL_VERSION),
+      [HEADER.session]: String(JSON.parse(registered.text).sessionId),
+    };
   });
   const call = (body: unknown, headers: Record<string, string> = session) =>
-    httpRequest(endpoint, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+    httpRequest(endpoint, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
   const good = { method: 'GET', path: '/raw', headers: [], bodyBase64: '' };
 
   test('without the token 401, with another session 404 unknown_session; nothing reaches the cluster app', async () => {
@@ -397,7 +481,11 @@ describe("the server's compare endpoint with hostile input", () => {
     const guessed = await call(good, { ...session, [HEADER.session]: 'guessed' });
     expect(guessed.status).toBe(404);
     expect(JSON.parse(guessed.text).error).toBe('unknown_session');
-    const otherTunnel = await httpRequest(`${server.url}/_standin/v1/tunnels/${client.tunnel}/compare`, { method: 'POST', headers: { ...session, 'content-type': 'application/json' }, body: JSON.stringify(good) });
+    const otherTunnel = await httpRequest(`${server.url}/_standin/v1/tunnels/${client.tunnel}/compare`, {
+      method: 'POST',
+      headers: { ...session, 'content-type': 'application/json' },
+      body: JSON.stringify(good),
+    });
     expect(otherTunnel.status).toBe(404);
     expect(atCluster.length).toBe(before);
   });
@@ -422,11 +510,15 @@ describe("the server's compare endpoint with hostile input", () => {
     expect((await call({ ...good, headers: ['X-Bad', 'a\r\nb'] })).status).toBe(400);
     // Announced too large: refused from the head alone, before a byte of the body is read.
     const huge = await new Promise<number>((resolve, reject) => {
-      const request = http.request(endpoint, { method: 'POST', headers: { ...session, 'content-type': 'application/json', 'content-length': String(3 * 1024 * 1024) } }, (response) => {
-        response.resume();
-        resolve(response.statusCode ?? 0);
-        request.destroy();
-      });
+      const request = http.request(
+        endpoint,
+        { method: 'POST', headers: { ...session, 'content-type': 'application/json', 'content-length': String(3 * 1024 * 1024) } },
+        (response) => {
+          response.resume();
+          resolve(response.statusCode ?? 0);
+          request.destroy();
+        },
+      );
       request.on('error', reject);
       request.write('{"method":');
     });

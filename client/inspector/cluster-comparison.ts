@@ -47,7 +47,12 @@ export async function compareWithCluster(record: RequestRecord, call: CompareCal
   const refusal = replayRefusal(record);
   if (refusal) throw new CompareRefusedError(refusal.replace('Replay sends requests to the app', 'Compare sends requests the app got'));
   const answer = await call(compareRequest(record));
-  const local: ComparedResponse = { status: record.status, headers: record.responseHeaders, body: record.responsePreview, truncated: record.bytesOut > record.responsePreview.length };
+  const local: ComparedResponse = {
+    status: record.status,
+    headers: record.responseHeaders,
+    body: record.responsePreview,
+    truncated: record.bytesOut > record.responsePreview.length,
+  };
   const clusterBody = Buffer.from(answer.bodyBase64, 'base64');
   const cluster: ComparedResponse = { status: answer.status, headers: answer.headers, body: clusterBody, truncated: answer.truncated };
   return {
@@ -71,5 +76,9 @@ function side(response: ComparedResponse, totalBytes: number): ComparedSide {
   const wasDecoded = decoded !== response.body;
   const pairs: [string, string][] = [];
   for (let i = 0; i < response.headers.length; i += 2) pairs.push([response.headers[i], response.headers[i + 1]]);
-  return { status: response.status, headers: pairs, body: renderPreview(decoded, wasDecoded ? decoded.length : totalBytes, getHeader(response.headers, 'content-type')) };
+  return {
+    status: response.status,
+    headers: pairs,
+    body: renderPreview(decoded, wasDecoded ? decoded.length : totalBytes, getHeader(response.headers, 'content-type')),
+  };
 }

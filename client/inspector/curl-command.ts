@@ -51,7 +51,9 @@ export function curlCommand(record: RequestRecord, { target }: CurlTarget): stri
     }
   }
   if (bodyWasCut) {
-    lines.push(`# The request body was ${record.bytesIn} bytes; the inspector kept only the first ${record.requestPreview.length}, so this command sends none.`);
+    lines.push(
+      `# The request body was ${record.bytesIn} bytes; the inspector kept only the first ${record.requestPreview.length}, so this command sends none.`,
+    );
   }
   lines.push([stdin ? `${stdin} | curl` : 'curl', ...options].join(' \\\n  '));
   return lines.join('\n') + '\n';

@@ -100,9 +100,17 @@ function listen(server: http.Server, port: number): Promise<void> {
   });
 }
 
-async function handle(req: http.IncomingMessage, res: http.ServerResponse, deps: InspectorDeps, streams: Set<http.ServerResponse>): Promise<void> {
+async function handle(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  deps: InspectorDeps,
+  streams: Set<http.ServerResponse>,
+): Promise<void> {
   if (!LOOPBACK_HOST.test(req.headers.host ?? '')) {
-    return sendJson(res, 403, { error: 'forbidden_host', message: 'the standin inspector answers only http://127.0.0.1 or http://localhost' });
+    return sendJson(res, 403, {
+      error: 'forbidden_host',
+      message: 'the standin inspector answers only http://127.0.0.1 or http://localhost',
+    });
   }
   const url = new URL(req.url ?? '/', 'http://127.0.0.1');
   const request = /^\/api\/requests\/([^/]+)(\/replay|\/compare|\/curl|\/request-body)?$/.exec(url.pathname);
@@ -126,7 +134,7 @@ function sendList(res: http.ServerResponse, store: RequestStore, filter: Request
 
 /** GET /api/requests.har[?filter]: the (filtered) list as an HTTP Archive, downloaded as a file. */
 function sendHar(res: http.ServerResponse, deps: InspectorDeps, filter: RequestFilter): void {
-  const har = harLog(deps.store.matching(isFiltering(filter) ? filter : undefined), deps.targetOf, CLIENT_VERSION);
+  const har = harLog(deps.store.matching(isFiltering(filter) ? filter : undefined), (record) => deps.targetOf(record), CLIENT_VERSION);
   sendJson(res, 200, har, { 'content-disposition': 'attachment; filename="standin-requests.har"' });
 }
 
@@ -141,7 +149,13 @@ function sendRequestView(res: http.ServerResponse, deps: InspectorDeps, id: stri
 }
 
 /** POST .../replay (with optional edits) and POST .../compare: they act, so only the page itself may ask. */
-async function runAction(req: http.IncomingMessage, res: http.ServerResponse, deps: InspectorDeps, id: string, action: '/replay' | '/compare'): Promise<void> {
+async function runAction(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  deps: InspectorDeps,
+  id: string,
+  action: '/replay' | '/compare',
+): Promise<void> {
   const refusal = crossSiteRefusal(req);
   if (refusal) {
     req.resume();
@@ -159,11 +173,14 @@ async function runAction(req: http.IncomingMessage, res: http.ServerResponse, de
     sendJson(res, 200, await deps.replay(id, body.length > 0 ? parseEdits(req, body) : undefined));
   } catch (error) {
     if (error instanceof ReplayEditError) return sendJson(res, 400, { error: error.code, message: error.message });
-    if (error instanceof ReplayRefusedError || error instanceof CompareRefusedError) return sendJson(res, 409, { error: error.code, message: error.message });
+    if (error instanceof ReplayRefusedError || error instanceof CompareRefusedError)
+      return sendJson(res, 409, { error: error.code, message: error.message });
     // The server refused or failed the comparison: pass its code and words on.
-    if (error instanceof TunnelError) return sendJson(res, error.code === 'no_fallback' ? 409 : 502, { error: error.code, message: error.message });
+    if (error instanceof TunnelError)
+      return sendJson(res, error.code === 'no_fallback' ? 409 : 502, { error: error.code, message: error.message });
     // A comparison that failed on the way (server unreachable, timeout) is the network's fault, not ours.
-    if (action === '/compare') return sendJson(res, 502, { error: 'compare_failed', message: `the standin server could not be asked: ${(error as Error).message}` });
+    if (action === '/compare')
+      return sendJson(res, 502, { error: 'compare_failed', message: `the standin server could not be asked: ${(error as Error).message}` });
     sendJson(res, 500, { error: 'internal_error', message: (error as Error).message });
   }
 }
@@ -177,15 +194,18 @@ async function runAction(req: http.IncomingMessage, res: http.ServerResponse, de
  */
 function crossSiteRefusal(req: http.IncomingMessage): string | undefined {
   const origin = req.headers.origin;
-  if (origin !== undefined && !isOwnOrigin(origin, req.socket.localPort)) return 'replay and compare are only allowed from the inspector page itself';
+  if (origin !== undefined && !isOwnOrigin(origin, req.socket.localPort))
+    return 'replay and compare are only allowed from the inspector page itself';
   const site = req.headers['sec-fetch-site'];
-  if (site !== undefined && site !== 'same-origin' && site !== 'none') return 'replay and compare are only allowed from the inspector page itself';
+  if (site !== undefined && site !== 'same-origin' && site !== 'none')
+    return 'replay and compare are only allowed from the inspector page itself';
   return undefined;
 }
 
 /** The edits of an edit-and-replay: JSON only, which a cross-site form cannot send without a preflight. */
 function parseEdits(req: http.IncomingMessage, body: Buffer): ReplayEdits {
-  if (!/^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '')) throw new ReplayEditError('send the edits as Content-Type: application/json');
+  if (!/^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? ''))
+    throw new ReplayEditError('send the edits as Content-Type: application/json');
   let parsed: unknown;
   try {
     parsed = JSON.parse(body.toString('utf8'));
@@ -221,7 +241,8 @@ function readBoundedBody(req: http.IncomingMessage, maxBytes: number, timeoutMs:
 }
 
 function openEventStream(res: http.ServerResponse, store: RequestStore, streams: Set<http.ServerResponse>): void {
-  if (streams.size >= MAX_EVENT_STREAMS) return sendJson(res, 503, { error: 'too_many_streams', message: `at most ${MAX_EVENT_STREAMS} inspector pages can be open` });
+  if (streams.size >= MAX_EVENT_STREAMS)
+    return sendJson(res, 503, { error: 'too_many_streams', message: `at most ${MAX_EVENT_STREAMS} inspector pages can be open` });
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
   res.write(': connected\n\n');
   streams.add(res);
@@ -271,12 +292,22 @@ function sendPage(res: http.ServerResponse): void {
 
 function sendJson(res: http.ServerResponse, status: number, value: unknown, extraHeaders: Record<string, string> = {}): void {
   const body = JSON.stringify(value);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', ...extraHeaders });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+    ...extraHeaders,
+  });
   res.end(body);
 }
 
 function sendText(res: http.ServerResponse, contentType: string, body: string | Buffer): void {
   // nosniff: a captured body must never be taken for a page by a browser that opens this URL.
-  res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+  res.writeHead(200, {
+    'content-type': contentType,
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+  });
   res.end(body);
 }

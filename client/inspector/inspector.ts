@@ -42,7 +42,8 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
   const apps = new Map<string, Pool>();
   const appAt = (target: URL) => {
     let app = apps.get(target.origin);
-    if (!app) apps.set(target.origin, (app = new Pool(target.origin, { connections: REPLAY_CONNECTIONS, connect: { rejectUnauthorized: false } })));
+    if (!app)
+      apps.set(target.origin, (app = new Pool(target.origin, { connections: REPLAY_CONNECTIONS, connect: { rejectUnauthorized: false } })));
     return app;
   };
   const destroyApps = () => Promise.allSettled([...apps.values()].map((app) => app.destroy()));

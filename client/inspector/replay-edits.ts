@@ -49,7 +49,8 @@ export function parseReplayEdits(input: unknown): ReplayEdits {
   const fields = input as Record<string, unknown>;
   const known = new Set(['method', 'path', 'headers', 'body', 'bodyBase64']);
   const unknown = Object.keys(fields).find((key) => !known.has(key));
-  if (unknown !== undefined) throw new ReplayEditError(`unknown field ${JSON.stringify(unknown.slice(0, 40))}; allowed: ${[...known].join(', ')}`);
+  if (unknown !== undefined)
+    throw new ReplayEditError(`unknown field ${JSON.stringify(unknown.slice(0, 40))}; allowed: ${[...known].join(', ')}`);
   const edits: ReplayEdits = {};
   if (fields.method !== undefined) edits.method = parseMethod(fields.method);
   if (fields.path !== undefined) edits.path = parsePath(fields.path);
@@ -72,12 +73,14 @@ function parsePath(value: unknown): string {
   }
   // What cannot be on a request line: whitespace, control characters, anything past latin1.
   // eslint-disable-next-line no-control-regex
-  if (/[\x00-\x20\x7f]|[^\x00-\xff]/.test(value)) throw new ReplayEditError('path must not contain spaces or control characters (percent-encode them)');
+  if (/[\x00-\x20\x7f]|[^\x00-\xff]/.test(value))
+    throw new ReplayEditError('path must not contain spaces or control characters (percent-encode them)');
   return value;
 }
 
 function parseHeaders(value: unknown): RawHeaders {
-  if (!Array.isArray(value) || value.length > MAX_HEADERS) throw new ReplayEditError(`headers must be a list of at most ${MAX_HEADERS} [name, value] pairs`);
+  if (!Array.isArray(value) || value.length > MAX_HEADERS)
+    throw new ReplayEditError(`headers must be a list of at most ${MAX_HEADERS} [name, value] pairs`);
   const headers: RawHeaders = [];
   for (const pair of value) {
     if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') {
@@ -88,7 +91,9 @@ function parseHeaders(value: unknown): RawHeaders {
       http.validateHeaderName(name);
       http.validateHeaderValue(name, headerValue);
     } catch {
-      throw new ReplayEditError(`header ${JSON.stringify(name.slice(0, 60))} is not a valid HTTP header (name a token, value without line breaks)`);
+      throw new ReplayEditError(
+        `header ${JSON.stringify(name.slice(0, 60))} is not a valid HTTP header (name a token, value without line breaks)`,
+      );
     }
     headers.push(name, headerValue);
   }

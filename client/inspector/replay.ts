@@ -98,5 +98,12 @@ function replayMeta(original: RequestRecord, edits: ReplayEdits, bodyBytes: numb
   // X-Request-Id carried the standin id unless the browser sent its own; keep theirs.
   if (getHeader(headers, 'x-request-id') === original.requestId) setHeader(headers, 'X-Request-Id', id);
   setHeader(headers, 'X-Standin-Replay-Of', original.requestId);
-  return { kind: 'request', id, method: edits.method ?? original.method, url: edits.path ?? original.path, headers, hasBody: bodyBytes > 0 };
+  return {
+    kind: 'request',
+    id,
+    method: edits.method ?? original.method,
+    url: edits.path ?? original.path,
+    headers,
+    hasBody: bodyBytes > 0,
+  };
 }

@@ -64,7 +64,11 @@ const MAX_DECODED_BYTES = 1024 * 1024;
 
 /** Compares the local app's response with the cluster's. */
 export function diffResponses(local: ComparedResponse, cluster: ComparedResponse): ResponseDifferences {
-  return { status: local.status !== cluster.status, headers: diffHeaders(local.headers, cluster.headers), body: diffBodies(local, cluster) };
+  return {
+    status: local.status !== cluster.status,
+    headers: diffHeaders(local.headers, cluster.headers),
+    body: diffBodies(local, cluster),
+  };
 }
 
 /** Headers by lower-case name (several values joined with ", "), hop-by-hop ones left out. */
@@ -74,7 +78,12 @@ export function diffHeaders(local: RawHeaders, cluster: RawHeaders): HeaderDiffe
   const names = [...new Set([...localValues.keys(), ...clusterValues.keys()])].sort();
   return names
     .filter((name) => localValues.get(name) !== clusterValues.get(name))
-    .map((name) => ({ name, local: localValues.get(name) ?? null, cluster: clusterValues.get(name) ?? null, expected: EXPECTED_TO_DIFFER.has(name) }));
+    .map((name) => ({
+      name,
+      local: localValues.get(name) ?? null,
+      cluster: clusterValues.get(name) ?? null,
+      expected: EXPECTED_TO_DIFFER.has(name),
+    }));
 }
 
 function headerMap(headers: RawHeaders): Map<string, string> {
@@ -170,7 +179,8 @@ export function diffLines(local: string[], cluster: string[]): LineChange[] {
   let start = 0;
   while (start < local.length && start < cluster.length && local[start] === cluster[start]) start++;
   let end = 0;
-  while (end < local.length - start && end < cluster.length - start && local[local.length - 1 - end] === cluster[cluster.length - 1 - end]) end++;
+  while (end < local.length - start && end < cluster.length - start && local[local.length - 1 - end] === cluster[cluster.length - 1 - end])
+    end++;
   const a = local.slice(start, local.length - end);
   const b = cluster.slice(start, cluster.length - end);
   const middle =
@@ -190,7 +200,8 @@ function lcsDiff(a: string[], b: string[]): LineChange[] {
   const lengths = new Uint16Array((a.length + 1) * width);
   for (let i = a.length - 1; i >= 0; i--) {
     for (let j = b.length - 1; j >= 0; j--) {
-      lengths[i * width + j] = a[i] === b[j] ? lengths[(i + 1) * width + j + 1] + 1 : Math.max(lengths[(i + 1) * width + j], lengths[i * width + j + 1]);
+      lengths[i * width + j] =
+        a[i] === b[j] ? lengths[(i + 1) * width + j + 1] + 1 : Math.max(lengths[(i + 1) * width + j], lengths[i * width + j + 1]);
     }
   }
   const lines: LineChange[] = [];

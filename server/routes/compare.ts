@@ -56,7 +56,13 @@ export async function handleCompare(ctx: ServerContext, name: string, req: http.
   const requestId = newUuid();
   const startedAt = performance.now();
   const answer = await sendToFallback(fallback, request, requestId, name, timeoutMs);
-  const fields = { requestId, tunnel: name, method: request.method, path: loggedPath(request.path), totalMs: Math.round(performance.now() - startedAt) };
+  const fields = {
+    requestId,
+    tunnel: name,
+    method: request.method,
+    path: loggedPath(request.path),
+    totalMs: Math.round(performance.now() - startedAt),
+  };
   if ('error' in answer) {
     ctx.logger.warn('compare with fallback failed', { ...fields, error: answer.error });
     return replyCompareError(res, answer.error === 'fallback_timeout' ? 504 : 502, answer.error, answer.message);
@@ -68,7 +74,13 @@ export async function handleCompare(ctx: ServerContext, name: string, req: http.
 type FallbackAnswer = CompareResponse | { error: CompareErrorCode; message: string };
 
 /** Sends the request to the fallback and reads at most MAX_COMPARE_RESPONSE_BODY_BYTES of the answer, all within `timeoutMs`. */
-function sendToFallback(fallback: URL, request: CompareRequest, requestId: string, tunnel: string, timeoutMs: number): Promise<FallbackAnswer> {
+function sendToFallback(
+  fallback: URL,
+  request: CompareRequest,
+  requestId: string,
+  tunnel: string,
+  timeoutMs: number,
+): Promise<FallbackAnswer> {
   const body = Buffer.from(request.bodyBase64, 'base64');
   const headers = compareHeaders(request.headers, requestId, tunnel, fallback, body.length);
   const startedAt = performance.now();
@@ -94,7 +106,9 @@ function sendToFallback(fallback: URL, request: CompareRequest, requestId: strin
       () => settle({ error: 'fallback_timeout', message: `the cluster app did not answer within ${timeoutMs / 1000} s` }),
       timeoutMs,
     ).unref();
-    upstream.once('error', (error) => settle({ error: 'fallback_unreachable', message: `standin could not reach the cluster app: ${error.message}` }));
+    upstream.once('error', (error) =>
+      settle({ error: 'fallback_unreachable', message: `standin could not reach the cluster app: ${error.message}` }),
+    );
     upstream.once('response', (response) => {
       const kept: Buffer[] = [];
       let keptBytes = 0;
@@ -128,7 +142,9 @@ function sendToFallback(fallback: URL, request: CompareRequest, requestId: strin
  * id and a mark that this is a comparison; Host as the caller gave it, else the fallback's.
  */
 function compareHeaders(given: RawHeaders, requestId: string, tunnel: string, fallback: URL, bodyBytes: number): RawHeaders {
-  const headers = withoutHopByHop(given, new Set(['content-length', 'expect'])).filter((_, i, all) => !all[i - (i % 2)].toLowerCase().startsWith(STANDIN_HEADER_PREFIX));
+  const headers = withoutHopByHop(given, new Set(['content-length', 'expect'])).filter(
+    (_, i, all) => !all[i - (i % 2)].toLowerCase().startsWith(STANDIN_HEADER_PREFIX),
+  );
   if (!headers.some((item, i) => i % 2 === 0 && item.toLowerCase() === 'host')) headers.push('Host', fallback.host);
   if (bodyBytes > 0) headers.push('Content-Length', String(bodyBytes));
   headers.push('X-Standin-Request-Id', requestId, 'X-Standin-Compare', tunnel);
