@@ -23,6 +23,7 @@ let page: Page;
 let inspector: string;
 const received: http.IncomingHttpHeaders[] = [];
 const receivedRequests: { method: string; url: string; body: string }[] = [];
+let clusterHits = 0;
 
 beforeAll(async () => {
   app = await startLocalApp((req, res) => {
@@ -37,6 +38,7 @@ beforeAll(async () => {
   });
   // The in-cluster app the laptop stands in for: an older version that answers differently.
   clusterApp = await startLocalApp((req, res) => {
+    clusterHits++;
     req.resume();
     req.on('end', () => {
       res.writeHead(200, { 'content-type': 'application/json', 'x-served-by': 'cluster' });
@@ -244,4 +246,38 @@ test('Compare with cluster shows both answers side by side with the differences 
     JSON.stringify({ hello: 'from the app', path: '/compare-from-page' }, null, 2),
     JSON.stringify({ hello: 'from the cluster', path: '/compare-from-page' }, null, 2),
   ]);
+});
+
+test('a page on another site cannot drive replays or comparisons through the developer\'s browser', async () => {
+  const response = await httpRequest(`${client.publicUrl}/target-of-csrf`, { method: 'POST', body: 'secret', headers: { 'content-type': 'text/plain' } });
+  const id = String(response.headers['x-standin-request-id']);
+  const replayUrl = `${inspector}api/requests/${id}/replay`;
+  const compareUrl = `${inspector}api/requests/${id}/compare`;
+  // What a hostile page can do without a preflight: no-cors fetches and a form posting JSON-looking text.
+  const evil = await startLocalApp((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end(`<!doctype html><form id="f" method="POST" enctype="text/plain" action="${replayUrl}"><input name='{"method":"DELETE","x":"' value='"}'></form>
+<script>
+fetch(${JSON.stringify(replayUrl)}, { method: 'POST', mode: 'no-cors' });
+fetch(${JSON.stringify(compareUrl)}, { method: 'POST', mode: 'no-cors' });
+fetch(${JSON.stringify(replayUrl)}, { method: 'POST', mode: 'no-cors', headers: { 'content-type': 'text/plain' }, body: '{"path":"/admin/delete-all"}' }).then(() => document.getElementById('f').submit());
+</script>`);
+  });
+  const [appBefore, clusterBefore] = [receivedRequests.length, clusterHits];
+  const attacked = await browser.newPage();
+  const answers: number[] = [];
+  attacked.on('response', (answer) => {
+    if (answer.url().startsWith(inspector)) answers.push(answer.status());
+  });
+  try {
+    await attacked.goto(`http://localhost:${evil.port}/`);
+    await attacked.waitForURL(replayUrl);
+    expect(await attacked.textContent('body')).toContain('forbidden_origin');
+    expect(answers).toContain(403);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect([receivedRequests.length, clusterHits]).toEqual([appBefore, clusterBefore]);
+  } finally {
+    await attacked.close();
+    await evil.close();
+  }
 });
