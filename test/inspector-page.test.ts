@@ -2,10 +2,13 @@
  * The inspector page in a real browser (Debian chromium via playwright-core): live list without
  * reloading, details on click, Replay, filters and the HAR link, Copy as curl, Edit and replay,
  * and Compare with the cluster (the server has a --fallback "cluster" app).
+ * With STANDIN_UPDATE_SCREENSHOT=1 it saves the screenshot for the README to docs/inspector.png.
  */
 
 import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startLocalApp, type LocalApp } from './helpers/local-app';
 import { httpRequest } from './helpers/http';
@@ -13,6 +16,20 @@ import { inspectPortBase } from './helpers/inspector';
 import { startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
 
 jest.setTimeout(90_000);
+
+const SCREENSHOT = process.env.STANDIN_UPDATE_SCREENSHOT === '1' ? path.resolve(__dirname, '../../docs/inspector.png') : path.join(os.tmpdir(), `standin-inspector-${process.pid}.png`);
+
+/** The shop's product list: the laptop has the new prices, the cluster the old ones. */
+function products(version: 'laptop' | 'cluster') {
+  return {
+    products: [
+      { sku: 'TEA-01', name: 'Green tea', price: version === 'laptop' ? 4.5 : 4.9 },
+      { sku: 'MUG-02', name: 'Stoneware mug', price: 12 },
+    ],
+    currency: 'EUR',
+    ...(version === 'laptop' ? { banner: 'Spring sale' } : {}),
+  };
+}
 
 let app: LocalApp;
 let clusterApp: LocalApp;
@@ -32,8 +49,12 @@ beforeAll(async () => {
     req.on('data', (chunk: Buffer) => (body += chunk.toString()));
     req.on('end', () => {
       receivedRequests.push({ method: req.method ?? '', url: req.url ?? '', body });
+      if (req.url === '/api/missing') {
+        res.writeHead(404, { 'content-type': 'application/json' });
+        return void res.end('{"error":"not found"}');
+      }
       res.writeHead(200, { 'content-type': 'application/json', 'x-served-by': 'laptop' });
-      res.end(JSON.stringify({ hello: 'from the app', path: req.url }));
+      res.end(JSON.stringify(req.url?.startsWith('/api/products') ? products('laptop') : { hello: 'from the app', path: req.url }));
     });
   });
   // The in-cluster app the laptop stands in for: an older version that answers differently.
@@ -41,8 +62,8 @@ beforeAll(async () => {
     clusterHits++;
     req.resume();
     req.on('end', () => {
-      res.writeHead(200, { 'content-type': 'application/json', 'x-served-by': 'cluster' });
-      res.end(JSON.stringify({ hello: 'from the cluster', path: req.url }));
+      res.writeHead(200, { 'content-type': 'application/json', 'x-served-by': 'cluster', 'cache-control': 'max-age=60' });
+      res.end(JSON.stringify(req.url?.startsWith('/api/products') ? products('cluster') : { hello: 'from the cluster', path: req.url }));
     });
   });
   server = await startServerProcess(['--fallback', clusterApp.url]);
@@ -237,7 +258,7 @@ test('Compare with cluster shows both answers side by side with the differences 
   await page.locator('#detail h2', { hasText: '/compare-from-page' }).waitFor();
   await page.click('#compare');
   await page.locator('#comparison').waitFor();
-  expect(await page.textContent('#compare-summary')).toBe('same status · 1 header differ · body differs');
+  expect(await page.textContent('#compare-summary')).toBe('same status · 2 headers differ · body differs');
   const headerRow = page.locator('#header-diff tr.diff', { hasText: 'x-served-by' });
   expect(await headerRow.locator('td').allTextContents()).toEqual(['x-served-by', 'laptop', 'cluster']);
   const bodyRow = page.locator('#body-diff tr.diff');
@@ -280,4 +301,25 @@ fetch(${JSON.stringify(replayUrl)}, { method: 'POST', mode: 'no-cors', headers: 
     await attacked.close();
     await evil.close();
   }
+});
+
+test('the README screenshot: a filtered list and a comparison with the cluster', async () => {
+  const shot = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  await httpRequest(`${client.publicUrl}/`, { headers: { accept: 'text/html' } });
+  await httpRequest(`${client.publicUrl}/api/cart`, { method: 'POST', body: '{"sku":"TEA-01","qty":2}', headers: { 'content-type': 'application/json' } });
+  await httpRequest(`${client.publicUrl}/api/missing`);
+  await httpRequest(`${client.publicUrl}/api/products?page=2`);
+  const products = await httpRequest(`${client.publicUrl}/api/products?page=1`, { headers: { accept: 'application/json' } });
+  await shot.goto(inspector);
+  await shot.locator('#live.on').waitFor();
+  await shot.fill('#f-path', '/api/');
+  await shot.locator('#rows[data-query="path=%2Fapi%2F"]').waitFor();
+  await shot.locator(`tbody tr[data-id="${String(products.headers['x-standin-request-id'])}"]`).click();
+  await shot.locator('#detail h2', { hasText: '/api/products?page=1' }).waitFor();
+  await shot.click('#compare');
+  await shot.locator('#comparison').waitFor();
+  expect(await shot.locator('#body-diff tr.diff').count()).toBe(2);
+  await shot.screenshot({ path: SCREENSHOT });
+  expect(fs.statSync(SCREENSHOT).size).toBeGreaterThan(10_000);
+  await shot.close();
 });

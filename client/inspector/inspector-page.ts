@@ -63,7 +63,7 @@ table.hdiff tr.expected { color:var(--muted); }
 pre.lines span { display:block; } pre.lines span.diff-local::before { content:"- "; } pre.lines span.diff-cluster::before { content:"+ "; } pre.lines span.same::before { content:"  "; }
 /* Fixed columns: a long path is cut with an ellipsis instead of pushing Status and Duration off-screen. */
 table { table-layout:fixed; }
-col.c-time { width:78px; } col.c-id { width:82px; } col.c-method { width:64px; } col.c-status { width:72px; } col.c-duration { width:72px; }
+col.c-time { width:84px; } col.c-id { width:90px; } col.c-method { width:64px; } col.c-status { width:72px; } col.c-duration { width:72px; }
 td { overflow:hidden; text-overflow:ellipsis; }
 tr.filtered { display:none; }
 .list { overflow:auto; border-right:1px solid var(--line); }
@@ -109,7 +109,7 @@ const api = (id, action) => '/api/requests/' + encodeURIComponent(id) + (action 
 
 function row(summary, fresh) {
   const tr = el('tr', { 'data-id': summary.id, class: fresh ? 'fresh' : '', onclick: () => show(summary.id) },
-    el('td', { class: 'muted' }, new Date(summary.startedAt).toLocaleTimeString()),
+    el('td', { class: 'muted' }, new Date(summary.startedAt).toTimeString().slice(0, 8)),
     el('td', { class: 'id muted', title: summary.id }, summary.id.slice(0, 8)),
     el('td', {}, summary.method),
     el('td', { class: 'path', title: summary.path }, summary.outbound ? el('span', { class: 'tag' }, 'outbound') : null, summary.path, summary.replayOf ? el('span', { class: 'tag' }, 'replay') : null),
@@ -279,11 +279,12 @@ function comparisonView(c) {
   return el('div', { id: 'comparison' },
     el('h3', {}, 'Local app vs cluster'),
     el('p', { id: 'compare-summary', class: d.status || realHeaderDiffs || d.body.kind !== 'same' ? 's4' : 's2' }, summary),
-    el('div', { class: 'compare' }, side('Local app (captured)', c.local), side('Cluster (--fallback, id ' + c.cluster.requestId.slice(0, 8) + ', ' + ms(c.cluster.durationMs) + ')', c.cluster)),
+    el('h3', {}, 'Body differences'), bodyDiffView(d.body),
     d.headers.length ? el('div', {}, el('h3', {}, 'Headers that differ'), el('table', { class: 'hdiff', id: 'header-diff' },
       el('thead', {}, el('tr', {}, el('th', {}, 'Header'), el('th', {}, 'Local app'), el('th', {}, 'Cluster'))),
       el('tbody', {}, ...d.headers.map((h) => el('tr', { class: h.expected ? 'expected' : 'diff' }, el('td', {}, h.name + (h.expected ? ' (differs every time)' : '')), el('td', {}, h.local === null ? '—' : h.local), el('td', {}, h.cluster === null ? '—' : h.cluster)))))) : null,
-    el('h3', {}, 'Body differences'), bodyDiffView(d.body));
+    el('h3', {}, 'Both answers'),
+    el('div', { class: 'compare' }, side('Local app (captured)', c.local), side('Cluster (--fallback, id ' + c.cluster.requestId.slice(0, 8) + ', ' + ms(c.cluster.durationMs) + ')', c.cluster)));
 }
 function bodyDiffView(body) {
   if (body.kind === 'same') return el('p', { id: 'body-diff', class: 's2' }, 'The bodies are the same.');
