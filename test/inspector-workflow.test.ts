@@ -63,6 +63,10 @@ function recordingApp(into: Received[], source: 'local' | 'cluster'): http.Reque
         );
       }
       if (req.url === '/slow' && source === 'cluster') return; // never answers
+      if (req.url === '/huge') {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        return void res.end(source.repeat(1024 * 1024));
+      }
       res.writeHead(source === 'local' ? 200 : 201, {
         'content-type': 'application/json',
         'x-app': source,
@@ -408,6 +412,14 @@ describe('compare with the cluster', () => {
         { op: 'same', text: '' },
       ],
     });
+  });
+
+  test("the cluster's body is kept up to 256 KiB and marked cut beyond", async () => {
+    const id = await throughTunnel('/huge');
+    const comparison = JSON.parse((await httpRequest(`${inspector}api/requests/${id}/compare`, { method: 'POST', headers: fromPage() })).text) as Comparison;
+    expect(comparison.cluster.body).toMatchObject({ kind: 'text', truncated: true });
+    expect((comparison.cluster.body as { text: string }).text.length).toBe(256 * 1024);
+    expect(comparison.differences.body.kind).toBe('text');
   });
 
   test('a cluster app that does not answer gives 504-style fallback_timeout within the server bound', async () => {
