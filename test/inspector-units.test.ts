@@ -91,12 +91,12 @@ test('the request filter: method exact, status class or exact or error, path sub
     error: 'app_unreachable',
     requestHeaders: ['X-Tenant', 'Acme'],
     responseHeaders: [],
-    requestPreview: Buffer.from('{"coupon":"SPRING"}'),
+    requestPreview: Buffer.from('{"coupon":"SPRING","size":"Größe a.b("}'),
     responsePreview: Buffer.alloc(0),
   } as unknown as RequestRecord;
   const matches = (query: string) => matchesFilter(record, parseRequestFilter(new URLSearchParams(query)));
   expect(
     ['method=post', 'status=5xx', 'status=502', 'status=error', 'path=/api/orders', 'text=acme spring', 'text=6f1c2a9e', ''].every(matches),
   ).toBe(true);
-  expect(['method=GET', 'status=2xx', 'status=500', 'path=/cart', 'text=acme summer'].some(matches)).toBe(false);
+  expect(['method=GET', 'status=2xx', 'status=500', 'path=/cart', 'text=acme summer', 'text=a.c', 'text=grösse'].some(matches)).toBe(false);
 });

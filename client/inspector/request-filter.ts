@@ -15,8 +15,8 @@ export interface RequestFilter {
   status?: string;
   /** Substring of the path (query included), case-insensitive. */
   path?: string;
-  /** Words that must each appear somewhere: id, method, path, status, headers or body previews. */
-  words?: string[];
+  /** Words that must each appear somewhere (id, method, path, status, headers or body previews), as case-insensitive patterns. */
+  patterns?: RegExp[];
 }
 
 /** The longest filter value looked at: a search box does not need more, and it bounds the work. */
@@ -28,8 +28,13 @@ export function parseRequestFilter(params: URLSearchParams): RequestFilter {
   const method = value('method')?.toUpperCase();
   const status = value('status')?.toLowerCase();
   const path = value('path')?.toLowerCase();
-  const words = value('text')?.toLowerCase().split(/\s+/).filter(Boolean);
-  return { ...(method ? { method } : {}), ...(status ? { status } : {}), ...(path ? { path } : {}), ...(words?.length ? { words } : {}) };
+  const words = value('text')?.split(/\s+/).filter(Boolean);
+  return {
+    ...(method ? { method } : {}),
+    ...(status ? { status } : {}),
+    ...(path ? { path } : {}),
+    ...(words?.length ? { patterns: words.map(wordPattern) } : {}),
+  };
 }
 
 /** Whether the filter has anything to check. */
@@ -42,7 +47,7 @@ export function matchesFilter(record: RequestRecord, filter: RequestFilter): boo
   if (filter.method && record.method.toUpperCase() !== filter.method) return false;
   if (filter.status && !matchesStatus(record, filter.status)) return false;
   if (filter.path && !record.path.toLowerCase().includes(filter.path)) return false;
-  if (filter.words && !filter.words.every(searchableText(record))) return false;
+  if (filter.patterns && !filter.patterns.every(searchableText(record))) return false;
   return true;
 }
 
@@ -53,26 +58,30 @@ function matchesStatus(record: RequestRecord, wanted: string): boolean {
 }
 
 /**
- * A test for one word against everything the inspector shows of a request. The text is built
- * lazily and once per record, since most filters never get past the method or path.
+ * A test for one word against everything the inspector shows of a request. Bodies are searched
+ * as bytes (a latin1 view costs a copy but no decoding), with the word in the same view: its
+ * UTF-8 bytes. Matching ignores ASCII case. Each part is tested on its own: joining 500 records'
+ * previews into one string to lower-case it took ten times as long.
  */
-function searchableText(record: RequestRecord): (word: string) => boolean {
-  let text: string | undefined;
-  return (word) => {
-    text ??= [
-      record.requestId,
-      record.method,
-      record.path,
-      String(record.status),
-      record.error ?? '',
-      record.replayOf ? `replay ${record.replayOf}` : '',
-      ...record.requestHeaders,
-      ...record.responseHeaders,
-      record.requestPreview.toString('utf8'),
-      record.responsePreview.toString('utf8'),
-    ]
-      .join('\n')
-      .toLowerCase();
-    return text.includes(word);
-  };
+function searchableText(record: RequestRecord): (pattern: RegExp) => boolean {
+  const fields = [
+    record.requestId,
+    record.method,
+    record.path,
+    String(record.status),
+    record.error ?? '',
+    record.replayOf ? `replay ${record.replayOf}` : '',
+  ];
+  return (pattern) =>
+    fields.some((field) => pattern.test(field)) ||
+    record.requestHeaders.some((item) => pattern.test(item)) ||
+    record.responseHeaders.some((item) => pattern.test(item)) ||
+    pattern.test(record.requestPreview.toString('latin1')) ||
+    pattern.test(record.responsePreview.toString('latin1'));
+}
+
+/** A case-insensitive literal pattern for `word` as its UTF-8 bytes read as latin1 (how headers and the body views hold text). */
+function wordPattern(word: string): RegExp {
+  const bytesAsLatin1 = Buffer.from(word, 'utf8').toString('latin1');
+  return new RegExp(bytesAsLatin1.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'i');
 }
