@@ -147,7 +147,8 @@ async function loadList() {
   updateCount();
 }
 let reloadTimer = null;
-function reloadSoon() { clearTimeout(reloadTimer); reloadTimer = setTimeout(loadList, 150); }
+// At most one reload per 150 ms: a steady stream of requests must not postpone it forever.
+function reloadSoon() { if (reloadTimer === null) reloadTimer = setTimeout(() => { reloadTimer = null; loadList(); }, 150); }
 for (const id of Object.values(filterFields)) document.getElementById(id).addEventListener('input', reloadSoon);
 function prepend(summary) {
   total++;
