@@ -219,14 +219,39 @@ export class ServerConnection {
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
     });
-    const answer = (await response.body.json().catch(() => ({}))) as Partial<CompareResponse & ErrorBody>;
+    const answer = (await readSmallJson(response.body, MAX_COMPARE_ANSWER_BYTES)) as Partial<CompareResponse & ErrorBody>;
     if (response.statusCode !== 200) throw new TunnelError(answer.error ?? 'compare_failed', answer.message ?? `the server answered ${response.statusCode}`);
+    if (typeof answer.status !== 'number' || !Array.isArray(answer.headers) || !answer.headers.every((item) => typeof item === 'string') || typeof answer.bodyBase64 !== 'string') {
+      throw new TunnelError('compare_failed', 'the server answered the comparison with something that is not a compare answer');
+    }
     return answer as CompareResponse;
   }
 
   /** Closes every connection to the server at once (parked polls included). */
   async close(): Promise<void> {
     await this.pool.destroy();
+  }
+}
+
+/** A compare answer carries at most 256 KiB of body in base64 plus headers; anything far larger is not one. */
+const MAX_COMPARE_ANSWER_BYTES = 1024 * 1024;
+
+/** Reads a JSON answer of at most `maxBytes` (an empty object when it is not JSON); a larger one is cut off and refused. */
+async function readSmallJson(body: Dispatcher.ResponseData['body'], maxBytes: number): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) {
+      body.destroy();
+      throw new TunnelError('compare_failed', `the server's answer is larger than ${maxBytes} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks, size).toString('utf8')) as unknown;
+  } catch {
+    return {};
   }
 }
 
