@@ -14,7 +14,7 @@ import Ajv from 'ajv';
 import { startLocalApp, type LocalApp } from './helpers/local-app';
 import { eventually, httpRequest } from './helpers/http';
 import { inspectPortBase } from './helpers/inspector';
-import { startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
+import { spawnStandin, startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
 import { HEADER, PROTOCOL_VERSION } from '../shared/protocol';
 import type { RequestSummary as Summary } from '../client/inspector/request-store';
 import type { Comparison } from '../client/inspector/cluster-comparison';
@@ -416,7 +416,9 @@ describe('compare with the cluster', () => {
 
   test("the cluster's body is kept up to 256 KiB and marked cut beyond", async () => {
     const id = await throughTunnel('/huge');
-    const comparison = JSON.parse((await httpRequest(`${inspector}api/requests/${id}/compare`, { method: 'POST', headers: fromPage() })).text) as Comparison;
+    const comparison = JSON.parse(
+      (await httpRequest(`${inspector}api/requests/${id}/compare`, { method: 'POST', headers: fromPage() })).text,
+    ) as Comparison;
     expect(comparison.cluster.body).toMatchObject({ kind: 'text', truncated: true });
     expect((comparison.cluster.body as { text: string }).text.length).toBe(256 * 1024);
     expect(comparison.differences.body.kind).toBe('text');
@@ -459,6 +461,44 @@ describe('compare with the cluster', () => {
       await plainServer.stop();
     }
   });
+});
+
+test('with standin up, the one inspector compares and copies each request through its own tunnel and app', async () => {
+  const project = fs.mkdtempSync(path.join(os.tmpdir(), 'standin-inspector-up-'));
+  const otherApp = await startLocalApp(recordingApp([], 'local'));
+  fs.writeFileSync(path.join(project, '.token'), `${TOKEN}\n`);
+  const config = [
+    `server: ${server.url}`,
+    'token-file: .token',
+    `inspect: ${inspectorPort + 7}`,
+    'tunnels:',
+    '  one:',
+    `    target: ${app.port}`,
+    '    name: up-compare-one',
+    '  two:',
+    `    target: ${otherApp.port}`,
+    '    name: up-compare-two',
+    '',
+  ];
+  fs.writeFileSync(path.join(project, 'standin.yaml'), config.join('\n'));
+  const up = spawnStandin(['up', '--config', path.join(project, 'standin.yaml')], { HOME: project });
+  try {
+    const ready = await up.waitForLine((line) => line.message === 'tunnel ready' && line.tunnel === 'up-compare-two', 20_000);
+    const sharedInspector = String(ready.inspectorUrl);
+    const response = await httpRequest(`http://127.0.0.1:${String(ready.port)}/from-two`);
+    const id = String(response.headers['x-standin-request-id']);
+    await eventually(async () => (await httpRequest(`${sharedInspector}api/requests/${id}`)).status === 200);
+    const compared = await httpRequest(`${sharedInspector}api/requests/${id}/compare`, { method: 'POST' });
+    expect(compared.status).toBe(200);
+    expect(comparable(atCluster[atCluster.length - 1].rawHeaders)).toContain('x-standin-compare: up-compare-two');
+    expect((await httpRequest(`${sharedInspector}api/requests/${id}/curl`)).text).toContain(
+      `--url 'http://localhost:${otherApp.port}/from-two'`,
+    );
+  } finally {
+    await up.stop('SIGINT');
+    await otherApp.close();
+    fs.rmSync(project, { recursive: true, force: true });
+  }
 });
 
 describe("the server's compare endpoint with hostile input", () => {
