@@ -8,6 +8,7 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { Pool } from 'undici';
+import type { CompareRequest, CompareResponse } from '../shared/compare-protocol';
 import { AuthRefusedError, BadPollAnswerError, SessionEndedError, TunnelError } from '../shared/errors';
 import { getHeader } from '../shared/http-headers';
 import type { Logger } from '../shared/logger';
@@ -536,6 +537,12 @@ export class TunnelClient {
     if (!this.registration || this.stopping) return Promise.reject(new TunnelError('outbound_offline', 'the standin client is not connected to its server right now'));
     const headersTimeoutMs = this.registration.requestTimeoutMs + POLL_GRACE_MS;
     return this.connection.callOutbound(this.name, this.registration.sessionId, body, { ...options, headersTimeoutMs });
+  };
+
+  /** The inspector's "Compare with the cluster": sends a captured request to the server's --fallback. */
+  callCompare = (request: CompareRequest): Promise<CompareResponse> => {
+    if (!this.registration || this.stopping) return Promise.reject(new TunnelError('not_connected', 'the standin client is not connected to its server right now'));
+    return this.connection.compare(this.name, this.registration.sessionId, request, this.registration.requestTimeoutMs + POLL_GRACE_MS);
   };
 
   /** Registers a function to call with the record of every finished request (log file, inspector). */
