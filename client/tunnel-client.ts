@@ -114,6 +114,7 @@ export class TunnelClient {
       ttlMs: this.config.ttlMs,
       ...(this.claimKey ? { claimKey: this.claimKey } : {}),
       ...(this.config.private ? { private: true } : {}),
+      checkAtStart: true,
     });
     if (this.registration.claimKey) this.claimKey = this.registration.claimKey;
     this.expiryWarning.arm(this.registration.expiresAt);

@@ -200,6 +200,12 @@ export interface RegisterRequest {
   claimKey?: string;
   /** Serve only browsers that opened the access link (`standin connect --private`). */
   private?: boolean;
+  /**
+   * Run a health check as soon as the client polls, so a new tunnel's health is known at once
+   * rather than after --health-interval. Optional: a client that cannot answer probes (or does
+   * not expect one as its first poll answer) leaves it out.
+   */
+  checkAtStart?: boolean;
 }
 
 /**
@@ -447,6 +453,7 @@ export function parseRegisterRequest(value: unknown): RegisterRequest {
   request.protocol = expectProtocolVersion(body.protocol, body.version);
   if (body.claimKey !== undefined && body.claimKey !== null) request.claimKey = expectString(body.claimKey, 'claimKey').slice(0, 200);
   if (body.private === true) request.private = true;
+  if (body.checkAtStart === true) request.checkAtStart = true;
   return request;
 }
 

@@ -66,6 +66,7 @@ async function register(ctx: ServerContext, caller: Caller, registration: Regist
   // A resumed private tunnel keeps its access key, so the links already shared keep working.
   tunnel.privateAccessKey = registration.private ? (decision.resumed ? tunnel.privateAccessKey : null) ?? ctx.privateAccess.newAccessKey() : null;
   tunnel.replicas = ctx.replicas?.view ?? null;
+  tunnel.checkAtStart = registration.checkAtStart === true;
   ctx.replicas?.saveSession(tunnel);
   ctx.logger.info('registered tunnel', {
     tunnel: registration.name,
