@@ -93,6 +93,11 @@ export class TunnelSession {
     this.liveness.heard();
   }
 
+  /** Whether the client polls this server now: it holds a poll, or one arrived within `windowMs`. */
+  pollsHereWithin(windowMs: number, now = Date.now()): boolean {
+    return !this.endReason && (this.idlePolls.length > 0 || now - this.lastPollAt < windowMs);
+  }
+
   /** Number of polls waiting for work. */
   get idlePollCount(): number {
     return this.idlePolls.length;

@@ -4,7 +4,7 @@
  * answer) stays on one replica and the replica where it arrived only relays bytes:
  * 1. here, if this replica holds an idle poll of the tunnel;
  * 2. else a replica that holds one (the busiest tunnels keep polls on every replica);
- * 3. else here, if the client is polling here (the request waits for its next poll);
+ * 3. else here, if the client polled here in the last 2 s (the request waits for its next poll);
  * 4. else a replica the client is polling;
  * 5. else here, where admission answers tunnel_offline (or --fallback takes it).
  * A draining replica keeps nothing: it sends everything it can elsewhere.
@@ -13,6 +13,9 @@
 import type { Tunnel } from '../tunnel';
 import type { PollPresence, RemotePresence } from './poll-presence';
 import type { ReplicaDirectory, ReplicaInfo } from './replica-directory';
+
+/** A client that polled here within this long is polling here (its next poll will take a queued request). */
+const RECENT_POLL_MS = 2_000;
 
 /** How long a replica that refused a connection is skipped. */
 const UNREACHABLE_SKIP_MS = 5_000;
@@ -34,7 +37,9 @@ export class ReplicaRouter {
     const elsewhere = this.presence.elsewhere(tunnel.name).filter((presence) => this.isReachable(presence.replicaId));
     const withIdlePoll = elsewhere.filter((presence) => presence.idlePolls > 0);
     if (withIdlePoll.length > 0) return this.replica(pickOne(withIdlePoll));
-    if (!draining && session.isAlive) return undefined;
+    // Only a client seen polling here just now will soon poll here again; one heard from a while
+    // ago may have moved all its polls to other replicas (the Service spreads connections).
+    if (!draining && session.pollsHereWithin(RECENT_POLL_MS)) return undefined;
     const alive = elsewhere.filter((presence) => presence.alive);
     if (alive.length > 0) return this.replica(pickOne(alive));
     return undefined;
