@@ -46,6 +46,8 @@ interface IdlePoll {
 }
 
 export class TunnelSession {
+  /** The session id the client sends on every call (shared by all replicas in replica mode). */
+  readonly id: string;
   /** When a poll last arrived, ms since epoch. */
   lastPollAt = Date.now();
   /** When the client registered this session, ms since epoch. */
@@ -66,9 +68,14 @@ export class TunnelSession {
     private readonly limits: SessionLimits,
     private readonly handed: HandedRequests,
     /** Given when another replica registered the session (the id is shared through Redis). */
-    readonly id: string = newUuid(),
+    sharedId?: string,
   ) {
+    this.id = sharedId ?? newUuid();
     this.liveness = new SessionLiveness(limits.pollTimeoutMs + POLL_GRACE_MS);
+    // A copy of a session registered on another replica: this replica has not heard its client.
+    // Counting it alive would have this replica queue browser requests for polls that never come
+    // here, and tell the others (poll-presence.ts) that the client polls it.
+    if (sharedId !== undefined) this.liveness.lastHeardAt = 0;
   }
 
   /** Whether the client is still there (see SessionLiveness); false once the session ended. */

@@ -1,0 +1,292 @@
+/**
+ * Replica mode (docs/replicas.md) under attack: an outsider on the internal port, a browser that
+ * dresses up as another replica, a developer's client that answers for requests it was never
+ * given, and garbage in Redis. Real processes: one redis-server and two `standin server --redis`
+ * replicas on their own loopback addresses (127.0.0.2, 127.0.0.3; Linux routes 127/8 to
+ * loopback), sharing the main and tunnel ports as pods behind one Service do.
+ */
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { createHmac } from 'node:crypto';
+import { echoHandler, startLocalApp, type LocalApp } from './helpers/local-app';
+import { eventually, httpRequest } from './helpers/http';
+import { spawnStandin, startClientProcess, type ClientProcess, type StandinProcess } from './helpers/processes';
+
+jest.setTimeout(60_000);
+
+const REDIS_BIN = '/usr/bin/redis-server';
+const CLUSTER_SECRET = 'attack-test-cluster-secret-0123';
+
+/** A redis-server of our own, without persistence. */
+interface Redis {
+  port: number;
+  child: ChildProcess;
+  /** Runs one redis command through a raw RESP connection (no client library in the test). */
+  command(...args: string[]): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** One replica: its bound address, main port, internal port. */
+interface Replica {
+  address: string;
+  process: StandinProcess;
+  mainUrl: string;
+  internalPort: number;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function startRedis(): Promise<Redis> {
+  const port = await freePort();
+  const child = spawn(REDIS_BIN, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const command = (...args: string[]) =>
+    new Promise<string>((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1');
+      let reply = '';
+      socket.setTimeout(3_000, () => socket.destroy(new Error('redis command timed out')));
+      socket.on('data', (chunk) => {
+        reply += chunk.toString('latin1');
+        if (reply.endsWith('\r\n')) socket.end();
+      });
+      socket.on('end', () => resolve(reply));
+      socket.on('error', reject);
+      socket.write(`*${args.length}\r\n${args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`).join('')}`);
+    });
+  await eventually(async () => (await command('PING').catch(() => '')).startsWith('+PONG'), 10_000, 50);
+  return {
+    port,
+    child,
+    command,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      child.kill('SIGKILL');
+      await new Promise((resolve) => child.once('exit', resolve));
+    },
+  };
+}
+
+interface Cluster {
+  redis: Redis;
+  replicas: Replica[];
+  mainPort: number;
+  tunnelPorts: { from: number; to: number };
+  stop(): Promise<void>;
+}
+
+async function startCluster(count = 2, extraArgs: string[] = []): Promise<Cluster> {
+  const redis = await startRedis();
+  const mainPort = await freePort();
+  const from = 20_000 + Math.floor(Math.random() * 400) * 100;
+  const tunnelPorts = { from, to: from + 9 };
+  const replicas: Replica[] = [];
+  for (let i = 0; i < count; i++) {
+    const address = `127.0.0.${i + 2}`;
+    const process = spawnStandin([
+      'server', '--bind', address, '--listen', String(mainPort), '--ports', `${from}-${tunnelPorts.to}`, '--log-level', 'debug',
+      '--redis', `redis://127.0.0.1:${redis.port}`, '--internal-listen', '0', '--cluster-secret', CLUSTER_SECRET, ...extraArgs,
+    ]);
+    const started = await process.waitForLine((line) => line.message === 'replica started', 15_000);
+    await process.waitForLine((line) => line.message === 'standin server listening', 15_000);
+    replicas.push({ address, process, mainUrl: `http://${address}:${mainPort}`, internalPort: Number(started.internalPort) });
+  }
+  // Every replica sees every other one in the directory (heartbeat every second).
+  await eventually(async () => {
+    for (const replica of replicas) {
+      const list = JSON.parse((await httpRequest(`${replica.mainUrl}/_standin/api/replicas`)).text) as unknown[];
+      if (list.length !== count) return false;
+    }
+    return true;
+  }, 10_000, 200);
+  return {
+    redis,
+    replicas,
+    mainPort,
+    tunnelPorts,
+    stop: async () => {
+      await Promise.all(replicas.map((replica) => replica.process.stop('SIGKILL')));
+      await redis.stop();
+    },
+  };
+}
+
+/** A client that polls only `replica` (its --server), so a browser on another replica takes the hop. */
+async function connectTo(replica: Replica, app: LocalApp, name: string, extraArgs: string[] = []): Promise<ClientProcess> {
+  return startClientProcess(String(app.port), replica.mainUrl, ['--name', name, '--no-inspect', ...extraArgs]);
+}
+
+/** Signs an internal call as a replica with `secret` would. */
+function sign(secret: string, method: string, pathAndQuery: string, at = Date.now()): string {
+  return `${at}.${createHmac('sha256', secret).update(`${at}\n${method}\n${pathAndQuery}`).digest('hex')}`;
+}
+
+function internalRequest(replica: Replica, pathAndQuery: string, options: { method?: string; headers?: http.OutgoingHttpHeaders; body?: string } = {}) {
+  return httpRequest(`http://${replica.address}:${replica.internalPort}${pathAndQuery}`, { method: options.method ?? 'POST', headers: options.headers, body: options.body, timeoutMs: 5_000 });
+}
+
+const tempHomes: string[] = [];
+afterAll(() => {
+  for (const home of tempHomes) fs.rmSync(home, { recursive: true, force: true });
+});
+
+
+describe('the internal port refuses anyone without a fresh signature of this very call', () => {
+  let cluster: Cluster;
+  beforeAll(async () => {
+    cluster = await startCluster(2);
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it('answers 401, the same for every refusal, without a signature, with a wrong, expired, other-path or other-method one', async () => {
+    const [a] = cluster.replicas;
+    const browserPath = '/_standin/internal/v1/tunnels/some-tunnel/browser';
+    const refusals = [
+      {},
+      { 'x-standin-cluster-auth': 'garbage' },
+      { 'x-standin-cluster-auth': sign('a-wrong-cluster-secret-000000', 'POST', browserPath) },
+      { 'x-standin-cluster-auth': sign(CLUSTER_SECRET, 'POST', browserPath, Date.now() - 60_000) },
+      { 'x-standin-cluster-auth': sign(CLUSTER_SECRET, 'POST', browserPath, Date.now() + 60_000) },
+      { 'x-standin-cluster-auth': sign(CLUSTER_SECRET, 'POST', '/_standin/internal/v1/tunnels/some-tunnel/probe') },
+      { 'x-standin-cluster-auth': sign(CLUSTER_SECRET, 'GET', browserPath) },
+      { 'x-standin-cluster-auth': [sign(CLUSTER_SECRET, 'POST', browserPath), sign(CLUSTER_SECRET, 'POST', browserPath)] },
+    ];
+    const bodies = new Set<string>();
+    for (const headers of refusals) {
+      const response = await internalRequest(a, browserPath, { headers });
+      expect(response.status).toBe(401);
+      bodies.add(response.text);
+    }
+    // Nothing in the answer tells an unsigned caller which paths exist.
+    const unknownPath = await internalRequest(a, '/_standin/internal/v1/nothing-here');
+    expect(unknownPath.status).toBe(401);
+    bodies.add(unknownPath.text);
+    expect(bodies.size).toBe(1);
+  });
+
+  it('refuses a signature seen before (a replay), while a fresh one for the same call passes', async () => {
+    const [a] = cluster.replicas;
+    const unknownPath = '/_standin/internal/v1/nothing-here';
+    const signature = sign(CLUSTER_SECRET, 'POST', unknownPath);
+    const first = await internalRequest(a, unknownPath, { headers: { 'x-standin-cluster-auth': signature } });
+    expect(first.status).toBe(404);
+    const replayed = await internalRequest(a, unknownPath, { headers: { 'x-standin-cluster-auth': signature } });
+    expect(replayed.status).toBe(401);
+    const fresh = await internalRequest(a, unknownPath, { headers: { 'x-standin-cluster-auth': sign(CLUSTER_SECRET, 'POST', unknownPath) } });
+    expect(fresh.status).toBe(404);
+  });
+
+  it('closes an unsigned Upgrade on the internal port without a byte', async () => {
+    const [a] = cluster.replicas;
+    const received = await new Promise<string>((resolve) => {
+      const socket = net.connect(a.internalPort, a.address);
+      let text = '';
+      socket.setTimeout(5_000, () => socket.destroy());
+      socket.on('data', (chunk) => (text += chunk.toString('latin1')));
+      socket.on('close', () => resolve(text));
+      socket.on('error', () => undefined);
+      socket.write('GET /_standin/internal/v1/tunnels/x/browser HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+    });
+    expect(received).toBe('');
+  });
+});
+
+describe('a browser cannot pass for a replica through the public ports', () => {
+  let cluster: Cluster;
+  let app: LocalApp;
+  let client: ClientProcess;
+  beforeAll(async () => {
+    // No proxy is trusted: the browser's own X-Forwarded-* must count for nothing, on 1 hop as on 2.
+    cluster = await startCluster(2, ['--trust-proxy', 'none']);
+    app = await startLocalApp(echoHandler());
+    client = await connectTo(cluster.replicas[1], app, 'spoof');
+  });
+  afterAll(async () => {
+    await client?.stop();
+    await app?.close();
+    await cluster?.stop();
+  });
+
+  it('shows the app the same request whether it took the hop or not, with nothing the browser claimed about its source', async () => {
+    const [a, b] = cluster.replicas;
+    const hostile = {
+      'x-standin-forwarded-peer': '10.9.9.9',
+      'x-standin-forwarded-trusted': '1',
+      'x-standin-forwarded-tls': '1',
+      'x-standin-forwarded-url': encodeURIComponent('/admin'),
+      'x-standin-cluster-auth': sign(CLUSTER_SECRET, 'POST', '/_standin/internal/v1/tunnels/spoof/browser'),
+      'x-forwarded-for': '6.6.6.6',
+      'x-forwarded-host': 'evil.example',
+      'x-forwarded-proto': 'https',
+      connection: 'keep-alive, x-hop-secret',
+      'x-hop-secret': 'only for the first proxy',
+    };
+    await eventually(async () => (await httpRequest(`http://${a.address}:${client.port}/`, { timeoutMs: 5_000 })).status === 200, 10_000, 100);
+    const seen = async (address: string) => {
+      const response = await httpRequest(`http://${address}:${client.port}/page?q=1`, { headers: hostile });
+      expect(response.status).toBe(200);
+      return JSON.parse(response.text) as { url: string; headers: Record<string, string> };
+    };
+    const oneHop = await seen(b.address);
+    const twoHops = await seen(a.address);
+    for (const echo of [oneHop, twoHops]) {
+      expect(echo.url).toBe('/page?q=1');
+      for (const name of Object.keys(echo.headers)) expect(name.startsWith('x-standin-forwarded') || name === 'x-standin-cluster-auth').toBe(false);
+      expect(echo.headers['x-hop-secret']).toBeUndefined();
+      expect(echo.headers['x-forwarded-proto']).toBe('http');
+      expect(echo.headers['x-forwarded-for']).toBe('6.6.6.6, 127.0.0.1');
+    }
+    const comparable = (echo: { headers: Record<string, string> }) => {
+      const copy = { ...echo.headers };
+      for (const name of ['x-standin-request-id', 'x-request-id', 'traceparent', 'host']) delete copy[name];
+      return copy;
+    };
+    expect(comparable(twoHops)).toEqual(comparable(oneHop));
+  });
+});
+
+describe('a replica the client does not poll does not pass for one it polls', () => {
+  let cluster: Cluster;
+  let app: LocalApp;
+  let client: ClientProcess | undefined;
+  beforeAll(async () => {
+    cluster = await startCluster(2);
+    app = await startLocalApp(echoHandler());
+  });
+  afterAll(async () => {
+    await client?.stop();
+    await app?.close();
+    await cluster?.stop();
+  });
+
+  it('neither claims the client in its presence nor parks a browser request for polls that never come', async () => {
+    const [a, b] = cluster.replicas;
+    client = await connectTo(b, app, 'fresh');
+    // At once after "tunnel ready": replica A may not know yet where the client polls, but it
+    // must answer now (served through B, or 503), not hold the browser for the request timeout.
+    const startedAt = Date.now();
+    const first = await httpRequest(`http://${a.address}:${client.port}/right-away`, { timeoutMs: 8_000 });
+    expect([200, 503]).toContain(first.status);
+    expect(Date.now() - startedAt).toBeLessThan(3_000);
+    // A's presence entry in Redis never names the tunnel: its client polls B only.
+    const replicas = JSON.parse((await httpRequest(`${a.mainUrl}/_standin/api/replicas`)).text) as Array<{ id: string; self: boolean }>;
+    const aId = replicas.find((replica) => replica.self)!.id;
+    for (let i = 0; i < 10; i++) {
+      expect(await cluster.redis.command('GET', `standin:presence:${aId}`)).not.toContain('fresh');
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    }
+    expect((await httpRequest(`http://${a.address}:${client.port}/later`)).status).toBe(200);
+  });
+});
