@@ -222,6 +222,7 @@ describe('a browser cannot pass for a replica through the public ports', () => {
   it('shows the app the same request whether it took the hop or not, with nothing the browser claimed about its source', async () => {
     const [a, b] = cluster.replicas;
     const hostile = {
+      host: 'app.example',
       'x-standin-forwarded-peer': '10.9.9.9',
       'x-standin-forwarded-trusted': '1',
       'x-standin-forwarded-tls': '1',
@@ -246,11 +247,12 @@ describe('a browser cannot pass for a replica through the public ports', () => {
       for (const name of Object.keys(echo.headers)) expect(name.startsWith('x-standin-forwarded') || name === 'x-standin-cluster-auth').toBe(false);
       expect(echo.headers['x-hop-secret']).toBeUndefined();
       expect(echo.headers['x-forwarded-proto']).toBe('http');
+      expect(echo.headers['x-forwarded-host']).toBe('app.example');
       expect(echo.headers['x-forwarded-for']).toBe('6.6.6.6, 127.0.0.1');
     }
     const comparable = (echo: { headers: Record<string, string> }) => {
       const copy = { ...echo.headers };
-      for (const name of ['x-standin-request-id', 'x-request-id', 'traceparent', 'host']) delete copy[name];
+      for (const name of ['x-standin-request-id', 'x-request-id', 'traceparent']) delete copy[name];
       return copy;
     };
     expect(comparable(twoHops)).toEqual(comparable(oneHop));
