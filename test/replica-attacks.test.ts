@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { echoHandler, startLocalApp, type LocalApp } from './helpers/local-app';
 import { eventually, httpRequest } from './helpers/http';
 import { spawnStandin, startClientProcess, type ClientProcess, type StandinProcess } from './helpers/processes';
@@ -128,7 +128,8 @@ async function connectTo(replica: Replica, app: LocalApp, name: string, extraArg
 
 /** Signs an internal call as a replica with `secret` would. */
 function sign(secret: string, method: string, pathAndQuery: string, at = Date.now()): string {
-  return `${at}.${createHmac('sha256', secret).update(`${at}\n${method}\n${pathAndQuery}`).digest('hex')}`;
+  const nonce = randomBytes(16).toString('hex');
+  return `${at}.${nonce}.${createHmac('sha256', secret).update(`${at}\n${nonce}\n${method}\n${pathAndQuery}`).digest('hex')}`;
 }
 
 function internalRequest(replica: Replica, pathAndQuery: string, options: { method?: string; headers?: http.OutgoingHttpHeaders; body?: string } = {}) {
