@@ -80,6 +80,8 @@ async function startRedis(): Promise<Redis> {
 interface Cluster {
   redis: Redis;
   replicas: Replica[];
+  /** Starts one more replica (on the next loopback address). */
+  addReplica(): Promise<Replica>;
   mainPort: number;
   tunnelPorts: { from: number; to: number };
   stop(): Promise<void>;
@@ -91,16 +93,19 @@ async function startCluster(count = 2, extraArgs: string[] = []): Promise<Cluste
   const from = 20_000 + Math.floor(Math.random() * 400) * 100;
   const tunnelPorts = { from, to: from + 9 };
   const replicas: Replica[] = [];
-  for (let i = 0; i < count; i++) {
-    const address = `127.0.0.${i + 2}`;
+  const addReplica = async () => {
+    const address = `127.0.0.${replicas.length + 2}`;
     const process = spawnStandin([
       'server', '--bind', address, '--listen', String(mainPort), '--ports', `${from}-${tunnelPorts.to}`, '--log-level', 'debug',
       '--redis', `redis://127.0.0.1:${redis.port}`, '--internal-listen', '0', '--cluster-secret', CLUSTER_SECRET, ...extraArgs,
     ]);
     const started = await process.waitForLine((line) => line.message === 'replica started', 15_000);
     await process.waitForLine((line) => line.message === 'standin server listening', 15_000);
-    replicas.push({ address, process, mainUrl: `http://${address}:${mainPort}`, internalPort: Number(started.internalPort) });
-  }
+    const replica = { address, process, mainUrl: `http://${address}:${mainPort}`, internalPort: Number(started.internalPort) };
+    replicas.push(replica);
+    return replica;
+  };
+  for (let i = 0; i < count; i++) await addReplica();
   // Every replica sees every other one in the directory (heartbeat every second).
   await eventually(async () => {
     for (const replica of replicas) {
@@ -112,6 +117,7 @@ async function startCluster(count = 2, extraArgs: string[] = []): Promise<Cluste
   return {
     redis,
     replicas,
+    addReplica,
     mainPort,
     tunnelPorts,
     stop: async () => {
@@ -291,5 +297,72 @@ describe('a replica the client does not poll does not pass for one it polls', ()
       await new Promise((resolve) => setTimeout(resolve, 150));
     }
     expect((await httpRequest(`http://${a.address}:${client.port}/later`)).status).toBe(200);
+  });
+});
+
+describe('garbage in Redis costs no replica its life nor its tunnels', () => {
+  let cluster: Cluster;
+  let app: LocalApp;
+  let client: ClientProcess | undefined;
+  let late: ClientProcess | undefined;
+  beforeAll(async () => {
+    cluster = await startCluster(2);
+    app = await startLocalApp(echoHandler());
+  });
+  afterAll(async () => {
+    await late?.stop();
+    await client?.stop();
+    await app?.close();
+    await cluster?.stop();
+  });
+
+  it('keeps serving, registering and starting replicas with corrupt standin:* keys', async () => {
+    const [a, b] = cluster.replicas;
+    client = await connectTo(b, app, 'steady');
+    await eventually(async () => (await httpRequest(`http://${a.address}:${client!.port}/`, { timeoutMs: 5_000 })).status === 200, 10_000, 100);
+    const redis = cluster.redis.command;
+    const garbage: string[][] = [
+      // Tunnels: a key of the wrong type, names that are no DNS label, records of the wrong shape.
+      ['SADD', 'standin:tunnels', 'wrong-type', 'Not A Name', '../../etc', 'x'.repeat(300), 'shapeless', 'nulls'],
+      ['SET', 'standin:tunnel:wrong-type', 'a string, not a hash'],
+      ['HSET', 'standin:tunnel:Not A Name', 'session', JSON.stringify({ sessionId: 's', target: 'http://127.0.0.1:1', port: null, expiresAt: Date.now() + 60_000, user: null, privateAccessKey: null })],
+      ['HSET', 'standin:tunnel:shapeless', 'session', JSON.stringify({ sessionId: 's2', target: 'http://127.0.0.1:1', port: 'abc', expiresAt: 'soon', owner: {}, user: 5, privateAccessKey: 7 }), 'stop', '5', 'polled', '1'],
+      ['HSET', 'standin:tunnel:nulls', 'session', 'null', 'stop', 'null'],
+      // Claims and ports that are no JSON, or JSON of the wrong shape.
+      ['HSET', 'standin:claims', 'nojson', '{', 'shape', JSON.stringify({ name: 'shape', ownerHash: 5, lastUsedAt: 'yesterday' }), 'steady', '[]'],
+      ['HSET', 'standin:ports', '99999', JSON.stringify({ name: 'far', port: 99999 }), 'p', JSON.stringify({ name: {}, port: 1 }), 'q', '"q"'],
+      // A replica that is no replica, with presence claiming every idle poll of the tunnel.
+      ['SADD', 'standin:replicas', 'fake', 'fake2'],
+      ['SET', 'standin:replica:fake', JSON.stringify({ id: 'fake', tag: 'zzzz', advertise: 'nohost', startedAt: 'x', draining: 'no' }), 'PX', '600000'],
+      ['SET', 'standin:replica:fake2', '[1,2,3]', 'PX', '600000'],
+      ['SET', 'standin:presence:fake', JSON.stringify({ steady: [5, true] }), 'PX', '600000'],
+      ['SET', 'standin:presence:fake2', '"steady"', 'PX', '600000'],
+      // Health history, recent requests, the lease and the event channel.
+      ['RPUSH', 'standin:health:steady', '{', 'null', '[]', JSON.stringify({ at: 'x', ok: 'yes' })],
+      ['LPUSH', 'standin:recent:steady', '{', 'null', JSON.stringify({ url: 5 }), JSON.stringify({ url: '/x', status: 'teapot', startedAt: {} })],
+      ['SET', 'standin:lease:health', JSON.stringify({ not: 'an id' }), 'PX', '3000'],
+      ['PUBLISH', 'standin:events', 'wrong-type'],
+      ['PUBLISH', 'standin:events', 'shapeless'],
+      ['PUBLISH', 'standin:events', ''],
+    ];
+    for (const command of garbage) await redis(...command);
+    // Long enough for heartbeats, presence exchanges, re-reads (3 s) and the health lease to meet all of it.
+    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    // A replica that starts now loads the good tunnels past the bad ones.
+    const c = await cluster.addReplica();
+    for (const replica of [a, b, c]) {
+      expect(replica.process.child.exitCode).toBeNull();
+      for (let i = 0; i < 5; i++) {
+        const response = await httpRequest(`http://${replica.address}:${client.port}/through-${i}`, { timeoutMs: 8_000 });
+        expect(response.status).toBe(200);
+      }
+      expect((await httpRequest(`${replica.mainUrl}/_standin/api/tunnels`)).status).toBe(200);
+      expect((await httpRequest(`${replica.mainUrl}/_standin/api/tunnels/steady/requests`)).status).toBe(200);
+      expect((await httpRequest(`${replica.mainUrl}/_standin/readyz`)).status).toBe(200);
+    }
+    // Registration still works, on a replica that saw the garbage from the start.
+    late = await connectTo(a, app, 'late');
+    expect((await httpRequest(`http://${c.address}:${late.port}/`, { timeoutMs: 8_000 }).catch(() => undefined))?.status ?? 0).toBeGreaterThan(0);
+    for (const replica of [a, b, c]) expect(replica.process.child.exitCode).toBeNull();
   });
 });
