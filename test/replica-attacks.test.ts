@@ -13,6 +13,7 @@ import net from 'node:net';
 import { createHmac, randomBytes } from 'node:crypto';
 import { echoHandler, startLocalApp, type LocalApp } from './helpers/local-app';
 import { eventually, httpRequest } from './helpers/http';
+import { ServerConnection } from '../client/server-connection';
 import { spawnStandin, startClientProcess, type ClientProcess, type StandinProcess } from './helpers/processes';
 
 jest.setTimeout(60_000);
@@ -364,5 +365,98 @@ describe('garbage in Redis costs no replica its life nor its tunnels', () => {
     late = await connectTo(a, app, 'late');
     expect((await httpRequest(`http://${c.address}:${late.port}/`, { timeoutMs: 8_000 }).catch(() => undefined))?.status ?? 0).toBeGreaterThan(0);
     for (const replica of [a, b, c]) expect(replica.process.child.exitCode).toBeNull();
+  });
+});
+
+describe("a developer's client cannot answer another tunnel's request through another replica", () => {
+  let cluster: Cluster;
+  let app: LocalApp;
+  let victim: ClientProcess | undefined;
+  let attacker: ServerConnection | undefined;
+  const held: http.ServerResponse[] = [];
+  const seenIds: string[] = [];
+  beforeAll(async () => {
+    cluster = await startCluster(2);
+    // The victim's app keeps every request until the test lets it answer.
+    app = await startLocalApp((req, res) => {
+      seenIds.push(String(req.headers['x-standin-request-id']));
+      held.push(res);
+    });
+  });
+  afterAll(async () => {
+    for (const res of held) res.destroy();
+    await attacker?.close();
+    await victim?.stop();
+    await app?.close();
+    await cluster?.stop();
+  });
+
+  it('refuses, as a single server does, answers and groups for a request held on another replica', async () => {
+    const [a, b] = cluster.replicas;
+    victim = await connectTo(b, app, 'victim');
+    // Until A has read B's presence (every 200 ms), A does not know where the client polls.
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    const browser = httpRequest(`http://${a.address}:${victim.port}/secret`, { timeoutMs: 20_000 });
+    await eventually(() => seenIds.length === 1, 10_000, 50);
+    const victimId = seenIds[0];
+    attacker = new ServerConnection(new URL(a.mainUrl), null, 4);
+    const { sessionId } = await attacker.register({ name: 'attacker', target: 'http://127.0.0.1:1' });
+    const forged = { kind: 'response' as const, status: 200, headers: ['content-type', 'text/plain'], appMs: 1 };
+    const refusal = (promise: Promise<unknown>) => promise.then(() => 'accepted', (error: Error) => error.message);
+    // Its own tunnel's path, the victim's id: the holder does not know the id for that tunnel.
+    expect(await refusal(attacker.respond('attacker', sessionId, victimId, forged, Buffer.from('pwned'), { notAPoll: true }))).toMatch(/unknown_request|not waiting/);
+    // The victim's path with the attacker's session: refused as another session's request.
+    expect(await refusal(attacker.respond('victim', sessionId, victimId, forged, Buffer.from('pwned'), { notAPoll: true }))).toMatch(/unknown_session|another session/);
+    // A group led by the victim's id, and one mixing a made-up id of this replica with it.
+    const group = (ids: string[]) => ids.map((id) => ({ ...forged, id, bodyBytes: 5 }));
+    expect(await refusal(attacker.respondToSeveral('attacker', sessionId, group([victimId]), Buffer.from('pwned'), { notAPoll: true }))).toMatch(/unknown_session|another session/);
+    const madeUp = `${victimId.slice(0, 8)}-0000-4000-8000-000000000000`;
+    await refusal(attacker.respondToSeveral('attacker', sessionId, group([madeUp, victimId]), Buffer.from('pwnedpwned'), { notAPoll: true }));
+    await refusal(attacker.respondToSeveral('victim', sessionId, group([madeUp, victimId]), Buffer.from('pwnedpwned'), { notAPoll: true }));
+    // The browser still gets the victim app's own answer.
+    held[0].end('the real answer');
+    const answer = await browser;
+    expect(answer.status).toBe(200);
+    expect(answer.text).toBe('the real answer');
+  });
+});
+
+describe('two clients racing for one name or one port on two replicas', () => {
+  let cluster: Cluster;
+  let app: LocalApp;
+  const connections: ServerConnection[] = [];
+  beforeAll(async () => {
+    cluster = await startCluster(2);
+    app = await startLocalApp(echoHandler());
+  });
+  afterAll(async () => {
+    for (const connection of connections) await connection.close();
+    await app?.close();
+    await cluster?.stop();
+  });
+
+  it('gives a name to one of them only; the other gets 409 name_in_use', async () => {
+    const [a, b] = cluster.replicas;
+    for (let round = 0; round < 5; round++) {
+      const contenders = [a, b].map((replica) => new ServerConnection(new URL(replica.mainUrl), null, 4));
+      connections.push(...contenders);
+      const results = await Promise.allSettled(contenders.map((connection) => connection.register({ name: `race-${round}`, target: 'http://127.0.0.1:1' })));
+      const won = results.filter((result) => result.status === 'fulfilled');
+      const lost = results.filter((result): result is PromiseRejectedResult => result.status === 'rejected');
+      expect(won).toHaveLength(1);
+      expect(lost).toHaveLength(1);
+      expect(String(lost[0].reason?.message)).toMatch(/name_in_use|in use|taken/i);
+    }
+  });
+
+  it('never gives one tunnel port to two names', async () => {
+    const [a, b] = cluster.replicas;
+    const port = cluster.tunnelPorts.from + 5;
+    const contenders = [a, b].map((replica) => new ServerConnection(new URL(replica.mainUrl), null, 4));
+    connections.push(...contenders);
+    const results = await Promise.allSettled(contenders.map((connection, index) => connection.register({ name: `port-${index}`, target: 'http://127.0.0.1:1', port })));
+    const ports = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value.port] : []));
+    expect(ports.length).toBeGreaterThan(0);
+    expect(new Set(ports).size).toBe(ports.length);
   });
 });
