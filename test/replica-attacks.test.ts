@@ -460,3 +460,106 @@ describe('two clients racing for one name or one port on two replicas', () => {
     expect(new Set(ports).size).toBe(ports.length);
   });
 });
+
+/** Resident memory of a process, MiB (Linux). */
+function rssMiB(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
+}
+
+describe('big and slow bodies through the hop', () => {
+  let cluster: Cluster;
+  let app: LocalApp;
+  let client: ClientProcess | undefined;
+  let appReading: () => void = () => undefined;
+  let uploadReceived = 0;
+  let streamClosed = false;
+  beforeAll(async () => {
+    cluster = await startCluster(2);
+    app = await startLocalApp((req, res) => {
+      if (req.url === '/upload') {
+        // Takes nothing until the test says so: the upload must stall all the way back to the browser.
+        req.pause();
+        appReading = () => req.resume();
+        req.on('data', (chunk: Buffer) => (uploadReceived += chunk.length));
+        req.on('end', () => res.end(String(uploadReceived)));
+        return;
+      }
+      if (req.url === '/endless') {
+        const block = Buffer.alloc(64 * 1024, 120);
+        const write = () => {
+          while (!res.destroyed && res.write(block));
+          if (!res.destroyed) res.once('drain', write);
+        };
+        res.once('close', () => (streamClosed = true));
+        res.writeHead(200, { 'content-type': 'application/octet-stream' });
+        write();
+        return;
+      }
+      res.end('ok');
+    });
+    client = await connectTo(cluster.replicas[1], app, 'bulk');
+    await eventually(async () => (await httpRequest(`http://${cluster.replicas[0].address}:${client!.port}/`, { timeoutMs: 5_000 })).status === 200, 10_000, 100);
+  });
+  afterAll(async () => {
+    await client?.stop();
+    await app?.close();
+    await cluster?.stop();
+  });
+
+  it('holds back a 64 MiB upload the app does not read, without buffering it on either replica', async () => {
+    const [a, b] = cluster.replicas;
+    const before = { a: rssMiB(a.process.child.pid!), b: rssMiB(b.process.child.pid!) };
+    const totalBytes = 64 * 1024 * 1024;
+    let written = 0;
+    const done = new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = http.request({ host: a.address, port: client!.port, path: '/upload', method: 'POST', headers: { 'content-length': String(totalBytes) }, agent: false }, (res) => {
+        let text = '';
+        res.on('data', (chunk) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      });
+      req.on('error', reject);
+      const block = Buffer.alloc(256 * 1024, 97);
+      const write = () => {
+        while (written < totalBytes) {
+          written += block.length;
+          if (!req.write(block)) return void req.once('drain', write);
+        }
+        req.end();
+      };
+      write();
+    });
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    // The app read nothing: what the browser could write is what socket buffers hold on the way.
+    expect(written).toBeLessThan(totalBytes / 2);
+    const stalled = { a: rssMiB(a.process.child.pid!), b: rssMiB(b.process.child.pid!) };
+    if (process.env.SHOW_RSS) console.log('upload stalled', { written, before, stalled });
+    appReading();
+    const answer = await done;
+    expect(answer.status).toBe(200);
+    expect(Number(answer.text)).toBe(totalBytes);
+    expect(stalled.a - before.a).toBeLessThan(40);
+    expect(stalled.b - before.b).toBeLessThan(40);
+  });
+
+  it('stops the app when the browser leaves mid-download, and holds nothing back for a browser that does not read', async () => {
+    const [a, b] = cluster.replicas;
+    const before = { a: rssMiB(a.process.child.pid!), b: rssMiB(b.process.child.pid!) };
+    const socket = await new Promise<net.Socket>((resolve) => {
+      const req = http.get({ host: a.address, port: client!.port, path: '/endless', agent: false }, (res) => {
+        // Reads nothing (a slow reader).
+        res.pause();
+        resolve(req.socket!);
+      });
+      req.on('error', () => undefined);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    const stalled = { a: rssMiB(a.process.child.pid!), b: rssMiB(b.process.child.pid!) };
+    if (process.env.SHOW_RSS) console.log('download stalled', { before, stalled });
+    expect(stalled.a - before.a).toBeLessThan(40);
+    expect(stalled.b - before.b).toBeLessThan(40);
+    expect(streamClosed).toBe(false);
+    socket.destroy();
+    await eventually(() => streamClosed, 10_000, 50);
+  });
+});
