@@ -341,7 +341,9 @@ describe('garbage in Redis costs no replica its life nor its tunnels', () => {
       // Health history, recent requests, the lease and the event channel.
       ['RPUSH', 'standin:health:steady', '{', 'null', '[]', JSON.stringify({ at: 'x', ok: 'yes' })],
       ['LPUSH', 'standin:recent:steady', '{', 'null', JSON.stringify({ url: 5 }), JSON.stringify({ url: '/x', status: 'teapot', startedAt: {} })],
-      ['SET', 'standin:lease:health', JSON.stringify({ not: 'an id' }), 'PX', '3000'],
+      // A lock and a lease that never expire.
+      ['SET', 'standin:lease:health', JSON.stringify({ not: 'an id' })],
+      ['SET', 'standin:lock:registration', 'stuck'],
       ['PUBLISH', 'standin:events', 'wrong-type'],
       ['PUBLISH', 'standin:events', 'shapeless'],
       ['PUBLISH', 'standin:events', ''],
@@ -361,7 +363,12 @@ describe('garbage in Redis costs no replica its life nor its tunnels', () => {
       expect((await httpRequest(`${replica.mainUrl}/_standin/api/tunnels/steady/requests`)).status).toBe(200);
       expect((await httpRequest(`${replica.mainUrl}/_standin/readyz`)).status).toBe(200);
     }
+    // Some replica holds the health lease again (a replica's lease always expires).
+    expect(await redis('PTTL', 'standin:lease:health')).toMatch(/^:[1-9]/);
     // Registration still works, on a replica that saw the garbage from the start.
+    const registering = new ServerConnection(new URL(a.mainUrl), null, 4);
+    const registered = await registering.register({ name: 'fresh-after-garbage', target: 'http://127.0.0.1:1' }).finally(() => registering.close());
+    expect(registered.sessionId).toBeTruthy();
     late = await connectTo(a, app, 'late');
     expect((await httpRequest(`http://${c.address}:${late.port}/`, { timeoutMs: 8_000 }).catch(() => undefined))?.status ?? 0).toBeGreaterThan(0);
     for (const replica of [a, b, c]) expect(replica.process.child.exitCode).toBeNull();

@@ -34,6 +34,18 @@ const REGISTRATION_LOCK_KEY = 'standin:lock:registration';
 export const RESYNC_INTERVAL_MS = 3_000;
 /** A registration lock left by a killed replica frees itself after this. */
 const REGISTRATION_LOCK_TTL_MS = 5_000;
+/**
+ * Takes the registration lock if it is free. A lock without an expiry was not written by a
+ * replica (they always set one) and would otherwise refuse every registration for good, so it
+ * counts as free.
+ */
+const TAKE_LOCK = `
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('pttl', KEYS[1]) == -1 then
+  redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0`;
 /** How long a registration waits for the lock before it gives up (503). */
 const REGISTRATION_LOCK_WAIT_MS = 4_000;
 
@@ -257,8 +269,8 @@ export class SharedState {
   private async takeLock(token: string): Promise<void> {
     const deadline = Date.now() + REGISTRATION_LOCK_WAIT_MS;
     for (;;) {
-      const taken = await this.redis.run((client) => client.set(REGISTRATION_LOCK_KEY, token, { NX: true, PX: REGISTRATION_LOCK_TTL_MS }));
-      if (taken === 'OK') return;
+      const taken = await this.redis.run((client) => client.eval(TAKE_LOCK, { keys: [REGISTRATION_LOCK_KEY], arguments: [token, String(REGISTRATION_LOCK_TTL_MS)] }));
+      if (taken === 1) return;
       if (Date.now() > deadline) throw new Error('another replica holds the registration lock');
       await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 30));
     }
