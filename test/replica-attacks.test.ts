@@ -322,6 +322,7 @@ describe('garbage in Redis costs no replica its life nor its tunnels', () => {
     client = await connectTo(b, app, 'steady');
     await eventually(async () => (await httpRequest(`http://${a.address}:${client!.port}/`, { timeoutMs: 5_000 })).status === 200, 10_000, 100);
     const redis = cluster.redis.command;
+    const closedPort = await freePort();
     const garbage: string[][] = [
       // Tunnels: a key of the wrong type, names that are no DNS label, records of the wrong shape.
       ['SADD', 'standin:tunnels', 'wrong-type', 'Not A Name', '../../etc', 'x'.repeat(300), 'shapeless', 'nulls'],
@@ -338,6 +339,10 @@ describe('garbage in Redis costs no replica its life nor its tunnels', () => {
       ['SET', 'standin:replica:fake2', '[1,2,3]', 'PX', '600000'],
       ['SET', 'standin:presence:fake', JSON.stringify({ steady: [5, true] }), 'PX', '600000'],
       ['SET', 'standin:presence:fake2', '"steady"', 'PX', '600000'],
+      // A well-formed replica that is gone (nothing listens at its address) but claims the polls.
+      ['SADD', 'standin:replicas', 'gone'],
+      ['SET', 'standin:replica:gone', JSON.stringify({ id: 'gone', tag: 'deadbeef', advertise: `127.0.0.1:${closedPort}`, startedAt: 1, draining: false }), 'PX', '600000'],
+      ['SET', 'standin:presence:gone', JSON.stringify({ steady: [50, true] }), 'PX', '600000'],
       // Health history, recent requests, the lease and the event channel.
       ['RPUSH', 'standin:health:steady', '{', 'null', '[]', JSON.stringify({ at: 'x', ok: 'yes' })],
       ['LPUSH', 'standin:recent:steady', '{', 'null', JSON.stringify({ url: 5 }), JSON.stringify({ url: '/x', status: 'teapot', startedAt: {} })],
