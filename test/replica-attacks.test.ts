@@ -299,6 +299,21 @@ describe('a replica the client does not poll does not pass for one it polls', ()
     }
     expect((await httpRequest(`http://${a.address}:${client.port}/later`)).status).toBe(200);
   });
+
+  it('serves a request another replica passed on where it landed, never passing it on again (no loops)', async () => {
+    const [a, b] = cluster.replicas;
+    // As if B had passed it to A on a stale view: A holds no poll of the tunnel, B does.
+    const browserPath = '/_standin/internal/v1/tunnels/fresh/browser';
+    const startedAt = Date.now();
+    const response = await internalRequest(a, browserPath, {
+      method: 'GET',
+      headers: { 'x-standin-cluster-auth': sign(CLUSTER_SECRET, 'GET', browserPath), 'x-standin-forwarded-url': encodeURIComponent('/loop-probe'), 'x-standin-forwarded-peer': '127.0.0.1', 'x-standin-forwarded-trusted': '0', 'x-standin-forwarded-tls': '0' },
+    });
+    expect(response.status).toBe(503);
+    expect(Date.now() - startedAt).toBeLessThan(3_000);
+    await eventually(() => a.process.lines.some((line) => JSON.stringify(line).includes('loop-probe')), 5_000, 50);
+    expect(b.process.lines.some((line) => JSON.stringify(line).includes('loop-probe'))).toBe(false);
+  });
 });
 
 describe('garbage in Redis costs no replica its life nor its tunnels', () => {
