@@ -97,8 +97,22 @@ async function startCluster(count = 2, extraArgs: string[] = []): Promise<Cluste
   const addReplica = async () => {
     const address = `127.0.0.${replicas.length + 2}`;
     const process = spawnStandin([
-      'server', '--bind', address, '--listen', String(mainPort), '--ports', `${from}-${tunnelPorts.to}`, '--log-level', 'debug',
-      '--redis', `redis://127.0.0.1:${redis.port}`, '--internal-listen', '0', '--cluster-secret', CLUSTER_SECRET, ...extraArgs,
+      'server',
+      '--bind',
+      address,
+      '--listen',
+      String(mainPort),
+      '--ports',
+      `${from}-${tunnelPorts.to}`,
+      '--log-level',
+      'debug',
+      '--redis',
+      `redis://127.0.0.1:${redis.port}`,
+      '--internal-listen',
+      '0',
+      '--cluster-secret',
+      CLUSTER_SECRET,
+      ...extraArgs,
     ]);
     const started = await process.waitForLine((line) => line.message === 'replica started', 15_000);
     await process.waitForLine((line) => line.message === 'standin server listening', 15_000);
@@ -108,13 +122,17 @@ async function startCluster(count = 2, extraArgs: string[] = []): Promise<Cluste
   };
   for (let i = 0; i < count; i++) await addReplica();
   // Every replica sees every other one in the directory (heartbeat every second).
-  await eventually(async () => {
-    for (const replica of replicas) {
-      const list = JSON.parse((await httpRequest(`${replica.mainUrl}/_standin/api/replicas`)).text) as unknown[];
-      if (list.length !== count) return false;
-    }
-    return true;
-  }, 10_000, 200);
+  await eventually(
+    async () => {
+      for (const replica of replicas) {
+        const list = JSON.parse((await httpRequest(`${replica.mainUrl}/_standin/api/replicas`)).text) as unknown[];
+        if (list.length !== count) return false;
+      }
+      return true;
+    },
+    10_000,
+    200,
+  );
   return {
     redis,
     replicas,
@@ -139,15 +157,23 @@ function sign(secret: string, method: string, pathAndQuery: string, at = Date.no
   return `${at}.${nonce}.${createHmac('sha256', secret).update(`${at}\n${nonce}\n${method}\n${pathAndQuery}`).digest('hex')}`;
 }
 
-function internalRequest(replica: Replica, pathAndQuery: string, options: { method?: string; headers?: http.OutgoingHttpHeaders; body?: string } = {}) {
-  return httpRequest(`http://${replica.address}:${replica.internalPort}${pathAndQuery}`, { method: options.method ?? 'POST', headers: options.headers, body: options.body, timeoutMs: 5_000 });
+function internalRequest(
+  replica: Replica,
+  pathAndQuery: string,
+  options: { method?: string; headers?: http.OutgoingHttpHeaders; body?: string } = {},
+) {
+  return httpRequest(`http://${replica.address}:${replica.internalPort}${pathAndQuery}`, {
+    method: options.method ?? 'POST',
+    headers: options.headers,
+    body: options.body,
+    timeoutMs: 5_000,
+  });
 }
 
 const tempHomes: string[] = [];
 afterAll(() => {
   for (const home of tempHomes) fs.rmSync(home, { recursive: true, force: true });
 });
-
 
 describe('the internal port refuses anyone without a fresh signature of this very call', () => {
   let cluster: Cluster;
@@ -192,7 +218,9 @@ describe('the internal port refuses anyone without a fresh signature of this ver
     expect(first.status).toBe(404);
     const replayed = await internalRequest(a, unknownPath, { headers: { 'x-standin-cluster-auth': signature } });
     expect(replayed.status).toBe(401);
-    const fresh = await internalRequest(a, unknownPath, { headers: { 'x-standin-cluster-auth': sign(CLUSTER_SECRET, 'POST', unknownPath) } });
+    const fresh = await internalRequest(a, unknownPath, {
+      headers: { 'x-standin-cluster-auth': sign(CLUSTER_SECRET, 'POST', unknownPath) },
+    });
     expect(fresh.status).toBe(404);
   });
 
@@ -242,7 +270,11 @@ describe('a browser cannot pass for a replica through the public ports', () => {
       connection: 'keep-alive, x-hop-secret',
       'x-hop-secret': 'only for the first proxy',
     };
-    await eventually(async () => (await httpRequest(`http://${a.address}:${client.port}/`, { timeoutMs: 5_000 })).status === 200, 10_000, 100);
+    await eventually(
+      async () => (await httpRequest(`http://${a.address}:${client.port}/`, { timeoutMs: 5_000 })).status === 200,
+      10_000,
+      100,
+    );
     const seen = async (address: string) => {
       const response = await httpRequest(`http://${address}:${client.port}/page?q=1`, { headers: hostile });
       expect(response.status).toBe(200);
@@ -252,7 +284,8 @@ describe('a browser cannot pass for a replica through the public ports', () => {
     const twoHops = await seen(a.address);
     for (const echo of [oneHop, twoHops]) {
       expect(echo.url).toBe('/page?q=1');
-      for (const name of Object.keys(echo.headers)) expect(name.startsWith('x-standin-forwarded') || name === 'x-standin-cluster-auth').toBe(false);
+      for (const name of Object.keys(echo.headers))
+        expect(name.startsWith('x-standin-forwarded') || name === 'x-standin-cluster-auth').toBe(false);
       expect(echo.headers['x-hop-secret']).toBeUndefined();
       expect(echo.headers['x-forwarded-proto']).toBe('http');
       expect(echo.headers['x-forwarded-host']).toBe('app.example');
@@ -307,7 +340,13 @@ describe('a replica the client does not poll does not pass for one it polls', ()
     const startedAt = Date.now();
     const response = await internalRequest(a, browserPath, {
       method: 'GET',
-      headers: { 'x-standin-cluster-auth': sign(CLUSTER_SECRET, 'GET', browserPath), 'x-standin-forwarded-url': encodeURIComponent('/loop-probe'), 'x-standin-forwarded-peer': '127.0.0.1', 'x-standin-forwarded-trusted': '0', 'x-standin-forwarded-tls': '0' },
+      headers: {
+        'x-standin-cluster-auth': sign(CLUSTER_SECRET, 'GET', browserPath),
+        'x-standin-forwarded-url': encodeURIComponent('/loop-probe'),
+        'x-standin-forwarded-peer': '127.0.0.1',
+        'x-standin-forwarded-trusted': '0',
+        'x-standin-forwarded-tls': '0',
+      },
     });
     expect(response.status).toBe(503);
     expect(Date.now() - startedAt).toBeLessThan(3_000);
@@ -335,32 +374,102 @@ describe('garbage in Redis costs no replica its life nor its tunnels', () => {
   it('keeps serving, registering and starting replicas with corrupt standin:* keys', async () => {
     const [a, b] = cluster.replicas;
     client = await connectTo(b, app, 'steady');
-    await eventually(async () => (await httpRequest(`http://${a.address}:${client!.port}/`, { timeoutMs: 5_000 })).status === 200, 10_000, 100);
+    await eventually(
+      async () => (await httpRequest(`http://${a.address}:${client!.port}/`, { timeoutMs: 5_000 })).status === 200,
+      10_000,
+      100,
+    );
     const redis = cluster.redis.command;
     const closedPort = await freePort();
     const garbage: string[][] = [
       // Tunnels: a key of the wrong type, names that are no DNS label, records of the wrong shape.
       ['SADD', 'standin:tunnels', 'wrong-type', 'Not A Name', '../../etc', 'x'.repeat(300), 'shapeless', 'nulls'],
       ['SET', 'standin:tunnel:wrong-type', 'a string, not a hash'],
-      ['HSET', 'standin:tunnel:Not A Name', 'session', JSON.stringify({ sessionId: 's', target: 'http://127.0.0.1:1', port: null, expiresAt: Date.now() + 60_000, user: null, privateAccessKey: null })],
-      ['HSET', 'standin:tunnel:shapeless', 'session', JSON.stringify({ sessionId: 's2', target: 'http://127.0.0.1:1', port: 'abc', expiresAt: 'soon', owner: {}, user: 5, privateAccessKey: 7 }), 'stop', '5', 'polled', '1'],
+      [
+        'HSET',
+        'standin:tunnel:Not A Name',
+        'session',
+        JSON.stringify({
+          sessionId: 's',
+          target: 'http://127.0.0.1:1',
+          port: null,
+          expiresAt: Date.now() + 60_000,
+          user: null,
+          privateAccessKey: null,
+        }),
+      ],
+      [
+        'HSET',
+        'standin:tunnel:shapeless',
+        'session',
+        JSON.stringify({
+          sessionId: 's2',
+          target: 'http://127.0.0.1:1',
+          port: 'abc',
+          expiresAt: 'soon',
+          owner: {},
+          user: 5,
+          privateAccessKey: 7,
+        }),
+        'stop',
+        '5',
+        'polled',
+        '1',
+      ],
       ['HSET', 'standin:tunnel:nulls', 'session', 'null', 'stop', 'null'],
       // Claims and ports that are no JSON, or JSON of the wrong shape.
-      ['HSET', 'standin:claims', 'nojson', '{', 'shape', JSON.stringify({ name: 'shape', ownerHash: 5, lastUsedAt: 'yesterday' }), 'steady', '[]'],
-      ['HSET', 'standin:ports', '99999', JSON.stringify({ name: 'far', port: 99999 }), 'p', JSON.stringify({ name: {}, port: 1 }), 'q', '"q"'],
+      [
+        'HSET',
+        'standin:claims',
+        'nojson',
+        '{',
+        'shape',
+        JSON.stringify({ name: 'shape', ownerHash: 5, lastUsedAt: 'yesterday' }),
+        'steady',
+        '[]',
+      ],
+      [
+        'HSET',
+        'standin:ports',
+        '99999',
+        JSON.stringify({ name: 'far', port: 99999 }),
+        'p',
+        JSON.stringify({ name: {}, port: 1 }),
+        'q',
+        '"q"',
+      ],
       // A replica that is no replica, with presence claiming every idle poll of the tunnel.
       ['SADD', 'standin:replicas', 'fake', 'fake2'],
-      ['SET', 'standin:replica:fake', JSON.stringify({ id: 'fake', tag: 'zzzz', advertise: 'nohost', startedAt: 'x', draining: 'no' }), 'PX', '600000'],
+      [
+        'SET',
+        'standin:replica:fake',
+        JSON.stringify({ id: 'fake', tag: 'zzzz', advertise: 'nohost', startedAt: 'x', draining: 'no' }),
+        'PX',
+        '600000',
+      ],
       ['SET', 'standin:replica:fake2', '[1,2,3]', 'PX', '600000'],
       ['SET', 'standin:presence:fake', JSON.stringify({ steady: [5, true] }), 'PX', '600000'],
       ['SET', 'standin:presence:fake2', '"steady"', 'PX', '600000'],
       // A well-formed replica that is gone (nothing listens at its address) but claims the polls.
       ['SADD', 'standin:replicas', 'gone'],
-      ['SET', 'standin:replica:gone', JSON.stringify({ id: 'gone', tag: 'deadbeef', advertise: `127.0.0.1:${closedPort}`, startedAt: 1, draining: false }), 'PX', '600000'],
+      [
+        'SET',
+        'standin:replica:gone',
+        JSON.stringify({ id: 'gone', tag: 'deadbeef', advertise: `127.0.0.1:${closedPort}`, startedAt: 1, draining: false }),
+        'PX',
+        '600000',
+      ],
       ['SET', 'standin:presence:gone', JSON.stringify({ steady: [50, true] }), 'PX', '600000'],
       // Health history, recent requests, the lease and the event channel.
       ['RPUSH', 'standin:health:steady', '{', 'null', '[]', JSON.stringify({ at: 'x', ok: 'yes' })],
-      ['LPUSH', 'standin:recent:steady', '{', 'null', JSON.stringify({ url: 5 }), JSON.stringify({ url: '/x', status: 'teapot', startedAt: {} })],
+      [
+        'LPUSH',
+        'standin:recent:steady',
+        '{',
+        'null',
+        JSON.stringify({ url: 5 }),
+        JSON.stringify({ url: '/x', status: 'teapot', startedAt: {} }),
+      ],
       // A lock and a lease that never expire.
       ['SET', 'standin:lease:health', JSON.stringify({ not: 'an id' })],
       ['SET', 'standin:lock:registration', 'stuck'],
@@ -387,10 +496,14 @@ describe('garbage in Redis costs no replica its life nor its tunnels', () => {
     expect(await redis('PTTL', 'standin:lease:health')).toMatch(/^:[1-9]/);
     // Registration still works, on a replica that saw the garbage from the start.
     const registering = new ServerConnection(new URL(a.mainUrl), null, 4);
-    const registered = await registering.register({ name: 'fresh-after-garbage', target: 'http://127.0.0.1:1' }).finally(() => registering.close());
+    const registered = await registering
+      .register({ name: 'fresh-after-garbage', target: 'http://127.0.0.1:1' })
+      .finally(() => registering.close());
     expect(registered.sessionId).toBeTruthy();
     late = await connectTo(a, app, 'late');
-    expect((await httpRequest(`http://${c.address}:${late.port}/`, { timeoutMs: 8_000 }).catch(() => undefined))?.status ?? 0).toBeGreaterThan(0);
+    expect(
+      (await httpRequest(`http://${c.address}:${late.port}/`, { timeoutMs: 8_000 }).catch(() => undefined))?.status ?? 0,
+    ).toBeGreaterThan(0);
     for (const replica of [a, b, c]) expect(replica.process.child.exitCode).toBeNull();
   });
 });
@@ -429,16 +542,28 @@ describe("a developer's client cannot answer another tunnel's request through an
     attacker = new ServerConnection(new URL(a.mainUrl), null, 4);
     const { sessionId } = await attacker.register({ name: 'attacker', target: 'http://127.0.0.1:1' });
     const forged = { kind: 'response' as const, status: 200, headers: ['content-type', 'text/plain'], appMs: 1 };
-    const refusal = (promise: Promise<unknown>) => promise.then(() => 'accepted', (error: Error) => error.message);
+    const refusal = (promise: Promise<unknown>) =>
+      promise.then(
+        () => 'accepted',
+        (error: Error) => error.message,
+      );
     // Its own tunnel's path, the victim's id: the holder does not know the id for that tunnel.
-    expect(await refusal(attacker.respond('attacker', sessionId, victimId, forged, Buffer.from('pwned'), { notAPoll: true }))).toMatch(/unknown_request|not waiting/);
+    expect(await refusal(attacker.respond('attacker', sessionId, victimId, forged, Buffer.from('pwned'), { notAPoll: true }))).toMatch(
+      /unknown_request|not waiting/,
+    );
     // The victim's path with the attacker's session: refused as another session's request.
-    expect(await refusal(attacker.respond('victim', sessionId, victimId, forged, Buffer.from('pwned'), { notAPoll: true }))).toMatch(/unknown_session|another session/);
+    expect(await refusal(attacker.respond('victim', sessionId, victimId, forged, Buffer.from('pwned'), { notAPoll: true }))).toMatch(
+      /unknown_session|another session/,
+    );
     // A group led by the victim's id, and one mixing a made-up id of this replica with it.
     const group = (ids: string[]) => ids.map((id) => ({ ...forged, id, bodyBytes: 5 }));
-    expect(await refusal(attacker.respondToSeveral('attacker', sessionId, group([victimId]), Buffer.from('pwned'), { notAPoll: true }))).toMatch(/unknown_session|another session/);
+    expect(
+      await refusal(attacker.respondToSeveral('attacker', sessionId, group([victimId]), Buffer.from('pwned'), { notAPoll: true })),
+    ).toMatch(/unknown_session|another session/);
     const madeUp = `${victimId.slice(0, 8)}-0000-4000-8000-000000000000`;
-    await refusal(attacker.respondToSeveral('attacker', sessionId, group([madeUp, victimId]), Buffer.from('pwnedpwned'), { notAPoll: true }));
+    await refusal(
+      attacker.respondToSeveral('attacker', sessionId, group([madeUp, victimId]), Buffer.from('pwnedpwned'), { notAPoll: true }),
+    );
     await refusal(attacker.respondToSeveral('victim', sessionId, group([madeUp, victimId]), Buffer.from('pwnedpwned'), { notAPoll: true }));
     // The browser still gets the victim app's own answer.
     held[0].end('the real answer');
@@ -467,7 +592,9 @@ describe('two clients racing for one name or one port on two replicas', () => {
     for (let round = 0; round < 5; round++) {
       const contenders = [a, b].map((replica) => new ServerConnection(new URL(replica.mainUrl), null, 4));
       connections.push(...contenders);
-      const results = await Promise.allSettled(contenders.map((connection) => connection.register({ name: `race-${round}`, target: 'http://127.0.0.1:1' })));
+      const results = await Promise.allSettled(
+        contenders.map((connection) => connection.register({ name: `race-${round}`, target: 'http://127.0.0.1:1' })),
+      );
       const won = results.filter((result) => result.status === 'fulfilled');
       const lost = results.filter((result): result is PromiseRejectedResult => result.status === 'rejected');
       expect(won).toHaveLength(1);
@@ -481,7 +608,9 @@ describe('two clients racing for one name or one port on two replicas', () => {
     const port = cluster.tunnelPorts.from + 5;
     const contenders = [a, b].map((replica) => new ServerConnection(new URL(replica.mainUrl), null, 4));
     connections.push(...contenders);
-    const results = await Promise.allSettled(contenders.map((connection, index) => connection.register({ name: `port-${index}`, target: 'http://127.0.0.1:1', port })));
+    const results = await Promise.allSettled(
+      contenders.map((connection, index) => connection.register({ name: `port-${index}`, target: 'http://127.0.0.1:1', port })),
+    );
     const ports = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value.port] : []));
     expect(ports.length).toBeGreaterThan(0);
     expect(new Set(ports).size).toBe(ports.length);
@@ -501,6 +630,7 @@ describe('big and slow bodies through the hop', () => {
   let appReading: () => void = () => undefined;
   let uploadReceived = 0;
   let streamClosed = false;
+  let upgradeClosed = false;
   beforeAll(async () => {
     cluster = await startCluster(2);
     app = await startLocalApp((req, res) => {
@@ -525,8 +655,22 @@ describe('big and slow bodies through the hop', () => {
       }
       res.end('ok');
     });
+    app.server.on('upgrade', (_req: http.IncomingMessage, socket: net.Socket) => {
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n');
+      socket.on('data', (chunk) => socket.write(chunk));
+      socket.on('error', () => undefined);
+      // The browser's leaving reaches the app as the end of its stream (Node's HTTP sockets are half-open).
+      socket.once('end', () => {
+        upgradeClosed = true;
+        socket.end();
+      });
+    });
     client = await connectTo(cluster.replicas[1], app, 'bulk');
-    await eventually(async () => (await httpRequest(`http://${cluster.replicas[0].address}:${client!.port}/`, { timeoutMs: 5_000 })).status === 200, 10_000, 100);
+    await eventually(
+      async () => (await httpRequest(`http://${cluster.replicas[0].address}:${client!.port}/`, { timeoutMs: 5_000 })).status === 200,
+      10_000,
+      100,
+    );
   });
   afterAll(async () => {
     await client?.stop();
@@ -540,11 +684,21 @@ describe('big and slow bodies through the hop', () => {
     const totalBytes = 64 * 1024 * 1024;
     let written = 0;
     const done = new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = http.request({ host: a.address, port: client!.port, path: '/upload', method: 'POST', headers: { 'content-length': String(totalBytes) }, agent: false }, (res) => {
-        let text = '';
-        res.on('data', (chunk) => (text += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-      });
+      const req = http.request(
+        {
+          host: a.address,
+          port: client!.port,
+          path: '/upload',
+          method: 'POST',
+          headers: { 'content-length': String(totalBytes) },
+          agent: false,
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (chunk) => (text += chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        },
+      );
       req.on('error', reject);
       const block = Buffer.alloc(256 * 1024, 97);
       const write = () => {
@@ -588,5 +742,24 @@ describe('big and slow bodies through the hop', () => {
     expect(streamClosed).toBe(false);
     socket.destroy();
     await eventually(() => streamClosed, 10_000, 50);
+  });
+
+  it("closes the app's side of an upgraded connection relayed through the hop when the browser leaves", async () => {
+    const [a, b] = cluster.replicas;
+    // On the replica holding the client's polls (1 hop), then on the other (2 hops).
+    for (const replica of [b, a]) {
+      upgradeClosed = false;
+      const socket = net.connect(client!.port, replica.address);
+      socket.on('error', () => undefined);
+      let received = '';
+      socket.on('data', (chunk) => (received += chunk.toString('latin1')));
+      socket.write('GET /ws HTTP/1.1\r\nHost: app.example\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n');
+      await eventually(() => received.startsWith('HTTP/1.1 101'), 10_000, 50);
+      socket.write('ping through two replicas');
+      await eventually(() => received.includes('ping through two replicas'), 10_000, 50);
+      expect(upgradeClosed).toBe(false);
+      socket.destroy();
+      await eventually(() => upgradeClosed, 10_000, 50);
+    }
   });
 });
