@@ -379,7 +379,7 @@ describe('garbage in Redis costs no replica its life nor its tunnels', () => {
       10_000,
       100,
     );
-    const redis = cluster.redis.command;
+    const redis = (...args: string[]) => cluster.redis.command(...args);
     const closedPort = await freePort();
     const garbage: string[][] = [
       // Tunnels: a key of the wrong type, names that are no DNS label, records of the wrong shape.
