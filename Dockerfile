@@ -3,7 +3,7 @@
 # maintained line. Build it, tag it with your registry and push it (docs/kubernetes.md):
 #   docker build -t registry.example.test/team/standin:0.1.0 .
 #   docker push registry.example.test/team/standin:0.1.0
-# and set that name in k8s/kustomization.yaml (images:). Locally:
+# and set that name in k8s/base/kustomization.yaml (images:). Locally:
 #   docker build -t standin:0.1.0 .
 #   docker run --rm -p 8080:8080 -p 9000-9099:9000-9099 -e STANDIN_TOKEN=... standin:0.1.0
 # Any flag of `standin server` can be given as an env var (STANDIN_<FLAG>) or appended:
@@ -29,7 +29,7 @@ COPY --from=build /app/dist/bin ./dist/bin
 COPY --from=build /app/dist/server ./dist/server
 COPY --from=build /app/dist/client ./dist/client
 COPY --from=build /app/dist/shared ./dist/shared
-# "node" (uid 1000) comes with the official image. k8s/deployment.yaml repeats the uid as
+# "node" (uid 1000) comes with the official image. k8s/base/deployment.yaml repeats the uid as
 # runAsUser, because the kubelet cannot check runAsNonRoot against a user name.
 USER node
 EXPOSE 8080 9000-9099

@@ -8,8 +8,8 @@
  * Service exposes cannot drift apart.
  *
  * Usage (after `npm run build`):
- *   node dist/k8s/generate-service-ports.js 9000-9099 > k8s/service-ports.yaml
- *   node dist/k8s/generate-service-ports.js none > k8s/service-ports.yaml
+ *   node dist/k8s/generate-service-ports.js 9000-9099 > k8s/base/service-ports.yaml
+ *   node dist/k8s/generate-service-ports.js none > k8s/base/service-ports.yaml
  */
 
 /** An inclusive range of TCP ports, as written in `--ports 9000-9099`. */
@@ -18,13 +18,13 @@ export interface PortRange {
   readonly lastPort: number;
 }
 
-/** The server's default `--ports`, and what the committed k8s/service-ports.yaml is built from. */
+/** The server's default `--ports`, and what the committed k8s/base/service-ports.yaml is built from. */
 export const DEFAULT_TUNNEL_PORTS = '9000-9099';
 
 /** The `--ports` value that turns per-tunnel ports off. */
 export const NO_TUNNEL_PORTS = 'none';
 
-/** The main port (`--listen`), as fixed in k8s/deployment.yaml; tunnel ports must not reuse it. */
+/** The main port (`--listen`), as fixed in k8s/base/deployment.yaml; tunnel ports must not reuse it. */
 export const MAIN_PORT = 8080;
 
 /**
@@ -33,7 +33,7 @@ export const MAIN_PORT = 8080;
  */
 export const MAX_TUNNEL_PORT_COUNT = 1000;
 
-/** Names of the objects the patch targets; they must match k8s/deployment.yaml and service.yaml. */
+/** Names of the objects the patch targets; they must match k8s/base/deployment.yaml and service.yaml. */
 const SERVICE_NAME = 'standin';
 const DEPLOYMENT_NAME = 'standin';
 const CONTAINER_NAME = 'standin';

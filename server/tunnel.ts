@@ -34,7 +34,8 @@ export interface TunnelCounters {
 
 export class Tunnel {
   state: TunnelState = 'pending';
-  readonly createdAt = Date.now();
+  /** When the tunnel was first registered, ms since epoch (replica mode copies it from the registering replica). */
+  createdAt = Date.now();
   expiresAt: number;
   session: TunnelSession;
   target: string;

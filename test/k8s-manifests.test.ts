@@ -5,6 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Deployment, IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import { Ingress, IIngress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
+import { INetworkPolicy, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
+import { IPodDisruptionBudget, PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { ConfigMap, IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { IContainer } from 'kubernetes-models/v1/Container';
 import { Service, IService } from 'kubernetes-models/v1/Service';
@@ -20,6 +22,8 @@ import {
 const REPO_ROOT = findRepoRoot(__dirname);
 const K8S_DIR = path.join(REPO_ROOT, 'k8s');
 const SHOP_COMPONENT_DIR = path.join(K8S_DIR, 'examples', 'shop');
+const BASE_DIR = path.join(K8S_DIR, 'base');
+const HA_DIR = path.join(K8S_DIR, 'ha');
 const KUBECTL_TIMEOUT_MS = 20_000;
 
 /** The server's flags as env vars (the README's flags plus --shutdown-grace); anything else is a typo. */
@@ -49,7 +53,7 @@ if (!kubectlAvailable) {
   console.warn('kubectl not found on PATH: skipping the tests that build k8s/ with `kubectl kustomize`');
 }
 
-type Manifest = Deployment | Service | ConfigMap | Ingress;
+type Manifest = Deployment | Service | ConfigMap | Ingress | PodDisruptionBudget | NetworkPolicy;
 
 describeWithKubectl('k8s base, as built by kubectl kustomize k8s/', () => {
   let manifests: Manifest[];
@@ -220,6 +224,227 @@ describeWithKubectl('k8s/examples/shop, a component that puts standin in front o
   });
 });
 
+/** What k8s/ha must get right, whether read from its files or from kubectl's build. */
+interface HaObjects {
+  /** The standin Deployment (in the files: the overlay's patch of it). */
+  deployment: Deployment;
+  /** The labels of the standin pods (in the files: from the base). */
+  podLabels: Record<string, string>;
+  /** STANDIN_PORTS, the tunnel port range. */
+  tunnelPorts: string;
+  manifests: Manifest[];
+}
+
+/** The internal port replicas stream bodies to each other on (--internal-listen). */
+const HA_INTERNAL_PORT = 8081;
+const HA_CLUSTER_SECRET = 'standin-cluster-secret';
+
+/** Registers the checks of k8s/ha's key settings on the objects `load` returns (after beforeAll). */
+function checkHaSettings(load: () => HaObjects): void {
+  let ha: HaObjects;
+  let container: IContainer;
+  let flags: Map<string, string>;
+
+  beforeAll(() => {
+    ha = load();
+    container = findContainer(ha.deployment, 'standin');
+    flags = parseFlags(container.args ?? []);
+  });
+
+  it('runs three replicas and rolls them one at a time, never below three ready', () => {
+    expect(ha.deployment.spec?.replicas).toBe(3);
+    expect(ha.deployment.spec?.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
+  });
+
+  it('lets a voluntary disruption (a node drain) take at most one standin pod', () => {
+    const budget = findOne(ha.manifests, PodDisruptionBudget, 'standin');
+    expect(budget.spec?.maxUnavailable).toBe(1);
+    expect(budget.spec?.minAvailable).toBeUndefined();
+    expect(Object.keys(budget.spec?.selector?.matchLabels ?? {}).length).toBeGreaterThan(0);
+    expect(ha.podLabels).toEqual(expect.objectContaining(budget.spec?.selector?.matchLabels ?? {}));
+  });
+
+  it('gives the server its pod IP from the downward API, for the default --advertise', () => {
+    const podIp = container.env?.find((variable) => variable.name === 'POD_IP');
+    expect(podIp?.valueFrom?.fieldRef?.fieldPath).toBe('status.podIP');
+  });
+
+  it('points --redis at the Redis Service, which selects the single Redis pod', () => {
+    const redisUrl = new URL(flags.get('--redis') ?? 'missing:');
+    const redisService = findOne(ha.manifests, Service, redisUrl.hostname);
+    expect(redisUrl.protocol).toBe('redis:');
+    expect(redisService.spec?.ports?.map((port) => port.port)).toContain(Number(redisUrl.port || 6379));
+    const redis = findOne(ha.manifests, Deployment, 'standin-redis');
+    expect(redis.spec?.replicas).toBe(1);
+    expect(redis.spec?.template.metadata?.labels).toEqual(expect.objectContaining(redisService.spec?.selector ?? { missing: 'selector' }));
+    // A Service "standin" must not select the Redis pods, nor a Redis Service the standin pods.
+    expect(Object.entries(redisService.spec?.selector ?? {}).every(([key, value]) => ha.podLabels[key] === value)).toBe(false);
+  });
+
+  it('listens for the other replicas on --internal-listen, declared as the container port "internal"', () => {
+    expect(Number(flags.get('--internal-listen'))).toBe(HA_INTERNAL_PORT);
+    expect(container.ports).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'internal', containerPort: HA_INTERNAL_PORT })]));
+  });
+
+  it('reads --cluster-secret-file from the Secret standin-cluster-secret, mounted read-only where the server user can read it', () => {
+    const file = flags.get('--cluster-secret-file') ?? 'missing';
+    expect(flags.has('--cluster-secret')).toBe(false);
+    const mount = container.volumeMounts?.find((candidate) => path.posix.dirname(file) === candidate.mountPath);
+    expect(mount?.readOnly).toBe(true);
+    const volume = ha.deployment.spec?.template.spec?.volumes?.find((candidate) => candidate.name === mount?.name);
+    expect(volume?.secret?.secretName).toBe(HA_CLUSTER_SECRET);
+    expect(volume?.secret?.optional).not.toBe(true);
+    expect(volume?.secret?.items ?? [{ key: path.posix.basename(file), path: path.posix.basename(file) }]).toEqual([{ key: path.posix.basename(file), path: path.posix.basename(file) }]);
+    // Secret files belong to root; the non-root server reads it through fsGroup or as "other".
+    const mode = volume?.secret?.defaultMode ?? 0o644;
+    const groupCanRead = (mode & 0o040) !== 0 && ha.deployment.spec?.template.spec?.securityContext?.fsGroup !== undefined;
+    expect(groupCanRead || (mode & 0o004) !== 0).toBe(true);
+  });
+
+  it('opens the main port and exactly the tunnel range to everyone, and the internal port to standin pods only', () => {
+    const policy = networkPolicyFor(ha.manifests, ha.podLabels);
+    expect(policy.spec?.policyTypes).toContain('Ingress');
+    const range = parseTunnelPortRange(ha.tunnelPorts);
+    for (const rule of policy.spec?.ingress ?? []) {
+      const ports = (rule.ports ?? []).map((port) => ({ port: typeof port.port === 'number' ? port.port : resolveContainerPort(container, port.port), endPort: port.endPort }));
+      if (rule.from === undefined || rule.from.length === 0) {
+        expect(ports).toEqual([{ port: MAIN_PORT, endPort: undefined }, ...(range ? [{ port: range.firstPort, endPort: range.lastPort }] : [])]);
+      } else {
+        expect(ports).toEqual([{ port: HA_INTERNAL_PORT, endPort: undefined }]);
+        expectOnlyPodsLabelled(rule.from, ha.podLabels);
+      }
+    }
+    expect(policy.spec?.ingress?.some((rule) => rule.from?.length)).toBe(true);
+  });
+
+  it('lets only standin pods reach Redis', () => {
+    const redis = findOne(ha.manifests, Deployment, 'standin-redis');
+    const redisPort = findContainer(redis, 'redis').ports?.find((port) => port.name === 'redis')?.containerPort;
+    const policy = networkPolicyFor(ha.manifests, redis.spec?.template.metadata?.labels ?? {});
+    expect(policy.spec?.policyTypes).toContain('Ingress');
+    expect(policy.spec?.ingress?.length).toBeGreaterThan(0);
+    for (const rule of policy.spec?.ingress ?? []) {
+      expect(rule.ports?.map((port) => port.port)).toEqual([redisPort]);
+      expectOnlyPodsLabelled(rule.from ?? [], ha.podLabels);
+    }
+  });
+}
+
+describeWithKubectl('k8s/ha, three replicas sharing Redis, as built by kubectl kustomize k8s/ha', () => {
+  let manifests: Manifest[];
+  let deployment: Deployment;
+  let container: IContainer;
+  let settings: Map<string, string>;
+
+  beforeAll(() => {
+    manifests = kustomize(HA_DIR).map(toManifest);
+    deployment = findOne(manifests, Deployment, 'standin');
+    container = findContainer(deployment, 'standin');
+    settings = resolveEnv(container, manifests);
+  });
+
+  it('builds the base plus a PodDisruptionBudget, two NetworkPolicies and Redis, and no Secret', () => {
+    expect(manifests.map((manifest) => manifest.kind).sort()).toEqual([
+      'ConfigMap',
+      'Deployment',
+      'Deployment',
+      'Ingress',
+      'NetworkPolicy',
+      'NetworkPolicy',
+      'PodDisruptionBudget',
+      'Service',
+      'Service',
+    ]);
+  });
+
+  it('passes the Kubernetes schema for every object', () => {
+    for (const manifest of manifests) {
+      expect(() => manifest.validate()).not.toThrow();
+    }
+  });
+
+  it("keeps the base's settings: service links off (a Service standin-redis would inject STANDIN_REDIS_*), tokens, probes, grace", () => {
+    expect(deployment.spec?.template.spec?.enableServiceLinks).toBe(false);
+    expect(container.env?.find((variable) => variable.name === 'STANDIN_TOKEN')?.valueFrom?.secretKeyRef?.name).toBe('standin-tokens');
+    expect(container.readinessProbe?.httpGet?.path).toBe('/_standin/readyz');
+    const graceMs = parseDurationMs(settings.get('STANDIN_SHUTDOWN_GRACE') ?? DEFAULT_SHUTDOWN_GRACE);
+    expect((deployment.spec?.template.spec?.terminationGracePeriodSeconds ?? 30) * 1000).toBeGreaterThan(graceMs);
+  });
+
+  it('keeps the internal port off the Service: only replicas talk on it', () => {
+    const service = findOne(manifests, Service, 'standin');
+    expect(service.spec?.ports?.map((port) => resolveContainerPort(container, port.targetPort))).not.toContain(HA_INTERNAL_PORT);
+  });
+
+  checkHaSettings(() => ({
+    deployment,
+    podLabels: deployment.spec?.template.metadata?.labels ?? {},
+    tunnelPorts: settings.get('STANDIN_PORTS') ?? 'missing',
+    manifests,
+  }));
+});
+
+// Runs without kubectl too: the same key settings, read from the overlay's files.
+describe('k8s/ha files, read without kubectl', () => {
+  it('builds on ../base and lists every file of k8s/ha as a resource or a patch', () => {
+    const kustomization = readYaml(path.join(HA_DIR, 'kustomization.yaml'))[0] as { resources?: string[]; patches?: Array<{ path?: string }> };
+    expect(kustomization.resources).toContain('../base');
+    const used = [...(kustomization.resources ?? []), ...(kustomization.patches ?? []).map((patch) => patch.path)];
+    const files = fs.readdirSync(HA_DIR).filter((file) => file.endsWith('.yaml') && file !== 'kustomization.yaml');
+    expect(files.filter((file) => !used.includes(file))).toEqual([]);
+  });
+
+  checkHaSettings(() => {
+    const overlay = fs
+      .readdirSync(HA_DIR)
+      .filter((file) => file.endsWith('.yaml') && file !== 'kustomization.yaml')
+      .flatMap((file) => readYaml(path.join(HA_DIR, file)))
+      .map(toManifest);
+    const baseDeployment = readYaml(path.join(BASE_DIR, 'deployment.yaml')).map(toManifest)[0] as Deployment;
+    const portsPatch = parsePatch(fs.readFileSync(path.join(BASE_DIR, 'service-ports.yaml'), 'utf8'));
+    return {
+      deployment: findOne(overlay, Deployment, 'standin'),
+      podLabels: baseDeployment.spec?.template.metadata?.labels ?? {},
+      tunnelPorts: portsPatch.deployment?.spec?.template.spec?.containers[0]?.env?.find((variable) => variable.name === 'STANDIN_PORTS')?.value ?? 'missing',
+      manifests: overlay,
+    };
+  });
+});
+
+function readYaml(file: string): unknown[] {
+  return parseYamlDocuments(fs.readFileSync(file, 'utf8'));
+}
+
+/** `--name=value` and `--name value` arguments as a map. */
+function parseFlags(args: readonly string[]): Map<string, string> {
+  const flags = new Map<string, string>();
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    const equals = arg.indexOf('=');
+    if (equals > 0) flags.set(arg.slice(0, equals), arg.slice(equals + 1));
+    else flags.set(arg, args[++i] ?? '');
+  }
+  return flags;
+}
+
+/** The one NetworkPolicy whose pod selector picks pods with `labels`. */
+function networkPolicyFor(manifests: readonly Manifest[], labels: Record<string, string>): NetworkPolicy {
+  const policies = manifests.filter((manifest): manifest is NetworkPolicy => manifest instanceof NetworkPolicy && Object.entries(manifest.spec?.podSelector.matchLabels ?? { none: 'none' }).every(([key, value]) => labels[key] === value));
+  if (policies.length !== 1) throw new Error(`expected one NetworkPolicy for pods ${JSON.stringify(labels)}, found ${policies.length}`);
+  return policies[0] as NetworkPolicy;
+}
+
+/** A NetworkPolicy rule's `from` admits only pods of this namespace that carry `labels`. */
+function expectOnlyPodsLabelled(from: NonNullable<NonNullable<INetworkPolicy['spec']>['ingress']>[number]['from'] & object, labels: Record<string, string>): void {
+  expect(from.length).toBeGreaterThan(0);
+  for (const peer of from) {
+    expect(peer.ipBlock).toBeUndefined();
+    expect(peer.namespaceSelector).toBeUndefined();
+    expect(Object.keys(peer.podSelector?.matchLabels ?? {}).length).toBeGreaterThan(0);
+    expect(labels).toEqual(expect.objectContaining(peer.podSelector?.matchLabels ?? {}));
+  }
+}
+
 describe('generate-service-ports', () => {
   it('parses a range into its first and last port', () => {
     expect(parseTunnelPortRange('9000-9099')).toEqual({ firstPort: 9000, lastPort: 9099 });
@@ -275,8 +500,8 @@ describe('generate-service-ports', () => {
     expect(container?.ports).toBeUndefined();
   });
 
-  it('matches the committed k8s/service-ports.yaml for the default range', () => {
-    const committed = fs.readFileSync(path.join(K8S_DIR, 'service-ports.yaml'), 'utf8');
+  it('matches the committed k8s/base/service-ports.yaml for the default range', () => {
+    const committed = fs.readFileSync(path.join(K8S_DIR, 'base', 'service-ports.yaml'), 'utf8');
     expect(committed).toBe(renderTunnelPortsPatch(parseTunnelPortRange(DEFAULT_TUNNEL_PORTS)));
   });
 });
@@ -364,6 +589,10 @@ function toManifest(object: unknown): Manifest {
       return new ConfigMap(object as IConfigMap);
     case 'networking.k8s.io/v1 Ingress':
       return new Ingress(object as IIngress);
+    case 'networking.k8s.io/v1 NetworkPolicy':
+      return new NetworkPolicy(object as INetworkPolicy);
+    case 'policy/v1 PodDisruptionBudget':
+      return new PodDisruptionBudget(object as IPodDisruptionBudget);
     default:
       throw new Error(`no kubernetes-models class for ${type}; add one to toManifest() to validate it`);
   }

@@ -29,8 +29,13 @@ export function createInternalListener(ctx: ServerContext, clusterSecret: string
   const signatures = new ClusterCallCheck(clusterSecret);
   const isSigned = (req: http.IncomingMessage) => signatures.verify(req.headers[CLUSTER_AUTH_HEADER], req.method ?? '', req.url ?? '');
   return createHttpListener({
-    // Another replica is one source with many connections; the main port's per-source cap does not fit.
-    limits: { ...ctx.config.publicPortLimits, maxConnectionsPerSource: 0 },
+    limits: {
+      ...ctx.config.publicPortLimits,
+      // Another replica is one source with many connections; the main port's per-source cap does not fit.
+      maxConnectionsPerSource: 0,
+      // A passed-on head repeats the browser's URL, percent-encoded (up to three times as long), in a header.
+      maxHeaderBytes: ctx.config.publicPortLimits.maxHeaderBytes * 4 + 4096,
+    },
     idleTimeoutMs: Math.max(ctx.config.publicPortLimits.idleTimeoutMs, ctx.config.pollTimeoutMs + POLL_GRACE_MS + 5_000),
     logger: ctx.logger,
     onRequest: (req, res) => {

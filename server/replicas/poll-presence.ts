@@ -40,7 +40,9 @@ export class PollPresence implements ReplicaView {
     private readonly logger: Logger,
   ) {}
 
-  start(): void {
+  /** Reads the others' presence once (a replica must know where clients poll before it serves), then every PRESENCE_INTERVAL_MS. */
+  async start(): Promise<void> {
+    await this.exchange();
     this.timer = setInterval(() => void this.exchange(), PRESENCE_INTERVAL_MS);
     this.timer.unref();
   }

@@ -75,8 +75,8 @@ export class ReplicaMode implements Replication {
     this.directory.self.advertise = this.settings.advertise ?? `${defaultAdvertisedHost(ctx.config.bindAddress)}:${port}`;
     await this.redis.start();
     await this.directory.start();
-    this.presence.start();
     await this.shared.start(ctx);
+    await this.presence.start();
     this.lease.start();
     await this.health.start(ctx.health, ctx.registry);
     this.logger.info('replica started', { replica: this.id, advertise: this.directory.self.advertise, internalPort: port });

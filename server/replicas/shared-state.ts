@@ -59,6 +59,7 @@ interface SessionRecord {
   user: string | null;
   privateAccessKey: string | null;
   expiresAt: number;
+  createdAt: number;
 }
 
 interface StopRecord {
@@ -235,6 +236,7 @@ export class SharedState {
       user: tunnel.user,
       privateAccessKey: tunnel.privateAccessKey,
       expiresAt: tunnel.expiresAt,
+      createdAt: tunnel.createdAt,
     };
     this.write((client) => client.multi().sAdd(TUNNELS_KEY, tunnel.name).hSet(tunnelKey(tunnel.name), 'session', JSON.stringify(session)).hDel(tunnelKey(tunnel.name), ['stop', 'polled']).publish(EVENTS_CHANNEL, tunnel.name).exec());
   }
@@ -360,6 +362,7 @@ export class SharedState {
     tunnel.replicas = ctx.replicas?.view ?? null;
     tunnel.port = session.port;
     tunnel.expiresAt = session.expiresAt;
+    if (typeof session.createdAt === 'number') tunnel.createdAt = session.createdAt;
     tunnel.user = session.user;
     tunnel.owner = session.owner;
     tunnel.privateAccessKey = session.privateAccessKey;

@@ -6,6 +6,9 @@ import { replyError, replyNoContent } from '../control-reply';
 import type { ServerContext } from '../server-context';
 import { replyEnded, replyPollElsewhere } from '../tunnel-session';
 
+/** How long a draining replica holds a new poll before sending it elsewhere. */
+const DRAINING_POLL_DELAY_MS = 200;
+
 export function handlePoll(ctx: ServerContext, name: string, req: IncomingMessage, res: ServerResponse): void {
   continueAsPoll(ctx, name, req.headers[HEADER.session], res);
 }
@@ -29,8 +32,9 @@ export function continueAsPoll(ctx: ServerContext, name: string, sessionId: stri
     replyError(res, 429, 'too_many_polls', `session already holds ${MAX_POLLS_PER_SESSION} polls; keep fewer open (--concurrency)`);
     return;
   }
-  // A draining replica hands out what still waits here, then sends the client's polls elsewhere.
-  if (ctx.drain.draining && ctx.replicas && tunnel.session.queuedCount === 0) return replyPollElsewhere(res);
+  // A draining replica hands out what still waits here, then sends the client's polls elsewhere;
+  // a moment later, so a client whose next connection lands here again does not spin.
+  if (ctx.drain.draining && ctx.replicas && tunnel.session.queuedCount === 0) return void setTimeout(() => replyPollElsewhere(res), DRAINING_POLL_DELAY_MS).unref();
   if (tunnel.state === 'pending') {
     tunnel.state = 'active';
     ctx.replicas?.savePolled(tunnel);

@@ -51,7 +51,9 @@ async function register(ctx: ServerContext, caller: Caller, registration: Regist
     return;
   }
   ctx.claims.set(decision.claim);
-  const expiresAt = Date.now() + Math.min(registration.ttlMs ?? Infinity, ctx.config.maxTtlMs);
+  let expiresAt = Date.now() + Math.min(registration.ttlMs ?? Infinity, ctx.config.maxTtlMs);
+  // Its holder coming back to a live tunnel (a reconnect) does not extend the tunnel's life.
+  if (decision.resumed && existing && existing.state !== 'stopped' && existing.expiresAt > Date.now()) expiresAt = Math.min(expiresAt, existing.expiresAt);
   let tunnel = ctx.registry.get(registration.name);
   if (tunnel) {
     tunnel.startSession(registration, expiresAt, port);

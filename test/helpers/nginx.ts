@@ -40,6 +40,33 @@ export function proxyTo(upstream: string): string {
       client_max_body_size 0;`;
 }
 
+/**
+ * An upstream group that spreads connections round-robin over `servers` (`host:port`), as a
+ * Kubernetes Service spreads them over a Deployment's pods. `max_fails=0`: nginx never benches
+ * a server for a while after one failure (ingress-nginx's default too), so the rotation stays
+ * predictable and a restarted replica gets traffic the moment it listens again.
+ */
+export function roundRobinUpstream(name: string, servers: readonly string[]): string {
+  return `upstream ${name} {
+    ${servers.map((server) => `server ${server} max_fails=0;`).join('\n    ')}
+  }`;
+}
+
+/**
+ * proxyTo() for an upstream group of replicas: a connection that is refused or times out
+ * (a replica that is restarting or dead) is tried on the next replica, as ingress-nginx does,
+ * before any byte of the request went out. `X-Upstream-Addr` tells a test which replica served.
+ */
+export function proxyToAnyReplica(upstreamName: string): string {
+  return `${proxyTo(`http://${upstreamName}`)}
+      proxy_next_upstream error timeout;
+      proxy_connect_timeout 2s;
+      # Polls, streamed response POSTs and WebSockets are silent for long stretches.
+      client_body_timeout 3600s;
+      send_timeout 3600s;
+      add_header X-Upstream-Addr $upstream_addr always;`;
+}
+
 /** Starts nginx with `serverBlocks` inside its http {} block; waits until every port accepts connections. */
 export async function startNginx(serverBlocks: string, ports: number[]): Promise<RunningNginx> {
   if (!fs.existsSync(NGINX_BIN)) {
