@@ -86,7 +86,10 @@ export class ReplicaForwarding {
     res.once('close', () => {
       if (!res.writableFinished) upstream.destroy();
     });
-    req.pipe(upstream);
+    // A bodiless request passed on again after a refused hop (replica-mode.ts) has been read to
+    // its end by the first try already; pipe() would never end this one.
+    if (req.readableEnded) upstream.end();
+    else req.pipe(upstream);
   }
 
   /** Passes an Upgrade request (WebSocket) for tunnel `name` to `replica`; its bytes are relayed raw after the 101. */
