@@ -1,7 +1,7 @@
 /** What replaying one request against the local app gives back, whichever way it went out. */
 
 import type { Readable } from 'node:stream';
-import type { RawHeaders } from '../shared/protocol';
+import type { InterimResponseMeta, RawHeaders } from '../shared/protocol';
 
 /** The app's response head and its body. */
 export interface AppResponse {
@@ -32,4 +32,6 @@ export interface ForwardOptions {
   headersTimeoutMs: number;
   /** Sees every chunk of the response body as it arrives (counting and previews). */
   onResponseChunk?: (chunk: Buffer) => void;
+  /** Sees each interim (1xx) response the app sends before its final head (103 Early Hints, 102). */
+  onInterim?: (interim: InterimResponseMeta) => void;
 }

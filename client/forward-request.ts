@@ -116,8 +116,12 @@ export function forwardRequest(app: Dispatcher, meta: RequestMeta, body: Readabl
         abortApp = abort;
       },
       onHeaders(status, rawHeaders, resume, statusText) {
-        // 1xx informational answers (103 Early Hints) are not the response.
-        if (status < 200) return true;
+        // 1xx informational answers (103 Early Hints) are not the response; they are passed on
+        // ahead of it where the caller can (undici reports 102-199; it treats a 100 nobody asked for as a broken response).
+        if (status < 200) {
+          options.onInterim?.({ kind: 'interim', status, headers: rawHeaders.map((header) => header.toString('latin1')), ...(statusText ? { statusMessage: statusText } : {}) });
+          return true;
+        }
         resumeApp = resume;
         const body = new AppResponseBody(
           () => resumeApp?.(),

@@ -118,6 +118,7 @@ export async function startTunnel(options: StartTunnelOptions): Promise<LiveTunn
     notify(record);
   }) : null;
   inspector = options.sharedInspector ?? ownInspector;
+  inspector?.attachTunnel(name, client.callCompare);
   client.onRequestDone((record) => {
     notify(record);
     inspector?.record(record);

@@ -8,6 +8,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { PassThrough, type Readable } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
+import { comparePath, type CompareRequest, type CompareResponse } from '../shared/compare-protocol';
 import { outboundPath } from '../shared/outbound-protocol';
 import { AuthRefusedError, BadPollAnswerError, ProtocolMismatchError, SessionEndedError, TunnelError } from '../shared/errors';
 import { encodeFrame, frameLength, readFrame } from '../shared/wire-frame';
@@ -120,6 +121,16 @@ export class ServerConnection {
   }
 
   /**
+   * Sends a respond POST whose body the caller frames and streams itself: interim responses first,
+   * then the answer's frame and body (client/early-respond-post.ts); resolves like respond().
+   */
+  respondFramed(name: string, sessionId: string, requestId: string, framedBody: Readable, options: { notAPoll?: boolean } = {}): Promise<PollAnswer> {
+    const headers: Record<string, string> = { ...this.authorization, [HEADER.session]: sessionId };
+    if (options.notAPoll) headers[HEADER.notAPoll] = '1';
+    return this.post(PATHS.respond(name, requestId), headers, framedBody);
+  }
+
+  /**
    * Sends the small, complete answers of several requests in one POST, their bodies back to back;
    * resolves like respond().
    */
@@ -205,9 +216,52 @@ export class ServerConnection {
     return this.pool.request({ method: 'POST', path: outboundPath(name), headers, body, headersTimeout: options.headersTimeoutMs, bodyTimeout: 0, signal: options.signal });
   }
 
+  /**
+   * Sends a captured request to the server's --fallback app for the inspector's comparison
+   * (shared/compare-protocol.ts). Throws TunnelError with the server's code when it refuses.
+   */
+  async compare(name: string, sessionId: string, request: CompareRequest, timeoutMs: number): Promise<CompareResponse> {
+    const response = await this.pool.request({
+      method: 'POST',
+      path: comparePath(name),
+      headers: { ...this.authorization, [HEADER.session]: sessionId, 'content-type': 'application/json' },
+      body: JSON.stringify(request),
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+    });
+    const answer = (await readSmallJson(response.body, MAX_COMPARE_ANSWER_BYTES)) as Partial<CompareResponse & ErrorBody>;
+    if (response.statusCode !== 200) throw new TunnelError(answer.error ?? 'compare_failed', answer.message ?? `the server answered ${response.statusCode}`);
+    if (typeof answer.status !== 'number' || !Array.isArray(answer.headers) || !answer.headers.every((item) => typeof item === 'string') || typeof answer.bodyBase64 !== 'string') {
+      throw new TunnelError('compare_failed', 'the server answered the comparison with something that is not a compare answer');
+    }
+    return answer as CompareResponse;
+  }
+
   /** Closes every connection to the server at once (parked polls included). */
   async close(): Promise<void> {
     await this.pool.destroy();
+  }
+}
+
+/** A compare answer carries at most 256 KiB of body in base64 plus headers; anything far larger is not one. */
+const MAX_COMPARE_ANSWER_BYTES = 1024 * 1024;
+
+/** Reads a JSON answer of at most `maxBytes` (an empty object when it is not JSON); a larger one is cut off and refused. */
+async function readSmallJson(body: Dispatcher.ResponseData['body'], maxBytes: number): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) {
+      body.destroy();
+      throw new TunnelError('compare_failed', `the server's answer is larger than ${maxBytes} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks, size).toString('utf8')) as unknown;
+  } catch {
+    return {};
   }
 }
 

@@ -8,10 +8,11 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { Pool } from 'undici';
+import type { CompareRequest, CompareResponse } from '../shared/compare-protocol';
 import { AuthRefusedError, BadPollAnswerError, SessionEndedError, TunnelError } from '../shared/errors';
 import { getHeader } from '../shared/http-headers';
 import type { Logger } from '../shared/logger';
-import { MAX_HEAD_BYTES, POLL_GRACE_MS, SHUTDOWN_RECONNECT_DELAY_MS, type ProbeMeta, type ProbeResultMeta, type RegisterResponse, type RequestMeta, type AppResponseMeta } from '../shared/protocol';
+import { MAX_HEAD_BYTES, POLL_GRACE_MS, serverHasFeature, SHUTDOWN_RECONNECT_DELAY_MS, type ProbeMeta, type ProbeResultMeta, type RawHeaders, type RegisterResponse, type RequestMeta, type AppResponseMeta } from '../shared/protocol';
 import { checkApp } from './app-health-check';
 import type { ClientConfig } from './config';
 import { classifyFailure, describeFailure, failureCode, type FailedCall } from './connection-failure';
@@ -28,6 +29,9 @@ import type { Dispatcher } from 'undici';
 import { toBrowserHeaders } from './response-headers';
 import { ResponseGroup, type CompleteAnswer } from './response-group';
 import { ServerConnection, type PollAnswer } from './server-connection';
+import { MAX_STREAMING_ANSWERS, StreamingAnswers } from './streaming-answers';
+import { EarlyRespondPost } from './early-respond-post';
+import { chunkedAnswerBody } from './chunked-answer-body';
 import type { Terminal } from './terminal';
 
 /** The client's version, sent at registration for status pages. */
@@ -66,6 +70,8 @@ export class TunnelClient {
     this.logger.warn('tunnel expires soon', { tunnel: this.name, expiresAt: expiresAt.toISOString(), minutesLeft: Math.max(0, Math.round((expiresAt.getTime() - Date.now()) / 60_000)), renew: this.config.renew }),
   );
   private readonly requestObservers: RequestObserver[] = [];
+  /** Streamed answers going out without holding a poll slot (an event stream may flow for hours). */
+  private readonly streamingAnswers = new StreamingAnswers();
   private readonly previewCapBytes: number;
   /**
    * The name's claim key (from the state file, or given by the server at the first registration):
@@ -84,11 +90,13 @@ export class TunnelClient {
   ) {
     // Each open upgraded connection (WebSocket) holds two connections to the server besides the polls.
     // Outbound calls of the cluster proxy (--cluster-proxy) take a connection each while they run.
+    // So does each streamed answer that left its poll slot (streaming-answers.ts), to the server
+    // and to the app alike: the slot it left serves other requests meanwhile.
     const outboundConnections = config.clusterProxyPort === null ? 0 : MAX_OUTBOUND_CALLS;
-    this.connection = new ServerConnection(config.server, config.token, config.concurrency + 2 + 2 * MAX_CLIENT_UPGRADES + outboundConnections);
+    this.connection = new ServerConnection(config.server, config.token, config.concurrency + MAX_STREAMING_ANSWERS + 2 + 2 * MAX_CLIENT_UPGRADES + outboundConnections);
     // Local dev servers on https use self-signed certificates; the target is the developer's own machine.
     // One head-size limit everywhere: a bigger app response head fails that request (502 app_error).
-    this.app = new Pool(config.target.origin, { connections: config.concurrency, maxHeaderSize: MAX_HEAD_BYTES, connect: { rejectUnauthorized: false, ...BOTH_LOOPBACKS } });
+    this.app = new Pool(config.target.origin, { connections: config.concurrency + MAX_STREAMING_ANSWERS, maxHeaderSize: MAX_HEAD_BYTES, connect: { rejectUnauthorized: false, ...BOTH_LOOPBACKS } });
     this.backoff = new ReconnectBackoff(config.maxReconnectDelayMs);
     // Body previews are for the inspector; without it only byte counts are kept.
     this.previewCapBytes = config.inspectPort === null ? 0 : PREVIEW_CAP_BYTES;
@@ -106,6 +114,7 @@ export class TunnelClient {
       ttlMs: this.config.ttlMs,
       ...(this.claimKey ? { claimKey: this.claimKey } : {}),
       ...(this.config.private ? { private: true } : {}),
+      checkAtStart: true,
     });
     if (this.registration.claimKey) this.claimKey = this.registration.claimKey;
     this.expiryWarning.arm(this.registration.expiresAt);
@@ -334,8 +343,36 @@ export class TunnelClient {
 
   private async serveOnce(meta: RequestMeta, body: Readable, sessionId: string): Promise<PollAnswer> {
     if (meta.upgrade) return this.upgrades.serve(meta, body, sessionId, this.session().requestTimeoutMs);
-    const answer = await this.forward(meta, body);
+    const early = this.earlyPostFor(meta.id, sessionId);
+    const answer = await this.forward(meta, body, early);
+    if (early?.started) return this.finishEarly(early, answer);
     return this.sendAnswer(answer, sessionId);
+  }
+
+  /**
+   * Where the app's interim (1xx) responses to request `id` go: a respond POST started at the
+   * first of them (early-respond-post.ts), which then carries the final answer too. It goes
+   * not-a-poll on a streaming place, as a streamed answer does, since its final answer may be an
+   * event stream; interims that come while every place is taken are dropped, as is every interim
+   * with a server from before interim responses (undefined then).
+   */
+  private earlyPostFor(id: string, sessionId: string): EarlyRespondPost | undefined {
+    if (!serverHasFeature(this.registration, 'interim-responses')) return undefined;
+    return new EarlyRespondPost((framedBody) => {
+      if (!this.streamingAnswers.tryTake()) return undefined;
+      return this.connection.respondFramed(this.name, sessionId, id, framedBody, { notAPoll: true }).finally(() => this.streamingAnswers.release());
+    });
+  }
+
+  /** Sends the final answer on the POST its interims started; that POST runs on by itself, and the slot polls again. */
+  private finishEarly(early: EarlyRespondPost, answer: AppAnswer): PollAnswer {
+    const body = answer.kind === 'complete' ? answer.body : answer.hasBody ? answerBody(answer) : null;
+    const sent = early.finish(answer.meta, body).catch((error: Error) => {
+      if (answer.kind === 'streaming') answer.response.body.destroy(new BrowserLeftError({ cause: error }));
+      throw error;
+    });
+    this.whileServing(sent).catch((error: Error) => this.logger.debug('a response after interim responses could not be sent', { requestId: answer.id, tunnel: this.name, error: error.message }));
+    return { kind: 'idle' };
   }
 
   /**
@@ -362,15 +399,26 @@ export class TunnelClient {
         post((notAPoll) => (answers.length === 1 ? this.sendAnswer(answers[0], sessionId, notAPoll) : this.sendGroup(answers, sessionId, notAPoll))),
       );
       const served = requests.map(async (meta) => {
-        const answer = await this.forward(meta, null);
-        if (answer.kind === 'complete' && ResponseGroup.accepts(answer)) {
+        const early = this.earlyPostFor(meta.id, sessionId);
+        const answer = await this.forward(meta, null, early);
+        if (early?.started) {
+          group.answeredAlone();
+          this.finishEarly(early, answer);
+        } else if (answer.kind === 'complete' && ResponseGroup.accepts(answer)) {
           group.add(answer);
         } else {
           group.answeredAlone();
           post((notAPoll) => this.sendAnswer(answer, sessionId, notAPoll));
         }
       });
-      void this.whileServing(Promise.all(served).then(() => Promise.all(posts)));
+      const allServed = Promise.all(served).then(() => {
+        // Every answer went on a POST of its own started by interim responses: the slot polls again.
+        if (!slotContinued) {
+          slotContinued = true;
+          continueSlot({ kind: 'idle' });
+        }
+      });
+      void this.whileServing(allServed.then(() => Promise.all(posts)));
     });
   }
 
@@ -396,7 +444,7 @@ export class TunnelClient {
    * answer, complete when the app failed or its whole body arrived with the head (the usual case
    * for a small response), streaming otherwise. Never rejects: a failing app is an answer too.
    */
-  private async forward(meta: RequestMeta, body: Readable | null): Promise<AppAnswer> {
+  private async forward(meta: RequestMeta, body: Readable | null, early?: EarlyRespondPost): Promise<AppAnswer> {
     const startedAt = performance.now();
     const capture = new RequestCapture(meta, this.name, { previewCapBytes: this.previewCapBytes, hostSentToApp: this.config.preserveHost ? undefined : this.config.target.host });
     // The poll answer's body breaks when the server cuts it (the browser left mid-upload, the
@@ -411,6 +459,7 @@ export class TunnelClient {
         preserveHost: this.config.preserveHost,
         headersTimeoutMs: this.session().requestTimeoutMs,
         onResponseChunk: (chunk) => capture.responseChunk(chunk),
+        ...(early ? { onInterim: (interim) => early.interim(interim) } : {}),
       });
     } catch (error) {
       const failure = error instanceof AppRequestError ? error : new AppRequestError('app_error', (error as Error).message, { cause: error });
@@ -440,16 +489,31 @@ export class TunnelClient {
     }
     capture.watchResponseBody(response.body, (record) => this.report(record));
     if (!hasBody) response.body.resume();
+    // Trailers the app announced can follow a streamed body only in chunks (shared/body-chunks.ts).
+    else if (serverHasFeature(this.registration, 'streamed-trailers') && announcesTrailers(response.headers)) answered.trailersFollow = true;
     return { kind: 'streaming', id: meta.id, meta: answered, response, hasBody };
   }
 
-  /** Sends one answer in a respond POST; resolves with the next poll answer (idle when `notAPoll`). */
-  private async sendAnswer(answer: AppAnswer, sessionId: string, notAPoll = false): Promise<PollAnswer> {
+  /**
+   * Sends one answer in a respond POST; resolves with the next poll answer (idle when `notAPoll`).
+   * A streamed answer leaves its slot when a place is free (streaming-answers.ts): its POST goes
+   * out not-a-poll and runs on by itself, and this resolves idle at once, so the slot polls again.
+   */
+  private sendAnswer(answer: AppAnswer, sessionId: string, notAPoll = false): Promise<PollAnswer> {
     if (answer.kind === 'complete') return this.connection.respond(this.name, sessionId, answer.id, answer.meta, answer.body, { notAPoll });
+    if (notAPoll || !this.streamingAnswers.tryTake()) return this.sendStreamed(answer, sessionId, notAPoll);
+    const streamed = this.sendStreamed(answer, sessionId, true).finally(() => this.streamingAnswers.release());
+    // Still a request being served: a graceful stop lets it finish like any other.
+    this.whileServing(streamed).catch((error: Error) => this.logger.debug('a streamed response could not be sent', { requestId: answer.id, tunnel: this.name, error: error.message }));
+    return Promise.resolve({ kind: 'idle' });
+  }
+
+  /** Streams the app's body in a respond POST; the app's response is dropped when the POST fails. */
+  private async sendStreamed(answer: StreamingAnswer, sessionId: string, notAPoll: boolean): Promise<PollAnswer> {
     const { response, hasBody } = answer;
     try {
-      return await this.connection.respond(this.name, sessionId, answer.id, answer.meta, hasBody ? response.body : null, {
-        contentLength: hasBody ? contentLength(response) : undefined,
+      return await this.connection.respond(this.name, sessionId, answer.id, answer.meta, hasBody ? answerBody(answer) : null, {
+        contentLength: hasBody && !answer.meta.trailersFollow ? contentLength(response) : undefined,
         notAPoll,
       });
     } catch (error) {
@@ -474,6 +538,12 @@ export class TunnelClient {
     if (!this.registration || this.stopping) return Promise.reject(new TunnelError('outbound_offline', 'the standin client is not connected to its server right now'));
     const headersTimeoutMs = this.registration.requestTimeoutMs + POLL_GRACE_MS;
     return this.connection.callOutbound(this.name, this.registration.sessionId, body, { ...options, headersTimeoutMs });
+  };
+
+  /** The inspector's "Compare with the cluster": sends a captured request to the server's --fallback. */
+  callCompare = (request: CompareRequest): Promise<CompareResponse> => {
+    if (!this.registration || this.stopping) return Promise.reject(new TunnelError('not_connected', 'the standin client is not connected to its server right now'));
+    return this.connection.compare(this.name, this.registration.sessionId, request, this.registration.requestTimeoutMs + POLL_GRACE_MS);
   };
 
   /** Registers a function to call with the record of every finished request (log file, inspector). */
@@ -503,7 +573,16 @@ export class TunnelClient {
 }
 
 /** What the app answered to one request, ready to go back to the server. */
-type AppAnswer = CompleteAnswer | { kind: 'streaming'; id: string; meta: AppResponseMeta; response: AppResponse; hasBody: boolean };
+type AppAnswer = CompleteAnswer | StreamingAnswer;
+
+/** An answer whose body is still coming from the app. */
+interface StreamingAnswer {
+  kind: 'streaming';
+  id: string;
+  meta: AppResponseMeta;
+  response: AppResponse;
+  hasBody: boolean;
+}
 
 /** Resolves after `ms`, or as soon as one of `wakers` is called (each call wakes every waiter). */
 function delayUnlessWoken(ms: number, wakers: Set<() => void>): Promise<void> {
@@ -516,6 +595,21 @@ function delayUnlessWoken(ms: number, wakers: Set<() => void>): Promise<void> {
     const timer = setTimeout(done, ms);
     wakers.add(done);
   });
+}
+
+/** The body of a streamed answer as the respond POST carries it: in chunks when trailers follow it. */
+function answerBody(answer: StreamingAnswer): Readable {
+  const { response } = answer;
+  return answer.meta.trailersFollow ? chunkedAnswerBody(response.body, () => response.trailers) : response.body;
+}
+
+/**
+ * Whether the app's head announces trailers (`Trailer`, RFC 9110 §6.6.2) on a body of unknown
+ * length, the only kind that can carry them; trailers an app sends unannounced on a streamed body
+ * are dropped (on a body that arrived whole they always pass).
+ */
+function announcesTrailers(headers: RawHeaders): boolean {
+  return getHeader(headers, 'trailer') !== undefined && getHeader(headers, 'content-length') === undefined;
 }
 
 function contentLength(response: AppResponse): number | undefined {

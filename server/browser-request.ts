@@ -23,6 +23,7 @@ import { sendContinueIfAwaited } from './expect-continue';
 import { originFormPath } from './fallback-proxy';
 import { buildForwardHeaders } from './forward-headers';
 import { BodyLengthGuard, frameResponseHead } from './response-framing';
+import { dropTrailerHeaderUnlessChunked } from './response-trailers';
 import { setHeader } from '../shared/http-headers';
 
 /**
@@ -213,6 +214,7 @@ export class BrowserRequest {
       this.fail('app_error', `The app's response cannot be passed on: ${framed.reason}.`);
       return false;
     }
+    dropTrailerHeaderUnlessChunked(framed, this.req);
     this.settle('answered');
     this.bodyGuard = BodyLengthGuard.for(framed);
     const headers = framed.headers;
@@ -225,6 +227,8 @@ export class BrowserRequest {
       return true;
     } catch (error) {
       this.logger.warn('app response head refused', { requestId: this.id, tunnel: this.tunnel, reason: (error as Error).message });
+      // The refused head left its reason phrase behind; the error page has its own.
+      this.res.statusMessage = '';
       this.answerWithError('app_error', 'The local app sent a response head that HTTP does not allow (for example a header with a line break).');
       return false;
     }

@@ -10,6 +10,7 @@ import { expectProtocolVersion, HEADER, PATHS, REQUEST_ID_PATTERN, TUNNEL_NAME_P
 import { replyError } from './control-reply';
 import { continueAfterResponse, handlePoll } from './routes/poll';
 import { OutboundCaller } from './outbound/outbound-call';
+import { handleCompare } from './routes/compare';
 import { handleRegister } from './routes/register';
 import { handleRelease } from './routes/release';
 import { handleRespond } from './routes/respond';
@@ -18,7 +19,7 @@ import type { ServerContext } from './server-context';
 import type { Caller } from './identity/caller';
 import type { AuthOutcome } from './identity/client-authenticator';
 
-const TUNNEL_PATH = /^\/_standin\/v1\/tunnels\/([^/?]+)(\/poll|\/responses\/([^/?]+)|\/responses|\/outbound)?\/?(?:\?.*)?$/;
+const TUNNEL_PATH = /^\/_standin\/v1\/tunnels\/([^/?]+)(\/poll|\/responses\/([^/?]+)|\/responses|\/outbound|\/compare)?\/?(?:\?.*)?$/;
 
 /** Builds the handler for requests whose path starts with /_standin/v1/. */
 export function createClientApi(ctx: ServerContext): (req: IncomingMessage, res: ServerResponse) => void {
@@ -78,12 +79,14 @@ function route(ctx: ServerContext, caller: Caller, req: IncomingMessage, res: Se
   if (requestId !== undefined && req.method === 'POST') {
     if (!REQUEST_ID_PATTERN.test(requestId)) return replyError(res, 400, 'bad_request', 'request id in the path is not a uuid v4');
     // Replica mode: the answer goes to the replica holding the browser's socket (its tag is in the id).
+    const replicas = ctx.replicas;
+    if (!replicas) return handleRespond(ctx, name, requestId, req, res);
     const continueHere = () => continueAfterResponse(ctx, name, req.headers[HEADER.session], req, res);
-    if (ctx.replicas?.forwardAnswerIfElsewhere(requestId, req, res, continueHere)) return;
-    return handleRespond(ctx, name, requestId, req, res);
+    return replicas.forwardAnswerIfElsewhere(requestId, req, res, continueHere).then((forwarded) => (forwarded ? undefined : handleRespond(ctx, name, requestId, req, res)));
   }
   if (action === '/responses' && req.method === 'POST') return handleRespondToSeveral(ctx, name, req, res);
   if (action === '/outbound' && req.method === 'POST') return outbound.handle(name, req, res);
+  if (action === '/compare' && req.method === 'POST') return handleCompare(ctx, name, req, res);
   if (action === undefined && req.method === 'DELETE') return handleRelease(ctx, name, req, res);
   return replyError(res, 405, 'bad_request', `${req.method} is not allowed on ${url.split('?')[0]}`);
 }

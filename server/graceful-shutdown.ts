@@ -14,6 +14,9 @@ const DRAIN_CHECK_INTERVAL_MS = 100;
 /** A draining replica keeps its ports open at least this long: the other replicas and the Service need a moment to stop sending here. */
 const REPLICA_DRAIN_MIN_MS = 2_000;
 
+/** How long a draining replica lets calls under way finish after its ports closed. */
+const REPLICA_LINGER_MS = 1_000;
+
 /** Time for the clients' 503 server_shutdown answers to leave before connections are cut. */
 const FAREWELL_FLUSH_MS = 250;
 
@@ -22,6 +25,8 @@ export interface DrainableServer {
   context: ServerContext;
   /** Stops the tunnel ports from accepting connections; open ones finish their requests. */
   stopAcceptingTraffic(): void;
+  /** Stops the main port from accepting connections; calls under way go on. */
+  stopAcceptingClientCalls(): void;
   close(): Promise<void>;
 }
 
@@ -62,10 +67,14 @@ async function drainReplica(server: DrainableServer, graceMs: number, logger: Lo
   await waitUntil(() => busy() === 0, Math.max(0, graceMs - (Date.now() - startedAt)));
   const unfinished = busy();
   server.stopAcceptingTraffic();
+  server.stopAcceptingClientCalls();
   for (const tunnel of ctx.registry.list()) {
     tunnel.session.sendIdlePollsElsewhere();
     for (const request of tunnel.session.takeQueued()) request.fail('tunnel_offline', 'The standin replica holding this request is shutting down.');
   }
+  // Calls that arrived just before the ports closed (a client's answer on its way to the
+  // replica holding its request, a poll about to be sent elsewhere) finish before connections are cut.
+  await new Promise((resolve) => setTimeout(resolve, REPLICA_LINGER_MS));
   await server.close();
   logger.info('stopped', { drainedMs: Date.now() - startedAt, cutRequests: unfinished });
 }

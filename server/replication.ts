@@ -34,9 +34,9 @@ export interface Replication {
   /** The same for an Upgrade request. */
   forwardUpgradeIfElsewhere(name: string, req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
   /** Passes a respond POST to the replica holding request `id`; false: it is this replica's. */
-  forwardAnswerIfElsewhere(id: string, req: IncomingMessage, res: ServerResponse, continueHere: () => void): boolean;
+  forwardAnswerIfElsewhere(id: string, req: IncomingMessage, res: ServerResponse, continueHere: () => void): Promise<boolean>;
   /** The same for a group of answers whose frame (`frame`) was read already. */
-  forwardGroupIfElsewhere(responses: GroupedResponse[], frame: string, req: IncomingMessage, res: ServerResponse, continueHere: () => void): boolean;
+  forwardGroupIfElsewhere(responses: GroupedResponse[], frame: string, req: IncomingMessage, res: ServerResponse, continueHere: () => void): Promise<boolean>;
   /** Runs a registration under the cluster-wide lock, on fresh copies of what it decides on. */
   whileRegistering<T>(name: string, register: () => Promise<T>): Promise<T>;
   /** Stores a tunnel's new session, its stop, its first poll, or that it is forgotten, and tells the others. */

@@ -34,6 +34,8 @@ export interface RunningServer {
   context: ServerContext;
   /** Stops the tunnel ports from accepting connections (graceful shutdown). */
   stopAcceptingTraffic(): void;
+  /** Stops the main port from accepting connections; calls under way on open ones go on (a replica's drain). */
+  stopAcceptingClientCalls(): void;
   close(): Promise<void>;
 }
 
@@ -105,6 +107,7 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
   // Keepalive probes notice a control connection whose peer vanished without a FIN or RST.
   mainServer.on('connection', (socket) => socket.setKeepAlive(true, 15_000));
   const mainPort = await listen(mainServer, config.listenPort, config.bindAddress);
+  const mainPortClosed = new Promise<void>((resolve) => mainServer.once('close', () => resolve()));
   await warnAboutTakenTunnelPorts(config, logger);
   // Every replica serves every tunnel's port: browsers reach whichever one the Service picks.
   if (replicas && config.tunnelPorts) await openEveryTunnelPort(context, config.tunnelPorts);
@@ -117,6 +120,9 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
     stopAcceptingTraffic() {
       context.publicPorts.stopAccepting();
     },
+    stopAcceptingClientCalls() {
+      if (mainServer.listening) mainServer.close();
+    },
     async close() {
       // Upgraded sockets are no longer the HTTP servers' to close, and server.close() would wait for them.
       for (const tunnel of context.registry.list()) tunnel.upgrades.closeAll('server shutting down');
@@ -126,10 +132,9 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
       context.auth.close();
       await replicas?.close();
       await context.publicPorts.closeAll();
-      await new Promise<void>((resolve) => {
-        mainServer.close(() => resolve());
-        mainServer.closeAllConnections();
-      });
+      if (mainServer.listening) mainServer.close();
+      mainServer.closeAllConnections();
+      await mainPortClosed;
     },
   };
 }

@@ -81,9 +81,11 @@ export class TunnelSession {
   /** Whether the client is still there (see SessionLiveness); false once the session ended. */
   get isAlive(): boolean {
     if (this.endReason) return false;
-    let unanswered = 0;
-    for (const request of this.taken) if (request.state === 'handed') unanswered++;
-    return this.liveness.isAlive(this.idlePolls.length, unanswered);
+    // Unanswered, or answered with the body still streaming in; an open upgraded connection
+    // (WebSocket) does not count, as before.
+    let inProgress = 0;
+    for (const request of this.taken) if (request.state === 'handed' || request.state === 'answered') inProgress++;
+    return this.liveness.isAlive(this.idlePolls.length, inProgress);
   }
 
   /** A response of this session arrived (polls count by themselves). */

@@ -46,6 +46,8 @@ export class Tunnel {
   /** Set for a private tunnel (`connect --private`): only browsers with its signed cookie get through. */
   privateAccessKey: string | null = null;
   version: string | undefined;
+  /** The client asked for a health check at its first poll (RegisterRequest.checkAtStart). */
+  checkAtStart = false;
   stopReason: SessionEndReason | undefined;
   /** When it stopped, ms since epoch (it is forgotten --forget-after later). */
   stoppedAt: number | undefined;

@@ -43,7 +43,16 @@
  *   101) is an ordinary response; the server then ends the poll answer's body at once.
  *
  * A respond POST with `x-standin-not-a-poll: 1` is answered 204 once its body is taken instead of
- * being held as a poll: the client sends it when it already has more polls open than it wants.
+ * being held as a poll: the client sends it when it already has more polls open than it wants,
+ * and for a response that streams (an event stream must not hold a poll for hours).
+ *
+ * Optional parts (ProtocolFeature), used by a client only with a server whose registration
+ * answer lists them, so releases within protocol 2 keep working together:
+ * - `interim-responses`: a respond POST may start with InterimResponseMeta frames (the app's 1xx,
+ *   103 Early Hints), each written to the browser as it arrives, before the response's frame;
+ * - `streamed-trailers`: a response frame with `trailersFollow` is followed by the app's body in
+ *   chunks and a closing trailers frame (shared/body-chunks.ts), so a streamed response keeps
+ *   its trailers.
  *
  * The client sends PROTOCOL_VERSION in the registration body and in `x-standin-protocol` on
  * every call; the server refuses another version with 400 naming both versions, so a client and
@@ -62,6 +71,20 @@ import type { SessionEndReason } from './session-end';
  * version travels in the registration body and the `x-standin-protocol` header instead.
  */
 export const PROTOCOL_VERSION = 2;
+
+/**
+ * Optional parts of protocol 2 (see the top of this file). A server lists those it understands in
+ * its registration answer; a client uses only those, so either side may be the older release.
+ */
+export const PROTOCOL_FEATURES = ['interim-responses', 'streamed-trailers'] as const;
+
+/** One optional part of protocol 2. */
+export type ProtocolFeature = (typeof PROTOCOL_FEATURES)[number];
+
+/** Whether a registration answer lists `feature` (older servers list none). */
+export function serverHasFeature(registration: { features?: unknown } | undefined, feature: ProtocolFeature): boolean {
+  return Array.isArray(registration?.features) && registration.features.includes(feature);
+}
 
 /** Prefix of the whole control plane on the server's main port. */
 export const CONTROL_PREFIX = '/_standin/';
@@ -177,6 +200,12 @@ export interface RegisterRequest {
   claimKey?: string;
   /** Serve only browsers that opened the access link (`standin connect --private`). */
   private?: boolean;
+  /**
+   * Run a health check as soon as the client polls, so a new tunnel's health is known at once
+   * rather than after --health-interval. Optional: a client that cannot answer probes (or does
+   * not expect one as its first poll answer) leaves it out.
+   */
+  checkAtStart?: boolean;
 }
 
 /**
@@ -217,6 +246,8 @@ export interface RegisterResponse {
   claimKey?: string;
   /** With `private`: the key of the access link `/_standin/select/<name>?key=<accessKey>`. */
   accessKey?: string;
+  /** The optional parts of the protocol this server understands (PROTOCOL_FEATURES); older servers send none. */
+  features?: string[];
 }
 
 /** Polls one session may hold open at once (the client keeps --concurrency); more are answered 429 too_many_polls. */
@@ -256,6 +287,32 @@ export interface AppResponseMeta {
    * response was complete before the respond POST started; the server writes them after the body.
    */
   trailers?: RawHeaders;
+  /**
+   * Set on a streamed response whose app announced trailers (`streamed-trailers`): the body
+   * after this frame is in chunks and ends with a TrailersMeta frame (shared/body-chunks.ts).
+   */
+  trailersFollow?: true;
+}
+
+/**
+ * An interim (1xx) response of the app (`interim-responses`): framed in the respond POST before
+ * the response's own frame, and written to the browser before the final head (RFC 9110 §15.2).
+ */
+export interface InterimResponseMeta {
+  kind: 'interim';
+  /** 102-199: 100 Continue is the server's own business, 101 only ends an upgrade handshake. */
+  status: number;
+  statusMessage?: string;
+  headers: RawHeaders;
+}
+
+/** Most interim responses passed on per request; the client drops the rest (an app may send 102 every second). */
+export const MAX_INTERIM_RESPONSES = 16;
+
+/** The frame that closes a chunked response body (`trailersFollow`): the app's trailer fields. */
+export interface TrailersMeta {
+  kind: 'trailers';
+  trailers: RawHeaders;
 }
 
 /** Meta of a respond POST when the client could not get a response head from the app. */
@@ -396,6 +453,7 @@ export function parseRegisterRequest(value: unknown): RegisterRequest {
   request.protocol = expectProtocolVersion(body.protocol, body.version);
   if (body.claimKey !== undefined && body.claimKey !== null) request.claimKey = expectString(body.claimKey, 'claimKey').slice(0, 200);
   if (body.private === true) request.private = true;
+  if (body.checkAtStart === true) request.checkAtStart = true;
   return request;
 }
 
@@ -466,7 +524,30 @@ function toRequestMeta(meta: Record<string, unknown>): RequestMeta {
 
 /** Parses the frame of a respond POST, or throws ProtocolError saying what is wrong. */
 export function parseResponseMeta(json: string): ResponseMeta {
-  return toResponseMeta(expectObject(parseJson(json), 'response meta'));
+  return respondedMeta(expectObject(parseJson(json), 'response meta'));
+}
+
+/** Parses a frame of a respond POST that may also be an interim response, or throws ProtocolError. */
+export function parseRespondFrame(json: string): ResponseMeta | InterimResponseMeta {
+  const meta = expectObject(parseJson(json), 'response meta');
+  if (meta.kind !== 'interim') return respondedMeta(meta);
+  const interim: InterimResponseMeta = { kind: 'interim', status: expectInteger(meta.status, 'status', 102, 199), headers: expectRawHeaders(meta.headers) };
+  if (isReasonPhrase(meta.statusMessage)) interim.statusMessage = meta.statusMessage;
+  return interim;
+}
+
+/** The meta of a response on its own POST: only such a one (never one in a group) may have its body in chunks. */
+function respondedMeta(meta: Record<string, unknown>): ResponseMeta {
+  const response = toResponseMeta(meta);
+  if (response.kind === 'response' && meta.trailersFollow === true) response.trailersFollow = true;
+  return response;
+}
+
+/** Parses the trailers frame that closes a chunked response body; returns the forwardable trailers. */
+export function parseTrailersMeta(json: string): RawHeaders {
+  const meta = expectObject(parseJson(json), 'trailers meta');
+  if (meta.kind !== 'trailers') throw new ProtocolError(`meta kind must be "trailers", got ${JSON.stringify(meta.kind)}`);
+  return forwardableTrailers(expectRawHeaders(meta.trailers));
 }
 
 /** Parses the frame of a respond-to-several POST, or throws ProtocolError saying what is wrong. */
@@ -533,7 +614,7 @@ export function forwardableTrailers(trailers: RawHeaders): RawHeaders {
 }
 
 /** Encodes meta as the JSON of a metadata frame (shared/wire-frame.ts encodeFrame frames it). */
-export function encodeMeta(meta: PollMeta | ResponseMeta | ResponseGroupMeta | ProbeResultMeta): string {
+export function encodeMeta(meta: PollMeta | ResponseMeta | ResponseGroupMeta | ProbeResultMeta | InterimResponseMeta | TrailersMeta): string {
   return JSON.stringify(meta);
 }
 

@@ -233,11 +233,9 @@ describe('long-lived responses', () => {
     await streamingApp?.close();
   });
 
-  // Open finding, left for the client's slot design: a streamed response holds its poll slot
-  // until it ends, so --concurrency open event streams take every slot; the server then sees no
-  // poll and fails further requests with 503 tunnel_offline ("stopped polling; it may be
-  // reconnecting") for as long as the streams stay open. Fails today, hence test.failing.
-  test.failing('as many open event streams as the client has polls still leave the tunnel serving other requests', async () => {
+  // A streamed response does not hold its poll slot (client/streaming-answers.ts): with as many
+  // open event streams as the client has polls, the tunnel still has polls for other requests.
+  test('as many open event streams as the client has polls still leave the tunnel serving other requests', async () => {
     for (let i = 0; i < 3; i++) {
       await new Promise<void>((resolve, reject) => {
         const stream = http.get(`${streamingClient.publicUrl}/events`, { agent: false }, (res) => {

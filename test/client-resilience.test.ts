@@ -36,6 +36,7 @@ const ANSWERS: Record<string, RawAnswer> = {
   '/nul-in-reason': { bytes: 'HTTP/1.1 200 O\x00K\r\nContent-Length: 2\r\n\r\nok' },
   '/latin1-header': { bytes: 'HTTP/1.1 200 OK\r\nX-Name: caf\xe9\r\nContent-Length: 2\r\n\r\nok' },
   '/trailers': { bytes: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n2\r\nok\r\n0\r\nX-Checksum: abc123\r\n\r\n' },
+  '/head-with-trailer': { bytes: 'HTTP/1.1 200 OK\r\nTrailer: X-Checksum\r\nTransfer-Encoding: chunked\r\n\r\n', then: 'keep-alive' },
   '/event-stream': { bytes: 'HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n8\r\ndata: 1\n\r\n', then: 'hang' },
   '/asterisk-answer': { bytes: 'HTTP/1.1 200 OK\r\nAllow: GET, POST, OPTIONS\r\nContent-Length: 0\r\n\r\n' },
 };
@@ -123,6 +124,13 @@ test('response trailers and the Trailer header reach the browser', async () => {
   const answer = await get('/trailers');
   expect(answer).toMatch(/\r\nTrailer: X-Checksum\r\n/i);
   expect(answer).toMatch(/\r\n0\r\nX-Checksum: abc123\r\n\r\n$/i);
+});
+
+test('a HEAD answer and an HTTP/1.0 answer whose app announced trailers pass, without them (they cannot be chunked)', async () => {
+  expect(statusLine(await get('/head-with-trailer', 'HEAD'))).toBe('HTTP/1.1 200 OK');
+  const http10 = await rawExchange(client.port, 'GET /trailers HTTP/1.0\r\nHost: x\r\n\r\n');
+  expect(statusLine(http10)).toBe('HTTP/1.1 200 OK');
+  expect(http10.endsWith('\r\n\r\nok')).toBe(true);
 });
 
 test.each(['/bad-header-char', '/huge-head', '/garbage-status', '/unsolicited-100', '/101-no-upgrade', '/two-lengths', '/length-and-chunked'])('%s: a malformed response head fails that request with 502 app_error', async (target) => {

@@ -129,3 +129,18 @@ function countingApp(): http.RequestListener {
     res.end('ok');
   };
 }
+
+test('a new tunnel is checked at its first poll, not a --health-interval later', async () => {
+  const slowServer = await startServerProcess(['--health-interval', '10m']);
+  const newcomer = await startClientProcess(String(app.port), slowServer.url, ['--name', 'newcomer']);
+  try {
+    const startedAt = Date.now();
+    const view = async () => JSON.parse((await httpRequest(`${slowServer.url}/_standin/api/tunnels/newcomer`)).text).health;
+    await eventually(async () => (await view()).status === 'healthy', 10_000);
+    expect(Date.now() - startedAt).toBeLessThan(10_000);
+    expect((await view()).history).toHaveLength(1);
+  } finally {
+    await newcomer.stop('SIGINT');
+    await slowServer.stop();
+  }
+});

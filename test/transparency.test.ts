@@ -5,9 +5,9 @@
  * owns may differ: Date, Connection/Keep-Alive/Transfer-Encoding framing, and standin's own
  * X-Standin-* and Server-Timing.
  *
- * Cases owned elsewhere are `test.todo`: 1xx interim answers and trailers (client side), early
- * answers before a large upload is read (request lifecycle), custom reason phrases end to end
- * (the server sends the app's phrase, the client has yet to report it).
+ * Cases owned elsewhere are `test.todo`: early answers before a large upload is read (request
+ * lifecycle), custom reason phrases end to end (the server sends the app's phrase, the client has
+ * yet to report it).
  */
 
 import { createHash, randomBytes } from 'node:crypto';
@@ -73,6 +73,22 @@ function appHandler(req: http.IncomingMessage, res: http.ServerResponse): void {
             res.end();
           }
         }, 150);
+        return;
+      }
+      case '/early-hints':
+        // 103 and 102 while the app "works", then the final answer.
+        res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style', 'x-hint': 'early' });
+        res.writeProcessing();
+        setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 5 }).end('final'), 300);
+        return;
+      case '/streamed-trailers': {
+        // A streamed body with announced trailers: the head and first part go out long before the end.
+        res.writeHead(200, { 'content-type': 'text/plain', trailer: 'X-Checksum, X-Parts' });
+        res.write('part one, ');
+        setTimeout(() => {
+          res.addTrailers([['X-Checksum', 'sha-1=abc'], ['X-Parts', '2']]);
+          res.end('part two');
+        }, 300);
         return;
       }
       default:
@@ -218,6 +234,55 @@ test('server-sent events arrive one by one, as the app sends them', async () => 
 });
 
 test.todo('a custom reason phrase (299 Whatever) arrives unchanged (server sends AppResponseMeta.statusMessage; the client has to report it: client-hardening)');
-test.todo('1xx interim answers (103 Early Hints, 102) are passed on before the final answer (client-hardening)');
-test.todo('response trailers and the Trailer header are passed on, request trailers too (client-hardening)');
+/** What a browser sees of one request: the interim answers (with when they came), the final answer, its trailers. */
+interface SeenAnswer {
+  interims: { status: number; rawHeaders: string[]; atMs: number }[];
+  status: number;
+  headAtMs: number;
+  rawHeaders: string[];
+  body: string;
+  rawTrailers: string[];
+}
+
+function see(url: string): Promise<SeenAnswer> {
+  return new Promise((resolve, reject) => {
+    const startedAt = Date.now();
+    const interims: SeenAnswer['interims'] = [];
+    const req = http.get(url, { agent: false }, (res) => {
+      const headAtMs = Date.now() - startedAt;
+      let body = '';
+      res.setEncoding('latin1');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ interims, status: res.statusCode ?? 0, headAtMs, rawHeaders: res.rawHeaders, body, rawTrailers: res.rawTrailers }));
+    });
+    req.on('information', (info) => interims.push({ status: info.statusCode, rawHeaders: info.rawHeaders, atMs: Date.now() - startedAt }));
+    req.on('error', reject);
+    req.setTimeout(10_000, () => req.destroy(new Error('no answer in 10 s')));
+  });
+}
+
+test('1xx interim answers (103 Early Hints, 102) are passed on, as the app sent them, before the final answer', async () => {
+  const [direct, tunneled] = [await see(`${app.url}/early-hints`), await see(`${client.publicUrl}/early-hints`)];
+  expect(direct.interims.map((interim) => interim.status)).toEqual([103, 102]);
+  expect(tunneled.interims.map((interim) => [interim.status, interim.rawHeaders])).toEqual(direct.interims.map((interim) => [interim.status, interim.rawHeaders]));
+  // The hints are worth something only while the app still works: they come well before the final head.
+  expect(tunneled.headAtMs - tunneled.interims[0].atMs).toBeGreaterThanOrEqual(150);
+  expect([tunneled.status, tunneled.body]).toEqual([200, 'final']);
+});
+
+test('an HTTP/1.0 browser gets no interim answer (RFC 9110 §15.2), only the final one', async () => {
+  const answer = await raw(client.port, 'GET /early-hints HTTP/1.0\r\nHost: x\r\n\r\n');
+  expect(statusLines(answer)).toEqual(['HTTP/1.1 200 OK']);
+  expect(answer.endsWith('final')).toBe(true);
+});
+
+test('a streamed response keeps its Trailer header and its trailers', async () => {
+  const [direct, tunneled] = [await see(`${app.url}/streamed-trailers`), await see(`${client.publicUrl}/streamed-trailers`)];
+  expect(direct.rawTrailers).toEqual(['X-Checksum', 'sha-1=abc', 'X-Parts', '2']);
+  expect(tunneled.rawTrailers).toEqual(direct.rawTrailers);
+  expect(tunneled.body).toBe(direct.body);
+  expect(appHeaders({ rawHeaders: tunneled.rawHeaders } as TestResponse)).toEqual(appHeaders({ rawHeaders: direct.rawHeaders } as TestResponse));
+});
+
+test.todo('request trailers reach the app (undici cannot send request trailers: see docs/streams.md)');
 test.todo('an app that answers 401/413 before reading a large upload: the browser gets that answer (lifecycle: early answers)');

@@ -1,10 +1,12 @@
 /**
  * The request inspector as one unit for main.ts: the store of recent requests, replay against
- * the app on its own small connection pool, and the HTTP server on 127.0.0.1.
+ * the app on its own small connection pool, comparison with the cluster through each tunnel's
+ * server session, and the HTTP server on 127.0.0.1.
  */
 
 import { Pool } from 'undici';
 import type { RequestObserver, RequestRecord } from '../request-capture';
+import { compareWithCluster, CompareRefusedError, type CompareCaller } from './cluster-comparison';
 import { startInspectorServer } from './inspector-server';
 import { replayRequest, ReplayRefusedError } from './replay';
 import { RequestStore } from './request-store';
@@ -17,6 +19,8 @@ export interface Inspector {
   url: string;
   /** Keeps a finished request (give it every request the tunnel serves). */
   record(record: RequestRecord): void;
+  /** Lets "Compare with the cluster" use tunnel `name`'s server session while it is live. */
+  attachTunnel(name: string, compare: CompareCaller): void;
   close(): Promise<void>;
 }
 
@@ -38,7 +42,8 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
   const apps = new Map<string, Pool>();
   const appAt = (target: URL) => {
     let app = apps.get(target.origin);
-    if (!app) apps.set(target.origin, (app = new Pool(target.origin, { connections: REPLAY_CONNECTIONS, connect: { rejectUnauthorized: false } })));
+    if (!app)
+      apps.set(target.origin, (app = new Pool(target.origin, { connections: REPLAY_CONNECTIONS, connect: { rejectUnauthorized: false } })));
     return app;
   };
   const destroyApps = () => Promise.allSettled([...apps.values()].map((app) => app.destroy()));
@@ -46,14 +51,24 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
     store.add(record);
     options.onReplayDone(record);
   };
+  const comparers = new Map<string, CompareCaller>();
+  const appOf = (tunnel: string) => options.targetOf?.(tunnel) ?? options;
   const server = await startInspectorServer(
     {
       store,
-      replay: (id) => {
+      targetOf: (record) => appOf(record.tunnel).target,
+      replay: (id, edits) => {
         const original = store.get(id);
         if (!original) throw new ReplayRefusedError(`no request ${id}`);
-        const { target, preserveHost } = options.targetOf?.(original.tunnel) ?? options;
-        return replayRequest(original, { app: appAt(target), target, preserveHost, onDone });
+        const { target, preserveHost } = appOf(original.tunnel);
+        return replayRequest(original, { app: appAt(target), target, preserveHost, onDone }, edits);
+      },
+      compare: (id) => {
+        const original = store.get(id);
+        if (!original) throw new CompareRefusedError(`no request ${id}`);
+        const call = comparers.get(original.tunnel);
+        if (!call) throw new CompareRefusedError(`tunnel ${original.tunnel} is not connected to its server right now`);
+        return compareWithCluster(original, call);
       },
     },
     options.port,
@@ -64,6 +79,7 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
   return {
     url: server.url,
     record: (record) => store.add(record),
+    attachTunnel: (name, compare) => void comparers.set(name, compare),
     close: async () => {
       await Promise.allSettled([server.close(), destroyApps()]);
     },

@@ -1,17 +1,20 @@
 /**
  * "Replay" in the inspector: sends a captured request to the local app again, under a fresh
- * request id, with the captured headers and body. Only requests whose whole body was captured
- * (at most 64 KiB) can be replayed: sending a cut body would be a different request.
+ * request id, with the captured headers and body, or with the developer's edits of method, path,
+ * headers and body (replay-edits.ts). Only requests whose whole body was captured (at most
+ * 64 KiB) can be replayed unchanged: sending a cut body would be a different request. With an
+ * edited body that does not matter.
  */
 
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { TunnelError } from '../../shared/errors';
-import { getHeader, setHeader } from '../../shared/http-headers';
+import { getHeader, setHeader, withoutHopByHop } from '../../shared/http-headers';
 import type { RequestMeta } from '../../shared/protocol';
 import { AppRequestError, forwardRequest } from '../forward-request';
 import { RequestCapture, type RequestObserver, type RequestRecord } from '../request-capture';
+import type { ReplayEdits } from './replay-edits';
 import { replayRefusal } from './request-store';
 
 /** How long a replay waits for the app's response head. */
@@ -48,12 +51,13 @@ export interface ReplayOptions {
 }
 
 /** Sends `original` to the app again; resolves once the response is done (or after a short wait). */
-export async function replayRequest(original: RequestRecord, options: ReplayOptions): Promise<ReplayResult> {
-  const refusal = replayRefusal(original);
+export async function replayRequest(original: RequestRecord, options: ReplayOptions, edits: ReplayEdits = {}): Promise<ReplayResult> {
+  const refusal = replayRefusal(original, { bodyEdited: edits.body !== undefined });
   if (refusal) throw new ReplayRefusedError(refusal);
-  const meta = replayMeta(original);
+  const bodyBytes = edits.body ?? original.requestPreview;
+  const meta = replayMeta(original, edits, bodyBytes.length);
   const capture = new RequestCapture(meta, original.tunnel, { replayOf: original.requestId });
-  const body = meta.hasBody ? capture.tapRequestBody(Readable.from([original.requestPreview])) : null;
+  const body = meta.hasBody ? capture.tapRequestBody(Readable.from([bodyBytes])) : null;
   try {
     const response = await forwardRequest(options.app, meta, body, {
       target: options.target,
@@ -80,13 +84,26 @@ export async function replayRequest(original: RequestRecord, options: ReplayOpti
   }
 }
 
-/** The captured request under a new id; the app can tell it is a replay from X-Standin-Replay-Of. */
-function replayMeta(original: RequestRecord): RequestMeta {
+/** The captured request (edited) under a new id; the app can tell it is a replay from X-Standin-Replay-Of. */
+function replayMeta(original: RequestRecord, edits: ReplayEdits, bodyBytes: number): RequestMeta {
   const id = randomUUID();
-  const headers = original.requestHeaders.slice();
+  const headers = (edits.headers ?? original.requestHeaders).slice();
+  if (edits.headers || edits.body) {
+    // The body decides its length; an edited header list may have kept the old one, or none.
+    const withoutFraming = withoutHopByHop(headers, new Set(['content-length']));
+    headers.splice(0, headers.length, ...withoutFraming);
+    if (bodyBytes > 0) setHeader(headers, 'Content-Length', String(bodyBytes));
+  }
   setHeader(headers, 'X-Standin-Request-Id', id);
   // X-Request-Id carried the standin id unless the browser sent its own; keep theirs.
   if (getHeader(headers, 'x-request-id') === original.requestId) setHeader(headers, 'X-Request-Id', id);
   setHeader(headers, 'X-Standin-Replay-Of', original.requestId);
-  return { kind: 'request', id, method: original.method, url: original.path, headers, hasBody: original.bytesIn > 0 };
+  return {
+    kind: 'request',
+    id,
+    method: edits.method ?? original.method,
+    url: edits.path ?? original.path,
+    headers,
+    hasBody: bodyBytes > 0,
+  };
 }

@@ -7,6 +7,7 @@ import { getHeader } from '../../shared/http-headers';
 import type { RawHeaders } from '../../shared/protocol';
 import { renderPreview, type BodyPreview } from '../body-preview';
 import type { RequestRecord } from '../request-capture';
+import { matchesFilter, type RequestFilter } from './request-filter';
 
 /** How many requests the inspector keeps (docs/design.md "Request inspector": the last 500). */
 export const MAX_STORED_REQUESTS = 500;
@@ -66,9 +67,20 @@ export class RequestStore {
     return this.records.get(id);
   }
 
-  /** Newest first. */
-  list(): RequestSummary[] {
-    return [...this.records.values()].reverse().map(summarize);
+  /** Newest first, only those that pass `filter` when one is given. */
+  list(filter?: RequestFilter): RequestSummary[] {
+    return this.matching(filter).map(summarize);
+  }
+
+  /** The kept records, newest first, only those that pass `filter` when one is given. */
+  matching(filter?: RequestFilter): RequestRecord[] {
+    const newestFirst = [...this.records.values()].reverse();
+    return filter ? newestFirst.filter((record) => matchesFilter(record, filter)) : newestFirst;
+  }
+
+  /** How many requests are kept. */
+  get size(): number {
+    return this.records.size;
   }
 
   detail(id: string): RequestDetail | undefined {
@@ -83,11 +95,11 @@ export class RequestStore {
   }
 }
 
-/** Why a recorded request cannot be replayed, or undefined when it can. */
-export function replayRefusal(record: RequestRecord): string | undefined {
+/** Why a recorded request cannot be replayed (as captured, or with `bodyEdited`), or undefined when it can. */
+export function replayRefusal(record: RequestRecord, { bodyEdited = false } = {}): string | undefined {
   if (record.outbound) return 'an outbound call went from the app to the cluster; Replay sends requests to the app';
   if (record.status === 101) return 'an upgraded connection (WebSocket) cannot be replayed: the app already switched protocols on it';
-  if (record.bytesIn > record.requestPreview.length) {
+  if (!bodyEdited && record.bytesIn > record.requestPreview.length) {
     return `the request body was ${record.bytesIn} bytes; the inspector keeps only the first ${record.requestPreview.length}, so it cannot send the same request again`;
   }
   return undefined;

@@ -32,6 +32,8 @@ export interface ReplicaInfo {
 export class ReplicaDirectory {
   private replicas: ReplicaInfo[] = [];
   private timer: NodeJS.Timeout | undefined;
+  /** A re-read of the directory under way (concurrent lookups share it). */
+  private rereading: Promise<void> | undefined;
 
   constructor(
     private readonly redis: RedisConnection,
@@ -60,6 +62,23 @@ export class ReplicaDirectory {
     return this.replicas.find((replica) => replica.tag === tag && replica.id !== this.self.id);
   }
 
+  /**
+   * The same, reading the directory again when the tag is unknown: a replica that started a
+   * moment ago already parks requests, and their answers may land here before the next heartbeat.
+   */
+  async findByTag(tag: string): Promise<ReplicaInfo | undefined> {
+    const known = this.byTag(tag);
+    if (known) return known;
+    // A read already under way may have started before that replica wrote its entry: then read again.
+    for (let reads = 0; reads < 2; reads++) {
+      this.rereading ??= this.read().finally(() => (this.rereading = undefined));
+      await this.rereading;
+      const found = this.byTag(tag);
+      if (found) return found;
+    }
+    return undefined;
+  }
+
   byId(id: string): ReplicaInfo | undefined {
     return this.replicas.find((replica) => replica.id === id);
   }
@@ -81,6 +100,18 @@ export class ReplicaDirectory {
       await this.redis.run(async (client) => {
         await client.set(replicaKey(this.self.id), JSON.stringify(this.self), { PX: REPLICA_ENTRY_TTL_MS });
         await client.sAdd(REPLICAS_KEY, this.self.id);
+      });
+      await this.read();
+    } catch (error) {
+      // Keep the last list: the others are most likely still there, and Redis is what is gone.
+      this.logger.debug('replica heartbeat failed', { error: (error as Error).message });
+    }
+  }
+
+  /** Reads the list of live replicas (dropping the entries that expired). */
+  private async read(): Promise<void> {
+    try {
+      await this.redis.run(async (client) => {
         const ids = await client.sMembers(REPLICAS_KEY);
         const entries = ids.length === 0 ? [] : await client.mGet(ids.map(replicaKey));
         const alive: ReplicaInfo[] = [];
@@ -95,7 +126,7 @@ export class ReplicaDirectory {
       });
     } catch (error) {
       // Keep the last list: the others are most likely still there, and Redis is what is gone.
-      this.logger.debug('replica heartbeat failed', { error: (error as Error).message });
+      this.logger.debug('reading the replica directory failed', { error: (error as Error).message });
     }
   }
 }

@@ -135,10 +135,12 @@ export class ReplicaForwarding {
     const length = req.headers['content-length'];
     if (prefix === undefined && length !== undefined) headers.push('content-length', length);
     const upstream = http.request({ ...this.target(replica, path), headers });
-    this.track(res);
+    const hopDone = this.track(res);
     upstream.once('response', (upstreamRes) => {
       if (upstreamRes.statusCode === 204) {
         upstreamRes.resume();
+        // The hop is over; the POST itself lives on here as the client's next poll.
+        hopDone();
         return onTaken();
       }
       this.logger.debug('the holding replica refused an answer', { replica: replica.id, status: upstreamRes.statusCode, path });
@@ -197,9 +199,17 @@ export class ReplicaForwarding {
     return signClusterCall(this.clusterSecret, method, path);
   }
 
-  private track(res: http.ServerResponse): void {
+  /** Counts a hop until `done` (or the close of `res`, whichever comes first). */
+  private track(res: http.ServerResponse): () => void {
     this.inFlight++;
-    res.once('close', () => this.inFlight--);
+    let counted = true;
+    const done = () => {
+      if (!counted) return;
+      counted = false;
+      this.inFlight--;
+    };
+    res.once('close', done);
+    return done;
   }
 }
 

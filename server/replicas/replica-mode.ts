@@ -161,19 +161,19 @@ export class ReplicaMode implements Replication {
    * Sends a respond POST for request (or probe) `id` to the replica that made the id, when that
    * is another one; false when it is for this replica (or no live replica made it).
    */
-  forwardAnswerIfElsewhere(id: string, req: http.IncomingMessage, res: http.ServerResponse, continueHere: () => void): boolean {
+  async forwardAnswerIfElsewhere(id: string, req: http.IncomingMessage, res: http.ServerResponse, continueHere: () => void): Promise<boolean> {
     if (this.requestIds.isOwn(id)) return false;
-    const replica = this.directory.byTag(replicaTagOf(id));
+    const replica = await this.directory.findByTag(replicaTagOf(id));
     if (!replica) return false;
     this.forwarding.forwardAnswer(replica, (req.url ?? '').split('?')[0], req, res, continueHere);
     return true;
   }
 
   /** The same for a group of answers, whose frame was read already (`frame`). */
-  forwardGroupIfElsewhere(responses: GroupedResponse[], frame: string, req: http.IncomingMessage, res: http.ServerResponse, continueHere: () => void): boolean {
+  async forwardGroupIfElsewhere(responses: GroupedResponse[], frame: string, req: http.IncomingMessage, res: http.ServerResponse, continueHere: () => void): Promise<boolean> {
     const first = responses[0];
     if (!first || this.requestIds.isOwn(first.id)) return false;
-    const replica = this.directory.byTag(replicaTagOf(first.id));
+    const replica = await this.directory.findByTag(replicaTagOf(first.id));
     if (!replica) return false;
     this.forwarding.forwardAnswer(replica, (req.url ?? '').split('?')[0], req, res, continueHere, encodeFrame(frame));
     return true;

@@ -35,11 +35,14 @@ export function continueAsPoll(ctx: ServerContext, name: string, sessionId: stri
   // A draining replica hands out what still waits here, then sends the client's polls elsewhere;
   // a moment later, so a client whose next connection lands here again does not spin.
   if (ctx.drain.draining && ctx.replicas && tunnel.session.queuedCount === 0) return void setTimeout(() => replyPollElsewhere(res), DRAINING_POLL_DELAY_MS).unref();
-  if (tunnel.state === 'pending') {
+  const firstPoll = tunnel.state === 'pending';
+  if (firstPoll) {
     tunnel.state = 'active';
     ctx.replicas?.savePolled(tunnel);
   }
   tunnel.session.acceptPoll(res);
+  // A new tunnel's health is known at once, not a --health-interval later (it goes down this very poll).
+  if (firstPoll && tunnel.checkAtStart) void ctx.health.check(tunnel);
 }
 
 /**

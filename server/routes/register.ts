@@ -1,7 +1,7 @@
 /** POST /_standin/v1/tunnels: a client registers (or re-registers) a tunnel and gets a port. */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { MAX_CONTROL_BODY_BYTES, parseRegisterRequest, PROTOCOL_VERSION, type RegisterRequest, type RegisterResponse } from '../../shared/protocol';
+import { MAX_CONTROL_BODY_BYTES, parseRegisterRequest, PROTOCOL_FEATURES, PROTOCOL_VERSION, type RegisterRequest, type RegisterResponse } from '../../shared/protocol';
 import { replyError, replyJson } from '../control-reply';
 import type { Caller } from '../identity/caller';
 import { decideNameClaim } from '../identity/name-ownership';
@@ -66,6 +66,7 @@ async function register(ctx: ServerContext, caller: Caller, registration: Regist
   // A resumed private tunnel keeps its access key, so the links already shared keep working.
   tunnel.privateAccessKey = registration.private ? (decision.resumed ? tunnel.privateAccessKey : null) ?? ctx.privateAccess.newAccessKey() : null;
   tunnel.replicas = ctx.replicas?.view ?? null;
+  tunnel.checkAtStart = registration.checkAtStart === true;
   ctx.replicas?.saveSession(tunnel);
   ctx.logger.info('registered tunnel', {
     tunnel: registration.name,
@@ -84,6 +85,7 @@ async function register(ctx: ServerContext, caller: Caller, registration: Regist
     pollTimeoutMs: ctx.config.pollTimeoutMs,
     requestTimeoutMs: ctx.config.requestTimeoutMs,
     protocol: PROTOCOL_VERSION,
+    features: [...PROTOCOL_FEATURES],
     urls: publicUrlsFor(ctx.config.publicUrls, registration.name, port, req.headers.host),
     ...(decision.claimKey ? { claimKey: decision.claimKey } : {}),
     ...(tunnel.privateAccessKey ? { accessKey: tunnel.privateAccessKey } : {}),

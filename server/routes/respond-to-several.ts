@@ -22,7 +22,7 @@ export async function handleRespondToSeveral(ctx: ServerContext, name: string, r
   const { responses } = parseResponseGroupMeta(frame);
   // Replica mode: a group answers one poll's batch, so all its requests are held by one replica.
   const continueHere = () => continueAfterResponse(ctx, name, sessionId, req, res);
-  if (!arrival.forwarded && ctx.replicas?.forwardGroupIfElsewhere(responses, frame, req, res, continueHere)) return;
+  if (!arrival.forwarded && (await ctx.replicas?.forwardGroupIfElsewhere(responses, frame, req, res, continueHere))) return;
   if (new Set(responses.map((response) => response.id)).size !== responses.length) {
     replyError(res, 400, 'bad_request', 'a request id appears twice in one group of responses');
     return;

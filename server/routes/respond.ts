@@ -5,11 +5,13 @@
  * client's next poll, so a busy tunnel costs one round trip per request.
  */
 
-import { addAppTrailers } from '../response-trailers';
+import { addAppTrailers, addStreamedTrailers } from '../response-trailers';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { BodyChunkReader } from '../../shared/body-chunks';
 import { ProtocolError } from '../../shared/errors';
-import { HEADER, parseResponseMeta } from '../../shared/protocol';
+import { HEADER, MAX_HEAD_BYTES, MAX_INTERIM_RESPONSES, parseRespondFrame, type ResponseMeta } from '../../shared/protocol';
 import { readFrame } from '../../shared/wire-frame';
+import { writeInterimResponse } from '../interim-response';
 import type { BrowserRequest } from '../browser-request';
 import { replyError } from '../control-reply';
 import type { ServerContext } from '../server-context';
@@ -35,15 +37,15 @@ export async function handleRespond(ctx: ServerContext, name: string, requestId:
     req.destroy();
     return;
   }
-  let meta;
+  let meta: ResponseMeta | undefined;
   try {
-    meta = parseResponseMeta(await readFrame(req, { timeoutMs: ctx.config.requestTimeoutMs }));
+    meta = await readResponseFrame(ctx, request, req);
   } catch (error) {
     if (req.destroyed && !req.complete) request.fail('tunnel_offline', 'The connection to the standin client broke while it sent the response.');
     else request.fail('app_error', 'The standin client sent a response standin could not read.');
     throw error as ProtocolError;
   }
-  if (request.isAnswered || request.res.destroyed) {
+  if (!meta || request.isAnswered || request.res.destroyed) {
     // The request timed out or the browser left while the frame was on its way.
     req.destroy();
     return;
@@ -63,7 +65,27 @@ export async function handleRespond(ctx: ServerContext, name: string, requestId:
     return;
   }
   addAppTrailers(request.res, meta);
-  streamBody(request, req, () => continueAfterResponse(ctx, name, sessionId, req, res));
+  // A streamed response with trailers to come has its body in chunks, then the trailers.
+  const chunks = meta.trailersFollow ? new BodyChunkReader() : undefined;
+  streamBody(request, req, chunks, () => continueAfterResponse(ctx, name, sessionId, req, res));
+}
+
+/**
+ * Reads the frames of a respond POST up to the response's own. Interim responses before it (the
+ * app's 1xx) go to the browser as they arrive: the first MAX_INTERIM_RESPONSES of them, and
+ * MAX_HEAD_BYTES of them in all, since they are written without backpressure. Undefined
+ * when the request was answered meanwhile (timed out) or its browser left. Each frame has the
+ * request timeout as its bound, and so has the request itself.
+ */
+async function readResponseFrame(ctx: ServerContext, request: BrowserRequest, post: IncomingMessage): Promise<ResponseMeta | undefined> {
+  let interims = 0;
+  let bytesLeft = MAX_HEAD_BYTES;
+  for (;;) {
+    const frame = parseRespondFrame(await readFrame(post, { timeoutMs: ctx.config.requestTimeoutMs }));
+    if (frame.kind !== 'interim') return frame;
+    if (request.isAnswered || request.res.destroyed) return undefined;
+    if (++interims <= MAX_INTERIM_RESPONSES) bytesLeft -= writeInterimResponse(request.req, request.res, frame, bytesLeft);
+  }
 }
 
 /**
@@ -71,17 +93,37 @@ export async function handleRespond(ctx: ServerContext, name: string, requestId:
  * been taken. By hand rather than with pipe(), which adds and removes about ten listeners per
  * request on this path; the POST pauses whenever the browser's socket is full and resumes on drain.
  */
-function streamBody(request: BrowserRequest, post: IncomingMessage, onDone: () => void): void {
+function streamBody(request: BrowserRequest, post: IncomingMessage, chunks: BodyChunkReader | undefined, onDone: () => void): void {
   const browserRes = request.res;
   const resume = () => post.resume();
+  const write = (piece: Buffer) => {
+    request.bytesOut += piece.length;
+    return request.writeBody(piece);
+  };
   post.on('data', (chunk: Buffer) => {
-    request.bytesOut += chunk.length;
-    if (!request.writeBody(chunk)) {
+    let full = false;
+    if (!chunks) full = !write(chunk);
+    else {
+      let pieces: Buffer[];
+      try {
+        pieces = chunks.take(chunk);
+      } catch (error) {
+        request.logger.warn('unreadable chunked response body', { requestId: request.id, tunnel: request.tunnel, reason: (error as Error).message });
+        browserRes.destroy();
+        post.destroy();
+        return;
+      }
+      for (const piece of pieces) if (!write(piece)) full = true;
+    }
+    if (full) {
       post.pause();
       browserRes.once('drain', resume);
     }
   });
   post.once('end', () => {
+    // A chunked body that stops before its trailers frame was cut short: so is the browser's.
+    if (chunks && !chunks.complete) browserRes.destroy();
+    else if (chunks) addStreamedTrailers(browserRes, chunks.trailersJson);
     request.endBody();
     onDone();
   });
