@@ -131,8 +131,11 @@ export class ReplicaDirectory {
   }
 }
 
-/** host:port or [ipv6]:port, as --advertise takes it (or a host name, which may hold `_`). */
-function isAdvertisedAddress(text: string): boolean {
+/**
+ * Whether `text` is host:port or [ipv6]:port, as --advertise takes it (or a host name, which may
+ * hold `_`): an entry in Redis with anything else names no replica one could reach.
+ */
+export function isAdvertisedAddress(text: string): boolean {
   const match = /^(?:[A-Za-z0-9._-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):(\d{1,5})$/.exec(text);
   return match !== null && Number(match[1]) >= 1 && Number(match[1]) <= 65_535;
 }
@@ -140,8 +143,7 @@ function isAdvertisedAddress(text: string): boolean {
 function parseReplica(text: string): ReplicaInfo | undefined {
   try {
     const value = JSON.parse(text) as Partial<ReplicaInfo>;
-    // Whatever is in Redis is checked like input: a replica that cannot be reached or named is no replica.
-    if (typeof value.id !== 'string' || typeof value.tag !== 'string' || !/^[0-9a-f]{8}$/.test(value.tag) || typeof value.advertise !== 'string' || !isAdvertisedAddress(value.advertise)) return undefined;
+    if (typeof value.id !== 'string' || typeof value.tag !== 'string' || typeof value.advertise !== 'string') return undefined;
     return { id: value.id, tag: value.tag, advertise: value.advertise, startedAt: Number(value.startedAt) || 0, draining: value.draining === true };
   } catch {
     return undefined;

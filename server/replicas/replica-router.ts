@@ -12,7 +12,7 @@
 
 import type { Tunnel } from '../tunnel';
 import type { PollPresence, RemotePresence } from './poll-presence';
-import type { ReplicaDirectory, ReplicaInfo } from './replica-directory';
+import { isAdvertisedAddress, type ReplicaDirectory, type ReplicaInfo } from './replica-directory';
 
 /** How long a replica that refused a connection is skipped. */
 const UNREACHABLE_SKIP_MS = 5_000;
@@ -31,7 +31,7 @@ export class ReplicaRouter {
     const draining = this.directory.self.draining;
     const session = tunnel.session;
     if (!draining && session.idlePollCount > 0) return undefined;
-    const elsewhere = this.presence.elsewhere(tunnel.name).filter((presence) => this.isReachable(presence.replicaId));
+    const elsewhere = this.presence.elsewhere(tunnel.name).filter((presence) => this.isReachable(presence.replicaId) && this.hasUsableAddress(presence.replicaId));
     const withIdlePoll = elsewhere.filter((presence) => presence.idlePolls > 0);
     if (withIdlePoll.length > 0) return this.replica(pickOne(withIdlePoll));
     if (!draining && session.isAlive) return undefined;
@@ -43,6 +43,12 @@ export class ReplicaRouter {
   /** A connection to `replica` was refused: send it nothing for a while. */
   markUnreachable(replica: ReplicaInfo): void {
     this.unreachableUntil.set(replica.id, Date.now() + UNREACHABLE_SKIP_MS);
+  }
+
+  /** Garbage in Redis (a directory entry whose address is no host:port) must not draw requests. */
+  private hasUsableAddress(replicaId: string): boolean {
+    const replica = this.directory.byId(replicaId);
+    return replica !== undefined && isAdvertisedAddress(replica.advertise);
   }
 
   private isReachable(replicaId: string): boolean {
