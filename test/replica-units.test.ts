@@ -6,7 +6,7 @@
 
 import yargs from 'yargs';
 import { serverOptions, toServerConfig } from '../server/config';
-import { signClusterCall, verifyClusterCall } from '../server/replicas/cluster-auth';
+import { ClusterCallCheck, signClusterCall } from '../server/replicas/cluster-auth';
 import { newReplicaTag, replicaTagOf, RequestIds } from '../server/request-ids';
 import { REQUEST_ID_PATTERN } from '../shared/protocol';
 
@@ -22,17 +22,29 @@ describe('pod-to-pod signatures', () => {
   test('a signature is good for its method and path, within 30 s, under the same secret only', () => {
     const now = 1_800_000_000_000;
     const signed = signClusterCall(SECRET, 'GET', path, now);
-    expect(verifyClusterCall(SECRET, signed, 'GET', path, now + 1_000)).toBe(true);
-    expect(verifyClusterCall(SECRET, signed, 'POST', path, now)).toBe(false);
-    expect(verifyClusterCall(SECRET, signed, 'GET', `${path}x`, now)).toBe(false);
-    expect(verifyClusterCall('another-secret-of-some-length', signed, 'GET', path, now)).toBe(false);
-    expect(verifyClusterCall(SECRET, signed, 'GET', path, now + 31_000)).toBe(false);
-    expect(verifyClusterCall(SECRET, signed, 'GET', path, now - 31_000)).toBe(false);
+    // Each check gets a fresh memory of accepted signatures, so only the property under test refuses.
+    const verify = (secret: string, method: string, onPath: string, at: number) => new ClusterCallCheck(secret).verify(signed, method, onPath, at);
+    expect(verify(SECRET, 'GET', path, now + 1_000)).toBe(true);
+    expect(verify(SECRET, 'POST', path, now)).toBe(false);
+    expect(verify(SECRET, 'GET', `${path}x`, now)).toBe(false);
+    expect(verify('another-secret-of-some-length', 'GET', path, now)).toBe(false);
+    expect(verify(SECRET, 'GET', path, now + 31_000)).toBe(false);
+    expect(verify(SECRET, 'GET', path, now - 31_000)).toBe(false);
+  });
+
+  test('a signature is accepted once; a new one for the same call is accepted too', () => {
+    const check = new ClusterCallCheck(SECRET);
+    const signed = signClusterCall(SECRET, 'GET', path);
+    expect(check.verify(signed, 'GET', path)).toBe(true);
+    expect(check.verify(signed, 'GET', path)).toBe(false);
+    expect(check.verify(signClusterCall(SECRET, 'GET', path), 'GET', path)).toBe(true);
   });
 
   test('anything that is not a signature is refused without throwing', () => {
-    for (const header of [undefined, '', 'x', '1.2', ['a', 'b'], `${Date.now()}.${'g'.repeat(64)}`, `${Date.now()}.${'a'.repeat(63)}`, `-1.${'a'.repeat(64)}`]) {
-      expect(verifyClusterCall(SECRET, header, 'GET', path)).toBe(false);
+    const check = new ClusterCallCheck(SECRET);
+    const nonce = 'a'.repeat(32);
+    for (const header of [undefined, '', 'x', '1.2', ['a', 'b'], `${Date.now()}.${'g'.repeat(64)}`, `${Date.now()}.${nonce}.${'a'.repeat(63)}`, `-1.${nonce}.${'a'.repeat(64)}`, `${Date.now()}.${'a'.repeat(64)}`]) {
+      expect(check.verify(header, 'GET', path)).toBe(false);
     }
   });
 });

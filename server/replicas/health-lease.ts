@@ -12,10 +12,14 @@ const LEASE_KEY = 'standin:lease:health';
 const LEASE_TTL_MS = 5_000;
 const LEASE_RENEW_MS = 1_500;
 
-/** Renews the lease if this replica holds it; takes it if nobody does. */
+/**
+ * Renews the lease if this replica holds it; takes it if nobody does. A lease without an expiry
+ * was not written by a replica (they always set one) and would otherwise stop health checks for
+ * good, so it counts as free.
+ */
 const RENEW_OR_TAKE = `
 local holder = redis.call('get', KEYS[1])
-if holder == ARGV[1] or not holder then
+if holder == ARGV[1] or not holder or redis.call('pttl', KEYS[1]) == -1 then
   redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return 1
 end

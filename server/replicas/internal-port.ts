@@ -16,7 +16,7 @@ import { serveThroughTunnel } from '../routes/tunnel-traffic';
 import type { ServerContext } from '../server-context';
 import { recordForwardedPeer } from '../trusted-proxies';
 import { serveUpgradeThroughTunnel } from '../upgrade-traffic';
-import { CLUSTER_AUTH_HEADER, verifyClusterCall } from './cluster-auth';
+import { CLUSTER_AUTH_HEADER, ClusterCallCheck } from './cluster-auth';
 import { FORWARDED } from './replica-forwarding';
 import { POLL_GRACE_MS } from '../../shared/protocol';
 
@@ -26,7 +26,8 @@ const ANSWER_PREFIX = '/_standin/internal/v1/';
 
 export function createInternalListener(ctx: ServerContext, clusterSecret: string): http.Server {
   const clientApi = createInternalClientApi(ctx);
-  const isSigned = (req: http.IncomingMessage) => verifyClusterCall(clusterSecret, req.headers[CLUSTER_AUTH_HEADER], req.method ?? '', req.url ?? '');
+  const signatures = new ClusterCallCheck(clusterSecret);
+  const isSigned = (req: http.IncomingMessage) => signatures.verify(req.headers[CLUSTER_AUTH_HEADER], req.method ?? '', req.url ?? '');
   return createHttpListener({
     limits: {
       ...ctx.config.publicPortLimits,

@@ -131,6 +131,15 @@ export class ReplicaDirectory {
   }
 }
 
+/**
+ * Whether `text` is host:port or [ipv6]:port, as --advertise takes it (or a host name, which may
+ * hold `_`): an entry in Redis with anything else names no replica one could reach.
+ */
+export function isAdvertisedAddress(text: string): boolean {
+  const match = /^(?:[A-Za-z0-9._-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):(\d{1,5})$/.exec(text);
+  return match !== null && Number(match[1]) >= 1 && Number(match[1]) <= 65_535;
+}
+
 function parseReplica(text: string): ReplicaInfo | undefined {
   try {
     const value = JSON.parse(text) as Partial<ReplicaInfo>;

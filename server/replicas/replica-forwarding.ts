@@ -9,7 +9,7 @@
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
-import { HOP_BY_HOP_HEADERS } from '../../shared/http-headers';
+import { connectionTokens, HOP_BY_HOP_HEADERS } from '../../shared/http-headers';
 import { newUuid } from '../../shared/random-ids';
 import type { Logger } from '../../shared/logger';
 import { HEADER, type RawHeaders } from '../../shared/protocol';
@@ -86,7 +86,10 @@ export class ReplicaForwarding {
     res.once('close', () => {
       if (!res.writableFinished) upstream.destroy();
     });
-    req.pipe(upstream);
+    // A bodiless request passed on again after a refused hop (replica-mode.ts) has been read to
+    // its end by the first try already; pipe() would never end this one.
+    if (req.readableEnded) upstream.end();
+    else req.pipe(upstream);
   }
 
   /** Passes an Upgrade request (WebSocket) for tunnel `name` to `replica`; its bytes are relayed raw after the 101. */
@@ -213,11 +216,14 @@ export class ReplicaForwarding {
 /** The browser's headers for the other replica: hop-by-hop and standin's own removed, what this replica knew of the connection added. */
 function forwardedHeaders(req: http.IncomingMessage, auth: string): RawHeaders {
   const raw = req.rawHeaders;
+  // Headers the browser's Connection names are for this hop only, as on a single server
+  // (forward-headers.ts); passed on, the other replica could no longer tell and the app would see them.
+  const namedInConnection = connectionTokens(raw);
   const headers: RawHeaders = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toLowerCase();
     // A browser's x-standin-* headers must not pass for this replica's own.
-    if (HOP_BY_HOP_HEADERS.has(name) || name.startsWith('x-standin-')) continue;
+    if (HOP_BY_HOP_HEADERS.has(name) || namedInConnection?.has(name) || name.startsWith('x-standin-')) continue;
     headers.push(raw[i], raw[i + 1]);
   }
   const peer = peerOf(req);

@@ -140,8 +140,10 @@ export class ReplicaMode implements Replication {
     if (!replica) return false;
     this.forwarding.forwardBrowserRequest(replica, name, req, res, (retryHere) => {
       this.router.markUnreachable(replica);
-      if (retryHere) serveHere();
-      else res.destroy();
+      if (!retryHere) return void res.destroy();
+      // Another replica may hold the client's polls; the router now skips this one, so this
+      // ends after at most one try per replica.
+      if (!this.forwardIfElsewhere(name, req, res, serveHere)) serveHere();
     });
     return true;
   }

@@ -12,7 +12,7 @@
 
 import type { Tunnel } from '../tunnel';
 import type { PollPresence, RemotePresence } from './poll-presence';
-import type { ReplicaDirectory, ReplicaInfo } from './replica-directory';
+import { isAdvertisedAddress, type ReplicaDirectory, type ReplicaInfo } from './replica-directory';
 
 /** A client that polled here within this long is polling here (its next poll will take a queued request). */
 const RECENT_POLL_MS = 2_000;
@@ -34,7 +34,7 @@ export class ReplicaRouter {
     const draining = this.directory.self.draining;
     const session = tunnel.session;
     if (!draining && session.idlePollCount > 0) return undefined;
-    const elsewhere = this.presence.elsewhere(tunnel.name).filter((presence) => this.isReachable(presence.replicaId));
+    const elsewhere = this.presence.elsewhere(tunnel.name).filter((presence) => this.isReachable(presence.replicaId) && this.hasUsableAddress(presence.replicaId));
     const withIdlePoll = elsewhere.filter((presence) => presence.idlePolls > 0);
     if (withIdlePoll.length > 0) return this.replica(pickOne(withIdlePoll));
     // Only a client seen polling here just now will soon poll here again; one heard from a while
@@ -48,6 +48,12 @@ export class ReplicaRouter {
   /** A connection to `replica` was refused: send it nothing for a while. */
   markUnreachable(replica: ReplicaInfo): void {
     this.unreachableUntil.set(replica.id, Date.now() + UNREACHABLE_SKIP_MS);
+  }
+
+  /** Garbage in Redis (a directory entry whose address is no host:port) must not draw requests. */
+  private hasUsableAddress(replicaId: string): boolean {
+    const replica = this.directory.byId(replicaId);
+    return replica !== undefined && isAdvertisedAddress(replica.advertise);
   }
 
   private isReachable(replicaId: string): boolean {

@@ -14,7 +14,7 @@
 
 import type { Logger } from '../../shared/logger';
 import { randomHex } from '../../shared/random-ids';
-import type { RegisterRequest, SessionEndReason } from '../../shared/protocol';
+import { SESSION_END_REASONS, TUNNEL_NAME_PATTERN, type RegisterRequest, type SessionEndReason } from '../../shared/protocol';
 import { InMemoryNameClaimStore, type NameClaim, type NameClaimStore } from '../identity/name-claims';
 import { InMemoryPortPool, type PortPool, type Reservation } from '../port-pool';
 import { Tunnel } from '../tunnel';
@@ -34,6 +34,18 @@ const REGISTRATION_LOCK_KEY = 'standin:lock:registration';
 export const RESYNC_INTERVAL_MS = 3_000;
 /** A registration lock left by a killed replica frees itself after this. */
 const REGISTRATION_LOCK_TTL_MS = 5_000;
+/**
+ * Takes the registration lock if it is free. A lock without an expiry was not written by a
+ * replica (they always set one) and would otherwise refuse every registration for good, so it
+ * counts as free.
+ */
+const TAKE_LOCK = `
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('pttl', KEYS[1]) == -1 then
+  redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0`;
 /** How long a registration waits for the lock before it gives up (503). */
 const REGISTRATION_LOCK_WAIT_MS = 4_000;
 
@@ -95,7 +107,7 @@ class SharedNameClaims implements NameClaimStore {
   /** Takes the stored claim of `name` (or its absence) into memory. */
   applyStored(name: string, stored: string | null | undefined): void {
     const claim = stored ? parseJson<NameClaim>(stored) : undefined;
-    if (claim && claim.name === name) this.local.set(claim);
+    if (isNameClaim(claim, name)) this.local.set(claim);
     else this.local.delete(name);
   }
 }
@@ -259,8 +271,8 @@ export class SharedState {
   private async takeLock(token: string): Promise<void> {
     const deadline = Date.now() + REGISTRATION_LOCK_WAIT_MS;
     for (;;) {
-      const taken = await this.redis.run((client) => client.set(REGISTRATION_LOCK_KEY, token, { NX: true, PX: REGISTRATION_LOCK_TTL_MS }));
-      if (taken === 'OK') return;
+      const taken = await this.redis.run((client) => client.eval(TAKE_LOCK, { keys: [REGISTRATION_LOCK_KEY], arguments: [token, String(REGISTRATION_LOCK_TTL_MS)] }));
+      if (taken === 1) return;
       if (Date.now() > deadline) throw new Error('another replica holds the registration lock');
       await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 30));
     }
@@ -275,6 +287,7 @@ export class SharedState {
   }
 
   private async applyEvent(name: string): Promise<void> {
+    if (!TUNNEL_NAME_PATTERN.test(name)) return;
     try {
       const [record, ports] = await this.redis.run((client) => Promise.all([client.hGetAll(tunnelKey(name)), client.hGetAll(PORTS_KEY)]));
       this.applyPorts(ports);
@@ -287,8 +300,10 @@ export class SharedState {
   /** Re-reads every tunnel, claim and port reservation. */
   async resync(): Promise<void> {
     const { names, records, claims, ports } = await this.redis.run(async (client) => {
-      const [names, claims, ports] = await Promise.all([client.sMembers(TUNNELS_KEY), client.hGetAll(CLAIMS_KEY), client.hGetAll(PORTS_KEY)]);
-      const records = await Promise.all(names.map((name) => client.hGetAll(tunnelKey(name))));
+      const [members, claims, ports] = await Promise.all([client.sMembers(TUNNELS_KEY), client.hGetAll(CLAIMS_KEY), client.hGetAll(PORTS_KEY)]);
+      const names = members.filter((name) => TUNNEL_NAME_PATTERN.test(name));
+      // One unreadable key (of another type) must not keep every other tunnel from loading.
+      const records = await Promise.all(names.map((name) => client.hGetAll(tunnelKey(name)).catch(() => null)));
       return { names, records, claims, ports };
     });
     this.applyPorts(ports);
@@ -296,7 +311,8 @@ export class SharedState {
     const stored = new Set<string>();
     names.forEach((name, index) => {
       stored.add(name);
-      this.applyTunnel(name, parseTunnelRecord(records[index]));
+      const record = records[index];
+      if (record !== null) this.applyTunnel(name, parseTunnelRecord(record));
     });
     for (const tunnel of this.ctx?.registry.list() ?? []) if (!stored.has(tunnel.name)) this.healOrForget(tunnel);
   }
@@ -319,7 +335,7 @@ export class SharedState {
   private applyPorts(stored: Record<string, string>): void {
     const reservations = Object.values(stored)
       .map((text) => parseJson<Reservation>(text))
-      .filter((reservation): reservation is Reservation => reservation !== undefined && typeof reservation.name === 'string' && Number.isInteger(reservation.port));
+      .filter((reservation): reservation is Reservation => typeof reservation === 'object' && reservation !== null && typeof reservation.name === 'string' && Number.isInteger(reservation.port) && typeof reservation.idleSince === 'number');
     this.portPool?.local.load(reservations);
   }
 
@@ -361,10 +377,46 @@ function stopLocally(ctx: ServerContext, tunnel: Tunnel, reason: SessionEndReaso
   for (const request of tunnel.stop(reason)) request.fail('tunnel_offline', `The standin client of tunnel ${tunnel.name} disconnected.`);
 }
 
+/**
+ * Reads one stored tunnel. Redis is trusted, but what is in it is checked like input: a field of
+ * the wrong type would otherwise surface far away (a date that throws in the status API, a port
+ * that is text), so a record that is not what this code writes counts as no record at all.
+ */
 function parseTunnelRecord(hash: Record<string, string>): TunnelRecord | undefined {
   const session = hash.session ? parseJson<SessionRecord>(hash.session) : undefined;
-  if (!session || typeof session.sessionId !== 'string' || typeof session.target !== 'string') return undefined;
-  return { session, stop: hash.stop ? parseJson<StopRecord>(hash.stop) : undefined, polled: hash.polled === '1' };
+  if (!isSessionRecord(session)) return undefined;
+  const stop = hash.stop ? parseJson<StopRecord>(hash.stop) : undefined;
+  return { session, stop: isStopRecord(stop) ? stop : undefined, polled: hash.polled === '1' };
+}
+
+function isSessionRecord(value: unknown): value is SessionRecord {
+  if (value === null || typeof value !== 'object') return false;
+  const record = value as Partial<Record<keyof SessionRecord, unknown>>;
+  const stringOrNull = (field: unknown) => field === null || typeof field === 'string';
+  const optionalString = (field: unknown) => field === undefined || typeof field === 'string';
+  return (
+    typeof record.sessionId === 'string' &&
+    typeof record.target === 'string' &&
+    (record.port === null || (Number.isInteger(record.port) && (record.port as number) > 0 && (record.port as number) <= 65_535)) &&
+    typeof record.expiresAt === 'number' &&
+    Number.isFinite(record.expiresAt) &&
+    stringOrNull(record.user) &&
+    stringOrNull(record.privateAccessKey) &&
+    optionalString(record.owner) &&
+    optionalString(record.version)
+  );
+}
+
+function isStopRecord(value: unknown): value is StopRecord {
+  if (value === null || typeof value !== 'object') return false;
+  const record = value as Partial<Record<keyof StopRecord, unknown>>;
+  return SESSION_END_REASONS.includes(record.reason as SessionEndReason) && typeof record.stoppedAt === 'number' && Number.isFinite(record.stoppedAt);
+}
+
+function isNameClaim(value: unknown, name: string): value is NameClaim {
+  if (value === null || typeof value !== 'object') return false;
+  const claim = value as Partial<Record<keyof NameClaim, unknown>>;
+  return claim.name === name && (claim.owner === null || typeof claim.owner === 'string') && (claim.claimKeySha256 === null || typeof claim.claimKeySha256 === 'string') && typeof claim.lastUsedAt === 'number' && Number.isFinite(claim.lastUsedAt);
 }
 
 function parseJson<T>(text: string): T | undefined {
