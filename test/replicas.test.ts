@@ -231,6 +231,20 @@ describe('three replicas sharing Redis behind a round-robin nginx, five laptops'
     return load;
   }
 
+  /** Prints what the replicas and clients logged about the first failed requests (a failure on CI is then explained in its log). */
+  function explainFailures(results: LoadResult[]): void {
+    const failed = results.filter((result) => !result.ok).slice(0, 5);
+    if (failed.length === 0) return;
+    const logs = [
+      ...cluster.replicas.flatMap((replica) => replica.processes.map((process, run) => ({ who: `replica ${replica.address} run ${run}`, lines: process.lines }))),
+      ...laptops.map((laptop) => ({ who: `client ${laptop.name}`, lines: laptop.client.lines })),
+    ];
+    for (const result of failed) {
+      const seen = logs.flatMap(({ who, lines }) => lines.filter((line) => line.xRequestId === result.requestId).map((line) => `${who}: ${JSON.stringify(line)}`));
+      console.log(`failed ${JSON.stringify(result)}\n  ${seen.join('\n  ') || 'in no log'}`);
+    }
+  }
+
   /** Every laptop's client still runs, kept its name and never changed port. */
   function expectTunnelsKeptPortAndName(ports: Map<string, number>): void {
     for (const laptop of laptops) {
@@ -348,6 +362,7 @@ describe('three replicas sharing Redis behind a round-robin nginx, five laptops'
     );
 
     expect(timings.map((timing) => timing.exitCode)).toEqual(cluster.replicas.map(() => 0));
+    explainFailures(results);
     expect(results.filter((result) => !result.ok).slice(0, 10)).toEqual([]);
     // The load was steady: close to the rate asked for, all the way through.
     expect(summary.total).toBeGreaterThan(0.8 * LOADED_LAPTOPS * REQUESTS_PER_SECOND_PER_TUNNEL * (seconds - 1));

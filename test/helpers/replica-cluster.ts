@@ -45,6 +45,8 @@ const PORT_BLOCK_ATTEMPTS = 30;
 /** One replica: a fixed address and ports, and the process currently running there (if any). */
 export class Replica {
   process: StandinProcess | null = null;
+  /** Every process that ran here, the current one last (their logs explain a failed test). */
+  readonly processes: StandinProcess[] = [];
 
   constructor(
     readonly index: number,
@@ -201,6 +203,7 @@ export class ReplicaCluster {
 async function launch(replica: Replica, args: string[]): Promise<void> {
   const standin = spawnStandin(args);
   replica.process = standin;
+  replica.processes.push(standin);
   try {
     await standin.waitForLine((line) => line.message === 'standin server listening', START_TIMEOUT_MS);
     await eventually(async () => {

@@ -28,6 +28,8 @@ export interface LoadResult {
   failure?: string;
   /** X-Upstream-Addr from nginx: the replica that served it. */
   upstream?: string;
+  /** The X-Request-Id it was sent with, to find it in the replicas' and clients' logs. */
+  requestId: string;
 }
 
 /** Latency figures of a set of results, in ms. */
@@ -44,6 +46,8 @@ const TICK_MS = 10;
 export class SteadyLoad {
   private readonly results: LoadResult[] = [];
   private readonly inFlight = new Set<Promise<void>>();
+  /** Requests sent so far (numbers their X-Request-Id). */
+  private sent = 0;
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   private timer: NodeJS.Timeout | undefined;
 
@@ -84,17 +88,18 @@ export class SteadyLoad {
 
   private send(target: LoadTarget): Promise<void> {
     const startedAt = Date.now();
+    const requestId = `load-${++this.sent}-${startedAt}`;
     return new Promise((resolve) => {
       // Settled once: a connection that breaks mid-response can report on both req and res.
       let settled = false;
-      const finish = (result: Omit<LoadResult, 'label' | 'startedAt' | 'endedAt'>) => {
+      const finish = (result: Omit<LoadResult, 'label' | 'startedAt' | 'endedAt' | 'requestId'>) => {
         if (settled) return;
         settled = true;
         clearTimeout(deadline);
-        this.results.push({ label: target.label, startedAt, endedAt: Date.now(), ...result });
+        this.results.push({ label: target.label, startedAt, endedAt: Date.now(), requestId, ...result });
         resolve();
       };
-      const req = http.request(target.url, { headers: target.headers, agent: this.agent }, (res) => {
+      const req = http.request(target.url, { headers: { ...target.headers, 'x-request-id': requestId }, agent: this.agent }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('error', (error) => finish({ status: res.statusCode ?? null, ok: false, failure: `response broke: ${error.message}` }));
