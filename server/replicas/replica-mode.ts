@@ -15,6 +15,8 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../../shared/logger';
 import type { GroupedResponse } from '../../shared/protocol';
 import { encodeFrame } from '../../shared/wire-frame';
+import { newUuid } from '../../shared/random-ids';
+import { sendStandinError } from '../error-page';
 import type { ServerConfig, ReplicationSettings } from '../config';
 import { listen } from '../public-ports';
 import { newReplicaTag, replicaTagOf, RequestIds } from '../request-ids';
@@ -140,7 +142,8 @@ export class ReplicaMode implements Replication {
     if (!replica) return false;
     this.forwarding.forwardBrowserRequest(replica, name, req, res, (retryHere) => {
       this.router.markUnreachable(replica);
-      if (!retryHere) return void res.destroy();
+      // A body was already read into the refused hop: it cannot be sent again.
+      if (!retryHere) return sendStandinError(req, res, 'tunnel_offline', { requestId: newUuid(), tunnel: name, message: 'The standin replica holding this tunnel could not be reached; retry in a moment.' });
       // Another replica may hold the client's polls; the router now skips this one, so this
       // ends after at most one try per replica.
       if (!this.forwardIfElsewhere(name, req, res, serveHere)) serveHere();
