@@ -25,7 +25,9 @@ export async function measureIdleTunnels(plan: IdlePlan): Promise<IdleResult> {
   const listenPort = await findFreePort();
   // Without per-tunnel ports, so that 1,000 tunnels cost no 1,000 listening sockets: the memory
   // measured is the registry's and the parked polls'. Health checks stay at their default.
-  const server = startStandinServer(plan.standinBin, listenPort, 'none');
+  // The 1,000 simulated laptops all come from 127.0.0.1, which the per-source connection cap
+  // (1,000 by default) would otherwise refuse past the first thousand polls.
+  const server = startStandinServer(plan.standinBin, listenPort, 'none', ['--max-connections-per-source', '0']);
   const serverUrl = `http://127.0.0.1:${listenPort}`;
   try {
     await waitForStatus(`${serverUrl}/_standin/healthz`, 200, 20_000, server);
