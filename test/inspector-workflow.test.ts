@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Ajv from 'ajv';
 import { startLocalApp, type LocalApp } from './helpers/local-app';
+import { HostileClient } from './helpers/hostile-client';
 import { eventually, httpRequest } from './helpers/http';
 import { inspectPortBase } from './helpers/inspector';
 import { spawnStandin, startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
@@ -505,18 +506,9 @@ describe("the server's compare endpoint with hostile input", () => {
   let endpoint: string;
   let session: Record<string, string>;
   beforeAll(async () => {
-    const registered = await httpRequest(`${server.url}/_standin/v1/tunnels`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'compare-raw', target: 'http://localhost:1', protocol: PROTOCOL_VERSION }),
-    });
-    expect(registered.status).toBe(201);
+    const client = await HostileClient.register(server.url, 'compare-raw', TOKEN);
     endpoint = `${server.url}/_standin/v1/tunnels/compare-raw/compare`;
-    session = {
-      authorization: `Bearer ${TOKEN}`,
-      [HEADER.protocol]: String(PROTOCOL_VERSION),
-      [HEADER.session]: String(JSON.parse(registered.text).sessionId),
-    };
+    session = client.rawCallHeaders(TOKEN);
   });
   const call = (body: unknown, headers: Record<string, string> = session) =>
     httpRequest(endpoint, {

@@ -11,6 +11,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { EnvHttpProxyAgent, fetch } from 'undici';
+import { HostileClient } from './helpers/hostile-client';
 import { eventually, httpRequest } from './helpers/http';
 import { downloadBlock, sendDownloadBlocks, startLocalApp, type LocalApp } from './helpers/local-app';
 import { isPeerProcess } from './helpers/peer-process';
@@ -398,18 +399,9 @@ describe("the server's outbound endpoint with hostile input", () => {
   let endpoint: string;
   let session: Record<string, string>;
   beforeAll(async () => {
-    const registered = await httpRequest(`${server.url}/_standin/v1/tunnels`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'outbound-raw', target: 'http://localhost:1', protocol: PROTOCOL_VERSION }),
-    });
-    expect(registered.status).toBe(201);
+    const client = await HostileClient.register(server.url, 'outbound-raw', TOKEN);
     endpoint = `${server.url}/_standin/v1/tunnels/outbound-raw/outbound`;
-    session = {
-      authorization: `Bearer ${TOKEN}`,
-      [HEADER.protocol]: String(PROTOCOL_VERSION),
-      [HEADER.session]: String(JSON.parse(registered.text).sessionId),
-    };
+    session = client.rawCallHeaders(TOKEN);
   });
 
   const call = (meta: Record<string, unknown>) => ({

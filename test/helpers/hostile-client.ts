@@ -6,7 +6,7 @@
 
 import { PassThrough } from 'node:stream';
 import { ServerConnection, type PollAnswer } from '../../client/server-connection';
-import type { AppResponseMeta, RequestMeta } from '../../shared/protocol';
+import { HEADER, PROTOCOL_VERSION, type AppResponseMeta, type RequestMeta } from '../../shared/protocol';
 
 /** A registered tunnel whose requests the test answers by hand. */
 export class HostileClient {
@@ -24,6 +24,11 @@ export class HostileClient {
     const connection = new ServerConnection(new URL(serverUrl), token, 4);
     const registered = await connection.register({ name, target: 'http://127.0.0.1:1' });
     return new HostileClient(connection, name, registered.sessionId, registered.port ?? 0);
+  }
+
+  /** Headers for calling this session's client endpoints by hand (raw bodies a real client would not send). */
+  rawCallHeaders(token: string): Record<string, string> {
+    return { authorization: `Bearer ${token}`, [HEADER.protocol]: String(PROTOCOL_VERSION), [HEADER.session]: this.sessionId };
   }
 
   /** The next browser request (polls until one comes, at most `timeoutMs`). */
