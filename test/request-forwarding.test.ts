@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { createLogger } from '../shared/logger';
 import { containRequestErrors } from '../server/contained-errors';
-import { eventually, httpRequest } from './helpers/http';
+import { eventually, httpRequest, rawExchange } from './helpers/http';
 import { HostileClient } from './helpers/hostile-client';
 import { echoHandler, startLocalApp, type LocalApp } from './helpers/local-app';
 import { startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
@@ -30,18 +30,6 @@ afterAll(async () => {
   await app?.close();
 });
 
-/** Sends raw bytes; resolves with all the peer sent within `waitMs` (or until it closed). */
-function raw(port: number, bytes: string, waitMs = 2_000): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    let text = '';
-    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
-    socket.on('error', () => undefined);
-    const timer = setTimeout(() => socket.destroy(), waitMs);
-    socket.once('close', () => (clearTimeout(timer), resolve(text)));
-    socket.write(bytes);
-  });
-}
 
 describe('with the default --trust-proxy (loopback trusted)', () => {
   let server: ServerProcess;
@@ -163,7 +151,7 @@ describe('Expect: 100-continue', () => {
   });
 
   test('a request for an unknown tunnel is answered without asking for the body', async () => {
-    const answer = await raw(server.mainPort, 'POST /upload HTTP/1.1\r\nHost: x\r\nX-Standin-Tunnel: nobody\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n');
+    const answer = await rawExchange(server.mainPort, 'POST /upload HTTP/1.1\r\nHost: x\r\nX-Standin-Tunnel: nobody\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n', 2_000);
     expect(answer).not.toMatch(/100 Continue/);
     expect(answer).toMatch(/^HTTP\/1\.1 (404|503) /);
   });

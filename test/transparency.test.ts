@@ -12,9 +12,8 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
-import net from 'node:net';
 import zlib from 'node:zlib';
-import { httpRequest, type TestResponse } from './helpers/http';
+import { httpRequest, rawExchange, type TestResponse } from './helpers/http';
 import { startLocalApp, type LocalApp } from './helpers/local-app';
 import { startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
 
@@ -139,18 +138,6 @@ function expectSame(direct: TestResponse, tunneled: TestResponse): void {
   expect(tunneled.body.equals(direct.body)).toBe(true);
 }
 
-/** Raw bytes to `port`; everything the peer sent until it closed. */
-function raw(port: number, bytes: string, waitMs = 3_000): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    let text = '';
-    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
-    socket.on('error', () => undefined);
-    const timer = setTimeout(() => socket.destroy(), waitMs);
-    socket.once('close', () => (clearTimeout(timer), resolve(text)));
-    socket.write(bytes);
-  });
-}
 
 /** Status lines and bodies of raw responses, without the headers a proxy owns. */
 function statusLines(text: string): string[] {
@@ -202,14 +189,14 @@ test('a 256 KiB binary upload and its echo are the same bytes', async () => {
 
 test('an HTTP/1.0 request gets the same status and body', async () => {
   const request = 'GET /document HTTP/1.0\r\nHost: x\r\n\r\n';
-  const [direct, tunneled] = [await raw(app.port, request), await raw(client.port, request)];
+  const [direct, tunneled] = [await rawExchange(app.port, request, 3_000), await rawExchange(client.port, request, 3_000)];
   expect(statusLines(tunneled)).toEqual(statusLines(direct));
   expect(tunneled.endsWith(DOCUMENT.toString())).toBe(true);
 });
 
 test('pipelined requests are answered in order', async () => {
   const requests = 'GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\n\r\nGET /third HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
-  const [direct, tunneled] = [await raw(app.port, requests), await raw(client.port, requests)];
+  const [direct, tunneled] = [await rawExchange(app.port, requests, 3_000), await rawExchange(client.port, requests, 3_000)];
   const urls = (text: string) => [...text.matchAll(/"url":"([^"]+)"/g)].map((match) => match[1]);
   expect(urls(direct)).toEqual(['/first', '/second', '/third']);
   expect(urls(tunneled)).toEqual(urls(direct));
@@ -271,7 +258,7 @@ test('1xx interim answers (103 Early Hints, 102) are passed on, as the app sent 
 });
 
 test('an HTTP/1.0 browser gets no interim answer (RFC 9110 §15.2), only the final one', async () => {
-  const answer = await raw(client.port, 'GET /early-hints HTTP/1.0\r\nHost: x\r\n\r\n');
+  const answer = await rawExchange(client.port, 'GET /early-hints HTTP/1.0\r\nHost: x\r\n\r\n', 3_000);
   expect(statusLines(answer)).toEqual(['HTTP/1.1 200 OK']);
   expect(answer.endsWith('final')).toBe(true);
 });

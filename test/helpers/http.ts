@@ -1,6 +1,7 @@
 /** Small HTTP helpers for tests, on node:http so raw headers (case, duplicates) are visible. */
 
 import http from 'node:http';
+import net from 'node:net';
 
 export interface TestResponse {
   status: number;
@@ -36,4 +37,17 @@ export async function eventually(check: () => Promise<boolean> | boolean, timeou
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
+}
+
+/** Sends raw bytes to `port` on 127.0.0.1; resolves with all the peer sent until it closed, or `waitMs` passed. */
+export function rawExchange(port: number, bytes: string, waitMs: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let text = '';
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+    socket.on('error', () => undefined);
+    const timer = setTimeout(() => socket.destroy(), waitMs);
+    socket.once('close', () => (clearTimeout(timer), resolve(text)));
+    socket.write(bytes);
+  });
 }
