@@ -109,3 +109,15 @@ export class HealthHistory {
     return incidents;
   }
 }
+
+/** A check as another replica sent it or Redis kept it (JSON), or undefined when it is not one. */
+export function parseHealthCheck(text: string): HealthCheck | undefined {
+  try {
+    const value = JSON.parse(text) as Partial<HealthCheck>;
+    if (typeof value.at !== 'number' || typeof value.ok !== 'boolean') return undefined;
+    const latencyMs = typeof value.latencyMs === 'number' ? value.latencyMs : null;
+    return { at: value.at, ok: value.ok, latencyMs, ...(typeof value.error === 'string' ? { error: value.error.slice(0, 300) } : {}) };
+  } catch {
+    return undefined;
+  }
+}

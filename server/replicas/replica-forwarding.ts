@@ -23,7 +23,7 @@ import { peerOf } from '../trusted-proxies';
 import { endSocket, refuseUpgrade, responseOnSocket } from '../upgrade-traffic';
 import { CLUSTER_AUTH_HEADER, signClusterCall } from './cluster-auth';
 import type { ReplicaInfo } from './replica-directory';
-import type { HealthCheck } from '../health-history';
+import { parseHealthCheck, type HealthCheck } from '../health-history';
 
 /** Paths on the internal port. */
 export const INTERNAL_PATHS = {
@@ -172,7 +172,7 @@ export class ReplicaForwarding {
           chunks.push(chunk);
         });
         res.once('end', () => {
-          const check = parseCheck(Buffer.concat(chunks).toString('utf8'));
+          const check = parseHealthCheck(Buffer.concat(chunks).toString('utf8'));
           if (res.statusCode === 200 && check) resolve(check);
           else failed(`the replica holding the client's polls could not run the probe (${res.statusCode})`);
         });
@@ -270,16 +270,6 @@ function pairsOf(raw: string[]): Array<[string, string]> {
   return pairs;
 }
 
-function parseCheck(text: string): HealthCheck | undefined {
-  try {
-    const value = JSON.parse(text) as Partial<HealthCheck>;
-    if (typeof value.at !== 'number' || typeof value.ok !== 'boolean') return undefined;
-    const latencyMs = typeof value.latencyMs === 'number' ? value.latencyMs : null;
-    return { at: value.at, ok: value.ok, latencyMs, ...(typeof value.error === 'string' ? { error: value.error.slice(0, 300) } : {}) };
-  } catch {
-    return undefined;
-  }
-}
 
 function hasBody(req: http.IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');

@@ -6,7 +6,7 @@
  */
 
 import type { Logger } from '../../shared/logger';
-import type { HealthCheck } from '../health-history';
+import { parseHealthCheck, type HealthCheck } from '../health-history';
 import { PROBE_TIMEOUT_MS, type HealthMonitor, type SharedHealth } from '../health-monitor';
 import type { Tunnel } from '../tunnel';
 import type { TunnelRegistry } from '../tunnel-registry';
@@ -69,17 +69,9 @@ export class ReplicaHealth implements SharedHealth {
     const names = registry.list().map((tunnel) => tunnel.name);
     const lists = await this.redis.run((client) => Promise.all(names.map((name) => client.lRange(historyKey(name), 0, -1))));
     names.forEach((name, index) => {
-      const checks = lists[index].map(parseCheck).filter((check): check is HealthCheck => check !== undefined);
+      const checks = lists[index].map(parseHealthCheck).filter((check): check is HealthCheck => check !== undefined);
       if (checks.length > 0) health.loadHistory(name, checks);
     });
   }
 }
 
-function parseCheck(text: string): HealthCheck | undefined {
-  try {
-    const value = JSON.parse(text) as HealthCheck;
-    return typeof value.at === 'number' && typeof value.ok === 'boolean' ? value : undefined;
-  } catch {
-    return undefined;
-  }
-}
