@@ -1,14 +1,13 @@
 /**
  * Which part of the code may import which (`npx depcruise bin server client shared`, part of
- * `npm test`). The rules name folders of the target layout (server/core/, server/data-path/, ...)
- * and, until the files move there, the same files at today's flat paths, so they hold on both.
+ * `npm test`). The folders are described in docs/design.md "Parts and what each owns".
  */
 
 /** The server's core model: tunnels, sessions, one browser request's life, the indexes over them. */
-const SERVER_CORE = [
-  '^server/core/',
-  '^server/(tunnel|tunnel-session|browser-request|handed-requests|tunnel-registry|port-pool|session-liveness|open-upgrades)[.]ts$',
-];
+const SERVER_CORE = '^server/core/';
+
+/** Plain HTTP helpers (error pages, framing, forwarding headers): they know nothing of tunnels. */
+const SERVER_HTTP = '^server/http/';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -51,11 +50,21 @@ module.exports = {
       to: { path: '^server/server-context[.]ts$' },
     },
     {
-      name: 'core-not-outer-layers',
+      name: 'core-imports-only-below',
       severity: 'error',
-      comment: 'The core model does not know the client API, the control plane or the lifecycle procedures that use it.',
+      comment:
+        'The core model is the bottom layer of the server: it may use server/http/ (plain HTTP helpers), the ' +
+        'recent-requests ring it keeps per tunnel, and shared/. The data path, client API, control plane, ' +
+        'lifecycle, replicas and wiring are built on it, never the other way round.',
       from: { path: SERVER_CORE },
-      to: { path: '^server/(client-api|control-plane|lifecycle)/' },
+      to: { path: '^server/', pathNot: [SERVER_CORE, SERVER_HTTP, '^server/observability/recent-requests[.]ts$'] },
+    },
+    {
+      name: 'http-helpers-stand-alone',
+      severity: 'error',
+      comment: 'server/http/ is plain HTTP (node:http messages and headers): it must not know tunnels, sessions or routes.',
+      from: { path: SERVER_HTTP },
+      to: { path: '^server/', pathNot: SERVER_HTTP },
     },
     {
       name: 'product-not-tests',

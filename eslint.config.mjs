@@ -55,8 +55,8 @@ export default tseslint.config(
   {
     // `npx eslint --fix` removes these.
     files: [
-      'client/config.ts',
-      'client/forward-upgrade.ts',
+      'client/cli/config.ts',
+      'client/forwarding/forward-upgrade.ts',
       'server/config.ts',
       'shared/protocol.ts',
       'test/helpers/nginx.ts',
@@ -72,8 +72,8 @@ export default tseslint.config(
     files: ['test/helpers/websocket.ts', 'test/nginx-upgrade.test.ts', 'test/proxy-header-limits.test.ts', 'test/upgrade.test.ts'],
     rules: { '@typescript-eslint/no-base-to-string': 'off' },
   },
-  { files: ['server/forward-headers.ts'], rules: { 'no-useless-escape': 'off' } },
-  { files: ['server/routes/select.ts'], rules: { 'no-control-regex': 'off' } }, // deliberate: refuses control characters in a redirect target
+  { files: ['server/http/forward-headers.ts'], rules: { 'no-useless-escape': 'off' } },
+  { files: ['server/selector/select.ts'], rules: { 'no-control-regex': 'off' } }, // deliberate: refuses control characters in a redirect target
   { files: ['bench/load.ts'], rules: { '@typescript-eslint/require-await': 'off' } }, // an async generator feeds undici a streamed body
   { files: ['test/dashboard.test.ts'], rules: { '@typescript-eslint/no-non-null-asserted-optional-chain': 'off' } },
   { files: ['test/health.test.ts', 'test/lifecycle.test.ts'], rules: { '@typescript-eslint/no-explicit-any': 'off' } },

@@ -39,9 +39,9 @@ void yargs(args)
   .command(
     'connect <target>',
     'Connect a local app to a standin server',
-    (command) => withEnvNames('connect', (require('../client/config') as typeof import('../client/config')).clientOptions(command)),
+    (command) => withEnvNames('connect', (require('../client/cli/config') as typeof import('../client/cli/config')).clientOptions(command)),
     async (argv) => {
-      const { runConnect } = require('../client/main') as typeof import('../client/main');
+      const { runConnect } = require('../client/cli/main') as typeof import('../client/cli/main');
       process.exitCode = await runConnect(argv);
       // Open handles (timers, sockets) must not keep a finished client alive.
       setImmediate(() => process.exit());
@@ -50,9 +50,9 @@ void yargs(args)
   .command(
     'up',
     'Start every tunnel of standin.yaml (here or above, or --config) in one process',
-    (command) => withEnvNames('up', (require('../client/up-command') as typeof import('../client/up-command')).upOptions(command)),
+    (command) => withEnvNames('up', (require('../client/cli/up-command') as typeof import('../client/cli/up-command')).upOptions(command)),
     async (argv) => {
-      const { runUp } = require('../client/up-command') as typeof import('../client/up-command');
+      const { runUp } = require('../client/cli/up-command') as typeof import('../client/cli/up-command');
       process.exitCode = await runUp(argv);
       // Open handles (timers, sockets) must not keep a finished client alive.
       setImmediate(() => process.exit());
@@ -61,9 +61,9 @@ void yargs(args)
   .command(
     'status',
     "Show a standin server's tunnels: port, state, health, time left",
-    (command) => withEnvNames('status', (require('../client/status-command') as typeof import('../client/status-command')).statusOptions(command)),
+    (command) => withEnvNames('status', (require('../client/cli/status-command') as typeof import('../client/cli/status-command')).statusOptions(command)),
     async (argv) => {
-      const { runStatus } = require('../client/status-command') as typeof import('../client/status-command');
+      const { runStatus } = require('../client/cli/status-command') as typeof import('../client/cli/status-command');
       process.exitCode = await runStatus(argv);
     },
   )

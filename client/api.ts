@@ -6,25 +6,25 @@
  *   console.log(tunnel.name, tunnel.urls.port);
  *   await tunnel.close();
  *
- * It runs the same tunnel as `standin connect` (client/live-tunnel.ts) with the same options and
- * checks (client/connect-args.ts), but prints nothing but warnings (to stderr) unless asked, and
+ * It runs the same tunnel as `standin connect` (client/session/live-tunnel.ts) with the same options and
+ * checks (client/cli/connect-args.ts), but prints nothing but warnings (to stderr) unless asked, and
  * starts no inspector unless `inspect` is given.
  */
 
 import { EventEmitter } from 'node:events';
 import { ConfigError, TunnelError } from '../shared/errors';
 import { createLogger, type LogFormat, type LogLevel } from '../shared/logger';
-import { configFromOptions } from './connect-args';
-import { deriveTunnelName } from './config';
-import { startTunnel, type LiveTunnel, type TunnelUrls } from './live-tunnel';
-import type { RequestRecord } from './request-capture';
-import { Terminal } from './terminal';
-import type { TunnelEnd } from './tunnel-client';
+import { configFromOptions } from './cli/connect-args';
+import { deriveTunnelName } from './cli/config';
+import { startTunnel, type LiveTunnel, type TunnelUrls } from './session/live-tunnel';
+import type { RequestRecord } from './inspector/request-capture';
+import { Terminal } from './cli/terminal';
+import type { TunnelEnd } from './session/tunnel-client';
 
 export { AuthRefusedError, ConfigError, ProtocolMismatchError, SessionEndedError, TunnelClosedError, TunnelError } from '../shared/errors';
-export type { RequestRecord as TunnelRequest } from './request-capture';
-export type { TunnelEnd } from './tunnel-client';
-export type { TunnelUrls } from './live-tunnel';
+export type { RequestRecord as TunnelRequest } from './inspector/request-capture';
+export type { TunnelEnd } from './session/tunnel-client';
+export type { TunnelUrls } from './session/live-tunnel';
 
 /** Options of connect(): the flags of `standin connect`, camelCased. */
 export interface ConnectOptions {

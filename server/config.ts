@@ -11,9 +11,9 @@ import { ConfigError } from '../shared/errors';
 import { defaultLogFormat, LOG_LEVELS, type LogFormat, type LogLevel } from '../shared/logger';
 import { MAX_HEAD_BYTES } from '../shared/protocol';
 import { parseUrlFlag } from '../shared/url-flag';
-import { checkUrlTemplate, type PublicUrlSettings } from './public-urls';
+import { checkUrlTemplate, type PublicUrlSettings } from './selector/public-urls';
 import { parseOutboundRules, type OutboundSettings } from './outbound/outbound-rules';
-import { DEFAULT_TRUSTED_PROXIES, parseTrustedProxies, type TrustedProxies } from './trusted-proxies';
+import { DEFAULT_TRUSTED_PROXIES, parseTrustedProxies, type TrustedProxies } from './http/trusted-proxies';
 
 /** Bounds on the connections of every listener: the main port and the tunnel ports (http-listener.ts). */
 export interface PublicPortLimits {

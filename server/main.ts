@@ -2,7 +2,7 @@
 
 import { createLogger } from '../shared/logger';
 import { toServerConfig, type ServerArgv } from './config';
-import { shutDownGracefully } from './graceful-shutdown';
+import { shutDownGracefully } from './lifecycle/graceful-shutdown';
 import { startStandinServer } from './standin-server';
 import { describeStart, formatStartBanner } from './start-banner';
 

@@ -2,18 +2,18 @@
 
 import type { Logger } from '../shared/logger';
 import type { ServerConfig } from './config';
-import type { ServerDrain } from './server-drain';
-import type { HandedRequests } from './handed-requests';
-import type { HealthMonitor } from './health-monitor';
-import type { StandinMetrics } from './metrics';
-import type { PortPool } from './port-pool';
-import type { PublicPorts } from './public-ports';
-import type { TunnelRegistry } from './tunnel-registry';
+import type { ServerDrain } from './lifecycle/server-drain';
+import type { HandedRequests } from './core/handed-requests';
+import type { HealthMonitor } from './lifecycle/health-monitor';
+import type { StandinMetrics } from './observability/metrics';
+import type { PortPool } from './core/port-pool';
+import type { PublicPorts } from './listeners/public-ports';
+import type { TunnelRegistry } from './core/tunnel-registry';
 import type { ClientAuthenticator } from './identity/client-authenticator';
 import type { NameClaimStore } from './identity/name-claims';
 import type { PrivateAccess } from './identity/private-access';
-import type { RequestIds } from './request-ids';
-import type { Replication } from './replication';
+import type { RequestIds } from './core/request-ids';
+import type { Replication } from './replicas/replication';
 
 export interface ServerContext {
   config: ServerConfig;

@@ -233,7 +233,7 @@ describe('long-lived responses', () => {
     await streamingApp?.close();
   });
 
-  // A streamed response does not hold its poll slot (client/streaming-answers.ts): with as many
+  // A streamed response does not hold its poll slot (client/session/streaming-answers.ts): with as many
   // open event streams as the client has polls, the tunnel still has polls for other requests.
   test('as many open event streams as the client has polls still leave the tunnel serving other requests', async () => {
     for (let i = 0; i < 3; i++) {

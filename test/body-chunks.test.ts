@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { BodyChunkReader, encodeBodyChunk, encodeBodyEnd, MAX_BODY_CHUNK_BYTES } from '../shared/body-chunks';
 import { parseRespondFrame, parseResponseGroupMeta, parseTrailersMeta, serverHasFeature } from '../shared/protocol';
-import { formatInterimHead } from '../server/interim-response';
+import { formatInterimHead } from '../server/http/interim-response';
 
 /** Feeds `bytes` to a reader in pieces cut at `cuts`; returns the body bytes it gave and the reader. */
 function readInPieces(bytes: Buffer, cuts: number[]): { body: Buffer; reader: BodyChunkReader } {

@@ -1,6 +1,6 @@
 /** How the client classifies a failed call: exit, poll again, or reconnect. */
 
-import { classifyFailure, describeFailure } from '../client/connection-failure';
+import { classifyFailure, describeFailure } from '../client/session/connection-failure';
 import { AuthRefusedError, BadPollAnswerError, ProtocolError, ProtocolMismatchError, SessionEndedError, TunnelError } from '../shared/errors';
 
 function nodeError(code: string): Error {

@@ -9,17 +9,17 @@ import http from 'node:http';
 import { Duplex, PassThrough } from 'node:stream';
 import { createLogger } from '../shared/logger';
 import type { RegisterRequest } from '../shared/protocol';
-import { BrowserRequest } from '../server/browser-request';
-import { ServerDrain } from '../server/server-drain';
-import { HandedRequests } from '../server/handed-requests';
-import type { StandinMetrics } from '../server/metrics';
+import { BrowserRequest } from '../server/core/browser-request';
+import { ServerDrain } from '../server/lifecycle/server-drain';
+import { HandedRequests } from '../server/core/handed-requests';
+import type { StandinMetrics } from '../server/observability/metrics';
 import type { ServerContext } from '../server/server-context';
-import { RequestIds } from '../server/request-ids';
-import { stopTunnel } from '../server/stop-tunnel';
-import { Tunnel } from '../server/tunnel';
-import { admitToTunnel } from '../server/tunnel-admission';
-import { serveUpgradeThroughTunnel } from '../server/upgrade-traffic';
-import { InMemoryTunnelRegistry } from '../server/tunnel-registry';
+import { RequestIds } from '../server/core/request-ids';
+import { stopTunnel } from '../server/lifecycle/stop-tunnel';
+import { Tunnel } from '../server/core/tunnel';
+import { admitToTunnel } from '../server/data-path/tunnel-admission';
+import { serveUpgradeThroughTunnel } from '../server/data-path/upgrade-traffic';
+import { InMemoryTunnelRegistry } from '../server/core/tunnel-registry';
 
 const REQUEST_TIMEOUT_MS = 200;
 

@@ -2,14 +2,14 @@
 
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { BodyTap, renderPreview } from '../client/body-preview';
-import { parseInspectPort } from '../client/config';
+import { BodyTap, renderPreview } from '../client/inspector/body-preview';
+import { parseInspectPort } from '../client/cli/config';
 import { RequestStore } from '../client/inspector/request-store';
-import type { RequestRecord } from '../client/request-capture';
-import { toLogLine } from '../client/request-log';
-import { RecentRequests } from '../server/recent-requests';
+import type { RequestRecord } from '../client/inspector/request-capture';
+import { toLogLine } from '../client/cli/request-log';
+import { RecentRequests } from '../server/observability/recent-requests';
 import { configureLogPrivacy, loggedPath, traceFields } from '../shared/trace-fields';
-import { traceFields as serverTraceFields } from '../server/forward-headers';
+import { traceFields as serverTraceFields } from '../server/http/forward-headers';
 
 test('trace fields: only traceparent, X-Request-Id (as xRequestId), X-Correlation-Id and --log-header names; paths without query', () => {
   const fields = traceFields(['Traceparent', '00-abc', 'X-Correlation-Id', 'c1', 'X-Request-Id', 'r1', 'X-Standin-Request-Id', 's1', 'X-Amzn-Trace-Id', 'a1', 'X-Session-Id', 'secret', 'Accept', '*/*']);

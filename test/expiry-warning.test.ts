@@ -1,6 +1,6 @@
 /** The client's one warning before its tunnel expires. */
 
-import { EXPIRY_WARNING_LEAD_MS, ExpiryWarning } from '../client/expiry-warning';
+import { EXPIRY_WARNING_LEAD_MS, ExpiryWarning } from '../client/session/expiry-warning';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -1,6 +1,6 @@
 /** The health history ring buffer: bounded memory, the 24 h window, uptime and incidents. */
 
-import { HEALTH_HISTORY_WINDOW_MS, HealthHistory, historyCapacityFor } from '../server/health-history';
+import { HEALTH_HISTORY_WINDOW_MS, HealthHistory, historyCapacityFor } from '../server/lifecycle/health-history';
 
 test('capacity follows the interval and is capped', () => {
   expect(historyCapacityFor(60_000)).toBe(Math.ceil(1440 * 1.25) + 8);

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { shellQuote } from '../client/inspector/curl-command';
 import { diffBodies, diffHeaders, diffLines } from '../client/inspector/response-diff';
 import { matchesFilter, parseRequestFilter } from '../client/inspector/request-filter';
-import type { RequestRecord } from '../client/request-capture';
+import type { RequestRecord } from '../client/inspector/request-capture';
 
 test('any string without NUL, single-quoted, reaches a real sh as exactly that one argument', () => {
   fc.assert(

@@ -1,5 +1,5 @@
 /**
- * Every listener (main port and tunnel ports) has the same bounds (server/http-listener.ts): a
+ * Every listener (main port and tunnel ports) has the same bounds (server/listeners/http-listener.ts): a
  * connection that sends nothing, or trickles its head, is closed after --headers-timeout, and one
  * source address holds at most --max-connections-per-source connections, while a second source
  * (127.0.0.2) is still served.

@@ -1,6 +1,6 @@
 /** The client's reconnect delays: growth, cap, jitter bounds and reset. */
 
-import { ReconnectBackoff, withJitter } from '../client/reconnect-backoff';
+import { ReconnectBackoff, withJitter } from '../client/session/reconnect-backoff';
 
 const noJitter = () => 0.5;
 

@@ -13,7 +13,7 @@ import net from 'node:net';
 import { createHmac, randomBytes } from 'node:crypto';
 import { echoHandler, startLocalApp, type LocalApp } from './helpers/local-app';
 import { eventually, httpRequest } from './helpers/http';
-import { ServerConnection } from '../client/server-connection';
+import { ServerConnection } from '../client/session/server-connection';
 import { spawnStandin, startClientProcess, type ClientProcess, type StandinProcess } from './helpers/processes';
 
 jest.setTimeout(60_000);

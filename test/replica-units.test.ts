@@ -7,7 +7,7 @@
 import yargs from 'yargs';
 import { serverOptions, toServerConfig } from '../server/config';
 import { ClusterCallCheck, signClusterCall } from '../server/replicas/cluster-auth';
-import { newReplicaTag, replicaTagOf, RequestIds } from '../server/request-ids';
+import { newReplicaTag, replicaTagOf, RequestIds } from '../server/core/request-ids';
 import { REQUEST_ID_PATTERN } from '../shared/protocol';
 
 const SECRET = 'a-cluster-secret-of-some-length';

@@ -12,7 +12,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { createLogger } from '../shared/logger';
-import { containRequestErrors } from '../server/contained-errors';
+import { containRequestErrors } from '../server/listeners/contained-errors';
 import { eventually, httpRequest, rawExchange } from './helpers/http';
 import { HostileClient } from './helpers/hostile-client';
 import { echoHandler, startLocalApp, type LocalApp } from './helpers/local-app';

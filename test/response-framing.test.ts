@@ -1,6 +1,6 @@
 /**
  * The app's response head and body reach the browser framed by standin, whatever the client
- * reports (server/response-framing.ts): no bytes past a declared Content-Length, never
+ * reports (server/http/response-framing.ts): no bytes past a declared Content-Length, never
  * Transfer-Encoding and Content-Length together, no 1xx/101 as a final answer, no body on HEAD,
  * 204 or 304. Checked on the pure module, on raw browser sockets against a real server with a
  * hand-driven client, and through nginx with upstream keep-alive, where surplus bytes used to
@@ -8,7 +8,7 @@
  */
 
 import net from 'node:net';
-import { BodyLengthGuard, frameResponseHead } from '../server/response-framing';
+import { BodyLengthGuard, frameResponseHead } from '../server/http/response-framing';
 import { HostileClient } from './helpers/hostile-client';
 import { freePort, startNginx, type RunningNginx } from './helpers/nginx';
 import { startServerProcess, type ServerProcess } from './helpers/processes';

@@ -1,6 +1,6 @@
 /** When the server considers a client session gone. */
 
-import { SessionLiveness } from '../server/session-liveness';
+import { SessionLiveness } from '../server/core/session-liveness';
 
 test('a session holding polls or answering requests is alive however long it has been silent', () => {
   const liveness = new SessionLiveness(7_000);

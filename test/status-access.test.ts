@@ -8,8 +8,8 @@
 import yargs from 'yargs';
 import { serverOptions, toServerConfig } from '../server/config';
 import { startStandinServer, type RunningServer } from '../server/standin-server';
-import { sweepAbandoned, NEVER_POLLED_GRACE_MS } from '../server/tunnel-sweeper';
-import { InMemoryPortPool } from '../server/port-pool';
+import { sweepAbandoned, NEVER_POLLED_GRACE_MS } from '../server/lifecycle/tunnel-sweeper';
+import { InMemoryPortPool } from '../server/core/port-pool';
 import { createLogger } from '../shared/logger';
 import { httpRequest } from './helpers/http';
 import { PROTOCOL_VERSION } from '../shared/protocol';

@@ -1,7 +1,7 @@
 /** `standin status`: the real CLI against a real server with one tunnel, as a table and as JSON. */
 
 import { execFile } from 'node:child_process';
-import { formatStatusTable, formatTimeLeft } from '../client/status-command';
+import { formatStatusTable, formatTimeLeft } from '../client/cli/status-command';
 import { startLocalApp, type LocalApp } from './helpers/local-app';
 import { startClientProcess, startServerProcess, STANDIN_BIN, type ClientProcess, type ServerProcess } from './helpers/processes';
 import { eventually, httpRequest } from './helpers/http';

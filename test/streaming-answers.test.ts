@@ -1,7 +1,7 @@
 /**
  * Responses that stream for long (event streams) and the poll slots: the real client lets a
- * streamed answer leave its slot (client/streaming-answers.ts), and the server does not take a
- * client whose polls are all busy streaming responses for gone (server/session-liveness.ts).
+ * streamed answer leave its slot (client/session/streaming-answers.ts), and the server does not take a
+ * client whose polls are all busy streaming responses for gone (server/core/session-liveness.ts).
  */
 
 import http from 'node:http';
@@ -11,7 +11,7 @@ import { httpRequest } from './helpers/http';
 import { HostileClient } from './helpers/hostile-client';
 import { startLocalApp, type LocalApp } from './helpers/local-app';
 import { startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
-import { StreamingAnswers } from '../client/streaming-answers';
+import { StreamingAnswers } from '../client/session/streaming-answers';
 
 jest.setTimeout(30_000);
 

@@ -1,11 +1,11 @@
 /** The selector rules and the redirect guard as pure functions. */
 
 import type { IncomingMessage } from 'node:http';
-import { originFormPath } from '../server/fallback-proxy';
-import { isLocalPath } from '../server/routes/select';
-import { hostLabel, readCookie, selectTunnel } from '../server/tunnel-selector';
-import type { Tunnel } from '../server/tunnel';
-import { InMemoryTunnelRegistry } from '../server/tunnel-registry';
+import { originFormPath } from '../server/http/forward-headers';
+import { isLocalPath } from '../server/selector/select';
+import { hostLabel, readCookie, selectTunnel } from '../server/selector/tunnel-selector';
+import type { Tunnel } from '../server/core/tunnel';
+import { InMemoryTunnelRegistry } from '../server/core/tunnel-registry';
 
 const registry = new InMemoryTunnelRegistry();
 registry.add({ name: 'alice' } as Tunnel);

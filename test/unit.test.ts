@@ -1,14 +1,14 @@
 /** Pure logic, tested directly: protocol parsing, port assignment, header rules, config. */
 
-import { parseTarget, deriveTunnelName } from '../client/config';
-import { rewriteLocation } from '../client/response-headers';
+import { parseTarget, deriveTunnelName } from '../client/cli/config';
+import { rewriteLocation } from '../client/forwarding/response-headers';
 import { parseDurationMs, formatDuration } from '../shared/duration';
 import { ProtocolError } from '../shared/errors';
 import { getHeader, setHeader, withoutHopByHop } from '../shared/http-headers';
 import { encodeMeta, parseRegisterRequest, PROTOCOL_VERSION, parseRequestMeta, parseResponseMeta, TUNNEL_NAME_PATTERN } from '../shared/protocol';
 import { parsePortRange } from '../server/config';
-import { continueTrace } from '../server/forward-headers';
-import { InMemoryPortPool } from '../server/port-pool';
+import { continueTrace } from '../server/http/forward-headers';
+import { InMemoryPortPool } from '../server/core/port-pool';
 
 describe('parseRegisterRequest', () => {
   test('accepts a valid registration', () => {

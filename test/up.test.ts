@@ -8,8 +8,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { resolveProjectConfig } from '../client/project-config';
-import { clientOptions } from '../client/config';
+import { resolveProjectConfig } from '../client/cli/project-config';
+import { clientOptions } from '../client/cli/config';
 import yargs from 'yargs';
 import { httpRequest } from './helpers/http';
 import { startLocalApp, type LocalApp } from './helpers/local-app';

@@ -20,7 +20,7 @@ import {
 } from '../../shared/outbound-protocol';
 import { HEADER, type RequestMeta } from '../../shared/protocol';
 import { newUuid } from '../../shared/random-ids';
-import { RequestCapture, type RequestObserver } from '../request-capture';
+import { RequestCapture, type RequestObserver } from '../inspector/request-capture';
 import { tunnelDestination } from './connect-tunnel';
 
 /** Largest error body of the server the client reads; a proxy on the way may send a big page. */

@@ -11,8 +11,8 @@
 import { TunnelError } from '../../shared/errors';
 import { getHeader, setHeader } from '../../shared/http-headers';
 import type { CompareRequest, CompareResponse } from '../../shared/compare-protocol';
-import { renderPreview, type BodyPreview } from '../body-preview';
-import type { RequestRecord } from '../request-capture';
+import { renderPreview, type BodyPreview } from './body-preview';
+import type { RequestRecord } from './request-capture';
 import { replayRefusal } from './request-store';
 import { decodedBody, diffResponses, type ComparedResponse, type ResponseDifferences } from './response-diff';
 

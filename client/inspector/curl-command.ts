@@ -11,7 +11,7 @@
  */
 
 import { HOP_BY_HOP_HEADERS } from '../../shared/http-headers';
-import type { RequestRecord } from '../request-capture';
+import type { RequestRecord } from './request-capture';
 
 /** Headers curl adds by itself unless told otherwise; an absent one is removed with `-H 'Name:'`. */
 const CURL_DEFAULT_HEADERS = ['Accept', 'User-Agent'];

@@ -9,8 +9,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { TunnelError } from '../../shared/errors';
-import type { RequestRecord } from '../request-capture';
-import { CLIENT_VERSION } from '../tunnel-client';
+import type { RequestRecord } from './request-capture';
+import { CLIENT_VERSION } from '../session/tunnel-client';
 import { CompareRefusedError, type Comparison } from './cluster-comparison';
 import { curlCommand } from './curl-command';
 import { harLog } from './har-export';

@@ -5,7 +5,7 @@
  */
 
 import { Pool } from 'undici';
-import type { RequestObserver, RequestRecord } from '../request-capture';
+import type { RequestObserver, RequestRecord } from './request-capture';
 import { compareWithCluster, CompareRefusedError, type CompareCaller } from './cluster-comparison';
 import { startInspectorServer } from './inspector-server';
 import { replayRequest, ReplayRefusedError } from './replay';

@@ -12,8 +12,8 @@ import type { Dispatcher } from 'undici';
 import { TunnelError } from '../../shared/errors';
 import { getHeader, setHeader, withoutHopByHop } from '../../shared/http-headers';
 import type { RequestMeta } from '../../shared/protocol';
-import { AppRequestError, forwardRequest } from '../forward-request';
-import { RequestCapture, type RequestObserver, type RequestRecord } from '../request-capture';
+import { AppRequestError, forwardRequest } from '../forwarding/forward-request';
+import { RequestCapture, type RequestObserver, type RequestRecord } from './request-capture';
 import type { ReplayEdits } from './replay-edits';
 import { replayRefusal } from './request-store';
 

@@ -5,7 +5,7 @@
  * the list, the page and the HAR file can never disagree about what a filter means.
  */
 
-import type { RequestRecord } from '../request-capture';
+import type { RequestRecord } from './request-capture';
 
 /** The parsed query of a filtered list. */
 export interface RequestFilter {

@@ -5,8 +5,8 @@
 
 import { getHeader } from '../../shared/http-headers';
 import type { RawHeaders } from '../../shared/protocol';
-import { renderPreview, type BodyPreview } from '../body-preview';
-import type { RequestRecord } from '../request-capture';
+import { renderPreview, type BodyPreview } from './body-preview';
+import type { RequestRecord } from './request-capture';
 import { matchesFilter, type RequestFilter } from './request-filter';
 
 /** How many requests the inspector keeps (docs/design.md "Request inspector": the last 500). */

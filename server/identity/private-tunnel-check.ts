@@ -2,7 +2,7 @@
 
 import type { IncomingMessage } from 'node:http';
 import type { ServerContext } from '../server-context';
-import type { Tunnel } from '../tunnel';
+import type { Tunnel } from '../core/tunnel';
 
 /** Why `req` may not reach private `tunnel` (a 403 tunnel_private message), or undefined when it may. */
 export function privateTunnelRefusal(ctx: ServerContext, tunnel: Tunnel, req: IncomingMessage): string | undefined {

@@ -11,7 +11,7 @@
 
 import type { IncomingMessage } from 'node:http';
 import type { StatusAccess } from '../config';
-import type { Tunnel } from '../tunnel';
+import type { Tunnel } from '../core/tunnel';
 import type { Caller } from './caller';
 import type { ClientAuthenticator } from './client-authenticator';
 

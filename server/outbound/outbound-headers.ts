@@ -10,7 +10,7 @@
 
 import { withoutHopByHop } from '../../shared/http-headers';
 import { HEADER, VIA_VALUE, type RawHeaders } from '../../shared/protocol';
-import { continueTrace, SAFE_REQUEST_ID } from '../forward-headers';
+import { continueTrace, SAFE_REQUEST_ID } from '../http/forward-headers';
 
 /** Never forwarded: Host is replaced; Expect was answered by the cluster proxy on the first hop. */
 const REPLACED_HEADERS: ReadonlySet<string> = new Set(['host', 'expect', HEADER.traceparent, HEADER.via, HEADER.xRequestId]);

@@ -8,8 +8,8 @@
  */
 
 import type { Logger } from '../../shared/logger';
-import type { ReplicaView } from '../tunnel';
-import type { TunnelRegistry } from '../tunnel-registry';
+import type { ReplicaView } from '../core/tunnel';
+import type { TunnelRegistry } from '../core/tunnel-registry';
 import type { RedisConnection } from './redis-connection';
 import type { ReplicaDirectory } from './replica-directory';
 

@@ -13,17 +13,17 @@ import { connectionTokens, HOP_BY_HOP_HEADERS } from '../../shared/http-headers'
 import { newUuid } from '../../shared/random-ids';
 import type { Logger } from '../../shared/logger';
 import { HEADER, type RawHeaders } from '../../shared/protocol';
-import { replyError } from '../control-reply';
-import { sendStandinError } from '../error-page';
-import { sendContinueIfAwaited } from '../expect-continue';
-import { joinSockets } from '../fallback-upgrade';
-import { OpenUpgrades } from '../open-upgrades';
-import { formatResponseHead } from '../raw-response-head';
-import { peerOf } from '../trusted-proxies';
-import { endSocket, refuseUpgrade, responseOnSocket } from '../upgrade-traffic';
+import { replyError } from '../core/control-reply';
+import { sendStandinError } from '../http/error-page';
+import { sendContinueIfAwaited } from '../http/expect-continue';
+import { joinSockets } from '../data-path/fallback-upgrade';
+import { OpenUpgrades } from '../core/open-upgrades';
+import { formatResponseHead } from '../http/raw-response-head';
+import { peerOf } from '../http/trusted-proxies';
+import { endSocket, refuseUpgrade, responseOnSocket } from '../data-path/upgrade-traffic';
 import { CLUSTER_AUTH_HEADER, signClusterCall } from './cluster-auth';
 import type { ReplicaInfo } from './replica-directory';
-import { parseHealthCheck, type HealthCheck } from '../health-history';
+import { parseHealthCheck, type HealthCheck } from '../lifecycle/health-history';
 
 /** Paths on the internal port. */
 export const INTERNAL_PATHS = {

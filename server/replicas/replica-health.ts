@@ -6,10 +6,10 @@
  */
 
 import type { Logger } from '../../shared/logger';
-import { parseHealthCheck, type HealthCheck } from '../health-history';
-import { PROBE_TIMEOUT_MS, type HealthMonitor, type SharedHealth } from '../health-monitor';
-import type { Tunnel } from '../tunnel';
-import type { TunnelRegistry } from '../tunnel-registry';
+import { parseHealthCheck, type HealthCheck } from '../lifecycle/health-history';
+import { PROBE_TIMEOUT_MS, type HealthMonitor, type SharedHealth } from '../lifecycle/health-monitor';
+import type { Tunnel } from '../core/tunnel';
+import type { TunnelRegistry } from '../core/tunnel-registry';
 import type { HealthLease } from './health-lease';
 import type { PollPresence } from './poll-presence';
 import type { RedisConnection } from './redis-connection';

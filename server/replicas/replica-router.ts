@@ -10,7 +10,7 @@
  * A draining replica keeps nothing: it sends everything it can elsewhere.
  */
 
-import type { Tunnel } from '../tunnel';
+import type { Tunnel } from '../core/tunnel';
 import type { PollPresence, RemotePresence } from './poll-presence';
 import { isAdvertisedAddress, type ReplicaDirectory, type ReplicaInfo } from './replica-directory';
 

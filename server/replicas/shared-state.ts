@@ -16,12 +16,12 @@ import type { Logger } from '../../shared/logger';
 import { randomHex } from '../../shared/random-ids';
 import { SESSION_END_REASONS, TUNNEL_NAME_PATTERN, type RegisterRequest, type SessionEndReason } from '../../shared/protocol';
 import { InMemoryNameClaimStore, type NameClaim, type NameClaimStore } from '../identity/name-claims';
-import { InMemoryPortPool, type PortPool, type Reservation } from '../port-pool';
-import { Tunnel } from '../tunnel';
+import { InMemoryPortPool, type PortPool, type Reservation } from '../core/port-pool';
+import { Tunnel } from '../core/tunnel';
 import type { ServerContext } from '../server-context';
-import { stopTunnel } from '../stop-tunnel';
+import { stopTunnel } from '../lifecycle/stop-tunnel';
 import type { RedisConnection } from './redis-connection';
-import { RECENT_REQUESTS_PER_TUNNEL, toRecentRequest, type RecentRequest, type RecentRequestFacts } from '../recent-requests';
+import { RECENT_REQUESTS_PER_TUNNEL, toRecentRequest, type RecentRequest, type RecentRequestFacts } from '../observability/recent-requests';
 
 const TUNNELS_KEY = 'standin:tunnels';
 const tunnelKey = (name: string) => `standin:tunnel:${name}`;

@@ -5,7 +5,7 @@
  */
 
 import { PassThrough } from 'node:stream';
-import { ServerConnection, type PollAnswer } from '../../client/server-connection';
+import { ServerConnection, type PollAnswer } from '../../client/session/server-connection';
 import { HEADER, PROTOCOL_VERSION, type AppResponseMeta, type RequestMeta } from '../../shared/protocol';
 
 /** A registered tunnel whose requests the test answers by hand. */

@@ -1,0 +1,183 @@
+/**
+ * Replays one browser request against the local app with undici's `dispatch`, which hands over
+ * the response's raw headers (case and duplicates such as several Set-Cookie kept) and lets the
+ * response body stream with backpressure.
+ */
+
+import { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { setHeader, withoutHopByHop } from '../../shared/http-headers';
+import type { RawHeaders, RequestMeta } from '../../shared/protocol';
+import { AppRequestError, classifyAppError } from './app-request-error';
+import type { AppResponse, ForwardOptions } from './app-response';
+
+export { AppRequestError, classifyAppError };
+export type { AppResponse, ForwardOptions };
+import { forwardAsteriskRequest, isAsteriskForm } from './forward-asterisk-request';
+
+/**
+ * Body bytes kept before anyone reads the response: at most what arrives before the caller
+ * looks at the head. Past this the app's connection is paused until the body is read.
+ */
+const EARLY_BODY_BYTES = 64 * 1024;
+
+const EMPTY_BODY = Buffer.alloc(0);
+
+/** The response body between undici's handler and its reader, a stream only when one is needed. */
+class AppResponseBody {
+  private early: Buffer[] = [];
+  private earlyBytes = 0;
+  private ended = false;
+  /** Set once the app's response is over, completed or broken: nothing left to abort. */
+  private settled = false;
+  private error: Error | undefined;
+  private stream: Readable | undefined;
+
+  constructor(
+    private readonly resumeApp: () => void,
+    private readonly abortApp: (reason: Error) => void,
+  ) {}
+
+  /** A chunk from the app; false asks undici to pause the connection. */
+  push(chunk: Buffer): boolean {
+    if (this.settled) return true;
+    if (this.stream) return this.stream.push(chunk);
+    this.early.push(chunk);
+    this.earlyBytes += chunk.length;
+    return this.earlyBytes < EARLY_BODY_BYTES;
+  }
+
+  end(): void {
+    if (this.settled) return;
+    this.ended = true;
+    this.settled = true;
+    this.stream?.push(null);
+  }
+
+  /** The app's response broke; ignored once it is over (a late error about a complete response). */
+  fail(error: Error): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (this.stream) this.stream.destroy(error);
+    else this.error = error;
+  }
+
+  takeWhole(): Buffer | undefined {
+    if (!this.ended || this.stream || this.error) return undefined;
+    const whole = this.early.length === 1 ? this.early[0] : this.earlyBytes === 0 ? EMPTY_BODY : Buffer.concat(this.early, this.earlyBytes);
+    this.early = [];
+    this.earlyBytes = 0;
+    return whole;
+  }
+
+  get readable(): Readable {
+    if (this.stream) return this.stream;
+    const stream = new Readable({
+      read: () => this.resumeApp(),
+      destroy: (error, callback) => {
+        // Whoever read the body gave up (the browser left): stop the app's response too. The
+        // abort comes back as an error from the app, which is ours, not the app's: ignore it.
+        if (!this.settled) {
+          this.settled = true;
+          this.abortApp(error ?? new Error('response body abandoned'));
+        }
+        callback(error);
+      },
+    });
+    this.stream = stream;
+    for (const chunk of this.early) stream.push(chunk);
+    this.early = [];
+    if (this.error) stream.destroy(this.error);
+    else if (this.ended) stream.push(null);
+    return stream;
+  }
+}
+
+/**
+ * Request headers undici refuses to send (it throws on them). The server strips the hop-by-hop
+ * ones already; `Expect` is refused because the server has answered `100 Continue` itself by the
+ * time the request reaches the client, so the app has nothing left to agree to.
+ */
+const HEADERS_UNDICI_REFUSES: ReadonlySet<string> = new Set(['expect', 'transfer-encoding', 'keep-alive', 'upgrade', 'connection']);
+
+/** Sends `meta` (with `body` when it has one) to the app; resolves once the response head arrives. */
+export function forwardRequest(app: Dispatcher, meta: RequestMeta, body: Readable | null, options: ForwardOptions): Promise<AppResponse> {
+  if (isAsteriskForm(meta)) return forwardAsteriskRequest(meta, body, options);
+  if (!meta.url.startsWith('/')) return Promise.reject(new AppRequestError('app_error', `the request target ${JSON.stringify(meta.url.slice(0, 100))} is not a path, so it cannot be sent to the local app`));
+  const headers = withoutHopByHop(meta.headers, HEADERS_UNDICI_REFUSES);
+  if (!options.preserveHost) setHeader(headers, 'Host', options.target.host);
+  return new Promise((resolve, reject) => {
+    let responseBody: AppResponseBody | undefined;
+    let abortApp: ((reason?: Error) => void) | undefined;
+    let resumeApp: (() => void) | undefined;
+    let trailers: RawHeaders = [];
+    const handler: Dispatcher.DispatchHandler = {
+      onConnect(abort) {
+        abortApp = abort;
+      },
+      onHeaders(status, rawHeaders, resume, statusText) {
+        // 1xx informational answers (103 Early Hints) are not the response; they are passed on
+        // ahead of it where the caller can (undici reports 102-199; it treats a 100 nobody asked for as a broken response).
+        if (status < 200) {
+          options.onInterim?.({ kind: 'interim', status, headers: rawHeaders.map((header) => header.toString('latin1')), ...(statusText ? { statusMessage: statusText } : {}) });
+          return true;
+        }
+        resumeApp = resume;
+        const body = new AppResponseBody(
+          () => resumeApp?.(),
+          (reason) => abortApp?.(reason),
+        );
+        responseBody = body;
+        resolve({
+          status,
+          statusMessage: statusText ?? '',
+          headers: rawHeaders.map((header) => header.toString('latin1')),
+          get trailers() {
+            return trailers;
+          },
+          get body() {
+            return body.readable;
+          },
+          takeWholeBody: () => body.takeWhole(),
+        });
+        // A 204 or 304 has no body whatever its Content-Length says (RFC 9110 §8.6, §15.3.5,
+        // §15.4.5); undici still counts that length and reports a mismatch afterwards, which must
+        // not turn a complete answer into a broken one. HEAD is the same, and undici knows it.
+        if (hasNoBody(meta.method, status)) body.end();
+        return true;
+      },
+      onData(chunk) {
+        options.onResponseChunk?.(chunk);
+        return responseBody?.push(chunk) ?? true;
+      },
+      onComplete(rawTrailers) {
+        // undici types these as strings but hands over the raw Buffers, as with the head.
+        if (rawTrailers) trailers = (rawTrailers as unknown as (Buffer | string)[]).map((item) => (typeof item === 'string' ? item : item.toString('latin1')));
+        responseBody?.end();
+      },
+      onError(error) {
+        if (responseBody) responseBody.fail(new AppRequestError('app_error', `the app broke the response: ${error.message}`, { cause: error }));
+        else reject(classifyAppError(error, options.target));
+      },
+    };
+    app.dispatch(
+      {
+        origin: options.target.origin,
+        method: meta.method,
+        path: meta.url,
+        headers,
+        body: meta.hasBody ? body : null,
+        headersTimeout: options.headersTimeoutMs,
+        // A streamed response (server-sent events) may be quiet for long; it is bounded by the
+        // browser's connection, which cuts the chain when it closes.
+        bodyTimeout: 0,
+      },
+      handler,
+    );
+  });
+}
+
+/** Whether a response to `method` with `status` has no body, whatever its headers say (RFC 9110 §6.4.1). */
+export function hasNoBody(method: string, status: number): boolean {
+  return method === 'HEAD' || status === 204 || status === 304;
+}

@@ -1,0 +1,29 @@
+/**
+ * The main port: the client API (/_standin/v1/, plain node:http), the rest of the control plane
+ * (/_standin/…, Express), and every other path as routed tunnel traffic.
+ */
+
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { CLIENT_API_PREFIX } from '../../shared/protocol';
+import { createApp } from '../control-plane/control-plane-app';
+import { createClientApi } from '../client-api/client-api';
+import { isControlPath } from '../data-path/main-port-routing';
+import { sendContinueIfAwaited } from '../http/expect-continue';
+import { createMainPortTraffic } from '../data-path/main-port-traffic';
+import { handleSelect, isSelectPath } from '../selector/select';
+import type { ServerContext } from '../server-context';
+
+export function createMainPortHandler(ctx: ServerContext): RequestListener {
+  const clientApi = createClientApi(ctx);
+  const app = createApp(ctx);
+  const serveMainPortTraffic = createMainPortTraffic(ctx);
+  return (req: IncomingMessage, res: ServerResponse) => {
+    const url = req.url ?? '/';
+    // The control plane reads what it is sent at once; tunnel traffic waits for a client.
+    if (isControlPath(url)) sendContinueIfAwaited(req, res);
+    if (url.startsWith(CLIENT_API_PREFIX)) clientApi(req, res);
+    else if (isSelectPath(url)) handleSelect(ctx, req, res);
+    else if (isControlPath(url)) app(req, res);
+    else serveMainPortTraffic(req, res);
+  };
+}
