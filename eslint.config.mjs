@@ -58,7 +58,7 @@ export default tseslint.config(
       'client/cli/config.ts',
       'client/forwarding/forward-upgrade.ts',
       'server/config.ts',
-      'shared/protocol.ts',
+      'shared/protocol/message-codecs.ts',
       'test/helpers/nginx.ts',
       'test/k8s-manifests.test.ts',
     ],

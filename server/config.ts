@@ -9,7 +9,7 @@ import type { Argv } from 'yargs';
 import { durationError, parseDurationMs } from '../shared/duration';
 import { ConfigError } from '../shared/errors';
 import { defaultLogFormat, LOG_LEVELS, type LogFormat, type LogLevel } from '../shared/logger';
-import { MAX_HEAD_BYTES } from '../shared/protocol';
+import { MAX_HEAD_BYTES } from '../shared/protocol/limits';
 import { parseUrlFlag } from '../shared/url-flag';
 import { checkUrlTemplate, type PublicUrlSettings } from './selector/public-urls';
 import { parseOutboundRules, type OutboundSettings } from './outbound/outbound-rules';

@@ -3,7 +3,7 @@
 import { createHmac } from 'node:crypto';
 import type { Logger } from '../shared/logger';
 import { configureLogPrivacy } from '../shared/trace-fields';
-import { POLL_GRACE_MS } from '../shared/protocol';
+import { POLL_GRACE_MS } from '../shared/protocol/limits';
 import type { ServerConfig } from './config';
 import { ServerDrain } from './lifecycle/server-drain';
 import { HandedRequests } from './core/handed-requests';

@@ -3,7 +3,7 @@
  * UND_ERR_* codes). When an error wraps another, the original is its `cause`.
  */
 
-import type { SessionEndReason } from './session-end';
+import type { SessionEndReason } from './protocol/session-end';
 
 /** Base class of every error standin raises on purpose. */
 export class TunnelError extends Error {
@@ -55,7 +55,7 @@ export class SessionEndedError extends TunnelError {
 }
 
 /**
- * The client and server speak different protocol versions (shared/protocol.ts PROTOCOL_VERSION);
+ * The client and server speak different protocol versions (PROTOCOL_VERSION in shared/protocol/version.ts);
  * the client exits with code 2, since only upgrading one side helps.
  */
 export class ProtocolMismatchError extends TunnelError {

@@ -3,7 +3,7 @@
  * ([name, value, name, value, ...], as Node's `rawHeaders`, case and duplicates kept).
  */
 
-import type { RawHeaders } from './protocol';
+import type { RawHeaders } from './protocol/messages';
 
 /**
  * Hop-by-hop headers apply to one connection only and must not be forwarded

@@ -9,7 +9,7 @@
  * through every log call: a server or client has one policy, and every log line must follow it.
  */
 
-import type { RawHeaders } from './protocol';
+import type { RawHeaders } from './protocol/messages';
 
 /** Longest trace header value we log; longer ones are cut so a header cannot flood a log line. */
 const MAX_TRACE_VALUE_CHARS = 128;

@@ -1,12 +1,13 @@
 /**
  * The optional protocol-2 parts for interim responses and streamed trailers, from untrusted
- * input: the chunked body reader (shared/body-chunks.ts), the frames' parsers, and the 1xx head
+ * input: the chunked body reader (shared/protocol/body-chunks.ts), the frames' parsers, and the 1xx head
  * the server writes to the browser.
  */
 
 import fc from 'fast-check';
-import { BodyChunkReader, encodeBodyChunk, encodeBodyEnd, MAX_BODY_CHUNK_BYTES } from '../shared/body-chunks';
-import { parseRespondFrame, parseResponseGroupMeta, parseTrailersMeta, serverHasFeature } from '../shared/protocol';
+import { BodyChunkReader, encodeBodyChunk, encodeBodyEnd, MAX_BODY_CHUNK_BYTES } from '../shared/protocol/body-chunks';
+import { parseRespondFrame, parseResponseGroupMeta, parseTrailersMeta } from '../shared/protocol/message-codecs';
+import { serverHasFeature } from '../shared/protocol/version';
 import { formatInterimHead } from '../server/http/interim-response';
 
 /** Feeds `bytes` to a reader in pieces cut at `cuts`; returns the body bytes it gave and the reader. */

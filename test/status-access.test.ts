@@ -12,7 +12,7 @@ import { sweepAbandoned, NEVER_POLLED_GRACE_MS } from '../server/lifecycle/tunne
 import { InMemoryPortPool } from '../server/core/port-pool';
 import { createLogger } from '../shared/logger';
 import { httpRequest } from './helpers/http';
-import { PROTOCOL_VERSION } from '../shared/protocol';
+import { PROTOCOL_VERSION } from '../shared/protocol/version';
 
 const SHARED = 'shared-client-token';
 const ADMIN = 'the-admin-token';

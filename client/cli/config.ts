@@ -9,7 +9,7 @@ import type { Argv } from 'yargs';
 import { durationError, parseDurationMs } from '../../shared/duration';
 import { ConfigError } from '../../shared/errors';
 import { defaultLogFormat, LOG_LEVELS, type LogFormat, type LogLevel } from '../../shared/logger';
-import { TUNNEL_NAME_PATTERN } from '../../shared/protocol';
+import { TUNNEL_NAME_PATTERN } from '../../shared/protocol/paths';
 import { parseUrlFlag } from '../../shared/url-flag';
 
 /** The client's settings, resolved once at start. */

@@ -7,7 +7,7 @@
 import { AuthRefusedError, ConfigError, TunnelClosedError } from '../../shared/errors';
 import { createLogger, type Logger } from '../../shared/logger';
 import { configureLogPrivacy } from '../../shared/trace-fields';
-import type { SessionEndReason } from '../../shared/protocol';
+import type { SessionEndReason } from '../../shared/protocol/session-end';
 import { deriveTunnelName, toClientConfig, type ClientArgv } from './config';
 import { classifyFailure, describeFailure, failureCode, isTlsFailure } from '../session/connection-failure';
 import { keepRunningOnUncaughtErrors } from './last-resort-handler';

@@ -20,7 +20,7 @@ import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml
 import { z } from 'zod';
 import { ConfigError } from '../../shared/errors';
 import { LOG_LEVELS } from '../../shared/logger';
-import { TUNNEL_NAME_PATTERN } from '../../shared/protocol';
+import { TUNNEL_NAME_PATTERN } from '../../shared/protocol/paths';
 import { configFromOptions } from './connect-args';
 import { parseInspectPort, type ClientConfig } from './config';
 

@@ -6,7 +6,7 @@
 import type { Argv } from 'yargs';
 import { request } from 'undici';
 import { formatDuration } from '../../shared/duration';
-import { STATUS_PATHS, type TunnelStatus } from '../../shared/status-api';
+import { STATUS_PATHS, type TunnelStatus } from '../../shared/protocol/status-api';
 import { parseUrlFlag } from '../../shared/url-flag';
 
 /** Declares the options of `standin status`. */

@@ -5,7 +5,7 @@
 
 import type { Logger } from '../../shared/logger';
 import { loggedPath } from '../../shared/trace-fields';
-import type { PublicUrls, RegisterResponse } from '../../shared/protocol';
+import type { PublicUrls, RegisterResponse } from '../../shared/protocol/messages';
 
 /** Facts about one finished request, for its terminal line. */
 export interface RequestLine {

@@ -1,6 +1,6 @@
 /**
  * One request of the local app through the cluster proxy: find its destination, send it to the
- * server framed (shared/outbound-protocol.ts), relay the service's answer, and record it like
+ * server framed (shared/protocol/outbound.ts), relay the service's answer, and record it like
  * any request (terminal line, --log-file, inspector), marked outbound.
  */
 
@@ -9,7 +9,7 @@ import { pipeline, Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { TunnelError } from '../../shared/errors';
 import { withoutHopByHop } from '../../shared/http-headers';
-import { encodeFrame, readFrame } from '../../shared/wire-frame';
+import { encodeFrame, readFrame } from '../../shared/protocol/wire-frame';
 import {
   OUTBOUND_ERROR_STATUS,
   parseOutboundResponseMeta,
@@ -17,8 +17,9 @@ import {
   type OutboundErrorCode,
   type OutboundRequestMeta,
   type OutboundResponseMeta,
-} from '../../shared/outbound-protocol';
-import { HEADER, type RequestMeta } from '../../shared/protocol';
+} from '../../shared/protocol/outbound';
+import { HEADER } from '../../shared/protocol/headers';
+import type { RequestMeta } from '../../shared/protocol/messages';
 import { newUuid } from '../../shared/random-ids';
 import { RequestCapture, type RequestObserver } from '../inspector/request-capture';
 import { tunnelDestination } from './connect-tunnel';

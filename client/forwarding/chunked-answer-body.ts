@@ -1,12 +1,12 @@
 /**
- * The app's streamed body in chunks, then its trailers (shared/body-chunks.ts), for a response
+ * The app's streamed body in chunks, then its trailers (shared/protocol/body-chunks.ts), for a response
  * whose app announced trailers (`Trailer`) and a server with `streamed-trailers`: a plain respond
  * POST ends where the body ends, so nothing could follow it.
  */
 
 import { Transform, type Readable } from 'node:stream';
-import { encodeBodyChunk, encodeBodyEnd } from '../../shared/body-chunks';
-import type { RawHeaders } from '../../shared/protocol';
+import { encodeBodyChunk, encodeBodyEnd } from '../../shared/protocol/body-chunks';
+import type { RawHeaders } from '../../shared/protocol/messages';
 
 /** `body` chunked, then the trailers `trailers()` gives once the body has ended; backpressure and errors pass through. */
 export function chunkedAnswerBody(body: Readable, trailers: () => RawHeaders): Readable {

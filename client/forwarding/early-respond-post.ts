@@ -2,12 +2,14 @@
  * A respond POST started before the app's final response head, to carry the app's interim (1xx)
  * responses to the browser as they come (protocol feature `interim-responses`): 103 Early Hints
  * is only worth something while the app is still working on the final answer. The POST body is
- * the interim frames, then the answer's own frame and body (shared/protocol.ts).
+ * the interim frames, then the answer's own frame and body (shared/protocol/messages.ts).
  */
 
 import { PassThrough, type Readable } from 'node:stream';
-import { encodeMeta, MAX_INTERIM_RESPONSES, type InterimResponseMeta, type ResponseMeta } from '../../shared/protocol';
-import { encodeFrame } from '../../shared/wire-frame';
+import { MAX_INTERIM_RESPONSES } from '../../shared/protocol/limits';
+import { encodeMeta } from '../../shared/protocol/message-codecs';
+import type { InterimResponseMeta, ResponseMeta } from '../../shared/protocol/messages';
+import { encodeFrame } from '../../shared/protocol/wire-frame';
 import type { PollAnswer } from '../session/server-connection';
 
 /** Starts the POST with `body` as its framed body; undefined when it cannot be started now. */

@@ -5,7 +5,8 @@
  */
 
 import { getHeader, withoutHopByHop } from '../../shared/http-headers';
-import { HEADER, type RawHeaders } from '../../shared/protocol';
+import { HEADER } from '../../shared/protocol/headers';
+import type { RawHeaders } from '../../shared/protocol/messages';
 
 /** Prepares app response headers for the browser of the request whose headers are `requestHeaders`. */
 export function toBrowserHeaders(appHeaders: RawHeaders, requestHeaders: RawHeaders, target: URL): RawHeaders {

@@ -10,7 +10,7 @@
 
 import { TunnelError } from '../../shared/errors';
 import { getHeader, setHeader } from '../../shared/http-headers';
-import type { CompareRequest, CompareResponse } from '../../shared/compare-protocol';
+import type { CompareRequest, CompareResponse } from '../../shared/protocol/compare';
 import { renderPreview, type BodyPreview } from './body-preview';
 import type { RequestRecord } from './request-capture';
 import { replayRefusal } from './request-store';

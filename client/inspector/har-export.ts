@@ -6,7 +6,7 @@
  */
 
 import { getHeader } from '../../shared/http-headers';
-import type { RawHeaders } from '../../shared/protocol';
+import type { RawHeaders } from '../../shared/protocol/messages';
 import type { RequestRecord } from './request-capture';
 
 /** The `log` of a HAR file (only the fields we fill; see the spec for the rest). */

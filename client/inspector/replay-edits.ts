@@ -11,7 +11,7 @@
 
 import http from 'node:http';
 import { TunnelError } from '../../shared/errors';
-import type { RawHeaders } from '../../shared/protocol';
+import type { RawHeaders } from '../../shared/protocol/messages';
 
 /** An edited body may be larger than a captured one (64 KiB), but not without bound. */
 export const MAX_EDITED_BODY_BYTES = 1024 * 1024;

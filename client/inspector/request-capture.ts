@@ -6,8 +6,9 @@
 
 import { performance } from 'node:perf_hooks';
 import { pipeline, type Readable } from 'node:stream';
-import type { OutboundErrorCode } from '../../shared/outbound-protocol';
-import type { AppFailureCode, RawHeaders, RequestMeta } from '../../shared/protocol';
+import type { OutboundErrorCode } from '../../shared/protocol/outbound';
+import type { AppFailureCode } from '../../shared/protocol/error-codes';
+import type { RawHeaders, RequestMeta } from '../../shared/protocol/messages';
 import { setHeader } from '../../shared/http-headers';
 import { traceFields } from '../../shared/trace-fields';
 import { AppRequestError } from '../forwarding/app-request-error';

@@ -4,7 +4,7 @@
  */
 
 import { getHeader } from '../../shared/http-headers';
-import type { RawHeaders } from '../../shared/protocol';
+import type { RawHeaders } from '../../shared/protocol/messages';
 import { renderPreview, type BodyPreview } from './body-preview';
 import type { RequestRecord } from './request-capture';
 import { matchesFilter, type RequestFilter } from './request-filter';

@@ -6,7 +6,7 @@
 
 import type { IncomingHttpHeaders } from 'node:http';
 import { NotAStandinServerError, type TunnelError } from '../../shared/errors';
-import type { RegisterResponse } from '../../shared/protocol';
+import type { RegisterResponse } from '../../shared/protocol/messages';
 
 /** Statuses a proxy in front of a starting or restarting standin server answers with: worth retrying. */
 const PASSING_OUTAGE_STATUSES = new Set([408, 429, 502, 503, 504]);
@@ -47,7 +47,7 @@ function parseJson(text: string): unknown {
   }
 }
 
-/** Our error answers are JSON `{ error: "<snake_case code>", message }` (shared/protocol.ts ErrorBody). */
+/** Our error answers are JSON `{ error: "<snake_case code>", message }` (ErrorBody in shared/protocol/error-codes.ts). */
 function isOurErrorBody(value: unknown): boolean {
   const body = value as { error?: unknown; message?: unknown } | null;
   return typeof body === 'object' && body !== null && typeof body.error === 'string' && /^[a-z_]+$/.test(body.error) && typeof body.message === 'string';

@@ -1,11 +1,12 @@
 /**
- * The answers to one batch of requests (shared/protocol.ts, RequestBatchMeta) that are complete
+ * The answers to one batch of requests (RequestBatchMeta in shared/protocol/messages.ts) that are complete
  * and small, gathered while they arrive together so that one respond-to-several POST carries
  * them. Nothing waits on a slow request: the group goes out as soon as every request of the
  * batch has its answer, GROUP_WAIT_MS after its first answer, or when the next would not fit.
  */
 
-import { MAX_BATCH_META_BYTES, MAX_BATCH_REQUESTS, MAX_GROUPED_BODY_BYTES, type ResponseMeta } from '../../shared/protocol';
+import { MAX_BATCH_META_BYTES, MAX_BATCH_REQUESTS, MAX_GROUPED_BODY_BYTES } from '../../shared/protocol/limits';
+import type { ResponseMeta } from '../../shared/protocol/messages';
 
 /** How long the first complete answer waits for others to share its POST, ms. */
 const GROUP_WAIT_MS = 2;

@@ -1,5 +1,5 @@
 /**
- * The client's side of the wire protocol (shared/protocol.ts): register, poll, respond and
+ * The client's side of the wire protocol (shared/protocol/): register, poll, respond and
  * release over one undici pool of keep-alive connections to the server.
  */
 
@@ -8,31 +8,18 @@ import http from 'node:http';
 import https from 'node:https';
 import { PassThrough, type Readable } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
-import { comparePath, type CompareRequest, type CompareResponse } from '../../shared/compare-protocol';
-import { outboundPath } from '../../shared/outbound-protocol';
+import type { CompareRequest, CompareResponse } from '../../shared/protocol/compare';
 import { AuthRefusedError, BadPollAnswerError, ProtocolMismatchError, SessionEndedError, TunnelError } from '../../shared/errors';
-import { encodeFrame, frameLength, readFrame } from '../../shared/wire-frame';
+import { encodeFrame, frameLength, readFrame } from '../../shared/protocol/wire-frame';
 import { checkRegisterAnswer } from './register-answer';
-import {
-  encodeMeta,
-  HEADER,
-  MAX_HEAD_BYTES,
-  parsePollMeta,
-  PROTOCOL_VERSION,
-  PATHS,
-  POLL_GRACE_MS,
-  type ErrorBody,
-  type PollMeta,
-  type GroupedResponse,
-  type ProbeMeta,
-  type ProbeResultMeta,
-  SESSION_END_REASONS,
-  type SessionEndReason,
-  type RegisterRequest,
-  type RegisterResponse,
-  type RequestMeta,
-  type ResponseMeta,
-} from '../../shared/protocol';
+import type { ErrorBody } from '../../shared/protocol/error-codes';
+import { HEADER } from '../../shared/protocol/headers';
+import { MAX_HEAD_BYTES, POLL_GRACE_MS } from '../../shared/protocol/limits';
+import { encodeMeta, parsePollMeta } from '../../shared/protocol/message-codecs';
+import type { PollMeta, GroupedResponse, ProbeMeta, ProbeResultMeta, RegisterRequest, RegisterResponse, RequestMeta, ResponseMeta } from '../../shared/protocol/messages';
+import { PATHS } from '../../shared/protocol/paths';
+import { isSessionEndedCode, parseSessionEndReason } from '../../shared/protocol/session-end';
+import { PROTOCOL_VERSION } from '../../shared/protocol/version';
 
 /** What a poll (or respond POST) brought back. */
 export type PollAnswer =
@@ -204,7 +191,7 @@ export class ServerConnection {
   }
 
   /**
-   * Sends one outbound call of the cluster proxy (shared/outbound-protocol.ts): `body` is the
+   * Sends one outbound call of the cluster proxy (shared/protocol/outbound.ts): `body` is the
    * meta frame followed by the app's request body, streamed. Resolves with the server's answer
    * as soon as its head arrives; the caller reads the body.
    */
@@ -213,17 +200,17 @@ export class ServerConnection {
     if (options.contentLength !== undefined) headers['content-length'] = String(options.contentLength);
     // No body timeout: a server-sent-events answer may stay silent for minutes; keepalive probes
     // on the connection notice a server that vanished.
-    return this.pool.request({ method: 'POST', path: outboundPath(name), headers, body, headersTimeout: options.headersTimeoutMs, bodyTimeout: 0, signal: options.signal });
+    return this.pool.request({ method: 'POST', path: PATHS.outbound(name), headers, body, headersTimeout: options.headersTimeoutMs, bodyTimeout: 0, signal: options.signal });
   }
 
   /**
    * Sends a captured request to the server's --fallback app for the inspector's comparison
-   * (shared/compare-protocol.ts). Throws TunnelError with the server's code when it refuses.
+   * (shared/protocol/compare.ts). Throws TunnelError with the server's code when it refuses.
    */
   async compare(name: string, sessionId: string, request: CompareRequest, timeoutMs: number): Promise<CompareResponse> {
     const response = await this.pool.request({
       method: 'POST',
-      path: comparePath(name),
+      path: PATHS.compare(name),
       headers: { ...this.authorization, [HEADER.session]: sessionId, 'content-type': 'application/json' },
       body: JSON.stringify(request),
       headersTimeout: timeoutMs,
@@ -356,10 +343,6 @@ async function answerError(status: number, body: { text(): Promise<string> }): P
   }
   const message = parsed.message ?? `the server answered HTTP ${status}`;
   if (status === 401) return new AuthRefusedError(`the server refused the token: ${message}`);
-  if (parsed.error === 'session_replaced' || parsed.error === 'tunnel_stopped') return new SessionEndedError(parsed.error, message, knownReason(parsed.reason));
+  if (isSessionEndedCode(parsed.error)) return new SessionEndedError(parsed.error, message, parseSessionEndReason(parsed.reason));
   return new TunnelError(parsed.error ?? `http_${status}`, message);
-}
-
-function knownReason(reason: unknown): SessionEndReason | undefined {
-  return SESSION_END_REASONS.find((known) => known === reason);
 }

@@ -8,11 +8,13 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { Pool } from 'undici';
-import type { CompareRequest, CompareResponse } from '../../shared/compare-protocol';
+import type { CompareRequest, CompareResponse } from '../../shared/protocol/compare';
 import { AuthRefusedError, BadPollAnswerError, SessionEndedError, TunnelError } from '../../shared/errors';
 import { getHeader } from '../../shared/http-headers';
 import type { Logger } from '../../shared/logger';
-import { MAX_HEAD_BYTES, POLL_GRACE_MS, serverHasFeature, SHUTDOWN_RECONNECT_DELAY_MS, type ProbeMeta, type ProbeResultMeta, type RawHeaders, type RegisterResponse, type RequestMeta, type AppResponseMeta } from '../../shared/protocol';
+import { MAX_HEAD_BYTES, POLL_GRACE_MS, SHUTDOWN_RECONNECT_DELAY_MS } from '../../shared/protocol/limits';
+import type { ProbeMeta, ProbeResultMeta, RawHeaders, RegisterResponse, RequestMeta, AppResponseMeta } from '../../shared/protocol/messages';
+import { serverHasFeature } from '../../shared/protocol/version';
 import { checkApp } from '../forwarding/app-health-check';
 import type { ClientConfig } from '../cli/config';
 import { classifyFailure, describeFailure, failureCode, type FailedCall } from './connection-failure';
@@ -489,7 +491,7 @@ export class TunnelClient {
     }
     capture.watchResponseBody(response.body, (record) => this.report(record));
     if (!hasBody) response.body.resume();
-    // Trailers the app announced can follow a streamed body only in chunks (shared/body-chunks.ts).
+    // Trailers the app announced can follow a streamed body only in chunks (shared/protocol/body-chunks.ts).
     else if (serverHasFeature(this.registration, 'streamed-trailers') && announcesTrailers(response.headers)) answered.trailersFollow = true;
     return { kind: 'streaming', id: meta.id, meta: answered, response, hasBody };
   }

@@ -6,7 +6,9 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { TunnelError } from '../../shared/errors';
-import { expectProtocolVersion, HEADER, PATHS, REQUEST_ID_PATTERN, TUNNEL_NAME_PATTERN } from '../../shared/protocol';
+import { HEADER } from '../../shared/protocol/headers';
+import { isRegisterPath, parseTunnelPath, PATHS, REQUEST_ID_PATTERN, TUNNEL_NAME_PATTERN } from '../../shared/protocol/paths';
+import { expectProtocolVersion } from '../../shared/protocol/version';
 import { replyError } from '../core/control-reply';
 import { continueAfterResponse, handlePoll } from './poll';
 import { OutboundCaller } from '../outbound/outbound-call';
@@ -18,8 +20,6 @@ import { handleRespondToSeveral } from './respond-to-several';
 import type { ServerContext } from '../server-context';
 import type { Caller } from '../identity/caller';
 import type { AuthOutcome } from '../identity/client-authenticator';
-
-const TUNNEL_PATH = /^\/_standin\/v1\/tunnels\/([^/?]+)(\/poll|\/responses\/([^/?]+)|\/responses|\/outbound|\/compare)?\/?(?:\?.*)?$/;
 
 /** Builds the handler for requests whose path starts with /_standin/v1/. */
 export function createClientApi(ctx: ServerContext): (req: IncomingMessage, res: ServerResponse) => void {
@@ -54,12 +54,11 @@ function refuseAuthentication(req: IncomingMessage, res: ServerResponse, outcome
  */
 export function createInternalClientApi(ctx: ServerContext): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
-    const match = TUNNEL_PATH.exec(req.url ?? '');
-    const [, name, action, requestId] = match ?? [];
+    const path = parseTunnelPath(req.url ?? '');
     let done: Promise<void> | void;
-    if (!match || !TUNNEL_NAME_PATTERN.test(name) || req.method !== 'POST') done = replyError(res, 404, 'not_found', 'no such internal endpoint');
-    else if (requestId !== undefined && REQUEST_ID_PATTERN.test(requestId)) done = handleRespond(ctx, name, requestId, req, res);
-    else if (action === '/responses') done = handleRespondToSeveral(ctx, name, req, res, { forwarded: true });
+    if (!path || !TUNNEL_NAME_PATTERN.test(path.name) || req.method !== 'POST') done = replyError(res, 404, 'not_found', 'no such internal endpoint');
+    else if (path.requestId !== undefined && REQUEST_ID_PATTERN.test(path.requestId)) done = handleRespond(ctx, path.name, path.requestId, req, res);
+    else if (path.endpoint === 'respondToSeveral') done = handleRespondToSeveral(ctx, path.name, req, res, { forwarded: true });
     else done = replyError(res, 404, 'not_found', 'no such internal endpoint');
     if (done) done.catch((error: unknown) => replyWithError(ctx, res, error));
   };
@@ -67,15 +66,15 @@ export function createInternalClientApi(ctx: ServerContext): (req: IncomingMessa
 
 function route(ctx: ServerContext, caller: Caller, req: IncomingMessage, res: ServerResponse, outbound: OutboundCaller): Promise<void> | void {
   const url = req.url ?? '';
-  if (url.split('?')[0] === PATHS.register) {
+  if (isRegisterPath(url)) {
     if (req.method === 'POST') return handleRegister(ctx, caller, req, res);
     return replyError(res, 405, 'bad_request', `${req.method} is not allowed on ${PATHS.register}; register with POST`);
   }
-  const match = TUNNEL_PATH.exec(url);
-  if (!match) return replyError(res, 404, 'not_found', `no client endpoint at ${url.slice(0, 100)}`);
-  const [, name, action, requestId] = match;
+  const path = parseTunnelPath(url);
+  if (!path) return replyError(res, 404, 'not_found', `no client endpoint at ${url.slice(0, 100)}`);
+  const { endpoint, name, requestId } = path;
   if (!TUNNEL_NAME_PATTERN.test(name)) return replyError(res, 400, 'bad_request', 'tunnel name in the path is not a DNS label');
-  if (action === '/poll' && req.method === 'GET') return handlePoll(ctx, name, req, res);
+  if (endpoint === 'poll' && req.method === 'GET') return handlePoll(ctx, name, req, res);
   if (requestId !== undefined && req.method === 'POST') {
     if (!REQUEST_ID_PATTERN.test(requestId)) return replyError(res, 400, 'bad_request', 'request id in the path is not a uuid v4');
     // Replica mode: the answer goes to the replica holding the browser's socket (its tag is in the id).
@@ -84,10 +83,10 @@ function route(ctx: ServerContext, caller: Caller, req: IncomingMessage, res: Se
     const continueHere = () => continueAfterResponse(ctx, name, req.headers[HEADER.session], req, res);
     return replicas.forwardAnswerIfElsewhere(requestId, req, res, continueHere).then((forwarded) => (forwarded ? undefined : handleRespond(ctx, name, requestId, req, res)));
   }
-  if (action === '/responses' && req.method === 'POST') return handleRespondToSeveral(ctx, name, req, res);
-  if (action === '/outbound' && req.method === 'POST') return outbound.handle(name, req, res);
-  if (action === '/compare' && req.method === 'POST') return handleCompare(ctx, name, req, res);
-  if (action === undefined && req.method === 'DELETE') return handleRelease(ctx, name, req, res);
+  if (endpoint === 'respondToSeveral' && req.method === 'POST') return handleRespondToSeveral(ctx, name, req, res);
+  if (endpoint === 'outbound' && req.method === 'POST') return outbound.handle(name, req, res);
+  if (endpoint === 'compare' && req.method === 'POST') return handleCompare(ctx, name, req, res);
+  if (endpoint === 'release' && req.method === 'DELETE') return handleRelease(ctx, name, req, res);
   return replyError(res, 405, 'bad_request', `${req.method} is not allowed on ${url.split('?')[0]}`);
 }
 
@@ -98,7 +97,7 @@ function route(ctx: ServerContext, caller: Caller, req: IncomingMessage, res: Se
  */
 function checkProtocolHeader(req: IncomingMessage): void {
   const header = req.headers[HEADER.protocol];
-  if (header === undefined && req.method === 'POST' && (req.url ?? '').split('?')[0] === PATHS.register) return;
+  if (header === undefined && req.method === 'POST' && isRegisterPath(req.url ?? '')) return;
   expectProtocolVersion(typeof header === 'string' && /^\d{1,4}$/.test(header) ? Number(header) : header);
 }
 

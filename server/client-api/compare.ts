@@ -1,5 +1,5 @@
 /**
- * POST /_standin/v1/tunnels/<name>/compare (shared/compare-protocol.ts): the inspector's
+ * POST /_standin/v1/tunnels/<name>/compare (shared/protocol/compare.ts): the inspector's
  * "Compare with the cluster". The tunnel's owner session sends a captured request; the server
  * sends it to its --fallback app, the in-cluster app the laptop stands in for, and answers with
  * the fallback's status, headers and the first 256 KiB of its body.
@@ -19,10 +19,11 @@ import {
   type CompareErrorCode,
   type CompareRequest,
   type CompareResponse,
-} from '../../shared/compare-protocol';
+} from '../../shared/protocol/compare';
 import { TunnelError } from '../../shared/errors';
 import { withoutHopByHop } from '../../shared/http-headers';
-import { HEADER, type RawHeaders } from '../../shared/protocol';
+import { HEADER } from '../../shared/protocol/headers';
+import type { RawHeaders } from '../../shared/protocol/messages';
 import { newUuid } from '../../shared/random-ids';
 import { loggedPath } from '../../shared/trace-fields';
 import { replyError, replyJson } from '../core/control-reply';

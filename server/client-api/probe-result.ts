@@ -4,8 +4,9 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HEADER, parseProbeResultMeta } from '../../shared/protocol';
-import { readFrame } from '../../shared/wire-frame';
+import { HEADER } from '../../shared/protocol/headers';
+import { parseProbeResultMeta } from '../../shared/protocol/message-codecs';
+import { readFrame } from '../../shared/protocol/wire-frame';
 import { replyError } from '../core/control-reply';
 import type { ServerContext } from '../server-context';
 import { continueAfterResponse } from './poll';

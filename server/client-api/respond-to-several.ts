@@ -1,6 +1,6 @@
 /**
  * POST /_standin/v1/tunnels/<name>/responses: the client answers several browser requests at
- * once (the small, complete responses to a batch; shared/protocol.ts). The body's metadata
+ * once (the small, complete responses to a batch; shared/protocol/messages.ts). The body's metadata
  * frame lists them with their body sizes; the rest of the body is their bodies back to back, at most
  * MAX_BATCH_REQUESTS × MAX_GROUPED_BODY_BYTES, so it is read whole before anything is sent.
  * Like a single respond POST, it is then held open as the client's next poll.
@@ -8,8 +8,10 @@
 
 import { addAppTrailers } from '../http/response-trailers';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HEADER, parseResponseGroupMeta, type GroupedResponse } from '../../shared/protocol';
-import { readFrame } from '../../shared/wire-frame';
+import { HEADER } from '../../shared/protocol/headers';
+import { parseResponseGroupMeta } from '../../shared/protocol/message-codecs';
+import type { GroupedResponse } from '../../shared/protocol/messages';
+import { readFrame } from '../../shared/protocol/wire-frame';
 import { replyError } from '../core/control-reply';
 import { GroupBodies } from './group-bodies';
 import type { ServerContext } from '../server-context';

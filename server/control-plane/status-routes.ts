@@ -1,11 +1,11 @@
 /**
- * The status API (shared/status-api.ts) on Express. Who may read what is decided in
+ * The status API (shared/protocol/status-api.ts) on Express. Who may read what is decided in
  * identity/status-access.ts (--status-access); stopping a tunnel needs an admin or the tunnel's
  * own developer, and `?forget=1` (admin) also releases its name and port.
  */
 
 import express from 'express';
-import { LIST_HISTORY_LENGTH, type CheckResult, STATUS_PATHS } from '../../shared/status-api';
+import { LIST_HISTORY_LENGTH, type CheckResult, STATUS_PATHS } from '../../shared/protocol/status-api';
 import { forgetTunnel } from '../lifecycle/forget-tunnel';
 import { authenticateReader, mayRunCheck, maySeeDetails, mayStop, type StatusReader } from '../identity/status-access';
 import type { ServerContext } from '../server-context';

@@ -1,7 +1,7 @@
 /** Small writers for answers on the client API (kept off Express: this is the data path). */
 
 import type { ServerResponse } from 'node:http';
-import type { ControlErrorCode, ErrorBody } from '../../shared/protocol';
+import type { ControlErrorCode, ErrorBody } from '../../shared/protocol/error-codes';
 
 /** Answers a control call with a JSON error body that says what is wrong. */
 export function replyError(res: ServerResponse, status: number, error: ControlErrorCode, message: string): void {

@@ -7,17 +7,12 @@
 import type { ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { newUuid } from '../../shared/random-ids';
-import { encodeFrame, frameLength } from '../../shared/wire-frame';
-import {
-  encodeBatchMeta,
-  encodeMeta,
-  MAX_BATCH_META_BYTES,
-  MAX_BATCH_REQUESTS,
-  POLL_GRACE_MS,
-  type ErrorBody,
-  type ProbeMeta,
-  type SessionEndReason,
-} from '../../shared/protocol';
+import { encodeFrame, frameLength } from '../../shared/protocol/wire-frame';
+import type { ErrorBody } from '../../shared/protocol/error-codes';
+import { MAX_BATCH_META_BYTES, MAX_BATCH_REQUESTS, POLL_GRACE_MS } from '../../shared/protocol/limits';
+import { encodeBatchMeta, encodeMeta } from '../../shared/protocol/message-codecs';
+import type { ProbeMeta } from '../../shared/protocol/messages';
+import { SESSION_END_ANSWERS, type SessionEndReason } from '../../shared/protocol/session-end';
 import type { BrowserRequest } from './browser-request';
 import { replyJson, replyNoContent } from './control-reply';
 import type { HandedRequests } from './handed-requests';
@@ -25,9 +20,6 @@ import { SessionLiveness } from './session-liveness';
 
 /** How often a session with queued requests checks that its client is still there. */
 const SILENCE_CHECK_INTERVAL_MS = 250;
-
-/** Why a session ended; the client's polls are answered with it (defined in the protocol). */
-export type { SessionEndReason };
 
 /** Health probes that may wait for a poll per session; more mean the client is not polling anyway. */
 const MAX_WAITING_PROBES = 4;
@@ -335,8 +327,7 @@ export function replyPollElsewhere(res: ServerResponse): void {
 /** Answers a poll of a session that has ended, with a code and a reason the client acts on. */
 export function replyEnded(res: ServerResponse, reason: SessionEndReason): void {
   if (res.headersSent || res.destroyed) return;
-  const status = reason === 'replaced' ? 409 : reason === 'shutdown' ? 503 : 410;
-  const error = reason === 'replaced' ? 'session_replaced' : reason === 'shutdown' ? 'server_shutdown' : 'tunnel_stopped';
+  const { status, error } = SESSION_END_ANSWERS[reason];
   const body: ErrorBody = { error, message: END_MESSAGES[reason], reason };
   replyJson(res, status, body);
 }

@@ -3,12 +3,13 @@
  * serving it, and counters. docs/design.md "Tunnel lifecycle and health": pending → active → stopped.
  */
 
-import type { RegisterRequest } from '../../shared/protocol';
+import type { RegisterRequest } from '../../shared/protocol/messages';
+import type { SessionEndReason } from '../../shared/protocol/session-end';
 import type { BrowserRequest } from './browser-request';
 import type { HandedRequests } from './handed-requests';
 import { RecentRequests } from '../observability/recent-requests';
 import { OpenUpgrades } from './open-upgrades';
-import { TunnelSession, type SessionEndReason, type SessionLimits } from './tunnel-session';
+import { TunnelSession, type SessionLimits } from './tunnel-session';
 
 /** Lifecycle state of a tunnel. */
 export type TunnelState = 'pending' | 'active' | 'stopping' | 'stopped' | 'error';

@@ -8,7 +8,7 @@
 import { loggedPath } from '../../shared/trace-fields';
 import type { IncomingMessage } from 'node:http';
 import { newUuid } from '../../shared/random-ids';
-import { CONTROL_PREFIX } from '../../shared/protocol';
+import { CONTROL_PREFIX } from '../../shared/protocol/paths';
 import type { FallbackReason } from './fallback-proxy';
 import type { ServerContext } from '../server-context';
 import { selectTunnel } from '../selector/tunnel-selector';

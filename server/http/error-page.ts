@@ -5,7 +5,9 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HEADER, NO_TUNNEL_NAME, PATHS, STANDIN_ERROR_STATUS, TUNNEL_COOKIE, type StandinErrorCode } from '../../shared/protocol';
+import { STANDIN_ERROR_STATUS, type StandinErrorCode } from '../../shared/protocol/error-codes';
+import { HEADER, TUNNEL_COOKIE } from '../../shared/protocol/headers';
+import { NO_TUNNEL_NAME, PATHS } from '../../shared/protocol/paths';
 import { readCookie } from './read-cookie';
 
 /** What the page says about one error. */

@@ -9,7 +9,8 @@
 import type { IncomingMessage } from 'node:http';
 import { connectionTokens, HOP_BY_HOP_HEADERS } from '../../shared/http-headers';
 import { randomHex } from '../../shared/random-ids';
-import { HEADER, VIA_VALUE, type RawHeaders } from '../../shared/protocol';
+import { HEADER, VIA_VALUE } from '../../shared/protocol/headers';
+import type { RawHeaders } from '../../shared/protocol/messages';
 import { forwardedHost, forwardedProto, peerOf } from './trusted-proxies';
 
 /** Moved to shared/ so the client logs the same fields; re-exported for the server's callers. */

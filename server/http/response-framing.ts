@@ -1,6 +1,6 @@
 /**
  * The head of an app's response as it may go to a browser, derived from what the client reports
- * (shared/protocol.ts AppResponseMeta), which standin does not trust: a client (or an app behind
+ * (AppResponseMeta in shared/protocol/messages.ts), which standin does not trust: a client (or an app behind
  * it) could otherwise split a response, declare one length and send another, or answer a plain
  * request with an interim status, and so smuggle a second response to the next user of a
  * keep-alive proxy connection in front of standin.
@@ -20,7 +20,7 @@
  */
 
 import { connectionTokens, HOP_BY_HOP_HEADERS } from '../../shared/http-headers';
-import type { RawHeaders } from '../../shared/protocol';
+import type { RawHeaders } from '../../shared/protocol/messages';
 
 /** What the client reported about the app's response head. */
 export interface ReportedResponseHead {

@@ -1,13 +1,14 @@
 /**
  * The app's response trailers written after the body to the browser: those of a whole response
  * come in its meta (AppResponseMeta.trailers), those of a streamed one in the frame that closes
- * its chunked body (shared/body-chunks.ts). Node sends trailers only on a chunked response, which
+ * its chunked body (shared/protocol/body-chunks.ts). Node sends trailers only on a chunked response, which
  * is what an app that sent trailers used (its Content-Length, if any, never reaches the browser
  * alongside them).
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { parseTrailersMeta, type AppResponseMeta, type RawHeaders } from '../../shared/protocol';
+import { parseTrailersMeta } from '../../shared/protocol/message-codecs';
+import type { AppResponseMeta, RawHeaders } from '../../shared/protocol/messages';
 import type { FramedResponseHead } from './response-framing';
 
 /**

@@ -8,8 +8,8 @@
 import { performance } from 'node:perf_hooks';
 import { newUuid } from '../../shared/random-ids';
 import type { Logger } from '../../shared/logger';
-import type { ProbeResultMeta } from '../../shared/protocol';
-import type { HealthStatus } from '../../shared/status-api';
+import type { ProbeResultMeta } from '../../shared/protocol/messages';
+import type { HealthStatus } from '../../shared/protocol/status-api';
 import { HealthHistory, historyCapacityFor, type HealthCheck } from './health-history';
 import type { Tunnel } from '../core/tunnel';
 import type { TunnelRegistry } from '../core/tunnel-registry';

@@ -2,7 +2,7 @@
  * POST /_standin/v1/tunnels/<name>/outbound: a local app's call to an in-cluster service,
  * brought by its client's cluster proxy. The server checks the caller's session, the
  * --outbound-allow rules and the address policy, makes the call, and streams the service's
- * answer back framed (shared/outbound-protocol.ts). Bodies stream both ways with backpressure
+ * answer back framed (shared/protocol/outbound.ts). Bodies stream both ways with backpressure
  * (pipe); nothing is buffered whole. Each call gets one access log line and its metrics when
  * it ends, however it ends.
  *
@@ -15,7 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { TunnelError } from '../../shared/errors';
 import { withoutHopByHop } from '../../shared/http-headers';
 import type { Logger } from '../../shared/logger';
-import { encodeFrame, readFrame } from '../../shared/wire-frame';
+import { encodeFrame, readFrame } from '../../shared/protocol/wire-frame';
 import {
   OUTBOUND_ERROR_STATUS,
   parseOutboundRequestMeta,
@@ -23,8 +23,8 @@ import {
   type OutboundErrorCode,
   type OutboundRequestMeta,
   type OutboundResponseMeta,
-} from '../../shared/outbound-protocol';
-import { HEADER } from '../../shared/protocol';
+} from '../../shared/protocol/outbound';
+import { HEADER } from '../../shared/protocol/headers';
 import { traceFields } from '../../shared/trace-fields';
 import { replyError } from '../core/control-reply';
 import type { ServerContext } from '../server-context';

@@ -6,7 +6,7 @@
  */
 
 import { Counter, Histogram, type Registry } from 'prom-client';
-import type { OutboundErrorCode } from '../../shared/outbound-protocol';
+import type { OutboundErrorCode } from '../../shared/protocol/outbound';
 
 /** Most distinct destination label values; a Prometheus series per value must stay bounded. */
 export const MAX_DESTINATION_LABELS = 200;

@@ -14,7 +14,9 @@
 
 import type { Logger } from '../../shared/logger';
 import { randomHex } from '../../shared/random-ids';
-import { SESSION_END_REASONS, TUNNEL_NAME_PATTERN, type RegisterRequest, type SessionEndReason } from '../../shared/protocol';
+import type { RegisterRequest } from '../../shared/protocol/messages';
+import { TUNNEL_NAME_PATTERN } from '../../shared/protocol/paths';
+import { SESSION_END_REASONS, type SessionEndReason } from '../../shared/protocol/session-end';
 import { InMemoryNameClaimStore, type NameClaim, type NameClaimStore } from '../identity/name-claims';
 import { InMemoryPortPool, type PortPool, type Reservation } from '../core/port-pool';
 import { Tunnel } from '../core/tunnel';

@@ -4,7 +4,7 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ControlErrorCode } from '../../shared/protocol';
+import type { ControlErrorCode } from '../../shared/protocol/error-codes';
 import { replyError } from '../core/control-reply';
 import { escapeHtml } from '../http/error-page';
 

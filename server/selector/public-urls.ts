@@ -4,7 +4,8 @@
  * at all), so it builds the links and the client and the dashboard show exactly these.
  */
 
-import { TUNNEL_NAME_PATTERN, type PublicUrls } from '../../shared/protocol';
+import type { PublicUrls } from '../../shared/protocol/messages';
+import { TUNNEL_NAME_PATTERN } from '../../shared/protocol/paths';
 
 /** How browsers reach this server, from --site, --host-url and --port-url. */
 export interface PublicUrlSettings {

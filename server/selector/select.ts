@@ -11,7 +11,8 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { NO_TUNNEL_NAME, SELECT_PREFIX, TUNNEL_COOKIE, TUNNEL_NAME_PATTERN } from '../../shared/protocol';
+import { TUNNEL_COOKIE } from '../../shared/protocol/headers';
+import { NO_TUNNEL_NAME, SELECT_PREFIX, TUNNEL_NAME_PATTERN } from '../../shared/protocol/paths';
 import { replyError } from '../core/control-reply';
 import { replyToBrowserOrScript } from './browser-notice';
 import { sendStandinError } from '../http/error-page';

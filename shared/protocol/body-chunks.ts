@@ -6,12 +6,14 @@
  *
  *     <length>\n<length bytes of body> ... 0\n<length of the JSON>\n{"kind":"trailers","trailers":[...]}
  *
- * Lengths are ASCII decimal, like the metadata frame's (shared/wire-frame.ts). The body bytes are
+ * Lengths are ASCII decimal, like the metadata frame's (wire-frame.ts). The body bytes are
  * passed on as slices of what arrives, never copied or buffered whole, so backpressure is kept.
  */
 
-import { ProtocolError } from './errors';
-import { encodeMeta, MAX_META_FRAME_BYTES, type RawHeaders } from './protocol';
+import { ProtocolError } from '../errors';
+import { MAX_META_FRAME_BYTES } from './limits';
+import { encodeMeta } from './message-codecs';
+import type { RawHeaders } from './messages';
 import { encodeFrame } from './wire-frame';
 
 /** Largest body chunk; the encoder splits bigger ones, the reader refuses them. */

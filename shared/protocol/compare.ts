@@ -16,13 +16,8 @@
  */
 
 import http from 'node:http';
-import { ProtocolError } from './errors';
-import type { RawHeaders } from './protocol';
-
-/** Path of the compare endpoint of tunnel `name`. */
-export function comparePath(name: string): string {
-  return `/_standin/v1/tunnels/${name}/compare`;
-}
+import { ProtocolError } from '../errors';
+import type { RawHeaders } from './messages';
 
 /** The largest request body a comparison sends (an edited replay's bound). */
 export const MAX_COMPARE_REQUEST_BODY_BYTES = 1024 * 1024;

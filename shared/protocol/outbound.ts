@@ -16,13 +16,9 @@
  * connection's headers with the app's data.
  */
 
-import { ProtocolError } from './errors';
-import { REQUEST_ID_PATTERN, type RawHeaders } from './protocol';
-
-/** Path of the outbound endpoint of tunnel `name`. */
-export function outboundPath(name: string): string {
-  return `/_standin/v1/tunnels/${name}/outbound`;
-}
+import { ProtocolError } from '../errors';
+import type { RawHeaders } from './messages';
+import { REQUEST_ID_PATTERN } from './paths';
 
 /** What a cluster proxy sends at the start of an outbound POST body. */
 export interface OutboundRequestMeta {

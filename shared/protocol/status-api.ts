@@ -9,7 +9,7 @@
  * - DELETE /_standin/api/tunnels/<name>        → 200 TunnelStatus of the stopped tunnel (admin)
  */
 
-import type { PublicUrls } from './protocol';
+import type { PublicUrls } from './messages';
 
 /** Paths of the status API. */
 export const STATUS_PATHS = {

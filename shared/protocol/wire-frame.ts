@@ -1,5 +1,5 @@
 /**
- * The metadata frame at the start of every poll answer and respond POST body (shared/protocol.ts):
+ * The metadata frame at the start of every poll answer and respond POST body (messages.ts):
  *
  *     <length of the JSON in bytes, ASCII decimal>\n<JSON><raw body bytes ...>
  *
@@ -13,8 +13,8 @@
  */
 
 import type { Readable } from 'node:stream';
-import { ProtocolError } from './errors';
-import { MAX_META_FRAME_BYTES } from './protocol';
+import { ProtocolError } from '../errors';
+import { MAX_META_FRAME_BYTES } from './limits';
 
 /** Most digits the length prefix may have (MAX_META_FRAME_BYTES has 6). */
 const MAX_PREFIX_DIGITS = 7;

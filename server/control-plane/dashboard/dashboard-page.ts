@@ -1,12 +1,12 @@
 /**
  * The dashboard at GET /_standin/: one static HTML page with inline CSS and JS (no build step,
- * nothing to install) that reads the open status API (shared/status-api.ts) every few seconds and
+ * nothing to install) that reads the open status API (shared/protocol/status-api.ts) every few seconds and
  * draws a card per tunnel. When the server wants a token (--status-access), the page asks for it
  * once in a form, keeps it in the tab's sessionStorage, and sends it with every call, "Test now"
  * and "Stop" included.
  */
 
-import { LIST_HISTORY_LENGTH, STATUS_PATHS } from '../../../shared/status-api';
+import { LIST_HISTORY_LENGTH, STATUS_PATHS } from '../../../shared/protocol/status-api';
 import { DASHBOARD_SCRIPT } from './dashboard-script';
 import { DASHBOARD_STYLE } from './dashboard-style';
 
