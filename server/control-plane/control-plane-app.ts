@@ -4,6 +4,7 @@
  */
 
 import express from 'express';
+import { PATHS } from '../../shared/protocol/paths';
 import type { ServerContext } from '../server-context';
 import { renderDashboardPage } from './dashboard/dashboard-page';
 import { createStatusRouter } from './status-routes';
@@ -11,7 +12,7 @@ import { createStatusRouter } from './status-routes';
 export function createApp(ctx: ServerContext): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  app.get('/_standin/healthz', (_req, res) => {
+  app.get(PATHS.healthz, (_req, res) => {
     res.type('text/plain').send('ok\n');
   });
   app.get('/_standin/readyz', (_req, res) => {

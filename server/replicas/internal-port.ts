@@ -8,7 +8,7 @@
 
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
-import { TUNNEL_NAME_PATTERN } from '../../shared/protocol/paths';
+import { CLIENT_API_PREFIX, TUNNEL_NAME_PATTERN } from '../../shared/protocol/paths';
 import { createInternalClientApi } from '../client-api/client-api';
 import { replyError } from '../core/control-reply';
 import { createHttpListener } from '../listeners/http-listener';
@@ -52,7 +52,7 @@ export function createInternalListener(ctx: ServerContext, clusterSecret: string
       const probe = PROBE_PATH.exec(path);
       if (probe && req.method === 'POST') return void answerProbe(ctx, probe[1], res);
       if (path.startsWith(ANSWER_PREFIX)) {
-        req.url = `/_standin/v1/${path.slice(ANSWER_PREFIX.length)}`;
+        req.url = `${CLIENT_API_PREFIX}${path.slice(ANSWER_PREFIX.length)}`;
         return clientApi(req, res);
       }
       req.resume();

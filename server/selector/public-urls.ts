@@ -5,7 +5,7 @@
  */
 
 import type { PublicUrls } from '../../shared/protocol/messages';
-import { TUNNEL_NAME_PATTERN } from '../../shared/protocol/paths';
+import { PATHS, TUNNEL_NAME_PATTERN } from '../../shared/protocol/paths';
 
 /** How browsers reach this server, from --site, --host-url and --port-url. */
 export interface PublicUrlSettings {
@@ -26,7 +26,7 @@ export function publicUrlsFor(settings: PublicUrlSettings, name: string, port: n
   const urls: PublicUrls = {};
   // Names are DNS labels (checked at registration); checked again because they end up in links.
   if (!TUNNEL_NAME_PATTERN.test(name)) return urls;
-  if (settings.site) urls.select = new URL(`/_standin/select/${name}`, settings.site).href;
+  if (settings.site) urls.select = new URL(PATHS.select(name), settings.site).href;
   if (settings.hostUrlTemplate) urls.host = new URL(settings.hostUrlTemplate.replaceAll('{name}', name)).href;
   if (port !== null) {
     const portUrl = settings.portUrlTemplate ? settings.portUrlTemplate.replaceAll('{port}', String(port)) : defaultPortUrl(requestHost, port);
