@@ -29,7 +29,11 @@ test('registration is its own path, with or without a query, and names no tunnel
 
 test('segments come back as sent, for the server to validate', () => {
   expect(parseTunnelPath('/_standin/v1/tunnels/NOT_A_LABEL/poll')).toEqual({ endpoint: 'poll', name: 'NOT_A_LABEL' });
-  expect(parseTunnelPath('/_standin/v1/tunnels/a/responses/not-a-uuid')).toEqual({ endpoint: 'respond', name: 'a', requestId: 'not-a-uuid' });
+  expect(parseTunnelPath('/_standin/v1/tunnels/a/responses/not-a-uuid')).toEqual({
+    endpoint: 'respond',
+    name: 'a',
+    requestId: 'not-a-uuid',
+  });
 });
 
 test.each([

@@ -69,19 +69,28 @@ export interface TunnelPath {
 
 /** The endpoint each suffix names (respond's is told apart by the request id segment after it). */
 const ENDPOINT_BY_SUFFIX: ReadonlyMap<string, TunnelEndpoint> = new Map(
-  (Object.keys(TUNNEL_ENDPOINT_SUFFIX) as TunnelEndpoint[]).filter((endpoint) => endpoint !== 'respond').map((endpoint) => [TUNNEL_ENDPOINT_SUFFIX[endpoint], endpoint]),
+  (Object.keys(TUNNEL_ENDPOINT_SUFFIX) as TunnelEndpoint[])
+    .filter((endpoint) => endpoint !== 'respond')
+    .map((endpoint) => [TUNNEL_ENDPOINT_SUFFIX[endpoint], endpoint]),
 );
 
 const escapeForRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
+/** A path segment: anything but `/` and `?`. */
+const SEGMENT = '([^/?]+)';
+
+/** The suffixes that end a path on their own (all but release's empty one and respond's). */
+const PLAIN_SUFFIXES = [...ENDPOINT_BY_SUFFIX.keys()]
+  .filter((suffix) => suffix !== '')
+  .map(escapeForRegExp)
+  .join('|');
+
 /**
- * `/_standin/v1/tunnels/<name>[<suffix>][/]`, then an optional query; a segment is anything but
- * `/` and `?`. Built from TUNNEL_ENDPOINT_SUFFIX, so every path PATHS builds is matched.
+ * `/_standin/v1/tunnels/<name>[<suffix>][/]`, then an optional query. Built from
+ * TUNNEL_ENDPOINT_SUFFIX, so every path PATHS builds is matched.
  */
 const TUNNEL_PATH_PATTERN = new RegExp(
-  `^${escapeForRegExp(TUNNELS_PATH)}/([^/?]+)` +
-    `(?:${escapeForRegExp(TUNNEL_ENDPOINT_SUFFIX.respond)}/([^/?]+)|(${[...ENDPOINT_BY_SUFFIX.keys()].filter((suffix) => suffix !== '').map(escapeForRegExp).join('|')}))?` +
-    `/?(?:\\?.*)?$`,
+  `^${escapeForRegExp(TUNNELS_PATH)}/${SEGMENT}(?:${escapeForRegExp(TUNNEL_ENDPOINT_SUFFIX.respond)}/${SEGMENT}|(${PLAIN_SUFFIXES}))?/?(?:\\?.*)?$`,
 );
 
 /** Takes a request URL apart into the tunnel endpoint it names, or undefined when it names none. */
