@@ -120,6 +120,9 @@ test('/_standin/metrics has the standin_ metrics in Prometheus text format', asy
   ]) {
     expect(response.text).toContain(name);
   }
+  // The gauge has one series per state the server can hold a tunnel in, none for states it never reports.
+  const stateSeries = [...response.text.matchAll(/^standin_tunnels\{state="([a-z]+)"\}/gm)].map((match) => match[1]);
+  expect(stateSeries.sort()).toEqual(['active', 'pending', 'stopped']);
 });
 
 function countingApp(): http.RequestListener {

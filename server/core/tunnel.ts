@@ -10,8 +10,8 @@ import { RecentRequests } from '../observability/recent-requests';
 import { OpenUpgrades } from './open-upgrades';
 import { TunnelSession, type SessionEndReason, type SessionLimits } from './tunnel-session';
 
-/** Lifecycle state of a tunnel. */
-export type TunnelState = 'pending' | 'active' | 'stopping' | 'stopped' | 'error';
+/** Lifecycle state of a tunnel: `pending` until its client's first poll, then `active`, `stopped` at the end (the stop cascade runs in one tick, so there is no state in between). */
+export type TunnelState = 'pending' | 'active' | 'stopped';
 
 /** What a tunnel needs to know of the other replicas, in replica mode. */
 export interface ReplicaView {

@@ -5,14 +5,15 @@
  */
 
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { HealthStatus, TunnelStateName } from '../../shared/status-api';
+import type { HealthStatus } from '../../shared/status-api';
 import type { BrowserRequest } from '../core/browser-request';
 import type { HandedRequests } from '../core/handed-requests';
 import type { HealthCheck } from '../lifecycle/health-history';
 import type { HealthMonitor } from '../lifecycle/health-monitor';
 import type { TunnelRegistry } from '../core/tunnel-registry';
+import type { TunnelState } from '../core/tunnel';
 
-const STATES: TunnelStateName[] = ['pending', 'active', 'stopping', 'stopped', 'error'];
+const STATES: TunnelState[] = ['pending', 'active', 'stopped'];
 const HEALTHS: HealthStatus[] = ['healthy', 'degraded', 'down', 'unknown'];
 
 /** The `outcome` label of standin_request_duration_seconds. */
