@@ -5,6 +5,7 @@
  */
 
 import http from 'node:http';
+import type { TunnelStatus } from '../shared/status-api';
 import { eventually, httpRequest } from './helpers/http';
 import { startLocalApp, type LocalApp } from './helpers/local-app';
 import { startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
@@ -30,7 +31,7 @@ afterAll(async () => {
   await app?.close();
 });
 
-async function health(name = 'checked'): Promise<Record<string, any>> {
+async function health(name = 'checked'): Promise<TunnelStatus['health']> {
   const response = await httpRequest(`${server.url}/_standin/api/tunnels/${name}`);
   return JSON.parse(response.text).health;
 }
