@@ -5,7 +5,7 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { TunnelError } from '../../shared/errors';
+import { StandinError } from '../../shared/errors';
 import { expectProtocolVersion, HEADER, PATHS, REQUEST_ID_PATTERN, TUNNEL_NAME_PATTERN } from '../../shared/protocol';
 import { replyError } from '../core/control-reply';
 import { continueAfterResponse, handlePoll } from './poll';
@@ -103,7 +103,7 @@ function checkProtocolHeader(req: IncomingMessage): void {
 }
 
 function replyWithError(ctx: ServerContext, res: ServerResponse, error: unknown): void {
-  if (error instanceof TunnelError) {
+  if (error instanceof StandinError) {
     const status = error.code === 'payload_too_large' ? 413 : 400;
     replyError(res, status, error.code === 'payload_too_large' ? 'payload_too_large' : 'bad_request', error.message);
     return;

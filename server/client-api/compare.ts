@@ -20,7 +20,7 @@ import {
   type CompareRequest,
   type CompareResponse,
 } from '../../shared/compare-protocol';
-import { TunnelError } from '../../shared/errors';
+import { StandinError } from '../../shared/errors';
 import { withoutHopByHop } from '../../shared/http-headers';
 import { HEADER, type RawHeaders } from '../../shared/protocol';
 import { newUuid } from '../../shared/random-ids';
@@ -46,7 +46,7 @@ export async function handleCompare(ctx: ServerContext, name: string, req: http.
   }
   const timeoutMs = ctx.config.requestTimeoutMs;
   // Bounded: a caller that stalls mid-body cannot hold the route (the JSON is small).
-  const bodyTimer = setTimeout(() => req.destroy(new TunnelError('bad_request', 'compare body did not arrive in time')), timeoutMs).unref();
+  const bodyTimer = setTimeout(() => req.destroy(new StandinError('bad_request', 'compare body did not arrive in time')), timeoutMs).unref();
   let request: CompareRequest;
   try {
     request = parseCompareRequest(await readJsonBody(req, MAX_COMPARE_REQUEST_JSON_BYTES));
