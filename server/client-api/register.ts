@@ -33,7 +33,7 @@ export async function handleRegister(ctx: ServerContext, caller: Caller, req: In
 /** Decides on the name, port and session of one registration, and answers it. */
 async function register(ctx: ServerContext, caller: Caller, registration: RegisterRequest, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const existing = ctx.registry.get(registration.name);
-  const activity = { live: existing !== undefined && existing.state !== 'stopped', lastSeenAt: existing?.lastSeenAt };
+  const activity = { live: existing !== undefined && existing.state !== 'stopped', lastPollAt: existing?.lastPollAt };
   const decision = decideNameClaim(ctx.claims, caller, registration.name, registration.claimKey, activity, ctx.config.claimTtlMs);
   if (!decision.allowed) {
     ctx.logger.warn('registration refused', { tunnel: registration.name, error: decision.code, user: caller.user ?? undefined, source: req.socket.remoteAddress });

@@ -88,8 +88,8 @@ export class Tunnel {
     if (this.state === 'pending') this.state = 'active';
   }
 
-  /** When the client was last heard from, ms since epoch. */
-  get lastSeenAt(): number {
+  /** When the client last polled, ms since epoch (the status API's `lastSeenAt`). */
+  get lastPollAt(): number {
     return this.session.lastPollAt;
   }
 
