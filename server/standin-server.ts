@@ -105,7 +105,7 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
     onRequest: createMainPortHandler(context),
     onUpgrade: (req, socket, head) => mainPortUpgrades.handle(req, socket, head),
   });
-  // Keepalive probes notice a control connection whose peer vanished without a FIN or RST.
+  // Keepalive probes notice a client's connection whose peer vanished without a FIN or RST.
   mainServer.on('connection', (socket) => socket.setKeepAlive(true, 15_000));
   const mainPort = await listen(mainServer, config.listenPort, config.bindAddress);
   const mainPortClosed = new Promise<void>((resolve) => mainServer.once('close', () => resolve()));

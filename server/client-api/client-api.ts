@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { StandinError } from '../../shared/errors';
 import { expectProtocolVersion, HEADER, PATHS, REQUEST_ID_PATTERN, TUNNEL_NAME_PATTERN } from '../../shared/protocol';
-import { replyError } from '../core/control-reply';
+import { replyError } from '../core/json-reply';
 import { continueAfterResponse, handlePoll } from './poll';
 import { OutboundCaller } from '../outbound/outbound-call';
 import { handleCompare } from './compare';

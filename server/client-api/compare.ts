@@ -25,7 +25,7 @@ import { withoutHopByHop } from '../../shared/http-headers';
 import { HEADER, type RawHeaders } from '../../shared/protocol';
 import { newUuid } from '../../shared/random-ids';
 import { loggedPath } from '../../shared/trace-fields';
-import { replyError, replyJson } from '../core/control-reply';
+import { replyError, replyJson } from '../core/json-reply';
 import { fallbackRequestOptions } from '../data-path/fallback-proxy';
 import { readJsonBody } from './read-json-body';
 import type { ServerContext } from '../server-context';

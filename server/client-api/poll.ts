@@ -2,7 +2,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HEADER, MAX_POLLS_PER_SESSION } from '../../shared/protocol';
-import { replyError, replyNoContent } from '../core/control-reply';
+import { replyError, replyNoContent } from '../core/json-reply';
 import type { ServerContext } from '../server-context';
 import { replyEnded, replyPollElsewhere } from '../core/tunnel-session';
 

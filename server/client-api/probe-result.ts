@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HEADER, parseProbeResultMeta } from '../../shared/protocol';
 import { readFrame } from '../../shared/wire-frame';
-import { replyError } from '../core/control-reply';
+import { replyError } from '../core/json-reply';
 import type { ServerContext } from '../server-context';
 import { continueAfterResponse } from './poll';
 

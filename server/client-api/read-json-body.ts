@@ -3,7 +3,7 @@
 import type { IncomingMessage } from 'node:http';
 import { ProtocolError, StandinError } from '../../shared/errors';
 
-/** The body is larger than the control API accepts (answered 413). */
+/** The body is larger than the client API accepts (answered 413). */
 export class PayloadTooLargeError extends StandinError {
   override name = 'PayloadTooLargeError';
   constructor(maxBytes: number) {

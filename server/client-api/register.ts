@@ -2,7 +2,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { MAX_CONTROL_BODY_BYTES, parseRegisterRequest, PROTOCOL_FEATURES, PROTOCOL_VERSION, type RegisterRequest, type RegisterResponse } from '../../shared/protocol';
-import { replyError, replyJson } from '../core/control-reply';
+import { replyError, replyJson } from '../core/json-reply';
 import type { Caller } from '../identity/caller';
 import { decideNameClaim } from '../identity/name-ownership';
 import { checkTunnelQuota } from '../identity/tunnel-quota';

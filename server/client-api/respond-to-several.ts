@@ -10,7 +10,7 @@ import { addAppTrailers } from '../http/response-trailers';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HEADER, parseResponseGroupMeta, type GroupedResponse } from '../../shared/protocol';
 import { readFrame } from '../../shared/wire-frame';
-import { replyError } from '../core/control-reply';
+import { replyError } from '../core/json-reply';
 import { GroupBodies } from './group-bodies';
 import type { ServerContext } from '../server-context';
 import type { Arrival } from '../data-path/arrival';

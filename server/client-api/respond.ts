@@ -13,7 +13,7 @@ import { HEADER, MAX_HEAD_BYTES, MAX_INTERIM_RESPONSES, parseRespondFrame, type 
 import { readFrame } from '../../shared/wire-frame';
 import { writeInterimResponse } from '../http/interim-response';
 import type { BrowserRequest } from '../core/browser-request';
-import { replyError } from '../core/control-reply';
+import { replyError } from '../core/json-reply';
 import type { ServerContext } from '../server-context';
 import { continueAfterResponse } from './poll';
 import { handleProbeResult } from './probe-result';

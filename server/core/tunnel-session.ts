@@ -19,7 +19,7 @@ import {
   type SessionEndReason,
 } from '../../shared/protocol';
 import type { BrowserRequest } from './browser-request';
-import { replyJson, replyNoContent } from './control-reply';
+import { replyJson, replyNoContent } from './json-reply';
 import type { HandedRequests } from './handed-requests';
 import { SessionLiveness } from './session-liveness';
 

@@ -14,7 +14,7 @@ import { getHeader } from '../../shared/http-headers';
 import { encodeFrame } from '../../shared/wire-frame';
 import { encodeMeta, HEADER, type RawHeaders, type RequestMeta, type ResponseMeta, type StandinErrorCode } from '../../shared/protocol';
 import { BrowserRequest, type UpgradeHandshake } from '../core/browser-request';
-import { replyNoContent } from '../core/control-reply';
+import { replyNoContent } from '../core/json-reply';
 import { sendStandinError } from '../http/error-page';
 import type { Closable } from '../core/open-upgrades';
 import { keepOpenWhileIdle } from '../listeners/http-listener';

@@ -26,7 +26,7 @@ import {
 } from '../../shared/outbound-protocol';
 import { HEADER } from '../../shared/protocol';
 import { traceFields } from '../../shared/trace-fields';
-import { replyError } from '../core/control-reply';
+import { replyError } from '../core/json-reply';
 import type { ServerContext } from '../server-context';
 import { buildOutboundHeaders } from './outbound-headers';
 import {

@@ -13,7 +13,7 @@ import { connectionTokens, HOP_BY_HOP_HEADERS } from '../../shared/http-headers'
 import { newUuid } from '../../shared/random-ids';
 import type { Logger } from '../../shared/logger';
 import { HEADER, type RawHeaders } from '../../shared/protocol';
-import { replyError } from '../core/control-reply';
+import { replyError } from '../core/json-reply';
 import { sendStandinError } from '../http/error-page';
 import { sendContinueIfAwaited } from '../http/expect-continue';
 import { joinSockets } from '../data-path/fallback-upgrade';

@@ -12,7 +12,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { NO_TUNNEL_NAME, SELECT_PREFIX, TUNNEL_COOKIE, TUNNEL_NAME_PATTERN } from '../../shared/protocol';
-import { replyError } from '../core/control-reply';
+import { replyError } from '../core/json-reply';
 import { replyToBrowserOrScript } from './browser-notice';
 import { sendStandinError } from '../http/error-page';
 import { newUuid } from '../../shared/random-ids';
