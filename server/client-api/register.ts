@@ -7,6 +7,7 @@ import type { Caller } from '../identity/caller';
 import { decideNameClaim } from '../identity/name-ownership';
 import { checkTunnelQuota } from '../identity/tunnel-quota';
 import { readJsonBody } from './read-json-body';
+import { noFreePortMessage } from './no-free-port';
 import type { ServerContext } from '../server-context';
 import { publicUrlsFor } from '../selector/public-urls';
 import { Tunnel } from '../core/tunnel';
@@ -47,7 +48,8 @@ async function register(ctx: ServerContext, caller: Caller, registration: Regist
   }
   const port = await reservePort(ctx, registration);
   if (port === undefined) {
-    replyError(res, 503, 'no_free_port', `every port in ${describeRange(ctx)} is held by a live tunnel; stop one or widen --ports`);
+    const range = ctx.config.tunnelPorts;
+    replyError(res, 503, 'no_free_port', noFreePortMessage(describeRange(ctx), range ? range.to - range.from + 1 : null, ctx.portPool?.retiredPorts() ?? []));
     return;
   }
   ctx.claims.set(decision.claim);
