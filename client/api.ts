@@ -12,7 +12,7 @@
  */
 
 import { EventEmitter } from 'node:events';
-import { ConfigError, TunnelError } from '../shared/errors';
+import { ConfigError, StandinError } from '../shared/errors';
 import { createLogger, type LogFormat, type LogLevel } from '../shared/logger';
 import { configFromOptions } from './cli/connect-args';
 import { deriveTunnelName } from './cli/config';
@@ -21,7 +21,9 @@ import type { RequestRecord } from './inspector/request-capture';
 import { Terminal } from './cli/terminal';
 import type { TunnelEnd } from './session/tunnel-client';
 
-export { AuthRefusedError, ConfigError, ProtocolMismatchError, SessionEndedError, TunnelClosedError, TunnelError } from '../shared/errors';
+export { AuthRefusedError, ConfigError, ProtocolMismatchError, SessionEndedError, StandinError, TunnelClosedError } from '../shared/errors';
+/** The first name of StandinError (the same class), so `instanceof TunnelError` in existing scripts keeps working. */
+export { StandinError as TunnelError } from '../shared/errors';
 export type { RequestRecord as TunnelRequest } from './inspector/request-capture';
 export type { TunnelEnd } from './session/tunnel-client';
 export type { TunnelUrls } from './session/live-tunnel';
@@ -62,7 +64,7 @@ export interface TunnelEvents {
   /** A request finished (the browser got its answer), with its ids, heads, timings and status. */
   request: [request: RequestRecord];
   /** The tunnel stopped: `error` says why when it was not close() (expired, stopped by an admin, …). */
-  close: [error: TunnelError | undefined];
+  close: [error: StandinError | undefined];
 }
 
 /** A live tunnel. */
@@ -75,7 +77,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     super();
     live.onRequest((record) => this.emit('request', record));
     this.closed = live.ended.then((end) => {
-      this.emit('close', end.kind === 'stopped' ? undefined : asTunnelError(end));
+      this.emit('close', end.kind === 'stopped' ? undefined : asStandinError(end));
       return end;
     });
   }
@@ -108,7 +110,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
 /**
  * Registers a tunnel and resolves once it is live. Rejects with ConfigError (code config_error),
  * AuthRefusedError (unauthorized), ProtocolMismatchError (protocol_mismatch), TunnelClosedError
- * (closed: `signal` aborted first) or a TunnelError with the server's code (e.g. name_taken).
+ * (closed: `signal` aborted first) or a StandinError with the server's code (e.g. name_taken).
  */
 export async function connect(options: ConnectOptions & { signal?: AbortSignal }): Promise<Tunnel> {
   if (typeof options !== 'object' || options === null) throw new ConfigError('connect() takes an options object: { target, server, … }');
@@ -126,6 +128,6 @@ export async function connect(options: ConnectOptions & { signal?: AbortSignal }
   return new Tunnel(await startTunnel({ config, logger, terminal, signal }));
 }
 
-function asTunnelError(end: Exclude<TunnelEnd, { kind: 'stopped' }>): TunnelError {
-  return end.error instanceof TunnelError ? end.error : new TunnelError('connection_lost', end.error.message, { cause: end.error });
+function asStandinError(end: Exclude<TunnelEnd, { kind: 'stopped' }>): StandinError {
+  return end.error instanceof StandinError ? end.error : new StandinError('connection_lost', end.error.message, { cause: end.error });
 }

@@ -8,7 +8,7 @@ import net from 'node:net';
 import type { Argv } from 'yargs';
 import { durationError, parseDurationMs } from '../shared/duration';
 import { ConfigError } from '../shared/errors';
-import { defaultLogFormat, LOG_LEVELS, type LogFormat, type LogLevel } from '../shared/logger';
+import { DEFAULT_LOG_LEVEL, defaultLogFormat, LOG_LEVELS, type LogFormat, type LogLevel } from '../shared/logger';
 import { MAX_HEAD_BYTES } from '../shared/protocol/limits';
 import { parseUrlFlag } from '../shared/url-flag';
 import { checkUrlTemplate, type PublicUrlSettings } from './selector/public-urls';
@@ -133,7 +133,7 @@ export function serverOptions<T>(yargs: Argv<T>) {
     .option('outbound-allow', { type: 'string', array: true, description: 'Destinations local apps may call through --cluster-proxy: host globs with an optional port, like *.svc.cluster.local api.internal:8080 (several after one flag, or comma-separated)', defaultDescription: 'none: no outbound calls' })
     .option('outbound-allow-private', { type: 'boolean', default: false, description: 'Let outbound calls reach private and loopback addresses (in-cluster Services live there); link-local stays refused' })
     .option('log-format', { choices: ['json', 'pretty'] as const, description: 'Log format', defaultDescription: 'pretty on a terminal, else json' })
-    .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel, description: 'Log level' })
+    .option('log-level', { choices: LOG_LEVELS, default: DEFAULT_LOG_LEVEL, description: 'Log level' })
     .option('tokens-file', { type: 'string', description: 'Per-developer tokens: YAML "users: [{ name, tokenSha256, names?, admin? }]", re-read when it changes' })
     .option('oidc-issuer', { type: 'string', description: 'Accept bearer JWTs from this OpenID Connect issuer (verified against its JWKS)' })
     .option('oidc-audience', { type: 'string', description: 'The audience (aud) those JWTs must carry; required with --oidc-issuer' })

@@ -68,7 +68,8 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
   const replicas = config.replication ? new ReplicaMode(config.replication, config, logger, registry) : null;
   const portPool = replicas ? replicas.shared.portPool : config.tunnelPorts ? new InMemoryPortPool(config.tunnelPorts) : null;
   const handed = new HandedRequests();
-  const metrics = new StandinMetrics({ registry, handed, health: () => context.health });
+  const requestIds = replicas ? replicas.requestIds : new RequestIds();
+  const health = new HealthMonitor(registry, config.healthIntervalMs, logger, requestIds);
   const context: ServerContext = {
     config,
     logger,
@@ -82,14 +83,14 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
       logger,
       config.bindAddress,
     ),
-    health: new HealthMonitor(registry, config.healthIntervalMs, logger, (check) => metrics.observeHealthCheck(check), () => context.requestIds.next()),
-    metrics,
+    health,
+    metrics: new StandinMetrics({ registry, handed, health }),
     drain: new ServerDrain(),
     auth: new ClientAuthenticator(config, logger),
     claims: replicas ? replicas.shared.claims : new InMemoryNameClaimStore(),
     // Replicas must agree on the cookie key: a link opened on one replica is checked on another.
     privateAccess: new PrivateAccess(config.replication ? derivedKey(config.replication.clusterSecret, 'private-tunnel-cookies') : undefined),
-    requestIds: replicas ? replicas.requestIds : new RequestIds(),
+    requestIds,
     replicas,
   };
   await replicas?.start(context);
@@ -104,7 +105,7 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
     onRequest: createMainPortHandler(context),
     onUpgrade: (req, socket, head) => mainPortUpgrades.handle(req, socket, head),
   });
-  // Keepalive probes notice a control connection whose peer vanished without a FIN or RST.
+  // Keepalive probes notice a client's connection whose peer vanished without a FIN or RST.
   mainServer.on('connection', (socket) => socket.setKeepAlive(true, 15_000));
   const mainPort = await listen(mainServer, config.listenPort, config.bindAddress);
   const mainPortClosed = new Promise<void>((resolve) => mainServer.once('close', () => resolve()));

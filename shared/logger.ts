@@ -15,6 +15,9 @@ export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
 /** A level `--log-level` accepts. */
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/** --log-level when none is given. */
+export const DEFAULT_LOG_LEVEL: LogLevel = 'info';
+
 /** The logger type used everywhere; `child({ requestId, tunnel })` adds fields to every line. */
 export type Logger = winston.Logger;
 
@@ -59,7 +62,7 @@ function prettyFormat(): winston.Logform.Format {
       const details = Object.entries(fields)
         .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
         .join(' ');
-      return `${timestamp} ${level.padEnd(5)} ${message}${details ? `  ${details}` : ''}`;
+      return `${String(timestamp)} ${level.padEnd(5)} ${String(message)}${details ? `  ${details}` : ''}`;
     }),
   );
 }

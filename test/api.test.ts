@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
-import { AuthRefusedError, ConfigError, connect, TunnelError, type TunnelRequest } from '../client/api';
+import { AuthRefusedError, ConfigError, connect, StandinError, type TunnelRequest } from '../client/api';
 import { eventually, httpRequest } from './helpers/http';
 import { startLocalApp, type LocalApp } from './helpers/local-app';
 import { startServerProcess, type ServerProcess } from './helpers/processes';
@@ -84,10 +84,10 @@ test('an ES module script imports connect from "standin", serves a request throu
 });
 
 test('a CommonJS script requires "standin" and gets the same API', async () => {
-  const lines = await runScript('tunnel.cjs', `const { connect, TunnelError } = require('standin');\n(async () => {\n${scriptBody('api-cjs')}\n console.log(JSON.stringify({ errorClass: typeof TunnelError }));\n})();`);
+  const lines = await runScript('tunnel.cjs', `const { connect, StandinError, TunnelError } = require('standin');\n(async () => {\n${scriptBody('api-cjs')}\n console.log(JSON.stringify({ errorClass: typeof StandinError, oldNameIsSameClass: TunnelError === StandinError }));\n})();`);
   expect(lines[0]).toMatchObject({ name: 'api-cjs' });
   expect(lines[1]).toMatchObject({ status: 200, event: { path: '/hello?from=script', status: 200 } });
-  expect(lines[3]).toEqual({ errorClass: 'function' });
+  expect(lines[3]).toEqual({ errorClass: 'function', oldNameIsSameClass: true });
 });
 
 test('the package ships type declarations for its entry', () => {
@@ -100,11 +100,11 @@ test('the package ships type declarations for its entry', () => {
 test('failures reject with typed errors and stable codes', async () => {
   const refused = await connect({ target: app.port, server: server.url, token: 'wrong', name: 'api-refused', reconnect: false }).catch((error: unknown) => error);
   expect(refused).toBeInstanceOf(AuthRefusedError);
-  expect((refused as TunnelError).code).toBe('unauthorized');
+  expect((refused as StandinError).code).toBe('unauthorized');
 
   const badName = await connect({ target: app.port, server: server.url, name: 'Not A Label' }).catch((error: unknown) => error);
   expect(badName).toBeInstanceOf(ConfigError);
-  expect((badName as TunnelError).code).toBe('config_error');
+  expect((badName as StandinError).code).toBe('config_error');
 
   const unknownOption = await connect({ target: app.port, server: server.url, colour: 'blue' } as never).catch((error: unknown) => error);
   expect(unknownOption).toBeInstanceOf(ConfigError);
@@ -113,8 +113,8 @@ test('failures reject with typed errors and stable codes', async () => {
   const aborted = new AbortController();
   aborted.abort();
   const closedFirst = await connect({ target: app.port, server: server.url, token: 'api-secret', name: 'api-aborted', signal: aborted.signal }).catch((error: unknown) => error);
-  expect(closedFirst).toBeInstanceOf(TunnelError);
-  expect((closedFirst as TunnelError).code).toBe('closed');
+  expect(closedFirst).toBeInstanceOf(StandinError);
+  expect((closedFirst as StandinError).code).toBe('closed');
 });
 
 test('a Playwright test opens a tunnel with connect() and drives Chromium through it', async () => {

@@ -1,6 +1,7 @@
 /** The command line as a user meets it: exit codes, tokens, port mode, and standin's own errors. */
 
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { startLocalApp, echoHandler, type LocalApp } from './helpers/local-app';
@@ -122,6 +123,23 @@ test('when every port is held by a live tunnel, registration fails with a clear 
   expect(await second.exitedWithin()).toBe(1);
   expect(JSON.stringify(second.lines)).toContain(`every port in ${from}-${from} is held by a live tunnel`);
   await first.stop('SIGINT');
+});
+
+test('when another process holds every port, registration fails saying so, not blaming live tunnels', async () => {
+  const holder = await new Promise<net.Server>((resolve) => {
+    const held = net.createServer().listen(0, '0.0.0.0', () => resolve(held));
+  });
+  try {
+    const heldPort = (holder.address() as net.AddressInfo).port;
+    const running = await server(['--ports', `${heldPort}-${heldPort}`]);
+    const client = spawnStandin(['connect', String(app.port), '--server', running.url, '--name', 'crowded-out'], { HOME: tempHome() });
+    expect(await client.exitedWithin()).toBe(1);
+    const output = JSON.stringify(client.lines);
+    expect(output).toContain(`every port in ${heldPort}-${heldPort} is in use by another process (${heldPort})`);
+    expect(output).not.toContain('held by a live tunnel');
+  } finally {
+    holder.close();
+  }
 });
 
 test('an app that is not running gives 502 app_unreachable with a page saying what to do', async () => {

@@ -56,7 +56,7 @@ test('the dashboard shows every tunnel with state and health chips, port, time l
   await page.goto(`${server.url}/_standin/`);
   await page.waitForSelector(card('ada-shop-frontend'), { timeout: 10_000 });
   // Let a few health checks land, so the sparkline has a line and the chips have settled.
-  await eventually(async () => (await page.locator(`${card('ada-shop-frontend')} .spark path`).getAttribute('d'))?.split('L').length! >= 6, 20_000, 250);
+  await eventually(async () => ((await page.locator(`${card('ada-shop-frontend')} .spark path`).getAttribute('d'))?.split('L').length ?? 0) >= 6, 20_000, 250);
   await eventually(async () => (await page.textContent(`${card('grace-vite-5173')} .chip.health`)) === 'down', 20_000, 250);
 
   expect(await page.textContent(`${card('ada-shop-frontend')} .chip.state`)).toBe('active');

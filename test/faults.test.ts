@@ -126,7 +126,7 @@ test('a frozen network gives 503/504 within the request timeout, and the tunnel 
     proxy.thaw();
     const thawedAt = Date.now();
     await eventually(async () => (await tryRequest(`${client.publicUrl}/marker/after`, 3_000)).text === 'after', 20_000, 250);
-    measured['network frozen (no FIN/RST)'] = `first request ${during.status} ${during.headers['x-standin-error']} after ${seconds(during.ms)}; 503 tunnel_offline at once from ${seconds(offlineAfterMs)} after the freeze; serving again ${seconds(Date.now() - thawedAt)} after the thaw`;
+    measured['network frozen (no FIN/RST)'] = `first request ${during.status} ${String(during.headers['x-standin-error'])} after ${seconds(during.ms)}; 503 tunnel_offline at once from ${seconds(offlineAfterMs)} after the freeze; serving again ${seconds(Date.now() - thawedAt)} after the thaw`;
   } finally {
     await proxy.close();
   }
@@ -152,7 +152,7 @@ test('after a server SIGKILL and restart the client is back on the same port wit
   const reconnected = client.lines.find((line) => line.message === 'reconnected');
   expect(reconnected?.port).toBe(port);
   expect(typeof reconnected?.downSeconds).toBe('number');
-  measured['server SIGKILL + restart'] = `tunnel port refuses connections while down; same port ${port} serving ${seconds(recoveredMs)} after the new server listens (client down ${reconnected?.downSeconds} s)`;
+  measured['server SIGKILL + restart'] = `tunnel port refuses connections while down; same port ${port} serving ${seconds(recoveredMs)} after the new server listens (client down ${String(reconnected?.downSeconds)} s)`;
   await restarted.stop('SIGKILL');
 });
 

@@ -5,6 +5,7 @@
  */
 
 import http from 'node:http';
+import type { TunnelStatus } from '../shared/protocol/status-api';
 import { eventually, httpRequest } from './helpers/http';
 import { startLocalApp, type LocalApp } from './helpers/local-app';
 import { startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
@@ -30,7 +31,7 @@ afterAll(async () => {
   await app?.close();
 });
 
-async function health(name = 'checked'): Promise<Record<string, any>> {
+async function health(name = 'checked'): Promise<TunnelStatus['health']> {
   const response = await httpRequest(`${server.url}/_standin/api/tunnels/${name}`);
   return JSON.parse(response.text).health;
 }
@@ -120,6 +121,9 @@ test('/_standin/metrics has the standin_ metrics in Prometheus text format', asy
   ]) {
     expect(response.text).toContain(name);
   }
+  // The gauge has one series per state the server can hold a tunnel in, none for states it never reports.
+  const stateSeries = [...response.text.matchAll(/^standin_tunnels\{state="([a-z]+)"\}/gm)].map((match) => match[1]);
+  expect(stateSeries.sort()).toEqual(['active', 'pending', 'stopped']);
 });
 
 function countingApp(): http.RequestListener {

@@ -419,7 +419,7 @@ function readYaml(file: string): unknown[] {
 function parseFlags(args: readonly string[]): Map<string, string> {
   const flags = new Map<string, string>();
   for (let i = 0; i < args.length; i++) {
-    const arg = args[i] as string;
+    const arg = args[i];
     const equals = arg.indexOf('=');
     if (equals > 0) flags.set(arg.slice(0, equals), arg.slice(equals + 1));
     else flags.set(arg, args[++i] ?? '');
@@ -431,7 +431,7 @@ function parseFlags(args: readonly string[]): Map<string, string> {
 function networkPolicyFor(manifests: readonly Manifest[], labels: Record<string, string>): NetworkPolicy {
   const policies = manifests.filter((manifest): manifest is NetworkPolicy => manifest instanceof NetworkPolicy && Object.entries(manifest.spec?.podSelector.matchLabels ?? { none: 'none' }).every(([key, value]) => labels[key] === value));
   if (policies.length !== 1) throw new Error(`expected one NetworkPolicy for pods ${JSON.stringify(labels)}, found ${policies.length}`);
-  return policies[0] as NetworkPolicy;
+  return policies[0];
 }
 
 /** A NetworkPolicy rule's `from` admits only pods of this namespace that carry `labels`. */
@@ -607,7 +607,7 @@ function findOne<T extends Manifest>(manifests: readonly Manifest[], type: abstr
   if (found.length !== 1) {
     throw new Error(`expected one ${type.name} named ${name}, found ${found.length}`);
   }
-  return found[0] as T;
+  return found[0];
 }
 
 function findContainer(deployment: Deployment, name: string): IContainer {
@@ -672,7 +672,7 @@ function parseDurationMs(text: string): number {
     throw new Error(`duration "${text}" is not <number><ms|s|m|h>`);
   }
   const unitMs: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  return Number(match[1]) * (unitMs[match[2] as string] ?? Number.NaN);
+  return Number(match[1]) * (unitMs[match[2]] ?? Number.NaN);
 }
 
 function findRepoRoot(startDir: string): string {

@@ -4,6 +4,7 @@
  */
 
 import http from 'node:http';
+import type { TunnelStatus } from '../shared/protocol/status-api';
 import { eventually, httpRequest } from './helpers/http';
 import { startLocalApp, type LocalApp } from './helpers/local-app';
 import { startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
@@ -33,7 +34,7 @@ async function connect(name: string, extraArgs: string[] = []): Promise<ClientPr
   return client;
 }
 
-async function tunnelStatus(name: string): Promise<Record<string, any>> {
+async function tunnelStatus(name: string): Promise<TunnelStatus> {
   const response = await httpRequest(`${server.url}/_standin/api/tunnels/${name}`);
   expect(response.status).toBe(200);
   return JSON.parse(response.text);

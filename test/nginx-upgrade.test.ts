@@ -9,7 +9,7 @@ import { WebSocketServer } from 'ws';
 import { startLocalApp, type LocalApp } from './helpers/local-app';
 import { freePort, proxyTo, startNginx, type RunningNginx } from './helpers/nginx';
 import { startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
-import { nextMessage, openWebSocket } from './helpers/websocket';
+import { messageText, nextMessage, openWebSocket } from './helpers/websocket';
 
 jest.setTimeout(60_000);
 
@@ -23,7 +23,7 @@ let browserPort: number;
 beforeAll(async () => {
   app = await startLocalApp((_req, res) => res.end('plain'));
   const wss = new WebSocketServer({ server: app.server });
-  wss.on('connection', (ws) => ws.on('message', (data) => ws.send(`echo:${data.toString()}`)));
+  wss.on('connection', (ws) => ws.on('message', (data) => ws.send(`echo:${messageText(data)}`)));
   server = await startServerProcess(['--poll-timeout', '2s']);
   const controlPort = await freePort();
   controlNginx = await startNginx(controlBlock(controlPort, server.mainPort), [controlPort]);

@@ -21,7 +21,7 @@ import { httpRequest } from './helpers/http';
 import { sendFiveEvents, startLocalApp, type LocalApp } from './helpers/local-app';
 import { freePort, proxyTo, startNginx, type RunningNginx } from './helpers/nginx';
 import { startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
-import { nextMessage, openWebSocket } from './helpers/websocket';
+import { messageText, nextMessage, openWebSocket } from './helpers/websocket';
 
 jest.setTimeout(120_000);
 
@@ -42,7 +42,7 @@ beforeAll(async () => {
   // A site with big cookies runs its app with a raised head limit too (Node's default is 16 KiB).
   app = await startLocalApp(appHandler, 0, { maxHeaderSize: 128 * KiB });
   const wss = new WebSocketServer({ server: app.server });
-  wss.on('connection', (ws) => ws.on('message', (data) => ws.send(`echo:${data.toString()}`)));
+  wss.on('connection', (ws) => ws.on('message', (data) => ws.send(`echo:${messageText(data)}`)));
   server = await startServerProcess(['--poll-timeout', '5s']);
   const controlPort = await freePort();
   portModePort = await freePort();

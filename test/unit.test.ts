@@ -11,6 +11,7 @@ import { PROTOCOL_VERSION } from '../shared/protocol/version';
 import { parsePortRange } from '../server/config';
 import { continueTrace } from '../server/http/forward-headers';
 import { InMemoryPortPool } from '../server/core/port-pool';
+import { noFreePortMessage } from '../server/client-api/no-free-port';
 
 describe('parseRegisterRequest', () => {
   test('accepts a valid registration', () => {
@@ -81,6 +82,28 @@ describe('InMemoryPortPool', () => {
     pool.retire(9000);
     expect(pool.reserve('a', 9000, nobodyLive)).toBe(9001);
     expect(pool.reserve('b', undefined, () => true)).toBeNull();
+    expect(pool.retiredPorts()).toEqual([9000]);
+  });
+});
+
+describe('noFreePortMessage', () => {
+  test('says live tunnels hold the range only when no port was retired', () => {
+    expect(noFreePortMessage('9000-9001', 2, [])).toBe('every port in 9000-9001 is held by a live tunnel; stop one or widen --ports');
+  });
+  test('names the ports another process holds, beside the live tunnels', () => {
+    const message = noFreePortMessage('9000-9002', 3, [9002]);
+    expect(message).toContain('held by a live tunnel or in use by another process (9002)');
+    expect(message).toContain('free those ports');
+  });
+  test('does not mention live tunnels when other processes hold the whole range', () => {
+    const message = noFreePortMessage('9000-9001', 2, [9000, 9001]);
+    expect(message).toBe('every port in 9000-9001 is in use by another process (9000, 9001); free them or choose another --ports');
+  });
+  test('lists at most ten ports of a wide range', () => {
+    const retired = Array.from({ length: 500 }, (_, i) => 10_000 + i);
+    const message = noFreePortMessage('10000-10999', 1000, retired);
+    expect(message).toContain('10009, … (500 in all)');
+    expect(message).not.toContain('10010');
   });
 });
 

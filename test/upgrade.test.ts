@@ -16,7 +16,7 @@ import { inspectPortBase, waitForNdjsonLine } from './helpers/inspector';
 import { startLocalApp, type LocalApp } from './helpers/local-app';
 import { startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
 import { headerValue, rawUpgrade, readToEnd } from './helpers/raw-upgrade';
-import { closed, nextMessage, openWebSocket } from './helpers/websocket';
+import { closed, messageText, nextMessage, openWebSocket } from './helpers/websocket';
 
 jest.setTimeout(90_000);
 
@@ -262,7 +262,7 @@ describe('upgrades on the main port (own server with --fallback)', () => {
   beforeAll(async () => {
     fallbackApp = await startLocalApp((_req, res) => res.end('fallback'));
     const wss = new WebSocketServer({ server: fallbackApp.server, path: '/ws' });
-    wss.on('connection', (ws) => ws.on('message', (data) => ws.send(`fallback:${data.toString()}`)));
+    wss.on('connection', (ws) => ws.on('message', (data) => ws.send(`fallback:${messageText(data)}`)));
     routedServer = await startServerProcess(['--poll-timeout', '2s', '--request-timeout', '3s', '--fallback', fallbackApp.url]);
     routedClient = await startClientProcess(String(app.port), routedServer.url);
   });
@@ -330,7 +330,7 @@ async function startUpgradeApp(): Promise<{ app: LocalApp; log: AppLog }> {
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: true, handleProtocols: (protocols) => (protocols.has('chat') ? 'chat' : false) });
   wss.on('connection', (ws) => {
     ws.on('message', (data) => {
-      const text = data.toString();
+      const text = messageText(data);
       if (text === 'close-me') ws.close(4001, 'app done');
       else if (text === 'cut-me') ws.terminate();
       else ws.send(`echo:${text}`);
@@ -368,7 +368,7 @@ async function startUpgradeApp(): Promise<{ app: LocalApp; log: AppLog }> {
       socket.end('HTTP/1.1 426 Upgrade Required\r\nContent-Type: text/plain\r\nContent-Length: 10\r\nConnection: close\r\n\r\nno socket.');
     }
   });
-  const close = started.close;
+  const close = started.close.bind(started);
   started.close = async () => {
     for (const ws of wss.clients) ws.terminate();
     for (const socket of rawSockets) socket.destroy();

@@ -8,7 +8,7 @@ import os from 'node:os';
 import type { Argv } from 'yargs';
 import { durationError, parseDurationMs } from '../../shared/duration';
 import { ConfigError } from '../../shared/errors';
-import { defaultLogFormat, LOG_LEVELS, type LogFormat, type LogLevel } from '../../shared/logger';
+import { DEFAULT_LOG_LEVEL, defaultLogFormat, LOG_LEVELS, type LogFormat, type LogLevel } from '../../shared/logger';
 import { TUNNEL_NAME_PATTERN } from '../../shared/protocol/paths';
 import { parseUrlFlag } from '../../shared/url-flag';
 
@@ -75,12 +75,14 @@ export function clientOptions<T>(yargs: Argv<T>) {
     .option('reconnect', { type: 'boolean', default: true, description: 'Reconnect with backoff when the connection to the server is lost (--no-reconnect: exit 1 instead)' })
     .option('max-reconnect-delay', { type: 'number', default: 64, description: 'Longest wait between reconnect attempts, seconds' })
     .option('log-format', { choices: ['json', 'pretty'] as const, description: 'Log format', defaultDescription: 'pretty on a terminal, else json' })
-    .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel, description: 'Log level' })
+    .option('log-level', { choices: LOG_LEVELS, default: DEFAULT_LOG_LEVEL, description: 'Log level' })
     .option('log-file', { type: 'string', description: 'Append one JSON line per request to this file' })
     .option('quiet', { type: 'boolean', default: false, description: 'No line per request on the terminal' })
     .option('private', { type: 'boolean', default: false, description: 'Serve only browsers that opened the access link this command prints' })
     .option('cluster-proxy', { type: 'number', description: "Port on 127.0.0.1 of an HTTP proxy that sends the app's calls (HTTP_PROXY) to in-cluster services through the server", defaultDescription: 'off' })
-    // No yargs type: the option takes a port or false (--no-inspect, STANDIN_INSPECT=false).
+    // No yargs type: the option takes a port or false (--no-inspect, STANDIN_INSPECT=false). The
+    // assertion widens the type yargs infers for argv.inspect to what it may really hold.
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
     .option('inspect', { default: DEFAULT_INSPECT_PORT as number | boolean | string, description: 'Port of the request inspector on 127.0.0.1 (next free one if taken); --no-inspect turns it off' })
     .example('$0 connect 3000 --server https://standin.test.example.com', 'forward to http://localhost:3000')
     .example('STANDIN_SERVER=https://standin.test.example.com $0 connect https://localhost:5173 --name alice-shop', 'a Vite dev server over https, under a chosen name');

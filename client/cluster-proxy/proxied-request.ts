@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline, Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { TunnelError } from '../../shared/errors';
+import { StandinError } from '../../shared/errors';
 import { withoutHopByHop } from '../../shared/http-headers';
 import { encodeFrame, readFrame } from '../../shared/protocol/wire-frame';
 import {
@@ -41,7 +41,7 @@ export interface ProxiedRequestOptions {
 }
 
 /** A request the proxy cannot send, with the code and message the app gets. */
-class OutboundRefusal extends TunnelError {
+class OutboundRefusal extends StandinError {
   constructor(
     readonly outboundCode: OutboundErrorCode,
     message: string,
@@ -255,7 +255,7 @@ async function* framedBody(head: Buffer, body: Readable | null): AsyncGenerator<
 
 /** Why the call to the server failed, for the app. */
 function describeCallFailure(error: unknown): { code: OutboundErrorCode; message: string } {
-  if (error instanceof TunnelError && error.code === 'outbound_offline') return { code: 'outbound_offline', message: error.message };
+  if (error instanceof StandinError && error.code === 'outbound_offline') return { code: 'outbound_offline', message: error.message };
   const code = (error as { code?: string }).code;
   if (code === 'UND_ERR_HEADERS_TIMEOUT')
     return { code: 'outbound_timeout', message: 'the standin server did not answer the call in time' };

@@ -1,10 +1,10 @@
 /** Why a request could not be replayed against the local app: app_unreachable or app_error. */
 
-import { TunnelError } from '../../shared/errors';
+import { StandinError } from '../../shared/errors';
 import type { AppFailureCode } from '../../shared/protocol/error-codes';
 
 /** The app could not be reached, or broke before sending a response head. */
-export class AppRequestError extends TunnelError {
+export class AppRequestError extends StandinError {
   override name = 'AppRequestError';
   constructor(
     readonly failure: AppFailureCode,

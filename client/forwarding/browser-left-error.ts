@@ -4,9 +4,9 @@
  * app did nothing wrong, so the request is recorded with outcome `browser_left`, not `app_error`.
  */
 
-import { TunnelError } from '../../shared/errors';
+import { StandinError } from '../../shared/errors';
 
-export class BrowserLeftError extends TunnelError {
+export class BrowserLeftError extends StandinError {
   override name = 'BrowserLeftError';
   constructor(options?: { cause?: unknown }) {
     super('browser_left', 'the browser left before the whole response was delivered', options);

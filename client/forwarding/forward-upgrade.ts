@@ -155,7 +155,7 @@ function openUpgrade(meta: RequestMeta, fromBrowser: Readable, target: URL, pres
       port: target.port || (isHttps ? 443 : 80),
       method: meta.method,
       path: meta.url,
-      headers: headers as unknown as http.OutgoingHttpHeaders,
+      headers,
       setHost: false,
       agent: false,
       maxHeaderSize: MAX_HEAD_BYTES,

@@ -8,7 +8,7 @@
  * (X-Forwarded-Host) instead of the local target's, as the cluster app would get it.
  */
 
-import { TunnelError } from '../../shared/errors';
+import { StandinError } from '../../shared/errors';
 import { getHeader, setHeader } from '../../shared/http-headers';
 import type { CompareRequest, CompareResponse } from '../../shared/protocol/compare';
 import { renderPreview, type BodyPreview } from './body-preview';
@@ -20,7 +20,7 @@ import { decodedBody, diffResponses, type ComparedResponse, type ResponseDiffere
 export type CompareCaller = (request: CompareRequest) => Promise<CompareResponse>;
 
 /** The request cannot be compared (answered 409 with the reason). */
-export class CompareRefusedError extends TunnelError {
+export class CompareRefusedError extends StandinError {
   override name = 'CompareRefusedError';
   constructor(message: string) {
     super('compare_refused', message);

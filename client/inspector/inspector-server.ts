@@ -8,7 +8,7 @@
 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { TunnelError } from '../../shared/errors';
+import { StandinError } from '../../shared/errors';
 import type { RequestRecord } from './request-capture';
 import { CLIENT_VERSION } from '../session/tunnel-client';
 import { CompareRefusedError, type Comparison } from './cluster-comparison';
@@ -176,7 +176,7 @@ async function runAction(
     if (error instanceof ReplayRefusedError || error instanceof CompareRefusedError)
       return sendJson(res, 409, { error: error.code, message: error.message });
     // The server refused or failed the comparison: pass its code and words on.
-    if (error instanceof TunnelError)
+    if (error instanceof StandinError)
       return sendJson(res, error.code === 'no_fallback' ? 409 : 502, { error: error.code, message: error.message });
     // A comparison that failed on the way (server unreachable, timeout) is the network's fault, not ours.
     if (action === '/compare')

@@ -10,7 +10,7 @@
  */
 
 import http from 'node:http';
-import { TunnelError } from '../../shared/errors';
+import { StandinError } from '../../shared/errors';
 import type { RawHeaders } from '../../shared/protocol/messages';
 
 /** An edited body may be larger than a captured one (64 KiB), but not without bound. */
@@ -36,7 +36,7 @@ export interface ReplayEdits {
 }
 
 /** The edits are not valid (answered 400 `bad_edit`, naming the field). */
-export class ReplayEditError extends TunnelError {
+export class ReplayEditError extends StandinError {
   override name = 'ReplayEditError';
   constructor(message: string) {
     super('bad_edit', message);

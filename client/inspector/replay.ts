@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { TunnelError } from '../../shared/errors';
+import { StandinError } from '../../shared/errors';
 import { getHeader, setHeader, withoutHopByHop } from '../../shared/http-headers';
 import type { RequestMeta } from '../../shared/protocol/messages';
 import { AppRequestError, forwardRequest } from '../forwarding/forward-request';
@@ -27,7 +27,7 @@ const REPLAY_BODY_TIMEOUT_MS = 30_000;
 const REPLAY_ANSWER_WAIT_MS = 2_000;
 
 /** The request cannot be replayed (its body was not captured whole). */
-export class ReplayRefusedError extends TunnelError {
+export class ReplayRefusedError extends StandinError {
   override name = 'ReplayRefusedError';
   constructor(message: string) {
     super('replay_refused', message);

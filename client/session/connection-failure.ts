@@ -4,7 +4,7 @@
  * are unit-tested without a network.
  */
 
-import { AuthRefusedError, BadPollAnswerError, ProtocolMismatchError, SessionEndedError, TunnelError } from '../../shared/errors';
+import { AuthRefusedError, BadPollAnswerError, ProtocolMismatchError, SessionEndedError, StandinError } from '../../shared/errors';
 
 /** The action for one failure. */
 export type FailureAction =
@@ -53,9 +53,9 @@ export function classifyFailure(error: unknown, call: FailedCall): FailureAction
   return 'reconnect';
 }
 
-/** The stable code of an error: TunnelError codes, Node/undici codes, or "unknown". */
+/** The stable code of an error: StandinError codes, Node/undici codes, or "unknown". */
 export function failureCode(error: unknown): string {
-  if (error instanceof TunnelError) return error.code;
+  if (error instanceof StandinError) return error.code;
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : 'unknown';
 }

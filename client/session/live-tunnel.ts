@@ -55,7 +55,7 @@ export interface LiveTunnel {
 /**
  * Registers and starts serving. Throws ConfigError (an unwritable --log-file), TunnelClosedError
  * when `signal` aborted first, or what the registration threw (AuthRefusedError,
- * ProtocolMismatchError, TunnelError with the server's code).
+ * ProtocolMismatchError, StandinError with the server's code).
  */
 export async function startTunnel(options: StartTunnelOptions): Promise<LiveTunnel> {
   const { config, logger, terminal, signal } = options;

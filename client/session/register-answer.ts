@@ -5,7 +5,7 @@
  */
 
 import type { IncomingHttpHeaders } from 'node:http';
-import { NotAStandinServerError, type TunnelError } from '../../shared/errors';
+import { NotAStandinServerError, type StandinError } from '../../shared/errors';
 import type { RegisterResponse } from '../../shared/protocol/messages';
 
 /** Statuses a proxy in front of a starting or restarting standin server answers with: worth retrying. */
@@ -20,7 +20,7 @@ interface AnswerBody {
  * Returns the RegisterResponse of a 201 from a standin server; throws NotAStandinServerError when
  * the answer is not one of ours, or the error `toError` makes of one of our error answers.
  */
-export async function checkRegisterAnswer(server: URL, status: number, headers: IncomingHttpHeaders, body: AnswerBody, toError: (status: number, body: AnswerBody) => Promise<TunnelError>): Promise<RegisterResponse> {
+export async function checkRegisterAnswer(server: URL, status: number, headers: IncomingHttpHeaders, body: AnswerBody, toError: (status: number, body: AnswerBody) => Promise<StandinError>): Promise<RegisterResponse> {
   const text = await body.text().catch(() => '');
   const json = parseJson(text);
   if (status === 201) {

@@ -9,7 +9,7 @@ import https from 'node:https';
 import { PassThrough, type Readable } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
 import type { CompareRequest, CompareResponse } from '../../shared/protocol/compare';
-import { AuthRefusedError, BadPollAnswerError, ProtocolMismatchError, SessionEndedError, TunnelError } from '../../shared/errors';
+import { AuthRefusedError, BadPollAnswerError, ProtocolMismatchError, SessionEndedError, StandinError } from '../../shared/errors';
 import { encodeFrame, frameLength, readFrame } from '../../shared/protocol/wire-frame';
 import { checkRegisterAnswer } from './register-answer';
 import type { ErrorBody } from '../../shared/protocol/error-codes';
@@ -56,7 +56,7 @@ export class ServerConnection {
     this.authorization = { ...(token ? { authorization: `Bearer ${token}` } : {}), [HEADER.protocol]: String(PROTOCOL_VERSION) };
   }
 
-  /** Registers the tunnel; throws AuthRefusedError on 401, TunnelError with the server's message otherwise. */
+  /** Registers the tunnel; throws AuthRefusedError on 401, StandinError with the server's message otherwise. */
   async register(registration: RegisterRequest): Promise<RegisterResponse> {
     const response = await this.pool.request({
       method: 'POST',
@@ -169,7 +169,7 @@ export class ServerConnection {
       post.once('response', (response) => {
         response.resume();
         if (response.statusCode === 204) response.once('end', () => resolve());
-        else reject(new TunnelError(`http_${response.statusCode}`, `the server answered an upgraded connection's POST with HTTP ${response.statusCode}`));
+        else reject(new StandinError(`http_${response.statusCode}`, `the server answered an upgraded connection's POST with HTTP ${response.statusCode}`));
       });
       // A body that breaks (the app cut the connection) cuts the POST, which tells the server.
       body.once('error', (error) => post.destroy(error));
@@ -205,7 +205,7 @@ export class ServerConnection {
 
   /**
    * Sends a captured request to the server's --fallback app for the inspector's comparison
-   * (shared/protocol/compare.ts). Throws TunnelError with the server's code when it refuses.
+   * (shared/protocol/compare.ts). Throws StandinError with the server's code when it refuses.
    */
   async compare(name: string, sessionId: string, request: CompareRequest, timeoutMs: number): Promise<CompareResponse> {
     const response = await this.pool.request({
@@ -217,9 +217,9 @@ export class ServerConnection {
       bodyTimeout: timeoutMs,
     });
     const answer = (await readSmallJson(response.body, MAX_COMPARE_ANSWER_BYTES)) as Partial<CompareResponse & ErrorBody>;
-    if (response.statusCode !== 200) throw new TunnelError(answer.error ?? 'compare_failed', answer.message ?? `the server answered ${response.statusCode}`);
+    if (response.statusCode !== 200) throw new StandinError(answer.error ?? 'compare_failed', answer.message ?? `the server answered ${response.statusCode}`);
     if (typeof answer.status !== 'number' || !Array.isArray(answer.headers) || !answer.headers.every((item) => typeof item === 'string') || typeof answer.bodyBase64 !== 'string') {
-      throw new TunnelError('compare_failed', 'the server answered the comparison with something that is not a compare answer');
+      throw new StandinError('compare_failed', 'the server answered the comparison with something that is not a compare answer');
     }
     return answer as CompareResponse;
   }
@@ -241,7 +241,7 @@ async function readSmallJson(body: Dispatcher.ResponseData['body'], maxBytes: nu
     size += chunk.length;
     if (size > maxBytes) {
       body.destroy();
-      throw new TunnelError('compare_failed', `the server's answer is larger than ${maxBytes} bytes`);
+      throw new StandinError('compare_failed', `the server's answer is larger than ${maxBytes} bytes`);
     }
     chunks.push(chunk);
   }
@@ -267,7 +267,7 @@ class DeadPollTimer extends EventEmitter {
   start(): void {
     this.timer = setTimeout(() => {
       this.aborted = true;
-      this.reason = new TunnelError('poll_timeout', 'the server did not answer a poll in time');
+      this.reason = new StandinError('poll_timeout', 'the server did not answer a poll in time');
       this.emit('abort');
     }, this.timeoutMs);
   }
@@ -332,7 +332,7 @@ function withFrameFirst(frame: Buffer, body: Readable): Readable {
 }
 
 /** Turns a non-2xx control answer into the error the client acts on. */
-async function answerError(status: number, body: { text(): Promise<string> }): Promise<TunnelError> {
+async function answerError(status: number, body: { text(): Promise<string> }): Promise<StandinError> {
   let parsed: Partial<ErrorBody> = {};
   try {
     parsed = JSON.parse(await body.text()) as Partial<ErrorBody>;
@@ -344,5 +344,5 @@ async function answerError(status: number, body: { text(): Promise<string> }): P
   const message = parsed.message ?? `the server answered HTTP ${status}`;
   if (status === 401) return new AuthRefusedError(`the server refused the token: ${message}`);
   if (isSessionEndedCode(parsed.error)) return new SessionEndedError(parsed.error, message, parseSessionEndReason(parsed.reason));
-  return new TunnelError(parsed.error ?? `http_${status}`, message);
+  return new StandinError(parsed.error ?? `http_${status}`, message);
 }

@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { Pool } from 'undici';
 import type { CompareRequest, CompareResponse } from '../../shared/protocol/compare';
-import { AuthRefusedError, BadPollAnswerError, SessionEndedError, TunnelError } from '../../shared/errors';
+import { AuthRefusedError, BadPollAnswerError, SessionEndedError, StandinError } from '../../shared/errors';
 import { getHeader } from '../../shared/http-headers';
 import type { Logger } from '../../shared/logger';
 import { MAX_HEAD_BYTES, POLL_GRACE_MS, SHUTDOWN_RECONNECT_DELAY_MS } from '../../shared/protocol/limits';
@@ -105,7 +105,7 @@ export class TunnelClient {
     this.upgrades = new UpgradeForwarder({ connection: this.connection, name, target: config.target, preserveHost: config.preserveHost, logger, report: (record) => this.report(record) });
   }
 
-  /** Registers the tunnel; throws AuthRefusedError, or TunnelError with the server's reason. */
+  /** Registers the tunnel; throws AuthRefusedError, or StandinError with the server's reason. */
   async register(): Promise<RegisterResponse> {
     this.registration = await this.connection.register({
       name: this.name,
@@ -534,17 +534,17 @@ export class TunnelClient {
 
   /**
    * Sends one outbound call of the cluster proxy over this tunnel's connection and session;
-   * throws TunnelError `outbound_offline` while the tunnel has no session.
+   * throws StandinError `outbound_offline` while the tunnel has no session.
    */
   callOutbound: OutboundCall = (body, options): Promise<Dispatcher.ResponseData> => {
-    if (!this.registration || this.stopping) return Promise.reject(new TunnelError('outbound_offline', 'the standin client is not connected to its server right now'));
+    if (!this.registration || this.stopping) return Promise.reject(new StandinError('outbound_offline', 'the standin client is not connected to its server right now'));
     const headersTimeoutMs = this.registration.requestTimeoutMs + POLL_GRACE_MS;
     return this.connection.callOutbound(this.name, this.registration.sessionId, body, { ...options, headersTimeoutMs });
   };
 
   /** The inspector's "Compare with the cluster": sends a captured request to the server's --fallback. */
   callCompare = (request: CompareRequest): Promise<CompareResponse> => {
-    if (!this.registration || this.stopping) return Promise.reject(new TunnelError('not_connected', 'the standin client is not connected to its server right now'));
+    if (!this.registration || this.stopping) return Promise.reject(new StandinError('not_connected', 'the standin client is not connected to its server right now'));
     return this.connection.compare(this.name, this.registration.sessionId, request, this.registration.requestTimeoutMs + POLL_GRACE_MS);
   };
 
@@ -565,7 +565,7 @@ export class TunnelClient {
   }
 
   private session(): RegisterResponse {
-    if (!this.registration) throw new TunnelError('not_registered', 'register() must succeed before polling');
+    if (!this.registration) throw new StandinError('not_registered', 'register() must succeed before polling');
     return this.registration;
   }
 

@@ -5,11 +5,11 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { TunnelError } from '../../shared/errors';
+import { StandinError } from '../../shared/errors';
 import { HEADER } from '../../shared/protocol/headers';
 import { isRegisterPath, parseTunnelPath, PATHS, REQUEST_ID_PATTERN, TUNNEL_NAME_PATTERN } from '../../shared/protocol/paths';
 import { expectProtocolVersion } from '../../shared/protocol/version';
-import { replyError } from '../core/control-reply';
+import { replyError } from '../core/json-reply';
 import { continueAfterResponse, handlePoll } from './poll';
 import { OutboundCaller } from '../outbound/outbound-call';
 import { handleCompare } from './compare';
@@ -102,7 +102,7 @@ function checkProtocolHeader(req: IncomingMessage): void {
 }
 
 function replyWithError(ctx: ServerContext, res: ServerResponse, error: unknown): void {
-  if (error instanceof TunnelError) {
+  if (error instanceof StandinError) {
     const status = error.code === 'payload_too_large' ? 413 : 400;
     replyError(res, status, error.code === 'payload_too_large' ? 'payload_too_large' : 'bad_request', error.message);
     return;

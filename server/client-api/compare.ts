@@ -20,13 +20,13 @@ import {
   type CompareRequest,
   type CompareResponse,
 } from '../../shared/protocol/compare';
-import { TunnelError } from '../../shared/errors';
+import { StandinError } from '../../shared/errors';
 import { withoutHopByHop } from '../../shared/http-headers';
 import { HEADER } from '../../shared/protocol/headers';
 import type { RawHeaders } from '../../shared/protocol/messages';
 import { newUuid } from '../../shared/random-ids';
 import { loggedPath } from '../../shared/trace-fields';
-import { replyError, replyJson } from '../core/control-reply';
+import { replyError, replyJson } from '../core/json-reply';
 import { fallbackRequestOptions } from '../data-path/fallback-proxy';
 import { readJsonBody } from './read-json-body';
 import type { ServerContext } from '../server-context';
@@ -47,7 +47,7 @@ export async function handleCompare(ctx: ServerContext, name: string, req: http.
   }
   const timeoutMs = ctx.config.requestTimeoutMs;
   // Bounded: a caller that stalls mid-body cannot hold the route (the JSON is small).
-  const bodyTimer = setTimeout(() => req.destroy(new TunnelError('bad_request', 'compare body did not arrive in time')), timeoutMs).unref();
+  const bodyTimer = setTimeout(() => req.destroy(new StandinError('bad_request', 'compare body did not arrive in time')), timeoutMs).unref();
   let request: CompareRequest;
   try {
     request = parseCompareRequest(await readJsonBody(req, MAX_COMPARE_REQUEST_JSON_BYTES));

@@ -1,10 +1,10 @@
 /** Reads a small JSON request body with a size bound, without Express. */
 
 import type { IncomingMessage } from 'node:http';
-import { ProtocolError, TunnelError } from '../../shared/errors';
+import { ProtocolError, StandinError } from '../../shared/errors';
 
-/** The body is larger than the control API accepts (answered 413). */
-export class PayloadTooLargeError extends TunnelError {
+/** The body is larger than the client API accepts (answered 413). */
+export class PayloadTooLargeError extends StandinError {
   override name = 'PayloadTooLargeError';
   constructor(maxBytes: number) {
     super('payload_too_large', `request body is larger than ${maxBytes} bytes`);

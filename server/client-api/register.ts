@@ -5,11 +5,12 @@ import { MAX_CONTROL_BODY_BYTES } from '../../shared/protocol/limits';
 import { parseRegisterRequest } from '../../shared/protocol/message-codecs';
 import type { RegisterRequest, RegisterResponse } from '../../shared/protocol/messages';
 import { PROTOCOL_FEATURES, PROTOCOL_VERSION } from '../../shared/protocol/version';
-import { replyError, replyJson } from '../core/control-reply';
+import { replyError, replyJson } from '../core/json-reply';
 import type { Caller } from '../identity/caller';
 import { decideNameClaim } from '../identity/name-ownership';
 import { checkTunnelQuota } from '../identity/tunnel-quota';
 import { readJsonBody } from './read-json-body';
+import { noFreePortMessage } from './no-free-port';
 import type { ServerContext } from '../server-context';
 import { publicUrlsFor } from '../selector/public-urls';
 import { Tunnel } from '../core/tunnel';
@@ -36,7 +37,7 @@ export async function handleRegister(ctx: ServerContext, caller: Caller, req: In
 /** Decides on the name, port and session of one registration, and answers it. */
 async function register(ctx: ServerContext, caller: Caller, registration: RegisterRequest, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const existing = ctx.registry.get(registration.name);
-  const activity = { live: existing !== undefined && existing.state !== 'stopped', lastSeenAt: existing?.lastSeenAt };
+  const activity = { live: existing !== undefined && existing.state !== 'stopped', lastPollAt: existing?.lastPollAt };
   const decision = decideNameClaim(ctx.claims, caller, registration.name, registration.claimKey, activity, ctx.config.claimTtlMs);
   if (!decision.allowed) {
     ctx.logger.warn('registration refused', { tunnel: registration.name, error: decision.code, user: caller.user ?? undefined, source: req.socket.remoteAddress });
@@ -50,7 +51,8 @@ async function register(ctx: ServerContext, caller: Caller, registration: Regist
   }
   const port = await reservePort(ctx, registration);
   if (port === undefined) {
-    replyError(res, 503, 'no_free_port', `every port in ${describeRange(ctx)} is held by a live tunnel; stop one or widen --ports`);
+    const range = ctx.config.tunnelPorts;
+    replyError(res, 503, 'no_free_port', noFreePortMessage(describeRange(ctx), range ? range.to - range.from + 1 : null, ctx.portPool?.retiredPorts() ?? []));
     return;
   }
   ctx.claims.set(decision.claim);

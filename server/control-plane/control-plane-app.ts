@@ -9,7 +9,7 @@ import type { ServerContext } from '../server-context';
 import { renderDashboardPage } from './dashboard/dashboard-page';
 import { createStatusRouter } from './status-routes';
 
-export function createApp(ctx: ServerContext): express.Express {
+export function createControlPlaneApp(ctx: ServerContext): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.get(PATHS.healthz, (_req, res) => {

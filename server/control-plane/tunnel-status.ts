@@ -24,7 +24,7 @@ export function describeTunnelStatus(ctx: ServerContext, tunnel: Tunnel, history
     online: tunnel.isOnline,
     createdAt: iso(tunnel.createdAt),
     expiresAt: iso(tunnel.expiresAt),
-    lastSeenAt: iso(tunnel.lastSeenAt),
+    lastSeenAt: iso(tunnel.lastPollAt),
     client: { version: tunnel.version ?? null, owner: withDetails ? (tunnel.owner ?? null) : null, target: withDetails ? tunnel.target : null },
     private: tunnel.privateAccessKey !== null,
     counters: { ...tunnel.counters, queued: tunnel.session.queuedCount, openUpgrades: tunnel.upgrades.size },

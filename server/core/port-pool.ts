@@ -21,6 +21,8 @@ export interface PortPool {
   release(name: string): void;
   /** Takes a port out of use for good (for example because another process has bound it). */
   retire(port: number): void;
+  /** The ports taken out of use, ascending. */
+  retiredPorts(): number[];
   /** The name holding a port, if any. */
   nameForPort(port: number): string | undefined;
   /** The port a name holds, if any. */
@@ -61,6 +63,10 @@ export class InMemoryPortPool implements PortPool {
       this.byPort.delete(port);
       this.byName.delete(reservation.name);
     }
+  }
+
+  retiredPorts(): number[] {
+    return [...this.retired].sort((a, b) => a - b);
   }
 
   release(name: string): void {

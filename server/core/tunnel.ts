@@ -11,8 +11,8 @@ import { RecentRequests } from '../observability/recent-requests';
 import { OpenUpgrades } from './open-upgrades';
 import { TunnelSession, type SessionLimits } from './tunnel-session';
 
-/** Lifecycle state of a tunnel. */
-export type TunnelState = 'pending' | 'active' | 'stopping' | 'stopped' | 'error';
+/** Lifecycle state of a tunnel: `pending` until its client's first poll, then `active`, `stopped` at the end (the stop cascade runs in one tick, so there is no state in between). */
+export type TunnelState = 'pending' | 'active' | 'stopped';
 
 /** What a tunnel needs to know of the other replicas, in replica mode. */
 export interface ReplicaView {
@@ -89,8 +89,8 @@ export class Tunnel {
     if (this.state === 'pending') this.state = 'active';
   }
 
-  /** When the client was last heard from, ms since epoch. */
-  get lastSeenAt(): number {
+  /** When the client last polled, ms since epoch (the status API's `lastSeenAt`). */
+  get lastPollAt(): number {
     return this.session.lastPollAt;
   }
 

@@ -1,5 +1,5 @@
 /**
- * The main port's routing decision, one for plain requests and upgrades: the control plane, the
+ * The main port's routing decision, one for plain requests and upgrades: standin's own paths, the
  * tunnel the request selects if it is online, else the --fallback app, else (without a fallback)
  * the selected tunnel answers for itself (503 tunnel_offline or tunnel_expired), else no tunnel.
  * The HTTP and upgrade listeners only carry out the route this returns.
@@ -15,19 +15,19 @@ import { selectTunnel } from '../selector/tunnel-selector';
 
 /** Where a main-port request goes. */
 export type MainPortRoute =
-  | { to: 'control' }
+  | { to: 'standin' }
   | { to: 'tunnel'; name: string }
   | { to: 'fallback'; reason: FallbackReason; selected?: string }
   | { to: 'no_tunnel' };
 
 /** Whether `url` is standin's own (control plane, client API, select): never tunnel traffic. */
-export function isControlPath(url: string): boolean {
+export function isStandinPath(url: string): boolean {
   return url.startsWith(CONTROL_PREFIX) || url === '/_standin';
 }
 
 /** Routes one main-port request; `hasFallback` says whether --fallback is set. */
 export function routeMainPortRequest(ctx: ServerContext, req: IncomingMessage, hasFallback: boolean): MainPortRoute {
-  if (isControlPath(req.url ?? '/')) return { to: 'control' };
+  if (isStandinPath(req.url ?? '/')) return { to: 'standin' };
   const selection = selectTunnel(req, ctx.registry);
   const tunnel = selection ? ctx.registry.get(selection.name) : undefined;
   if (selection && tunnel?.isOnline) return { to: 'tunnel', name: selection.name };

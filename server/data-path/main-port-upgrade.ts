@@ -1,7 +1,7 @@
 /**
  * Upgrade requests (WebSockets) on the main port, routed by the same decision as other main-port
  * traffic (main-port-routing.ts): the tunnel the request selects if it is online, else the
- * --fallback app, else a standin error. The control plane never upgrades.
+ * --fallback app, else a standin error. standin's own paths never upgrade.
  */
 
 import type { IncomingMessage } from 'node:http';
@@ -23,7 +23,7 @@ export function createMainPortUpgradeHandler(ctx: ServerContext): MainPortUpgrad
   const fallback = ctx.config.fallback ? new FallbackUpgrades(ctx.config.fallback, ctx.config.requestTimeoutMs, ctx.logger) : null;
   const handle = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const route = routeMainPortRequest(ctx, req, fallback !== null);
-    if (route.to === 'control') refuseUpgrade(req, socket, 'no_tunnel', 'The standin control plane takes no upgrade requests.');
+    if (route.to === 'standin') refuseUpgrade(req, socket, 'no_tunnel', 'The standin control plane takes no upgrade requests.');
     else if (route.to === 'tunnel') serveUpgradeThroughTunnel(ctx, route.name, req, socket, head);
     else if (route.to === 'fallback') fallback!.serve(req, socket, head, route.selected);
     else {

@@ -17,7 +17,7 @@ import { forwardedHost, forwardedProto, peerOf } from './trusted-proxies';
 export { traceFields } from '../../shared/trace-fields';
 
 /** An `X-Request-Id` we pass on unchanged: short and plain, so it cannot inject into logs. */
-export const SAFE_REQUEST_ID = /^[A-Za-z0-9._:@+=\/-]{1,128}$/;
+export const SAFE_REQUEST_ID = /^[A-Za-z0-9._:@+=/-]{1,128}$/;
 
 /** W3C Trace Context: version-traceid-parentid-flags (https://www.w3.org/TR/trace-context/#traceparent-header). */
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;

@@ -33,8 +33,8 @@ export type ClaimDecision =
 export interface NameActivity {
   /** Its tunnel is registered and not stopped. */
   live: boolean;
-  /** When its tunnel was last heard from, if there is one (counts as a use of the claim). */
-  lastSeenAt?: number;
+  /** When its tunnel's client last polled, if there is one (counts as a use of the claim). */
+  lastPollAt?: number;
 }
 
 /** Decides whether `caller` may register `name`, presenting `claimKey` (if the client has one). */
@@ -51,7 +51,7 @@ export function decideNameClaim(
     return { allowed: false, code: 'name_not_allowed', message: `user ${caller.user ?? ''} may not register the name ${name}: pick a name your tokens allow (by default <user> and <user>-*)` };
   }
   const existing = store.get(name);
-  const lastUsedAt = Math.max(existing?.lastUsedAt ?? 0, activity.lastSeenAt ?? 0);
+  const lastUsedAt = Math.max(existing?.lastUsedAt ?? 0, activity.lastPollAt ?? 0);
   const held = existing !== undefined && (activity.live || lastUsedAt + claimTtlMs > now);
   if (held && holds(existing, caller, claimKey)) {
     return { allowed: true, claim: { ...existing, lastUsedAt: now }, resumed: true, takenOver: false };

@@ -26,5 +26,5 @@ export function forgetTunnel(ctx: ServerContext, tunnel: Tunnel, options: Forget
   const claim = ctx.claims.get(tunnel.name);
   if (options.releaseName) ctx.claims.delete(tunnel.name);
   // The claim outlives the tunnel; its last use is the tunnel's last sign of life.
-  else if (claim && claim.lastUsedAt < tunnel.lastSeenAt) ctx.claims.set({ ...claim, lastUsedAt: tunnel.lastSeenAt });
+  else if (claim && claim.lastUsedAt < tunnel.lastPollAt) ctx.claims.set({ ...claim, lastUsedAt: tunnel.lastPollAt });
 }

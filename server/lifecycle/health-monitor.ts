@@ -6,11 +6,11 @@
  */
 
 import { performance } from 'node:perf_hooks';
-import { newUuid } from '../../shared/random-ids';
 import type { Logger } from '../../shared/logger';
 import type { ProbeResultMeta } from '../../shared/protocol/messages';
 import type { HealthStatus } from '../../shared/protocol/status-api';
 import { HealthHistory, historyCapacityFor, type HealthCheck } from './health-history';
+import type { RequestIds } from '../core/request-ids';
 import type { Tunnel } from '../core/tunnel';
 import type { TunnelRegistry } from '../core/tunnel-registry';
 
@@ -56,16 +56,21 @@ export class HealthMonitor {
   private readonly pending = new Map<string, PendingProbe>();
   private readonly running = new Map<string, Promise<HealthCheck>>();
   private timer: NodeJS.Timeout | undefined;
+  /** Told of every finished check (metrics). */
+  private readonly checkListeners: ((check: HealthCheck) => void)[] = [];
 
   constructor(
     private readonly registry: TunnelRegistry,
     readonly intervalMs: number,
     private readonly logger: Logger,
-    /** Called with every finished check (metrics). */
-    private readonly onCheck: (check: HealthCheck) => void = () => {},
     /** Makes probe ids (in replica mode they name this replica, so the answer finds its way here). */
-    private readonly newProbeId: () => string = newUuid,
+    private readonly probeIds: RequestIds,
   ) {}
+
+  /** Calls `listener` with every check that finishes from now on, scheduled or "Test now". */
+  onCheck(listener: (check: HealthCheck) => void): void {
+    this.checkListeners.push(listener);
+  }
 
   /** Replica mode; null for a single server. */
   shared: SharedHealth | null = null;
@@ -99,7 +104,7 @@ export class HealthMonitor {
         const history = this.historyOf(tunnel.name);
         history.record(check);
         this.shared?.saveCheck(tunnel.name, check, history.capacity);
-        this.onCheck(check);
+        for (const listener of this.checkListeners) listener(check);
         if (!check.ok) this.logger.debug('health check failed', { tunnel: tunnel.name, error: check.error });
         return check;
       });
@@ -121,7 +126,7 @@ export class HealthMonitor {
     const manual = this.probe(tunnel).then((check) => {
       this.running.delete(tunnel.name);
       this.manualHistoryOf(tunnel.name).record(check);
-      this.onCheck(check);
+      for (const listener of this.checkListeners) listener(check);
       return check;
     });
     this.running.set(tunnel.name, manual);
@@ -200,7 +205,7 @@ export class HealthMonitor {
   /** Sends a probe down a poll of `tunnel`'s session on this server and waits for its answer. */
   probeHere(tunnel: Tunnel): Promise<HealthCheck> {
     if (!tunnel.isOnline) return Promise.resolve({ at: Date.now(), ok: false, latencyMs: null, error: 'no standin client is connected' });
-    const id = this.newProbeId();
+    const id = this.probeIds.next();
     const session = tunnel.session;
     return new Promise<HealthCheck>((resolve) => {
       const sentAt = performance.now();

@@ -16,7 +16,6 @@ export type ServerStopReason = 'expired' | 'stopped';
 /** Runs the cascade; a tunnel that is already stopped is left alone. */
 export function stopTunnel(ctx: ServerContext, tunnel: Tunnel, reason: ServerStopReason, options: { announce: boolean } = { announce: true }): void {
   if (tunnel.state === 'stopped') return;
-  tunnel.state = 'stopping';
   const sessionId = tunnel.session.id;
   const { code, message } = browserErrorFor(tunnel.name, reason);
   for (const request of tunnel.stop(reason)) request.fail(code, message);

@@ -5,9 +5,9 @@
 
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { CLIENT_API_PREFIX } from '../../shared/protocol/paths';
-import { createApp } from '../control-plane/control-plane-app';
+import { createControlPlaneApp } from '../control-plane/control-plane-app';
 import { createClientApi } from '../client-api/client-api';
-import { isControlPath } from '../data-path/main-port-routing';
+import { isStandinPath } from '../data-path/main-port-routing';
 import { sendContinueIfAwaited } from '../http/expect-continue';
 import { createMainPortTraffic } from '../data-path/main-port-traffic';
 import { handleSelect, isSelectPath } from '../selector/select';
@@ -15,15 +15,15 @@ import type { ServerContext } from '../server-context';
 
 export function createMainPortHandler(ctx: ServerContext): RequestListener {
   const clientApi = createClientApi(ctx);
-  const app = createApp(ctx);
+  const controlPlane = createControlPlaneApp(ctx);
   const serveMainPortTraffic = createMainPortTraffic(ctx);
   return (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/';
-    // The control plane reads what it is sent at once; tunnel traffic waits for a client.
-    if (isControlPath(url)) sendContinueIfAwaited(req, res);
+    // standin's own endpoints read what they are sent at once; tunnel traffic waits for a client.
+    if (isStandinPath(url)) sendContinueIfAwaited(req, res);
     if (url.startsWith(CLIENT_API_PREFIX)) clientApi(req, res);
     else if (isSelectPath(url)) handleSelect(ctx, req, res);
-    else if (isControlPath(url)) app(req, res);
+    else if (isStandinPath(url)) controlPlane(req, res);
     else serveMainPortTraffic(req, res);
   };
 }

@@ -5,24 +5,25 @@
  */
 
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { HealthStatus, TunnelStateName } from '../../shared/protocol/status-api';
+import type { HealthStatus } from '../../shared/protocol/status-api';
 import type { BrowserRequest } from '../core/browser-request';
 import type { HandedRequests } from '../core/handed-requests';
 import type { HealthCheck } from '../lifecycle/health-history';
 import type { HealthMonitor } from '../lifecycle/health-monitor';
 import type { TunnelRegistry } from '../core/tunnel-registry';
+import type { TunnelState } from '../core/tunnel';
 
-const STATES: TunnelStateName[] = ['pending', 'active', 'stopping', 'stopped', 'error'];
+const STATES: TunnelState[] = ['pending', 'active', 'stopped'];
 const HEALTHS: HealthStatus[] = ['healthy', 'degraded', 'down', 'unknown'];
 
 /** The `outcome` label of standin_request_duration_seconds. */
 type RequestOutcome = 'completed' | 'aborted' | 'standin_error';
 
-/** What the scrape-time gauges read. */
+/** What the metrics read: the gauges when Prometheus scrapes, the health histogram as checks finish. */
 export interface MetricsSources {
   registry: TunnelRegistry;
   handed: HandedRequests;
-  health: () => HealthMonitor;
+  health: HealthMonitor;
 }
 
 export class StandinMetrics {
@@ -64,6 +65,7 @@ export class StandinMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
+    sources.health.onCheck((check) => this.observeHealthCheck(check));
     new Gauge({
       name: 'standin_tunnels',
       help: 'Tunnels by lifecycle state',
@@ -80,7 +82,7 @@ export class StandinMetrics {
       labelNames: ['health'],
       registers,
       collect() {
-        const health = sources.health();
+        const health = sources.health;
         const live = sources.registry.list().filter((tunnel) => tunnel.state !== 'stopped');
         const counts = countBy(live, HEALTHS, (tunnel) => health.statusOf(tunnel));
         for (const status of HEALTHS) this.set({ health: status }, counts[status]);
@@ -151,7 +153,7 @@ export class StandinMetrics {
   }
 
   /** Records one health check. */
-  observeHealthCheck(check: HealthCheck): void {
+  private observeHealthCheck(check: HealthCheck): void {
     if (check.latencyMs !== null) this.healthCheckDuration.observe({ result: check.ok ? 'ok' : 'failed' }, check.latencyMs / 1000);
   }
 

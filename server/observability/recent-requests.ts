@@ -10,7 +10,7 @@ import type { BrowserRequest } from '../core/browser-request';
 /** How many requests each tunnel remembers. */
 export const RECENT_REQUESTS_PER_TUNNEL = 50;
 
-/** One finished browser request, as the control API shows it. */
+/** One finished browser request, as the status API and the dashboard show it. */
 export interface RecentRequest {
   id: string;
   method: string;

@@ -12,7 +12,7 @@
 
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { TunnelError } from '../../shared/errors';
+import { StandinError } from '../../shared/errors';
 import { withoutHopByHop } from '../../shared/http-headers';
 import type { Logger } from '../../shared/logger';
 import { encodeFrame, readFrame } from '../../shared/protocol/wire-frame';
@@ -26,7 +26,7 @@ import {
 } from '../../shared/protocol/outbound';
 import { HEADER } from '../../shared/protocol/headers';
 import { traceFields } from '../../shared/trace-fields';
-import { replyError } from '../core/control-reply';
+import { replyError } from '../core/json-reply';
 import type { ServerContext } from '../server-context';
 import { buildOutboundHeaders } from './outbound-headers';
 import {
@@ -110,7 +110,7 @@ class OutboundCall {
       checkLiteralAddress(destination.host, this.ctx.config.outbound.allowPrivate);
     } catch (error) {
       const code =
-        error instanceof TunnelError && error.code in OUTBOUND_ERROR_STATUS ? (error.code as OutboundErrorCode) : 'outbound_bad_request';
+        error instanceof StandinError && error.code in OUTBOUND_ERROR_STATUS ? (error.code as OutboundErrorCode) : 'outbound_bad_request';
       return this.fail(code, (error as Error).message);
     }
     if (this.meta.method.toUpperCase() === 'CONNECT')

@@ -2,7 +2,7 @@
 
 import dns from 'node:dns';
 import { isIP, type LookupFunction } from 'node:net';
-import { TunnelError } from '../../shared/errors';
+import { StandinError } from '../../shared/errors';
 import { describeRefusedAddress, isAddressAllowed } from './address-policy';
 
 /** A parsed destination. */
@@ -17,7 +17,7 @@ export interface OutboundDestination {
 }
 
 /** A destination standin refuses to call (no rule, or a refused address); the app gets 403 outbound_denied. */
-export class OutboundDeniedError extends TunnelError {
+export class OutboundDeniedError extends StandinError {
   override name = 'OutboundDeniedError';
   constructor(message: string) {
     super('outbound_denied', message);
@@ -25,7 +25,7 @@ export class OutboundDeniedError extends TunnelError {
 }
 
 /** The request cannot be sent as asked (not http://, credentials in the URL, no host). */
-export class OutboundBadRequestError extends TunnelError {
+export class OutboundBadRequestError extends StandinError {
   override name = 'OutboundBadRequestError';
   constructor(message: string) {
     super('outbound_bad_request', message);

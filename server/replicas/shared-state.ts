@@ -146,6 +146,11 @@ class SharedPortPool implements PortPool {
     this.save();
   }
 
+  /** This replica's own: another process holds these ports on its host, not necessarily on the others'. */
+  retiredPorts(): number[] {
+    return this.local.retiredPorts();
+  }
+
   nameForPort(port: number): string | undefined {
     return this.local.nameForPort(port);
   }

@@ -213,5 +213,5 @@ function expectRawHeaders(value: unknown): RawHeaders {
   if (!Array.isArray(value) || value.length % 2 !== 0 || !value.every((item) => typeof item === 'string')) {
     throw new ProtocolError('headers must be a flat array of [name, value, ...] strings');
   }
-  return value as RawHeaders;
+  return value;
 }

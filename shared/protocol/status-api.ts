@@ -25,7 +25,12 @@ export const STATUS_PATHS = {
 /** Checks per tunnel in the list answer (enough for a sparkline); the single-tunnel answer has all. */
 export const LIST_HISTORY_LENGTH = 60;
 
-/** Lifecycle state of a tunnel (docs/design.md "Tunnel lifecycle and health"). */
+/**
+ * Lifecycle state of a tunnel as the status API may report it (docs/design.md "Tunnel lifecycle
+ * and health"). The user-facing contract names `stopping` and `error` too, so readers of this API
+ * (`standin status`, scripts) must accept them; this server reports only `pending`, `active` and
+ * `stopped` (its stop cascade runs in one tick, and a failing tunnel shows in its health).
+ */
 export type TunnelStateName = 'pending' | 'active' | 'stopping' | 'stopped' | 'error';
 
 /**

@@ -79,8 +79,8 @@ export async function startNginx(serverBlocks: string, ports: number[]): Promise
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const errorLog = () => readIfExists(path.join(dir, 'error.log'));
   try {
     await eventually(async () => {

@@ -131,7 +131,7 @@ export async function startClientProcess(target: string, serverUrl: string, extr
   const home = options.home ?? fs.mkdtempSync(path.join(os.tmpdir(), 'standin-home-'));
   const client = spawnStandin(['connect', target, '--server', serverUrl, ...extraArgs], { HOME: home, ...options.env });
   const ready = await client.waitForLine((line) => line.message === 'tunnel ready');
-  return Object.assign(client, { tunnel: String(ready.tunnel), port: Number(ready.port), publicUrl: `http://127.0.0.1:${ready.port}`, home });
+  return Object.assign(client, { tunnel: String(ready.tunnel), port: Number(ready.port), publicUrl: `http://127.0.0.1:${String(ready.port)}`, home });
 }
 
 /** The environment without STANDIN_* variables of the developer running the tests. */

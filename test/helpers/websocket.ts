@@ -1,6 +1,13 @@
 /** Helpers for tests that play a browser's WebSocket with `ws`, each wait bounded. */
 
-import WebSocket from 'ws';
+import WebSocket, { type RawData } from 'ws';
+
+/** A message's text; `ws` hands a message as one Buffer, an ArrayBuffer or a list of fragments. */
+export function messageText(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString();
+  if (Buffer.isBuffer(data)) return data.toString();
+  return Buffer.from(data).toString();
+}
 
 /** Opens a WebSocket; rejects when the upgrade is refused or fails. */
 export function openWebSocket(url: string, protocols?: string[], headers?: Record<string, string>): Promise<WebSocket> {
@@ -18,7 +25,7 @@ export function nextMessage(ws: WebSocket, timeoutMs = 10_000): Promise<string> 
     const timer = setTimeout(() => reject(new Error(`no message within ${timeoutMs} ms`)), timeoutMs);
     ws.once('message', (data) => {
       clearTimeout(timer);
-      resolve(data.toString());
+      resolve(messageText(data));
     });
   });
 }

@@ -52,7 +52,7 @@ function esc(text) {
   return String(text == null ? '' : text).replace(/[&<>"']/g, function (c) { return '&#' + c.charCodeAt(0) + ';'; });
 }
 
-var STATE_COLOR = { active: 'green', pending: 'orange', stopping: 'orange', error: 'red', stopped: 'grey' };
+var STATE_COLOR = { active: 'green', pending: 'orange', stopped: 'grey' };
 var HEALTH_COLOR = { healthy: 'green', degraded: 'orange', down: 'red', unknown: 'grey' };
 
 function duration(ms) {
@@ -161,7 +161,7 @@ function card(t, now) {
 }
 
 var STOPPED_SHOWN_MS = 60 * 60 * 1000;
-var STATE_ORDER = { active: 0, pending: 1, stopping: 2, error: 3, stopped: 4 };
+var STATE_ORDER = { active: 0, pending: 1, stopped: 2 };
 var lastTunnels = [];
 function render(tunnels) {
   // Live tunnels first, stopped ones last; by name within each state, so cards do not jump around.

@@ -1,4 +1,4 @@
-/** The dashboard's CSS, inlined into the page. Chip colors for the states in docs/design.md "Tunnel lifecycle and health": green active, orange pending/stopping, red error, grey stopped. */
+/** The dashboard's CSS, inlined into the page. Chip colors for the states in docs/design.md "Tunnel lifecycle and health": green active, orange pending, grey stopped. */
 export const DASHBOARD_STYLE = `
 :root{--bg:#f5f6f8;--card:#fff;--ink:#1d2330;--muted:#687083;--line:#e3e6ec;--green:#1f9d55;--green-bg:#e3f6ea;--orange:#c76a00;--orange-bg:#fff1dc;--red:#c62828;--red-bg:#fde6e6;--grey:#6b7280;--grey-bg:#eceef1;--blue:#2563eb}
 *{box-sizing:border-box}

@@ -1,14 +1,17 @@
-/** Small writers for answers on the client API (kept off Express: this is the data path). */
+/**
+ * Small writers for JSON answers on plain node:http: the client API, select, the replicas' internal
+ * calls (kept off Express: this is the data path).
+ */
 
 import type { ServerResponse } from 'node:http';
 import type { ControlErrorCode, ErrorBody } from '../../shared/protocol/error-codes';
 
-/** Answers a control call with a JSON error body that says what is wrong. */
+/** Answers with a JSON error body that says what is wrong. */
 export function replyError(res: ServerResponse, status: number, error: ControlErrorCode, message: string): void {
   replyJson(res, status, { error, message } satisfies ErrorBody);
 }
 
-/** Answers a control call with JSON. */
+/** Answers with JSON. */
 export function replyJson(res: ServerResponse, status: number, body: unknown): void {
   if (res.headersSent || res.destroyed) return;
   const text = JSON.stringify(body);
