@@ -19,11 +19,11 @@ import { deriveTunnelName } from './cli/config';
 import { startTunnel, type LiveTunnel, type TunnelUrls } from './session/live-tunnel';
 import type { RequestRecord } from './inspector/request-capture';
 import { Terminal } from './cli/terminal';
-import type { TunnelEnd } from './session/tunnel-client';
+import type { TunnelEnd } from './session/tunnel-run';
 
 export { AuthRefusedError, ConfigError, ProtocolMismatchError, SessionEndedError, TunnelClosedError, TunnelError } from '../shared/errors';
 export type { RequestRecord as TunnelRequest } from './inspector/request-capture';
-export type { TunnelEnd } from './session/tunnel-client';
+export type { TunnelEnd } from './session/tunnel-run';
 export type { TunnelUrls } from './session/live-tunnel';
 
 /** Options of connect(): the flags of `standin connect`, camelCased. */
