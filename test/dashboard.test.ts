@@ -119,8 +119,20 @@ function textMatches(selector: string, pattern: RegExp): Promise<void> {
 }
 
 /** The computed text color of an element, as chromium resolved the CSS. */
-function chipColor(target: Page, selector: string): Promise<string> {
-  return target.locator(selector).evaluate((element) => (globalThis as unknown as { getComputedStyle(e: unknown): { color: string } }).getComputedStyle(element).color);
+/**
+ * The computed color of a chip. The page re-renders its cards every second: a chip replaced between
+ * finding it and reading its style is detached and has no computed color (""), so read again, a
+ * bounded number of times.
+ */
+async function chipColor(target: Page, selector: string): Promise<string> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const color = await target
+      .locator(selector)
+      .evaluate((element) => (globalThis as unknown as { getComputedStyle(e: unknown): { color: string } }).getComputedStyle(element).color);
+    if (color) return color;
+    await target.waitForTimeout(100);
+  }
+  return '';
 }
 
 /** A loopback port with nothing listening: the "developer forgot to start the app" case. */

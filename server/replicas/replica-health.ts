@@ -1,8 +1,9 @@
 /**
  * Health checks in replica mode: the holder of the health lease runs the scheduled checks; a probe
  * goes down a poll of the replica that holds one idle (asked over the internal port), and each
- * check is stored in Redis, where every replica reads the histories back every
- * HISTORY_RELOAD_INTERVAL_MS (and at start, so a restart of every replica keeps them).
+ * check is stored in Redis, where every replica reads the histories back as often as checks run
+ * (and at least every HISTORY_RELOAD_INTERVAL_MS) and at start, so a restart of every replica keeps them
+ * and a dashboard behind a load balancer shows the same history whichever replica answers.
  */
 
 import type { Logger } from '../../shared/logger';
@@ -31,7 +32,7 @@ export class ReplicaHealth implements SharedHealth {
     private readonly logger: Logger,
   ) {}
 
-  /** Loads the stored histories now and every HISTORY_RELOAD_INTERVAL_MS. */
+  /** Loads the stored histories now and then once per health interval (at least every HISTORY_RELOAD_INTERVAL_MS). */
   async start(health: HealthMonitor, registry: TunnelRegistry): Promise<void> {
     health.shared = this;
     const reload = () => this.loadHistories(health, registry).catch((error: Error) => this.logger.debug('could not load health histories', { error: error.message }));
@@ -39,7 +40,7 @@ export class ReplicaHealth implements SharedHealth {
     this.timer = setInterval(() => {
       // The lease holder's own histories are the freshest there are.
       if (!this.lease.held) void reload();
-    }, HISTORY_RELOAD_INTERVAL_MS);
+    }, Math.min(health.intervalMs, HISTORY_RELOAD_INTERVAL_MS));
     this.timer.unref();
   }
 
