@@ -83,8 +83,7 @@ describe('the replica test harness', () => {
 
     test('sends a tunnel port to the one replica that listens on it, past the refused ones', async () => {
       const holder = cluster.replicas[1];
-      client = await startClientProcess(String(app.port), holder.url, ['--no-inspect', '--port', String(cluster.portRange.from)]);
-      expect(client.port).toBe(cluster.portRange.from);
+      client = await startClientProcess(String(app.port), holder.url, ['--no-inspect']);
       for (let i = 0; i < 6; i++) {
         const response = await httpRequest(`${cluster.tunnelUrl(client.port)}/`);
         expect({ status: response.status, body: response.text, servedBy: servedBy(response) }).toEqual({
