@@ -19,13 +19,13 @@ import { deriveTunnelName } from './cli/config';
 import { startTunnel, type LiveTunnel, type TunnelUrls } from './session/live-tunnel';
 import type { RequestRecord } from './inspector/request-capture';
 import { Terminal } from './cli/terminal';
-import type { TunnelEnd } from './session/tunnel-client';
+import type { TunnelEnd } from './session/tunnel-run';
 
 export { AuthRefusedError, ConfigError, ProtocolMismatchError, SessionEndedError, StandinError, TunnelClosedError } from '../shared/errors';
 /** The first name of StandinError (the same class), so `instanceof TunnelError` in existing scripts keeps working. */
 export { StandinError as TunnelError } from '../shared/errors';
 export type { RequestRecord as TunnelRequest } from './inspector/request-capture';
-export type { TunnelEnd } from './session/tunnel-client';
+export type { TunnelEnd } from './session/tunnel-run';
 export type { TunnelUrls } from './session/live-tunnel';
 
 /** Options of connect(): the flags of `standin connect`, camelCased. */

@@ -8,6 +8,7 @@ import { request } from 'undici';
 import { formatDuration } from '../../shared/duration';
 import { STATUS_PATHS, type TunnelStatus } from '../../shared/protocol/status-api';
 import { parseUrlFlag } from '../../shared/url-flag';
+import { EXIT } from './exit-codes';
 
 /** Declares the options of `standin status`. */
 export function statusOptions<T>(yargs: Argv<T>) {
@@ -32,17 +33,17 @@ export async function runStatus(argv: StatusArgv, out: NodeJS.WritableStream = p
     url = new URL(STATUS_PATHS.tunnels, parseUrlFlag('server', argv.server, 'https://standin.test.example.com'));
   } catch (error) {
     process.stderr.write(`standin: ${(error as Error).message}\n`);
-    return 2;
+    return EXIT.config;
   }
   let tunnels: TunnelStatus[];
   try {
     tunnels = await fetchTunnels(url, argv.token ? argv.token : null);
   } catch (error) {
     process.stderr.write(`standin: could not read ${url.href}: ${(error as Error).message}\n`);
-    return 1;
+    return EXIT.other;
   }
   out.write(argv.json ? `${JSON.stringify(tunnels, null, 2)}\n` : formatStatusTable(tunnels));
-  return 0;
+  return EXIT.ok;
 }
 
 async function fetchTunnels(url: URL, token: string | null): Promise<TunnelStatus[]> {

@@ -4,7 +4,7 @@
  * All tunnels register before it reports ready; if one cannot, the others are released and it
  * exits as `standin connect` would for that failure. Once up, a tunnel the server ends is
  * reported and the others keep serving; Ctrl-C releases them all. Exit code: the first non-zero
- * of the tunnels' own codes (client/cli/main.ts), 0 after Ctrl-C.
+ * of the tunnels' own codes (client/cli/exit-codes.ts), 0 after Ctrl-C.
  */
 
 import type { Argv } from 'yargs';
@@ -14,7 +14,7 @@ import { createLogger, defaultLogFormat, LOG_LEVELS } from '../../shared/logger'
 import { deriveTunnelName } from './config';
 import { startInspector, type Inspector } from '../inspector/inspector';
 import { startTunnel, type LiveTunnel } from '../session/live-tunnel';
-import { EXIT, exitCodeFor, exitCodeForStartFailure } from './main';
+import { EXIT, exitCodeFor, exitCodeForStartFailure } from './exit-codes';
 import { keepRunningOnUncaughtErrors } from './last-resort-handler';
 import { findProjectConfig, loadProjectConfig, type ProjectConfig } from './project-config';
 import { Terminal } from './terminal';

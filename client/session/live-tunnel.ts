@@ -18,7 +18,8 @@ import { startClusterProxy, type ClusterProxy } from '../cluster-proxy/cluster-p
 import { PREVIEW_CAP_BYTES } from '../inspector/body-preview';
 import { rememberedClaimKey, rememberedPort, rememberTunnel } from './state-file';
 import type { Terminal } from '../cli/terminal';
-import { TunnelClient, type TunnelEnd } from './tunnel-client';
+import { TunnelClient } from './tunnel-client';
+import type { TunnelEnd } from './tunnel-run';
 
 /** Where a live tunnel can be reached from a browser: the links the server says work. */
 export type TunnelUrls = PublicUrls;
@@ -66,8 +67,7 @@ export async function startTunnel(options: StartTunnelOptions): Promise<LiveTunn
   } catch (error) {
     throw new ConfigError((error as Error).message, { cause: error });
   }
-  const client = new TunnelClient(config, name, config.port ?? rememberedPort(config.server, name), logger, terminal);
-  client.claimKey = rememberedClaimKey(config.server, name);
+  const client = new TunnelClient(config, name, logger, terminal, { preferredPort: config.port ?? rememberedPort(config.server, name), claimKey: rememberedClaimKey(config.server, name) });
   const stop = () => {
     // A stream (server-sent events, a download) can take a while: say what the stop waits for.
     const waitingFor = client.requestsInProgress;
@@ -125,10 +125,10 @@ export async function startTunnel(options: StartTunnelOptions): Promise<LiveTunn
   });
   terminal.tunnelReady(config.server, config.target, registered, inspector?.url ?? null);
   if (clusterProxy) terminal.clusterProxyReady(clusterProxy.url);
-  client.onReregistered = (again) => {
+  client.onReregistered((again) => {
     registered = again;
     rememberTunnel(config.server, name, again.port, again.claimKey);
-  };
+  });
 
   const ended = client.run().then(async (end) => {
     // When the server ended the session it has already answered the requests still with the app.
