@@ -1,7 +1,7 @@
 /** POST /_standin/v1/tunnels: a client registers (or re-registers) a tunnel and gets a port. */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { MAX_CONTROL_BODY_BYTES } from '../../shared/protocol/limits';
+import { MAX_CLIENT_API_BODY_BYTES } from '../../shared/protocol/limits';
 import { parseRegisterRequest } from '../../shared/protocol/message-codecs';
 import type { RegisterRequest, RegisterResponse } from '../../shared/protocol/messages';
 import { PROTOCOL_FEATURES, PROTOCOL_VERSION } from '../../shared/protocol/version';
@@ -21,7 +21,7 @@ export async function handleRegister(ctx: ServerContext, caller: Caller, req: In
     replyError(res, 503, 'server_shutdown', 'the standin server is shutting down; register again in a moment');
     return;
   }
-  const registration = parseRegisterRequest(await readJsonBody(req, MAX_CONTROL_BODY_BYTES));
+  const registration = parseRegisterRequest(await readJsonBody(req, MAX_CLIENT_API_BODY_BYTES));
   const replicas = ctx.replicas;
   if (!replicas) return register(ctx, caller, registration, req, res);
   try {

@@ -4,10 +4,10 @@
  */
 
 import type { ServerResponse } from 'node:http';
-import type { ControlErrorCode, ErrorBody } from '../../shared/protocol/error-codes';
+import type { ClientApiErrorCode, ErrorBody } from '../../shared/protocol/error-codes';
 
 /** Answers with a JSON error body that says what is wrong. */
-export function replyError(res: ServerResponse, status: number, error: ControlErrorCode, message: string): void {
+export function replyError(res: ServerResponse, status: number, error: ClientApiErrorCode, message: string): void {
   replyJson(res, status, { error, message } satisfies ErrorBody);
 }
 

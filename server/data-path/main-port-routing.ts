@@ -8,7 +8,7 @@
 import { loggedPath } from '../../shared/trace-fields';
 import type { IncomingMessage } from 'node:http';
 import { newUuid } from '../../shared/random-ids';
-import { CONTROL_PREFIX } from '../../shared/protocol/paths';
+import { STANDIN_PATH_PREFIX } from '../../shared/protocol/paths';
 import type { FallbackReason } from './fallback-proxy';
 import type { ServerContext } from '../server-context';
 import { selectTunnel } from '../selector/tunnel-selector';
@@ -22,7 +22,7 @@ export type MainPortRoute =
 
 /** Whether `url` is standin's own (control plane, client API, select): never tunnel traffic. */
 export function isStandinPath(url: string): boolean {
-  return url.startsWith(CONTROL_PREFIX) || url === '/_standin';
+  return url.startsWith(STANDIN_PATH_PREFIX) || url === '/_standin';
 }
 
 /** Routes one main-port request; `hasFallback` says whether --fallback is set. */

@@ -4,12 +4,12 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ControlErrorCode } from '../../shared/protocol/error-codes';
+import type { ClientApiErrorCode } from '../../shared/protocol/error-codes';
 import { replyError } from '../core/json-reply';
 import { escapeHtml } from '../http/error-page';
 
 /** Sends `message` as a page to a browser, or as `{ error, message }` JSON to anything else. */
-export function replyToBrowserOrScript(req: IncomingMessage, res: ServerResponse, status: number, error: ControlErrorCode, title: string, message: string): void {
+export function replyToBrowserOrScript(req: IncomingMessage, res: ServerResponse, status: number, error: ClientApiErrorCode, title: string, message: string): void {
   if (!String(req.headers.accept ?? '').includes('text/html')) return replyError(res, status, error, message);
   if (res.headersSent || res.destroyed) return;
   const page = `<!doctype html>

@@ -32,7 +32,7 @@ export type StandinErrorCode = keyof typeof STANDIN_ERROR_STATUS;
 export type AppFailureCode = 'app_unreachable' | 'app_error';
 
 /** Error codes of the client API, in the JSON ErrorBody of a non-2xx answer. */
-export type ControlErrorCode =
+export type ClientApiErrorCode =
   | 'unauthorized'
   | 'bad_request'
   | 'not_found'
@@ -60,7 +60,7 @@ export type ControlErrorCode =
 
 /** JSON body of every non-2xx control answer. */
 export interface ErrorBody {
-  error: ControlErrorCode;
+  error: ClientApiErrorCode;
   message: string;
   /** With `tunnel_stopped` and `session_replaced`: why the session ended, machine-readable. */
   reason?: SessionEndReason;

@@ -4,8 +4,8 @@
  * beside their codec (MAX_BODY_CHUNK_BYTES in body-chunks.ts, the compare bounds in compare.ts).
  */
 
-/** Largest JSON body the control API accepts (registration); anything bigger is refused with 413. */
-export const MAX_CONTROL_BODY_BYTES = 16 * 1024;
+/** Largest JSON body the client API accepts (registration); anything bigger is refused with 413. */
+export const MAX_CLIENT_API_BODY_BYTES = 16 * 1024;
 
 /**
  * The one head-size limit: browser request heads on the tunnel ports and the main port (then

@@ -15,8 +15,8 @@
  * The status API under /_standin/api/ has its own paths (status-api.ts).
  */
 
-/** Prefix of the whole control plane on the server's main port. */
-export const CONTROL_PREFIX = '/_standin/';
+/** Prefix of everything standin itself answers on the main port (client API and control plane), never tunnel traffic. */
+export const STANDIN_PATH_PREFIX = '/_standin/';
 
 /** Prefix of the client endpoints; everything below it needs the client token. */
 export const CLIENT_API_PREFIX = '/_standin/v1/';
