@@ -58,34 +58,86 @@ export interface ClientConfig {
 
 /** Declares the options of `standin connect <target>`. */
 export function clientOptions<T>(yargs: Argv<T>) {
-  return yargs
-    .positional('target', { type: 'string', demandOption: true, description: 'Local app: a port (3000) or a URL (http://localhost:3000)' })
-    .option('server', { type: 'string', demandOption: true, description: 'URL of the standin server, from your platform team' })
-    .option('token', { type: 'string', description: 'Token of the standin server (prefer STANDIN_TOKEN or --token-file: flags show in ps)', defaultDescription: 'none' })
-    .option('token-file', { type: 'string', description: 'Read the token of the standin server from this file' })
-    .option('log-query', { type: 'boolean', default: false, description: 'Keep query strings in request lines and --log-file (left out by default: they often carry secrets)' })
-    .option('log-header', { type: 'string', array: true, description: 'Also log this request header (repeatable); X-Request-Id, X-Correlation-Id and traceparent always are' })
-    .option('name', { type: 'string', description: 'Tunnel name, a DNS label', defaultDescription: 'user-host-port, remembered' })
-    .option('port', { type: 'number', description: 'Preferred public port', defaultDescription: 'the port this name had last time' })
-    .option('concurrency', { type: 'number', default: 8, description: 'Polls kept open: requests served in parallel' })
-    .option('preserve-host', { type: 'boolean', default: false, description: "Send the browser's Host header to the app instead of the target's" })
-    .option('ttl', { type: 'string', description: 'Ask for a shorter tunnel life than the server allows, like 2h', defaultDescription: "the server's --max-ttl" })
-    .option('renew', { type: 'boolean', default: false, description: 'When the tunnel expires, register it again instead of exiting' })
-    .option('health-path', { type: 'string', description: 'Health probes GET this path of the app and pass on a non-5xx answer', defaultDescription: 'none: probes check that the app accepts TCP connections' })
-    .option('reconnect', { type: 'boolean', default: true, description: 'Reconnect with backoff when the connection to the server is lost (--no-reconnect: exit 1 instead)' })
-    .option('max-reconnect-delay', { type: 'number', default: 64, description: 'Longest wait between reconnect attempts, seconds' })
-    .option('log-format', { choices: ['json', 'pretty'] as const, description: 'Log format', defaultDescription: 'pretty on a terminal, else json' })
-    .option('log-level', { choices: LOG_LEVELS, default: DEFAULT_LOG_LEVEL, description: 'Log level' })
-    .option('log-file', { type: 'string', description: 'Append one JSON line per request to this file' })
-    .option('quiet', { type: 'boolean', default: false, description: 'No line per request on the terminal' })
-    .option('private', { type: 'boolean', default: false, description: 'Serve only browsers that opened the access link this command prints' })
-    .option('cluster-proxy', { type: 'number', description: "Port on 127.0.0.1 of an HTTP proxy that sends the app's calls (HTTP_PROXY) to in-cluster services through the server", defaultDescription: 'off' })
-    // No yargs type: the option takes a port or false (--no-inspect, STANDIN_INSPECT=false). The
-    // assertion widens the type yargs infers for argv.inspect to what it may really hold.
-    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
-    .option('inspect', { default: DEFAULT_INSPECT_PORT as number | boolean | string, description: 'Port of the request inspector on 127.0.0.1 (next free one if taken); --no-inspect turns it off' })
-    .example('$0 connect 3000 --server https://standin.test.example.com', 'forward to http://localhost:3000')
-    .example('STANDIN_SERVER=https://standin.test.example.com $0 connect https://localhost:5173 --name alice-shop', 'a Vite dev server over https, under a chosen name');
+  return (
+    yargs
+      .positional('target', {
+        type: 'string',
+        demandOption: true,
+        description: 'Local app: a port (3000) or a URL (http://localhost:3000)',
+      })
+      .option('server', { type: 'string', demandOption: true, description: 'URL of the standin server, from your platform team' })
+      .option('token', {
+        type: 'string',
+        description: 'Token of the standin server (prefer STANDIN_TOKEN or --token-file: flags show in ps)',
+        defaultDescription: 'none',
+      })
+      .option('token-file', { type: 'string', description: 'Read the token of the standin server from this file' })
+      .option('log-query', {
+        type: 'boolean',
+        default: false,
+        description: 'Keep query strings in request lines and --log-file (left out by default: they often carry secrets)',
+      })
+      .option('log-header', {
+        type: 'string',
+        array: true,
+        description: 'Also log this request header (repeatable); X-Request-Id, X-Correlation-Id and traceparent always are',
+      })
+      .option('name', { type: 'string', description: 'Tunnel name, a DNS label', defaultDescription: 'user-host-port, remembered' })
+      .option('port', { type: 'number', description: 'Preferred public port', defaultDescription: 'the port this name had last time' })
+      .option('concurrency', { type: 'number', default: 8, description: 'Polls kept open: requests served in parallel' })
+      .option('preserve-host', {
+        type: 'boolean',
+        default: false,
+        description: "Send the browser's Host header to the app instead of the target's",
+      })
+      .option('ttl', {
+        type: 'string',
+        description: 'Ask for a shorter tunnel life than the server allows, like 2h',
+        defaultDescription: "the server's --max-ttl",
+      })
+      .option('renew', { type: 'boolean', default: false, description: 'When the tunnel expires, register it again instead of exiting' })
+      .option('health-path', {
+        type: 'string',
+        description: 'Health probes GET this path of the app and pass on a non-5xx answer',
+        defaultDescription: 'none: probes check that the app accepts TCP connections',
+      })
+      .option('reconnect', {
+        type: 'boolean',
+        default: true,
+        description: 'Reconnect with backoff when the connection to the server is lost (--no-reconnect: exit 1 instead)',
+      })
+      .option('max-reconnect-delay', { type: 'number', default: 64, description: 'Longest wait between reconnect attempts, seconds' })
+      .option('log-format', {
+        choices: ['json', 'pretty'] as const,
+        description: 'Log format',
+        defaultDescription: 'pretty on a terminal, else json',
+      })
+      .option('log-level', { choices: LOG_LEVELS, default: DEFAULT_LOG_LEVEL, description: 'Log level' })
+      .option('log-file', { type: 'string', description: 'Append one JSON line per request to this file' })
+      .option('quiet', { type: 'boolean', default: false, description: 'No line per request on the terminal' })
+      .option('private', {
+        type: 'boolean',
+        default: false,
+        description: 'Serve only browsers that opened the access link this command prints',
+      })
+      .option('cluster-proxy', {
+        type: 'number',
+        description: "Port on 127.0.0.1 of an HTTP proxy that sends the app's calls (HTTP_PROXY) to in-cluster services through the server",
+        defaultDescription: 'off',
+      })
+      // No yargs type: the option takes a port or false (--no-inspect, STANDIN_INSPECT=false). The
+      // assertion widens the type yargs infers for argv.inspect to what it may really hold.
+      .option('inspect', {
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
+        default: DEFAULT_INSPECT_PORT as number | boolean | string,
+        description: 'Port of the request inspector on 127.0.0.1 (next free one if taken); --no-inspect turns it off',
+      })
+      .example('$0 connect 3000 --server https://standin.test.example.com', 'forward to http://localhost:3000')
+      .example(
+        'STANDIN_SERVER=https://standin.test.example.com $0 connect https://localhost:5173 --name alice-shop',
+        'a Vite dev server over https, under a chosen name',
+      )
+  );
 }
 
 /** The inspector's port unless --inspect says otherwise (docs/design.md "Request inspector"). */
@@ -152,7 +204,8 @@ function readClientToken(token: string | undefined, tokenFile: string | undefine
 
 function logHeadersOption(names: readonly string[] | undefined): readonly string[] {
   const headers = (names ?? []).map((name) => String(name).trim().toLowerCase());
-  for (const name of headers) if (!/^[a-z0-9!#$%&'*+.^_`|~-]{1,100}$/.test(name)) throw new ConfigError(`--log-header "${name}" is not a header name`);
+  for (const name of headers)
+    if (!/^[a-z0-9!#$%&'*+.^_`|~-]{1,100}$/.test(name)) throw new ConfigError(`--log-header "${name}" is not a header name`);
   return Object.freeze(headers);
 }
 
@@ -172,7 +225,8 @@ function healthPathOption(text: string | undefined): string | undefined {
 
 function clusterProxyOption(value: number | undefined): number | null {
   if (value === undefined) return null;
-  if (!Number.isInteger(value) || value < 0 || value > 65535) throw new ConfigError('--cluster-proxy must be a port from 0 to 65535, like 3128');
+  if (!Number.isInteger(value) || value < 0 || value > 65535)
+    throw new ConfigError('--cluster-proxy must be a port from 0 to 65535, like 3128');
   return value;
 }
 
