@@ -40,10 +40,7 @@ declare module 'autocannon' {
   interface AutocannonInstance extends PromiseLike<AutocannonResult> {
     stop(): void;
     /** Emitted per response; responseTimeMs is a float from process.hrtime (the histogram rounds to whole ms). */
-    on(
-      event: 'response',
-      listener: (client: unknown, statusCode: number, responseBytes: number, responseTimeMs: number) => void,
-    ): this;
+    on(event: 'response', listener: (client: unknown, statusCode: number, responseBytes: number, responseTimeMs: number) => void): this;
   }
 
   function autocannon(options: AutocannonOptions): AutocannonInstance;

@@ -156,8 +156,12 @@ async function pollOrRespond(
   requestId: string | null,
   signal: AbortSignal,
 ): Promise<{ statusCode: number; requestId: string | null; text: string }> {
-  const headers: Record<string, string> = { [PROTOCOL.sessionHeader]: registration.sessionId, [PROTOCOL.protocolHeader]: String(PROTOCOL_VERSION) };
-  const body = requestId === null ? null : encodeFrame(JSON.stringify({ kind: 'response', status: 200, headers: ['content-length', '0'], appMs: 0 }));
+  const headers: Record<string, string> = {
+    [PROTOCOL.sessionHeader]: registration.sessionId,
+    [PROTOCOL.protocolHeader]: String(PROTOCOL_VERSION),
+  };
+  const body =
+    requestId === null ? null : encodeFrame(JSON.stringify({ kind: 'response', status: 200, headers: ['content-length', '0'], appMs: 0 }));
   const response = await request(
     `${serverUrl}${requestId === null ? PROTOCOL.pollPath(registration.name) : PROTOCOL.respondPath(registration.name, requestId)}`,
     { dispatcher: agent, method: requestId === null ? 'GET' : 'POST', headers, body, signal },

@@ -29,9 +29,30 @@ async function main(): Promise<void> {
   const common = ['--concurrency', String(CONNECTIONS), '--quiet'];
   const variants: [string, ClientProcess][] = [
     ['no log file, no inspector', await startClientProcess(appPort, server.url, ['--name', 'plain', '--no-inspect', ...common])],
-    ['--log-file, no inspector', await startClientProcess(appPort, server.url, ['--name', 'logged', '--no-inspect', '--log-file', path.join(dir, 'a.ndjson'), ...common])],
+    [
+      '--log-file, no inspector',
+      await startClientProcess(appPort, server.url, [
+        '--name',
+        'logged',
+        '--no-inspect',
+        '--log-file',
+        path.join(dir, 'a.ndjson'),
+        ...common,
+      ]),
+    ],
     ['inspector, no log file', await startClientProcess(appPort, server.url, ['--name', 'inspected', '--inspect', '0', ...common])],
-    ['--log-file + inspector', await startClientProcess(appPort, server.url, ['--name', 'both', '--inspect', '0', '--log-file', path.join(dir, 'b.ndjson'), ...common])],
+    [
+      '--log-file + inspector',
+      await startClientProcess(appPort, server.url, [
+        '--name',
+        'both',
+        '--inspect',
+        '0',
+        '--log-file',
+        path.join(dir, 'b.ndjson'),
+        ...common,
+      ]),
+    ],
   ];
   const rps = new Map<string, number[]>();
   try {
@@ -39,10 +60,13 @@ async function main(): Promise<void> {
       for (const [name, client] of variants) {
         const result = await autocannon({ url: `${client.publicUrl}/bench`, connections: CONNECTIONS, duration: DURATION_SEC });
         rps.set(name, [...(rps.get(name) ?? []), result.requests.average]);
-        console.log(`round ${round + 1}  ${name.padEnd(26)} ${Math.round(result.requests.average)} req/s  p50 ${result.latency.p50} ms  p99 ${result.latency.p99} ms  errors ${result.errors + result.non2xx}`);
+        console.log(
+          `round ${round + 1}  ${name.padEnd(26)} ${Math.round(result.requests.average)} req/s  p50 ${result.latency.p50} ms  p99 ${result.latency.p99} ms  errors ${result.errors + result.non2xx}`,
+        );
       }
     }
-    for (const [name, values] of rps) console.log(`${name.padEnd(26)} mean ${Math.round(values.reduce((a, b) => a + b, 0) / values.length)} req/s`);
+    for (const [name, values] of rps)
+      console.log(`${name.padEnd(26)} mean ${Math.round(values.reduce((a, b) => a + b, 0) / values.length)} req/s`);
   } finally {
     for (const [, client] of variants) await client.stop('SIGINT');
     await server.stop();

@@ -186,7 +186,9 @@ export function renderMemoryTable(rounds: RoundResults): string {
       }
     }
     for (const [role, row] of roles) {
-      rows.push(`| ${target} | ${role} | ${mib(row.download)} | ${mib(row.upload)} | ${(row.growth / 1024).toFixed(0)} | ${mib(row.hwm)} |`);
+      rows.push(
+        `| ${target} | ${role} | ${mib(row.download)} | ${mib(row.upload)} | ${(row.growth / 1024).toFixed(0)} | ${mib(row.hwm)} |`,
+      );
     }
   }
   if (rows.length === 0) return '_No hop processes measured._';
@@ -201,7 +203,9 @@ export function renderMemoryTable(rounds: RoundResults): string {
 export function renderCpuTable(rounds: RoundResults): string {
   const rows: string[] = [];
   for (const target of presentTargets(rounds)) {
-    const roles = new Set(rounds.flatMap((round) => Object.keys(value(roundOf(round, target)?.get1 ?? failed)?.cpuMicrosPerRequestByRole ?? {})));
+    const roles = new Set(
+      rounds.flatMap((round) => Object.keys(value(roundOf(round, target)?.get1 ?? failed)?.cpuMicrosPerRequestByRole ?? {})),
+    );
     for (const role of roles) {
       const perRequest = (key: 'get1' | 'get32'): string => {
         const values = rounds.flatMap((round) => {
@@ -215,7 +219,11 @@ export function renderCpuTable(rounds: RoundResults): string {
     }
   }
   if (rows.length === 0) return '_No hop processes measured._';
-  return ['| target | process (app: not a hop, for reference) | CPU µs/request, c=1 | CPU µs/request, c=32 |', '|---|---|---|---|', ...rows].join('\n');
+  return [
+    '| target | process (app: not a hop, for reference) | CPU µs/request, c=1 | CPU µs/request, c=32 |',
+    '|---|---|---|---|',
+    ...rows,
+  ].join('\n');
 }
 
 const failed: Measured<never> = { ok: false, error: 'not run' };

@@ -8,7 +8,14 @@ import { measureIdleTunnels } from './measure-idle-tunnels';
 import { BenchTarget, measureTarget, Measured, RoundPlan, TargetRound, warmUp } from './measure-target';
 import { IdleResult, renderComparisonTable, renderResultsMarkdown } from './results-table';
 import { killAllChildren, SpawnedProcess } from './spawned-process';
-import { findRedisServer, isStandinBuilt, StandinReplicas, StandinTunnel, startStandinReplicas, startStandinTunnel } from './standin-processes';
+import {
+  findRedisServer,
+  isStandinBuilt,
+  StandinReplicas,
+  StandinTunnel,
+  startStandinReplicas,
+  startStandinTunnel,
+} from './standin-processes';
 import { TARGET_PATH } from './target-app';
 import { waitForStatus } from './wait-for-status';
 
@@ -158,7 +165,10 @@ async function startReplicasIfPossible(config: BenchConfig, app: URL, notes: str
   }
   try {
     const replicas = await startStandinReplicas(config.standinBin, redisBin, Number(app.port));
-    note(notes, 'standin-replicas: two replicas of one redis-server; the browser reaches replica A, the client polls replica B, so every request hops A -> B over the internal port.');
+    note(
+      notes,
+      'standin-replicas: two replicas of one redis-server; the browser reaches replica A, the client polls replica B, so every request hops A -> B over the internal port.',
+    );
     return replicas;
   } catch (error) {
     note(notes, `standin-replicas did not start, skipped: ${oneLine((error as Error).message)}`);

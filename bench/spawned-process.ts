@@ -29,12 +29,7 @@ export class SpawnedProcess {
   ) {}
 
   /** Starts `command args`; stdout and stderr are kept (last lines) for error messages. */
-  static start(
-    label: string,
-    command: string,
-    args: readonly string[],
-    env: NodeJS.ProcessEnv = process.env,
-  ): SpawnedProcess {
+  static start(label: string, command: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): SpawnedProcess {
     // stdin is a pipe the children never get to read: our own children exit when it closes, so
     // they die with the benchmark even if it is killed with SIGKILL.
     const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env });

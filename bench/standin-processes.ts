@@ -48,11 +48,17 @@ export async function startStandinTunnel(standinBin: string, targetPort: number)
     'standin client',
     process.execPath,
     [
-      standinBin, 'connect', String(targetPort),
-      '--server', `http://127.0.0.1:${listenPort}`,
-      '--name', 'bench',
-      '--port', String(tunnelPort),
-      '--log-level', 'warn',
+      standinBin,
+      'connect',
+      String(targetPort),
+      '--server',
+      `http://127.0.0.1:${listenPort}`,
+      '--name',
+      'bench',
+      '--port',
+      String(tunnelPort),
+      '--log-level',
+      'warn',
       '--no-inspect',
     ],
     standinEnvironment({ HOME: home }),
@@ -109,15 +115,34 @@ export async function startStandinReplicas(standinBin: string, redisBin: string,
   const listenPort = await findFreePort();
   const tunnelPort = await findFreePort();
   const home = mkdtempSync(join(tmpdir(), 'standin-bench-home-'));
-  const redis = SpawnedProcess.start('redis-server', redisBin, ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], standinEnvironment());
+  const redis = SpawnedProcess.start(
+    'redis-server',
+    redisBin,
+    ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    standinEnvironment(),
+  );
   await waitForTcp('127.0.0.1', redisPort, 10_000);
   const replica = (address: string, label: string) =>
     SpawnedProcess.start(
       label,
       process.execPath,
       [
-        standinBin, 'server', '--bind', address, '--listen', String(listenPort), '--ports', `${tunnelPort}-${tunnelPort}`, '--log-level', 'warn',
-        '--redis', `redis://127.0.0.1:${redisPort}`, '--internal-listen', '0', '--cluster-secret', 'bench-cluster-secret-0123456789',
+        standinBin,
+        'server',
+        '--bind',
+        address,
+        '--listen',
+        String(listenPort),
+        '--ports',
+        `${tunnelPort}-${tunnelPort}`,
+        '--log-level',
+        'warn',
+        '--redis',
+        `redis://127.0.0.1:${redisPort}`,
+        '--internal-listen',
+        '0',
+        '--cluster-secret',
+        'bench-cluster-secret-0123456789',
       ],
       standinEnvironment(),
     );
@@ -126,7 +151,20 @@ export async function startStandinReplicas(standinBin: string, redisBin: string,
   const client = SpawnedProcess.start(
     'standin client',
     process.execPath,
-    [standinBin, 'connect', String(targetPort), '--server', `http://127.0.0.3:${listenPort}`, '--name', 'bench', '--port', String(tunnelPort), '--log-level', 'warn', '--no-inspect'],
+    [
+      standinBin,
+      'connect',
+      String(targetPort),
+      '--server',
+      `http://127.0.0.3:${listenPort}`,
+      '--name',
+      'bench',
+      '--port',
+      String(tunnelPort),
+      '--log-level',
+      'warn',
+      '--no-inspect',
+    ],
     standinEnvironment({ HOME: home }),
   );
   const url = `http://127.0.0.2:${tunnelPort}`;

@@ -61,16 +61,22 @@ void yargs(args)
   .command(
     'status',
     "Show a standin server's tunnels: port, state, health, time left",
-    (command) => withEnvNames('status', (require('../client/cli/status-command') as typeof import('../client/cli/status-command')).statusOptions(command)),
+    (command) =>
+      withEnvNames(
+        'status',
+        (require('../client/cli/status-command') as typeof import('../client/cli/status-command')).statusOptions(command),
+      ),
     async (argv) => {
       const { runStatus } = require('../client/cli/status-command') as typeof import('../client/cli/status-command');
       process.exitCode = await runStatus(argv);
     },
   )
-  .example('$0 connect 3000 --server https://standin.test.example.com', 'your app on port 3000 stands in for the cluster\'s')
+  .example('$0 connect 3000 --server https://standin.test.example.com', "your app on port 3000 stands in for the cluster's")
   .example('$0 server --token-file /run/secrets/token', 'the tunnel server, in the cluster')
   .example('$0 status --server https://standin.test.example.com', "the server's tunnels")
-  .epilogue('Every flag also reads STANDIN_<FLAG> (STANDIN_SERVER for --server); flags win. "standin <command> --help" lists a command\'s flags.')
+  .epilogue(
+    'Every flag also reads STANDIN_<FLAG> (STANDIN_SERVER for --server); flags win. "standin <command> --help" lists a command\'s flags.',
+  )
   .demandCommand(1, 'Name a command: server, connect, up or status')
   .strict()
   .fail((message, error) => {
@@ -92,7 +98,9 @@ function withEnvNames<T>(command: string, options: Argv<T>): Argv<T> {
   chosen.knownFlags = Object.keys(declared).filter((flag) => flag !== '$0');
   ignoreVariablesOfOtherCommands(process.env, chosen.knownFlags);
   const flags = chosen.knownFlags.filter((flag) => !['help', 'version', 'target'].includes(flag) && !/[A-Z]/.test(flag));
-  return options.epilogue(`Environment: every flag also reads its variable, flags win: ${flags.map((flag) => `--${flag} ${envName(flag)}`).join(', ')}.`);
+  return options.epilogue(
+    `Environment: every flag also reads its variable, flags win: ${flags.map((flag) => `--${flag} ${envName(flag)}`).join(', ')}.`,
+  );
 }
 
 /**
@@ -132,7 +140,8 @@ function exitQuietlyWhenOutputCloses(): void {
 function ignoreKubernetesServiceVariables(env: NodeJS.ProcessEnv): void {
   for (const [key, value] of Object.entries(env)) {
     if (!key.startsWith('STANDIN_')) continue;
-    const isServiceVariable = /_SERVICE_(HOST|PORT)/.test(key) || /_PORT_\d+_(TCP|UDP|SCTP)/.test(key) || /^(tcp|udp|sctp):\/\//.test(value ?? '');
+    const isServiceVariable =
+      /_SERVICE_(HOST|PORT)/.test(key) || /_PORT_\d+_(TCP|UDP|SCTP)/.test(key) || /^(tcp|udp|sctp):\/\//.test(value ?? '');
     if (isServiceVariable) delete env[key];
   }
 }

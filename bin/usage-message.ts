@@ -22,7 +22,10 @@ export function explainUsageError(problem: UsageProblem): string {
   if (missing) {
     return missing[1]
       .split(', ')
-      .map((flag) => `--${flag} is required (or set ${envName(flag)})${flag === 'server' ? ', e.g. --server https://standin.test.example.com' : ''}`)
+      .map(
+        (flag) =>
+          `--${flag} is required (or set ${envName(flag)})${flag === 'server' ? ', e.g. --server https://standin.test.example.com' : ''}`,
+      )
       .join('\n');
   }
   if (problem.command === 'connect' && /^Not enough non-option arguments/.test(problem.yargsMessage)) {

@@ -49,7 +49,9 @@ function standin(options: standin.StandinViteOptions): Plugin {
         if (closing || !address || typeof address === 'string') return;
         const scheme = server.config.server.https ? 'https' : 'http';
         tunnel = connect({ ...options, target: `${scheme}://localhost:${address.port}` }).catch((error: Error & { code?: string }) => {
-          server.config.logger.error(`  standin: the tunnel did not start (${error.code ?? 'error'}): ${error.message}`, { timestamp: true });
+          server.config.logger.error(`  standin: the tunnel did not start (${error.code ?? 'error'}): ${error.message}`, {
+            timestamp: true,
+          });
           return null;
         });
       });
@@ -71,7 +73,9 @@ function wrapPrintUrls(server: ViteDevServer, tunnelOf: () => Promise<Tunnel | n
     void tunnelOf()?.then((tunnel) => {
       if (!tunnel) return;
       // Vite's look: a green arrow, a bold label, a cyan URL; plain text when not on a terminal.
-      const color = process.stdout.isTTY ? (code: string, text: string) => `\x1b[${code}m${text}\x1b[0m` : (_code: string, text: string) => text;
+      const color = process.stdout.isTTY
+        ? (code: string, text: string) => `\x1b[${code}m${text}\x1b[0m`
+        : (_code: string, text: string) => text;
       const line = (text: string) => server.config.logger.info(`  ${color('32', '➜')}  ${color('1', 'Standin')}: ${text}`);
       const { port } = tunnel.urls;
       if (port) line(color('36', port));

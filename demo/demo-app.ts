@@ -30,7 +30,9 @@ export function demoApp(): http.RequestListener {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/api/hello') {
       const seen = Object.fromEntries(
-        Object.entries(req.headers).filter(([name]) => name.startsWith('x-') || name === 'traceparent' || name === 'via' || name === 'host'),
+        Object.entries(req.headers).filter(
+          ([name]) => name.startsWith('x-') || name === 'traceparent' || name === 'via' || name === 'host',
+        ),
       );
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ message: 'Hello from localhost', headersTheAppReceived: seen }));

@@ -29,16 +29,49 @@ async function main(): Promise<void> {
 
   // Bound to 127.0.0.1: an open demo server must not be reachable from the network. Its
   // warnings (such as "no token set") go to the terminal, where the person trying it reads them.
-  const server = spawn(process.execPath, [STANDIN, 'server', '--bind', '127.0.0.1', '--listen', String(serverPort), '--ports', `${tunnelPort}-${tunnelPort + 9}`, '--log-level', 'warn', '--log-format', 'pretty'], {
-    stdio: ['ignore', checkOnly ? 'ignore' : 'inherit', 'inherit'],
-  });
+  const server = spawn(
+    process.execPath,
+    [
+      STANDIN,
+      'server',
+      '--bind',
+      '127.0.0.1',
+      '--listen',
+      String(serverPort),
+      '--ports',
+      `${tunnelPort}-${tunnelPort + 9}`,
+      '--log-level',
+      'warn',
+      '--log-format',
+      'pretty',
+    ],
+    {
+      stdio: ['ignore', checkOnly ? 'ignore' : 'inherit', 'inherit'],
+    },
+  );
   children.push(server);
   await waitUntilListening(serverPort);
 
   const logFormat = checkOnly ? 'json' : 'pretty';
-  const client = spawn(process.execPath, [STANDIN, 'connect', String(appPort), '--server', `http://127.0.0.1:${serverPort}`, '--name', 'demo', '--port', String(tunnelPort), '--log-format', logFormat], {
-    stdio: ['ignore', checkOnly ? 'ignore' : 'inherit', 'inherit'],
-  });
+  const client = spawn(
+    process.execPath,
+    [
+      STANDIN,
+      'connect',
+      String(appPort),
+      '--server',
+      `http://127.0.0.1:${serverPort}`,
+      '--name',
+      'demo',
+      '--port',
+      String(tunnelPort),
+      '--log-format',
+      logFormat,
+    ],
+    {
+      stdio: ['ignore', checkOnly ? 'ignore' : 'inherit', 'inherit'],
+    },
+  );
   children.push(client);
   client.once('exit', (code) => {
     if (code) process.exitCode = code;

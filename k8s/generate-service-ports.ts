@@ -125,12 +125,7 @@ function renderHeader(range: PortRange | null): string {
 function renderServicePatch(range: PortRange): string {
   const lines = ['apiVersion: v1', 'kind: Service', 'metadata:', `  name: ${SERVICE_NAME}`, 'spec:', '  ports:'];
   for (const port of listPorts(range)) {
-    lines.push(
-      `    - name: ${tunnelPortName(port)}`,
-      `      port: ${port}`,
-      `      targetPort: ${port}`,
-      '      protocol: TCP',
-    );
+    lines.push(`    - name: ${tunnelPortName(port)}`, `      port: ${port}`, `      targetPort: ${port}`, '      protocol: TCP');
   }
   return `${lines.join('\n')}\n`;
 }

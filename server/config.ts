@@ -108,48 +108,173 @@ export type StatusAccess = 'open' | 'token' | 'admin';
 export function serverOptions<T>(yargs: Argv<T>) {
   return yargs
     .option('listen', { type: 'number', default: 8080, description: 'Main port: control API, dashboard and routed tunnel traffic' })
-    .option('bind', { type: 'string', default: '0.0.0.0', description: 'Address the main port and the tunnel ports listen on; 127.0.0.1 keeps a laptop demo private' })
-    .option('site', { type: 'string', description: "Origin of the test site whose proxy sends /_standin/select/ here; clients print <site>/_standin/select/<name>", defaultDescription: 'none: no select link' })
-    .option('host-url', { type: 'string', description: 'Link of a tunnel by host, with {name}, like https://{name}.dev.example.test (wildcard DNS to this server)', defaultDescription: 'none: no host link' })
-    .option('port-url', { type: 'string', description: "Link of a tunnel's own port, with {port}, like https://standin.example.test:{port}", defaultDescription: 'http://<host the client used>:{port}' })
+    .option('bind', {
+      type: 'string',
+      default: '0.0.0.0',
+      description: 'Address the main port and the tunnel ports listen on; 127.0.0.1 keeps a laptop demo private',
+    })
+    .option('site', {
+      type: 'string',
+      description: 'Origin of the test site whose proxy sends /_standin/select/ here; clients print <site>/_standin/select/<name>',
+      defaultDescription: 'none: no select link',
+    })
+    .option('host-url', {
+      type: 'string',
+      description: 'Link of a tunnel by host, with {name}, like https://{name}.dev.example.test (wildcard DNS to this server)',
+      defaultDescription: 'none: no host link',
+    })
+    .option('port-url', {
+      type: 'string',
+      description: "Link of a tunnel's own port, with {port}, like https://standin.example.test:{port}",
+      defaultDescription: 'http://<host the client used>:{port}',
+    })
     .option('ports', { type: 'string', default: '9000-9099', description: 'Range of per-tunnel ports, like 9000-9099, or "none"' })
-    .option('token', { type: 'string', description: 'Clients must send "Authorization: Bearer <token>"', defaultDescription: 'none: an open server' })
+    .option('token', {
+      type: 'string',
+      description: 'Clients must send "Authorization: Bearer <token>"',
+      defaultDescription: 'none: an open server',
+    })
     .option('token-file', { type: 'string', description: 'Read the client token from this file' })
-    .option('admin-token', { type: 'string', description: 'Admin actions (stop a tunnel) need "Authorization: Bearer <admin token>"', defaultDescription: 'none: admin actions are disabled' })
+    .option('admin-token', {
+      type: 'string',
+      description: 'Admin actions (stop a tunnel) need "Authorization: Bearer <admin token>"',
+      defaultDescription: 'none: admin actions are disabled',
+    })
     .option('max-ttl', { type: 'string', default: '12h', description: 'Longest life of a tunnel' })
-    .option('request-timeout', { type: 'string', default: '60s', description: 'Answer 504 when the app has not sent a response head by then' })
+    .option('request-timeout', {
+      type: 'string',
+      default: '60s',
+      description: 'Answer 504 when the app has not sent a response head by then',
+    })
     .option('poll-timeout', { type: 'string', default: '25s', description: 'How long an idle long-poll is held before it is answered 204' })
-    .option('health-interval', { type: 'string', default: '60s', description: 'How often each tunnel gets a health probe through its client' })
-    .option('max-queue', { type: 'number', default: 1000, description: 'Browser requests that may wait per tunnel for a free poll (then 503 queue_full)' })
-    .option('max-upgrades', { type: 'number', default: 100, description: 'Open WebSocket/Upgrade connections per tunnel (then 503 upgrade_limit)' })
-    .option('fallback', { type: 'string', description: 'Origin of the in-cluster app for main-port traffic that selects no live tunnel, like http://shop.default.svc:80', defaultDescription: 'none: such traffic gets 404 no_tunnel' })
-    .option('max-in-flight', { type: 'number', default: 1000, description: 'Browser requests per tunnel at once, queued or being answered (then 503 queue_full)' })
-    .option('idle-timeout', { type: 'string', default: '120s', description: 'Close a connection (main port or tunnel port) with no bytes either way for this long' })
-    .option('headers-timeout', { type: 'string', default: '20s', description: 'A request head must arrive within this (then 408); a connection that sends nothing is closed after it' })
-    .option('max-connections-per-source', { type: 'number', default: DEFAULT_MAX_CONNECTIONS_PER_SOURCE, description: 'Open connections one source address may hold on each port (more are refused); 0: no cap. A cluster proxy counts as one source' })
-    .option('max-header-size', { type: 'number', default: MAX_HEAD_BYTES, description: 'Largest browser request head in bytes, on the tunnel ports and the main port alike (then 431)' })
-    .option('trust-proxy', { type: 'string', array: true, default: [...DEFAULT_TRUSTED_PROXIES], description: 'Address ranges (CIDR) of proxies whose X-Forwarded-Host/-Proto are believed; "none" trusts no one' })
+    .option('health-interval', {
+      type: 'string',
+      default: '60s',
+      description: 'How often each tunnel gets a health probe through its client',
+    })
+    .option('max-queue', {
+      type: 'number',
+      default: 1000,
+      description: 'Browser requests that may wait per tunnel for a free poll (then 503 queue_full)',
+    })
+    .option('max-upgrades', {
+      type: 'number',
+      default: 100,
+      description: 'Open WebSocket/Upgrade connections per tunnel (then 503 upgrade_limit)',
+    })
+    .option('fallback', {
+      type: 'string',
+      description: 'Origin of the in-cluster app for main-port traffic that selects no live tunnel, like http://shop.default.svc:80',
+      defaultDescription: 'none: such traffic gets 404 no_tunnel',
+    })
+    .option('max-in-flight', {
+      type: 'number',
+      default: 1000,
+      description: 'Browser requests per tunnel at once, queued or being answered (then 503 queue_full)',
+    })
+    .option('idle-timeout', {
+      type: 'string',
+      default: '120s',
+      description: 'Close a connection (main port or tunnel port) with no bytes either way for this long',
+    })
+    .option('headers-timeout', {
+      type: 'string',
+      default: '20s',
+      description: 'A request head must arrive within this (then 408); a connection that sends nothing is closed after it',
+    })
+    .option('max-connections-per-source', {
+      type: 'number',
+      default: DEFAULT_MAX_CONNECTIONS_PER_SOURCE,
+      description:
+        'Open connections one source address may hold on each port (more are refused); 0: no cap. A cluster proxy counts as one source',
+    })
+    .option('max-header-size', {
+      type: 'number',
+      default: MAX_HEAD_BYTES,
+      description: 'Largest browser request head in bytes, on the tunnel ports and the main port alike (then 431)',
+    })
+    .option('trust-proxy', {
+      type: 'string',
+      array: true,
+      default: [...DEFAULT_TRUSTED_PROXIES],
+      description: 'Address ranges (CIDR) of proxies whose X-Forwarded-Host/-Proto are believed; "none" trusts no one',
+    })
     .option('shutdown-grace', { type: 'string', default: '20s', description: 'On SIGTERM, how long in-flight requests may take to finish' })
-    .option('outbound-allow', { type: 'string', array: true, description: 'Destinations local apps may call through --cluster-proxy: host globs with an optional port, like *.svc.cluster.local api.internal:8080 (several after one flag, or comma-separated)', defaultDescription: 'none: no outbound calls' })
-    .option('outbound-allow-private', { type: 'boolean', default: false, description: 'Let outbound calls reach private and loopback addresses (in-cluster Services live there); link-local stays refused' })
-    .option('log-format', { choices: ['json', 'pretty'] as const, description: 'Log format', defaultDescription: 'pretty on a terminal, else json' })
+    .option('outbound-allow', {
+      type: 'string',
+      array: true,
+      description:
+        'Destinations local apps may call through --cluster-proxy: host globs with an optional port, like *.svc.cluster.local api.internal:8080 (several after one flag, or comma-separated)',
+      defaultDescription: 'none: no outbound calls',
+    })
+    .option('outbound-allow-private', {
+      type: 'boolean',
+      default: false,
+      description: 'Let outbound calls reach private and loopback addresses (in-cluster Services live there); link-local stays refused',
+    })
+    .option('log-format', {
+      choices: ['json', 'pretty'] as const,
+      description: 'Log format',
+      defaultDescription: 'pretty on a terminal, else json',
+    })
     .option('log-level', { choices: LOG_LEVELS, default: DEFAULT_LOG_LEVEL, description: 'Log level' })
-    .option('tokens-file', { type: 'string', description: 'Per-developer tokens: YAML "users: [{ name, tokenSha256, names?, admin? }]", re-read when it changes' })
-    .option('oidc-issuer', { type: 'string', description: 'Accept bearer JWTs from this OpenID Connect issuer (verified against its JWKS)' })
+    .option('tokens-file', {
+      type: 'string',
+      description: 'Per-developer tokens: YAML "users: [{ name, tokenSha256, names?, admin? }]", re-read when it changes',
+    })
+    .option('oidc-issuer', {
+      type: 'string',
+      description: 'Accept bearer JWTs from this OpenID Connect issuer (verified against its JWKS)',
+    })
     .option('oidc-audience', { type: 'string', description: 'The audience (aud) those JWTs must carry; required with --oidc-issuer' })
     .option('oidc-user-claim', { type: 'string', default: 'email', description: 'The JWT claim that names the developer' })
-    .option('claim-ttl', { type: 'string', default: '30d', description: 'A tunnel name stays reserved for its holder this long after last use' })
-    .option('status-access', { choices: ['open', 'token', 'admin'] as const, description: 'Who may read the status API and dashboard and run "Test now"', defaultDescription: 'token when clients must authenticate, else open' })
-    .option('max-tunnels-per-user', { type: 'number', default: 10, description: 'Tunnels one developer (tokens file or OIDC) may hold at once (then 429 too_many_tunnels)' })
+    .option('claim-ttl', {
+      type: 'string',
+      default: '30d',
+      description: 'A tunnel name stays reserved for its holder this long after last use',
+    })
+    .option('status-access', {
+      choices: ['open', 'token', 'admin'] as const,
+      description: 'Who may read the status API and dashboard and run "Test now"',
+      defaultDescription: 'token when clients must authenticate, else open',
+    })
+    .option('max-tunnels-per-user', {
+      type: 'number',
+      default: 10,
+      description: 'Tunnels one developer (tokens file or OIDC) may hold at once (then 429 too_many_tunnels)',
+    })
     .option('forget-after', { type: 'string', default: '24h', description: 'Forget a stopped tunnel this long after it stopped' })
-    .option('log-query', { type: 'boolean', default: false, description: 'Log query strings (they often carry secrets, so they are left out by default)' })
-    .option('redis', { type: 'string', description: 'Run as one of several replicas sharing their tunnels through this Redis (redis:// or rediss://)', defaultDescription: 'none: one process with in-memory state' })
-    .option('internal-listen', { type: 'number', default: 8081, description: 'With --redis: pod-to-pod port that carries bodies between replicas' })
-    .option('advertise', { type: 'string', description: 'With --redis: host:port the other replicas reach this one at', defaultDescription: '$POD_IP:<internal-listen>' })
+    .option('log-query', {
+      type: 'boolean',
+      default: false,
+      description: 'Log query strings (they often carry secrets, so they are left out by default)',
+    })
+    .option('redis', {
+      type: 'string',
+      description: 'Run as one of several replicas sharing their tunnels through this Redis (redis:// or rediss://)',
+      defaultDescription: 'none: one process with in-memory state',
+    })
+    .option('internal-listen', {
+      type: 'number',
+      default: 8081,
+      description: 'With --redis: pod-to-pod port that carries bodies between replicas',
+    })
+    .option('advertise', {
+      type: 'string',
+      description: 'With --redis: host:port the other replicas reach this one at',
+      defaultDescription: '$POD_IP:<internal-listen>',
+    })
     .option('cluster-secret', { type: 'string', description: 'With --redis: shared key that authenticates pod-to-pod calls' })
     .option('cluster-secret-file', { type: 'string', description: 'With --redis: read the cluster secret from this file' })
-    .option('log-header', { type: 'string', array: true, description: 'Also log this request header (repeatable); X-Request-Id, X-Correlation-Id and traceparent always are' })
-    .example('$0 server --token-file /run/secrets/token --fallback http://shop.default.svc.cluster.local:80', 'in the cluster, in front of the shop app')
+    .option('log-header', {
+      type: 'string',
+      array: true,
+      description: 'Also log this request header (repeatable); X-Request-Id, X-Correlation-Id and traceparent always are',
+    })
+    .example(
+      '$0 server --token-file /run/secrets/token --fallback http://shop.default.svc.cluster.local:80',
+      'in the cluster, in front of the shop app',
+    )
     .example('$0 server --bind 127.0.0.1 --listen 8080 --ports 9000-9009', 'on a laptop, for a demo');
 }
 
@@ -165,8 +290,12 @@ export function toServerConfig(argv: ServerArgv): ServerConfig {
     bindAddress: bindOption(argv.bind),
     publicUrls: Object.freeze({
       site: argv.site ? parseSiteUrl(argv.site) : null,
-      hostUrlTemplate: argv['host-url'] ? urlTemplateOption(argv['host-url'], 'host-url', '{name}', 'https://{name}.dev.example.test') : null,
-      portUrlTemplate: argv['port-url'] ? urlTemplateOption(argv['port-url'], 'port-url', '{port}', 'https://standin.example.test:{port}') : null,
+      hostUrlTemplate: argv['host-url']
+        ? urlTemplateOption(argv['host-url'], 'host-url', '{name}', 'https://{name}.dev.example.test')
+        : null,
+      portUrlTemplate: argv['port-url']
+        ? urlTemplateOption(argv['port-url'], 'port-url', '{port}', 'https://standin.example.test:{port}')
+        : null,
     }),
     tunnelPorts: parsePortRange(argv.ports),
     token: readToken(argv.token, argv['token-file']),
@@ -193,7 +322,8 @@ export function toServerConfig(argv: ServerArgv): ServerConfig {
     tokensFile: tokensFileOption(argv['tokens-file']),
     oidc: oidcOption(argv['oidc-issuer'], argv['oidc-audience'], argv['oidc-user-claim']),
     claimTtlMs: durationOption(argv['claim-ttl'], 'claim-ttl'),
-    statusAccess: argv['status-access'] ?? (argv.token || argv['token-file'] || argv['tokens-file'] || argv['oidc-issuer'] ? 'token' : 'open'),
+    statusAccess:
+      argv['status-access'] ?? (argv.token || argv['token-file'] || argv['tokens-file'] || argv['oidc-issuer'] ? 'token' : 'open'),
     maxTunnelsPerUser: positiveInteger(argv['max-tunnels-per-user'], 'max-tunnels-per-user'),
     forgetAfterMs: durationOption(argv['forget-after'], 'forget-after'),
     logQuery: argv['log-query'],
@@ -206,7 +336,8 @@ export function toServerConfig(argv: ServerArgv): ServerConfig {
 function replicationOption(argv: ServerArgv): ReplicationSettings | null {
   const secretFlags = argv['cluster-secret'] !== undefined || argv['cluster-secret-file'] !== undefined;
   if (!argv.redis) {
-    if (argv.advertise !== undefined || secretFlags) throw new ConfigError('--advertise and --cluster-secret only mean something with --redis');
+    if (argv.advertise !== undefined || secretFlags)
+      throw new ConfigError('--advertise and --cluster-secret only mean something with --redis');
     return null;
   }
   let url: URL;
@@ -217,7 +348,10 @@ function replicationOption(argv: ServerArgv): ReplicationSettings | null {
   }
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new ConfigError('--redis must be a redis:// or rediss:// URL');
   const clusterSecret = readSecret(argv['cluster-secret'], argv['cluster-secret-file']);
-  if (!clusterSecret) throw new ConfigError('--redis needs --cluster-secret or --cluster-secret-file: the replicas authenticate their pod-to-pod calls with it');
+  if (!clusterSecret)
+    throw new ConfigError(
+      '--redis needs --cluster-secret or --cluster-secret-file: the replicas authenticate their pod-to-pod calls with it',
+    );
   // Short secrets are guessable by whoever can reach the internal port.
   if (clusterSecret.length < 16) throw new ConfigError('--cluster-secret must be at least 16 characters');
   if (argv.advertise !== undefined && !/^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(argv.advertise)) {
@@ -260,7 +394,8 @@ function oidcOption(issuer: string | undefined, audience: string | undefined, us
 
 function logHeadersOption(names: readonly string[] | undefined): readonly string[] {
   const headers = (names ?? []).map((name) => String(name).trim().toLowerCase());
-  for (const name of headers) if (!/^[a-z0-9!#$%&'*+.^_`|~-]{1,100}$/.test(name)) throw new ConfigError(`--log-header "${name}" is not a header name`);
+  for (const name of headers)
+    if (!/^[a-z0-9!#$%&'*+.^_`|~-]{1,100}$/.test(name)) throw new ConfigError(`--log-header "${name}" is not a header name`);
   return Object.freeze(headers);
 }
 
@@ -283,7 +418,9 @@ export function parseFallbackUrl(text: string): URL {
   const url = parseUrlFlag('fallback', text, 'http://shop.default.svc.cluster.local:80');
   if (url.username || url.password) throw new ConfigError('--fallback must not carry credentials');
   if (url.pathname !== '/' || url.search || url.hash) {
-    throw new ConfigError(`--fallback must be an origin like ${url.origin}: the browser's path is kept, so a path, query or fragment cannot be added`);
+    throw new ConfigError(
+      `--fallback must be an origin like ${url.origin}: the browser's path is kept, so a path, query or fragment cannot be added`,
+    );
   }
   return url;
 }
@@ -291,7 +428,8 @@ export function parseFallbackUrl(text: string): URL {
 /** --site: the test site's origin (a path would be dropped, so it is refused). */
 function parseSiteUrl(text: string): URL {
   const url = parseUrlFlag('site', text, 'https://www.example.test');
-  if (url.username || url.password || url.pathname !== '/' || url.search || url.hash) throw new ConfigError(`--site must be an origin like ${url.origin}`);
+  if (url.username || url.password || url.pathname !== '/' || url.search || url.hash)
+    throw new ConfigError(`--site must be an origin like ${url.origin}`);
   return url;
 }
 
@@ -345,7 +483,8 @@ function portOption(value: number, flag: string): number {
 }
 
 function headerSizeOption(value: number): number {
-  if (!Number.isInteger(value) || value < 1024 || value > 1024 * 1024) throw new ConfigError('--max-header-size must be a number of bytes from 1024 to 1048576');
+  if (!Number.isInteger(value) || value < 1024 || value > 1024 * 1024)
+    throw new ConfigError('--max-header-size must be a number of bytes from 1024 to 1048576');
   return value;
 }
 

@@ -45,8 +45,16 @@ async function warnAboutTakenTunnelPorts(config: ServerConfig, logger: Logger): 
   const range = `${config.tunnelPorts.from}-${config.tunnelPorts.to}`;
   const taken = await portsInUse(config.tunnelPorts, config.bindAddress);
   const size = config.tunnelPorts.to - config.tunnelPorts.from + 1;
-  if (taken.length === size) logger.warn(`every tunnel port in ${range} is in use by another process: no tunnel can register; free them or choose another --ports`, { tunnelPorts: range });
-  else if (taken.length > 0) logger.warn('some tunnel ports are in use by another process and will be skipped', { tunnelPorts: range, inUse: taken.slice(0, 20).join(','), inUseCount: taken.length });
+  if (taken.length === size)
+    logger.warn(`every tunnel port in ${range} is in use by another process: no tunnel can register; free them or choose another --ports`, {
+      tunnelPorts: range,
+    });
+  else if (taken.length > 0)
+    logger.warn('some tunnel ports are in use by another process and will be skipped', {
+      tunnelPorts: range,
+      inUse: taken.slice(0, 20).join(','),
+      inUseCount: taken.length,
+    });
 }
 
 /** A key for one purpose, derived from the cluster secret (so the secret itself signs nothing else). */
@@ -89,7 +97,9 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
     auth: new ClientAuthenticator(config, logger),
     claims: replicas ? replicas.shared.claims : new InMemoryNameClaimStore(),
     // Replicas must agree on the cookie key: a link opened on one replica is checked on another.
-    privateAccess: new PrivateAccess(config.replication ? derivedKey(config.replication.clusterSecret, 'private-tunnel-cookies') : undefined),
+    privateAccess: new PrivateAccess(
+      config.replication ? derivedKey(config.replication.clusterSecret, 'private-tunnel-cookies') : undefined,
+    ),
     requestIds,
     replicas,
   };
@@ -112,9 +122,17 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
   await warnAboutTakenTunnelPorts(config, logger);
   // Every replica serves every tunnel's port: browsers reach whichever one the Service picks.
   if (replicas && config.tunnelPorts) await openEveryTunnelPort(context, config.tunnelPorts);
-  if (!context.auth.hasClientAuth) logger.warn('NO TOKEN SET: anyone who can reach this server can register tunnels; use --token, --token-file, --tokens-file or --oidc-issuer');
-  if (context.auth.tokensFileUsers !== null) logger.info('tokens file loaded', { file: config.tokensFile, users: context.auth.tokensFileUsers });
-  logger.info('standin server listening', { port: mainPort, tunnelPorts: config.tunnelPorts ? `${config.tunnelPorts.from}-${config.tunnelPorts.to}` : 'none', ...describeStart(config, mainPort) });
+  if (!context.auth.hasClientAuth)
+    logger.warn(
+      'NO TOKEN SET: anyone who can reach this server can register tunnels; use --token, --token-file, --tokens-file or --oidc-issuer',
+    );
+  if (context.auth.tokensFileUsers !== null)
+    logger.info('tokens file loaded', { file: config.tokensFile, users: context.auth.tokensFileUsers });
+  logger.info('standin server listening', {
+    port: mainPort,
+    tunnelPorts: config.tunnelPorts ? `${config.tunnelPorts.from}-${config.tunnelPorts.to}` : 'none',
+    ...describeStart(config, mainPort),
+  });
   return {
     mainPort,
     context,

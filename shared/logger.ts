@@ -41,7 +41,10 @@ export function createLogger(options: LoggerOptions): Logger {
     level: options.level,
     // winston formats a line before its transports filter it by level: drop it first, so a
     // filtered line (an access log at --log-level warn) costs no timestamp and no JSON.
-    format: winston.format.combine(dropFilteredLevels(() => logger), options.format === 'json' ? jsonFormat() : prettyFormat()),
+    format: winston.format.combine(
+      dropFilteredLevels(() => logger),
+      options.format === 'json' ? jsonFormat() : prettyFormat(),
+    ),
     transports: [new winston.transports.Stream({ stream })],
   });
   return logger;

@@ -20,6 +20,7 @@ export function parseUrlFlag(flag: string, text: string, example: string): URL {
   } catch {
     throw new ConfigError(`--${flag} "${text}" is not a URL, e.g. ${example}`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`--${flag} "${text}" must be an http:// or https:// URL, e.g. ${example}`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new ConfigError(`--${flag} "${text}" must be an http:// or https:// URL, e.g. ${example}`);
   return url;
 }

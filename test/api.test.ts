@@ -52,10 +52,21 @@ afterAll(async () => {
 function runScript(fileName: string, source: string): Promise<Array<Record<string, unknown>>> {
   fs.writeFileSync(path.join(projectDir, fileName), source);
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [fileName], { cwd: projectDir, timeout: 30_000, env: { ...process.env, HOME: home } }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${fileName} failed: ${error.message}\n${stderr}`));
-      else resolve(stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>));
-    });
+    execFile(
+      process.execPath,
+      [fileName],
+      { cwd: projectDir, timeout: 30_000, env: { ...process.env, HOME: home } },
+      (error, stdout, stderr) => {
+        if (error) reject(new Error(`${fileName} failed: ${error.message}\n${stderr}`));
+        else
+          resolve(
+            stdout
+              .trim()
+              .split('\n')
+              .map((line) => JSON.parse(line) as Record<string, unknown>),
+          );
+      },
+    );
   });
 }
 
@@ -76,29 +87,43 @@ function scriptBody(name: string): string {
 test('an ES module script imports connect from "standin", serves a request through the tunnel and closes it', async () => {
   const lines = await runScript('tunnel.mjs', `import { connect } from 'standin';\n${scriptBody('api-esm')}`);
   expect(lines[0]).toEqual({ name: 'api-esm', urls: { port: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/$/) } });
-  expect(lines[1]).toMatchObject({ status: 200, body: expect.stringContaining('local app saw GET /hello?from=script'), event: { path: '/hello?from=script', status: 200 } });
+  expect(lines[1]).toMatchObject({
+    status: 200,
+    body: expect.stringContaining('local app saw GET /hello?from=script'),
+    event: { path: '/hello?from=script', status: 200 },
+  });
   expect(lines[2]).toEqual({ closed: true });
   // Released: the server no longer knows the tunnel.
-  const released = await httpRequest(`${String(lines[0].urls && (lines[0].urls as { port: string }).port)}`, { timeoutMs: 5_000 }).catch(() => null);
+  const released = await httpRequest(`${String(lines[0].urls && (lines[0].urls as { port: string }).port)}`, { timeoutMs: 5_000 }).catch(
+    () => null,
+  );
   expect(released?.status === 200).toBe(false);
 });
 
 test('a CommonJS script requires "standin" and gets the same API', async () => {
-  const lines = await runScript('tunnel.cjs', `const { connect, StandinError, TunnelError } = require('standin');\n(async () => {\n${scriptBody('api-cjs')}\n console.log(JSON.stringify({ errorClass: typeof StandinError, oldNameIsSameClass: TunnelError === StandinError }));\n})();`);
+  const lines = await runScript(
+    'tunnel.cjs',
+    `const { connect, StandinError, TunnelError } = require('standin');\n(async () => {\n${scriptBody('api-cjs')}\n console.log(JSON.stringify({ errorClass: typeof StandinError, oldNameIsSameClass: TunnelError === StandinError }));\n})();`,
+  );
   expect(lines[0]).toMatchObject({ name: 'api-cjs' });
   expect(lines[1]).toMatchObject({ status: 200, event: { path: '/hello?from=script', status: 200 } });
   expect(lines[3]).toEqual({ errorClass: 'function', oldNameIsSameClass: true });
 });
 
 test('the package ships type declarations for its entry', () => {
-  const packageJson = JSON.parse(fs.readFileSync(path.join(repository, 'package.json'), 'utf8')) as { types: string; exports: Record<string, { types: string }> };
+  const packageJson = JSON.parse(fs.readFileSync(path.join(repository, 'package.json'), 'utf8')) as {
+    types: string;
+    exports: Record<string, { types: string }>;
+  };
   const declarations = fs.readFileSync(path.join(repository, packageJson.exports['.'].types), 'utf8');
   expect(declarations).toContain('export declare function connect(');
   expect(declarations).toContain('export declare class Tunnel');
 });
 
 test('failures reject with typed errors and stable codes', async () => {
-  const refused = await connect({ target: app.port, server: server.url, token: 'wrong', name: 'api-refused', reconnect: false }).catch((error: unknown) => error);
+  const refused = await connect({ target: app.port, server: server.url, token: 'wrong', name: 'api-refused', reconnect: false }).catch(
+    (error: unknown) => error,
+  );
   expect(refused).toBeInstanceOf(AuthRefusedError);
   expect((refused as StandinError).code).toBe('unauthorized');
 
@@ -112,7 +137,13 @@ test('failures reject with typed errors and stable codes', async () => {
 
   const aborted = new AbortController();
   aborted.abort();
-  const closedFirst = await connect({ target: app.port, server: server.url, token: 'api-secret', name: 'api-aborted', signal: aborted.signal }).catch((error: unknown) => error);
+  const closedFirst = await connect({
+    target: app.port,
+    server: server.url,
+    token: 'api-secret',
+    name: 'api-aborted',
+    signal: aborted.signal,
+  }).catch((error: unknown) => error);
   expect(closedFirst).toBeInstanceOf(StandinError);
   expect((closedFirst as StandinError).code).toBe('closed');
 });
@@ -126,7 +157,15 @@ test('a Playwright test opens a tunnel with connect() and drives Chromium throug
   try {
     browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--disable-quic',
+      ],
     });
     const page = await browser.newPage();
     await page.goto(`${tunnel.urls.port}checkout`, { timeout: 20_000 });

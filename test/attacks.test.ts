@@ -45,7 +45,10 @@ afterEach(async () => {
   expect(response.text).toBe('app saw /still-fine');
 });
 
-function control(path: string, options: { method?: string; headers?: http.OutgoingHttpHeaders; body?: string | Buffer } = {}): Promise<TestResponse> {
+function control(
+  path: string,
+  options: { method?: string; headers?: http.OutgoingHttpHeaders; body?: string | Buffer } = {},
+): Promise<TestResponse> {
   return httpRequest(`${server.url}${path}`, { ...options, headers: { ...AUTH, ...options.headers } });
 }
 
@@ -74,7 +77,9 @@ async function takeRequestIds(tunnel: ManualTunnel, atLeast = 1): Promise<string
     const poll = await control(`/_standin/v1/tunnels/${tunnel.name}/poll`, { headers: { 'x-standin-session': tunnel.sessionId } });
     if (poll.status !== 200) continue;
     const newline = poll.body.indexOf(0x0a);
-    const meta = JSON.parse(poll.body.subarray(newline + 1, newline + 1 + Number(poll.body.subarray(0, newline).toString())).toString()) as {
+    const meta = JSON.parse(
+      poll.body.subarray(newline + 1, newline + 1 + Number(poll.body.subarray(0, newline).toString())).toString(),
+    ) as {
       kind: string;
       id?: string;
       requests?: { id: string }[];
@@ -167,7 +172,12 @@ describe('a hostile client answers an ordinary request with an interim status', 
     const tunnel = await registerManual();
     const browser = rawExchange(tunnel.port, 'GET /interim HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 3_000);
     const [id] = await takeRequestIds(tunnel);
-    await respond(tunnel, id, { kind: 'response', status, headers: ['x-after', 'smuggled'], appMs: 1 }, 'HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled');
+    await respond(
+      tunnel,
+      id,
+      { kind: 'response', status, headers: ['x-after', 'smuggled'], appMs: 1 },
+      'HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled',
+    );
     const answer = await browser;
     expect(answer).toMatch(/^HTTP\/1\.1 502 /);
     expect(answer).not.toContain('smuggled');
@@ -190,7 +200,14 @@ describe('a hostile client makes the server hold memory', () => {
     const sockets: net.Socket[] = [];
     try {
       for (let i = 0; i < posts; i++) {
-        const responses = Array.from({ length: responsesPerPost }, () => ({ id: randomUUID(), kind: 'response', status: 200, headers: [], appMs: 1, bodyBytes }));
+        const responses = Array.from({ length: responsesPerPost }, () => ({
+          id: randomUUID(),
+          kind: 'response',
+          status: 200,
+          headers: [],
+          appMs: 1,
+          bodyBytes,
+        }));
         const frame = encodeFrame(JSON.stringify({ kind: 'responses', responses }));
         const total = frame.length + responsesPerPost * bodyBytes;
         const head = `POST /_standin/v1/tunnels/${tunnel.name}/responses HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nx-standin-protocol: ${PROTOCOL_VERSION}\r\nx-standin-session: ${tunnel.sessionId}\r\nContent-Length: ${total}\r\n\r\n`;
@@ -198,7 +215,9 @@ describe('a hostile client makes the server hold memory', () => {
         socket.on('error', () => undefined);
         sockets.push(socket);
         // Everything but the last byte: the server has the whole group but its end.
-        await new Promise<void>((resolve) => socket.write(Buffer.concat([Buffer.from(head), frame, Buffer.alloc(responsesPerPost * bodyBytes - 1, 0x61)]), () => resolve()));
+        await new Promise<void>((resolve) =>
+          socket.write(Buffer.concat([Buffer.from(head), frame, Buffer.alloc(responsesPerPost * bodyBytes - 1, 0x61)]), () => resolve()),
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, 500));
       const grownMiB = rssMiB(server.child.pid!) - before;
@@ -224,7 +243,14 @@ describe('long-lived responses', () => {
       }
       res.end('plain answer');
     });
-    streamingClient = await startClientProcess(String(streamingApp.port), server.url, ['--token', TOKEN, '--name', 'streams', '--concurrency', '2']);
+    streamingClient = await startClientProcess(String(streamingApp.port), server.url, [
+      '--token',
+      TOKEN,
+      '--name',
+      'streams',
+      '--concurrency',
+      '2',
+    ]);
   });
 
   afterAll(async () => {
@@ -280,40 +306,46 @@ describe('a far end that never reads', () => {
     await stuckApp?.close();
   });
 
-  test.each(['upload', 'download'])('a %s of 256 MiB into a reader that never reads is held back by backpressure, not buffered', async (direction) => {
-    const before = { server: rssMiB(server.child.pid!), client: rssMiB(upgradeClient.child.pid!) };
-    const answer = await rawUpgrade(upgradeClient.port, `/${direction}`, 'flood');
-    expect(answer.status).toBe(101);
-    answer.socket.on('error', () => undefined);
-    let movedBytes = 0;
-    if (direction === 'upload') movedBytes = await writeUntilStalled(answer.socket, 256 * 1024 * 1024, 1_500);
-    else await new Promise((resolve) => setTimeout(resolve, 5_000));
-    const grown = { server: rssMiB(server.child.pid!) - before.server, client: rssMiB(upgradeClient.child.pid!) - before.client };
-    answer.socket.destroy();
-    expect(grown.server).toBeLessThan(32);
-    expect(grown.client).toBeLessThan(32);
-    if (direction === 'upload') expect(movedBytes).toBeLessThan(128 * 1024 * 1024);
-  });
+  test.each(['upload', 'download'])(
+    'a %s of 256 MiB into a reader that never reads is held back by backpressure, not buffered',
+    async (direction) => {
+      const before = { server: rssMiB(server.child.pid!), client: rssMiB(upgradeClient.child.pid!) };
+      const answer = await rawUpgrade(upgradeClient.port, `/${direction}`, 'flood');
+      expect(answer.status).toBe(101);
+      answer.socket.on('error', () => undefined);
+      let movedBytes = 0;
+      if (direction === 'upload') movedBytes = await writeUntilStalled(answer.socket, 256 * 1024 * 1024, 1_500);
+      else await new Promise((resolve) => setTimeout(resolve, 5_000));
+      const grown = { server: rssMiB(server.child.pid!) - before.server, client: rssMiB(upgradeClient.child.pid!) - before.client };
+      answer.socket.destroy();
+      expect(grown.server).toBeLessThan(32);
+      expect(grown.client).toBeLessThan(32);
+      if (direction === 'upload') expect(movedBytes).toBeLessThan(128 * 1024 * 1024);
+    },
+  );
 
-  test.each(['upload', 'download'])('a plain HTTP %s of 256 MiB into a reader that never reads is held back by backpressure, not buffered', async (direction) => {
-    const before = { server: rssMiB(server.child.pid!), client: rssMiB(upgradeClient.child.pid!) };
-    const socket = net.connect(upgradeClient.port, '127.0.0.1');
-    socket.on('error', () => undefined);
-    let movedBytes = 0;
-    if (direction === 'upload') {
-      socket.write(`POST /plain-upload HTTP/1.1\r\nHost: x\r\nContent-Length: ${256 * 1024 * 1024}\r\n\r\n`);
-      movedBytes = await writeUntilStalled(socket, 256 * 1024 * 1024, 1_500);
-    } else {
-      socket.write('GET /plain-download HTTP/1.1\r\nHost: x\r\n\r\n');
-      socket.pause();
-      await new Promise((resolve) => setTimeout(resolve, 5_000));
-    }
-    const grown = { server: rssMiB(server.child.pid!) - before.server, client: rssMiB(upgradeClient.child.pid!) - before.client };
-    socket.destroy();
-    expect(grown.server).toBeLessThan(32);
-    expect(grown.client).toBeLessThan(32);
-    if (direction === 'upload') expect(movedBytes).toBeLessThan(128 * 1024 * 1024);
-  });
+  test.each(['upload', 'download'])(
+    'a plain HTTP %s of 256 MiB into a reader that never reads is held back by backpressure, not buffered',
+    async (direction) => {
+      const before = { server: rssMiB(server.child.pid!), client: rssMiB(upgradeClient.child.pid!) };
+      const socket = net.connect(upgradeClient.port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      let movedBytes = 0;
+      if (direction === 'upload') {
+        socket.write(`POST /plain-upload HTTP/1.1\r\nHost: x\r\nContent-Length: ${256 * 1024 * 1024}\r\n\r\n`);
+        movedBytes = await writeUntilStalled(socket, 256 * 1024 * 1024, 1_500);
+      } else {
+        socket.write('GET /plain-download HTTP/1.1\r\nHost: x\r\n\r\n');
+        socket.pause();
+        await new Promise((resolve) => setTimeout(resolve, 5_000));
+      }
+      const grown = { server: rssMiB(server.child.pid!) - before.server, client: rssMiB(upgradeClient.child.pid!) - before.client };
+      socket.destroy();
+      expect(grown.server).toBeLessThan(32);
+      expect(grown.client).toBeLessThan(32);
+      if (direction === 'upload') expect(movedBytes).toBeLessThan(128 * 1024 * 1024);
+    },
+  );
 });
 
 /** Writes blocks while the socket accepts them, up to 256 MiB (the app side of a download). */
@@ -361,7 +393,14 @@ describe('a hostile network stalls a poll answer inside its frame', () => {
 
   beforeAll(async () => {
     stallingProxy = await startStallingProxy(server.mainPort, '/stall-me');
-    stalledClient = await startClientProcess(String(app.port), stallingProxy.url, ['--token', TOKEN, '--name', 'stalled', '--concurrency', '1']);
+    stalledClient = await startClientProcess(String(app.port), stallingProxy.url, [
+      '--token',
+      TOKEN,
+      '--name',
+      'stalled',
+      '--concurrency',
+      '1',
+    ]);
   });
 
   afterAll(async () => {
@@ -386,17 +425,20 @@ describe('a hostile network stalls a poll answer inside its frame', () => {
  */
 async function startStallingProxy(upstreamPort: number, victimPath: string): Promise<{ url: string; close: () => Promise<void> }> {
   const proxy = http.createServer((req, res) => {
-    const upstream = http.request({ host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: req.headers, agent: false }, (answer) => {
-      const chunks: Buffer[] = [];
-      answer.on('data', (chunk: Buffer) => chunks.push(chunk));
-      answer.on('error', () => res.destroy());
-      answer.once('end', () => {
-        const body = Buffer.concat(chunks);
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        if (answer.statusCode === 200 && body.includes(victimPath)) res.write(body.subarray(0, 3));
-        else res.end(body);
-      });
-    });
+    const upstream = http.request(
+      { host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: req.headers, agent: false },
+      (answer) => {
+        const chunks: Buffer[] = [];
+        answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+        answer.on('error', () => res.destroy());
+        answer.once('end', () => {
+          const body = Buffer.concat(chunks);
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          if (answer.statusCode === 200 && body.includes(victimPath)) res.write(body.subarray(0, 3));
+          else res.end(body);
+        });
+      },
+    );
     upstream.on('error', () => res.destroy());
     req.pipe(upstream);
   });
@@ -422,7 +464,9 @@ describe('upgrade handshakes answered the wrong way', () => {
       () => 0,
     );
     const id = await takeHandshakeId(tunnel);
-    await respondToSeveral(tunnel, [{ id, kind: 'response', status: 101, headers: ['Connection', 'Upgrade', 'Upgrade', 'websocket'], appMs: 1, bodyBytes: 0 }]);
+    await respondToSeveral(tunnel, [
+      { id, kind: 'response', status: 101, headers: ['Connection', 'Upgrade', 'Upgrade', 'websocket'], appMs: 1, bodyBytes: 0 },
+    ]);
     expect(await browser).toBe(502);
   });
 });
@@ -430,13 +474,23 @@ describe('upgrade handshakes answered the wrong way', () => {
 /** Polls once for an upgrade handshake, whose poll answer stays open; resolves with its id from the frame. */
 function takeHandshakeId(tunnel: ManualTunnel): Promise<string> {
   return new Promise((resolve, reject) => {
-    const poll = http.request(`${server.url}/_standin/v1/tunnels/${tunnel.name}/poll`, { headers: { ...AUTH, 'x-standin-session': tunnel.sessionId }, agent: false }, (answer) => {
-      answer.on('error', () => undefined);
-      answer.once('data', (chunk: Buffer) => {
-        const newline = chunk.indexOf(0x0a);
-        resolve((JSON.parse(chunk.subarray(newline + 1, newline + 1 + Number(chunk.subarray(0, newline).toString())).toString()) as { id: string }).id);
-      });
-    });
+    const poll = http.request(
+      `${server.url}/_standin/v1/tunnels/${tunnel.name}/poll`,
+      { headers: { ...AUTH, 'x-standin-session': tunnel.sessionId }, agent: false },
+      (answer) => {
+        answer.on('error', () => undefined);
+        answer.once('data', (chunk: Buffer) => {
+          const newline = chunk.indexOf(0x0a);
+          resolve(
+            (
+              JSON.parse(chunk.subarray(newline + 1, newline + 1 + Number(chunk.subarray(0, newline).toString())).toString()) as {
+                id: string;
+              }
+            ).id,
+          );
+        });
+      },
+    );
     poll.setTimeout(5_000, () => poll.destroy(new Error('no handshake within 5 s')));
     poll.on('error', reject);
     poll.end();
@@ -446,7 +500,12 @@ function takeHandshakeId(tunnel: ManualTunnel): Promise<string> {
 describe('a browser that pipelines', () => {
   test('100 pipelined requests on one connection get 100 answers, each its own, in order', async () => {
     const paths = Array.from({ length: 100 }, (_, i) => `/pipelined-${i}`);
-    const raw = await rawExchange(client.port, paths.map((path) => `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`).join('') + 'GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 20_000);
+    const raw = await rawExchange(
+      client.port,
+      paths.map((path) => `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`).join('') +
+        'GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+      20_000,
+    );
     const bodies = [...raw.matchAll(/app saw (\/[a-z0-9-]+)/g)].map((match) => match[1]);
     expect(bodies).toEqual([...paths, '/last']);
   });

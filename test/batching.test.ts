@@ -28,7 +28,10 @@ beforeAll(async () => {
       const delayMs = url.pathname === '/slow' ? 300 : Math.floor(Math.random() * 20);
       setTimeout(() => {
         if (url.pathname === '/cut') return void req.socket.destroy();
-        const body = url.pathname === '/big' ? Buffer.concat([Buffer.from(marker), Buffer.alloc(200 * KiB, 'b')]) : Buffer.from(`${marker}:${Buffer.concat(chunks).length}`);
+        const body =
+          url.pathname === '/big'
+            ? Buffer.concat([Buffer.from(marker), Buffer.alloc(200 * KiB, 'b')])
+            : Buffer.from(`${marker}:${Buffer.concat(chunks).length}`);
         res.writeHead(200, { 'content-type': 'text/plain', 'x-marker': marker, 'content-length': body.length });
         res.end(req.method === 'HEAD' ? undefined : body);
       }, delayMs);

@@ -24,14 +24,18 @@ function readInPieces(bytes: Buffer, cuts: number[]): { body: Buffer; reader: Bo
 
 test('a chunked body and its trailers read back the same however the bytes are cut', () => {
   fc.assert(
-    fc.property(fc.array(fc.uint8Array({ minLength: 0, maxLength: 300 }), { maxLength: 8 }), fc.array(fc.nat(), { maxLength: 12 }), (chunks, cuts) => {
-      const trailers = ['X-Checksum', 'abc', 'X-Parts', String(chunks.length)];
-      const encoded = Buffer.concat([...chunks.flatMap((chunk) => encodeBodyChunk(Buffer.from(chunk))), encodeBodyEnd(trailers)]);
-      const { body, reader } = readInPieces(encoded, cuts);
-      expect(body.equals(Buffer.concat(chunks.map((chunk) => Buffer.from(chunk))))).toBe(true);
-      expect(reader.complete).toBe(true);
-      expect(parseTrailersMeta(reader.trailersJson)).toEqual(trailers);
-    }),
+    fc.property(
+      fc.array(fc.uint8Array({ minLength: 0, maxLength: 300 }), { maxLength: 8 }),
+      fc.array(fc.nat(), { maxLength: 12 }),
+      (chunks, cuts) => {
+        const trailers = ['X-Checksum', 'abc', 'X-Parts', String(chunks.length)];
+        const encoded = Buffer.concat([...chunks.flatMap((chunk) => encodeBodyChunk(Buffer.from(chunk))), encodeBodyEnd(trailers)]);
+        const { body, reader } = readInPieces(encoded, cuts);
+        expect(body.equals(Buffer.concat(chunks.map((chunk) => Buffer.from(chunk))))).toBe(true);
+        expect(reader.complete).toBe(true);
+        expect(parseTrailersMeta(reader.trailersJson)).toEqual(trailers);
+      },
+    ),
     { numRuns: 200 },
   );
 });
@@ -59,20 +63,48 @@ test('a body that stops before its trailers frame is not complete', () => {
 });
 
 test('trailers in the closing frame are checked like any trailers, and it must be a trailers frame', () => {
-  expect(parseTrailersMeta(JSON.stringify({ kind: 'trailers', trailers: ['X-Ok', '1', 'Content-Length', '5', 'X-Split', 'a\r\nb'] }))).toEqual(['X-Ok', '1']);
+  expect(
+    parseTrailersMeta(JSON.stringify({ kind: 'trailers', trailers: ['X-Ok', '1', 'Content-Length', '5', 'X-Split', 'a\r\nb'] })),
+  ).toEqual(['X-Ok', '1']);
   expect(() => parseTrailersMeta(JSON.stringify({ kind: 'response', trailers: [] }))).toThrow('"trailers"');
 });
 
 test('an interim frame has a status of 102-199; a response frame may say its trailers follow, a grouped one may not', () => {
-  expect(parseRespondFrame(JSON.stringify({ kind: 'interim', status: 103, headers: ['Link', '</a.css>'], statusMessage: 'Early Hints' }))).toEqual({ kind: 'interim', status: 103, headers: ['Link', '</a.css>'], statusMessage: 'Early Hints' });
-  for (const status of [100, 101, 200, 99, 1.5]) expect(() => parseRespondFrame(JSON.stringify({ kind: 'interim', status, headers: [] }))).toThrow('status');
-  expect(parseRespondFrame(JSON.stringify({ kind: 'response', status: 200, headers: [], appMs: 1, trailersFollow: true }))).toMatchObject({ trailersFollow: true });
-  const group = parseResponseGroupMeta(JSON.stringify({ kind: 'responses', responses: [{ id: '6f0c4f44-3c1f-4d0e-9a77-0a0e0c2b1e11', kind: 'response', status: 200, headers: [], appMs: 1, bodyBytes: 0, trailersFollow: true }] }));
+  expect(
+    parseRespondFrame(JSON.stringify({ kind: 'interim', status: 103, headers: ['Link', '</a.css>'], statusMessage: 'Early Hints' })),
+  ).toEqual({ kind: 'interim', status: 103, headers: ['Link', '</a.css>'], statusMessage: 'Early Hints' });
+  for (const status of [100, 101, 200, 99, 1.5])
+    expect(() => parseRespondFrame(JSON.stringify({ kind: 'interim', status, headers: [] }))).toThrow('status');
+  expect(parseRespondFrame(JSON.stringify({ kind: 'response', status: 200, headers: [], appMs: 1, trailersFollow: true }))).toMatchObject({
+    trailersFollow: true,
+  });
+  const group = parseResponseGroupMeta(
+    JSON.stringify({
+      kind: 'responses',
+      responses: [
+        {
+          id: '6f0c4f44-3c1f-4d0e-9a77-0a0e0c2b1e11',
+          kind: 'response',
+          status: 200,
+          headers: [],
+          appMs: 1,
+          bodyBytes: 0,
+          trailersFollow: true,
+        },
+      ],
+    }),
+  );
   expect(group.responses[0]).not.toHaveProperty('trailersFollow');
 });
 
 test('the 1xx head written to the browser keeps the app fields, drops framing and hop-by-hop ones, and refuses a split', () => {
-  expect(formatInterimHead({ kind: 'interim', status: 103, headers: ['Link', '</a.css>; rel=preload', 'Connection', 'close', 'Content-Length', '3', 'X-Hint', 'y'] })).toBe('HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\nX-Hint: y\r\n\r\n');
+  expect(
+    formatInterimHead({
+      kind: 'interim',
+      status: 103,
+      headers: ['Link', '</a.css>; rel=preload', 'Connection', 'close', 'Content-Length', '3', 'X-Hint', 'y'],
+    }),
+  ).toBe('HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\nX-Hint: y\r\n\r\n');
   expect(formatInterimHead({ kind: 'interim', status: 150, headers: [], statusMessage: 'Custom' })).toBe('HTTP/1.1 150 Custom\r\n\r\n');
   expect(formatInterimHead({ kind: 'interim', status: 103, headers: ['X-Split', 'a\r\nHTTP/1.1 200 OK'] })).toBeUndefined();
   expect(formatInterimHead({ kind: 'interim', status: 103, headers: ['Bad Name', 'x'] })).toBeUndefined();

@@ -109,10 +109,16 @@ describe('help and flag parsing', () => {
     closers.push(() => fallbackApp.close());
     const withFallback = await server(['--fallback', `localhost:${fallbackApp.port}`]);
     expect((await httpRequest(`${withFallback.url}/shop/`)).text).toBe('from the cluster app');
-    const client = await startClientProcess(`localhost:${app.port}`, `127.0.0.1:${withFallback.mainPort}`, ['--name', 'bare-host', '--no-inspect']);
+    const client = await startClientProcess(`localhost:${app.port}`, `127.0.0.1:${withFallback.mainPort}`, [
+      '--name',
+      'bare-host',
+      '--no-inspect',
+    ]);
     running.push(client);
     expect(client.lines.find((line) => line.message === 'tunnel ready')?.target).toBe(`http://localhost:${app.port}`);
-    const status = execFileSync(process.execPath, [STANDIN_BIN, 'status', '--server', `127.0.0.1:${withFallback.mainPort}`], { encoding: 'utf8' });
+    const status = execFileSync(process.execPath, [STANDIN_BIN, 'status', '--server', `127.0.0.1:${withFallback.mainPort}`], {
+      encoding: 'utf8',
+    });
     expect(status).toContain('bare-host');
     const bad = standin(['status', '--server', 'http://[not a host']);
     expect(await bad.exitedWithin()).toBe(2);
@@ -129,7 +135,9 @@ describe('a wrong --server', () => {
     closers.push(() => website.close());
     const client = standin(['connect', String(app.port), '--server', `http://127.0.0.1:${website.port}`]);
     expect(await client.exitedWithin(8_000)).toBe(2);
-    expect(allOutput(client)).toContain(`http://127.0.0.1:${website.port} is not a standin server: it answered the registration with HTTP 404 (text/html)`);
+    expect(allOutput(client)).toContain(
+      `http://127.0.0.1:${website.port} is not a standin server: it answered the registration with HTTP 404 (text/html)`,
+    );
   });
 
   test('a redirect (say, to https) names the place it points to', async () => {
@@ -145,8 +153,29 @@ describe('a wrong --server', () => {
 
   test('a self-signed certificate is explained in plain words and ends the client (exit 2)', async () => {
     const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'standin-tls-'));
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', path.join(folder, 'key.pem'), '-out', path.join(folder, 'cert.pem'), '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore', timeout: 20_000 });
-    const tlsServer = https.createServer({ key: fs.readFileSync(path.join(folder, 'key.pem')), cert: fs.readFileSync(path.join(folder, 'cert.pem')) }, (_req, res) => res.end());
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        path.join(folder, 'key.pem'),
+        '-out',
+        path.join(folder, 'cert.pem'),
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+      ],
+      { stdio: 'ignore', timeout: 20_000 },
+    );
+    const tlsServer = https.createServer(
+      { key: fs.readFileSync(path.join(folder, 'key.pem')), cert: fs.readFileSync(path.join(folder, 'cert.pem')) },
+      (_req, res) => res.end(),
+    );
     await new Promise<void>((resolve) => tlsServer.listen(0, '127.0.0.1', resolve));
     closers.push(() => new Promise<void>((resolve) => tlsServer.close(() => resolve())));
     const client = standin(['connect', String(app.port), '--server', `https://127.0.0.1:${(tlsServer.address() as net.AddressInfo).port}`]);
@@ -159,9 +188,21 @@ describe('warnings at start', () => {
   test('a preferred port held by another tunnel: the client says which port it got instead', async () => {
     const standinServer = await server();
     const wanted = standinServer.portRange.from + 5;
-    const holder = await startClientProcess(String(app.port), standinServer.url, ['--name', 'holder', '--port', String(wanted), '--no-inspect']);
+    const holder = await startClientProcess(String(app.port), standinServer.url, [
+      '--name',
+      'holder',
+      '--port',
+      String(wanted),
+      '--no-inspect',
+    ]);
     running.push(holder);
-    const other = await startClientProcess(String(app.port), standinServer.url, ['--name', 'other', '--port', String(wanted), '--no-inspect']);
+    const other = await startClientProcess(String(app.port), standinServer.url, [
+      '--name',
+      'other',
+      '--port',
+      String(wanted),
+      '--no-inspect',
+    ]);
     running.push(other);
     const warning = await other.waitForLine((line) => line.wantedPort === wanted);
     expect(warning.message).toBe(`port ${wanted} is taken or outside the server's range, so this tunnel got port ${other.port}`);
@@ -179,7 +220,12 @@ describe('warnings at start', () => {
 
   test('a server whose whole tunnel port range is held by other processes warns at start', async () => {
     const holders: net.Server[] = [];
-    for (let i = 0; i < 2; i++) holders.push(await new Promise<net.Server>((resolve) => { const held = net.createServer().listen(0, '0.0.0.0', () => resolve(held)); }));
+    for (let i = 0; i < 2; i++)
+      holders.push(
+        await new Promise<net.Server>((resolve) => {
+          const held = net.createServer().listen(0, '0.0.0.0', () => resolve(held));
+        }),
+      );
     closers.push(() => holders.forEach((held) => held.close()));
     const heldPort = (holders[0].address() as net.AddressInfo).port;
     const standinServer = spawnStandin(['server', '--listen', '0', '--ports', `${heldPort}-${heldPort}`]);
@@ -207,20 +253,39 @@ describe('stopping', () => {
 
   test('`standin connect … | head`: a closed stdout stops the client quietly, without an EPIPE stack', async () => {
     const standinServer = await server();
-    const child = spawn(process.execPath, [STANDIN_BIN, 'connect', String(app.port), '--server', standinServer.url, '--name', 'piped', '--no-inspect', '--log-format', 'pretty'], {
-      env: { ...process.env, HOME: tempHome() },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        STANDIN_BIN,
+        'connect',
+        String(app.port),
+        '--server',
+        standinServer.url,
+        '--name',
+        'piped',
+        '--no-inspect',
+        '--log-format',
+        'pretty',
+      ],
+      {
+        env: { ...process.env, HOME: tempHome() },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const client = new StandinProcess(child);
     running.push(client);
     await client.waitForLine((line) => String(line.message).includes('Ctrl-C releases the tunnel'));
     // Like `head` exiting: the reading end of the pipe goes away.
     child.stdout.destroy();
     const port = standinServer.portRange.from;
-    await eventually(async () => {
-      await httpRequest(`http://127.0.0.1:${port}/`).catch(() => undefined);
-      return child.exitCode !== null;
-    }, 10_000, 200);
+    await eventually(
+      async () => {
+        await httpRequest(`http://127.0.0.1:${port}/`).catch(() => undefined);
+        return child.exitCode !== null;
+      },
+      10_000,
+      200,
+    );
     expect(child.exitCode).toBe(0);
     expect(client.stderr.join('')).not.toMatch(/EPIPE|Error:/);
   });

@@ -59,7 +59,11 @@ test('the right token (from STANDIN_TOKEN) connects', async () => {
 
 test('the client API answers 401 without the token, before revealing anything', async () => {
   const secured = await server(['--token', 'right-token-1234']);
-  for (const [method, url] of [['POST', '/_standin/v1/tunnels'], ['GET', '/_standin/v1/tunnels/x/poll'], ['GET', '/_standin/v1/nothing-here']]) {
+  for (const [method, url] of [
+    ['POST', '/_standin/v1/tunnels'],
+    ['GET', '/_standin/v1/tunnels/x/poll'],
+    ['GET', '/_standin/v1/nothing-here'],
+  ]) {
     const response = await httpRequest(`${secured.url}${url}`, { method });
     expect(response.status).toBe(401);
     expect(JSON.parse(response.text)).toMatchObject({ error: 'unauthorized' });
@@ -191,7 +195,11 @@ test('past --max-queue waiting requests, the next one gets 503 queue_full at onc
 test('an upload with Expect: 100-continue goes through', async () => {
   const running = await server();
   const client = await startClientProcess(String(app.port), running.url, ['--name', 'expect']);
-  const response = await httpRequest(`${client.publicUrl}/upload`, { method: 'POST', body: 'x'.repeat(5000), headers: { expect: '100-continue' } });
+  const response = await httpRequest(`${client.publicUrl}/upload`, {
+    method: 'POST',
+    body: 'x'.repeat(5000),
+    headers: { expect: '100-continue' },
+  });
   expect(response.status).toBe(200);
   expect(JSON.parse(response.text).bodyBytes).toBe(5000);
   await client.stop('SIGINT');

@@ -6,7 +6,16 @@
  */
 
 import { PassThrough } from 'node:stream';
-import { AuthRefusedError, BadPollAnswerError, ConfigError, NotAStandinServerError, ProtocolMismatchError, SessionEndedError, TunnelClosedError, StandinError } from '../shared/errors';
+import {
+  AuthRefusedError,
+  BadPollAnswerError,
+  ConfigError,
+  NotAStandinServerError,
+  ProtocolMismatchError,
+  SessionEndedError,
+  TunnelClosedError,
+  StandinError,
+} from '../shared/errors';
 import { createLogger } from '../shared/logger';
 import { EXIT, exitCodeOf, startFailureOf } from '../client/cli/exit-codes';
 import { runPollSlot, type PollSlotOptions, type WorkAnswer } from '../client/session/poll-slots';

@@ -35,9 +35,14 @@ const ANSWERS: Record<string, RawAnswer> = {
   '/http10-no-length': { bytes: 'HTTP/1.0 200 OK\r\n\r\nuntil close', then: 'end' },
   '/nul-in-reason': { bytes: 'HTTP/1.1 200 O\x00K\r\nContent-Length: 2\r\n\r\nok' },
   '/latin1-header': { bytes: 'HTTP/1.1 200 OK\r\nX-Name: caf\xe9\r\nContent-Length: 2\r\n\r\nok' },
-  '/trailers': { bytes: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n2\r\nok\r\n0\r\nX-Checksum: abc123\r\n\r\n' },
+  '/trailers': {
+    bytes: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n2\r\nok\r\n0\r\nX-Checksum: abc123\r\n\r\n',
+  },
   '/head-with-trailer': { bytes: 'HTTP/1.1 200 OK\r\nTrailer: X-Checksum\r\nTransfer-Encoding: chunked\r\n\r\n', then: 'keep-alive' },
-  '/event-stream': { bytes: 'HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n8\r\ndata: 1\n\r\n', then: 'hang' },
+  '/event-stream': {
+    bytes: 'HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n8\r\ndata: 1\n\r\n',
+    then: 'hang',
+  },
   '/asterisk-answer': { bytes: 'HTTP/1.1 200 OK\r\nAllow: GET, POST, OPTIONS\r\nContent-Length: 0\r\n\r\n' },
 };
 
@@ -47,10 +52,20 @@ let client: ClientProcess;
 let logFile: string;
 
 beforeAll(async () => {
-  app = await startRawApp((requestLine, target) => (requestLine.startsWith('OPTIONS * ') ? ANSWERS['/asterisk-answer'] : ANSWERS[target.split('?')[0]]));
+  app = await startRawApp((requestLine, target) =>
+    requestLine.startsWith('OPTIONS * ') ? ANSWERS['/asterisk-answer'] : ANSWERS[target.split('?')[0]],
+  );
   server = await startServerProcess(['--token', TOKEN, '--poll-timeout', '2s', '--request-timeout', '5s']);
   logFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'standin-resilience-')), 'requests.ndjson');
-  client = await startClientProcess(String(app.port), server.url, ['--token', TOKEN, '--name', 'resilient', '--no-inspect', '--log-file', logFile]);
+  client = await startClientProcess(String(app.port), server.url, [
+    '--token',
+    TOKEN,
+    '--name',
+    'resilient',
+    '--no-inspect',
+    '--log-file',
+    logFile,
+  ]);
 });
 
 afterAll(async () => {
@@ -109,12 +124,15 @@ test('OPTIONS * reaches the app in asterisk-form and its answer comes back', asy
   expect(app.requests.map((request) => request.requestLine)).toContain('OPTIONS * HTTP/1.1');
 });
 
-test.each(['/204-with-length', '/304-with-length'])('%s: a bodiless status with a Content-Length passes through as it is', async (target) => {
-  const answer = await get(target);
-  expect(statusLine(answer)).toMatch(target.startsWith('/204') ? /^HTTP\/1\.1 204/ : /^HTTP\/1\.1 304/);
-  // Nothing after the head: the announced length describes a body that a 204/304 never has.
-  expect(answer.endsWith('\r\n\r\n')).toBe(true);
-});
+test.each(['/204-with-length', '/304-with-length'])(
+  '%s: a bodiless status with a Content-Length passes through as it is',
+  async (target) => {
+    const answer = await get(target);
+    expect(statusLine(answer)).toMatch(target.startsWith('/204') ? /^HTTP\/1\.1 204/ : /^HTTP\/1\.1 304/);
+    // Nothing after the head: the announced length describes a body that a 204/304 never has.
+    expect(answer.endsWith('\r\n\r\n')).toBe(true);
+  },
+);
 
 test('a custom reason phrase reaches the browser', async () => {
   expect(statusLine(await get('/reason'))).toBe('HTTP/1.1 299 Whatever You Say');
@@ -133,7 +151,15 @@ test('a HEAD answer and an HTTP/1.0 answer whose app announced trailers pass, wi
   expect(http10.endsWith('\r\n\r\nok')).toBe(true);
 });
 
-test.each(['/bad-header-char', '/huge-head', '/garbage-status', '/unsolicited-100', '/101-no-upgrade', '/two-lengths', '/length-and-chunked'])('%s: a malformed response head fails that request with 502 app_error', async (target) => {
+test.each([
+  '/bad-header-char',
+  '/huge-head',
+  '/garbage-status',
+  '/unsolicited-100',
+  '/101-no-upgrade',
+  '/two-lengths',
+  '/length-and-chunked',
+])('%s: a malformed response head fails that request with 502 app_error', async (target) => {
   const answer = await get(target);
   expect(statusLine(answer)).toBe('HTTP/1.1 502 Bad Gateway');
   expect(answer).toMatch(/\r\nx-standin-error: app_error\r\n/i);
@@ -173,7 +199,10 @@ test('a browser that leaves in the middle of an upload aborts the app request at
   expect(upload.requestLine).toBe('POST /slow-upload HTTP/1.1');
   browser.resetAndDestroy();
   const startedAt = Date.now();
-  const aborted = await Promise.race([upload.closed.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 3_000))]);
+  const aborted = await Promise.race([
+    upload.closed.then(() => true),
+    new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 3_000)),
+  ]);
   expect(aborted).toBe(true);
   expect(Date.now() - startedAt).toBeLessThan(3_000);
 });
@@ -202,7 +231,11 @@ test('a reason phrase with a control character is replaced by the usual one', as
 // reconnected, then exited on the stale `409 session_replaced` of its old polls.
 test('a request whose head outgrows the control limit once escaped does not end the client', async () => {
   const lostBefore = client.lines.filter((line) => line.message === 'connection lost').length;
-  await rawExchange(server.mainPort, `GET /quotes HTTP/1.1\r\nHost: x\r\nCookie: standin-tunnel=resilient\r\nX-Big: ${'"'.repeat(60_000)}\r\nConnection: close\r\n\r\n`, 3_000);
+  await rawExchange(
+    server.mainPort,
+    `GET /quotes HTTP/1.1\r\nHost: x\r\nCookie: standin-tunnel=resilient\r\nX-Big: ${'"'.repeat(60_000)}\r\nConnection: close\r\n\r\n`,
+    3_000,
+  );
   expect(client.child.exitCode).toBeNull();
   // That one oversized poll answer is lost; the connection is not.
   expect(client.lines.filter((line) => line.message === 'connection lost').length).toBe(lostBefore);

@@ -65,7 +65,15 @@ beforeAll(async () => {
   portModeSite = `http://127.0.0.1:${portModePort}`;
   browser = await chromium.launch({
     executablePath: CHROMIUM_BIN,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-quic',
+    ],
   });
 });
 
@@ -171,7 +179,9 @@ async function expectShop(page: Page, from: 'cluster' | 'laptop'): Promise<void>
   expect(await page.textContent('h1')).toBe(`${from} shop`);
   // The page's own fetch() goes through the same proxy and the same selection as the page.
   // A string, so the browser-side code needs no DOM types in this Node project.
-  await page.waitForFunction(`document.getElementById('api')?.textContent === ${JSON.stringify(`api: ${from}`)}`, undefined, { timeout: 10_000 });
+  await page.waitForFunction(`document.getElementById('api')?.textContent === ${JSON.stringify(`api: ${from}`)}`, undefined, {
+    timeout: 10_000,
+  });
 }
 
 /** The shop app, in the cluster or on the laptop: a page that calls its API with fetch(). */
@@ -199,4 +209,3 @@ function shopApp(from: 'cluster' | 'laptop'): http.RequestListener {
     }
   };
 }
-

@@ -1,7 +1,14 @@
 /** How the client classifies a failed call: exit, poll again, or reconnect. */
 
 import { classifyFailure, describeFailure } from '../client/session/connection-failure';
-import { AuthRefusedError, BadPollAnswerError, ProtocolError, ProtocolMismatchError, SessionEndedError, StandinError } from '../shared/errors';
+import {
+  AuthRefusedError,
+  BadPollAnswerError,
+  ProtocolError,
+  ProtocolMismatchError,
+  SessionEndedError,
+  StandinError,
+} from '../shared/errors';
 
 function nodeError(code: string): Error {
   return Object.assign(new Error(`failed with ${code}`), { code });
@@ -40,7 +47,16 @@ test('a server shutting down means reconnect soon', () => {
 });
 
 test('network failures, restarts and silent polls mean reconnect', () => {
-  for (const error of [nodeError('ECONNREFUSED'), nodeError('ECONNRESET'), nodeError('UND_ERR_SOCKET'), nodeError('UND_ERR_HEADERS_TIMEOUT'), new StandinError('not_found', 'x'), new StandinError('http_502', 'proxy'), new ProtocolError('bad meta'), new Error('no code')]) {
+  for (const error of [
+    nodeError('ECONNREFUSED'),
+    nodeError('ECONNRESET'),
+    nodeError('UND_ERR_SOCKET'),
+    nodeError('UND_ERR_HEADERS_TIMEOUT'),
+    new StandinError('not_found', 'x'),
+    new StandinError('http_502', 'proxy'),
+    new ProtocolError('bad meta'),
+    new Error('no code'),
+  ]) {
     expect(classifyFailure(error, 'poll')).toBe('reconnect');
   }
   expect(classifyFailure(nodeError('ECONNREFUSED'), 'register')).toBe('reconnect');

@@ -91,7 +91,14 @@ function fakeContext(overrides: Partial<ServerContext['config']> = {}): { ctx: S
   const logs = new PassThrough();
   logs.resume();
   const ctx = {
-    config: { requestTimeoutMs: REQUEST_TIMEOUT_MS, maxQueuedRequests: 10, maxInFlightRequests: 100, maxUpgradesPerTunnel: 10, pollTimeoutMs: 60_000, ...overrides },
+    config: {
+      requestTimeoutMs: REQUEST_TIMEOUT_MS,
+      maxQueuedRequests: 10,
+      maxInFlightRequests: 100,
+      maxUpgradesPerTunnel: 10,
+      pollTimeoutMs: 60_000,
+      ...overrides,
+    },
     logger: createLogger({ format: 'json', level: 'debug', stream: logs }),
     registry: new InMemoryTunnelRegistry(),
     handed: new HandedRequests(),
@@ -107,7 +114,14 @@ function fakeContext(overrides: Partial<ServerContext['config']> = {}): { ctx: S
 const REGISTRATION: RegisterRequest = { name: 't', target: 'http://localhost:3000' };
 
 function addTunnel(ctx: ServerContext, name = 't'): Tunnel {
-  const tunnel = new Tunnel(name, null, { ...REGISTRATION, name }, Date.now() + 3_600_000, { pollTimeoutMs: 60_000, maxQueuedRequests: 10 }, ctx.handed);
+  const tunnel = new Tunnel(
+    name,
+    null,
+    { ...REGISTRATION, name },
+    Date.now() + 3_600_000,
+    { pollTimeoutMs: 60_000, maxQueuedRequests: 10 },
+    ctx.handed,
+  );
   ctx.registry.add(tunnel);
   return tunnel;
 }

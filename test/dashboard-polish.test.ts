@@ -17,7 +17,10 @@ let browser: Browser;
 
 beforeAll(async () => {
   app = await startLocalApp((_req, res) => res.end('ok'));
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+  });
 });
 
 afterAll(async () => {
@@ -39,7 +42,9 @@ test('at 1280 px the counters fit one row, and the uptime line says it counts ch
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   await page.goto(`${standin.url}/_standin/`);
   await page.waitForSelector('.card .counters');
-  const rowTops = await page.$$eval('.card .counters > div', (cells) => [...new Set(cells.map((cell) => Math.round(cell.getBoundingClientRect().top)))]);
+  const rowTops = await page.$$eval('.card .counters > div', (cells) => [
+    ...new Set(cells.map((cell) => Math.round(cell.getBoundingClientRect().top))),
+  ]);
   expect(rowTops).toHaveLength(1);
   await eventually(async () => /% of checks passed \(24 h\)/.test((await page.textContent('.card .spark-label')) ?? ''), 10_000, 200);
   await page.close();

@@ -14,7 +14,10 @@ import { startClientProcess, startServerProcess, type ClientProcess, type Server
 jest.setTimeout(90_000);
 
 const ADMIN_TOKEN = 'dashboard-admin-token';
-const SCREENSHOT = process.env.STANDIN_UPDATE_SCREENSHOT === '1' ? path.resolve(__dirname, '../../docs/dashboard.png') : path.join(os.tmpdir(), `standin-dashboard-${process.pid}.png`);
+const SCREENSHOT =
+  process.env.STANDIN_UPDATE_SCREENSHOT === '1'
+    ? path.resolve(__dirname, '../../docs/dashboard.png')
+    : path.join(os.tmpdir(), `standin-dashboard-${process.pid}.png`);
 
 let app: LocalApp;
 let server: ServerProcess;
@@ -38,7 +41,15 @@ beforeAll(async () => {
   await old.exitedWithin();
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-quic',
+    ],
   });
   page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
 });
@@ -56,7 +67,11 @@ test('the dashboard shows every tunnel with state and health chips, port, time l
   await page.goto(`${server.url}/_standin/`);
   await page.waitForSelector(card('ada-shop-frontend'), { timeout: 10_000 });
   // Let a few health checks land, so the sparkline has a line and the chips have settled.
-  await eventually(async () => ((await page.locator(`${card('ada-shop-frontend')} .spark path`).getAttribute('d'))?.split('L').length ?? 0) >= 6, 20_000, 250);
+  await eventually(
+    async () => ((await page.locator(`${card('ada-shop-frontend')} .spark path`).getAttribute('d'))?.split('L').length ?? 0) >= 6,
+    20_000,
+    250,
+  );
   await eventually(async () => (await page.textContent(`${card('grace-vite-5173')} .chip.health`)) === 'down', 20_000, 250);
 
   expect(await page.textContent(`${card('ada-shop-frontend')} .chip.state`)).toBe('active');
@@ -106,7 +121,11 @@ test('"Stop" asks for a token once (no prompt per click): a wrong one is refused
   await page.click('#sign-in-link');
   await page.fill('#token', ADMIN_TOKEN);
   await page.click('#sign-in button[type="submit"]');
-  expect(await page.evaluate(() => (globalThis as unknown as { sessionStorage: { getItem(key: string): string | null } }).sessionStorage.getItem('standin-token'))).toBe(ADMIN_TOKEN);
+  expect(
+    await page.evaluate(() =>
+      (globalThis as unknown as { sessionStorage: { getItem(key: string): string | null } }).sessionStorage.getItem('standin-token'),
+    ),
+  ).toBe(ADMIN_TOKEN);
   await page.click(`${card('linus-orders-api')} button.stop`);
   await textMatches(`${card('linus-orders-api')} .chip.state`, /^stopped$/);
   expect(await clients.linus.exitedWithin()).toBe(4);
@@ -128,7 +147,9 @@ async function chipColor(target: Page, selector: string): Promise<string> {
   for (let attempt = 0; attempt < 20; attempt++) {
     const color = await target
       .locator(selector)
-      .evaluate((element) => (globalThis as unknown as { getComputedStyle(e: unknown): { color: string } }).getComputedStyle(element).color);
+      .evaluate(
+        (element) => (globalThis as unknown as { getComputedStyle(e: unknown): { color: string } }).getComputedStyle(element).color,
+      );
     if (color) return color;
     await target.waitForTimeout(100);
   }

@@ -11,7 +11,14 @@ import { randomUUID } from 'node:crypto';
 import { FreezeProxy } from './helpers/freeze-proxy';
 import { eventually, httpRequest, type TestResponse } from './helpers/http';
 import { startLocalApp, type LocalApp } from './helpers/local-app';
-import { spawnStandin, startClientProcess, startServerProcess, type ClientProcess, type ServerProcess, type StandinProcess } from './helpers/processes';
+import {
+  spawnStandin,
+  startClientProcess,
+  startServerProcess,
+  type ClientProcess,
+  type ServerProcess,
+  type StandinProcess,
+} from './helpers/processes';
 
 jest.setTimeout(60_000);
 
@@ -29,7 +36,11 @@ afterEach(async () => {
 });
 
 afterAll(() => {
-  console.log(`fault measurements:\n${Object.entries(measured).map(([fault, value]) => `  ${fault}: ${value}`).join('\n')}`);
+  console.log(
+    `fault measurements:\n${Object.entries(measured)
+      .map(([fault, value]) => `  ${fault}: ${value}`)
+      .join('\n')}`,
+  );
 });
 
 /** The local app of these tests: /marker/<m> answers <m>, /slow waits, everything else "ok". */
@@ -64,7 +75,17 @@ async function startServer(extraArgs: string[] = []): Promise<ServerProcess> {
 
 /** Starts a server on the same main port and tunnel ports as `old` (which must be gone). */
 async function restartServer(old: ServerProcess, extraArgs: string[] = []): Promise<ServerProcess> {
-  const server = spawnStandin(['server', '--listen', String(old.mainPort), '--ports', `${old.portRange.from}-${old.portRange.to}`, '--log-level', 'debug', ...SERVER_ARGS, ...extraArgs]);
+  const server = spawnStandin([
+    'server',
+    '--listen',
+    String(old.mainPort),
+    '--ports',
+    `${old.portRange.from}-${old.portRange.to}`,
+    '--log-level',
+    'debug',
+    ...SERVER_ARGS,
+    ...extraArgs,
+  ]);
   running.push(server);
   await server.waitForLine((line) => line.message === 'standin server listening', 15_000);
   return Object.assign(server, { mainPort: old.mainPort, url: old.url, portRange: old.portRange });
@@ -116,7 +137,11 @@ test('a frozen network gives 503/504 within the request timeout, and the tunnel 
     expect(during.ms).toBeLessThan(REQUEST_TIMEOUT_MS + 2_000);
 
     // Once the server has heard nothing for poll-timeout + 5 s it answers 503 at once.
-    await eventually(async () => (await tryRequest(`${client.publicUrl}/marker/offline`)).headers['x-standin-error'] === 'tunnel_offline', 15_000, 250);
+    await eventually(
+      async () => (await tryRequest(`${client.publicUrl}/marker/offline`)).headers['x-standin-error'] === 'tunnel_offline',
+      15_000,
+      250,
+    );
     const offline = await tryRequest(`${client.publicUrl}/marker/offline`);
     expect(offline.status).toBe(503);
     expect(offline.ms).toBeLessThan(1_000);
@@ -126,7 +151,8 @@ test('a frozen network gives 503/504 within the request timeout, and the tunnel 
     proxy.thaw();
     const thawedAt = Date.now();
     await eventually(async () => (await tryRequest(`${client.publicUrl}/marker/after`, 3_000)).text === 'after', 20_000, 250);
-    measured['network frozen (no FIN/RST)'] = `first request ${during.status} ${String(during.headers['x-standin-error'])} after ${seconds(during.ms)}; 503 tunnel_offline at once from ${seconds(offlineAfterMs)} after the freeze; serving again ${seconds(Date.now() - thawedAt)} after the thaw`;
+    measured['network frozen (no FIN/RST)'] =
+      `first request ${during.status} ${String(during.headers['x-standin-error'])} after ${seconds(during.ms)}; 503 tunnel_offline at once from ${seconds(offlineAfterMs)} after the freeze; serving again ${seconds(Date.now() - thawedAt)} after the thaw`;
   } finally {
     await proxy.close();
   }
@@ -144,7 +170,11 @@ test('after a server SIGKILL and restart the client is back on the same port wit
   const restarted = await restartServer(server);
   const listeningAt = Date.now();
   await client.waitForLine((line) => line.message === 'reconnected', 15_000);
-  await eventually(async () => (await tryRequest(`http://127.0.0.1:${port}/marker/back`, 3_000)).text === 'back', 15_000 - (Date.now() - listeningAt), 100);
+  await eventually(
+    async () => (await tryRequest(`http://127.0.0.1:${port}/marker/back`, 3_000)).text === 'back',
+    15_000 - (Date.now() - listeningAt),
+    100,
+  );
   const recoveredMs = Date.now() - listeningAt;
   expect(recoveredMs).toBeLessThan(15_000);
   expect(client.lines.some((line) => line.message === 'connection lost' && typeof line.reason === 'string')).toBe(true);
@@ -152,7 +182,8 @@ test('after a server SIGKILL and restart the client is back on the same port wit
   const reconnected = client.lines.find((line) => line.message === 'reconnected');
   expect(reconnected?.port).toBe(port);
   expect(typeof reconnected?.downSeconds).toBe('number');
-  measured['server SIGKILL + restart'] = `tunnel port refuses connections while down; same port ${port} serving ${seconds(recoveredMs)} after the new server listens (client down ${String(reconnected?.downSeconds)} s)`;
+  measured['server SIGKILL + restart'] =
+    `tunnel port refuses connections while down; same port ${port} serving ${seconds(recoveredMs)} after the new server listens (client down ${String(reconnected?.downSeconds)} s)`;
   await restarted.stop('SIGKILL');
 });
 
@@ -164,7 +195,8 @@ test('after a client SIGKILL the browser gets 503 tunnel_offline within 10 s, an
   await client.stop('SIGKILL');
   const killedAt = Date.now();
   let answer = await tryRequest(`${client.publicUrl}/marker/gone`);
-  while (answer.headers['x-standin-error'] !== 'tunnel_offline' && Date.now() - killedAt < 10_000) answer = await tryRequest(`${client.publicUrl}/marker/gone`);
+  while (answer.headers['x-standin-error'] !== 'tunnel_offline' && Date.now() - killedAt < 10_000)
+    answer = await tryRequest(`${client.publicUrl}/marker/gone`);
   const offlineMs = Date.now() - killedAt;
   expect(answer.status).toBe(503);
   expect(answer.headers['x-standin-error']).toBe('tunnel_offline');
@@ -173,7 +205,8 @@ test('after a client SIGKILL the browser gets 503 tunnel_offline within 10 s, an
   const restarted = await startClient(app, server.url, [], client.home);
   expect(restarted.port).toBe(client.port);
   expect((await tryRequest(`${restarted.publicUrl}/marker/again`)).text).toBe('again');
-  measured['client SIGKILL'] = `503 tunnel_offline ${seconds(offlineMs)} after the kill (first request: ${answer.ms} ms); restarted client without --port got its old port ${restarted.port}`;
+  measured['client SIGKILL'] =
+    `503 tunnel_offline ${seconds(offlineMs)} after the kill (first request: ${answer.ms} ms); restarted client without --port got its old port ${restarted.port}`;
 });
 
 test('a local app restarted mid-traffic gives 502 while it is down and normal answers after', async () => {
@@ -189,7 +222,8 @@ test('a local app restarted mid-traffic gives 502 while it is down and normal an
   const restartedAt = Date.now();
   await startApp(app.port);
   await eventually(async () => (await tryRequest(`${client.publicUrl}/marker/up-again`)).text === 'up-again', 10_000, 100);
-  measured['local app restarted'] = `502 app_unreachable in ${down.ms} ms while down; 200 ${Date.now() - restartedAt} ms after it listens again`;
+  measured['local app restarted'] =
+    `502 app_unreachable in ${down.ms} ms while down; 200 ${Date.now() - restartedAt} ms after it listens again`;
 });
 
 test('slowloris headers and a trickling upload do not block other requests, and the slow head is cut', async () => {
@@ -222,7 +256,8 @@ test('slowloris headers and a trickling upload do not block other requests, and 
     expect(othersMs).toBeLessThan(3_000);
     const loris = await within(lorisClosed, 10_000, { text: 'slowloris not cut within 10 s', ms: 10_000 });
     expect(loris.text).toMatch(/^HTTP\/1\.1 408/);
-    measured['slowloris + slow upload'] = `20 other requests answered in ${othersMs} ms meanwhile; slow head cut with 408 after ${seconds(loris.ms)} (--headers-timeout 3s)`;
+    measured['slowloris + slow upload'] =
+      `20 other requests answered in ${othersMs} ms meanwhile; slow head cut with 408 after ${seconds(loris.ms)} (--headers-timeout 3s)`;
   } finally {
     clearInterval(lorisTimer);
     clearInterval(uploadTimer);
@@ -244,11 +279,16 @@ test('past --max-in-flight a tunnel answers 503 queue_full at once, and idle con
   const idle = net.connect(client.port, '127.0.0.1');
   idle.on('error', () => undefined);
   const openedAt = Date.now();
-  const closedAfterMs = await within(new Promise<number>((resolve) => idle.once('close', () => resolve(Date.now() - openedAt))), 8_000, Infinity);
+  const closedAfterMs = await within(
+    new Promise<number>((resolve) => idle.once('close', () => resolve(Date.now() - openedAt))),
+    8_000,
+    Infinity,
+  );
   idle.destroy();
   expect(closedAfterMs).toBeGreaterThanOrEqual(1_500);
   expect(closedAfterMs).toBeLessThan(8_000);
-  measured['over --max-in-flight / idle connection'] = `503 queue_full in ${Math.max(...refused.map((answer) => answer.ms))} ms; idle connection closed after ${seconds(closedAfterMs)} (--idle-timeout 2s)`;
+  measured['over --max-in-flight / idle connection'] =
+    `503 queue_full in ${Math.max(...refused.map((answer) => answer.ms))} ms; idle connection closed after ${seconds(closedAfterMs)} (--idle-timeout 2s)`;
 });
 
 test('2,000 requests at concurrency 50 across a client restart each end with their own answer or a clear standin error', async () => {
@@ -261,7 +301,15 @@ test('2,000 requests at concurrency 50 across a client restart each end with the
   let completed = 0;
   let restartedAt = Infinity;
   let restart: Promise<void> | undefined;
-  const outcomes: { marker: string; status: number; marker2: string; error: string | undefined; ms: number; startedAt: number; requestId: string | undefined }[] = [];
+  const outcomes: {
+    marker: string;
+    status: number;
+    marker2: string;
+    error: string | undefined;
+    ms: number;
+    startedAt: number;
+    requestId: string | undefined;
+  }[] = [];
 
   const one = (marker: string) =>
     new Promise<(typeof outcomes)[number]>((resolve) => {
@@ -270,12 +318,32 @@ test('2,000 requests at concurrency 50 across a client restart each end with the
         let text = '';
         res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
         res.on('end', () =>
-          resolve({ marker, status: res.statusCode ?? 0, marker2: res.statusCode === 200 ? text : '', error: res.headers['x-standin-error'] as string | undefined, ms: Date.now() - startedAt, startedAt, requestId: res.headers['x-standin-request-id'] as string | undefined }),
+          resolve({
+            marker,
+            status: res.statusCode ?? 0,
+            marker2: res.statusCode === 200 ? text : '',
+            error: res.headers['x-standin-error'] as string | undefined,
+            ms: Date.now() - startedAt,
+            startedAt,
+            requestId: res.headers['x-standin-request-id'] as string | undefined,
+          }),
         );
-        res.on('error', () => resolve({ marker, status: -1, marker2: '', error: 'response broke', ms: Date.now() - startedAt, startedAt, requestId: undefined }));
+        res.on('error', () =>
+          resolve({
+            marker,
+            status: -1,
+            marker2: '',
+            error: 'response broke',
+            ms: Date.now() - startedAt,
+            startedAt,
+            requestId: undefined,
+          }),
+        );
       });
       req.setTimeout(REQUEST_TIMEOUT_MS + 5_000, () => req.destroy(new Error('hung')));
-      req.on('error', (error) => resolve({ marker, status: 0, marker2: '', error: error.message, ms: Date.now() - startedAt, startedAt, requestId: undefined }));
+      req.on('error', (error) =>
+        resolve({ marker, status: 0, marker2: '', error: error.message, ms: Date.now() - startedAt, startedAt, requestId: undefined }),
+      );
     });
 
   const worker = async () => {
@@ -312,8 +380,12 @@ test('2,000 requests at concurrency 50 across a client restart each end with the
   expect(new Set(outcomes.map((outcome) => outcome.requestId)).size).toBe(total);
   // The restarted client really served part of the load.
   expect(answered.filter((outcome) => outcome.startedAt > restartedAt).length).toBeGreaterThan(100);
-  const byError = failed.reduce<Record<string, number>>((counts, outcome) => ({ ...counts, [outcome.error ?? '?']: (counts[outcome.error ?? '?'] ?? 0) + 1 }), {});
-  measured['client SIGKILL + restart under 2,000 requests at concurrency 50'] = `${answered.length} answered by the app (all with their own marker), ${JSON.stringify(byError)} standin errors, 0 hung; slowest ${outcomes.reduce((max, o) => Math.max(max, o.ms), 0)} ms`;
+  const byError = failed.reduce<Record<string, number>>(
+    (counts, outcome) => ({ ...counts, [outcome.error ?? '?']: (counts[outcome.error ?? '?'] ?? 0) + 1 }),
+    {},
+  );
+  measured['client SIGKILL + restart under 2,000 requests at concurrency 50'] =
+    `${answered.length} answered by the app (all with their own marker), ${JSON.stringify(byError)} standin errors, 0 hung; slowest ${outcomes.reduce((max, o) => Math.max(max, o.ms), 0)} ms`;
 });
 
 test('server SIGTERM drains: readyz 503, in-flight requests finish, clients told to reconnect, exit 0', async () => {
@@ -343,7 +415,8 @@ test('server SIGTERM drains: readyz 503, in-flight requests finish, clients told
   const restarted = await restartServer(server);
   const listeningAt = Date.now();
   await eventually(async () => (await tryRequest(`${client.publicUrl}/marker/back`, 3_000)).text === 'back', 10_000, 100);
-  measured['server SIGTERM (graceful)'] = `readyz 503 and new requests refused at once; in-flight 2 s request finished 200; exit 0 after ${seconds(exitedMs)}; client told server_shutdown and serving ${seconds(Date.now() - listeningAt)} after a new server listens`;
+  measured['server SIGTERM (graceful)'] =
+    `readyz 503 and new requests refused at once; in-flight 2 s request finished 200; exit 0 after ${seconds(exitedMs)}; client told server_shutdown and serving ${seconds(Date.now() - listeningAt)} after a new server listens`;
   await restarted.stop('SIGKILL');
 });
 
@@ -376,7 +449,9 @@ test('a client started before its server waits with backoff and connects once th
   running.push(server);
   await server.waitForLine((line) => line.message === 'standin server listening', 15_000);
   const client = await clientReady;
-  expect(client.lines.some((line) => line.message === 'server not reachable yet' && line.reason === 'the server is not listening')).toBe(true);
+  expect(client.lines.some((line) => line.message === 'server not reachable yet' && line.reason === 'the server is not listening')).toBe(
+    true,
+  );
   expect((await tryRequest(`${client.publicUrl}/marker/late`)).text).toBe('late');
 });
 
@@ -401,7 +476,9 @@ test('a token refused while reconnecting exits 3 without retrying', async () => 
   expect(code).toBe(3);
   expect(client.lines.some((line) => line.message === 'authentication refused')).toBe(true);
   // Tokens never reach a log line or an error message, on either side.
-  const everything = [client, server, restarted].map((process) => process.lines.map((line) => JSON.stringify(line)).join('\n') + process.stderr.join('')).join('\n');
+  const everything = [client, server, restarted]
+    .map((process) => process.lines.map((line) => JSON.stringify(line)).join('\n') + process.stderr.join(''))
+    .join('\n');
   expect(everything).not.toContain('first-secret');
   expect(everything).not.toContain('second-secret');
 });

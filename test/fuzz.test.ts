@@ -45,11 +45,28 @@ let markerLoop: Promise<void>;
 beforeAll(async () => {
   app = await startRawApp((_requestLine, target) => appAnswers.get(target));
   server = await startServerProcess(['--token', TOKEN, '--poll-timeout', '1s', '--request-timeout', '2s']);
-  client = await startClientProcess(String(app.port), server.url, ['--token', TOKEN, '--name', 'fuzzed', '--inspect', '0', '--concurrency', '16']);
+  client = await startClientProcess(String(app.port), server.url, [
+    '--token',
+    TOKEN,
+    '--name',
+    'fuzzed',
+    '--inspect',
+    '0',
+    '--concurrency',
+    '16',
+  ]);
   const ready = client.lines.find((line) => line.message === 'tunnel ready');
   inspectorPort = Number(new URL(String(ready?.inspectorUrl)).port);
   // A second tunnel registered by hand: its session id makes the fuzzed control calls get past auth.
-  const registered = await rawExchange(server.mainPort, controlRequest('POST', '/_standin/v1/tunnels', { 'content-type': 'application/json' }, JSON.stringify({ name: 'fuzz-manual', target: 'http://localhost:1' })));
+  const registered = await rawExchange(
+    server.mainPort,
+    controlRequest(
+      'POST',
+      '/_standin/v1/tunnels',
+      { 'content-type': 'application/json' },
+      JSON.stringify({ name: 'fuzz-manual', target: 'http://localhost:1' }),
+    ),
+  );
   session = JSON.parse(registered.slice(registered.indexOf('\r\n\r\n') + 4)) as { sessionId: string; port: number };
   // Warm up before measuring memory.
   for (let i = 0; i < 20; i++) await marker();
@@ -76,7 +93,9 @@ afterEach(async () => {
 
 /** Whether both processes are still running: checked after every case, so the first input that ends one is reported. */
 function bothAlive(): boolean {
-  return server.child.exitCode === null && server.child.signalCode === null && client.child.exitCode === null && client.child.signalCode === null;
+  return (
+    server.child.exitCode === null && server.child.signalCode === null && client.child.exitCode === null && client.child.signalCode === null
+  );
 }
 
 /**
@@ -122,7 +141,13 @@ function rawExchange(port: number, bytes: string | Buffer, timeoutMs = 1_500): P
 }
 
 function controlRequest(method: string, target: string, headers: Record<string, string>, body = ''): string {
-  const lines = Object.entries({ host: 'x', authorization: `Bearer ${TOKEN}`, 'content-length': String(Buffer.byteLength(body, 'latin1')), connection: 'close', ...headers }).map(([name, value]) => `${name}: ${value}`);
+  const lines = Object.entries({
+    host: 'x',
+    authorization: `Bearer ${TOKEN}`,
+    'content-length': String(Buffer.byteLength(body, 'latin1')),
+    connection: 'close',
+    ...headers,
+  }).map(([name, value]) => `${name}: ${value}`);
   return `${method} ${target} HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n${body}`;
 }
 
@@ -136,90 +161,290 @@ function rssMiB(pid: number): number {
 /** Characters that break parsers: controls, separators, quotes, Latin-1, non-Latin-1, DEL. */
 const nastyChar = fc.oneof(
   { weight: 6, arbitrary: fc.char() },
-  { weight: 3, arbitrary: fc.constantFrom('\r', '\n', '\r\n', '\x00', '\t', ' ', ':', '"', '\\', '%', '\x7f', '\xe9', '\xff', '\u3002', '\ud83d\ude00', '{', '}', ',', ';', '/', '?', '#') },
+  {
+    weight: 3,
+    arbitrary: fc.constantFrom(
+      '\r',
+      '\n',
+      '\r\n',
+      '\x00',
+      '\t',
+      ' ',
+      ':',
+      '"',
+      '\\',
+      '%',
+      '\x7f',
+      '\xe9',
+      '\xff',
+      '\u3002',
+      '\ud83d\ude00',
+      '{',
+      '}',
+      ',',
+      ';',
+      '/',
+      '?',
+      '#',
+    ),
+  },
 );
 const nastyString = (maxLength: number) => fc.stringOf(nastyChar, { maxLength });
-const token = fc.stringOf(fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz-_.!#$%&*+^`|~0123456789'.split('')), { minLength: 1, maxLength: 20 });
+const token = fc.stringOf(fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz-_.!#$%&*+^`|~0123456789'.split('')), {
+  minLength: 1,
+  maxLength: 20,
+});
 
 // Mostly well-formed parts, so that most cases get past the HTTP parser to standin's own code.
-const method = fc.oneof({ weight: 4, arbitrary: fc.constantFrom('GET', 'POST', 'HEAD', 'OPTIONS') }, { weight: 1, arbitrary: fc.constantFrom('PUT', 'DELETE', 'PATCH', 'CONNECT', 'TRACE', 'PRI', 'get', 'G ET', '') }, { weight: 1, arbitrary: token });
+const method = fc.oneof(
+  { weight: 4, arbitrary: fc.constantFrom('GET', 'POST', 'HEAD', 'OPTIONS') },
+  { weight: 1, arbitrary: fc.constantFrom('PUT', 'DELETE', 'PATCH', 'CONNECT', 'TRACE', 'PRI', 'get', 'G ET', '') },
+  { weight: 1, arbitrary: token },
+);
 const requestTarget = fc.oneof(
   fc.constantFrom('/', '*', '/_standin/select/fuzzed'),
-  fc.tuple(fc.constantFrom('/_standin/select/fuzzed?to=/', '/_standin/select/fuzzed?to=', '/_standin/select/', '/?', '/api/requests/'), nastyString(20)).map(([prefix, rest]) => prefix + encodeURI(rest)),
-  fc.constantFrom('/', '*', '//', '/..', '/%', '/%00', '/%E3%80%82', 'http://example.com/', 'http://[::1]:1/x', 'example.com:443', '/_standin/select/fuzzed?to=/%E3%80%82', '/_standin/select/none', '/_standin/v1/tunnels', '/_standin/status', '/_standin/healthz', '/_standin/dashboard'),
+  fc
+    .tuple(
+      fc.constantFrom('/_standin/select/fuzzed?to=/', '/_standin/select/fuzzed?to=', '/_standin/select/', '/?', '/api/requests/'),
+      nastyString(20),
+    )
+    .map(([prefix, rest]) => prefix + encodeURI(rest)),
+  fc.constantFrom(
+    '/',
+    '*',
+    '//',
+    '/..',
+    '/%',
+    '/%00',
+    '/%E3%80%82',
+    'http://example.com/',
+    'http://[::1]:1/x',
+    'example.com:443',
+    '/_standin/select/fuzzed?to=/%E3%80%82',
+    '/_standin/select/none',
+    '/_standin/v1/tunnels',
+    '/_standin/status',
+    '/_standin/healthz',
+    '/_standin/dashboard',
+  ),
   nastyString(40).map((path) => `/${path}`),
   fc.string({ maxLength: 3000 }).map((path) => `/${path}`),
 );
-const version = fc.oneof({ weight: 5, arbitrary: fc.constant('HTTP/1.1') }, { weight: 1, arbitrary: fc.constantFrom('HTTP/1.0', 'HTTP/0.9', 'HTTP/2.0', 'HTTP/1.1 extra', 'http/1.1', '') });
+const version = fc.oneof(
+  { weight: 5, arbitrary: fc.constant('HTTP/1.1') },
+  { weight: 1, arbitrary: fc.constantFrom('HTTP/1.0', 'HTTP/0.9', 'HTTP/2.0', 'HTTP/1.1 extra', 'http/1.1', '') },
+);
 const header = fc.oneof(
   fc.tuple(token, nastyString(60)),
   fc.tuple(nastyString(20), nastyString(20)),
-  fc.tuple(fc.constantFrom('Content-Length', 'Transfer-Encoding', 'Host', 'Expect', 'Connection', 'Upgrade', 'X-Forwarded-Host', 'X-Forwarded-Proto', 'X-Standin-Tunnel', 'X-Standin-Meta', 'X-Standin-Session', 'Cookie', 'Trailer', 'TE'), fc.oneof(nastyString(30), fc.constantFrom('chunked', '0', '-1', '99999999999999999999', '5, 6', 'close', 'websocket', '100-continue', 'standin-tunnel=fuzzed', 'fuzzed', 'javascript:'))),
-  fc.tuple(fc.constant('X-Big'), fc.integer({ min: 1_000, max: 80_000 }).map((length) => '"'.repeat(length))),
+  fc.tuple(
+    fc.constantFrom(
+      'Content-Length',
+      'Transfer-Encoding',
+      'Host',
+      'Expect',
+      'Connection',
+      'Upgrade',
+      'X-Forwarded-Host',
+      'X-Forwarded-Proto',
+      'X-Standin-Tunnel',
+      'X-Standin-Meta',
+      'X-Standin-Session',
+      'Cookie',
+      'Trailer',
+      'TE',
+    ),
+    fc.oneof(
+      nastyString(30),
+      fc.constantFrom(
+        'chunked',
+        '0',
+        '-1',
+        '99999999999999999999',
+        '5, 6',
+        'close',
+        'websocket',
+        '100-continue',
+        'standin-tunnel=fuzzed',
+        'fuzzed',
+        'javascript:',
+      ),
+    ),
+  ),
+  fc.tuple(
+    fc.constant('X-Big'),
+    fc.integer({ min: 1_000, max: 80_000 }).map((length) => '"'.repeat(length)),
+  ),
 );
-const requestBody = fc.oneof(fc.constant(''), nastyString(200), fc.constant('0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n'), fc.constant('5\r\nhello\r\n0\r\n\r\n'));
+const requestBody = fc.oneof(
+  fc.constant(''),
+  nastyString(200),
+  fc.constant('0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n'),
+  fc.constant('5\r\nhello\r\n0\r\n\r\n'),
+);
 
 /** One malformed (or occasionally valid) HTTP/1.1 request as raw bytes. */
-const rawRequest = fc.tuple(method, requestTarget, version, fc.array(header, { maxLength: 8 }), requestBody, fc.oneof({ weight: 5, arbitrary: fc.constant('\r\n') }, { weight: 1, arbitrary: fc.constantFrom('\n', '\r') })).map(([m, target, v, headers, body, eol]) => {
-  const head = [`${m} ${target} ${v}`.trimEnd(), ...headers.map(([name, value]) => `${name}: ${value}`)].join(eol);
-  return Buffer.from(`${head}${eol}${eol}${body}`, 'utf8');
-});
+const rawRequest = fc
+  .tuple(
+    method,
+    requestTarget,
+    version,
+    fc.array(header, { maxLength: 8 }),
+    requestBody,
+    fc.oneof({ weight: 5, arbitrary: fc.constant('\r\n') }, { weight: 1, arbitrary: fc.constantFrom('\n', '\r') }),
+  )
+  .map(([m, target, v, headers, body, eol]) => {
+    const head = [`${m} ${target} ${v}`.trimEnd(), ...headers.map(([name, value]) => `${name}: ${value}`)].join(eol);
+    return Buffer.from(`${head}${eol}${eol}${body}`, 'utf8');
+  });
 
 /** A malformed (or occasionally valid) response of the local app, with what the app does after it. */
 const appResponse = fc
   .tuple(
-    fc.oneof(fc.constantFrom('HTTP/1.1 200 OK', 'HTTP/1.1 204 No Content', 'HTTP/1.1 304 Not Modified', 'HTTP/1.1 100 Continue', 'HTTP/1.1 101 Switching Protocols', 'HTTP/1.1 103 Early Hints', 'HTTP/1.0 200 OK', 'HTTP/1.1 999 Odd', 'HTTP/1.1 299 Whatever', 'HTTP/1.1 200', 'HTTP/2 200', 'garbage', ''), fc.tuple(fc.integer({ min: 0, max: 1200 }), nastyString(30)).map(([status, reason]) => `HTTP/1.1 ${status} ${reason}`)),
+    fc.oneof(
+      fc.constantFrom(
+        'HTTP/1.1 200 OK',
+        'HTTP/1.1 204 No Content',
+        'HTTP/1.1 304 Not Modified',
+        'HTTP/1.1 100 Continue',
+        'HTTP/1.1 101 Switching Protocols',
+        'HTTP/1.1 103 Early Hints',
+        'HTTP/1.0 200 OK',
+        'HTTP/1.1 999 Odd',
+        'HTTP/1.1 299 Whatever',
+        'HTTP/1.1 200',
+        'HTTP/2 200',
+        'garbage',
+        '',
+      ),
+      fc.tuple(fc.integer({ min: 0, max: 1200 }), nastyString(30)).map(([status, reason]) => `HTTP/1.1 ${status} ${reason}`),
+    ),
     fc.array(
       fc.oneof(
         fc.tuple(token, nastyString(40)),
-        fc.tuple(fc.constantFrom('Content-Length', 'Transfer-Encoding', 'Connection', 'Location', 'Set-Cookie', 'Trailer', 'Content-Type', 'Upgrade'), fc.oneof(nastyString(20), fc.constantFrom('0', '5', '100000', '-1', 'chunked', 'close', 'http://localhost:1/x', 'text/event-stream', '2, 3'))),
-        fc.tuple(fc.constant('X-Big'), fc.integer({ min: 1_000, max: 70_000 }).map((length) => 'b'.repeat(length))),
+        fc.tuple(
+          fc.constantFrom(
+            'Content-Length',
+            'Transfer-Encoding',
+            'Connection',
+            'Location',
+            'Set-Cookie',
+            'Trailer',
+            'Content-Type',
+            'Upgrade',
+          ),
+          fc.oneof(
+            nastyString(20),
+            fc.constantFrom('0', '5', '100000', '-1', 'chunked', 'close', 'http://localhost:1/x', 'text/event-stream', '2, 3'),
+          ),
+        ),
+        fc.tuple(
+          fc.constant('X-Big'),
+          fc.integer({ min: 1_000, max: 70_000 }).map((length) => 'b'.repeat(length)),
+        ),
       ),
       { maxLength: 8 },
     ),
-    fc.oneof(fc.constant(''), nastyString(300), fc.constant('5\r\nhello\r\n0\r\nX-Trailer: t\r\n\r\n'), fc.constant('zz\r\n'), fc.constant('HTTP/1.1 200 OK\r\nSet-Cookie: stolen=1\r\nContent-Length: 6\r\n\r\nhacked')),
+    fc.oneof(
+      fc.constant(''),
+      nastyString(300),
+      fc.constant('5\r\nhello\r\n0\r\nX-Trailer: t\r\n\r\n'),
+      fc.constant('zz\r\n'),
+      fc.constant('HTTP/1.1 200 OK\r\nSet-Cookie: stolen=1\r\nContent-Length: 6\r\n\r\nhacked'),
+    ),
     fc.constantFrom<RawAnswer['then']>('end', 'reset', 'keep-alive', 'hang'),
   )
-  .map(([statusLine, headers, body, then]): RawAnswer => ({ bytes: `${statusLine}\r\n${headers.map(([name, value]) => `${name}: ${value}`).join('\r\n')}\r\n\r\n${body}`, then }));
+  .map(([statusLine, headers, body, then]): RawAnswer => ({
+    bytes: `${statusLine}\r\n${headers.map(([name, value]) => `${name}: ${value}`).join('\r\n')}\r\n\r\n${body}`,
+    then,
+  }));
 
 // ---- properties ----
 
 test('malformed requests at a tunnel port', async () => {
-  await fc.assert(fc.asyncProperty(rawRequest, async (bytes) => {
+  await fc.assert(
+    fc.asyncProperty(rawRequest, async (bytes) => {
       await rawExchange(client.port, bytes);
       return bothAlive();
-    }), RUN);
+    }),
+    RUN,
+  );
 });
 
 test('malformed requests at the main port (tunnel selectors and control paths)', async () => {
-  const withSelector = fc.tuple(rawRequest, fc.constantFrom('', 'Host: fuzzed.x\r\n', 'Cookie: standin-tunnel=fuzzed\r\n', 'X-Standin-Tunnel: fuzzed\r\n')).map(([bytes, selector]) => {
-    const text = bytes.toString('latin1');
-    const firstLineEnd = text.indexOf('\n');
-    return firstLineEnd < 0 ? bytes : Buffer.from(text.slice(0, firstLineEnd + 1) + selector + text.slice(firstLineEnd + 1), 'latin1');
-  });
-  await fc.assert(fc.asyncProperty(withSelector, async (bytes) => {
+  const withSelector = fc
+    .tuple(rawRequest, fc.constantFrom('', 'Host: fuzzed.x\r\n', 'Cookie: standin-tunnel=fuzzed\r\n', 'X-Standin-Tunnel: fuzzed\r\n'))
+    .map(([bytes, selector]) => {
+      const text = bytes.toString('latin1');
+      const firstLineEnd = text.indexOf('\n');
+      return firstLineEnd < 0 ? bytes : Buffer.from(text.slice(0, firstLineEnd + 1) + selector + text.slice(firstLineEnd + 1), 'latin1');
+    });
+  await fc.assert(
+    fc.asyncProperty(withSelector, async (bytes) => {
       await rawExchange(server.mainPort, bytes);
       return bothAlive();
-    }), RUN);
+    }),
+    RUN,
+  );
 });
 
 test('malformed calls to the client API with a valid token and session', async () => {
   const metaValue = fc.oneof(
     nastyString(200),
     fc.jsonValue({ maxDepth: 3 }).map((value) => JSON.stringify(value)),
-    fc.record({ kind: fc.constantFrom('response', 'failure', 'responses', 'probe-result', 'request', 'batch'), status: fc.oneof(fc.integer({ min: -5, max: 1100 }), fc.string()), headers: fc.array(fc.oneof(nastyString(30), fc.integer()), { maxLength: 6 }), trailers: fc.array(nastyString(20), { maxLength: 4 }), statusMessage: nastyString(30), code: fc.string(), message: fc.string(), responses: fc.array(fc.record({ id: fc.uuid(), kind: fc.constant('response'), status: fc.constant(200), headers: fc.constant([]), bodyBytes: fc.integer({ min: -1, max: 70_000 }) }), { maxLength: 3 }) }, { requiredKeys: [] }).map((value) => JSON.stringify(value)),
+    fc
+      .record(
+        {
+          kind: fc.constantFrom('response', 'failure', 'responses', 'probe-result', 'request', 'batch'),
+          status: fc.oneof(fc.integer({ min: -5, max: 1100 }), fc.string()),
+          headers: fc.array(fc.oneof(nastyString(30), fc.integer()), { maxLength: 6 }),
+          trailers: fc.array(nastyString(20), { maxLength: 4 }),
+          statusMessage: nastyString(30),
+          code: fc.string(),
+          message: fc.string(),
+          responses: fc.array(
+            fc.record({
+              id: fc.uuid(),
+              kind: fc.constant('response'),
+              status: fc.constant(200),
+              headers: fc.constant([]),
+              bodyBytes: fc.integer({ min: -1, max: 70_000 }),
+            }),
+            { maxLength: 3 },
+          ),
+        },
+        { requiredKeys: [] },
+      )
+      .map((value) => JSON.stringify(value)),
   );
   const call = fc.tuple(
     fc.constantFrom('GET', 'POST', 'DELETE', 'PUT'),
-    fc.oneof(fc.constantFrom('/_standin/v1/tunnels', '/_standin/v1/tunnels/fuzz-manual/poll', '/_standin/v1/tunnels/fuzz-manual/responses', '/_standin/v1/tunnels/fuzzed/poll'), fc.uuid().map((id) => `/_standin/v1/tunnels/fuzz-manual/responses/${id}`), nastyString(30).map((path) => `/_standin/v1/tunnels/${path}`)),
+    fc.oneof(
+      fc.constantFrom(
+        '/_standin/v1/tunnels',
+        '/_standin/v1/tunnels/fuzz-manual/poll',
+        '/_standin/v1/tunnels/fuzz-manual/responses',
+        '/_standin/v1/tunnels/fuzzed/poll',
+      ),
+      fc.uuid().map((id) => `/_standin/v1/tunnels/fuzz-manual/responses/${id}`),
+      nastyString(30).map((path) => `/_standin/v1/tunnels/${path}`),
+    ),
     metaValue,
-    fc.oneof(fc.constant(''), nastyString(300), fc.jsonValue({ maxDepth: 3 }).map((value) => JSON.stringify(value))),
+    fc.oneof(
+      fc.constant(''),
+      nastyString(300),
+      fc.jsonValue({ maxDepth: 3 }).map((value) => JSON.stringify(value)),
+    ),
   );
   await fc.assert(
     fc.asyncProperty(call, async ([m, target, meta, body]) => {
       // Never release the manual tunnel's session: later cases need it to get past the session check.
       const safeMethod = m === 'DELETE' && target === '/_standin/v1/tunnels/fuzz-manual' ? 'GET' : m;
-      const headers = { 'x-standin-session': session.sessionId, 'x-standin-meta': meta.replace(/[\r\n]/g, ' '), 'x-standin-not-a-poll': '1' };
+      const headers = {
+        'x-standin-session': session.sessionId,
+        'x-standin-meta': meta.replace(/[\r\n]/g, ' '),
+        'x-standin-not-a-poll': '1',
+      };
       await rawExchange(server.mainPort, controlRequest(safeMethod, target.replace(/[\r\n ]/g, '_'), headers, body), 1_500);
       return bothAlive();
     }),
@@ -230,14 +455,31 @@ test('malformed calls to the client API with a valid token and session', async (
 test('malformed requests at the request inspector', async () => {
   const inspectorRequest = fc.oneof(
     rawRequest,
-    fc.tuple(fc.constantFrom('GET', 'POST'), fc.oneof(fc.constantFrom('/', '/api/requests', '/api/events', '/api/requests/x/replay'), nastyString(40).map((path) => `/api/requests/${path}`)), fc.constantFrom('127.0.0.1', 'localhost', 'evil.example', ''), fc.constantFrom('', 'http://127.0.0.1', 'http://evil.example'), nastyString(200)).map(
-      ([m, target, host, origin, body]) => Buffer.from(`${m} ${target.replace(/[\r\n ]/g, '_')} HTTP/1.1\r\nHost: ${host}:${inspectorPort}\r\n${origin ? `Origin: ${origin}\r\n` : ''}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`, 'utf8'),
-    ),
+    fc
+      .tuple(
+        fc.constantFrom('GET', 'POST'),
+        fc.oneof(
+          fc.constantFrom('/', '/api/requests', '/api/events', '/api/requests/x/replay'),
+          nastyString(40).map((path) => `/api/requests/${path}`),
+        ),
+        fc.constantFrom('127.0.0.1', 'localhost', 'evil.example', ''),
+        fc.constantFrom('', 'http://127.0.0.1', 'http://evil.example'),
+        nastyString(200),
+      )
+      .map(([m, target, host, origin, body]) =>
+        Buffer.from(
+          `${m} ${target.replace(/[\r\n ]/g, '_')} HTTP/1.1\r\nHost: ${host}:${inspectorPort}\r\n${origin ? `Origin: ${origin}\r\n` : ''}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+          'utf8',
+        ),
+      ),
   );
-  await fc.assert(fc.asyncProperty(inspectorRequest, async (bytes) => {
+  await fc.assert(
+    fc.asyncProperty(inspectorRequest, async (bytes) => {
       await rawExchange(inspectorPort, bytes, 1_000);
       return bothAlive();
-    }), RUN);
+    }),
+    RUN,
+  );
 });
 
 test('malformed responses from the local app', async () => {
@@ -257,7 +499,9 @@ test('malformed responses from the local app', async () => {
 test('memory stays bounded and the markers kept answering throughout', () => {
   const grewServer = rssMiB(server.child.pid!) - startRss.server;
   const grewClient = rssMiB(client.child.pid!) - startRss.client;
-  console.log(`fuzz: ${FUZZ_RUNS} cases per target, 5 targets; ${markersAnswered} markers answered alongside; RSS growth server ${grewServer.toFixed(1)} MiB, client ${grewClient.toFixed(1)} MiB`);
+  console.log(
+    `fuzz: ${FUZZ_RUNS} cases per target, 5 targets; ${markersAnswered} markers answered alongside; RSS growth server ${grewServer.toFixed(1)} MiB, client ${grewClient.toFixed(1)} MiB`,
+  );
   expect(grewServer).toBeLessThan(MAX_RSS_GROWTH_MIB);
   expect(grewClient).toBeLessThan(MAX_RSS_GROWTH_MIB);
   expect(markersAnswered).toBeGreaterThan(0);

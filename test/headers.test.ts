@@ -36,7 +36,11 @@ beforeAll(async () => {
   });
   server = await startServerProcess();
   client = await startClientProcess(String(app.port), server.url, ['--name', 'headers']);
-  preservingClient = await startClientProcess(`http://127.0.0.1:${app.port}`, server.url, ['--name', 'headers-preserve', '--preserve-host']);
+  preservingClient = await startClientProcess(`http://127.0.0.1:${app.port}`, server.url, [
+    '--name',
+    'headers-preserve',
+    '--preserve-host',
+  ]);
 });
 
 afterAll(async () => {
@@ -114,7 +118,12 @@ test('hop-by-hop headers and spoofed X-Standin-* headers never reach the app', a
 });
 
 test('header case and order from the browser are preserved', async () => {
-  const received = await rawRequestHeaders(client.port, ['GET / HTTP/1.1', `Host: 127.0.0.1:${client.port}`, 'X-MiXeD-Case: 1', 'accept: */*']);
+  const received = await rawRequestHeaders(client.port, [
+    'GET / HTTP/1.1',
+    `Host: 127.0.0.1:${client.port}`,
+    'X-MiXeD-Case: 1',
+    'accept: */*',
+  ]);
   expect(received.rawHeaders).toContain('X-MiXeD-Case');
 });
 
@@ -136,7 +145,9 @@ test('the browser gets several Set-Cookie, header case, Server-Timing and the re
   expect(response.rawHeaders).toContain('X-Custom-CASE');
   expect(response.headers['x-drop-me']).toBeUndefined();
   expect(response.headers['keep-alive']).not.toBe('timeout=99');
-  expect(response.headers['server-timing']).toMatch(/queue;dur=[\d.]+;desc="waiting for a poll", app;dur=[\d.]+;desc="local app", total;dur=[\d.]+/);
+  expect(response.headers['server-timing']).toMatch(
+    /queue;dur=[\d.]+;desc="waiting for a poll", app;dur=[\d.]+;desc="local app", total;dur=[\d.]+/,
+  );
   expect(response.headers['x-standin-request-id']).toMatch(/^[0-9a-f-]{36}$/);
 });
 
@@ -144,7 +155,9 @@ test('a Location pointing at the local target is rewritten to the public origin;
   const rewritten = await httpRequest(`${client.publicUrl}/redirect`);
   expect(rewritten.status).toBe(302);
   expect(rewritten.headers.location).toBe(`http://127.0.0.1:${client.port}/after?x=1`);
-  const behindProxy = await httpRequest(`${client.publicUrl}/redirect`, { headers: { 'x-forwarded-host': 'shop.example.com', 'x-forwarded-proto': 'https' } });
+  const behindProxy = await httpRequest(`${client.publicUrl}/redirect`, {
+    headers: { 'x-forwarded-host': 'shop.example.com', 'x-forwarded-proto': 'https' },
+  });
   expect(behindProxy.headers.location).toBe('https://shop.example.com/after?x=1');
   const elsewhere = await httpRequest(`${client.publicUrl}/redirect-elsewhere`);
   expect(elsewhere.headers.location).toBe('https://example.com/login');

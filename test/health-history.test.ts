@@ -32,7 +32,9 @@ test('uptime and incidents are derived from the checks, and lastHealthyAt and fa
   const history = new HealthHistory(100);
   const now = 1_000_000;
   const results = [true, false, false, true, true, false];
-  results.forEach((ok, i) => history.record({ at: now - 6_000 + i * 1_000, ok, latencyMs: ok ? 3 : null, error: ok ? undefined : `failure ${i}` }));
+  results.forEach((ok, i) =>
+    history.record({ at: now - 6_000 + i * 1_000, ok, latencyMs: ok ? 3 : null, error: ok ? undefined : `failure ${i}` }),
+  );
   expect(history.uptimePct(now)).toBe(50);
   expect(history.incidents(now)).toEqual([
     { startedAt: now - 5_000, endedAt: now - 3_000, cause: 'failure 1' },

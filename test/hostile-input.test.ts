@@ -47,14 +47,24 @@ afterEach(async () => {
   expect(server.child.exitCode).toBeNull();
 });
 
-function control(path: string, options: { method?: string; headers?: http.OutgoingHttpHeaders; body?: string | Buffer } = {}): Promise<TestResponse> {
-  return httpRequest(`${server.url}${path}`, { ...options, headers: { ...AUTH, 'x-standin-protocol': String(PROTOCOL_VERSION), ...options.headers } });
+function control(
+  path: string,
+  options: { method?: string; headers?: http.OutgoingHttpHeaders; body?: string | Buffer } = {},
+): Promise<TestResponse> {
+  return httpRequest(`${server.url}${path}`, {
+    ...options,
+    headers: { ...AUTH, 'x-standin-protocol': String(PROTOCOL_VERSION), ...options.headers },
+  });
 }
 
 /** Registers as a current client would (with the protocol version), unless `body` is a string. */
 function register(body: unknown): Promise<TestResponse> {
   const isObject = typeof body === 'object' && body !== null && !Array.isArray(body);
-  return control('/_standin/v1/tunnels', { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(isObject ? { protocol: PROTOCOL_VERSION, ...body } : body) });
+  return control('/_standin/v1/tunnels', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(isObject ? { protocol: PROTOCOL_VERSION, ...body } : body),
+  });
 }
 
 /** The JSON of the metadata frame at the start of a poll answer. */
@@ -108,7 +118,9 @@ describe('control API', () => {
 
   test('registration with wrong types is refused with 400 naming the field', async () => {
     expect(errorOf(await register({ name: 42, target: 'x' })).message).toBe('name must be a string');
-    expect(errorOf(await register({ name: 'ok-name', target: 'x', port: 'ninety' })).message).toBe('port must be an integer from 1 to 65535');
+    expect(errorOf(await register({ name: 'ok-name', target: 'x', port: 'ninety' })).message).toBe(
+      'port must be an integer from 1 to 65535',
+    );
     expect(errorOf(await register({ name: 'ok-name', target: 'x', ttlMs: -5 })).message).toMatch(/^ttlMs must be an integer/);
     expect(errorOf(await register([1, 2])).message).toBe('registration body must be a JSON object');
     expect((await register({ name: 'ok-name' })).status).toBe(400);
@@ -128,10 +140,14 @@ describe('control API', () => {
     expect(declared.status).toBe(413);
     expect(errorOf(declared).error).toBe('payload_too_large');
     const chunked = await new Promise<number>((resolve, reject) => {
-      const req = http.request(`${server.url}/_standin/v1/tunnels`, { method: 'POST', headers: { ...AUTH, 'content-type': 'application/json' }, agent: false }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
+      const req = http.request(
+        `${server.url}/_standin/v1/tunnels`,
+        { method: 'POST', headers: { ...AUTH, 'content-type': 'application/json' }, agent: false },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
       req.on('error', reject);
       for (let i = 0; i < 20; i++) req.write('x'.repeat(1_000));
       req.end();
@@ -140,15 +156,22 @@ describe('control API', () => {
   });
 
   test('oversized control headers are refused with 431', async () => {
-    const answer = await rawExchange(server.mainPort, `GET /_standin/v1/tunnels/bystander/poll HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nX-Big: ${'a'.repeat(70 * 1024)}\r\n\r\n`);
+    const answer = await rawExchange(
+      server.mainPort,
+      `GET /_standin/v1/tunnels/bystander/poll HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nX-Big: ${'a'.repeat(70 * 1024)}\r\n\r\n`,
+    );
     expect(answer).toMatch(/^HTTP\/1\.1 431/);
   });
 
   test('a client of another protocol version is refused with 400 naming both versions and what to upgrade', async () => {
     const oldClient = await register(JSON.stringify({ name: 'old-client', target: 'x', version: '0.1.0' }));
     expect(oldClient.status).toBe(400);
-    expect(errorOf(oldClient).message).toBe(`this standin server speaks protocol ${PROTOCOL_VERSION} and your client (standin 0.1.0) speaks protocol 1: upgrade the client (npm install -g standin@latest, or npx standin@latest)`);
-    const newerPoll = await control('/_standin/v1/tunnels/bystander/poll', { headers: { 'x-standin-protocol': String(PROTOCOL_VERSION + 1) } });
+    expect(errorOf(oldClient).message).toBe(
+      `this standin server speaks protocol ${PROTOCOL_VERSION} and your client (standin 0.1.0) speaks protocol 1: upgrade the client (npm install -g standin@latest, or npx standin@latest)`,
+    );
+    const newerPoll = await control('/_standin/v1/tunnels/bystander/poll', {
+      headers: { 'x-standin-protocol': String(PROTOCOL_VERSION + 1) },
+    });
     expect(newerPoll.status).toBe(400);
     expect(errorOf(newerPoll).message).toMatch(/upgrade the standin server/);
     const noHeader = await httpRequest(`${server.url}/_standin/v1/tunnels/bystander/poll`, { headers: AUTH });
@@ -165,7 +188,11 @@ describe('control API', () => {
         const poll = await control('/_standin/v1/tunnels/manual-f/poll', { headers: { 'x-standin-session': f.sessionId } });
         if (poll.status === 200) id = (JSON.parse(metaOf(poll)) as { id: string }).id;
       }
-      const bad = await control(`/_standin/v1/tunnels/manual-f/responses/${id}`, { method: 'POST', headers: { 'x-standin-session': f.sessionId }, body });
+      const bad = await control(`/_standin/v1/tunnels/manual-f/responses/${id}`, {
+        method: 'POST',
+        headers: { 'x-standin-session': f.sessionId },
+        body,
+      });
       expect(bad.status).toBe(400);
       expect(errorOf(bad).error).toBe('bad_request');
       const answer = await browser;
@@ -207,7 +234,11 @@ describe('control API', () => {
     const id = meta!.id;
     const respond = (tunnel: string, session: string, requestId: string, metaJson: string, body = '') => {
       const framed = Buffer.concat([encodeFrame(metaJson), Buffer.from(body)]);
-      return control(`/_standin/v1/tunnels/${tunnel}/responses/${requestId}`, { method: 'POST', headers: { 'x-standin-session': session, 'content-length': framed.length }, body: framed });
+      return control(`/_standin/v1/tunnels/${tunnel}/responses/${requestId}`, {
+        method: 'POST',
+        headers: { 'x-standin-session': session, 'content-length': framed.length },
+        body: framed,
+      });
     };
     const good = JSON.stringify({ kind: 'response', status: 200, headers: ['content-type', 'text/plain'], appMs: 1 });
 
@@ -252,7 +283,14 @@ describe('control API', () => {
         body: framed,
       });
     };
-    const ok = (id: string, bodyBytes: number) => ({ id, kind: 'response', status: 200, headers: ['content-type', 'text/plain'], appMs: 1, bodyBytes });
+    const ok = (id: string, bodyBytes: number) => ({
+      id,
+      kind: 'response',
+      status: 200,
+      headers: ['content-type', 'text/plain'],
+      appMs: 1,
+      bodyBytes,
+    });
 
     const foreign = await group(e.sessionId, [ok(one, 3)], 'one');
     expect(foreign.status).toBe(403);
@@ -266,7 +304,11 @@ describe('control API', () => {
     expect(errorOf(badMeta).message).toMatch(/bodyBytes must be an integer/);
 
     // None of the refused groups reached a browser; a good one answers all three at once.
-    const good = await group(d.sessionId, [ok(one, 3), ok(two, 3), { id: three, kind: 'failure', code: 'app_unreachable', message: 'down', appMs: 1, bodyBytes: 0 }], 'onetwo');
+    const good = await group(
+      d.sessionId,
+      [ok(one, 3), ok(two, 3), { id: three, kind: 'failure', code: 'app_unreachable', message: 'down', appMs: 1, bodyBytes: 0 }],
+      'onetwo',
+    );
     expect(good.status).toBe(204);
     const answers = await Promise.all(browsers);
     expect(answers.map((answer) => [answer.status, answer.text.slice(0, 3)])).toEqual([
@@ -307,7 +349,11 @@ describe('control API', () => {
       if (poll.status === 200) id = (JSON.parse(metaOf(poll)) as { id: string }).id;
     }
     const badFrame = encodeFrame('{"kind":"response","status":"two hundred"}');
-    const bad = await control(`/_standin/v1/tunnels/manual-c/responses/${id}`, { method: 'POST', headers: { 'x-standin-session': c.sessionId, 'content-length': badFrame.length }, body: badFrame });
+    const bad = await control(`/_standin/v1/tunnels/manual-c/responses/${id}`, {
+      method: 'POST',
+      headers: { 'x-standin-session': c.sessionId, 'content-length': badFrame.length },
+      body: badFrame,
+    });
     expect(bad.status).toBe(400);
     expect(errorOf(bad).message).toBe('status must be an integer from 100 to 999');
     const answer = await browser;
@@ -321,14 +367,20 @@ describe('public tunnel ports', () => {
 
   test('Content-Length together with Transfer-Encoding is refused with 400 and nothing is smuggled', async () => {
     const body = `0\r\n\r\n${smuggled}`;
-    const answer = await rawExchange(client.port, `POST /cl-te HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\nTransfer-Encoding: chunked\r\n\r\n${body}`);
+    const answer = await rawExchange(
+      client.port,
+      `POST /cl-te HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\nTransfer-Encoding: chunked\r\n\r\n${body}`,
+    );
     expect(answer).toMatch(/^HTTP\/1\.1 400/);
     expect(appSaw).not.toContain('/smuggled');
     expect(appSaw).not.toContain('/cl-te');
   });
 
   test('two different Content-Length headers are refused with 400', async () => {
-    const answer = await rawExchange(client.port, `POST /dup-cl HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 40\r\n\r\nhello${smuggled}`);
+    const answer = await rawExchange(
+      client.port,
+      `POST /dup-cl HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 40\r\n\r\nhello${smuggled}`,
+    );
     expect(answer).toMatch(/^HTTP\/1\.1 400/);
     expect(appSaw).not.toContain('/dup-cl');
     expect(appSaw).not.toContain('/smuggled');
@@ -336,14 +388,23 @@ describe('public tunnel ports', () => {
 
   test('an obfuscated Transfer-Encoding is refused with 400', async () => {
     for (const encoding of ['chunked, identity', ' xchunked', 'identity']) {
-      const answer = await rawExchange(client.port, `POST /te HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ${encoding}\r\n\r\n0\r\n\r\n${smuggled}`);
+      const answer = await rawExchange(
+        client.port,
+        `POST /te HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ${encoding}\r\n\r\n0\r\n\r\n${smuggled}`,
+      );
       expect(answer).toMatch(/^HTTP\/1\.1 400/);
     }
     expect(appSaw).not.toContain('/smuggled');
   });
 
   test('malformed requests are refused with 400', async () => {
-    for (const bytes of ['GARBAGE\r\n\r\n', 'GET / HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n', 'GET / HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n  b\r\n\r\n', 'GET / HTTP/1.1\r\nHo st: x\r\n\r\n', 'GET /\x00 HTTP/1.1\r\nHost: x\r\n\r\n']) {
+    for (const bytes of [
+      'GARBAGE\r\n\r\n',
+      'GET / HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n',
+      'GET / HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n  b\r\n\r\n',
+      'GET / HTTP/1.1\r\nHo st: x\r\n\r\n',
+      'GET /\x00 HTTP/1.1\r\nHost: x\r\n\r\n',
+    ]) {
       expect(await rawExchange(client.port, bytes)).toMatch(/^HTTP\/1\.1 400/);
     }
   });

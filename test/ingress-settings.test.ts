@@ -17,29 +17,126 @@ const REPO_ROOT = path.resolve(__dirname, '../..');
  * cross-checked with the constants in internal/ingress/annotations/proxy/main.go.
  */
 const INGRESS_NGINX_ANNOTATIONS = new Set([
-  'app-root', 'affinity', 'affinity-mode', 'affinity-canary-behavior', 'auth-realm', 'auth-secret', 'auth-secret-type', 'auth-type',
-  'auth-tls-secret', 'auth-tls-verify-depth', 'auth-tls-verify-client', 'auth-tls-error-page', 'auth-tls-pass-certificate-to-upstream',
-  'auth-url', 'auth-cache-key', 'auth-cache-duration', 'auth-proxy-set-headers', 'auth-snippet', 'enable-global-auth', 'backend-protocol',
-  'canary', 'canary-by-header', 'canary-by-header-value', 'canary-by-header-pattern', 'canary-by-cookie', 'canary-weight', 'canary-weight-total',
-  'client-body-buffer-size', 'configuration-snippet', 'custom-http-errors', 'default-backend', 'enable-cors', 'cors-allow-origin',
-  'cors-allow-methods', 'cors-allow-headers', 'cors-expose-headers', 'cors-allow-credentials', 'cors-max-age', 'force-ssl-redirect',
-  'from-to-www-redirect', 'http2-push-preload', 'limit-connections', 'limit-rps', 'global-rate-limit', 'global-rate-limit-window',
-  'global-rate-limit-key', 'global-rate-limit-ignored-cidrs', 'permanent-redirect', 'permanent-redirect-code', 'temporal-redirect',
-  'preserve-trailing-slash', 'proxy-body-size', 'proxy-cookie-domain', 'proxy-cookie-path', 'proxy-connect-timeout', 'proxy-send-timeout',
-  'proxy-read-timeout', 'proxy-next-upstream', 'proxy-next-upstream-timeout', 'proxy-next-upstream-tries', 'proxy-request-buffering',
-  'proxy-redirect-from', 'proxy-redirect-to', 'proxy-http-version', 'proxy-ssl-secret', 'proxy-ssl-ciphers', 'proxy-ssl-name',
-  'proxy-ssl-protocols', 'proxy-ssl-verify', 'proxy-ssl-verify-depth', 'proxy-ssl-server-name', 'enable-rewrite-log', 'rewrite-target',
-  'satisfy', 'server-alias', 'server-snippet', 'service-upstream', 'session-cookie-name', 'session-cookie-path',
-  'session-cookie-change-on-failure', 'session-cookie-samesite', 'session-cookie-conditional-samesite-none', 'ssl-redirect',
-  'ssl-passthrough', 'stream-snippet', 'upstream-hash-by', 'x-forwarded-prefix', 'load-balance', 'upstream-vhost',
-  'whitelist-source-range', 'proxy-buffering', 'proxy-buffers-number', 'proxy-buffer-size', 'proxy-busy-buffers-size',
-  'proxy-max-temp-file-size', 'ssl-ciphers', 'ssl-prefer-server-ciphers', 'connection-proxy-header', 'enable-access-log',
-  'enable-opentracing', 'opentracing-trust-incoming-span', 'use-regex', 'enable-modsecurity', 'enable-owasp-core-rules',
-  'modsecurity-transaction-id', 'modsecurity-snippet', 'mirror-request-body', 'mirror-target',
+  'app-root',
+  'affinity',
+  'affinity-mode',
+  'affinity-canary-behavior',
+  'auth-realm',
+  'auth-secret',
+  'auth-secret-type',
+  'auth-type',
+  'auth-tls-secret',
+  'auth-tls-verify-depth',
+  'auth-tls-verify-client',
+  'auth-tls-error-page',
+  'auth-tls-pass-certificate-to-upstream',
+  'auth-url',
+  'auth-cache-key',
+  'auth-cache-duration',
+  'auth-proxy-set-headers',
+  'auth-snippet',
+  'enable-global-auth',
+  'backend-protocol',
+  'canary',
+  'canary-by-header',
+  'canary-by-header-value',
+  'canary-by-header-pattern',
+  'canary-by-cookie',
+  'canary-weight',
+  'canary-weight-total',
+  'client-body-buffer-size',
+  'configuration-snippet',
+  'custom-http-errors',
+  'default-backend',
+  'enable-cors',
+  'cors-allow-origin',
+  'cors-allow-methods',
+  'cors-allow-headers',
+  'cors-expose-headers',
+  'cors-allow-credentials',
+  'cors-max-age',
+  'force-ssl-redirect',
+  'from-to-www-redirect',
+  'http2-push-preload',
+  'limit-connections',
+  'limit-rps',
+  'global-rate-limit',
+  'global-rate-limit-window',
+  'global-rate-limit-key',
+  'global-rate-limit-ignored-cidrs',
+  'permanent-redirect',
+  'permanent-redirect-code',
+  'temporal-redirect',
+  'preserve-trailing-slash',
+  'proxy-body-size',
+  'proxy-cookie-domain',
+  'proxy-cookie-path',
+  'proxy-connect-timeout',
+  'proxy-send-timeout',
+  'proxy-read-timeout',
+  'proxy-next-upstream',
+  'proxy-next-upstream-timeout',
+  'proxy-next-upstream-tries',
+  'proxy-request-buffering',
+  'proxy-redirect-from',
+  'proxy-redirect-to',
+  'proxy-http-version',
+  'proxy-ssl-secret',
+  'proxy-ssl-ciphers',
+  'proxy-ssl-name',
+  'proxy-ssl-protocols',
+  'proxy-ssl-verify',
+  'proxy-ssl-verify-depth',
+  'proxy-ssl-server-name',
+  'enable-rewrite-log',
+  'rewrite-target',
+  'satisfy',
+  'server-alias',
+  'server-snippet',
+  'service-upstream',
+  'session-cookie-name',
+  'session-cookie-path',
+  'session-cookie-change-on-failure',
+  'session-cookie-samesite',
+  'session-cookie-conditional-samesite-none',
+  'ssl-redirect',
+  'ssl-passthrough',
+  'stream-snippet',
+  'upstream-hash-by',
+  'x-forwarded-prefix',
+  'load-balance',
+  'upstream-vhost',
+  'whitelist-source-range',
+  'proxy-buffering',
+  'proxy-buffers-number',
+  'proxy-buffer-size',
+  'proxy-busy-buffers-size',
+  'proxy-max-temp-file-size',
+  'ssl-ciphers',
+  'ssl-prefer-server-ciphers',
+  'connection-proxy-header',
+  'enable-access-log',
+  'enable-opentracing',
+  'opentracing-trust-incoming-span',
+  'use-regex',
+  'enable-modsecurity',
+  'enable-owasp-core-rules',
+  'modsecurity-transaction-id',
+  'modsecurity-snippet',
+  'mirror-request-body',
+  'mirror-target',
 ]);
 
 /** The controller-wide ConfigMap keys we use, from ingress-nginx's docs/user-guide/nginx-configuration/configmap.md. */
-const INGRESS_NGINX_CONFIGMAP_KEYS = new Set(['client-body-timeout', 'client-header-timeout', 'proxy-read-timeout', 'proxy-send-timeout', 'proxy-body-size', 'proxy-buffering', 'proxy-request-buffering']);
+const INGRESS_NGINX_CONFIGMAP_KEYS = new Set([
+  'client-body-timeout',
+  'client-header-timeout',
+  'proxy-read-timeout',
+  'proxy-send-timeout',
+  'proxy-body-size',
+  'proxy-buffering',
+  'proxy-request-buffering',
+]);
 
 /** Files that show ingress settings to users: manifests, examples, the README and docs/. */
 function publishedFiles(): string[] {
@@ -82,7 +179,9 @@ test('the known-annotation list itself rejects the annotation that never existed
 });
 
 test('the ingress-nginx controller ConfigMap snippet sets client-body-timeout above the longest quiet stretch, with known keys only', () => {
-  const [document] = parseAllDocuments(fs.readFileSync(path.join(REPO_ROOT, 'k8s/examples/ingress-nginx/controller-configmap.yaml'), 'utf8'));
+  const [document] = parseAllDocuments(
+    fs.readFileSync(path.join(REPO_ROOT, 'k8s/examples/ingress-nginx/controller-configmap.yaml'), 'utf8'),
+  );
   const configMap = document.toJS() as { kind: string; data: Record<string, string> };
   expect(configMap.kind).toBe('ConfigMap');
   expect(Object.keys(configMap.data).filter((key) => !INGRESS_NGINX_CONFIGMAP_KEYS.has(key))).toEqual([]);
@@ -91,7 +190,13 @@ test('the ingress-nginx controller ConfigMap snippet sets client-body-timeout ab
 
 test('the Gateway API HTTPRoute example disables the request timeout on the control-plane route', () => {
   const [document] = parseAllDocuments(fs.readFileSync(path.join(REPO_ROOT, 'k8s/examples/gateway-api/httproute.yaml'), 'utf8'));
-  const route = document.toJS() as { apiVersion: string; kind: string; spec: { rules: Array<{ timeouts?: { request?: string; backendRequest?: string }; backendRefs: Array<{ name: string; port: number }> }> } };
+  const route = document.toJS() as {
+    apiVersion: string;
+    kind: string;
+    spec: {
+      rules: Array<{ timeouts?: { request?: string; backendRequest?: string }; backendRefs: Array<{ name: string; port: number }> }>;
+    };
+  };
   expect(route.apiVersion).toBe('gateway.networking.k8s.io/v1');
   expect(route.kind).toBe('HTTPRoute');
   for (const rule of route.spec.rules) {
@@ -103,6 +208,8 @@ test('the Gateway API HTTPRoute example disables the request timeout on the cont
 test('the Traefik values lift the v3 read timeout on every entry point they name', () => {
   const [document] = parseAllDocuments(fs.readFileSync(path.join(REPO_ROOT, 'k8s/examples/traefik/traefik-values.yaml'), 'utf8'));
   const values = document.toJS() as { additionalArguments: string[] };
-  const readTimeouts = values.additionalArguments.filter((argument) => /^--entryPoints\.[a-z]+\.transport\.respondingTimeouts\.readTimeout=0s$/.test(argument));
+  const readTimeouts = values.additionalArguments.filter((argument) =>
+    /^--entryPoints\.[a-z]+\.transport\.respondingTimeouts\.readTimeout=0s$/.test(argument),
+  );
   expect(readTimeouts.length).toBeGreaterThanOrEqual(2);
 });

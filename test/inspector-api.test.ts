@@ -82,14 +82,28 @@ test('lists requests newest first with id, method, path, status, duration and st
 });
 
 test('the detail has both header lists, body previews (JSON pretty-printed) and timings', async () => {
-  const response = await httpRequest(`${client.publicUrl}/detail`, { method: 'POST', body: '{"name":"ada","n":[1,2]}', headers: { 'content-type': 'application/json', 'x-correlation-id': 'c-9' } });
+  const response = await httpRequest(`${client.publicUrl}/detail`, {
+    method: 'POST',
+    body: '{"name":"ada","n":[1,2]}',
+    headers: { 'content-type': 'application/json', 'x-correlation-id': 'c-9' },
+  });
   const id = String(response.headers['x-standin-request-id']);
   await inspected(id);
   const detail = JSON.parse((await httpRequest(`${inspector}api/requests/${id}`)).text);
   expect(detail).toMatchObject({ id, method: 'POST', path: '/detail', status: 201, bytesIn: 24, trace: { correlationId: 'c-9' } });
-  expect(detail.request.headers).toEqual(expect.arrayContaining([['X-Standin-Request-Id', id], ['x-correlation-id', 'c-9']]));
+  expect(detail.request.headers).toEqual(
+    expect.arrayContaining([
+      ['X-Standin-Request-Id', id],
+      ['x-correlation-id', 'c-9'],
+    ]),
+  );
   expect(detail.response.headers).toEqual(expect.arrayContaining([['x-app', 'yes']]));
-  expect(detail.request.body).toEqual({ kind: 'json', totalBytes: 24, truncated: false, text: JSON.stringify({ name: 'ada', n: [1, 2] }, null, 2) });
+  expect(detail.request.body).toEqual({
+    kind: 'json',
+    totalBytes: 24,
+    truncated: false,
+    text: JSON.stringify({ name: 'ada', n: [1, 2] }, null, 2),
+  });
   expect(detail.response.body.kind).toBe('json');
   expect(detail.response.body.text).toContain('\n  "url": "/detail"');
   expect(typeof detail.timings.queuedMs).toBe('number');
@@ -106,7 +120,11 @@ test('binary bodies are shown as size and hex', async () => {
 });
 
 test('replay sends the captured request to the app again under a new id, and it appears in the list', async () => {
-  const response = await httpRequest(`${client.publicUrl}/replay-me?x=1`, { method: 'PUT', body: 'payload-123', headers: { 'content-type': 'text/plain' } });
+  const response = await httpRequest(`${client.publicUrl}/replay-me?x=1`, {
+    method: 'PUT',
+    body: 'payload-123',
+    headers: { 'content-type': 'text/plain' },
+  });
   const id = String(response.headers['x-standin-request-id']);
   await inspected(id);
   const replay = await httpRequest(`${inspector}api/requests/${id}/replay`, { method: 'POST' });
@@ -130,7 +148,11 @@ test('replay sends the captured request to the app again under a new id, and it 
 
 test('body previews stop at 64 KiB, and a request whose body was cut cannot be replayed', async () => {
   const upload = Buffer.alloc(200 * KiB, 'a');
-  const response = await httpRequest(`${client.publicUrl}/upload`, { method: 'POST', body: upload, headers: { 'content-type': 'text/plain' } });
+  const response = await httpRequest(`${client.publicUrl}/upload`, {
+    method: 'POST',
+    body: upload,
+    headers: { 'content-type': 'text/plain' },
+  });
   const id = String(response.headers['x-standin-request-id']);
   await inspected(id);
   const detail = JSON.parse((await httpRequest(`${inspector}api/requests/${id}`)).text);
@@ -176,7 +198,10 @@ test('a replay POSTed from another origin is refused', async () => {
   const id = String(response.headers['x-standin-request-id']);
   await inspected(id);
   const before = received.length;
-  const replay = await httpRequest(`${inspector}api/requests/${id}/replay`, { method: 'POST', headers: { origin: 'https://evil.example.com' } });
+  const replay = await httpRequest(`${inspector}api/requests/${id}/replay`, {
+    method: 'POST',
+    headers: { origin: 'https://evil.example.com' },
+  });
   expect(replay.status).toBe(403);
   expect(JSON.parse(replay.text).error).toBe('forbidden_origin');
   expect(received.length).toBe(before);
@@ -186,7 +211,12 @@ test('when the --inspect port is taken, the inspector takes the next free one', 
   const taken = await new Promise<http.Server>((resolve) => {
     const blocker = http.createServer().listen(inspectorPort + 5, '127.0.0.1', () => resolve(blocker));
   });
-  const second = await startClientProcess(String(app.port), server.url, ['--name', 'second-client', '--inspect', String(inspectorPort + 5)]);
+  const second = await startClientProcess(String(app.port), server.url, [
+    '--name',
+    'second-client',
+    '--inspect',
+    String(inspectorPort + 5),
+  ]);
   try {
     const ready = await second.waitForLine((line) => line.message === 'tunnel ready');
     expect(ready.inspectorUrl).toBe(`http://127.0.0.1:${inspectorPort + 6}/`);

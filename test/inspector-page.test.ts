@@ -17,7 +17,10 @@ import { startClientProcess, startServerProcess, type ClientProcess, type Server
 
 jest.setTimeout(90_000);
 
-const SCREENSHOT = process.env.STANDIN_UPDATE_SCREENSHOT === '1' ? path.resolve(__dirname, '../../docs/inspector.png') : path.join(os.tmpdir(), `standin-inspector-${process.pid}.png`);
+const SCREENSHOT =
+  process.env.STANDIN_UPDATE_SCREENSHOT === '1'
+    ? path.resolve(__dirname, '../../docs/inspector.png')
+    : path.join(os.tmpdir(), `standin-inspector-${process.pid}.png`);
 
 /** The shop's product list: the laptop has the new prices, the cluster the old ones. */
 function products(version: 'laptop' | 'cluster') {
@@ -71,7 +74,15 @@ beforeAll(async () => {
   inspector = String((await client.waitForLine((line) => line.message === 'tunnel ready')).inspectorUrl);
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-quic',
+    ],
   });
   page = await browser.newPage();
   page.setDefaultTimeout(15_000);
@@ -102,7 +113,11 @@ test('a new request appears in the open page without reloading, newest on top', 
 });
 
 test('clicking a request shows its headers, pretty-printed body and timings', async () => {
-  const response = await httpRequest(`${client.publicUrl}/clicked`, { method: 'POST', body: '{"a":{"b":1}}', headers: { 'content-type': 'application/json' } });
+  const response = await httpRequest(`${client.publicUrl}/clicked`, {
+    method: 'POST',
+    body: '{"a":{"b":1}}',
+    headers: { 'content-type': 'application/json' },
+  });
   const id = String(response.headers['x-standin-request-id']);
   await page.locator(`tbody tr[data-id="${id}"]`).click();
   const detail = page.locator('#detail');
@@ -182,7 +197,11 @@ test('at 1280 px a long Vite path leaves Status and Duration visible; the id col
 test('the filter bar narrows the list by method, status and path, and the HAR link downloads what is listed', async () => {
   const context = await browser.newContext({ acceptDownloads: true });
   const filtered = await context.newPage();
-  const posted = await httpRequest(`${client.publicUrl}/filters/order`, { method: 'POST', body: '{"coupon":"SPRING-77"}', headers: { 'content-type': 'application/json' } });
+  const posted = await httpRequest(`${client.publicUrl}/filters/order`, {
+    method: 'POST',
+    body: '{"coupon":"SPRING-77"}',
+    headers: { 'content-type': 'application/json' },
+  });
   await httpRequest(`${client.publicUrl}/filters/order`);
   await httpRequest(`${client.publicUrl}/filters/other`, { method: 'POST', body: 'x', headers: { 'content-type': 'text/plain' } });
   await filtered.goto(inspector);
@@ -191,14 +210,18 @@ test('the filter bar narrows the list by method, status and path, and the HAR li
   await filtered.fill('#f-path', '/filters/');
   await filtered.fill('#filter', 'spring-77');
   await filtered.locator('#rows[data-query="method=POST&path=%2Ffilters%2F&text=spring-77"]').waitFor();
-  expect(await filtered.$$eval('#rows tr', (trs) => trs.map((tr) => tr.getAttribute('data-id')))).toEqual([String(posted.headers['x-standin-request-id'])]);
+  expect(await filtered.$$eval('#rows tr', (trs) => trs.map((tr) => tr.getAttribute('data-id')))).toEqual([
+    String(posted.headers['x-standin-request-id']),
+  ]);
   expect(await filtered.textContent('#count')).toMatch(/^1 of \d+ requests$/);
   expect(await filtered.getAttribute('#har', 'href')).toBe('/api/requests.har?method=POST&path=%2Ffilters%2F&text=spring-77');
   const [download] = await Promise.all([filtered.waitForEvent('download'), filtered.click('#har')]);
   expect(download.suggestedFilename()).toBe('standin-requests.har');
-  const har = JSON.parse(fs.readFileSync((await download.path()), 'utf8'));
+  const har = JSON.parse(fs.readFileSync(await download.path(), 'utf8'));
   expect(har.log.version).toBe('1.2');
-  expect(har.log.entries.map((entry: { _standinRequestId: string }) => entry._standinRequestId)).toEqual([String(posted.headers['x-standin-request-id'])]);
+  expect(har.log.entries.map((entry: { _standinRequestId: string }) => entry._standinRequestId)).toEqual([
+    String(posted.headers['x-standin-request-id']),
+  ]);
   // A new request that matches appears live under the filter; one that does not stays out.
   await filtered.fill('#filter', '');
   await filtered.selectOption('#f-status', '2xx');
@@ -229,7 +252,11 @@ test('Copy as curl shows the command and puts it on the clipboard', async () => 
 });
 
 test('Edit and replay sends the edited method, path, headers and body to the app', async () => {
-  const response = await httpRequest(`${client.publicUrl}/edit-from-page`, { method: 'POST', body: '{"qty":1}', headers: { 'content-type': 'application/json', 'x-note': 'before' } });
+  const response = await httpRequest(`${client.publicUrl}/edit-from-page`, {
+    method: 'POST',
+    body: '{"qty":1}',
+    headers: { 'content-type': 'application/json', 'x-note': 'before' },
+  });
   const id = String(response.headers['x-standin-request-id']);
   await page.goto(inspector);
   await page.locator(`tbody tr[data-id="${id}"]`).click();
@@ -269,8 +296,12 @@ test('Compare with cluster shows both answers side by side with the differences 
   ]);
 });
 
-test('a page on another site cannot drive replays or comparisons through the developer\'s browser', async () => {
-  const response = await httpRequest(`${client.publicUrl}/target-of-csrf`, { method: 'POST', body: 'secret', headers: { 'content-type': 'text/plain' } });
+test("a page on another site cannot drive replays or comparisons through the developer's browser", async () => {
+  const response = await httpRequest(`${client.publicUrl}/target-of-csrf`, {
+    method: 'POST',
+    body: 'secret',
+    headers: { 'content-type': 'text/plain' },
+  });
   const id = String(response.headers['x-standin-request-id']);
   const replayUrl = `${inspector}api/requests/${id}/replay`;
   const compareUrl = `${inspector}api/requests/${id}/compare`;
@@ -306,7 +337,11 @@ fetch(${JSON.stringify(replayUrl)}, { method: 'POST', mode: 'no-cors', headers: 
 test('the README screenshot: a filtered list and a comparison with the cluster', async () => {
   const shot = await browser.newPage({ viewport: { width: 1440, height: 900 } });
   await httpRequest(`${client.publicUrl}/`, { headers: { accept: 'text/html' } });
-  await httpRequest(`${client.publicUrl}/api/cart`, { method: 'POST', body: '{"sku":"TEA-01","qty":2}', headers: { 'content-type': 'application/json' } });
+  await httpRequest(`${client.publicUrl}/api/cart`, {
+    method: 'POST',
+    body: '{"sku":"TEA-01","qty":2}',
+    headers: { 'content-type': 'application/json' },
+  });
   await httpRequest(`${client.publicUrl}/api/missing`);
   await httpRequest(`${client.publicUrl}/api/products?page=2`);
   const products = await httpRequest(`${client.publicUrl}/api/products?page=1`, { headers: { accept: 'application/json' } });

@@ -143,9 +143,7 @@ describeWithKubectl('k8s base, as built by kubectl kustomize k8s/', () => {
   it('uses only the server CLI env var names, from the container env and the ConfigMap', () => {
     const unknownNames = [...settings.keys()].filter((name) => !SERVER_ENV_NAMES.has(name));
     expect(unknownNames).toEqual([]);
-    expect(container.envFrom?.map((source) => source.configMapRef?.name)).toEqual([
-      expect.stringMatching(/^standin-config-/),
-    ]);
+    expect(container.envFrom?.map((source) => source.configMapRef?.name)).toEqual([expect.stringMatching(/^standin-config-/)]);
   });
 
   it('exposes exactly the main port and the default tunnel range 9000-9099 on the Service', () => {
@@ -215,9 +213,7 @@ describeWithKubectl('k8s/examples/shop, a component that puts standin in front o
 
   it("sends the app's path /shop to standin's main port, with streaming annotations", () => {
     const shopIngress = findOne(manifests, Ingress, 'shop-via-standin');
-    const shopPath = shopIngress.spec?.rules
-      ?.flatMap((rule) => rule.http?.paths ?? [])
-      .find((rule) => rule.path === '/shop');
+    const shopPath = shopIngress.spec?.rules?.flatMap((rule) => rule.http?.paths ?? []).find((rule) => rule.path === '/shop');
     expect(shopPath?.backend.service?.name).toBe('standin');
     expect(resolveServicePort(service, shopPath?.backend.service?.port)).toBe(MAIN_PORT);
     expectStreamingIngress(shopIngress, settings);
@@ -283,7 +279,9 @@ function checkHaSettings(load: () => HaObjects): void {
 
   it('listens for the other replicas on --internal-listen, declared as the container port "internal"', () => {
     expect(Number(flags.get('--internal-listen'))).toBe(HA_INTERNAL_PORT);
-    expect(container.ports).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'internal', containerPort: HA_INTERNAL_PORT })]));
+    expect(container.ports).toEqual(
+      expect.arrayContaining([expect.objectContaining({ name: 'internal', containerPort: HA_INTERNAL_PORT })]),
+    );
   });
 
   it('reads --cluster-secret-file from the Secret standin-cluster-secret, mounted read-only where the server user can read it', () => {
@@ -294,7 +292,9 @@ function checkHaSettings(load: () => HaObjects): void {
     const volume = ha.deployment.spec?.template.spec?.volumes?.find((candidate) => candidate.name === mount?.name);
     expect(volume?.secret?.secretName).toBe(HA_CLUSTER_SECRET);
     expect(volume?.secret?.optional).not.toBe(true);
-    expect(volume?.secret?.items ?? [{ key: path.posix.basename(file), path: path.posix.basename(file) }]).toEqual([{ key: path.posix.basename(file), path: path.posix.basename(file) }]);
+    expect(volume?.secret?.items ?? [{ key: path.posix.basename(file), path: path.posix.basename(file) }]).toEqual([
+      { key: path.posix.basename(file), path: path.posix.basename(file) },
+    ]);
     // Secret files belong to root; the non-root server reads it through fsGroup or as "other".
     const mode = volume?.secret?.defaultMode ?? 0o644;
     const groupCanRead = (mode & 0o040) !== 0 && ha.deployment.spec?.template.spec?.securityContext?.fsGroup !== undefined;
@@ -306,9 +306,15 @@ function checkHaSettings(load: () => HaObjects): void {
     expect(policy.spec?.policyTypes).toContain('Ingress');
     const range = parseTunnelPortRange(ha.tunnelPorts);
     for (const rule of policy.spec?.ingress ?? []) {
-      const ports = (rule.ports ?? []).map((port) => ({ port: typeof port.port === 'number' ? port.port : resolveContainerPort(container, port.port), endPort: port.endPort }));
+      const ports = (rule.ports ?? []).map((port) => ({
+        port: typeof port.port === 'number' ? port.port : resolveContainerPort(container, port.port),
+        endPort: port.endPort,
+      }));
       if (rule.from === undefined || rule.from.length === 0) {
-        expect(ports).toEqual([{ port: MAIN_PORT, endPort: undefined }, ...(range ? [{ port: range.firstPort, endPort: range.lastPort }] : [])]);
+        expect(ports).toEqual([
+          { port: MAIN_PORT, endPort: undefined },
+          ...(range ? [{ port: range.firstPort, endPort: range.lastPort }] : []),
+        ]);
       } else {
         expect(ports).toEqual([{ port: HA_INTERNAL_PORT, endPort: undefined }]);
         expectOnlyPodsLabelled(rule.from, ha.podLabels);
@@ -387,7 +393,10 @@ describeWithKubectl('k8s/ha, three replicas sharing Redis, as built by kubectl k
 // Runs without kubectl too: the same key settings, read from the overlay's files.
 describe('k8s/ha files, read without kubectl', () => {
   it('builds on ../base and lists every file of k8s/ha as a resource or a patch', () => {
-    const kustomization = readYaml(path.join(HA_DIR, 'kustomization.yaml'))[0] as { resources?: string[]; patches?: Array<{ path?: string }> };
+    const kustomization = readYaml(path.join(HA_DIR, 'kustomization.yaml'))[0] as {
+      resources?: string[];
+      patches?: Array<{ path?: string }>;
+    };
     expect(kustomization.resources).toContain('../base');
     const used = [...(kustomization.resources ?? []), ...(kustomization.patches ?? []).map((patch) => patch.path)];
     const files = fs.readdirSync(HA_DIR).filter((file) => file.endsWith('.yaml') && file !== 'kustomization.yaml');
@@ -405,7 +414,9 @@ describe('k8s/ha files, read without kubectl', () => {
     return {
       deployment: findOne(overlay, Deployment, 'standin'),
       podLabels: baseDeployment.spec?.template.metadata?.labels ?? {},
-      tunnelPorts: portsPatch.deployment?.spec?.template.spec?.containers[0]?.env?.find((variable) => variable.name === 'STANDIN_PORTS')?.value ?? 'missing',
+      tunnelPorts:
+        portsPatch.deployment?.spec?.template.spec?.containers[0]?.env?.find((variable) => variable.name === 'STANDIN_PORTS')?.value ??
+        'missing',
       manifests: overlay,
     };
   });
@@ -429,13 +440,20 @@ function parseFlags(args: readonly string[]): Map<string, string> {
 
 /** The one NetworkPolicy whose pod selector picks pods with `labels`. */
 function networkPolicyFor(manifests: readonly Manifest[], labels: Record<string, string>): NetworkPolicy {
-  const policies = manifests.filter((manifest): manifest is NetworkPolicy => manifest instanceof NetworkPolicy && Object.entries(manifest.spec?.podSelector.matchLabels ?? { none: 'none' }).every(([key, value]) => labels[key] === value));
+  const policies = manifests.filter(
+    (manifest): manifest is NetworkPolicy =>
+      manifest instanceof NetworkPolicy &&
+      Object.entries(manifest.spec?.podSelector.matchLabels ?? { none: 'none' }).every(([key, value]) => labels[key] === value),
+  );
   if (policies.length !== 1) throw new Error(`expected one NetworkPolicy for pods ${JSON.stringify(labels)}, found ${policies.length}`);
   return policies[0];
 }
 
 /** A NetworkPolicy rule's `from` admits only pods of this namespace that carry `labels`. */
-function expectOnlyPodsLabelled(from: NonNullable<NonNullable<INetworkPolicy['spec']>['ingress']>[number]['from'] & object, labels: Record<string, string>): void {
+function expectOnlyPodsLabelled(
+  from: NonNullable<NonNullable<INetworkPolicy['spec']>['ingress']>[number]['from'] & object,
+  labels: Record<string, string>,
+): void {
   expect(from.length).toBeGreaterThan(0);
   for (const peer of from) {
     expect(peer.ipBlock).toBeUndefined();
@@ -688,7 +706,9 @@ function findRepoRoot(startDir: string): string {
 
 describe('the image and the docs around the manifests', () => {
   it('builds on a maintained Node.js LTS line (22 or 24), in every stage', () => {
-    const bases = [...fs.readFileSync(path.join(REPO_ROOT, 'Dockerfile'), 'utf8').matchAll(/^FROM node:(\d+)/gm)].map((match) => Number(match[1]));
+    const bases = [...fs.readFileSync(path.join(REPO_ROOT, 'Dockerfile'), 'utf8').matchAll(/^FROM node:(\d+)/gm)].map((match) =>
+      Number(match[1]),
+    );
     expect(bases.length).toBeGreaterThan(0);
     for (const major of bases) expect([22, 24]).toContain(major);
   });
@@ -706,5 +726,7 @@ describe('the image and the docs around the manifests', () => {
 });
 
 function listFiles(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => (entry.isDirectory() ? listFiles(path.join(dir, entry.name)) : [path.join(dir, entry.name)]));
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .flatMap((entry) => (entry.isDirectory() ? listFiles(path.join(dir, entry.name)) : [path.join(dir, entry.name)]));
 }

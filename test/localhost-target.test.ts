@@ -40,7 +40,11 @@ async function appOnlyOn(address: string): Promise<number> {
 
 test.each(['::1', '127.0.0.1'])('an app listening only on %s is reached as localhost, and passes the start check', async (address) => {
   const port = await appOnlyOn(address);
-  const client = await startClientProcess(String(port), standinServer.url, ['--name', `only-${address === '::1' ? 'six' : 'four'}`, '--no-inspect']);
+  const client = await startClientProcess(String(port), standinServer.url, [
+    '--name',
+    `only-${address === '::1' ? 'six' : 'four'}`,
+    '--no-inspect',
+  ]);
   running.push(client);
   const response = await httpRequest(`${client.publicUrl}/`);
   expect(response.status).toBe(200);

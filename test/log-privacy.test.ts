@@ -28,7 +28,14 @@ beforeAll(async () => {
   server = await startServerProcess(['--token', TOKEN, '--log-header', 'X-Tenant']);
   logFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'standin-log-')), 'requests.ndjson');
   inspectorPort = await inspectPortBase();
-  client = await startClientProcess(String(app.port), server.url, ['--token', TOKEN, '--log-file', logFile, '--inspect', String(inspectorPort)]);
+  client = await startClientProcess(String(app.port), server.url, [
+    '--token',
+    TOKEN,
+    '--log-file',
+    logFile,
+    '--inspect',
+    String(inspectorPort),
+  ]);
 });
 
 afterAll(async () => {
@@ -38,7 +45,9 @@ afterAll(async () => {
 });
 
 test('a query string and an X-Session-Id reach the app but none of the logs; named trace headers do', async () => {
-  const response = await httpRequest(`${client.publicUrl}/login?token=hunter2&user=ada`, { headers: { 'x-session-id': 'session-secret-42', 'x-correlation-id': 'corr-7', 'x-tenant': 'acme' } });
+  const response = await httpRequest(`${client.publicUrl}/login?token=hunter2&user=ada`, {
+    headers: { 'x-session-id': 'session-secret-42', 'x-correlation-id': 'corr-7', 'x-tenant': 'acme' },
+  });
   expect(JSON.parse(response.text).url).toBe('/login?token=hunter2&user=ada');
   const requestId = String(response.headers['x-standin-request-id']);
 

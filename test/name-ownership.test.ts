@@ -35,13 +35,18 @@ function newHome(): string {
 
 /** Runs `standin connect` expecting it to be refused; resolves with its exit code and output. */
 async function connectRefused(name: string, extraArgs: string[] = []): Promise<{ code: number | null; output: string }> {
-  const intruder = spawnStandin(['connect', String(app.port), '--server', server.url, '--name', name, '--no-inspect', ...extraArgs], { HOME: newHome(), STANDIN_TOKEN: TOKEN });
+  const intruder = spawnStandin(['connect', String(app.port), '--server', server.url, '--name', name, '--no-inspect', ...extraArgs], {
+    HOME: newHome(),
+    STANDIN_TOKEN: TOKEN,
+  });
   const code = await intruder.exitedWithin(15_000);
   return { code, output: intruder.lines.map((line) => JSON.stringify(line)).join('\n') + intruder.stderr.join('') };
 }
 
 test('a second developer with the shared token cannot take a live name; the holder keeps serving', async () => {
-  const holder = await startClientProcess(String(app.port), server.url, ['--name', 'shop', '--no-inspect'], { env: { STANDIN_TOKEN: TOKEN } });
+  const holder = await startClientProcess(String(app.port), server.url, ['--name', 'shop', '--no-inspect'], {
+    env: { STANDIN_TOKEN: TOKEN },
+  });
   try {
     const state = JSON.parse(fs.readFileSync(path.join(holder.home, '.standin', 'state.json'), 'utf8'));
     expect(state.tunnels[server.url].shop.claimKey).toMatch(/^[A-Za-z0-9_-]{20,}$/);
@@ -64,7 +69,10 @@ test('a second developer with the shared token cannot take a live name; the hold
 
 test('a released name stays reserved for its holder, who gets name and port back on restart', async () => {
   const home = newHome();
-  const first = await startClientProcess(String(app.port), server.url, ['--name', 'cart', '--no-inspect'], { home, env: { STANDIN_TOKEN: TOKEN } });
+  const first = await startClientProcess(String(app.port), server.url, ['--name', 'cart', '--no-inspect'], {
+    home,
+    env: { STANDIN_TOKEN: TOKEN },
+  });
   const port = first.port;
   expect(await first.stop('SIGINT')).toBe(0);
 
@@ -73,14 +81,21 @@ test('a released name stays reserved for its holder, who gets name and port back
   expect(refused.output).toContain('name_in_use');
 
   // Another name asking for the reserved port gets a different one.
-  const other = await startClientProcess(String(app.port), server.url, ['--name', 'other', '--port', String(port), '--no-inspect'], { env: { STANDIN_TOKEN: TOKEN } });
+  const other = await startClientProcess(String(app.port), server.url, ['--name', 'other', '--port', String(port), '--no-inspect'], {
+    env: { STANDIN_TOKEN: TOKEN },
+  });
   expect(other.port).not.toBe(port);
   await other.stop('SIGINT');
 
-  const again = await startClientProcess(String(app.port), server.url, ['--name', 'cart', '--no-inspect'], { home, env: { STANDIN_TOKEN: TOKEN } });
+  const again = await startClientProcess(String(app.port), server.url, ['--name', 'cart', '--no-inspect'], {
+    home,
+    env: { STANDIN_TOKEN: TOKEN },
+  });
   try {
     expect(again.port).toBe(port);
-    const registered = await server.waitForLine((line) => line.message === 'registered tunnel' && line.tunnel === 'cart' && line.resumed === true);
+    const registered = await server.waitForLine(
+      (line) => line.message === 'registered tunnel' && line.tunnel === 'cart' && line.resumed === true,
+    );
     expect(registered.port).toBe(port);
     expect((await httpRequest(`${again.publicUrl}/back`)).status).toBe(200);
   } finally {
@@ -89,15 +104,27 @@ test('a released name stays reserved for its holder, who gets name and port back
 });
 
 test('an admin releases a name with DELETE ?forget=1; then anyone may register it', async () => {
-  const holder = await startClientProcess(String(app.port), server.url, ['--name', 'gone', '--no-inspect'], { env: { STANDIN_TOKEN: TOKEN } });
-  const notAdmin = await httpRequest(`${server.url}/_standin/api/tunnels/gone?forget=1`, { method: 'DELETE', headers: { authorization: `Bearer ${TOKEN}` } });
+  const holder = await startClientProcess(String(app.port), server.url, ['--name', 'gone', '--no-inspect'], {
+    env: { STANDIN_TOKEN: TOKEN },
+  });
+  const notAdmin = await httpRequest(`${server.url}/_standin/api/tunnels/gone?forget=1`, {
+    method: 'DELETE',
+    headers: { authorization: `Bearer ${TOKEN}` },
+  });
   expect(notAdmin.status).toBe(403);
-  const released = await httpRequest(`${server.url}/_standin/api/tunnels/gone?forget=1`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN}` } });
+  const released = await httpRequest(`${server.url}/_standin/api/tunnels/gone?forget=1`, {
+    method: 'DELETE',
+    headers: { authorization: `Bearer ${ADMIN}` },
+  });
   expect(released.status).toBe(200);
   expect(await holder.exitedWithin(10_000)).toBe(4);
-  expect((await httpRequest(`${server.url}/_standin/api/tunnels/gone`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(404);
+  expect((await httpRequest(`${server.url}/_standin/api/tunnels/gone`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(
+    404,
+  );
 
-  const newcomer = await startClientProcess(String(app.port), server.url, ['--name', 'gone', '--no-inspect'], { env: { STANDIN_TOKEN: TOKEN } });
+  const newcomer = await startClientProcess(String(app.port), server.url, ['--name', 'gone', '--no-inspect'], {
+    env: { STANDIN_TOKEN: TOKEN },
+  });
   try {
     expect((await httpRequest(`${newcomer.publicUrl}/`)).status).toBe(200);
   } finally {

@@ -45,7 +45,8 @@ beforeAll(async () => {
   published = [keys.k1.jwk];
   issuer = http.createServer((req, res) => {
     res.setHeader('content-type', 'application/json');
-    if (req.url === '/.well-known/openid-configuration') return void res.end(JSON.stringify({ issuer: issuerUrl, jwks_uri: `${issuerUrl}/jwks` }));
+    if (req.url === '/.well-known/openid-configuration')
+      return void res.end(JSON.stringify({ issuer: issuerUrl, jwks_uri: `${issuerUrl}/jwks` }));
     if (req.url === '/jwks') {
       jwksFetches++;
       return void res.end(JSON.stringify({ keys: published }));
@@ -67,12 +68,18 @@ afterAll(async () => {
 });
 
 const register = (name: string, token: string) =>
-  httpRequest(`${server.url}/_standin/v1/tunnels`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ protocol: PROTOCOL_VERSION, name, target: 'http://localhost:1' }) });
+  httpRequest(`${server.url}/_standin/v1/tunnels`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ protocol: PROTOCOL_VERSION, name, target: 'http://localhost:1' }),
+  });
 
-test('a valid token registers the user\'s own names and makes them the owner; other names are refused', async () => {
+test("a valid token registers the user's own names and makes them the owner; other names are refused", async () => {
   const token = await sign('k1');
   expect((await register('carol-shop', token)).status).toBe(201);
-  const status = JSON.parse((await httpRequest(`${server.url}/_standin/api/tunnels/carol-shop`, { headers: { authorization: `Bearer ${token}` } })).text);
+  const status = JSON.parse(
+    (await httpRequest(`${server.url}/_standin/api/tunnels/carol-shop`, { headers: { authorization: `Bearer ${token}` } })).text,
+  );
   expect(status.client.owner).toBe('carol@example.com');
   const other = await register('dave-shop', token);
   expect(other.status).toBe(403);
@@ -83,7 +90,11 @@ test('expired, wrong-audience, wrong-key and alg:none tokens are refused', async
   const expired = await sign('k1', { exp: Math.floor(Date.now() / 1000) - 60 });
   const wrongAudience = await sign('k1', { aud: 'another-app' });
   const wrongKey = await sign('k1', { signWith: 'stranger' });
-  const unsigned = new UnsecuredJWT({ email: 'carol@example.com' }).setIssuer(issuerUrl).setAudience(AUDIENCE).setExpirationTime('5m').encode();
+  const unsigned = new UnsecuredJWT({ email: 'carol@example.com' })
+    .setIssuer(issuerUrl)
+    .setAudience(AUDIENCE)
+    .setExpirationTime('5m')
+    .encode();
   for (const token of [expired, wrongAudience, wrongKey, unsigned]) {
     expect((await register('carol-shop', token)).status).toBe(401);
   }

@@ -26,7 +26,11 @@ let server: ServerProcess;
 beforeAll(async () => {
   app = await startLocalApp((req, res) => {
     // 70 KiB of response headers: over the 64 KiB head-size limit.
-    if (req.url === '/huge-head') res.setHeader('x-huge', Array.from({ length: 10 }, () => 'h'.repeat(7 * 1024)));
+    if (req.url === '/huge-head')
+      res.setHeader(
+        'x-huge',
+        Array.from({ length: 10 }, () => 'h'.repeat(7 * 1024)),
+      );
     res.end(`app saw ${req.url}`);
   });
   server = await startServerProcess(['--poll-timeout', '2s', '--request-timeout', '3s']);
@@ -42,24 +46,32 @@ afterAll(async () => {
  * client call whose metadata names `victimPath`, which it mangles. Answers are read whole
  * before they are passed on (they are small here).
  */
-async function startManglingProxy(upstreamPort: number, victimPath: string, mangling: Mangling): Promise<{ url: string; mangled: () => number; close: () => Promise<void> }> {
+async function startManglingProxy(
+  upstreamPort: number,
+  victimPath: string,
+  mangling: Mangling,
+): Promise<{ url: string; mangled: () => number; close: () => Promise<void> }> {
   let mangled = 0;
   const proxy = http.createServer((req, res) => {
-    const upstream = http.request({ host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: req.headers, agent: false }, (answer) => {
-      const chunks: Buffer[] = [];
-      answer.on('data', (chunk: Buffer) => chunks.push(chunk));
-      answer.on('error', () => res.destroy());
-      answer.once('end', () => {
-        const body = Buffer.concat(chunks);
-        const carriesVictim = answer.statusCode === 200 && (body.includes(victimPath) || String(answer.headers['x-standin-meta'] ?? '').includes(victimPath));
-        if (carriesVictim && mangled === 0) {
-          mangled++;
-          return mangle(res, body, mangling);
-        }
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        res.end(body);
-      });
-    });
+    const upstream = http.request(
+      { host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: req.headers, agent: false },
+      (answer) => {
+        const chunks: Buffer[] = [];
+        answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+        answer.on('error', () => res.destroy());
+        answer.once('end', () => {
+          const body = Buffer.concat(chunks);
+          const carriesVictim =
+            answer.statusCode === 200 && (body.includes(victimPath) || String(answer.headers['x-standin-meta'] ?? '').includes(victimPath));
+          if (carriesVictim && mangled === 0) {
+            mangled++;
+            return mangle(res, body, mangling);
+          }
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          res.end(body);
+        });
+      },
+    );
     upstream.on('error', () => res.destroy());
     req.pipe(upstream);
   });
@@ -80,7 +92,9 @@ function mangle(res: http.ServerResponse, body: Buffer, mangling: Mangling): voi
   switch (mangling) {
     case '502 page':
       res.writeHead(502, { 'content-type': 'text/html' });
-      return void res.end('<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>\n');
+      return void res.end(
+        '<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>\n',
+      );
     case 'cut inside the frame':
       res.writeHead(200, { 'content-length': body.length });
       res.write(body.subarray(0, 20));
@@ -102,14 +116,21 @@ describe.each<Mangling>(['502 page', 'cut inside the frame', 'not a frame'])('a 
 
   test('only the request it carried fails; the tunnel serves the next ones at once, without reconnecting', async () => {
     proxy = await startManglingProxy(server.mainPort, '/victim', mangling);
-    client = await startClientProcess(String(app.port), proxy.url, ['--concurrency', '2', '--name', `mangled-${mangling.replace(/\W+/g, '-')}`]);
+    client = await startClientProcess(String(app.port), proxy.url, [
+      '--concurrency',
+      '2',
+      '--name',
+      `mangled-${mangling.replace(/\W+/g, '-')}`,
+    ]);
     const victim = await httpRequest(`${client.publicUrl}/victim`, { timeoutMs: 10_000 });
     expect(proxy.mangled()).toBe(1);
     expect(victim.status).toBe(504);
     expect(victim.headers['x-standin-error']).toBe('timeout');
 
     const startedAt = Date.now();
-    const after = await Promise.all(Array.from({ length: 20 }, (_, i) => httpRequest(`${client.publicUrl}/after-${i}`, { timeoutMs: 10_000 })));
+    const after = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => httpRequest(`${client.publicUrl}/after-${i}`, { timeoutMs: 10_000 })),
+    );
     expect(after.map((answer) => answer.text)).toEqual(Array.from({ length: 20 }, (_, i) => `app saw /after-${i}`));
     expect(Date.now() - startedAt).toBeLessThan(2_000);
     expect(client.lines.some((line) => line.message === 'poll answer lost, polling again')).toBe(true);

@@ -17,13 +17,19 @@ const repository = path.resolve(__dirname, '../..');
 test('the packed tarball installs with production dependencies only; `standin --help`, the API and the Vite plugin run from it', async () => {
   const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'standin-pack-'));
   // dist/ is already built by `npm test`; --ignore-scripts skips the prepack rebuild.
-  const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', folder], { cwd: repository, encoding: 'utf8' })) as Array<{ filename: string; files: Array<{ path: string }> }>;
+  const packed = JSON.parse(
+    execFileSync('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', folder], { cwd: repository, encoding: 'utf8' }),
+  ) as Array<{ filename: string; files: Array<{ path: string }> }>;
   const files = packed[0].files.map((file) => file.path);
   expect(files).toContain('dist/bin/standin.js');
   expect(files.some((file) => file.startsWith('dist/test/') || file.startsWith('test/') || file.startsWith('server/'))).toBe(false);
 
   fs.writeFileSync(path.join(folder, 'package.json'), JSON.stringify({ name: 'user-project', version: '1.0.0', private: true }));
-  execFileSync('npm', ['install', '--omit=dev', '--no-audit', '--no-fund', path.join(folder, packed[0].filename)], { cwd: folder, stdio: 'ignore', timeout: 150_000 });
+  execFileSync('npm', ['install', '--omit=dev', '--no-audit', '--no-fund', path.join(folder, packed[0].filename)], {
+    cwd: folder,
+    stdio: 'ignore',
+    timeout: 150_000,
+  });
   const installed = fs.readdirSync(path.join(folder, 'node_modules'));
   expect(installed).not.toContain('jest');
   expect(installed).not.toContain('typescript');
@@ -37,7 +43,9 @@ test('the packed tarball installs with production dependencies only; `standin --
   expect(execFileSync(bin, ['up', '--help'], { encoding: 'utf8' })).toContain('--config');
 
   // The API and the Vite plugin from the installed package, typed: both entries ship .d.ts.
-  expect(files).toEqual(expect.arrayContaining(['dist/client/api.js', 'dist/client/api.d.ts', 'dist/client/vite-plugin.js', 'dist/client/vite-plugin.d.ts']));
+  expect(files).toEqual(
+    expect.arrayContaining(['dist/client/api.js', 'dist/client/api.d.ts', 'dist/client/vite-plugin.js', 'dist/client/vite-plugin.d.ts']),
+  );
   const server = await startServerProcess(['--poll-timeout', '2s']);
   const app = await startLocalApp((req, res) => res.end(`packed app: ${req.url}`));
   try {
@@ -55,7 +63,12 @@ test('the packed tarball installs with production dependencies only; `standin --
       ].join('\n'),
     );
     const used = await new Promise<string>((resolve, reject) =>
-      execFile(process.execPath, ['use.mjs'], { cwd: folder, timeout: 30_000, env: { ...process.env, HOME: folder } }, (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout))),
+      execFile(
+        process.execPath,
+        ['use.mjs'],
+        { cwd: folder, timeout: 30_000, env: { ...process.env, HOME: folder } },
+        (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout)),
+      ),
     );
     expect(JSON.parse(used)).toEqual({ answer: 'packed app: /hi', plugin: 'standin', apply: 'serve' });
   } finally {
@@ -66,7 +79,11 @@ test('the packed tarball installs with production dependencies only; `standin --
 });
 
 test('package.json names its repository and homepage, and LICENSE holds the license it declares', () => {
-  const manifest = JSON.parse(fs.readFileSync(path.join(repository, 'package.json'), 'utf8')) as { license: string; repository?: { url?: string }; homepage?: string };
+  const manifest = JSON.parse(fs.readFileSync(path.join(repository, 'package.json'), 'utf8')) as {
+    license: string;
+    repository?: { url?: string };
+    homepage?: string;
+  };
   expect(manifest.repository?.url).toMatch(/^git\+https:\/\//);
   expect(manifest.homepage).toMatch(/^https:\/\//);
   const license = fs.readFileSync(path.join(repository, 'LICENSE'), 'utf8');

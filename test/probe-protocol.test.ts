@@ -18,7 +18,12 @@ test('a probe is never taken for a request by the request parser', () => {
 });
 
 test('a probe result keeps ok, error and appMs, and refuses other kinds', () => {
-  expect(parseProbeResultMeta(encodeMeta({ kind: 'probe-result', ok: false, error: 'ECONNREFUSED', appMs: 2 }))).toEqual({ kind: 'probe-result', ok: false, error: 'ECONNREFUSED', appMs: 2 });
+  expect(parseProbeResultMeta(encodeMeta({ kind: 'probe-result', ok: false, error: 'ECONNREFUSED', appMs: 2 }))).toEqual({
+    kind: 'probe-result',
+    ok: false,
+    error: 'ECONNREFUSED',
+    appMs: 2,
+  });
   expect(parseProbeResultMeta('{"kind":"probe-result","ok":"yes","appMs":-5}')).toEqual({ kind: 'probe-result', ok: false, appMs: 0 });
   expect(() => parseProbeResultMeta('{"kind":"response","status":200}')).toThrow(/must be "probe-result"/);
   expect(() => parseProbeResultMeta('{"kind":"probe-result","ok":true,"error":5}')).toThrow(/error must be a string/);

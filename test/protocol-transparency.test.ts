@@ -15,7 +15,9 @@ test('a valid reason phrase is kept; one with controls or of the wrong type is d
 });
 
 test('trailers keep well-formed fields and drop forbidden or malformed ones', () => {
-  expect(parse({ trailers: ['X-Checksum', 'abc', 'Content-Length', '5', 'Set-Cookie', 'a=1', 'Bad Name', 'x', 'X-Split', 'a\r\nb'] })).toMatchObject({ trailers: ['X-Checksum', 'abc'] });
+  expect(
+    parse({ trailers: ['X-Checksum', 'abc', 'Content-Length', '5', 'Set-Cookie', 'a=1', 'Bad Name', 'x', 'X-Split', 'a\r\nb'] }),
+  ).toMatchObject({ trailers: ['X-Checksum', 'abc'] });
   expect(forwardableTrailers(['Server-Timing', 'db;dur=5', 'transfer-encoding', 'chunked'])).toEqual(['Server-Timing', 'db;dur=5']);
   expect(() => parse({ trailers: 'X: y' })).toThrow('headers must be a flat array');
   expect(parse({})).not.toHaveProperty('trailers');

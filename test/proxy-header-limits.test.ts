@@ -47,9 +47,20 @@ beforeAll(async () => {
   const controlPort = await freePort();
   portModePort = await freePort();
   selectorModePort = await freePort();
-  nginx = await startNginx(serverBlocks(controlPort, server.mainPort, server.portRange.from), [controlPort, portModePort, selectorModePort]);
+  nginx = await startNginx(serverBlocks(controlPort, server.mainPort, server.portRange.from), [
+    controlPort,
+    portModePort,
+    selectorModePort,
+  ]);
   // Few poll slots, so that a burst queues on the server and goes over in batches.
-  client = await startClientProcess(String(app.port), `http://127.0.0.1:${controlPort}`, ['--name', 'behind-nginx', '--port', String(server.portRange.from), '--concurrency', '2']);
+  client = await startClientProcess(String(app.port), `http://127.0.0.1:${controlPort}`, [
+    '--name',
+    'behind-nginx',
+    '--port',
+    String(server.portRange.from),
+    '--concurrency',
+    '2',
+  ]);
 });
 
 afterAll(async () => {
@@ -80,7 +91,15 @@ function appHandler(req: http.IncomingMessage, res: http.ServerResponse): void {
     // A little later, so that a burst overlaps in the app.
     setTimeout(() => {
       res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ cookieBytes: (req.headers.cookie ?? '').length, headerBytes, bodyBytes: bytes, sha256: hash.digest('hex'), marker: url.searchParams.get('m') }));
+      res.end(
+        JSON.stringify({
+          cookieBytes: (req.headers.cookie ?? '').length,
+          headerBytes,
+          bodyBytes: bytes,
+          sha256: hash.digest('hex'),
+          marker: url.searchParams.get('m'),
+        }),
+      );
     }, 20);
   });
 }
@@ -116,21 +135,34 @@ describe.each([
     const { url, select } = target();
     const cookie = `session=${'s'.repeat(1536)}`;
     const answers = await Promise.all(
-      Array.from({ length: 200 }, (_, i) => httpRequest(`${url}/burst?m=${i}`, { headers: { ...select, cookie }, timeoutMs: 60_000 }).catch((error: Error) => ({ status: 0, text: error.message }))),
+      Array.from({ length: 200 }, (_, i) =>
+        httpRequest(`${url}/burst?m=${i}`, { headers: { ...select, cookie }, timeoutMs: 60_000 }).catch((error: Error) => ({
+          status: 0,
+          text: error.message,
+        })),
+      ),
     );
     const failed = answers.map((answer, i) => ({ i, status: answer.status })).filter((answer) => answer.status !== 200);
     expect(failed).toEqual([]);
     expect(answers.map((answer) => JSON.parse(answer.text).marker)).toEqual(Array.from({ length: 200 }, (_, i) => String(i)));
     // Grouped answers (POST .../responses without an id) only answer batches: the server
     // batched, and the batches' metadata went through nginx's 4k buffers.
-    const groupedPosts = fs.readFileSync(path.join(nginx.dir, 'access.log'), 'utf8').split('\n').filter((line) => line.includes('POST /_standin/v1/tunnels/behind-nginx/responses HTTP'));
+    const groupedPosts = fs
+      .readFileSync(path.join(nginx.dir, 'access.log'), 'utf8')
+      .split('\n')
+      .filter((line) => line.includes('POST /_standin/v1/tunnels/behind-nginx/responses HTTP'));
     expect(groupedPosts.length).toBeGreaterThan(0);
   });
 
   test('an upload of 8 MiB arrives intact', async () => {
     const { url, select } = target();
     const body = randomBytes(8 * 1024 * KiB);
-    const answer = await httpRequest(`${url}/upload`, { method: 'POST', headers: { ...select, 'content-type': 'application/octet-stream' }, body, timeoutMs: 60_000 });
+    const answer = await httpRequest(`${url}/upload`, {
+      method: 'POST',
+      headers: { ...select, 'content-type': 'application/octet-stream' },
+      body,
+      timeoutMs: 60_000,
+    });
     expect(answer.status).toBe(200);
     expect(JSON.parse(answer.text)).toMatchObject({ bodyBytes: body.length, sha256: createHash('sha256').update(body).digest('hex') });
   });

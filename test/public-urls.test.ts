@@ -33,8 +33,17 @@ async function server(args: string[]): Promise<ServerProcess> {
 }
 
 test('with --site, --host-url and --port-url the client prints exactly those links, without colour codes when not on a terminal', async () => {
-  const standin = await server(['--site', 'https://www.example.test', '--host-url', 'https://{name}.dev.example.test', '--port-url', 'https://standin.example.test:{port}']);
-  const client = spawnStandin(['connect', String(app.port), '--server', standin.url, '--name', 'alice-shop', '--no-inspect'], { STANDIN_LOG_FORMAT: 'pretty' });
+  const standin = await server([
+    '--site',
+    'https://www.example.test',
+    '--host-url',
+    'https://{name}.dev.example.test',
+    '--port-url',
+    'https://standin.example.test:{port}',
+  ]);
+  const client = spawnStandin(['connect', String(app.port), '--server', standin.url, '--name', 'alice-shop', '--no-inspect'], {
+    STANDIN_LOG_FORMAT: 'pretty',
+  });
   running.push(client);
   await client.waitForLine((line) => String(line.message).includes('Ctrl-C releases the tunnel'));
   const printed = client.lines.map((line) => line.message).join('\n');

@@ -23,7 +23,8 @@ describe('pod-to-pod signatures', () => {
     const now = 1_800_000_000_000;
     const signed = signClusterCall(SECRET, 'GET', path, now);
     // Each check gets a fresh memory of accepted signatures, so only the property under test refuses.
-    const verify = (secret: string, method: string, onPath: string, at: number) => new ClusterCallCheck(secret).verify(signed, method, onPath, at);
+    const verify = (secret: string, method: string, onPath: string, at: number) =>
+      new ClusterCallCheck(secret).verify(signed, method, onPath, at);
     expect(verify(SECRET, 'GET', path, now + 1_000)).toBe(true);
     expect(verify(SECRET, 'POST', path, now)).toBe(false);
     expect(verify(SECRET, 'GET', `${path}x`, now)).toBe(false);
@@ -43,7 +44,17 @@ describe('pod-to-pod signatures', () => {
   test('anything that is not a signature is refused without throwing', () => {
     const check = new ClusterCallCheck(SECRET);
     const nonce = 'a'.repeat(32);
-    for (const header of [undefined, '', 'x', '1.2', ['a', 'b'], `${Date.now()}.${'g'.repeat(64)}`, `${Date.now()}.${nonce}.${'a'.repeat(63)}`, `-1.${nonce}.${'a'.repeat(64)}`, `${Date.now()}.${'a'.repeat(64)}`]) {
+    for (const header of [
+      undefined,
+      '',
+      'x',
+      '1.2',
+      ['a', 'b'],
+      `${Date.now()}.${'g'.repeat(64)}`,
+      `${Date.now()}.${nonce}.${'a'.repeat(63)}`,
+      `-1.${nonce}.${'a'.repeat(64)}`,
+      `${Date.now()}.${'a'.repeat(64)}`,
+    ]) {
       expect(check.verify(header, 'GET', path)).toBe(false);
     }
   });
@@ -94,7 +105,9 @@ describe('--redis flags', () => {
         advertise: '10.1.2.3:9091',
         clusterSecret: SECRET,
       });
-      expect(config(['--redis', 'redis://r', '--cluster-secret', SECRET, '--advertise', '[fd00::1]:8081']).replication?.advertise).toBe('[fd00::1]:8081');
+      expect(config(['--redis', 'redis://r', '--cluster-secret', SECRET, '--advertise', '[fd00::1]:8081']).replication?.advertise).toBe(
+        '[fd00::1]:8081',
+      );
     } finally {
       if (saved === undefined) delete process.env.POD_IP;
       else process.env.POD_IP = saved;

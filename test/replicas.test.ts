@@ -240,11 +240,15 @@ describe('three replicas sharing Redis behind a round-robin nginx, five laptops'
     const failed = results.filter((result) => !result.ok).slice(0, 5);
     if (failed.length === 0) return;
     const logs = [
-      ...cluster.replicas.flatMap((replica) => replica.processes.map((process, run) => ({ who: `replica ${replica.address} run ${run}`, lines: process.lines }))),
+      ...cluster.replicas.flatMap((replica) =>
+        replica.processes.map((process, run) => ({ who: `replica ${replica.address} run ${run}`, lines: process.lines })),
+      ),
       ...laptops.map((laptop) => ({ who: `client ${laptop.name}`, lines: laptop.client.lines })),
     ];
     for (const result of failed) {
-      const seen = logs.flatMap(({ who, lines }) => lines.filter((line) => line.xRequestId === result.requestId).map((line) => `${who}: ${JSON.stringify(line)}`));
+      const seen = logs.flatMap(({ who, lines }) =>
+        lines.filter((line) => line.xRequestId === result.requestId).map((line) => `${who}: ${JSON.stringify(line)}`),
+      );
       console.log(`failed ${JSON.stringify(result)}\n  ${seen.join('\n  ') || 'in no log'}`);
     }
   }

@@ -57,7 +57,11 @@ function control(path: string, options: { method?: string; headers?: http.Outgoi
 
 /** Registers a tunnel this test answers by hand, as a client would. */
 async function manualTunnel(name: string): Promise<{ session: string; port: number }> {
-  const registered = await control('/_standin/v1/tunnels', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ protocol: PROTOCOL_VERSION, name, target: 'http://localhost:1' }) });
+  const registered = await control('/_standin/v1/tunnels', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ protocol: PROTOCOL_VERSION, name, target: 'http://localhost:1' }),
+  });
   const { sessionId, port } = JSON.parse(registered.text) as { sessionId: string; port: number };
   return { session: sessionId, port };
 }
@@ -70,7 +74,9 @@ async function pollIds(name: string, session: string, count: number): Promise<st
     const poll = await control(`/_standin/v1/tunnels/${name}/poll`, { headers: { 'x-standin-session': session } });
     if (poll.status !== 200) continue;
     const newline = poll.body.indexOf(0x0a);
-    const meta = JSON.parse(poll.body.subarray(newline + 1, newline + 1 + Number(poll.body.subarray(0, newline).toString())).toString()) as { kind: string; id?: string; requests?: { id: string }[] };
+    const meta = JSON.parse(
+      poll.body.subarray(newline + 1, newline + 1 + Number(poll.body.subarray(0, newline).toString())).toString(),
+    ) as { kind: string; id?: string; requests?: { id: string }[] };
     ids = ids.concat(meta.kind === 'batch' ? meta.requests!.map((request) => request.id) : [meta.id!]);
   }
   return ids;
@@ -91,7 +97,9 @@ function stalledUpload(port: number, declaredBytes: number, timeoutMs: number): 
       clearTimeout(timer);
       resolve(text.split('\r\n')[0]);
     });
-    socket.write(`POST /upload HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: ${declaredBytes}\r\n\r\nfirst bytes`);
+    socket.write(
+      `POST /upload HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: ${declaredBytes}\r\n\r\nfirst bytes`,
+    );
   });
 }
 
@@ -100,11 +108,22 @@ test('a group of responses with a CR/LF or non-Latin-1 header answers those brow
   const browsers = ['/crlf', '/latin', '/fine'].map((path) => httpRequest(`http://127.0.0.1:${tunnel.port}${path}`));
   const ids = await pollIds('manual-group', tunnel.session, 3);
   expect(ids).toHaveLength(3);
-  const response = (id: string, headers: string[], bodyBytes: number) => ({ id, kind: 'response', status: 200, headers, appMs: 1, bodyBytes });
+  const response = (id: string, headers: string[], bodyBytes: number) => ({
+    id,
+    kind: 'response',
+    status: 200,
+    headers,
+    appMs: 1,
+    bodyBytes,
+  });
   // JSON with everything beyond ASCII escaped, as a client may send it.
   const meta = JSON.stringify({
     kind: 'responses',
-    responses: [response(ids[0], ['x-evil', 'a\r\nSet-Cookie: stolen=1'], 1), response(ids[1], ['x-name', '名前'], 1), response(ids[2], ['content-type', 'text/plain'], 4)],
+    responses: [
+      response(ids[0], ['x-evil', 'a\r\nSet-Cookie: stolen=1'], 1),
+      response(ids[1], ['x-name', '名前'], 1),
+      response(ids[2], ['content-type', 'text/plain'], 4),
+    ],
   }).replace(/[\u0080-\uffff]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
   const body = Buffer.concat([encodeFrame(meta), Buffer.from('abfine')]);
   const posted = await control('/_standin/v1/tunnels/manual-group/responses', {

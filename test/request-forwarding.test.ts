@@ -30,7 +30,6 @@ afterAll(async () => {
   await app?.close();
 });
 
-
 describe('with the default --trust-proxy (loopback trusted)', () => {
   let server: ServerProcess;
   let client: ClientProcess;
@@ -61,16 +60,34 @@ describe('with the default --trust-proxy (loopback trusted)', () => {
   });
 
   test("a trusted proxy's X-Forwarded-Host and https proto reach the app; a javascript: proto or a malformed host does not", async () => {
-    const kept = JSON.parse((await httpRequest(`${client.publicUrl}/kept`, { headers: { 'x-forwarded-host': 'shop.example.test', 'x-forwarded-proto': 'https' } })).text) as { headers: Record<string, string> };
+    const kept = JSON.parse(
+      (
+        await httpRequest(`${client.publicUrl}/kept`, {
+          headers: { 'x-forwarded-host': 'shop.example.test', 'x-forwarded-proto': 'https' },
+        })
+      ).text,
+    ) as { headers: Record<string, string> };
     expect(kept.headers['x-forwarded-host']).toBe('shop.example.test');
     expect(kept.headers['x-forwarded-proto']).toBe('https');
-    const replaced = JSON.parse((await httpRequest(`${client.publicUrl}/replaced`, { headers: { 'x-forwarded-host': 'evil host/x', 'x-forwarded-proto': 'javascript' } })).text) as { headers: Record<string, string> };
+    const replaced = JSON.parse(
+      (
+        await httpRequest(`${client.publicUrl}/replaced`, {
+          headers: { 'x-forwarded-host': 'evil host/x', 'x-forwarded-proto': 'javascript' },
+        })
+      ).text,
+    ) as { headers: Record<string, string> };
     expect(replaced.headers['x-forwarded-host']).toBe(`127.0.0.1:${client.port}`);
     expect(replaced.headers['x-forwarded-proto']).toBe('http');
   });
 
   test('every X-Standin-* header a browser sends is dropped', async () => {
-    const seen = JSON.parse((await httpRequest(`${client.publicUrl}/spoof`, { headers: { 'x-standin-replay-of': 'x', 'x-standin-anything': 'y', 'x-standin-request-id': 'forged' } })).text) as { headers: Record<string, string> };
+    const seen = JSON.parse(
+      (
+        await httpRequest(`${client.publicUrl}/spoof`, {
+          headers: { 'x-standin-replay-of': 'x', 'x-standin-anything': 'y', 'x-standin-request-id': 'forged' },
+        })
+      ).text,
+    ) as { headers: Record<string, string> };
     expect(seen.headers['x-standin-replay-of']).toBeUndefined();
     expect(seen.headers['x-standin-anything']).toBeUndefined();
     expect(seen.headers['x-standin-request-id']).not.toBe('forged');
@@ -79,11 +96,20 @@ describe('with the default --trust-proxy (loopback trusted)', () => {
   test('an absolute-form request target reaches the app in origin form', async () => {
     // node:http sends `path` as the request target as it is: here in absolute form.
     const seen = await new Promise<string>((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port: client.port, path: 'http://public.example.test/some/path?q=1', headers: { host: 'public.example.test' }, agent: false }, (res) => {
-        let text = '';
-        res.on('data', (chunk: Buffer) => (text += chunk.toString()));
-        res.on('end', () => resolve(text));
-      });
+      const req = http.request(
+        {
+          host: '127.0.0.1',
+          port: client.port,
+          path: 'http://public.example.test/some/path?q=1',
+          headers: { host: 'public.example.test' },
+          agent: false,
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+          res.on('end', () => resolve(text));
+        },
+      );
       req.on('error', reject);
       req.end();
     });
@@ -106,7 +132,10 @@ describe('with --trust-proxy none', () => {
   });
 
   test("a browser's X-Forwarded-Host and -Proto are replaced by standin's own", async () => {
-    const seen = JSON.parse((await httpRequest(`${client.publicUrl}/direct`, { headers: { 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https' } })).text) as { headers: Record<string, string> };
+    const seen = JSON.parse(
+      (await httpRequest(`${client.publicUrl}/direct`, { headers: { 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https' } }))
+        .text,
+    ) as { headers: Record<string, string> };
     expect(seen.headers['x-forwarded-host']).toBe(`127.0.0.1:${client.port}`);
     expect(seen.headers['x-forwarded-proto']).toBe('http');
   });
@@ -151,7 +180,11 @@ describe('Expect: 100-continue', () => {
   });
 
   test('a request for an unknown tunnel is answered without asking for the body', async () => {
-    const answer = await rawExchange(server.mainPort, 'POST /upload HTTP/1.1\r\nHost: x\r\nX-Standin-Tunnel: nobody\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n', 2_000);
+    const answer = await rawExchange(
+      server.mainPort,
+      'POST /upload HTTP/1.1\r\nHost: x\r\nX-Standin-Tunnel: nobody\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n',
+      2_000,
+    );
     expect(answer).not.toMatch(/100 Continue/);
     expect(answer).toMatch(/^HTTP\/1\.1 (404|503) /);
   });

@@ -45,7 +45,9 @@ afterAll(async () => {
 });
 
 test('one request id in the response header, the app, the server log, the client log, the log file and the inspector', async () => {
-  const response = await httpRequest(`${client.publicUrl}/traced?q=1`, { headers: { traceparent: TRACEPARENT, 'x-correlation-id': 'corr-7' } });
+  const response = await httpRequest(`${client.publicUrl}/traced?q=1`, {
+    headers: { traceparent: TRACEPARENT, 'x-correlation-id': 'corr-7' },
+  });
   expect(response.status).toBe(200);
   const requestId = String(response.headers['x-standin-request-id']);
   expect(requestId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
@@ -64,7 +66,14 @@ test('one request id in the response header, the app, the server log, the client
   expect(String(clientLine.traceparent)).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/);
 
   const fileLine = await waitForNdjsonLine(logFile, (line) => line.requestId === requestId);
-  expect(fileLine).toMatchObject({ tunnel: client.tunnel, method: 'GET', path: '/traced', status: 200, bytesIn: 0, correlationId: 'corr-7' });
+  expect(fileLine).toMatchObject({
+    tunnel: client.tunnel,
+    method: 'GET',
+    path: '/traced',
+    status: 200,
+    bytesIn: 0,
+    correlationId: 'corr-7',
+  });
   expect(Number(fileLine.bytesOut)).toBe(response.body.length);
   for (const timing of ['queuedMs', 'appMs', 'totalMs']) expect(typeof fileLine[timing]).toBe('number');
   expect(Number(fileLine.totalMs)).toBeGreaterThanOrEqual(Number(fileLine.appMs));
@@ -124,7 +133,14 @@ test('app_unreachable: the server log, the client log and the log file carry the
 
 test('--quiet prints no line per request, while the log file still gets one', async () => {
   const quietLog = path.join(path.dirname(logFile), 'quiet.ndjson');
-  const quiet = await startClientProcess(String(app.port), server.url, ['--name', 'quiet-one', '--quiet', '--log-file', quietLog, '--no-inspect']);
+  const quiet = await startClientProcess(String(app.port), server.url, [
+    '--name',
+    'quiet-one',
+    '--quiet',
+    '--log-file',
+    quietLog,
+    '--no-inspect',
+  ]);
   try {
     const response = await httpRequest(`${quiet.publicUrl}/hush`);
     const requestId = String(response.headers['x-standin-request-id']);
@@ -143,7 +159,7 @@ test('an unwritable --log-file is a config error (exit 2)', async () => {
   expect(child.stderr.join('')).toContain('--log-file /nonexistent-dir/x.ndjson cannot be opened');
 });
 
-test('the server lists a tunnel\'s recent requests newest first, without query strings', async () => {
+test("the server lists a tunnel's recent requests newest first, without query strings", async () => {
   const first = await httpRequest(`${client.publicUrl}/recent-a?token=secret`);
   const second = await httpRequest(`${client.publicUrl}/recent-b`);
   let list: Record<string, unknown>[] = [];

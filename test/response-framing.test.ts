@@ -20,12 +20,39 @@ const SMUGGLED = 'HTTP/1.1 200 OK\r\nSet-Cookie: session=attacker\r\nContent-Len
 
 describe('frameResponseHead', () => {
   test('drops Transfer-Encoding and hop-by-hop headers; a Content-Length next to Transfer-Encoding does not count', () => {
-    const framed = frameResponseHead('GET', { status: 200, headers: ['Transfer-Encoding', 'chunked', 'Content-Length', '5', 'Connection', 'x-secret', 'X-Secret', '1', 'Keep-Alive', 'timeout=5', 'X-App', 'kept'] });
-    expect(framed).toEqual({ ok: true, status: 200, statusMessage: undefined, headers: ['X-App', 'kept'], bodyBytes: null, bodiless: false });
+    const framed = frameResponseHead('GET', {
+      status: 200,
+      headers: [
+        'Transfer-Encoding',
+        'chunked',
+        'Content-Length',
+        '5',
+        'Connection',
+        'x-secret',
+        'X-Secret',
+        '1',
+        'Keep-Alive',
+        'timeout=5',
+        'X-App',
+        'kept',
+      ],
+    });
+    expect(framed).toEqual({
+      ok: true,
+      status: 200,
+      statusMessage: undefined,
+      headers: ['X-App', 'kept'],
+      bodyBytes: null,
+      bodiless: false,
+    });
   });
 
   test('folds equal Content-Length repeats and refuses differing or malformed ones', () => {
-    expect(frameResponseHead('GET', { status: 200, headers: ['Content-Length', '5', 'content-length', '5, 5'] })).toMatchObject({ ok: true, headers: ['Content-Length', '5'], bodyBytes: 5 });
+    expect(frameResponseHead('GET', { status: 200, headers: ['Content-Length', '5', 'content-length', '5, 5'] })).toMatchObject({
+      ok: true,
+      headers: ['Content-Length', '5'],
+      bodyBytes: 5,
+    });
     for (const lengths of [['5', '6'], ['-1'], ['5x'], [''], ['1e3'], ['99999999999999999']]) {
       const headers = lengths.flatMap((length) => ['Content-Length', length]);
       expect(frameResponseHead('GET', { status: 200, headers })).toMatchObject({ ok: false });
@@ -40,14 +67,30 @@ describe('frameResponseHead', () => {
   });
 
   test('HEAD, 204 and 304 are bodiless; 204 loses its Content-Length, HEAD and 304 keep theirs', () => {
-    expect(frameResponseHead('HEAD', { status: 200, headers: ['Content-Length', '42'] })).toMatchObject({ ok: true, headers: ['Content-Length', '42'], bodiless: true, bodyBytes: 0 });
-    expect(frameResponseHead('GET', { status: 304, headers: ['Content-Length', '42'] })).toMatchObject({ ok: true, headers: ['Content-Length', '42'], bodiless: true });
-    expect(frameResponseHead('GET', { status: 204, headers: ['Content-Length', '42'] })).toMatchObject({ ok: true, headers: [], bodiless: true });
+    expect(frameResponseHead('HEAD', { status: 200, headers: ['Content-Length', '42'] })).toMatchObject({
+      ok: true,
+      headers: ['Content-Length', '42'],
+      bodiless: true,
+      bodyBytes: 0,
+    });
+    expect(frameResponseHead('GET', { status: 304, headers: ['Content-Length', '42'] })).toMatchObject({
+      ok: true,
+      headers: ['Content-Length', '42'],
+      bodiless: true,
+    });
+    expect(frameResponseHead('GET', { status: 204, headers: ['Content-Length', '42'] })).toMatchObject({
+      ok: true,
+      headers: [],
+      bodiless: true,
+    });
   });
 
   test('keeps a safe custom reason phrase and drops an unsafe one', () => {
     expect(frameResponseHead('GET', { status: 299, statusMessage: 'Whatever', headers: [] })).toMatchObject({ statusMessage: 'Whatever' });
-    expect(frameResponseHead('GET', { status: 299, statusMessage: 'Bad\r\nX: y', headers: [] })).toMatchObject({ ok: true, statusMessage: undefined });
+    expect(frameResponseHead('GET', { status: 299, statusMessage: 'Bad\r\nX: y', headers: [] })).toMatchObject({
+      ok: true,
+      statusMessage: undefined,
+    });
   });
 
   test('BodyLengthGuard passes the declared length and no byte more', () => {
@@ -108,13 +151,19 @@ describe('through a real server', () => {
   });
 
   test('a body shorter than its Content-Length cuts the connection instead of hanging or reusing it', async () => {
-    const seen = await rawBrowser(['GET /short HTTP/1.1\r\nHost: x\r\n\r\n'], (_i, id) => client.respond(id, { status: 200, headers: ['Content-Length', '50'] }, 'only this'), 2_000);
+    const seen = await rawBrowser(
+      ['GET /short HTTP/1.1\r\nHost: x\r\n\r\n'],
+      (_i, id) => client.respond(id, { status: 200, headers: ['Content-Length', '50'] }, 'only this'),
+      2_000,
+    );
     expect(seen).toMatch(/Content-Length: 50\r\n/i);
     expect(seen).toMatch(/only this$/);
   });
 
   test('Transfer-Encoding and Content-Length never go out together; the body is chunked by standin', async () => {
-    const seen = await rawBrowser(['GET /te HTTP/1.1\r\nHost: x\r\n\r\n'], (_i, id) => client.respond(id, { status: 200, headers: ['Transfer-Encoding', 'chunked', 'Content-Length', '3'] }, `abc${SMUGGLED}`));
+    const seen = await rawBrowser(['GET /te HTTP/1.1\r\nHost: x\r\n\r\n'], (_i, id) =>
+      client.respond(id, { status: 200, headers: ['Transfer-Encoding', 'chunked', 'Content-Length', '3'] }, `abc${SMUGGLED}`),
+    );
     const head = seen.split('\r\n\r\n')[0];
     expect(head).toMatch(/transfer-encoding: chunked/i);
     expect(head).not.toMatch(/content-length/i);
@@ -124,28 +173,40 @@ describe('through a real server', () => {
 
   test('100 and 101 as the final answer to a plain request become 502 app_error', async () => {
     for (const status of [100, 101]) {
-      const seen = await rawBrowser(['GET /interim HTTP/1.1\r\nHost: x\r\n\r\n'], (_i, id) => client.respond(id, { status, headers: ['Upgrade', 'evil'] }));
+      const seen = await rawBrowser(['GET /interim HTTP/1.1\r\nHost: x\r\n\r\n'], (_i, id) =>
+        client.respond(id, { status, headers: ['Upgrade', 'evil'] }),
+      );
       expect(seen).toMatch(/^HTTP\/1\.1 502 /);
       expect(seen).toMatch(/x-standin-error: app_error/i);
     }
   });
 
   test('HEAD, 204 and 304 answers carry no body even when the client sends one', async () => {
-    const cases: [string, number][] = [['HEAD /h', 200], ['GET /no-content', 204], ['GET /not-modified', 304]];
+    const cases: [string, number][] = [
+      ['HEAD /h', 200],
+      ['GET /no-content', 204],
+      ['GET /not-modified', 304],
+    ];
     const requests = cases.map(([line]) => `${line} HTTP/1.1\r\nHost: x\r\n\r\n`);
-    const seen = await rawBrowser(requests, (i, id) => client.respond(id, { status: cases[i][1], headers: ['Content-Length', '7'] }, 'payload'));
+    const seen = await rawBrowser(requests, (i, id) =>
+      client.respond(id, { status: cases[i][1], headers: ['Content-Length', '7'] }, 'payload'),
+    );
     expect(seen).not.toContain('payload');
     expect(seen.match(/^HTTP\/1\.1 /gm)).toHaveLength(3);
     expect(seen).toMatch(/HTTP\/1\.1 204 No Content\r\n(?:(?!content-length)[^\r]*\r\n)*\r\n/i);
   });
 
   test('a custom reason phrase reaches the browser', async () => {
-    const seen = await rawBrowser(['GET /reason HTTP/1.1\r\nHost: x\r\n\r\n'], (_i, id) => client.respond(id, { status: 299, statusMessage: 'Whatever', headers: ['Content-Length', '0'] }));
+    const seen = await rawBrowser(['GET /reason HTTP/1.1\r\nHost: x\r\n\r\n'], (_i, id) =>
+      client.respond(id, { status: 299, statusMessage: 'Whatever', headers: ['Content-Length', '0'] }),
+    );
     expect(seen).toMatch(/^HTTP\/1\.1 299 Whatever\r\n/);
   });
 
   test('a header value that would split the head is answered 502, and the server lives on', async () => {
-    const seen = await rawBrowser(['GET /split HTTP/1.1\r\nHost: x\r\n\r\n'], (_i, id) => client.respond(id, { status: 200, headers: ['X-Split', 'a\r\nSet-Cookie: evil=1'] }));
+    const seen = await rawBrowser(['GET /split HTTP/1.1\r\nHost: x\r\n\r\n'], (_i, id) =>
+      client.respond(id, { status: 200, headers: ['X-Split', 'a\r\nSet-Cookie: evil=1'] }),
+    );
     expect(seen).toMatch(/^HTTP\/1\.1 502 /);
   });
 

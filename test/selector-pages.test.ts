@@ -24,7 +24,10 @@ beforeAll(async () => {
   [plain, withFallback] = await Promise.all([startServerProcess(), startServerProcess(['--fallback', fallbackApp.url])]);
   running.push(plain, withFallback);
   running.push(await startClientProcess(String(app.port), plain.url, ['--name', 'alice-shop', '--no-inspect']));
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+  });
 });
 
 afterAll(async () => {
@@ -83,7 +86,8 @@ test('metrics count fallback traffic by reason, fallback_unreachable and no_tunn
   await httpRequest(`${withFallback.url}/shop/a`);
   await httpRequest(`${withFallback.url}/shop/b`, { headers: { cookie: 'standin-tunnel=nobody-here' } });
   await httpRequest(`${plain.url}/nothing-selected`);
-  const metricValue = (text: string, series: string) => Number(new RegExp(`^${series.replace(/[{}"]/g, '\\$&')} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+  const metricValue = (text: string, series: string) =>
+    Number(new RegExp(`^${series.replace(/[{}"]/g, '\\$&')} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
   const brokenMetrics = (await httpRequest(`${broken.url}/_standin/metrics`)).text;
   expect(metricValue(brokenMetrics, 'standin_errors_total{code="fallback_unreachable"}')).toBe(1);
   expect(metricValue(brokenMetrics, 'standin_fallback_requests_total{reason="no_selector"}')).toBe(1);

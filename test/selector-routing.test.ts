@@ -68,14 +68,20 @@ describe('selecting a tunnel on the main port', () => {
   });
 
   test('the header wins over the cookie', async () => {
-    const response = await httpRequest(`${server.url}/shop/`, { headers: { 'x-standin-tunnel': 'nobody-here', cookie: 'standin-tunnel=alice' } });
+    const response = await httpRequest(`${server.url}/shop/`, {
+      headers: { 'x-standin-tunnel': 'nobody-here', cookie: 'standin-tunnel=alice' },
+    });
     expect(JSON.parse(response.text).from).toBe('cluster');
-    const back = await httpRequest(`${server.url}/shop/`, { headers: { 'x-standin-tunnel': 'alice', cookie: 'standin-tunnel=nobody-here' } });
+    const back = await httpRequest(`${server.url}/shop/`, {
+      headers: { 'x-standin-tunnel': 'alice', cookie: 'standin-tunnel=nobody-here' },
+    });
     expect(JSON.parse(back.text).from).toBe('laptop');
   });
 
   test('the cookie wins over the host', async () => {
-    const response = await httpRequest(`${server.url}/shop/`, { headers: { host: 'alice.shop.example.test', cookie: 'standin-tunnel=nobody-here' } });
+    const response = await httpRequest(`${server.url}/shop/`, {
+      headers: { host: 'alice.shop.example.test', cookie: 'standin-tunnel=nobody-here' },
+    });
     expect(JSON.parse(response.text).from).toBe('cluster');
   });
 
@@ -89,7 +95,12 @@ describe('selecting a tunnel on the main port', () => {
 describe('the fallback', () => {
   test('a request that selects nothing reaches the cluster app with trace headers and without hop-by-hop ones', async () => {
     const response = await httpRequest(`${server.url}/shop/items?page=2`, {
-      headers: { connection: 'keep-alive, x-hop', 'x-hop': 'secret-for-the-next-hop', 'x-correlation-id': 'corr-7', 'x-standin-request-id': 'spoofed' },
+      headers: {
+        connection: 'keep-alive, x-hop',
+        'x-hop': 'secret-for-the-next-hop',
+        'x-correlation-id': 'corr-7',
+        'x-standin-request-id': 'spoofed',
+      },
     });
     expect(response.status).toBe(200);
     const body = JSON.parse(response.text);
@@ -114,7 +125,13 @@ describe('the fallback', () => {
     const response = await httpRequest(`${server.url}/shop/`, { headers: { 'x-standin-tunnel': 'carol' } });
     expect(JSON.parse(response.text).from).toBe('cluster');
     const requestId = response.headers['x-standin-request-id'];
-    await server.waitForLine((line) => line.message === 'forwarded to fallback' && line.requestId === requestId && line.fallback === 'unknown_tunnel' && line.tunnel === 'carol');
+    await server.waitForLine(
+      (line) =>
+        line.message === 'forwarded to fallback' &&
+        line.requestId === requestId &&
+        line.fallback === 'unknown_tunnel' &&
+        line.tunnel === 'carol',
+    );
   });
 
   test('a tunnel whose client has gone falls back to the cluster app', async () => {
@@ -125,7 +142,9 @@ describe('the fallback', () => {
     const offline = await httpRequest(`${server.url}/shop/`, { headers: { cookie: 'standin-tunnel=bob' } });
     expect(JSON.parse(offline.text).from).toBe('cluster');
     const requestId = offline.headers['x-standin-request-id'];
-    await server.waitForLine((line) => line.message === 'forwarded to fallback' && line.requestId === requestId && line.fallback === 'tunnel_offline');
+    await server.waitForLine(
+      (line) => line.message === 'forwarded to fallback' && line.requestId === requestId && line.fallback === 'tunnel_offline',
+    );
   });
 
   test('a 48 MiB upload streams to the cluster app and back intact', async () => {
@@ -167,7 +186,10 @@ describe('the fallback', () => {
       res.end('bystander');
     });
     try {
-      const head = await rawRequest(server.mainPort, `GET http://127.0.0.1:${bystander.port}/steal?x=1 HTTP/1.1\r\nHost: 127.0.0.1:${bystander.port}\r\nConnection: close\r\n\r\n`);
+      const head = await rawRequest(
+        server.mainPort,
+        `GET http://127.0.0.1:${bystander.port}/steal?x=1 HTTP/1.1\r\nHost: 127.0.0.1:${bystander.port}\r\nConnection: close\r\n\r\n`,
+      );
       expect(head).toContain('"from":"cluster"');
       expect(head).toContain('"url":"/steal?x=1"');
       expect(bystanderHits).toBe(0);
@@ -202,16 +224,20 @@ describe('the select endpoint', () => {
     expect(response.headers.location).toBe('/shop/?tab=2');
   });
 
-  test.each(['//evil.example/', '/\\evil.example/', 'https://evil.example/', 'evil.example', 'javascript:alert(1)', '/ok\r\nSet-Cookie: x=1'])(
-    '?to=%j is refused with 400 and sets no cookie',
-    async (to) => {
-      const response = await httpRequest(`${server.url}/_standin/select/alice?to=${encodeURIComponent(to)}`);
-      expect(response.status).toBe(400);
-      expect(response.headers.location).toBeUndefined();
-      expect(response.headers['set-cookie']).toBeUndefined();
-      expect(JSON.parse(response.text)).toMatchObject({ error: 'bad_request' });
-    },
-  );
+  test.each([
+    '//evil.example/',
+    '/\\evil.example/',
+    'https://evil.example/',
+    'evil.example',
+    'javascript:alert(1)',
+    '/ok\r\nSet-Cookie: x=1',
+  ])('?to=%j is refused with 400 and sets no cookie', async (to) => {
+    const response = await httpRequest(`${server.url}/_standin/select/alice?to=${encodeURIComponent(to)}`);
+    expect(response.status).toBe(400);
+    expect(response.headers.location).toBeUndefined();
+    expect(response.headers['set-cookie']).toBeUndefined();
+    expect(JSON.parse(response.text)).toMatchObject({ error: 'bad_request' });
+  });
 
   test('a name that is not a DNS label is refused with 400', async () => {
     const response = await httpRequest(`${server.url}/_standin/select/Bad_Name!`);
@@ -232,7 +258,11 @@ describe('the select endpoint', () => {
   });
 
   test('no tunnel may register as "none", the name that clears the selection', async () => {
-    const response = await httpRequest(`${server.url}/_standin/v1/tunnels`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'none', target: 'http://127.0.0.1:1' }) });
+    const response = await httpRequest(`${server.url}/_standin/v1/tunnels`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'none', target: 'http://127.0.0.1:1' }),
+    });
     expect(response.status).toBe(400);
     expect(response.text).toContain('reserved');
   });
@@ -249,7 +279,10 @@ describe('without a working fallback', () => {
       expect(response.headers['content-type']).toContain('text/html');
       expect(response.text).toContain('The cluster app behind standin is not reachable');
       const requestId = response.headers['x-standin-request-id'];
-      await lonely.waitForLine((line) => line.message === 'standin answered with an error' && line.requestId === requestId && line.error === 'fallback_unreachable');
+      await lonely.waitForLine(
+        (line) =>
+          line.message === 'standin answered with an error' && line.requestId === requestId && line.error === 'fallback_unreachable',
+      );
     } finally {
       await lonely.stop();
     }

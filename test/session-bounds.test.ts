@@ -39,11 +39,15 @@ test('a session holds at most 256 polls; the next ones are answered 429 too_many
     { length: 270 },
     () =>
       new Promise<void>((resolve) => {
-        const req = http.get(`${server.url}/_standin/v1/tunnels/many-polls/poll`, { agent: false, headers: { [HEADER.session]: hostile.sessionId, [HEADER.protocol]: String(PROTOCOL_VERSION) } }, (res) => {
-          statuses.push(res.statusCode ?? 0);
-          res.resume();
-          resolve();
-        });
+        const req = http.get(
+          `${server.url}/_standin/v1/tunnels/many-polls/poll`,
+          { agent: false, headers: { [HEADER.session]: hostile.sessionId, [HEADER.protocol]: String(PROTOCOL_VERSION) } },
+          (res) => {
+            statuses.push(res.statusCode ?? 0);
+            res.resume();
+            resolve();
+          },
+        );
         req.on('error', () => resolve());
         requests.push(req);
       }),
@@ -68,7 +72,9 @@ function handshake(port: number, localAddress: string, sockets: net.Socket[], wa
     let text = '';
     socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
     socket.on('error', () => undefined);
-    socket.write(`GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+    socket.write(
+      `GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+    );
     setTimeout(() => resolve(text), waitMs);
   });
 }

@@ -21,7 +21,9 @@ const running: RunningServer[] = [];
 
 async function startServer(args: string[]): Promise<{ url: string; server: RunningServer }> {
   const from = 20_000 + Math.floor(Math.random() * 400) * 100;
-  const argv = serverOptions(yargs([])).strict().parseSync(['--listen', '0', '--ports', `${from}-${from + 9}`, '--admin-token', ADMIN, ...args]);
+  const argv = serverOptions(yargs([]))
+    .strict()
+    .parseSync(['--listen', '0', '--ports', `${from}-${from + 9}`, '--admin-token', ADMIN, ...args]);
   const server = await startStandinServer(toServerConfig(argv), createLogger({ format: 'json', level: 'error' }));
   running.push(server);
   return { url: `http://127.0.0.1:${server.mainPort}`, server };
@@ -33,7 +35,11 @@ afterEach(async () => {
 
 const get = (url: string, token?: string) => httpRequest(url, { headers: token ? { authorization: `Bearer ${token}` } : {} });
 const register = (url: string, name: string, token = SHARED) =>
-  httpRequest(`${url}/_standin/v1/tunnels`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ protocol: PROTOCOL_VERSION, name, target: 'http://localhost:3000', owner: 'ada@laptop' }) });
+  httpRequest(`${url}/_standin/v1/tunnels`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ protocol: PROTOCOL_VERSION, name, target: 'http://localhost:3000', owner: 'ada@laptop' }),
+  });
 
 test('default with a client token is "token": anonymous readers get 401, token holders see owners and targets', async () => {
   const { url } = await startServer(['--token', SHARED]);
@@ -95,7 +101,7 @@ test('a registration that never polls gives its port and name back after 30 s; a
   expect((await register(url, 'silent')).status).toBe(409);
 });
 
-test('port pool: a preferred port is granted only when free or already the caller\'s', () => {
+test("port pool: a preferred port is granted only when free or already the caller's", () => {
   const pool = new InMemoryPortPool({ from: 9000, to: 9002 });
   expect(pool.reserve('alice', 9001, () => false)).toBe(9001);
   pool.markIdle('alice');

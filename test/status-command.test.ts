@@ -16,7 +16,10 @@ beforeAll(async () => {
   app = await startLocalApp((_req, res) => res.end('ok'));
   server = await startServerProcess(['--health-interval', '1s']);
   client = await startClientProcess(String(app.port), server.url, ['--name', 'listed', '--ttl', '3h']);
-  await eventually(async () => JSON.parse((await httpRequest(`${server.url}/_standin/api/tunnels/listed`)).text).health.status === 'healthy', 15_000);
+  await eventually(
+    async () => JSON.parse((await httpRequest(`${server.url}/_standin/api/tunnels/listed`)).text).health.status === 'healthy',
+    15_000,
+  );
 });
 
 afterAll(async () => {
@@ -27,9 +30,14 @@ afterAll(async () => {
 
 function runStatus(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [STANDIN_BIN, 'status', ...args], { timeout: 20_000, env: { PATH: process.env.PATH ?? '', ...env } }, (error, stdout, stderr) => {
-      resolve({ code: error ? Number((error as NodeJS.ErrnoException & { code?: unknown }).code ?? 1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [STANDIN_BIN, 'status', ...args],
+      { timeout: 20_000, env: { PATH: process.env.PATH ?? '', ...env } },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? Number((error as NodeJS.ErrnoException & { code?: unknown }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -38,7 +46,11 @@ test('standin status prints a table with the tunnel, its port, state, health and
   expect(code).toBe(0);
   const [header, row] = stdout.trimEnd().split('\n');
   expect(header).toMatch(/^NAME\s+PORT\s+STATE\s+HEALTH\s+LATENCY\s+TIME LEFT\s+REQUESTS\s+ERRORS\s+OWNER\s+TARGET$/);
-  expect(row).toMatch(new RegExp(`^listed\\s+${client.port}\\s+active\\s+healthy\\s+\\d+ ms\\s+(2h 59m|3h 0m) left\\s+0\\s+0\\s+\\S+@\\S+\\s+http://localhost:${app.port}$`));
+  expect(row).toMatch(
+    new RegExp(
+      `^listed\\s+${client.port}\\s+active\\s+healthy\\s+\\d+ ms\\s+(2h 59m|3h 0m) left\\s+0\\s+0\\s+\\S+@\\S+\\s+http://localhost:${app.port}$`,
+    ),
+  );
 });
 
 test('standin status --json prints the status API answer', async () => {

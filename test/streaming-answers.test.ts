@@ -70,7 +70,13 @@ function postFramed(client: HostileClient, requestId: string, body: Buffer): Pro
   return new Promise((resolve, reject) => {
     const post = http.request(`${server.url}/_standin/v1/tunnels/${client.name}/responses/${requestId}`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${TOKEN}`, 'x-standin-protocol': String(PROTOCOL_VERSION), 'x-standin-session': client.sessionId, 'x-standin-not-a-poll': '1', 'content-length': body.length },
+      headers: {
+        authorization: `Bearer ${TOKEN}`,
+        'x-standin-protocol': String(PROTOCOL_VERSION),
+        'x-standin-session': client.sessionId,
+        'x-standin-not-a-poll': '1',
+        'content-length': body.length,
+      },
     });
     post.on('response', (res) => (res.resume(), resolve(res.statusCode ?? 0)));
     post.on('error', reject);
@@ -79,7 +85,9 @@ function postFramed(client: HostileClient, requestId: string, body: Buffer): Pro
 }
 
 /** A browser request that records the interim answers it gets before the final one. */
-function browse(url: string): Promise<{ interims: { status: number; rawHeaders: string[] }[]; status: number; body: string; error?: string }> {
+function browse(
+  url: string,
+): Promise<{ interims: { status: number; rawHeaders: string[] }[]; status: number; body: string; error?: string }> {
   return new Promise((resolve) => {
     const interims: { status: number; rawHeaders: string[] }[] = [];
     const req = http.get(url, { agent: false }, (res) => {
@@ -100,7 +108,10 @@ test("a client's interim frames reach the browser only while well-formed, at mos
     const browsing = browse(`http://127.0.0.1:${client.port}/slow`);
     const id = (await client.nextRequest()).id;
     const interim = (headers: string[]) => encodeFrame(JSON.stringify({ kind: 'interim', status: 103, headers }));
-    const frames = [interim(['X-Split', 'a\r\nHTTP/1.1 200 OK']), ...Array.from({ length: 30 }, (_, i) => interim(['Link', `</${i}.css>; rel=preload`]))];
+    const frames = [
+      interim(['X-Split', 'a\r\nHTTP/1.1 200 OK']),
+      ...Array.from({ length: 30 }, (_, i) => interim(['Link', `</${i}.css>; rel=preload`])),
+    ];
     const final = encodeFrame(JSON.stringify({ kind: 'response', status: 200, headers: ['Content-Length', '4'], appMs: 1 }));
     expect(await postFramed(client, id, Buffer.concat([...frames, final, Buffer.from('done')]))).toBe(204);
     const seen = await browsing;
@@ -117,7 +128,9 @@ test('a chunked body that is not one cuts that response only', async () => {
   try {
     const browsing = browse(`http://127.0.0.1:${client.port}/chunks`);
     const id = (await client.nextRequest()).id;
-    const head = encodeFrame(JSON.stringify({ kind: 'response', status: 200, headers: ['Trailer', 'X-Sum'], appMs: 1, trailersFollow: true }));
+    const head = encodeFrame(
+      JSON.stringify({ kind: 'response', status: 200, headers: ['Trailer', 'X-Sum'], appMs: 1, trailersFollow: true }),
+    );
     await postFramed(client, id, Buffer.concat([head, Buffer.from('2\nok'), Buffer.from('not a length')])).catch(() => 0);
     const seen = await browsing;
     // The connection is cut (before or after the head went out), never ended as if the body were whole.
@@ -156,7 +169,9 @@ describe('the real client', () => {
 
   test('ten open event streams through a client with one poll leave it serving other requests at once', async () => {
     for (let i = 0; i < 10; i++) await openStream(`${client.publicUrl}/events`, opened);
-    const answers = await Promise.all(Array.from({ length: 5 }, (_, i) => httpRequest(`${client.publicUrl}/plain-${i}`, { timeoutMs: 5_000 })));
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => httpRequest(`${client.publicUrl}/plain-${i}`, { timeoutMs: 5_000 })),
+    );
     expect(answers.map((answer) => answer.text)).toEqual(Array.from({ length: 5 }, (_, i) => `plain answer to /plain-${i}`));
   });
 });

@@ -56,18 +56,28 @@ afterAll(async () => {
   await app?.close();
 });
 
-const api = (pathname: string, token?: string, method = 'GET') => httpRequest(`${server.url}${pathname}`, { method, headers: token ? { authorization: `Bearer ${token}` } : {} });
+const api = (pathname: string, token?: string, method = 'GET') =>
+  httpRequest(`${server.url}${pathname}`, { method, headers: token ? { authorization: `Bearer ${token}` } : {} });
 
 /** Registers `name` by hand (no polling); resolves with the HTTP answer. */
 const register = (name: string, token: string) =>
-  httpRequest(`${server.url}/_standin/v1/tunnels`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ protocol: PROTOCOL_VERSION, name, target: 'http://localhost:1' }) });
+  httpRequest(`${server.url}/_standin/v1/tunnels`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ protocol: PROTOCOL_VERSION, name, target: 'http://localhost:1' }),
+  });
 
 test('bob cannot register alice-*, cannot read or stop her tunnel; alice can read it, an admin can stop it', async () => {
-  const refused = spawnStandin(['connect', String(app.port), '--server', server.url, '--name', 'alice-shop', '--no-inspect'], { HOME: fs.mkdtempSync(path.join(os.tmpdir(), 'standin-home-')), STANDIN_TOKEN: BOB });
+  const refused = spawnStandin(['connect', String(app.port), '--server', server.url, '--name', 'alice-shop', '--no-inspect'], {
+    HOME: fs.mkdtempSync(path.join(os.tmpdir(), 'standin-home-')),
+    STANDIN_TOKEN: BOB,
+  });
   expect(await refused.exitedWithin()).toBe(2);
   expect(JSON.stringify(refused.lines)).toContain('name_not_allowed');
 
-  const alice = await startClientProcess(String(app.port), server.url, ['--name', 'alice-shop', '--no-inspect'], { env: { STANDIN_TOKEN: ALICE } });
+  const alice = await startClientProcess(String(app.port), server.url, ['--name', 'alice-shop', '--no-inspect'], {
+    env: { STANDIN_TOKEN: ALICE },
+  });
   try {
     await httpRequest(`${alice.publicUrl}/orders/7`);
     expect((await api('/_standin/api/tunnels')).status).toBe(401);
@@ -124,9 +134,25 @@ test("the outbound path needs a tokens-file user and that tunnel's session: anon
   expect(registered.status).toBe(201);
   const { sessionId } = JSON.parse(registered.text) as { sessionId: string };
   const endpoint = `${server.url}/_standin/v1/tunnels/alice-out/outbound`;
-  const body = encodeFrame(JSON.stringify({ kind: 'outbound-request', id: '6f1c2a9e-1d1b-4c53-9a1e-1a2b3c4d5e6f', method: 'GET', url: 'http://api.internal/hello', headers: [] }));
+  const body = encodeFrame(
+    JSON.stringify({
+      kind: 'outbound-request',
+      id: '6f1c2a9e-1d1b-4c53-9a1e-1a2b3c4d5e6f',
+      method: 'GET',
+      url: 'http://api.internal/hello',
+      headers: [],
+    }),
+  );
   const call = (token: string | undefined, session: string) =>
-    httpRequest(endpoint, { method: 'POST', body, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), [HEADER.protocol]: String(PROTOCOL_VERSION), [HEADER.session]: session } });
+    httpRequest(endpoint, {
+      method: 'POST',
+      body,
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        [HEADER.protocol]: String(PROTOCOL_VERSION),
+        [HEADER.session]: session,
+      },
+    });
   try {
     expect((await call(undefined, sessionId)).status).toBe(401);
     // Bob's token as the rotation test above left it.
@@ -155,4 +181,3 @@ test('failed authentication is logged without the token and rate limited per sou
   // Even the right token waits now: the source is blocked for the rest of the window.
   expect((await register('bob-guess', BOB_ROTATED)).status).toBe(429);
 });
-

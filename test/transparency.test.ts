@@ -35,7 +35,12 @@ function appHandler(req: http.IncomingMessage, res: http.ServerResponse): void {
         const range = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
         if (range) {
           const [from, to] = [Number(range[1]), Number(range[2])];
-          res.writeHead(206, { 'content-range': `bytes ${from}-${to}/${DOCUMENT.length}`, 'content-length': to - from + 1, etag: ETAG, 'accept-ranges': 'bytes' });
+          res.writeHead(206, {
+            'content-range': `bytes ${from}-${to}/${DOCUMENT.length}`,
+            'content-length': to - from + 1,
+            etag: ETAG,
+            'accept-ranges': 'bytes',
+          });
           return void res.end(DOCUMENT.subarray(from, to + 1));
         }
         res.writeHead(200, { 'content-length': DOCUMENT.length, etag: ETAG, 'accept-ranges': 'bytes', 'content-type': 'text/plain' });
@@ -46,7 +51,24 @@ function appHandler(req: http.IncomingMessage, res: http.ServerResponse): void {
         return void res.end(GZIPPED);
       case '/headers':
         // Raw list: mixed case, repeats and order as the app wrote them.
-        res.writeHead(200, ['X-First', '1', 'x-MiXeD-Case', 'yes', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'X-Repeat', 'one', 'X-Repeat', 'two', 'X-Big', 'b'.repeat(8_000), 'Content-Length', '2']);
+        res.writeHead(200, [
+          'X-First',
+          '1',
+          'x-MiXeD-Case',
+          'yes',
+          'Set-Cookie',
+          'a=1',
+          'Set-Cookie',
+          'b=2',
+          'X-Repeat',
+          'one',
+          'X-Repeat',
+          'two',
+          'X-Big',
+          'b'.repeat(8_000),
+          'Content-Length',
+          '2',
+        ]);
         return void res.end('ok');
       case '/echo-body':
         res.writeHead(200, { 'content-type': 'application/octet-stream' });
@@ -85,7 +107,10 @@ function appHandler(req: http.IncomingMessage, res: http.ServerResponse): void {
         res.writeHead(200, { 'content-type': 'text/plain', trailer: 'X-Checksum, X-Parts' });
         res.write('part one, ');
         setTimeout(() => {
-          res.addTrailers([['X-Checksum', 'sha-1=abc'], ['X-Parts', '2']]);
+          res.addTrailers([
+            ['X-Checksum', 'sha-1=abc'],
+            ['X-Parts', '2'],
+          ]);
           res.end('part two');
         }, 300);
         return;
@@ -93,7 +118,14 @@ function appHandler(req: http.IncomingMessage, res: http.ServerResponse): void {
       default:
         // What the app saw of the request, for path and header comparisons.
         res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ method: req.method, url: req.url, bigHeader: req.headers['x-big']?.length ?? 0, bodyBytes: Buffer.concat(chunks).length }));
+        res.end(
+          JSON.stringify({
+            method: req.method,
+            url: req.url,
+            bigHeader: req.headers['x-big']?.length ?? 0,
+            bodyBytes: Buffer.concat(chunks).length,
+          }),
+        );
     }
   });
 }
@@ -138,7 +170,6 @@ function expectSame(direct: TestResponse, tunneled: TestResponse): void {
   expect(tunneled.body.equals(direct.body)).toBe(true);
 }
 
-
 /** Status lines and bodies of raw responses, without the headers a proxy owns. */
 function statusLines(text: string): string[] {
   return text.match(/^HTTP\/1\.[01] \d{3} [^\r]*/gm) ?? [];
@@ -175,10 +206,13 @@ test('a big request header and a long URL reach the app alike', async () => {
   expect(JSON.parse(tunneled.text)).toMatchObject({ url: path, bigHeader: 6_000 });
 });
 
-test.each(['/a/../b', '/%2e%2e/x', '/;jsessionid=1', '//double//slash', '/sp%20ace?a=1&a=2&b', '/%C3%A9t%C3%A9', '/?', '/x#not-sent'])('the odd path %s reaches the app unchanged', async (path) => {
-  const [direct, tunneled] = await both(path);
-  expectSame(direct, tunneled);
-});
+test.each(['/a/../b', '/%2e%2e/x', '/;jsessionid=1', '//double//slash', '/sp%20ace?a=1&a=2&b', '/%C3%A9t%C3%A9', '/?', '/x#not-sent'])(
+  'the odd path %s reaches the app unchanged',
+  async (path) => {
+    const [direct, tunneled] = await both(path);
+    expectSame(direct, tunneled);
+  },
+);
 
 test('a 256 KiB binary upload and its echo are the same bytes', async () => {
   const body = randomBytes(256 * 1024);
@@ -195,7 +229,8 @@ test('an HTTP/1.0 request gets the same status and body', async () => {
 });
 
 test('pipelined requests are answered in order', async () => {
-  const requests = 'GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\n\r\nGET /third HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
+  const requests =
+    'GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\n\r\nGET /third HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
   const [direct, tunneled] = [await rawExchange(app.port, requests, 3_000), await rawExchange(client.port, requests, 3_000)];
   const urls = (text: string) => [...text.matchAll(/"url":"([^"]+)"/g)].map((match) => match[1]);
   expect(urls(direct)).toEqual(['/first', '/second', '/third']);
@@ -220,7 +255,9 @@ test('server-sent events arrive one by one, as the app sends them', async () => 
   expect(arrivals[arrivals.length - 1] - arrivals[0]).toBeGreaterThanOrEqual(450);
 });
 
-test.todo('a custom reason phrase (299 Whatever) arrives unchanged (server sends AppResponseMeta.statusMessage; the client has to report it: client-hardening)');
+test.todo(
+  'a custom reason phrase (299 Whatever) arrives unchanged (server sends AppResponseMeta.statusMessage; the client has to report it: client-hardening)',
+);
 /** What a browser sees of one request: the interim answers (with when they came), the final answer, its trailers. */
 interface SeenAnswer {
   interims: { status: number; rawHeaders: string[]; atMs: number }[];
@@ -240,7 +277,9 @@ function see(url: string): Promise<SeenAnswer> {
       let body = '';
       res.setEncoding('latin1');
       res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ interims, status: res.statusCode ?? 0, headAtMs, rawHeaders: res.rawHeaders, body, rawTrailers: res.rawTrailers }));
+      res.on('end', () =>
+        resolve({ interims, status: res.statusCode ?? 0, headAtMs, rawHeaders: res.rawHeaders, body, rawTrailers: res.rawTrailers }),
+      );
     });
     req.on('information', (info) => interims.push({ status: info.statusCode, rawHeaders: info.rawHeaders, atMs: Date.now() - startedAt }));
     req.on('error', reject);
@@ -251,7 +290,9 @@ function see(url: string): Promise<SeenAnswer> {
 test('1xx interim answers (103 Early Hints, 102) are passed on, as the app sent them, before the final answer', async () => {
   const [direct, tunneled] = [await see(`${app.url}/early-hints`), await see(`${client.publicUrl}/early-hints`)];
   expect(direct.interims.map((interim) => interim.status)).toEqual([103, 102]);
-  expect(tunneled.interims.map((interim) => [interim.status, interim.rawHeaders])).toEqual(direct.interims.map((interim) => [interim.status, interim.rawHeaders]));
+  expect(tunneled.interims.map((interim) => [interim.status, interim.rawHeaders])).toEqual(
+    direct.interims.map((interim) => [interim.status, interim.rawHeaders]),
+  );
   // The hints are worth something only while the app still works: they come well before the final head.
   expect(tunneled.headAtMs - tunneled.interims[0].atMs).toBeGreaterThanOrEqual(150);
   expect([tunneled.status, tunneled.body]).toEqual([200, 'final']);
@@ -268,7 +309,9 @@ test('a streamed response keeps its Trailer header and its trailers', async () =
   expect(direct.rawTrailers).toEqual(['X-Checksum', 'sha-1=abc', 'X-Parts', '2']);
   expect(tunneled.rawTrailers).toEqual(direct.rawTrailers);
   expect(tunneled.body).toBe(direct.body);
-  expect(appHeaders({ rawHeaders: tunneled.rawHeaders } as TestResponse)).toEqual(appHeaders({ rawHeaders: direct.rawHeaders } as TestResponse));
+  expect(appHeaders({ rawHeaders: tunneled.rawHeaders } as TestResponse)).toEqual(
+    appHeaders({ rawHeaders: direct.rawHeaders } as TestResponse),
+  );
 });
 
 test.todo('request trailers reach the app (undici cannot send request trailers: see docs/streams.md)');

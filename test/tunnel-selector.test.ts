@@ -15,8 +15,13 @@ function request(headers: Record<string, string>): IncomingMessage {
 }
 
 test('header beats cookie beats host', () => {
-  expect(selectTunnel(request({ 'x-standin-tunnel': 'bob', cookie: 'standin-tunnel=carol', host: 'alice.example.test' }), registry)).toEqual({ name: 'bob', by: 'header' });
-  expect(selectTunnel(request({ cookie: 'standin-tunnel=carol', host: 'alice.example.test' }), registry)).toEqual({ name: 'carol', by: 'cookie' });
+  expect(
+    selectTunnel(request({ 'x-standin-tunnel': 'bob', cookie: 'standin-tunnel=carol', host: 'alice.example.test' }), registry),
+  ).toEqual({ name: 'bob', by: 'header' });
+  expect(selectTunnel(request({ cookie: 'standin-tunnel=carol', host: 'alice.example.test' }), registry)).toEqual({
+    name: 'carol',
+    by: 'cookie',
+  });
   expect(selectTunnel(request({ host: 'alice.example.test:8443' }), registry)).toEqual({ name: 'alice', by: 'host' });
 });
 
@@ -40,7 +45,8 @@ test('readCookie finds the first value among others', () => {
 
 test('isLocalPath allows same-site paths only', () => {
   for (const ok of ['/', '/shop/', '/shop/?a=1&b=%2F', '/a#top']) expect(isLocalPath(ok)).toBe(true);
-  for (const bad of ['', '//evil.test', '/\\evil.test', 'https://evil.test/', 'evil', '/a\tb', '/a\nb', '/a\\b']) expect(isLocalPath(bad)).toBe(false);
+  for (const bad of ['', '//evil.test', '/\\evil.test', 'https://evil.test/', 'evil', '/a\tb', '/a\nb', '/a\\b'])
+    expect(isLocalPath(bad)).toBe(false);
 });
 
 test('originFormPath keeps only path and query of an absolute-form target', () => {

@@ -39,7 +39,11 @@ test('GET through the tunnel reaches the app and comes back', async () => {
 });
 
 test('POST body arrives intact', async () => {
-  const response = await httpRequest(`${client.publicUrl}/echo-body`, { method: 'POST', body: 'name=ada&lang=ts', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  const response = await httpRequest(`${client.publicUrl}/echo-body`, {
+    method: 'POST',
+    body: 'name=ada&lang=ts',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  });
   expect(response.status).toBe(200);
   expect(response.text).toBe('name=ada&lang=ts');
 });
@@ -82,14 +86,20 @@ test('a 64 MiB download streams through intact', async () => {
 test('server-sent events reach the browser one by one, as they are sent', async () => {
   const arrivals = await new Promise<Array<{ text: string; at: number }>>((resolve, reject) => {
     const received: Array<{ text: string; at: number }> = [];
-    http.get(`${client.publicUrl}/events`, { agent: false }, (res) => {
-      expect(res.headers['content-type']).toBe('text/event-stream');
-      res.setEncoding('utf8');
-      res.on('data', (text: string) => received.push({ text, at: Date.now() }));
-      res.on('end', () => resolve(received));
-    }).on('error', reject);
+    http
+      .get(`${client.publicUrl}/events`, { agent: false }, (res) => {
+        expect(res.headers['content-type']).toBe('text/event-stream');
+        res.setEncoding('utf8');
+        res.on('data', (text: string) => received.push({ text, at: Date.now() }));
+        res.on('end', () => resolve(received));
+      })
+      .on('error', reject);
   });
-  const events = arrivals.map((arrival) => arrival.text).join('').split('\n\n').filter(Boolean);
+  const events = arrivals
+    .map((arrival) => arrival.text)
+    .join('')
+    .split('\n\n')
+    .filter(Boolean);
   expect(events).toEqual(['data: 0', 'data: 1', 'data: 2', 'data: 3', 'data: 4']);
   // The app waits 150 ms between events; buffered delivery would bring them in one chunk.
   expect(arrivals.length).toBeGreaterThanOrEqual(4);
@@ -113,10 +123,15 @@ test('400 concurrent requests each get their own response, never another one', a
     markers.map(
       (marker) =>
         new Promise<string>((resolve, reject) => {
-          http.get(`${client.publicUrl}/marker?m=${marker}`, { agent }, (res) => {
-            let text = '';
-            res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk)).on('end', () => resolve(text));
-          }).on('error', reject);
+          http
+            .get(`${client.publicUrl}/marker?m=${marker}`, { agent }, (res) => {
+              let text = '';
+              res
+                .setEncoding('utf8')
+                .on('data', (chunk: string) => (text += chunk))
+                .on('end', () => resolve(text));
+            })
+            .on('error', reject);
         }),
     ),
   );
@@ -207,7 +222,6 @@ function testApp(): http.RequestListener {
     }
   };
 }
-
 
 function downloadBody(mib: number): Buffer {
   return Buffer.concat(Array.from({ length: mib }, downloadBlock));

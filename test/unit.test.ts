@@ -15,11 +15,17 @@ import { noFreePortMessage } from '../server/client-api/no-free-port';
 
 describe('parseRegisterRequest', () => {
   test('accepts a valid registration', () => {
-    expect(parseRegisterRequest({ name: 'ada-laptop-3000', target: 'http://localhost:3000', port: 9001, protocol: PROTOCOL_VERSION })).toEqual({ name: 'ada-laptop-3000', target: 'http://localhost:3000', port: 9001, protocol: PROTOCOL_VERSION });
+    expect(
+      parseRegisterRequest({ name: 'ada-laptop-3000', target: 'http://localhost:3000', port: 9001, protocol: PROTOCOL_VERSION }),
+    ).toEqual({ name: 'ada-laptop-3000', target: 'http://localhost:3000', port: 9001, protocol: PROTOCOL_VERSION });
   });
   test('refuses a client of another protocol version, naming both and what to upgrade', () => {
-    expect(() => parseRegisterRequest({ name: 'ok', target: 'x', version: '0.3.0' })).toThrow(`this standin server speaks protocol ${PROTOCOL_VERSION} and your client (standin 0.3.0) speaks protocol 1: upgrade the client`);
-    expect(() => parseRegisterRequest({ name: 'ok', target: 'x', protocol: PROTOCOL_VERSION + 1 })).toThrow(`speaks protocol ${PROTOCOL_VERSION + 1}: ask the server's operators to upgrade the standin server`);
+    expect(() => parseRegisterRequest({ name: 'ok', target: 'x', version: '0.3.0' })).toThrow(
+      `this standin server speaks protocol ${PROTOCOL_VERSION} and your client (standin 0.3.0) speaks protocol 1: upgrade the client`,
+    );
+    expect(() => parseRegisterRequest({ name: 'ok', target: 'x', protocol: PROTOCOL_VERSION + 1 })).toThrow(
+      `speaks protocol ${PROTOCOL_VERSION + 1}: ask the server's operators to upgrade the standin server`,
+    );
   });
   test.each([
     [null, 'must be a JSON object'],
@@ -43,8 +49,16 @@ describe('metadata records', () => {
     expect(parseRequestMeta(encodeMeta(meta))).toEqual(meta);
   });
   test('response meta: a response, a failure, and bad input', () => {
-    expect(parseResponseMeta('{"kind":"response","status":201,"headers":["A","b"],"appMs":3}')).toEqual({ kind: 'response', status: 201, headers: ['A', 'b'], appMs: 3 });
-    expect(parseResponseMeta('{"kind":"failure","code":"app_unreachable","message":"down","appMs":1}')).toMatchObject({ kind: 'failure', code: 'app_unreachable' });
+    expect(parseResponseMeta('{"kind":"response","status":201,"headers":["A","b"],"appMs":3}')).toEqual({
+      kind: 'response',
+      status: 201,
+      headers: ['A', 'b'],
+      appMs: 3,
+    });
+    expect(parseResponseMeta('{"kind":"failure","code":"app_unreachable","message":"down","appMs":1}')).toMatchObject({
+      kind: 'failure',
+      code: 'app_unreachable',
+    });
     expect(() => parseResponseMeta('{nope')).toThrow('not valid JSON');
     expect(() => parseResponseMeta('{"kind":"response","status":42,"headers":[]}')).toThrow('status must be an integer from 100 to 999');
     expect(() => parseResponseMeta('{"kind":"response","status":200,"headers":["odd"]}')).toThrow('flat array');
@@ -109,7 +123,22 @@ describe('noFreePortMessage', () => {
 
 describe('header rules', () => {
   test('hop-by-hop headers and those named in Connection are removed, case kept', () => {
-    const headers = ['Host', 'x', 'Connection', 'close, X-Hop', 'X-Hop', '1', 'Transfer-Encoding', 'chunked', 'X-Keep', 'Yes', 'Upgrade', 'h2c', 'TE', 'trailers'];
+    const headers = [
+      'Host',
+      'x',
+      'Connection',
+      'close, X-Hop',
+      'X-Hop',
+      '1',
+      'Transfer-Encoding',
+      'chunked',
+      'X-Keep',
+      'Yes',
+      'Upgrade',
+      'h2c',
+      'TE',
+      'trailers',
+    ];
     expect(withoutHopByHop(headers)).toEqual(['Host', 'x', 'X-Keep', 'Yes']);
   });
   test('setHeader replaces every value once; getHeader is case-insensitive', () => {
@@ -119,7 +148,9 @@ describe('header rules', () => {
     expect(getHeader(headers, 'b')).toBe('2');
   });
   test('traceparent: continued with the same trace id, started when missing or invalid', () => {
-    expect(continueTrace('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01')).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/);
+    expect(continueTrace('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01')).toMatch(
+      /^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/,
+    );
     expect(continueTrace(undefined)).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
     expect(continueTrace('00-00000000000000000000000000000000-00f067aa0ba902b7-01')).not.toContain('00000000000000000000000000000000');
     expect(continueTrace('garbage')).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);

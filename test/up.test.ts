@@ -66,7 +66,9 @@ test('three tunnels from standin.yaml in one process, one inspector, lines named
   fs.writeFileSync(path.join(project, 'standin.yaml'), threeTunnels('json', 'a'));
   const child = spawnStandinIn(path.join(project, 'src', 'components'), ['up']);
   try {
-    const ready = await Promise.all(['shop', 'api', 'admin'].map((key) => child.waitForLine((line) => line.message === 'tunnel ready' && line.tunnelKey === key, 20_000)));
+    const ready = await Promise.all(
+      ['shop', 'api', 'admin'].map((key) => child.waitForLine((line) => line.message === 'tunnel ready' && line.tunnelKey === key, 20_000)),
+    );
     expect(ready.map((line) => line.tunnel)).toEqual(['up-shop-a', 'up-api-a', 'up-admin-a']);
     const inspectorUrls = new Set(ready.map((line) => line.inspectorUrl));
     expect(inspectorUrls.size).toBe(1);
@@ -75,9 +77,13 @@ test('three tunnels from standin.yaml in one process, one inspector, lines named
     for (const [index, key] of ['shop', 'api', 'admin'].entries()) {
       const answer = await httpRequest(`http://127.0.0.1:${String(ready[index].port)}/from-${key}`);
       expect(answer.body.toString()).toBe(`${key} app: /from-${key}`);
-      await child.waitForLine((line) => line.message === 'request' && line.tunnelKey === key && line.path === `/from-${key}` && line.tunnel === `up-${key}-a`);
+      await child.waitForLine(
+        (line) => line.message === 'request' && line.tunnelKey === key && line.path === `/from-${key}` && line.tunnel === `up-${key}-a`,
+      );
     }
-    const listed = JSON.parse((await httpRequest(`${String([...inspectorUrls][0]).replace(/\/$/, '')}/api/requests`)).body.toString()) as Array<{ path: string }>;
+    const listed = JSON.parse(
+      (await httpRequest(`${String([...inspectorUrls][0]).replace(/\/$/, '')}/api/requests`)).body.toString(),
+    ) as Array<{ path: string }>;
     expect(new Set(listed.map((request) => request.path))).toEqual(new Set(['/from-shop', '/from-api', '/from-admin']));
 
     expect(await child.stop('SIGINT')).toBe(0);
@@ -90,12 +96,21 @@ test('three tunnels from standin.yaml in one process, one inspector, lines named
   }
 });
 
-test('pretty output starts each tunnel\'s lines with its key', async () => {
+test("pretty output starts each tunnel's lines with its key", async () => {
   fs.writeFileSync(path.join(project, 'pretty.yaml'), threeTunnels('pretty', 'b'));
   const child = spawnStandinIn(project, ['up', '--config', 'pretty.yaml', '--log-format', 'pretty']);
   try {
-    for (const key of ['shop', 'api', 'admin']) await child.waitForLine((line) => String(line.message).startsWith(`[${key.padEnd(5)}] `) && String(line.message).includes(`up-${key}-b`) && String(line.message).includes('is live'), 20_000);
-    const shopPort = Number(/:(\d+)\//.exec(String((await child.waitForLine((line) => String(line.message).startsWith('[shop ]   Port URL'))).message))?.[1]);
+    for (const key of ['shop', 'api', 'admin'])
+      await child.waitForLine(
+        (line) =>
+          String(line.message).startsWith(`[${key.padEnd(5)}] `) &&
+          String(line.message).includes(`up-${key}-b`) &&
+          String(line.message).includes('is live'),
+        20_000,
+      );
+    const shopPort = Number(
+      /:(\d+)\//.exec(String((await child.waitForLine((line) => String(line.message).startsWith('[shop ]   Port URL'))).message))?.[1],
+    );
     await httpRequest(`http://127.0.0.1:${shopPort}/pretty`);
     await child.waitForLine((line) => String(line.message).startsWith('[shop ] ') && String(line.message).includes('/pretty'));
     expect(await child.stop('SIGINT')).toBe(0);
@@ -158,18 +173,43 @@ describe('standin.yaml checks (in process)', () => {
   test('mistakes at the top, in a tunnel, and in what only the CLI parser checks', () => {
     expect(check('server: ftp://s\ntunnels:\n  shop: { target: 1 }\n')).toMatch(/^standin\.yaml:1: server: /);
     expect(check('tunnels: {}\n')).toMatch(/^standin\.yaml:1: tunnels: name at least one tunnel/);
-    expect(check('server: http://s\ntunnels:\n  shop:\n    target: 1\n    ttl: soon\n')).toMatch(/^standin\.yaml:3: tunnels\.shop: --ttl "soon"/);
+    expect(check('server: http://s\ntunnels:\n  shop:\n    target: 1\n    ttl: soon\n')).toMatch(
+      /^standin\.yaml:3: tunnels\.shop: --ttl "soon"/,
+    );
     expect(check('tunnels:\n  shop:\n    target: 1\n')).toMatch(/^standin\.yaml:2: tunnels\.shop: no server/);
-    expect(check('server: http://s\ntunnels:\n  a: { target: 1, name: same }\n  b: { target: 2, name: same }\n')).toMatch(/^standin\.yaml:4: tunnels\.b\.name: "same" is also/);
-    expect(check('server: http://s\ntunnels:\n  shop: { target: 1, inspect: 4041 }\n')).toMatch(/^standin\.yaml:3: tunnels\.shop\.inspect: unknown key/);
+    expect(check('server: http://s\ntunnels:\n  a: { target: 1, name: same }\n  b: { target: 2, name: same }\n')).toMatch(
+      /^standin\.yaml:4: tunnels\.b\.name: "same" is also/,
+    );
+    expect(check('server: http://s\ntunnels:\n  shop: { target: 1, inspect: 4041 }\n')).toMatch(
+      /^standin\.yaml:3: tunnels\.shop\.inspect: unknown key/,
+    );
   });
 
   test('every flag of standin connect but the per-process ones can be set per tunnel', () => {
-    const flags = Object.keys((clientOptions(yargs([]).command('$0 <target>', '')) as unknown as { getOptions(): { key: Record<string, unknown> } }).getOptions().key);
+    const flags = Object.keys(
+      (clientOptions(yargs([]).command('$0 <target>', '')) as unknown as { getOptions(): { key: Record<string, unknown> } }).getOptions()
+        .key,
+    );
     const perProcess = new Set(['inspect', 'log-format', 'log-level', 'log-query', 'log-header', 'token-file', 'help', 'version']);
     for (const flag of flags.filter((key) => !perProcess.has(key) && key !== 'target' && !key.includes('_'))) {
-      const value = flag === 'port' || flag === 'concurrency' || flag === 'max-reconnect-delay' || flag === 'cluster-proxy' ? 3 : ['preserve-host', 'renew', 'reconnect', 'quiet', 'private'].includes(flag) ? true : flag === 'health-path' ? '/h' : flag === 'ttl' ? '1h' : flag === 'server' ? 'http://other' : flag === 'name' ? 'n1' : 'x';
-      expect([flag, check(`server: http://s\ntunnels:\n  shop:\n    target: 1\n    ${flag}: ${JSON.stringify(value)}\n`)]).toEqual([flag, 'accepted']);
+      const value =
+        flag === 'port' || flag === 'concurrency' || flag === 'max-reconnect-delay' || flag === 'cluster-proxy'
+          ? 3
+          : ['preserve-host', 'renew', 'reconnect', 'quiet', 'private'].includes(flag)
+            ? true
+            : flag === 'health-path'
+              ? '/h'
+              : flag === 'ttl'
+                ? '1h'
+                : flag === 'server'
+                  ? 'http://other'
+                  : flag === 'name'
+                    ? 'n1'
+                    : 'x';
+      expect([flag, check(`server: http://s\ntunnels:\n  shop:\n    target: 1\n    ${flag}: ${JSON.stringify(value)}\n`)]).toEqual([
+        flag,
+        'accepted',
+      ]);
     }
   });
 });

@@ -16,8 +16,21 @@ test('RequestMeta without upgrade, or with a non-boolean one, is an ordinary req
 });
 
 test('the 101 head keeps header names, case, order and duplicates as given', () => {
-  const head = formatResponseHead(101, ['Upgrade', 'websocket', 'Connection', 'Upgrade', 'Sec-WebSocket-Accept', 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=', 'X-Dup', 'a', 'X-Dup', 'b']);
-  expect(head).toBe('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nX-Dup: a\r\nX-Dup: b\r\n\r\n');
+  const head = formatResponseHead(101, [
+    'Upgrade',
+    'websocket',
+    'Connection',
+    'Upgrade',
+    'Sec-WebSocket-Accept',
+    's3pPLMBiTxaQ9kYGzzhZRbK+xOo=',
+    'X-Dup',
+    'a',
+    'X-Dup',
+    'b',
+  ]);
+  expect(head).toBe(
+    'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nX-Dup: a\r\nX-Dup: b\r\n\r\n',
+  );
 });
 
 test('the 101 head refuses a header value that would split the response', () => {

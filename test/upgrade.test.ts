@@ -42,7 +42,14 @@ beforeAll(async () => {
   logFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'standin-log-')), 'requests.ndjson');
   const inspectPort = await inspectPortBase();
   inspectorUrl = `http://127.0.0.1:${inspectPort}`;
-  client = await startClientProcess(String(app.port), server.url, ['--concurrency', '2', '--log-file', logFile, '--inspect', String(inspectPort)]);
+  client = await startClientProcess(String(app.port), server.url, [
+    '--concurrency',
+    '2',
+    '--log-file',
+    logFile,
+    '--inspect',
+    String(inspectPort),
+  ]);
 });
 
 afterAll(async () => {
@@ -194,7 +201,10 @@ describe('WebSocket', () => {
     expect(JSON.parse(detail.text).status).toBe(101);
     const replay = await httpRequest(`${inspectorUrl}/api/requests/${requestId}/replay`, { method: 'POST' });
     expect(replay.status).toBe(409);
-    await eventually(async () => JSON.parse((await httpRequest(`${server.url}/_standin/api/tunnels/${client.tunnel}`)).text).counters.openUpgrades === 0, 5_000);
+    await eventually(
+      async () => JSON.parse((await httpRequest(`${server.url}/_standin/api/tunnels/${client.tunnel}`)).text).counters.openUpgrades === 0,
+      5_000,
+    );
   });
 });
 
@@ -219,7 +229,10 @@ describe('limits and endings (own server with --max-upgrades 3, client with --co
       expect(await nextMessage(ws)).toBe(`echo:n${index}`);
     }
     expect((await httpRequest(`${limitedClient.publicUrl}/plain`)).text).toBe('plain');
-    const refused = await rawUpgrade(limitedClient.port, '/ws', 'websocket', ['Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==']);
+    const refused = await rawUpgrade(limitedClient.port, '/ws', 'websocket', [
+      'Sec-WebSocket-Version: 13',
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+    ]);
     expect(refused.status).toBe(503);
     expect(headerValue(refused.headerLines, 'X-Standin-Error')).toBe('upgrade_limit');
     refused.socket.destroy();
@@ -299,7 +312,10 @@ describe('upgrades on the main port (own server with --fallback)', () => {
   });
 
   test('a fallback that refuses the upgrade answers the browser with its status', async () => {
-    const answer = await rawUpgrade(routedServer.mainPort, '/not-ws', 'websocket', ['Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==']);
+    const answer = await rawUpgrade(routedServer.mainPort, '/not-ws', 'websocket', [
+      'Sec-WebSocket-Version: 13',
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+    ]);
     expect(answer.status).toBe(400);
     expect(headerValue(answer.headerLines, 'X-Standin-Request-Id')).toMatch(/^[0-9a-f-]{36}$/);
     answer.socket.destroy();
@@ -327,7 +343,11 @@ describe('upgrades on the main port (own server with --fallback)', () => {
 /** The local app: a custom echo protocol, a refusing path, and a `ws` WebSocket echo. */
 async function startUpgradeApp(): Promise<{ app: LocalApp; log: AppLog }> {
   const log: AppLog = { upgradeHeaders: [], wsCloses: [], speakFirstReceived: [] };
-  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: true, handleProtocols: (protocols) => (protocols.has('chat') ? 'chat' : false) });
+  const wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: true,
+    handleProtocols: (protocols) => (protocols.has('chat') ? 'chat' : false),
+  });
   wss.on('connection', (ws) => {
     ws.on('message', (data) => {
       const text = messageText(data);
@@ -351,7 +371,9 @@ async function startUpgradeApp(): Promise<{ app: LocalApp; log: AppLog }> {
     if (req.url === '/ws') {
       wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
     } else if (req.url === '/echo') {
-      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: x-echo/1\r\nConnection: Upgrade\r\nX-Echo-Greeting: Hello, tunnel\r\n\r\n');
+      socket.write(
+        'HTTP/1.1 101 Switching Protocols\r\nUpgrade: x-echo/1\r\nConnection: Upgrade\r\nX-Echo-Greeting: Hello, tunnel\r\n\r\n',
+      );
       if (head.length > 0) socket.write(head);
       socket.pipe(socket);
     } else if (req.url === '/speak-first') {

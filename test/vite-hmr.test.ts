@@ -31,7 +31,15 @@ beforeAll(async () => {
   client = await startClientProcess(String(vitePort), server.url);
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-quic',
+    ],
   });
 });
 
@@ -47,7 +55,10 @@ test('a Vite page loaded through the tunnel hot-reloads an edited module over a 
   const page: Page = await browser.newPage();
   const socketUrls: string[] = [];
   page.on('websocket', (socket) => socketUrls.push(socket.url()));
-  const hmrConnected = page.waitForEvent('console', { predicate: (message) => message.text().includes('[vite] connected'), timeout: 30_000 });
+  const hmrConnected = page.waitForEvent('console', {
+    predicate: (message) => message.text().includes('[vite] connected'),
+    timeout: 30_000,
+  });
 
   await page.goto(`${client.publicUrl}/`, { timeout: 30_000 });
   await page.waitForFunction("document.querySelector('#app')?.textContent === 'Hello from version 1'", undefined, { timeout: 30_000 });
@@ -70,7 +81,10 @@ test('a Vite page loaded through the tunnel hot-reloads an edited module over a 
 /** A tiny Vite project: index.html, main.js rendering text from message.js, and an HMR accept for it. */
 function writeViteProject(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'standin-vite-'));
-  fs.writeFileSync(path.join(dir, 'index.html'), '<!doctype html>\n<html><head><meta charset="utf-8"><title>standin vite test</title></head>\n<body><div id="app"></div><script type="module" src="/main.js"></script></body></html>\n');
+  fs.writeFileSync(
+    path.join(dir, 'index.html'),
+    '<!doctype html>\n<html><head><meta charset="utf-8"><title>standin vite test</title></head>\n<body><div id="app"></div><script type="module" src="/main.js"></script></body></html>\n',
+  );
   fs.writeFileSync(path.join(dir, 'message.js'), "export const message = 'Hello from version 1';\n");
   fs.writeFileSync(
     path.join(dir, 'main.js'),

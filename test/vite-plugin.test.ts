@@ -30,7 +30,15 @@ beforeAll(async () => {
   home = fs.mkdtempSync(path.join(os.tmpdir(), 'standin-vite-home-'));
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-quic',
+    ],
   });
 });
 
@@ -41,7 +49,7 @@ afterAll(async () => {
   for (const dir of [project, home]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-test('vite dev starts the tunnel, prints its URL with Vite\'s, hot-reloads through it in Chromium, and releases it on stop', async () => {
+test("vite dev starts the tunnel, prints its URL with Vite's, hot-reloads through it in Chromium, and releases it on stop", async () => {
   const vitePort = await freePort();
   fs.writeFileSync(
     path.join(project, 'vite.config.mjs'),
@@ -59,7 +67,13 @@ test('vite dev starts the tunnel, prints its URL with Vite\'s, hot-reloads throu
     ].join('\n'),
   );
   // NO_COLOR: Vite colours its output whenever CI is set (picocolors), which splits the URL lines this test reads.
-  vite = new StandinProcess(spawn(process.execPath, [path.join(repository, 'node_modules/vite/bin/vite.js'), 'dev'], { cwd: project, env: { ...process.env, HOME: home, NO_COLOR: '1' }, stdio: ['pipe', 'pipe', 'pipe'] }));
+  vite = new StandinProcess(
+    spawn(process.execPath, [path.join(repository, 'node_modules/vite/bin/vite.js'), 'dev'], {
+      cwd: project,
+      env: { ...process.env, HOME: home, NO_COLOR: '1' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    }),
+  );
 
   const allowedHosts = String((await vite.waitForLine((line) => String(line.message).startsWith('allowedHosts='), 60_000)).message);
   // The server's host, from the plugin (Vite adds its own host beside it).
@@ -73,7 +87,10 @@ test('vite dev starts the tunnel, prints its URL with Vite\'s, hot-reloads throu
   const page = await browser!.newPage();
   const socketUrls: string[] = [];
   page.on('websocket', (socket) => socketUrls.push(socket.url()));
-  const hmrConnected = page.waitForEvent('console', { predicate: (message) => message.text().includes('[vite] connected'), timeout: 30_000 });
+  const hmrConnected = page.waitForEvent('console', {
+    predicate: (message) => message.text().includes('[vite] connected'),
+    timeout: 30_000,
+  });
   await page.goto(tunnelUrl, { timeout: 30_000 });
   await page.waitForFunction("document.querySelector('#app')?.textContent === 'Hello from version 1'", undefined, { timeout: 30_000 });
   await hmrConnected;
@@ -100,7 +117,10 @@ function writeViteProject(): string {
   fs.symlinkSync(repository, path.join(dir, 'node_modules', 'standin'), 'dir');
   fs.symlinkSync(path.join(repository, 'node_modules', 'vite'), path.join(dir, 'node_modules', 'vite'), 'dir');
   fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'vite-app', private: true, type: 'module' }));
-  fs.writeFileSync(path.join(dir, 'index.html'), '<!doctype html>\n<html><head><meta charset="utf-8"><title>standin vite plugin</title></head>\n<body><div id="app"></div><script type="module" src="/main.js"></script></body></html>\n');
+  fs.writeFileSync(
+    path.join(dir, 'index.html'),
+    '<!doctype html>\n<html><head><meta charset="utf-8"><title>standin vite plugin</title></head>\n<body><div id="app"></div><script type="module" src="/main.js"></script></body></html>\n',
+  );
   fs.writeFileSync(path.join(dir, 'message.js'), "export const message = 'Hello from version 1';\n");
   fs.writeFileSync(
     path.join(dir, 'main.js'),

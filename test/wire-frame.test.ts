@@ -53,7 +53,7 @@ describe('wire frame', () => {
     expect(body.equals(BODY)).toBe(true);
   });
 
-  test('reads a record far over the stream\'s high-water mark, arriving in 1 KiB chunks', async () => {
+  test("reads a record far over the stream's high-water mark, arriving in 1 KiB chunks", async () => {
     const big = JSON.stringify({ kind: 'response', headers: ['Set-Cookie', 'x'.repeat(200 * 1024)] });
     const whole = Buffer.concat([encodeFrame(big), BODY]);
     const pieces = Array.from({ length: Math.ceil(whole.length / 1024) }, (_, i) => whole.subarray(i * 1024, (i + 1) * 1024));

@@ -46,9 +46,14 @@ export function parseConnectArgs(args: string[]): ClientArgv {
   let argv: ClientArgv | undefined;
   yargs()
     .parserConfiguration({ 'duplicate-arguments-array': false })
-    .command('$0 <target>', 'connect', (command) => clientOptions(command), (parsed) => {
-      argv = parsed;
-    })
+    .command(
+      '$0 <target>',
+      'connect',
+      (command) => clientOptions(command),
+      (parsed) => {
+        argv = parsed;
+      },
+    )
     .strict()
     .exitProcess(false)
     .help(false)

@@ -77,7 +77,12 @@ export function exitCodeForStartFailure(error: unknown, server: URL, logger: Log
       break;
     case 'config-refused': {
       const code = failureCode(failure.error);
-      const message = code === 'not_a_standin_server' ? 'not a standin server' : isTlsFailure(code) ? 'cannot reach the server over TLS' : 'the server refused the registration';
+      const message =
+        code === 'not_a_standin_server'
+          ? 'not a standin server'
+          : isTlsFailure(code)
+            ? 'cannot reach the server over TLS'
+            : 'the server refused the registration';
       logger.error(message, { server: server.origin, code, reason: describeFailure(failure.error), error: failure.error.message });
       break;
     }

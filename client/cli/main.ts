@@ -28,7 +28,9 @@ export async function runConnect(argv: ClientArgv): Promise<number> {
   keepRunningOnUncaughtErrors(logger);
   configureLogPrivacy(config);
   if (config.tokenOnCommandLine) {
-    logger.warn('the token was given with --token, so other users of this machine can read it (ps); set STANDIN_TOKEN or use --token-file instead');
+    logger.warn(
+      'the token was given with --token, so other users of this machine can read it (ps); set STANDIN_TOKEN or use --token-file instead',
+    );
   }
   const name = config.name ?? deriveTunnelName(config.target);
   const terminal = new Terminal(name, logger, config.logFormat === 'pretty', process.stdout, config.quiet, config.colors);

@@ -65,7 +65,9 @@ const processSchema = z.strictObject({
   // How much of each request the logs keep is one policy per process (shared/trace-fields.ts).
   'log-query': z.boolean().optional(),
   'log-header': z.array(z.string().min(1)).optional(),
-  tunnels: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,63}$/, 'a tunnel key is 1-63 of letters, digits, "_" and "-"'), tunnelSchema).refine((tunnels) => Object.keys(tunnels).length > 0, 'name at least one tunnel'),
+  tunnels: z
+    .record(z.string().regex(/^[A-Za-z0-9_-]{1,63}$/, 'a tunnel key is 1-63 of letters, digits, "_" and "-"'), tunnelSchema)
+    .refine((tunnels) => Object.keys(tunnels).length > 0, 'name at least one tunnel'),
 });
 
 /** One tunnel of the file, resolved. */
@@ -114,7 +116,9 @@ export function resolveProjectConfig(text: string, file: string): ProjectConfig 
   // uniqueKeys: a key given twice is a mistake to report, not a silent override.
   const document = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
   if (document.errors.length > 0) {
-    throw new ConfigError(document.errors.map((error) => `${file}:${lines.linePos(error.pos[0]).line}: ${firstLine(error.message)}`).join('\n'));
+    throw new ConfigError(
+      document.errors.map((error) => `${file}:${lines.linePos(error.pos[0]).line}: ${firstLine(error.message)}`).join('\n'),
+    );
   }
   const parsed = processSchema.safeParse(document.toJS({ maxAliasCount: 100 }) ?? {});
   if (!parsed.success) {
@@ -125,7 +129,11 @@ export function resolveProjectConfig(text: string, file: string): ProjectConfig 
   const tunnels = Object.entries(top.tunnels).map(([key, tunnel]) => {
     const where = `${file}:${lineOf(document, lines, ['tunnels', key])}: tunnels.${key}`;
     const { 'token-file': tunnelTokenFile, ...flags } = tunnel;
-    const token = tunnel.token ?? readToken(tunnelTokenFile, folder, `${where}.token-file`) ?? top.token ?? readToken(top['token-file'], folder, `${file}: token-file`);
+    const token =
+      tunnel.token ??
+      readToken(tunnelTokenFile, folder, `${where}.token-file`) ??
+      top.token ??
+      readToken(top['token-file'], folder, `${file}: token-file`);
     const server = tunnel.server ?? top.server;
     if (!server) throw new ConfigError(`${where}: no server: set server at the top of the file or in the tunnel`);
     try {
@@ -151,10 +159,19 @@ export function resolveProjectConfig(text: string, file: string): ProjectConfig 
     const name = tunnel.config.name;
     if (name === undefined) continue;
     const other = names.get(`${tunnel.config.server.origin} ${name}`);
-    if (other) throw new ConfigError(`${file}:${lineOf(document, lines, ['tunnels', tunnel.key, 'name'])}: tunnels.${tunnel.key}.name: "${name}" is also the name of tunnels.${other}`);
+    if (other)
+      throw new ConfigError(
+        `${file}:${lineOf(document, lines, ['tunnels', tunnel.key, 'name'])}: tunnels.${tunnel.key}.name: "${name}" is also the name of tunnels.${other}`,
+      );
     names.set(`${tunnel.config.server.origin} ${name}`, tunnel.key);
   }
-  return { file, inspectPort: top.inspect === undefined ? 4040 : parseInspectPort(top.inspect), logFormat: top['log-format'], logLevel: top['log-level'], tunnels };
+  return {
+    file,
+    inspectPort: top.inspect === undefined ? 4040 : parseInspectPort(top.inspect),
+    logFormat: top['log-format'],
+    logLevel: top['log-level'],
+    tunnels,
+  };
 }
 
 /** One schema issue → one line per key it is about, each with the line where that key is. */

@@ -12,14 +12,16 @@ import { EXIT } from './exit-codes';
 
 /** Declares the options of `standin status`. */
 export function statusOptions<T>(yargs: Argv<T>) {
-  return yargs
-    .option('server', { type: 'string', demandOption: true, description: 'URL of the standin server' })
-    // The same token option as `connect`, so an exported STANDIN_TOKEN is accepted (and sent:
-    // a server may keep its status behind the client token).
-    .option('token', { type: 'string', description: 'Token of the standin server', defaultDescription: 'none' })
-    .option('json', { type: 'boolean', default: false, description: 'Print the status API answer as JSON, for scripts' })
-    .example('$0 status --server https://standin.test.example.com', 'a table of tunnels')
-    .example('$0 status --server 127.0.0.1:8080 --json', 'JSON, for scripts');
+  return (
+    yargs
+      .option('server', { type: 'string', demandOption: true, description: 'URL of the standin server' })
+      // The same token option as `connect`, so an exported STANDIN_TOKEN is accepted (and sent:
+      // a server may keep its status behind the client token).
+      .option('token', { type: 'string', description: 'Token of the standin server', defaultDescription: 'none' })
+      .option('json', { type: 'boolean', default: false, description: 'Print the status API answer as JSON, for scripts' })
+      .example('$0 status --server https://standin.test.example.com', 'a table of tunnels')
+      .example('$0 status --server 127.0.0.1:8080 --json', 'JSON, for scripts')
+  );
 }
 
 /** The parsed argv of `standin status`. */
@@ -73,7 +75,16 @@ export function formatStatusTable(tunnels: TunnelStatus[], now = Date.now()): st
     tunnel.client.target ?? '-',
   ]);
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)));
-  return [header, ...rows].map((row) => row.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd()).join('\n') + '\n';
+  return (
+    [header, ...rows]
+      .map((row) =>
+        row
+          .map((cell, column) => cell.padEnd(widths[column]))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }
 
 /** "3h 12m left", "Expired", or "-" for a tunnel stopped otherwise. */

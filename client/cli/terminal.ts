@@ -24,7 +24,15 @@ export interface RequestLine {
   outbound?: true;
 }
 
-const ANSI_COLORS = { reset: '\x1b[0m', bold: '\x1b[1m', dim: '\x1b[2m', green: '\x1b[32m', yellow: '\x1b[33m', red: '\x1b[31m', cyan: '\x1b[36m' };
+const ANSI_COLORS = {
+  reset: '\x1b[0m',
+  bold: '\x1b[1m',
+  dim: '\x1b[2m',
+  green: '\x1b[32m',
+  yellow: '\x1b[33m',
+  red: '\x1b[31m',
+  cyan: '\x1b[36m',
+};
 /** The same keys with no escape codes: for files, pipes and NO_COLOR. */
 const NO_COLORS: typeof ANSI_COLORS = { reset: '', bold: '', dim: '', green: '', yellow: '', red: '', cyan: '' };
 
@@ -53,7 +61,16 @@ export class Terminal {
     // the server's --site it is a whole URL on the test site, else a path to open there.
     const accessLink = registered.accessKey ? `${urls.select ?? `/_standin/select/${registered.name}`}?key=${registered.accessKey}` : null;
     if (!this.pretty) {
-      this.logger.info('tunnel ready', { tunnel: registered.name, publicUrl: urls.port ?? null, urls, port: registered.port, target: target.origin, expiresAt: registered.expiresAt, inspectorUrl, ...(accessLink ? { accessLink } : {}) });
+      this.logger.info('tunnel ready', {
+        tunnel: registered.name,
+        publicUrl: urls.port ?? null,
+        urls,
+        port: registered.port,
+        target: target.origin,
+        expiresAt: registered.expiresAt,
+        inspectorUrl,
+        ...(accessLink ? { accessLink } : {}),
+      });
       return;
     }
     const { bold, cyan, dim, reset } = this.color;
@@ -71,7 +88,9 @@ export class Terminal {
           // there (the server's own host would set it for the wrong site), so say where.
           `  Select by cookie  open ${cyan}/_standin/select/${registered.name}${reset} on the test site`,
       `  Select by header  X-Standin-Tunnel: ${registered.name}`,
-      ...(accessLink ? [`  Private           only browsers that open ${cyan}${accessLink}${reset} on the test site (share it with care)`] : []),
+      ...(accessLink
+        ? [`  Private           only browsers that open ${cyan}${accessLink}${reset} on the test site (share it with care)`]
+        : []),
       `  Expires           ${new Date(registered.expiresAt).toLocaleString()}`,
       inspectorUrl ? `  Inspector         ${cyan}${inspectorUrl}${reset}` : `  Inspector         ${dim}off${reset}`,
       '',
@@ -93,14 +112,28 @@ export class Terminal {
       return;
     }
     const { cyan, dim, reset } = this.color;
-    this.out.write(`${this.label}  Cluster proxy     ${cyan}${url}${reset}  ${dim}start your app with HTTP_PROXY=${url} (Node: also NODE_USE_ENV_PROXY=1)${reset}\n\n`);
+    this.out.write(
+      `${this.label}  Cluster proxy     ${cyan}${url}${reset}  ${dim}start your app with HTTP_PROXY=${url} (Node: also NODE_USE_ENV_PROXY=1)${reset}\n\n`,
+    );
   }
 
   /** One line per finished request. */
   request(line: RequestLine): void {
     // Skipped before any work: this runs once per request on the data path.
     if (this.quiet || (!this.pretty && !this.logger.isInfoEnabled())) return;
-    const fields = { ...line.trace, requestId: line.requestId, tunnel: this.tunnel, method: line.method, path: loggedPath(line.path), status: line.status, durationMs: Math.round(line.durationMs * 10) / 10, ...(line.error ? { error: line.error } : {}), ...(line.outcome ? { outcome: line.outcome } : {}), ...(line.replayOf ? { replayOf: line.replayOf } : {}), ...(line.outbound ? { outbound: true } : {}) };
+    const fields = {
+      ...line.trace,
+      requestId: line.requestId,
+      tunnel: this.tunnel,
+      method: line.method,
+      path: loggedPath(line.path),
+      status: line.status,
+      durationMs: Math.round(line.durationMs * 10) / 10,
+      ...(line.error ? { error: line.error } : {}),
+      ...(line.outcome ? { outcome: line.outcome } : {}),
+      ...(line.replayOf ? { replayOf: line.replayOf } : {}),
+      ...(line.outbound ? { outbound: true } : {}),
+    };
     if (!this.pretty) {
       this.logger.info('request', fields);
       return;
@@ -108,7 +141,11 @@ export class Terminal {
     const COLOR = this.color;
     const color = line.status >= 500 ? COLOR.red : line.status >= 400 ? COLOR.yellow : COLOR.green;
     const time = new Date().toTimeString().slice(0, 8);
-    const error = line.error ? `  ${COLOR.red}${line.error}${COLOR.reset}` : line.outcome ? `  ${COLOR.dim}${line.outcome}${COLOR.reset}` : '';
+    const error = line.error
+      ? `  ${COLOR.red}${line.error}${COLOR.reset}`
+      : line.outcome
+        ? `  ${COLOR.dim}${line.outcome}${COLOR.reset}`
+        : '';
     const outbound = line.outbound ? `${COLOR.cyan}→ ${COLOR.reset}` : '';
     // A replay from the inspector never came from a browser: say so, and which request it repeats.
     const replay = line.replayOf ? `  ${COLOR.cyan}replay of ${line.replayOf.slice(0, 8)}${COLOR.reset}` : '';

@@ -22,9 +22,21 @@ import { Terminal } from './terminal';
 /** Declares the options of `standin up`. */
 export function upOptions<T>(yargs: Argv<T>) {
   return yargs
-    .option('config', { type: 'string', description: 'The project file', defaultDescription: 'standin.yaml here or in the nearest folder above' })
-    .option('log-format', { choices: ['json', 'pretty'] as const, description: 'Log format (wins over the file)', defaultDescription: "the file's, else pretty on a terminal, else json" })
-    .option('log-level', { choices: LOG_LEVELS, description: 'Log level (wins over the file)', defaultDescription: "the file's, else info" });
+    .option('config', {
+      type: 'string',
+      description: 'The project file',
+      defaultDescription: 'standin.yaml here or in the nearest folder above',
+    })
+    .option('log-format', {
+      choices: ['json', 'pretty'] as const,
+      description: 'Log format (wins over the file)',
+      defaultDescription: "the file's, else pretty on a terminal, else json",
+    })
+    .option('log-level', {
+      choices: LOG_LEVELS,
+      description: 'Log level (wins over the file)',
+      defaultDescription: "the file's, else info",
+    });
 }
 
 /** The parsed argv of `standin up`. */
@@ -55,13 +67,31 @@ export async function runUp(argv: UpArgv): Promise<number> {
   const tunnels = project.tunnels.map((tunnel) => {
     const name = tunnel.config.name ?? deriveTunnelName(tunnel.config.target);
     const tunnelLogger = logger.child({ tunnelKey: tunnel.key });
-    const terminal = new Terminal(name, tunnelLogger, pretty, process.stdout, tunnel.config.quiet, tunnel.config.colors, `[${tunnel.key.padEnd(width)}] `);
+    const terminal = new Terminal(
+      name,
+      tunnelLogger,
+      pretty,
+      process.stdout,
+      tunnel.config.quiet,
+      tunnel.config.colors,
+      `[${tunnel.key.padEnd(width)}] `,
+    );
     return { ...tunnel, name, logger: tunnelLogger, terminal };
   });
   const byName = new Map(tunnels.map((tunnel) => [tunnel.name, tunnel]));
   const inspector = await startSharedInspector(project, logger, (tunnel) => byName.get(tunnel));
 
-  const started = await Promise.allSettled(tunnels.map((tunnel) => startTunnel({ config: tunnel.config, logger: tunnel.logger, terminal: tunnel.terminal, signal: stopping.signal, sharedInspector: inspector })));
+  const started = await Promise.allSettled(
+    tunnels.map((tunnel) =>
+      startTunnel({
+        config: tunnel.config,
+        logger: tunnel.logger,
+        terminal: tunnel.terminal,
+        signal: stopping.signal,
+        sharedInspector: inspector,
+      }),
+    ),
+  );
   const live = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
   const failed = started.findIndex((result) => result.status === 'rejected');
   if (failed !== -1) {

@@ -52,11 +52,16 @@ export interface AppAnswerOptions {
 export async function answerFromApp(meta: RequestMeta, body: Readable | null, options: AppAnswerOptions): Promise<AppAnswer> {
   const { name, target, report, logger } = options;
   const startedAt = performance.now();
-  const capture = new RequestCapture(meta, name, { previewCapBytes: options.previewCapBytes, hostSentToApp: options.preserveHost ? undefined : target.host });
+  const capture = new RequestCapture(meta, name, {
+    previewCapBytes: options.previewCapBytes,
+    hostSentToApp: options.preserveHost ? undefined : target.host,
+  });
   // The poll answer's body breaks when the server cuts it (the browser left mid-upload, the
   // request timed out, the connection dropped): the app request is aborted through the body it
   // reads, and this listener keeps the break from being an uncaught 'error'.
-  body?.on('error', (error) => logger.debug('request body from the server broke', { requestId: meta.id, tunnel: name, error: error.message }));
+  body?.on('error', (error) =>
+    logger.debug('request body from the server broke', { requestId: meta.id, tunnel: name, error: error.message }),
+  );
   if (body && !meta.hasBody) body.resume();
   let response: AppResponse;
   try {

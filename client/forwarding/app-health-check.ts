@@ -32,9 +32,13 @@ export function checkTcp(target: URL): Promise<AppCheckResult> {
       socket.destroy();
       resolve(result);
     };
-    socket.setTimeout(APP_CHECK_TIMEOUT_MS, () => done({ ok: false, error: `no connection to ${target.host} within ${APP_CHECK_TIMEOUT_MS / 1000} s` }));
+    socket.setTimeout(APP_CHECK_TIMEOUT_MS, () =>
+      done({ ok: false, error: `no connection to ${target.host} within ${APP_CHECK_TIMEOUT_MS / 1000} s` }),
+    );
     socket.once('connect', () => done({ ok: true }));
-    socket.once('error', (error: NodeJS.ErrnoException) => done({ ok: false, error: `could not connect to the local app at ${target.host} (${error.code ?? error.message})` }));
+    socket.once('error', (error: NodeJS.ErrnoException) =>
+      done({ ok: false, error: `could not connect to the local app at ${target.host} (${error.code ?? error.message})` }),
+    );
   });
 }
 

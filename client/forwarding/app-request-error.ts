@@ -16,7 +16,15 @@ export class AppRequestError extends StandinError {
 }
 
 /** Error codes undici uses before a connection to the app exists. */
-const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'EADDRNOTAVAIL']);
+const CONNECT_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'EADDRNOTAVAIL',
+]);
 
 /** Turns an error from talking to the app into app_unreachable (no connection) or app_error. */
 export function classifyAppError(error: Error, target: URL): AppRequestError {

@@ -25,7 +25,9 @@ export function isAsteriskForm(meta: RequestMeta): boolean {
 /** Sends an asterisk-form request to the app; resolves with its whole answer. */
 export function forwardAsteriskRequest(meta: RequestMeta, body: Readable | null, options: ForwardOptions): Promise<AppResponse> {
   if (meta.method !== 'OPTIONS') {
-    return Promise.reject(new AppRequestError('app_error', `the request target * is only valid with OPTIONS, not ${meta.method.slice(0, 20)}`));
+    return Promise.reject(
+      new AppRequestError('app_error', `the request target * is only valid with OPTIONS, not ${meta.method.slice(0, 20)}`),
+    );
   }
   const headers = meta.headers.slice();
   if (!options.preserveHost) setHeader(headers, 'Host', options.target.host);
@@ -45,10 +47,21 @@ export function forwardAsteriskRequest(meta: RequestMeta, body: Readable | null,
       });
     } catch (error) {
       // node:http refuses bad header names or values before anything is sent.
-      reject(new AppRequestError('app_error', `the request cannot be sent to the local app: ${(error as Error).message}`, { cause: error }));
+      reject(
+        new AppRequestError('app_error', `the request cannot be sent to the local app: ${(error as Error).message}`, { cause: error }),
+      );
       return;
     }
-    const timer = setTimeout(() => request.destroy(new AppRequestError('app_error', `the local app at ${options.target.origin} did not answer within ${options.headersTimeoutMs} ms`)), options.headersTimeoutMs);
+    const timer = setTimeout(
+      () =>
+        request.destroy(
+          new AppRequestError(
+            'app_error',
+            `the local app at ${options.target.origin} did not answer within ${options.headersTimeoutMs} ms`,
+          ),
+        ),
+      options.headersTimeoutMs,
+    );
     const fail = (error: Error) => {
       clearTimeout(timer);
       reject(error instanceof AppRequestError ? error : classifyAppError(error, options.target));
@@ -60,7 +73,10 @@ export function forwardAsteriskRequest(meta: RequestMeta, body: Readable | null,
       response.once('error', fail);
       response.on('data', (chunk: Buffer) => {
         bytes += chunk.length;
-        if (bytes > MAX_ASTERISK_BODY_BYTES) return void request.destroy(new AppRequestError('app_error', `the local app's answer to OPTIONS * is larger than ${MAX_ASTERISK_BODY_BYTES} bytes`));
+        if (bytes > MAX_ASTERISK_BODY_BYTES)
+          return void request.destroy(
+            new AppRequestError('app_error', `the local app's answer to OPTIONS * is larger than ${MAX_ASTERISK_BODY_BYTES} bytes`),
+          );
         options.onResponseChunk?.(chunk);
         chunks.push(chunk);
       });

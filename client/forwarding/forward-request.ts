@@ -103,7 +103,13 @@ const HEADERS_UNDICI_REFUSES: ReadonlySet<string> = new Set(['expect', 'transfer
 /** Sends `meta` (with `body` when it has one) to the app; resolves once the response head arrives. */
 export function forwardRequest(app: Dispatcher, meta: RequestMeta, body: Readable | null, options: ForwardOptions): Promise<AppResponse> {
   if (isAsteriskForm(meta)) return forwardAsteriskRequest(meta, body, options);
-  if (!meta.url.startsWith('/')) return Promise.reject(new AppRequestError('app_error', `the request target ${JSON.stringify(meta.url.slice(0, 100))} is not a path, so it cannot be sent to the local app`));
+  if (!meta.url.startsWith('/'))
+    return Promise.reject(
+      new AppRequestError(
+        'app_error',
+        `the request target ${JSON.stringify(meta.url.slice(0, 100))} is not a path, so it cannot be sent to the local app`,
+      ),
+    );
   const headers = withoutHopByHop(meta.headers, HEADERS_UNDICI_REFUSES);
   if (!options.preserveHost) setHeader(headers, 'Host', options.target.host);
   return new Promise((resolve, reject) => {
@@ -119,7 +125,12 @@ export function forwardRequest(app: Dispatcher, meta: RequestMeta, body: Readabl
         // 1xx informational answers (103 Early Hints) are not the response; they are passed on
         // ahead of it where the caller can (undici reports 102-199; it treats a 100 nobody asked for as a broken response).
         if (status < 200) {
-          options.onInterim?.({ kind: 'interim', status, headers: rawHeaders.map((header) => header.toString('latin1')), ...(statusText ? { statusMessage: statusText } : {}) });
+          options.onInterim?.({
+            kind: 'interim',
+            status,
+            headers: rawHeaders.map((header) => header.toString('latin1')),
+            ...(statusText ? { statusMessage: statusText } : {}),
+          });
           return true;
         }
         resumeApp = resume;
@@ -152,11 +163,15 @@ export function forwardRequest(app: Dispatcher, meta: RequestMeta, body: Readabl
       },
       onComplete(rawTrailers) {
         // undici types these as strings but hands over the raw Buffers, as with the head.
-        if (rawTrailers) trailers = (rawTrailers as unknown as (Buffer | string)[]).map((item) => (typeof item === 'string' ? item : item.toString('latin1')));
+        if (rawTrailers)
+          trailers = (rawTrailers as unknown as (Buffer | string)[]).map((item) =>
+            typeof item === 'string' ? item : item.toString('latin1'),
+          );
         responseBody?.end();
       },
       onError(error) {
-        if (responseBody) responseBody.fail(new AppRequestError('app_error', `the app broke the response: ${error.message}`, { cause: error }));
+        if (responseBody)
+          responseBody.fail(new AppRequestError('app_error', `the app broke the response: ${error.message}`, { cause: error }));
         else reject(classifyAppError(error, options.target));
       },
     };

@@ -40,7 +40,8 @@ export interface UpgradeForwarderOptions {
 }
 
 /** The app's answer to an upgrade request: accepted with a socket, or an ordinary response. */
-type AppUpgradeAnswer = { kind: 'upgraded'; res: http.IncomingMessage; socket: Socket; head: Buffer } | { kind: 'response'; res: http.IncomingMessage };
+type AppUpgradeAnswer =
+  { kind: 'upgraded'; res: http.IncomingMessage; socket: Socket; head: Buffer } | { kind: 'response'; res: http.IncomingMessage };
 
 export class UpgradeForwarder {
   private readonly appSockets = new Set<Socket>();
@@ -59,11 +60,21 @@ export class UpgradeForwarder {
   async serve(meta: RequestMeta, fromBrowser: Readable, sessionId: string, headersTimeoutMs: number): Promise<PollAnswer> {
     const startedAt = performance.now();
     // Frames are not previewed: only byte counts and the heads reach the inspector.
-    const capture = new RequestCapture(meta, this.options.name, { previewCapBytes: 0, hostSentToApp: this.options.preserveHost ? undefined : this.options.target.host });
+    const capture = new RequestCapture(meta, this.options.name, {
+      previewCapBytes: 0,
+      hostSentToApp: this.options.preserveHost ? undefined : this.options.target.host,
+    });
     // Until the app answers, the server sends nothing on this body; after a refusal it ends it.
     fromBrowser.on('error', () => undefined);
     if (this.appSockets.size >= MAX_CLIENT_UPGRADES) {
-      return this.respondFailure(meta, sessionId, new AppRequestError('app_error', `the standin client carries ${MAX_CLIENT_UPGRADES} upgraded connections already`), capture, startedAt, fromBrowser);
+      return this.respondFailure(
+        meta,
+        sessionId,
+        new AppRequestError('app_error', `the standin client carries ${MAX_CLIENT_UPGRADES} upgraded connections already`),
+        capture,
+        startedAt,
+        fromBrowser,
+      );
     }
     let answer: AppUpgradeAnswer;
     try {
@@ -87,7 +98,14 @@ export class UpgradeForwarder {
   }
 
   /** Pipes the browser's bytes to the app and the app's bytes to the server, until both ends close. */
-  private carry(meta: RequestMeta, sessionId: string, answer: Extract<AppUpgradeAnswer, { kind: 'upgraded' }>, capture: RequestCapture, fromBrowser: Readable, startedAt: number): void {
+  private carry(
+    meta: RequestMeta,
+    sessionId: string,
+    answer: Extract<AppUpgradeAnswer, { kind: 'upgraded' }>,
+    capture: RequestCapture,
+    fromBrowser: Readable,
+    startedAt: number,
+  ): void {
     const { socket, head, res } = answer;
     const { connection, name, report, logger } = this.options;
     capture.responded(101, res.rawHeaders);
@@ -121,21 +139,42 @@ export class UpgradeForwarder {
     });
   }
 
-  private respondRefusal(meta: RequestMeta, sessionId: string, res: http.IncomingMessage, capture: RequestCapture, startedAt: number, fromBrowser: Readable): Promise<PollAnswer> {
+  private respondRefusal(
+    meta: RequestMeta,
+    sessionId: string,
+    res: http.IncomingMessage,
+    capture: RequestCapture,
+    startedAt: number,
+    fromBrowser: Readable,
+  ): Promise<PollAnswer> {
     fromBrowser.resume();
     // The app may cut its refusal's body; the respond POST notices, this keeps it from being uncaught.
     res.on('error', () => undefined);
     const { connection, name, target, report } = this.options;
-    const refused: ResponseMeta = { kind: 'response', status: res.statusCode ?? 502, headers: toBrowserHeaders(res.rawHeaders, meta.headers, target), appMs: performance.now() - startedAt };
+    const refused: ResponseMeta = {
+      kind: 'response',
+      status: res.statusCode ?? 502,
+      headers: toBrowserHeaders(res.rawHeaders, meta.headers, target),
+      appMs: performance.now() - startedAt,
+    };
     capture.responded(refused.status, refused.headers);
     capture.watchResponseBody(res, report);
     const hasBody = res.statusCode !== 204 && res.statusCode !== 304;
     if (!hasBody) res.resume();
     const length = getHeader(res.rawHeaders, 'content-length');
-    return connection.respond(name, sessionId, meta.id, refused, hasBody ? res : null, { contentLength: hasBody && length && /^\d+$/.test(length) ? Number(length) : undefined });
+    return connection.respond(name, sessionId, meta.id, refused, hasBody ? res : null, {
+      contentLength: hasBody && length && /^\d+$/.test(length) ? Number(length) : undefined,
+    });
   }
 
-  private respondFailure(meta: RequestMeta, sessionId: string, failure: AppRequestError, capture: RequestCapture, startedAt: number, fromBrowser: Readable): Promise<PollAnswer> {
+  private respondFailure(
+    meta: RequestMeta,
+    sessionId: string,
+    failure: AppRequestError,
+    capture: RequestCapture,
+    startedAt: number,
+    fromBrowser: Readable,
+  ): Promise<PollAnswer> {
     fromBrowser.resume();
     const appMs = performance.now() - startedAt;
     this.options.report(capture.failed(failure.failure, failure.message));
@@ -145,7 +184,13 @@ export class UpgradeForwarder {
 }
 
 /** Sends the upgrade request to the app; resolves with its 101 and socket, or its ordinary response. */
-function openUpgrade(meta: RequestMeta, fromBrowser: Readable, target: URL, preserveHost: boolean, headersTimeoutMs: number): Promise<AppUpgradeAnswer> {
+function openUpgrade(
+  meta: RequestMeta,
+  fromBrowser: Readable,
+  target: URL,
+  preserveHost: boolean,
+  headersTimeoutMs: number,
+): Promise<AppUpgradeAnswer> {
   const headers = meta.headers.slice();
   if (!preserveHost) setHeader(headers, 'Host', target.host);
   const isHttps = target.protocol === 'https:';
@@ -164,7 +209,13 @@ function openUpgrade(meta: RequestMeta, fromBrowser: Readable, target: URL, pres
       ...BOTH_LOOPBACKS,
     };
     const req = (isHttps ? https : http).request(options);
-    const timer = setTimeout(() => req.destroy(new AppRequestError('app_error', `the local app at ${target.origin} did not answer the upgrade within ${headersTimeoutMs} ms`)), headersTimeoutMs);
+    const timer = setTimeout(
+      () =>
+        req.destroy(
+          new AppRequestError('app_error', `the local app at ${target.origin} did not answer the upgrade within ${headersTimeoutMs} ms`),
+        ),
+      headersTimeoutMs,
+    );
     // The server gave up on this handshake (request timeout, browser gone): give up on the app too.
     const abandon = () => req.destroy(new AppRequestError('app_error', 'the upgrade was abandoned before the app answered'));
     fromBrowser.once('close', abandon);

@@ -33,7 +33,7 @@ export function rewriteLocation(location: string, target: URL, publicOrigin: str
 
 function pointsAtTarget(url: URL, target: URL): boolean {
   if (url.protocol !== target.protocol || url.port !== target.port) return false;
-  return url.hostname === target.hostname || LOOPBACK_NAMES.has(url.hostname) && LOOPBACK_NAMES.has(target.hostname);
+  return url.hostname === target.hostname || (LOOPBACK_NAMES.has(url.hostname) && LOOPBACK_NAMES.has(target.hostname));
 }
 
 const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]', '0.0.0.0']);

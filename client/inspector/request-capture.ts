@@ -73,7 +73,11 @@ export class RequestCapture {
    * `hostSentToApp`: the Host the app gets instead of the browser's (the target's, without
    * --preserve-host), so the inspector shows the headers the app really saw.
    */
-  constructor(meta: RequestMeta, tunnel: string, options: { replayOf?: string; previewCapBytes?: number; hostSentToApp?: string; outbound?: boolean } = {}) {
+  constructor(
+    meta: RequestMeta,
+    tunnel: string,
+    options: { replayOf?: string; previewCapBytes?: number; hostSentToApp?: string; outbound?: boolean } = {},
+  ) {
     this.previewCapBytes = options.previewCapBytes ?? PREVIEW_CAP_BYTES;
     this.response = new BodyPreviewBuffer(this.previewCapBytes);
     this.record = {

@@ -44,7 +44,11 @@ export class AnswerSender {
     if (notAPoll || !this.streamingAnswers.tryTake()) return this.sendStreamed(answer, sessionId, notAPoll);
     const streamed = this.sendStreamed(answer, sessionId, true).finally(() => this.streamingAnswers.release());
     // Still a request being served: a graceful stop lets it finish like any other.
-    inProgress.track(streamed).catch((error: Error) => logger.debug('a streamed response could not be sent', { requestId: answer.id, tunnel: name, error: error.message }));
+    inProgress
+      .track(streamed)
+      .catch((error: Error) =>
+        logger.debug('a streamed response could not be sent', { requestId: answer.id, tunnel: name, error: error.message }),
+      );
     return Promise.resolve({ kind: 'idle' });
   }
 
@@ -79,7 +83,11 @@ export class AnswerSender {
       if (answer.kind === 'streaming') answer.response.body.destroy(new BrowserLeftError({ cause: error }));
       throw error;
     });
-    inProgress.track(sent).catch((error: Error) => logger.debug('a response after interim responses could not be sent', { requestId: answer.id, tunnel: name, error: error.message }));
+    inProgress
+      .track(sent)
+      .catch((error: Error) =>
+        logger.debug('a response after interim responses could not be sent', { requestId: answer.id, tunnel: name, error: error.message }),
+      );
     return { kind: 'idle' };
   }
 
@@ -87,10 +95,17 @@ export class AnswerSender {
   private async sendStreamed(answer: StreamingAnswer, sessionId: string, notAPoll: boolean): Promise<PollAnswer> {
     const { response, hasBody } = answer;
     try {
-      return await this.options.connection.respond(this.options.name, sessionId, answer.id, answer.meta, hasBody ? answerBody(answer) : null, {
-        contentLength: hasBody && !answer.meta.trailersFollow ? declaredContentLength(response) : undefined,
-        notAPoll,
-      });
+      return await this.options.connection.respond(
+        this.options.name,
+        sessionId,
+        answer.id,
+        answer.meta,
+        hasBody ? answerBody(answer) : null,
+        {
+          contentLength: hasBody && !answer.meta.trailersFollow ? declaredContentLength(response) : undefined,
+          notAPoll,
+        },
+      );
     } catch (error) {
       // The POST was cut from the server's side: the app's response is no longer wanted.
       response.body.destroy(new BrowserLeftError({ cause: error }));

@@ -43,7 +43,8 @@ export function classifyFailure(error: unknown, call: FailedCall): FailureAction
   if (error instanceof BadPollAnswerError && call !== 'register') return 'poll-again';
   const code = failureCode(error);
   if (code === 'server_shutdown') return 'reconnect-soon';
-  if (call === 'register' && (REGISTRATION_REFUSALS.has(code) || code === 'not_a_standin_server' || code in TLS_REASONS)) return 'exit-config';
+  if (call === 'register' && (REGISTRATION_REFUSALS.has(code) || code === 'not_a_standin_server' || code in TLS_REASONS))
+    return 'exit-config';
   // One poll answer whose head is over the limit says nothing about the connection: that one
   // request is lost, the tunnel polls on (a second failure in a row reconnects).
   if (call === 'poll' && code === 'UND_ERR_HEADERS_OVERFLOW') return 'poll-again';
@@ -65,10 +66,14 @@ export function failureCode(error: unknown): string {
  * client (exit 2): a certificate does not fix itself by retrying.
  */
 const TLS_REASONS: Record<string, string> = {
-  DEPTH_ZERO_SELF_SIGNED_CERT: "the server's TLS certificate is self-signed, so it cannot be trusted; use a certificate from a trusted CA, or add the CA with NODE_EXTRA_CA_CERTS=<ca.pem>",
-  SELF_SIGNED_CERT_IN_CHAIN: "the server's TLS certificate comes from a CA this machine does not trust (a company CA?); add it with NODE_EXTRA_CA_CERTS=<ca.pem>",
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "the server's TLS certificate comes from a CA this machine does not trust (a company CA?); add it with NODE_EXTRA_CA_CERTS=<ca.pem>",
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "the server's TLS certificate chain is incomplete or from an unknown CA; add the CA with NODE_EXTRA_CA_CERTS=<ca.pem>",
+  DEPTH_ZERO_SELF_SIGNED_CERT:
+    "the server's TLS certificate is self-signed, so it cannot be trusted; use a certificate from a trusted CA, or add the CA with NODE_EXTRA_CA_CERTS=<ca.pem>",
+  SELF_SIGNED_CERT_IN_CHAIN:
+    "the server's TLS certificate comes from a CA this machine does not trust (a company CA?); add it with NODE_EXTRA_CA_CERTS=<ca.pem>",
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    "the server's TLS certificate comes from a CA this machine does not trust (a company CA?); add it with NODE_EXTRA_CA_CERTS=<ca.pem>",
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    "the server's TLS certificate chain is incomplete or from an unknown CA; add the CA with NODE_EXTRA_CA_CERTS=<ca.pem>",
   CERT_HAS_EXPIRED: "the server's TLS certificate has expired; ask the platform team to renew it",
   CERT_NOT_YET_VALID: "the server's TLS certificate is not valid yet (is this machine's clock right?)",
   ERR_TLS_CERT_ALTNAME_INVALID: "the server's TLS certificate is for another host name than the one in --server; check the host name",

@@ -67,11 +67,17 @@ export async function startTunnel(options: StartTunnelOptions): Promise<LiveTunn
   } catch (error) {
     throw new ConfigError((error as Error).message, { cause: error });
   }
-  const client = new TunnelClient(config, name, logger, terminal, { preferredPort: config.port ?? rememberedPort(config.server, name), claimKey: rememberedClaimKey(config.server, name) });
+  const client = new TunnelClient(config, name, logger, terminal, {
+    preferredPort: config.port ?? rememberedPort(config.server, name),
+    claimKey: rememberedClaimKey(config.server, name),
+  });
   const stop = () => {
     // A stream (server-sent events, a download) can take a while: say what the stop waits for.
     const waitingFor = client.requestsInProgress;
-    if (waitingFor > 0) logger.warn(`waiting for ${waitingFor} request${waitingFor === 1 ? '' : 's'} to finish, Ctrl-C again to force`, { requests: waitingFor });
+    if (waitingFor > 0)
+      logger.warn(`waiting for ${waitingFor} request${waitingFor === 1 ? '' : 's'} to finish, Ctrl-C again to force`, {
+        requests: waitingFor,
+      });
     void client.stop();
   };
   signal?.addEventListener('abort', stop, { once: true });
@@ -113,10 +119,13 @@ export async function startTunnel(options: StartTunnelOptions): Promise<LiveTunn
   await warnIfAppIsNotListening(logger, config.target);
   rememberTunnel(config.server, name, registered.port, registered.claimKey);
 
-  const ownInspector = options.sharedInspector === undefined ? await startInspectorIfAsked(config, logger, (record) => {
-    terminal.request(record);
-    notify(record);
-  }) : null;
+  const ownInspector =
+    options.sharedInspector === undefined
+      ? await startInspectorIfAsked(config, logger, (record) => {
+          terminal.request(record);
+          notify(record);
+        })
+      : null;
   inspector = options.sharedInspector ?? ownInspector;
   inspector?.attachTunnel(name, client.callCompare);
   client.onRequestDone((record) => {
@@ -164,19 +173,39 @@ export function tunnelUrls(server: URL, registered: RegisterResponse): TunnelUrl
 /** The server gives another port when the wanted one is held by another tunnel or outside its range: say so. */
 function warnIfPortReplaced(logger: Logger, wantedPort: number | undefined, grantedPort: number | null): void {
   if (wantedPort === undefined || grantedPort === null || wantedPort === grantedPort) return;
-  logger.warn(`port ${wantedPort} is taken or outside the server's range, so this tunnel got port ${grantedPort}`, { wantedPort, port: grantedPort });
+  logger.warn(`port ${wantedPort} is taken or outside the server's range, so this tunnel got port ${grantedPort}`, {
+    wantedPort,
+    port: grantedPort,
+  });
 }
 
 /** Nothing listening on the target is the most common first mistake: say so at start, not at the first 502. */
 async function warnIfAppIsNotListening(logger: Logger, target: URL): Promise<void> {
   const check = await checkTcp(target);
-  if (!check.ok) logger.warn(`nothing answers on ${target.origin} yet: start your app there; until then browsers get 502 app_unreachable`, { target: target.origin, error: check.error });
+  if (!check.ok)
+    logger.warn(`nothing answers on ${target.origin} yet: start your app there; until then browsers get 502 app_unreachable`, {
+      target: target.origin,
+      error: check.error,
+    });
 }
 
 /** The cluster proxy with --cluster-proxy; throws when its port cannot be had. */
-async function startClusterProxyIfAsked(config: ClientConfig, client: TunnelClient, name: string, logger: Logger, report: RequestObserver): Promise<ClusterProxy | null> {
+async function startClusterProxyIfAsked(
+  config: ClientConfig,
+  client: TunnelClient,
+  name: string,
+  logger: Logger,
+  report: RequestObserver,
+): Promise<ClusterProxy | null> {
   if (config.clusterProxyPort === null) return null;
-  return startClusterProxy({ port: config.clusterProxyPort, tunnel: name, call: client.callOutbound, report, previewCapBytes: config.inspectPort === null ? 0 : PREVIEW_CAP_BYTES, logger });
+  return startClusterProxy({
+    port: config.clusterProxyPort,
+    tunnel: name,
+    call: client.callOutbound,
+    report,
+    previewCapBytes: config.inspectPort === null ? 0 : PREVIEW_CAP_BYTES,
+    logger,
+  });
 }
 
 /** The inspector unless --no-inspect; a tunnel without it is still useful, so failing to listen only warns. */

@@ -20,7 +20,13 @@ interface AnswerBody {
  * Returns the RegisterResponse of a 201 from a standin server; throws NotAStandinServerError when
  * the answer is not one of ours, or the error `toError` makes of one of our error answers.
  */
-export async function checkRegisterAnswer(server: URL, status: number, headers: IncomingHttpHeaders, body: AnswerBody, toError: (status: number, body: AnswerBody) => Promise<StandinError>): Promise<RegisterResponse> {
+export async function checkRegisterAnswer(
+  server: URL,
+  status: number,
+  headers: IncomingHttpHeaders,
+  body: AnswerBody,
+  toError: (status: number, body: AnswerBody) => Promise<StandinError>,
+): Promise<RegisterResponse> {
   const text = await body.text().catch(() => '');
   const json = parseJson(text);
   if (status === 201) {
@@ -30,7 +36,10 @@ export async function checkRegisterAnswer(server: URL, status: number, headers: 
   const replay = { text: () => Promise.resolve(text) };
   if (isOurErrorBody(json) || PASSING_OUTAGE_STATUSES.has(status)) throw await toError(status, replay);
   if (status >= 300 && status < 400 && typeof headers.location === 'string') {
-    throw notOurs(server, `redirects the registration to ${headers.location.slice(0, 200)}: if that is the standin server, use it in --server`);
+    throw notOurs(
+      server,
+      `redirects the registration to ${headers.location.slice(0, 200)}: if that is the standin server, use it in --server`,
+    );
   }
   throw notOurs(server, `answered the registration with HTTP ${status} (${describeContentType(headers)})`);
 }
@@ -50,12 +59,25 @@ function parseJson(text: string): unknown {
 /** Our error answers are JSON `{ error: "<snake_case code>", message }` (ErrorBody in shared/protocol/error-codes.ts). */
 function isOurErrorBody(value: unknown): boolean {
   const body = value as { error?: unknown; message?: unknown } | null;
-  return typeof body === 'object' && body !== null && typeof body.error === 'string' && /^[a-z_]+$/.test(body.error) && typeof body.message === 'string';
+  return (
+    typeof body === 'object' &&
+    body !== null &&
+    typeof body.error === 'string' &&
+    /^[a-z_]+$/.test(body.error) &&
+    typeof body.message === 'string'
+  );
 }
 
 function isRegisterResponse(value: unknown): value is RegisterResponse {
   const body = value as Partial<RegisterResponse> | null;
-  return typeof body === 'object' && body !== null && typeof body.name === 'string' && typeof body.sessionId === 'string' && typeof body.expiresAt === 'string' && typeof body.pollTimeoutMs === 'number';
+  return (
+    typeof body === 'object' &&
+    body !== null &&
+    typeof body.name === 'string' &&
+    typeof body.sessionId === 'string' &&
+    typeof body.expiresAt === 'string' &&
+    typeof body.pollTimeoutMs === 'number'
+  );
 }
 
 function describeContentType(headers: IncomingHttpHeaders): string {

@@ -54,7 +54,12 @@ export class Registration {
     this.claimKey = options.claimKey;
     this.backoff = new ReconnectBackoff(config.maxReconnectDelayMs);
     this.expiryWarning = new ExpiryWarning((expiresAt) =>
-      logger.warn('tunnel expires soon', { tunnel: name, expiresAt: expiresAt.toISOString(), minutesLeft: Math.max(0, Math.round((expiresAt.getTime() - Date.now()) / 60_000)), renew: config.renew }),
+      logger.warn('tunnel expires soon', {
+        tunnel: name,
+        expiresAt: expiresAt.toISOString(),
+        minutesLeft: Math.max(0, Math.round((expiresAt.getTime() - Date.now()) / 60_000)),
+        renew: config.renew,
+      }),
     );
   }
 
@@ -92,7 +97,11 @@ export class Registration {
         const isFinal = failureCode(error) === 'no_free_port' || (action !== 'reconnect' && action !== 'reconnect-soon');
         if (!config.reconnect || run.isStopping || isFinal) throw error;
         const delayMs = action === 'reconnect-soon' ? withJitter(SHUTDOWN_RECONNECT_DELAY_MS, Math.random()) : this.backoff.next();
-        logger.warn('server not reachable yet', { server: config.server.origin, reason: describeFailure(error), retryInSeconds: Math.round(delayMs / 100) / 10 });
+        logger.warn('server not reachable yet', {
+          server: config.server.origin,
+          reason: describeFailure(error),
+          retryInSeconds: Math.round(delayMs / 100) / 10,
+        });
         await run.sleep(delayMs);
         if (run.isStopping) throw error;
       }

@@ -92,7 +92,9 @@ export class RequestServing {
         );
       };
       const group = new ResponseGroup(requests.length, (grouped) =>
-        post((notAPoll) => (grouped.length === 1 ? answers.send(grouped[0], sessionId, notAPoll) : answers.sendGroup(grouped, sessionId, notAPoll))),
+        post((notAPoll) =>
+          grouped.length === 1 ? answers.send(grouped[0], sessionId, notAPoll) : answers.sendGroup(grouped, sessionId, notAPoll),
+        ),
       );
       const served = requests.map(async (meta) => {
         const early = answers.earlyPostFor(meta.id, sessionId);
@@ -123,7 +125,12 @@ export class RequestServing {
     const { config, app, connection, logger, name } = this.options;
     const startedAt = performance.now();
     const result = await checkApp(config.target, app, config.healthPath);
-    const meta: ProbeResultMeta = { kind: 'probe-result', ok: result.ok, appMs: performance.now() - startedAt, ...(result.error ? { error: result.error } : {}) };
+    const meta: ProbeResultMeta = {
+      kind: 'probe-result',
+      ok: result.ok,
+      appMs: performance.now() - startedAt,
+      ...(result.error ? { error: result.error } : {}),
+    };
     logger.debug('answered health probe', { tunnel: name, ok: result.ok, error: result.error });
     return connection.respond(name, sessionId, probe.id, meta, null);
   }

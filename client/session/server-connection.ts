@@ -16,7 +16,16 @@ import type { ErrorBody } from '../../shared/protocol/error-codes';
 import { HEADER } from '../../shared/protocol/headers';
 import { MAX_HEAD_BYTES, POLL_GRACE_MS } from '../../shared/protocol/limits';
 import { encodeMeta, parsePollMeta } from '../../shared/protocol/message-codecs';
-import type { PollMeta, GroupedResponse, ProbeMeta, ProbeResultMeta, RegisterRequest, RegisterResponse, RequestMeta, ResponseMeta } from '../../shared/protocol/messages';
+import type {
+  PollMeta,
+  GroupedResponse,
+  ProbeMeta,
+  ProbeResultMeta,
+  RegisterRequest,
+  RegisterResponse,
+  RequestMeta,
+  ResponseMeta,
+} from '../../shared/protocol/messages';
 import { PATHS } from '../../shared/protocol/paths';
 import { isSessionEndedCode, parseSessionEndReason } from '../../shared/protocol/session-end';
 import { PROTOCOL_VERSION } from '../../shared/protocol/version';
@@ -96,13 +105,21 @@ export class ServerConnection {
    * Buffer); resolves with the next request (the server holds this POST open as the next poll),
    * or with idle at once when `notAPoll`.
    */
-  respond(name: string, sessionId: string, requestId: string, meta: ResponseMeta | ProbeResultMeta, body: Readable | Buffer | null, options: { contentLength?: number; notAPoll?: boolean } = {}): Promise<PollAnswer> {
+  respond(
+    name: string,
+    sessionId: string,
+    requestId: string,
+    meta: ResponseMeta | ProbeResultMeta,
+    body: Readable | Buffer | null,
+    options: { contentLength?: number; notAPoll?: boolean } = {},
+  ): Promise<PollAnswer> {
     const headers: Record<string, string> = { ...this.authorization, [HEADER.session]: sessionId };
     const json = encodeMeta(meta);
     if (options.notAPoll) headers[HEADER.notAPoll] = '1';
     // The frame, then the body. undici sets Content-Length itself for a Buffer body; a stream
     // of known length keeps a Content-Length too (frame + body), else it goes chunked.
-    if (body === null || Buffer.isBuffer(body)) return this.post(PATHS.respond(name, requestId), headers, body ? Buffer.concat([encodeFrame(json), body]) : encodeFrame(json));
+    if (body === null || Buffer.isBuffer(body))
+      return this.post(PATHS.respond(name, requestId), headers, body ? Buffer.concat([encodeFrame(json), body]) : encodeFrame(json));
     if (options.contentLength !== undefined) headers['content-length'] = String(frameLength(json) + options.contentLength);
     return this.post(PATHS.respond(name, requestId), headers, withFrameFirst(encodeFrame(json), body));
   }
@@ -111,7 +128,13 @@ export class ServerConnection {
    * Sends a respond POST whose body the caller frames and streams itself: interim responses first,
    * then the answer's frame and body (client/forwarding/early-respond-post.ts); resolves like respond().
    */
-  respondFramed(name: string, sessionId: string, requestId: string, framedBody: Readable, options: { notAPoll?: boolean } = {}): Promise<PollAnswer> {
+  respondFramed(
+    name: string,
+    sessionId: string,
+    requestId: string,
+    framedBody: Readable,
+    options: { notAPoll?: boolean } = {},
+  ): Promise<PollAnswer> {
     const headers: Record<string, string> = { ...this.authorization, [HEADER.session]: sessionId };
     if (options.notAPoll) headers[HEADER.notAPoll] = '1';
     return this.post(PATHS.respond(name, requestId), headers, framedBody);
@@ -121,10 +144,20 @@ export class ServerConnection {
    * Sends the small, complete answers of several requests in one POST, their bodies back to back;
    * resolves like respond().
    */
-  respondToSeveral(name: string, sessionId: string, responses: GroupedResponse[], bodies: Buffer, options: { notAPoll?: boolean } = {}): Promise<PollAnswer> {
+  respondToSeveral(
+    name: string,
+    sessionId: string,
+    responses: GroupedResponse[],
+    bodies: Buffer,
+    options: { notAPoll?: boolean } = {},
+  ): Promise<PollAnswer> {
     const headers: Record<string, string> = { ...this.authorization, [HEADER.session]: sessionId };
     if (options.notAPoll) headers[HEADER.notAPoll] = '1';
-    return this.post(PATHS.respondToSeveral(name), headers, Buffer.concat([encodeFrame(encodeMeta({ kind: 'responses', responses })), bodies]));
+    return this.post(
+      PATHS.respondToSeveral(name),
+      headers,
+      Buffer.concat([encodeFrame(encodeMeta({ kind: 'responses', responses })), bodies]),
+    );
   }
 
   /** A POST whose answer is the next poll answer. */
@@ -169,7 +202,13 @@ export class ServerConnection {
       post.once('response', (response) => {
         response.resume();
         if (response.statusCode === 204) response.once('end', () => resolve());
-        else reject(new StandinError(`http_${response.statusCode}`, `the server answered an upgraded connection's POST with HTTP ${response.statusCode}`));
+        else
+          reject(
+            new StandinError(
+              `http_${response.statusCode}`,
+              `the server answered an upgraded connection's POST with HTTP ${response.statusCode}`,
+            ),
+          );
       });
       // A body that breaks (the app cut the connection) cuts the POST, which tells the server.
       body.once('error', (error) => post.destroy(error));
@@ -195,12 +234,29 @@ export class ServerConnection {
    * meta frame followed by the app's request body, streamed. Resolves with the server's answer
    * as soon as its head arrives; the caller reads the body.
    */
-  callOutbound(name: string, sessionId: string, body: Readable, options: { contentLength?: number; headersTimeoutMs: number; signal: AbortSignal }): Promise<Dispatcher.ResponseData> {
-    const headers: Record<string, string> = { ...this.authorization, [HEADER.session]: sessionId, 'content-type': 'application/octet-stream' };
+  callOutbound(
+    name: string,
+    sessionId: string,
+    body: Readable,
+    options: { contentLength?: number; headersTimeoutMs: number; signal: AbortSignal },
+  ): Promise<Dispatcher.ResponseData> {
+    const headers: Record<string, string> = {
+      ...this.authorization,
+      [HEADER.session]: sessionId,
+      'content-type': 'application/octet-stream',
+    };
     if (options.contentLength !== undefined) headers['content-length'] = String(options.contentLength);
     // No body timeout: a server-sent-events answer may stay silent for minutes; keepalive probes
     // on the connection notice a server that vanished.
-    return this.pool.request({ method: 'POST', path: PATHS.outbound(name), headers, body, headersTimeout: options.headersTimeoutMs, bodyTimeout: 0, signal: options.signal });
+    return this.pool.request({
+      method: 'POST',
+      path: PATHS.outbound(name),
+      headers,
+      body,
+      headersTimeout: options.headersTimeoutMs,
+      bodyTimeout: 0,
+      signal: options.signal,
+    });
   }
 
   /**
@@ -217,8 +273,14 @@ export class ServerConnection {
       bodyTimeout: timeoutMs,
     });
     const answer = (await readSmallJson(response.body, MAX_COMPARE_ANSWER_BYTES)) as Partial<CompareResponse & ErrorBody>;
-    if (response.statusCode !== 200) throw new StandinError(answer.error ?? 'compare_failed', answer.message ?? `the server answered ${response.statusCode}`);
-    if (typeof answer.status !== 'number' || !Array.isArray(answer.headers) || !answer.headers.every((item) => typeof item === 'string') || typeof answer.bodyBase64 !== 'string') {
+    if (response.statusCode !== 200)
+      throw new StandinError(answer.error ?? 'compare_failed', answer.message ?? `the server answered ${response.statusCode}`);
+    if (
+      typeof answer.status !== 'number' ||
+      !Array.isArray(answer.headers) ||
+      !answer.headers.every((item) => typeof item === 'string') ||
+      typeof answer.bodyBase64 !== 'string'
+    ) {
       throw new StandinError('compare_failed', 'the server answered the comparison with something that is not a compare answer');
     }
     return answer as CompareResponse;

@@ -65,14 +65,43 @@ export class TunnelClient {
     // So does each streamed answer that left its poll slot (streaming-answers.ts), to the server
     // and to the app alike: the slot it left serves other requests meanwhile.
     const outboundConnections = config.clusterProxyPort === null ? 0 : MAX_OUTBOUND_CALLS;
-    this.connection = new ServerConnection(config.server, config.token, config.concurrency + MAX_STREAMING_ANSWERS + 2 + 2 * MAX_CLIENT_UPGRADES + outboundConnections);
+    this.connection = new ServerConnection(
+      config.server,
+      config.token,
+      config.concurrency + MAX_STREAMING_ANSWERS + 2 + 2 * MAX_CLIENT_UPGRADES + outboundConnections,
+    );
     // Local dev servers on https use self-signed certificates; the target is the developer's own machine.
     // One head-size limit everywhere: a bigger app response head fails that request (502 app_error).
-    this.app = new Pool(config.target.origin, { connections: config.concurrency + MAX_STREAMING_ANSWERS, maxHeaderSize: MAX_HEAD_BYTES, connect: { rejectUnauthorized: false, ...BOTH_LOOPBACKS } });
+    this.app = new Pool(config.target.origin, {
+      connections: config.concurrency + MAX_STREAMING_ANSWERS,
+      maxHeaderSize: MAX_HEAD_BYTES,
+      connect: { rejectUnauthorized: false, ...BOTH_LOOPBACKS },
+    });
     const report = (record: RequestRecord) => this.report(record);
-    this.upgrades = new UpgradeForwarder({ connection: this.connection, name, target: config.target, preserveHost: config.preserveHost, logger, report });
-    this.registration = new Registration({ connection: this.connection, config, name, preferredPort: options.preferredPort, claimKey: options.claimKey, logger, run: this.runState });
-    const answers = new AnswerSender({ connection: this.connection, name, logger, inProgress: this.inProgress, registered: () => this.registration.current });
+    this.upgrades = new UpgradeForwarder({
+      connection: this.connection,
+      name,
+      target: config.target,
+      preserveHost: config.preserveHost,
+      logger,
+      report,
+    });
+    this.registration = new Registration({
+      connection: this.connection,
+      config,
+      name,
+      preferredPort: options.preferredPort,
+      claimKey: options.claimKey,
+      logger,
+      run: this.runState,
+    });
+    const answers = new AnswerSender({
+      connection: this.connection,
+      name,
+      logger,
+      inProgress: this.inProgress,
+      registered: () => this.registration.current,
+    });
     this.serving = new RequestServing({
       config,
       name,
@@ -154,7 +183,8 @@ export class TunnelClient {
    */
   callOutbound: OutboundCall = (body, options): Promise<Dispatcher.ResponseData> => {
     const registered = this.registration.current;
-    if (!registered || this.runState.isStopping) return Promise.reject(new StandinError('outbound_offline', 'the standin client is not connected to its server right now'));
+    if (!registered || this.runState.isStopping)
+      return Promise.reject(new StandinError('outbound_offline', 'the standin client is not connected to its server right now'));
     const headersTimeoutMs = registered.requestTimeoutMs + POLL_GRACE_MS;
     return this.connection.callOutbound(this.name, registered.sessionId, body, { ...options, headersTimeoutMs });
   };
@@ -162,7 +192,8 @@ export class TunnelClient {
   /** The inspector's "Compare with the cluster": sends a captured request to the server's --fallback. */
   callCompare = (request: CompareRequest): Promise<CompareResponse> => {
     const registered = this.registration.current;
-    if (!registered || this.runState.isStopping) return Promise.reject(new StandinError('not_connected', 'the standin client is not connected to its server right now'));
+    if (!registered || this.runState.isStopping)
+      return Promise.reject(new StandinError('not_connected', 'the standin client is not connected to its server right now'));
     return this.connection.compare(this.name, registered.sessionId, request, registered.requestTimeoutMs + POLL_GRACE_MS);
   };
 

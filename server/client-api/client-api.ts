@@ -42,9 +42,19 @@ function refuseAuthentication(req: IncomingMessage, res: ServerResponse, outcome
   req.resume();
   if (outcome.rateLimited) {
     res.setHeader('retry-after', String(outcome.retryAfterSeconds));
-    return replyError(res, 429, 'too_many_auth_failures', `too many failed authentications from this address; try again in ${outcome.retryAfterSeconds} s`);
+    return replyError(
+      res,
+      429,
+      'too_many_auth_failures',
+      `too many failed authentications from this address; try again in ${outcome.retryAfterSeconds} s`,
+    );
   }
-  replyError(res, 401, 'unauthorized', 'missing or wrong token: send "Authorization: Bearer <token>" with your token for this standin server');
+  replyError(
+    res,
+    401,
+    'unauthorized',
+    'missing or wrong token: send "Authorization: Bearer <token>" with your token for this standin server',
+  );
 }
 
 /**
@@ -56,15 +66,23 @@ export function createInternalClientApi(ctx: ServerContext): (req: IncomingMessa
   return (req, res) => {
     const path = parseTunnelPath(req.url ?? '');
     let done: Promise<void> | void;
-    if (!path || !TUNNEL_NAME_PATTERN.test(path.name) || req.method !== 'POST') done = replyError(res, 404, 'not_found', 'no such internal endpoint');
-    else if (path.requestId !== undefined && REQUEST_ID_PATTERN.test(path.requestId)) done = handleRespond(ctx, path.name, path.requestId, req, res);
+    if (!path || !TUNNEL_NAME_PATTERN.test(path.name) || req.method !== 'POST')
+      done = replyError(res, 404, 'not_found', 'no such internal endpoint');
+    else if (path.requestId !== undefined && REQUEST_ID_PATTERN.test(path.requestId))
+      done = handleRespond(ctx, path.name, path.requestId, req, res);
     else if (path.endpoint === 'respondToSeveral') done = handleRespondToSeveral(ctx, path.name, req, res, { forwarded: true });
     else done = replyError(res, 404, 'not_found', 'no such internal endpoint');
     if (done) done.catch((error: unknown) => replyWithError(ctx, res, error));
   };
 }
 
-function route(ctx: ServerContext, caller: Caller, req: IncomingMessage, res: ServerResponse, outbound: OutboundCaller): Promise<void> | void {
+function route(
+  ctx: ServerContext,
+  caller: Caller,
+  req: IncomingMessage,
+  res: ServerResponse,
+  outbound: OutboundCaller,
+): Promise<void> | void {
   const url = req.url ?? '';
   if (isRegisterPath(url)) {
     if (req.method === 'POST') return handleRegister(ctx, caller, req, res);
@@ -81,7 +99,9 @@ function route(ctx: ServerContext, caller: Caller, req: IncomingMessage, res: Se
     const replicas = ctx.replicas;
     if (!replicas) return handleRespond(ctx, name, requestId, req, res);
     const continueHere = () => continueAfterResponse(ctx, name, req.headers[HEADER.session], req, res);
-    return replicas.forwardAnswerIfElsewhere(requestId, req, res, continueHere).then((forwarded) => (forwarded ? undefined : handleRespond(ctx, name, requestId, req, res)));
+    return replicas
+      .forwardAnswerIfElsewhere(requestId, req, res, continueHere)
+      .then((forwarded) => (forwarded ? undefined : handleRespond(ctx, name, requestId, req, res)));
   }
   if (endpoint === 'respondToSeveral' && req.method === 'POST') return handleRespondToSeveral(ctx, name, req, res);
   if (endpoint === 'outbound' && req.method === 'POST') return outbound.handle(name, req, res);

@@ -47,7 +47,10 @@ export async function handleCompare(ctx: ServerContext, name: string, req: http.
   }
   const timeoutMs = ctx.config.requestTimeoutMs;
   // Bounded: a caller that stalls mid-body cannot hold the route (the JSON is small).
-  const bodyTimer = setTimeout(() => req.destroy(new StandinError('bad_request', 'compare body did not arrive in time')), timeoutMs).unref();
+  const bodyTimer = setTimeout(
+    () => req.destroy(new StandinError('bad_request', 'compare body did not arrive in time')),
+    timeoutMs,
+  ).unref();
   let request: CompareRequest;
   try {
     request = parseCompareRequest(await readJsonBody(req, MAX_COMPARE_REQUEST_JSON_BYTES));

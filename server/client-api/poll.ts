@@ -35,7 +35,8 @@ export function continueAsPoll(ctx: ServerContext, name: string, sessionId: stri
   }
   // A draining replica hands out what still waits here, then sends the client's polls elsewhere;
   // a moment later, so a client whose next connection lands here again does not spin.
-  if (ctx.drain.draining && ctx.replicas && tunnel.session.queuedCount === 0) return void setTimeout(() => replyPollElsewhere(res), DRAINING_POLL_DELAY_MS).unref();
+  if (ctx.drain.draining && ctx.replicas && tunnel.session.queuedCount === 0)
+    return void setTimeout(() => replyPollElsewhere(res), DRAINING_POLL_DELAY_MS).unref();
   const firstPoll = tunnel.state === 'pending';
   if (firstPoll) {
     tunnel.state = 'active';
@@ -50,7 +51,13 @@ export function continueAsPoll(ctx: ServerContext, name: string, sessionId: stri
  * After a respond POST's body: held as the client's next poll, or answered 204 when the client
  * said it has enough polls open (`x-standin-not-a-poll`).
  */
-export function continueAfterResponse(ctx: ServerContext, name: string, sessionId: string | string[] | undefined, req: IncomingMessage, res: ServerResponse): void {
+export function continueAfterResponse(
+  ctx: ServerContext,
+  name: string,
+  sessionId: string | string[] | undefined,
+  req: IncomingMessage,
+  res: ServerResponse,
+): void {
   if (req.headers[HEADER.notAPoll] !== undefined) replyNoContent(res);
   else continueAsPoll(ctx, name, sessionId, res);
 }

@@ -11,7 +11,13 @@ import { replyError } from '../core/json-reply';
 import type { ServerContext } from '../server-context';
 import { continueAfterResponse } from './poll';
 
-export async function handleProbeResult(ctx: ServerContext, name: string, probeId: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function handleProbeResult(
+  ctx: ServerContext,
+  name: string,
+  probeId: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const sessionId = req.headers[HEADER.session];
   const result = parseProbeResultMeta(await readFrame(req, { timeoutMs: ctx.config.requestTimeoutMs }));
   if (!ctx.health.settleProbe(name, probeId, sessionId, result)) {

@@ -30,17 +30,33 @@ export async function handleRegister(ctx: ServerContext, caller: Caller, req: In
   } catch (error) {
     if (res.headersSent) throw error;
     ctx.logger.warn('registration failed: shared registry unavailable', { tunnel: registration.name, error: (error as Error).message });
-    replyError(res, 503, 'registry_unavailable', 'the standin servers cannot reach their shared registry (Redis) right now; retrying helps');
+    replyError(
+      res,
+      503,
+      'registry_unavailable',
+      'the standin servers cannot reach their shared registry (Redis) right now; retrying helps',
+    );
   }
 }
 
 /** Decides on the name, port and session of one registration, and answers it. */
-async function register(ctx: ServerContext, caller: Caller, registration: RegisterRequest, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function register(
+  ctx: ServerContext,
+  caller: Caller,
+  registration: RegisterRequest,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const existing = ctx.registry.get(registration.name);
   const activity = { live: existing !== undefined && existing.state !== 'stopped', lastPollAt: existing?.lastPollAt };
   const decision = decideNameClaim(ctx.claims, caller, registration.name, registration.claimKey, activity, ctx.config.claimTtlMs);
   if (!decision.allowed) {
-    ctx.logger.warn('registration refused', { tunnel: registration.name, error: decision.code, user: caller.user ?? undefined, source: req.socket.remoteAddress });
+    ctx.logger.warn('registration refused', {
+      tunnel: registration.name,
+      error: decision.code,
+      user: caller.user ?? undefined,
+      source: req.socket.remoteAddress,
+    });
     replyError(res, decision.code === 'name_in_use' ? 409 : 403, decision.code, decision.message);
     return;
   }
@@ -52,13 +68,19 @@ async function register(ctx: ServerContext, caller: Caller, registration: Regist
   const port = await reservePort(ctx, registration);
   if (port === undefined) {
     const range = ctx.config.tunnelPorts;
-    replyError(res, 503, 'no_free_port', noFreePortMessage(describeRange(ctx), range ? range.to - range.from + 1 : null, ctx.portPool?.retiredPorts() ?? []));
+    replyError(
+      res,
+      503,
+      'no_free_port',
+      noFreePortMessage(describeRange(ctx), range ? range.to - range.from + 1 : null, ctx.portPool?.retiredPorts() ?? []),
+    );
     return;
   }
   ctx.claims.set(decision.claim);
   let expiresAt = Date.now() + Math.min(registration.ttlMs ?? Infinity, ctx.config.maxTtlMs);
   // Its holder coming back to a live tunnel (a reconnect) does not extend the tunnel's life.
-  if (decision.resumed && existing && existing.state !== 'stopped' && existing.expiresAt > Date.now()) expiresAt = Math.min(expiresAt, existing.expiresAt);
+  if (decision.resumed && existing && existing.state !== 'stopped' && existing.expiresAt > Date.now())
+    expiresAt = Math.min(expiresAt, existing.expiresAt);
   let tunnel = ctx.registry.get(registration.name);
   if (tunnel) {
     tunnel.startSession(registration, expiresAt, port);
@@ -69,7 +91,9 @@ async function register(ctx: ServerContext, caller: Caller, registration: Regist
   tunnel.user = caller.user;
   if (caller.user !== null) tunnel.owner = caller.user;
   // A resumed private tunnel keeps its access key, so the links already shared keep working.
-  tunnel.privateAccessKey = registration.private ? (decision.resumed ? tunnel.privateAccessKey : null) ?? ctx.privateAccess.newAccessKey() : null;
+  tunnel.privateAccessKey = registration.private
+    ? ((decision.resumed ? tunnel.privateAccessKey : null) ?? ctx.privateAccess.newAccessKey())
+    : null;
   tunnel.replicas = ctx.replicas?.view ?? null;
   tunnel.checkAtStart = registration.checkAtStart === true;
   ctx.replicas?.saveSession(tunnel);

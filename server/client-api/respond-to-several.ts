@@ -18,7 +18,13 @@ import type { ServerContext } from '../server-context';
 import type { Arrival } from '../data-path/arrival';
 import { continueAfterResponse } from './poll';
 
-export async function handleRespondToSeveral(ctx: ServerContext, name: string, req: IncomingMessage, res: ServerResponse, arrival: Arrival = {}): Promise<void> {
+export async function handleRespondToSeveral(
+  ctx: ServerContext,
+  name: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  arrival: Arrival = {},
+): Promise<void> {
   const sessionId = req.headers[HEADER.session];
   const frame = await readFrame(req, { timeoutMs: ctx.config.requestTimeoutMs });
   const { responses } = parseResponseGroupMeta(frame);
@@ -45,12 +51,18 @@ export async function handleRespondToSeveral(ctx: ServerContext, name: string, r
   // The client's connection broke before the whole group arrived: its browsers get an answer now,
   // not at their request timeout.
   req.once('close', () => {
-    if (!req.complete) failGroup(ctx, responses, 'tunnel_offline', 'The connection to the standin client broke while it sent the response.');
+    if (!req.complete)
+      failGroup(ctx, responses, 'tunnel_offline', 'The connection to the standin client broke while it sent the response.');
   });
   req.once('end', () => {
     if (bodies.receivedBytes !== bodies.declaredBytes) {
       // Refused whole, like any bad group: its requests stay with the client, which may answer again.
-      replyError(res, 400, 'bad_request', `the body after the frame must be the ${responses.length} bodies back to back: ${bodies.declaredBytes} bytes, got ${bodies.receivedBytes}`);
+      replyError(
+        res,
+        400,
+        'bad_request',
+        `the body after the frame must be the ${responses.length} bodies back to back: ${bodies.declaredBytes} bytes, got ${bodies.receivedBytes}`,
+      );
       return;
     }
     deliver(ctx, responses, bodies);

@@ -21,12 +21,23 @@ import type { ServerContext } from '../server-context';
 import { continueAfterResponse } from './poll';
 import { handleProbeResult } from './probe-result';
 
-export async function handleRespond(ctx: ServerContext, name: string, requestId: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function handleRespond(
+  ctx: ServerContext,
+  name: string,
+  requestId: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const sessionId = req.headers[HEADER.session];
   const request = ctx.handed.get(requestId);
   if (!request && ctx.health.isPendingProbe(requestId)) return handleProbeResult(ctx, name, requestId, req, res);
   if (!request || request.tunnel !== name) {
-    replyError(res, 404, 'unknown_request', `request ${requestId} is not waiting for an answer on tunnel ${name} (already answered or timed out)`);
+    replyError(
+      res,
+      404,
+      'unknown_request',
+      `request ${requestId} is not waiting for an answer on tunnel ${name} (already answered or timed out)`,
+    );
     return;
   }
   if (request.sessionId !== sessionId) {
@@ -44,7 +55,8 @@ export async function handleRespond(ctx: ServerContext, name: string, requestId:
   try {
     meta = await readResponseFrame(ctx, request, req);
   } catch (error) {
-    if (req.destroyed && !req.complete) request.fail('tunnel_offline', 'The connection to the standin client broke while it sent the response.');
+    if (req.destroyed && !req.complete)
+      request.fail('tunnel_offline', 'The connection to the standin client broke while it sent the response.');
     else request.fail('app_error', 'The standin client sent a response standin could not read.');
     throw error as ProtocolError;
   }
@@ -111,7 +123,11 @@ function streamBody(request: BrowserRequest, post: IncomingMessage, chunks: Body
       try {
         pieces = chunks.take(chunk);
       } catch (error) {
-        request.logger.warn('unreadable chunked response body', { requestId: request.id, tunnel: request.tunnel, reason: (error as Error).message });
+        request.logger.warn('unreadable chunked response body', {
+          requestId: request.id,
+          tunnel: request.tunnel,
+          reason: (error as Error).message,
+        });
         browserRes.destroy();
         post.destroy();
         return;

@@ -21,7 +21,10 @@ export function createControlPlaneApp(ctx: ServerContext): express.Express {
     else res.type('text/plain').send('ready\n');
   });
   app.get(['/_standin', '/_standin/'], (_req, res) => {
-    res.type('html').set('cache-control', 'no-store').send(renderDashboardPage({ tokenRequired: ctx.auth.hasClientAuth }));
+    res
+      .type('html')
+      .set('cache-control', 'no-store')
+      .send(renderDashboardPage({ tokenRequired: ctx.auth.hasClientAuth }));
   });
   app.use(createStatusRouter(ctx));
   app.use('/_standin', (req, res) => {

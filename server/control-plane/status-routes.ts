@@ -34,21 +34,34 @@ export function createStatusRouter(ctx: ServerContext): express.Router {
 
   readers.get('/_standin/api/tunnels', (req, res) => {
     const reader = readerOf(res);
-    res.set('cache-control', 'no-store').json(ctx.registry.list().map((tunnel) => describeTunnelStatus(ctx, tunnel, LIST_HISTORY_LENGTH, maySeeDetails(reader, tunnel), Date.now(), req.headers.host)));
+    res
+      .set('cache-control', 'no-store')
+      .json(
+        ctx.registry
+          .list()
+          .map((tunnel) =>
+            describeTunnelStatus(ctx, tunnel, LIST_HISTORY_LENGTH, maySeeDetails(reader, tunnel), Date.now(), req.headers.host),
+          ),
+      );
   });
 
   readers.get('/_standin/api/tunnels/:name', (req, res) => {
     const tunnel = ctx.registry.get(req.params.name);
     if (!tunnel) return void notFound(res, req.params.name);
-    res.set('cache-control', 'no-store').json(describeTunnelStatus(ctx, tunnel, Infinity, maySeeDetails(readerOf(res), tunnel), Date.now(), req.headers.host));
+    res
+      .set('cache-control', 'no-store')
+      .json(describeTunnelStatus(ctx, tunnel, Infinity, maySeeDetails(readerOf(res), tunnel), Date.now(), req.headers.host));
   });
 
   readers.get('/_standin/api/tunnels/:name/requests', async (req, res) => {
     const tunnel = ctx.registry.get(req.params.name);
     if (!tunnel) return void notFound(res, req.params.name);
-    if (!maySeeDetails(readerOf(res), tunnel)) return void forbidden(res, `the recent requests of ${tunnel.name} are for its owner and admins`);
+    if (!maySeeDetails(readerOf(res), tunnel))
+      return void forbidden(res, `the recent requests of ${tunnel.name} are for its owner and admins`);
     // Replica mode: the requests every replica served, from Redis.
-    const listed = ctx.replicas ? await ctx.replicas.recentRequests(tunnel.name).catch(() => tunnel.recentRequests.list()) : tunnel.recentRequests.list();
+    const listed = ctx.replicas
+      ? await ctx.replicas.recentRequests(tunnel.name).catch(() => tunnel.recentRequests.list())
+      : tunnel.recentRequests.list();
     res.set('cache-control', 'no-store').json(listed);
   });
 
@@ -61,13 +74,18 @@ export function createStatusRouter(ctx: ServerContext): express.Router {
     const tunnel = ctx.registry.get(req.params.name);
     if (!tunnel) return void notFound(res, req.params.name);
     if (!mayRunCheck(readerOf(res))) {
-      res.status(401).json({ error: 'unauthorized', message: '"Test now" needs a token: send "Authorization: Bearer <your standin token>"' });
+      res
+        .status(401)
+        .json({ error: 'unauthorized', message: '"Test now" needs a token: send "Authorization: Bearer <your standin token>"' });
       return;
     }
     const started = ctx.health.checkNow(tunnel);
     if (!(started instanceof Promise)) {
       const seconds = Math.ceil(started.retryAfterMs / 1000);
-      res.status(429).set('retry-after', String(seconds)).json({ error: 'rate_limited', message: `tunnel ${tunnel.name} was checked a moment ago; try again in ${seconds} s` });
+      res
+        .status(429)
+        .set('retry-after', String(seconds))
+        .json({ error: 'rate_limited', message: `tunnel ${tunnel.name} was checked a moment ago; try again in ${seconds} s` });
       return;
     }
     const check = await started;
@@ -89,10 +107,16 @@ export function createStatusRouter(ctx: ServerContext): express.Router {
     }
     if (!tunnel) return void notFound(res, req.params.name);
     if (!mayStop(reader, tunnel) || (forget && !reader.caller.admin)) {
-      return void forbidden(res, forget ? 'releasing a name (?forget=1) is for admins' : `only an admin or its owner may stop ${tunnel.name}`);
+      return void forbidden(
+        res,
+        forget ? 'releasing a name (?forget=1) is for admins' : `only an admin or its owner may stop ${tunnel.name}`,
+      );
     }
     stopTunnel(ctx, tunnel, 'stopped');
-    ctx.logger.info(forget ? 'tunnel stopped and its name released' : 'tunnel stopped on request', { tunnel: tunnel.name, by: reader.caller.user ?? reader.caller.kind });
+    ctx.logger.info(forget ? 'tunnel stopped and its name released' : 'tunnel stopped on request', {
+      tunnel: tunnel.name,
+      by: reader.caller.user ?? reader.caller.kind,
+    });
     const body = describeTunnelStatus(ctx, tunnel, LIST_HISTORY_LENGTH, true, Date.now(), req.headers.host);
     if (forget) forgetTunnel(ctx, tunnel, { releasePort: true, releaseName: true });
     res.json(body);

@@ -11,7 +11,14 @@ import type { Tunnel } from '../core/tunnel';
  * is the client's secret). Owner and target only `withDetails` (identity/status-access.ts decides).
  * `requestHost` is the Host the reader used, for the default port link.
  */
-export function describeTunnelStatus(ctx: ServerContext, tunnel: Tunnel, historyLimit = Infinity, withDetails = false, now = Date.now(), requestHost?: string): TunnelStatus {
+export function describeTunnelStatus(
+  ctx: ServerContext,
+  tunnel: Tunnel,
+  historyLimit = Infinity,
+  withDetails = false,
+  now = Date.now(),
+  requestHost?: string,
+): TunnelStatus {
   const history = ctx.health.historyOf(tunnel.name);
   // "Test now" checks count here, though they stay out of the scheduled history.
   const last = ctx.health.lastCheckOf(tunnel.name);
@@ -25,7 +32,11 @@ export function describeTunnelStatus(ctx: ServerContext, tunnel: Tunnel, history
     createdAt: iso(tunnel.createdAt),
     expiresAt: iso(tunnel.expiresAt),
     lastSeenAt: iso(tunnel.lastPollAt),
-    client: { version: tunnel.version ?? null, owner: withDetails ? (tunnel.owner ?? null) : null, target: withDetails ? tunnel.target : null },
+    client: {
+      version: tunnel.version ?? null,
+      owner: withDetails ? (tunnel.owner ?? null) : null,
+      target: withDetails ? tunnel.target : null,
+    },
     private: tunnel.privateAccessKey !== null,
     counters: { ...tunnel.counters, queued: tunnel.session.queuedCount, openUpgrades: tunnel.upgrades.size },
     health: {

@@ -194,7 +194,8 @@ export class BrowserRequest {
       // of the body, and the client stops reading it; its answer is then on the way. Wait for it
       // briefly, as a proxy passes on such an early answer, before calling the client gone.
       const grace = setTimeout(() => {
-        if (!this.isAnswered && !this.finished) this.fail('tunnel_offline', 'The connection to the standin client broke while it received the request.');
+        if (!this.isAnswered && !this.finished)
+          this.fail('tunnel_offline', 'The connection to the standin client broke while it received the request.');
       }, EARLY_ANSWER_GRACE_MS);
       grace.unref();
     });
@@ -229,7 +230,10 @@ export class BrowserRequest {
       this.logger.warn('app response head refused', { requestId: this.id, tunnel: this.tunnel, reason: (error as Error).message });
       // The refused head left its reason phrase behind; the error page has its own.
       this.res.statusMessage = '';
-      this.answerWithError('app_error', 'The local app sent a response head that HTTP does not allow (for example a header with a line break).');
+      this.answerWithError(
+        'app_error',
+        'The local app sent a response head that HTTP does not allow (for example a header with a line break).',
+      );
       return false;
     }
   }

@@ -152,7 +152,12 @@ class FallbackExchange {
  * in the agent): the origin's host and port, the browser's method and origin-form path, the
  * forwarded headers.
  */
-export function fallbackRequestOptions(origin: URL, req: Pick<http.IncomingMessage, 'method' | 'url'>, headers: RawHeaders, agent: http.Agent | false): http.RequestOptions {
+export function fallbackRequestOptions(
+  origin: URL,
+  req: Pick<http.IncomingMessage, 'method' | 'url'>,
+  headers: RawHeaders,
+  agent: http.Agent | false,
+): http.RequestOptions {
   return {
     protocol: origin.protocol,
     hostname: origin.hostname.replace(/^\[(.*)\]$/, '$1'),

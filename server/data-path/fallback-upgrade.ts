@@ -44,10 +44,21 @@ export class FallbackUpgrades {
     restoreUpgradeHeaders(headers, req);
     const upstream = this.transport.request(fallbackRequestOptions(this.origin, req, headers, false));
     const log = (status: number, extra: Record<string, unknown> = {}) =>
-      this.logger.info('forwarded upgrade to fallback', { requestId: id, ...(selected ? { tunnel: selected } : {}), method: req.method, path: loggedPath(req.url), status, totalMs: Math.round(performance.now() - receivedAt), ...extra });
+      this.logger.info('forwarded upgrade to fallback', {
+        requestId: id,
+        ...(selected ? { tunnel: selected } : {}),
+        method: req.method,
+        path: loggedPath(req.url),
+        status,
+        totalMs: Math.round(performance.now() - receivedAt),
+        ...extra,
+      });
     const timer = setTimeout(() => {
       upstream.destroy();
-      sendStandinError(req, res, 'timeout', { requestId: id, message: `The cluster app did not answer the upgrade within ${this.headTimeoutMs / 1000} s.` });
+      sendStandinError(req, res, 'timeout', {
+        requestId: id,
+        message: `The cluster app did not answer the upgrade within ${this.headTimeoutMs / 1000} s.`,
+      });
     }, this.headTimeoutMs);
     timer.unref();
     const abandon = () => upstream.destroy();
@@ -79,7 +90,10 @@ export class FallbackUpgrades {
       clearTimeout(timer);
       if (res.headersSent || socket.destroyed) return void socket.destroy();
       this.logger.warn('fallback upgrade failed', { requestId: id, error: error.message });
-      sendStandinError(req, res, 'fallback_unreachable', { requestId: id, message: 'standin could not reach the cluster app it sends unselected requests to.' });
+      sendStandinError(req, res, 'fallback_unreachable', {
+        requestId: id,
+        message: 'standin could not reach the cluster app it sends unselected requests to.',
+      });
     });
     upstream.end();
   }

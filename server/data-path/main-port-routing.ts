@@ -15,10 +15,7 @@ import { selectTunnel } from '../selector/tunnel-selector';
 
 /** Where a main-port request goes. */
 export type MainPortRoute =
-  | { to: 'standin' }
-  | { to: 'tunnel'; name: string }
-  | { to: 'fallback'; reason: FallbackReason; selected?: string }
-  | { to: 'no_tunnel' };
+  { to: 'standin' } | { to: 'tunnel'; name: string } | { to: 'fallback'; reason: FallbackReason; selected?: string } | { to: 'no_tunnel' };
 
 /** Whether `url` is standin's own (control plane, client API, select): never tunnel traffic. */
 export function isStandinPath(url: string): boolean {
@@ -31,7 +28,8 @@ export function routeMainPortRequest(ctx: ServerContext, req: IncomingMessage, h
   const selection = selectTunnel(req, ctx.registry);
   const tunnel = selection ? ctx.registry.get(selection.name) : undefined;
   if (selection && tunnel?.isOnline) return { to: 'tunnel', name: selection.name };
-  if (hasFallback) return { to: 'fallback', reason: fallbackReason(selection !== undefined, tunnel !== undefined), selected: selection?.name };
+  if (hasFallback)
+    return { to: 'fallback', reason: fallbackReason(selection !== undefined, tunnel !== undefined), selected: selection?.name };
   if (selection) return { to: 'tunnel', name: selection.name };
   return { to: 'no_tunnel' };
 }

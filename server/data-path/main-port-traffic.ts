@@ -18,7 +18,11 @@ const MAX_LISTED_TUNNELS = 10;
 
 /** Builds the handler for main-port traffic; it owns the connections to the fallback. */
 export function createMainPortTraffic(ctx: ServerContext): (req: IncomingMessage, res: ServerResponse) => void {
-  const fallback = ctx.config.fallback ? new FallbackProxy(ctx.config.fallback, ctx.config.requestTimeoutMs, ctx.logger, (reason, errorCode) => ctx.metrics.observeFallback(reason, errorCode)) : null;
+  const fallback = ctx.config.fallback
+    ? new FallbackProxy(ctx.config.fallback, ctx.config.requestTimeoutMs, ctx.logger, (reason, errorCode) =>
+        ctx.metrics.observeFallback(reason, errorCode),
+      )
+    : null;
   return (req, res) => {
     const route = routeMainPortRequest(ctx, req, fallback !== null);
     if (route.to === 'tunnel') serveThroughTunnel(ctx, route.name, req, res);
@@ -31,8 +35,14 @@ export function createMainPortTraffic(ctx: ServerContext): (req: IncomingMessage
 function sendNoTunnel(ctx: ServerContext, req: IncomingMessage, res: ServerResponse): void {
   const path = (req.url ?? '/').startsWith('/') ? (req.url ?? '/') : '/';
   const selectLink = (name: string) => `${PATHS.select(name)}?to=${encodeURIComponent(path)}`;
-  const online = ctx.registry.list().filter((tunnel) => tunnel.isOnline).map((tunnel) => tunnel.name);
-  const listed = online.length === 0 ? 'No tunnel is connected right now; run "standin connect <port>" first.' : `Pick a connected tunnel below${online.length > MAX_LISTED_TUNNELS ? ` (the first ${MAX_LISTED_TUNNELS} of ${online.length})` : ''}.`;
+  const online = ctx.registry
+    .list()
+    .filter((tunnel) => tunnel.isOnline)
+    .map((tunnel) => tunnel.name);
+  const listed =
+    online.length === 0
+      ? 'No tunnel is connected right now; run "standin connect <port>" first.'
+      : `Pick a connected tunnel below${online.length > MAX_LISTED_TUNNELS ? ` (the first ${MAX_LISTED_TUNNELS} of ${online.length})` : ''}.`;
   const advice = `Open ${selectLink('<name>')} in this browser (it sets the ${TUNNEL_COOKIE} cookie and brings you back here), or send the header "X-Standin-Tunnel: <name>", or use the host <name>.<domain>. ${listed}`;
   const links = online.slice(0, MAX_LISTED_TUNNELS).map((name) => ({ href: selectLink(name), text: `Use tunnel ${name}` }));
   sendStandinError(req, res, 'no_tunnel', { ...noTunnelRefusal(ctx, req, path), advice, links });

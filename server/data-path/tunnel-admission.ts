@@ -55,21 +55,32 @@ function countAsInFlight(tunnel: Tunnel, request: BrowserRequest): void {
 
 function refusalFor(ctx: ServerContext, name: string, tunnel: Tunnel | undefined, request: BrowserRequest): Refusal | undefined {
   // A draining replica passes what it can to the others; what is left it still serves (docs/replicas.md "Rolling update").
-  if (ctx.drain.draining && !ctx.replicas) return { code: 'tunnel_offline', message: 'The standin server is shutting down; retry in a moment.' };
+  if (ctx.drain.draining && !ctx.replicas)
+    return { code: 'tunnel_offline', message: 'The standin server is shutting down; retry in a moment.' };
   if (!tunnel) return { code: 'tunnel_offline', message: `No tunnel named ${name} is registered.` };
   const privateRefusal = privateTunnelRefusal(ctx, tunnel, request.req);
   if (privateRefusal) return { code: 'tunnel_private', message: privateRefusal };
-  if (tunnel.state === 'stopped' && (tunnel.stopReason === 'expired' || tunnel.stopReason === 'stopped')) return browserErrorFor(name, tunnel.stopReason);
+  if (tunnel.state === 'stopped' && (tunnel.stopReason === 'expired' || tunnel.stopReason === 'stopped'))
+    return browserErrorFor(name, tunnel.stopReason);
   if (!tunnel.isOnline) return { code: 'tunnel_offline', message: `Tunnel ${name} has no connected standin client.` };
   if (tunnel.counters.inFlight > ctx.config.maxInFlightRequests) {
-    return { code: 'queue_full', message: `${ctx.config.maxInFlightRequests} requests are already in flight on tunnel ${name} (--max-in-flight).` };
+    return {
+      code: 'queue_full',
+      message: `${ctx.config.maxInFlightRequests} requests are already in flight on tunnel ${name} (--max-in-flight).`,
+    };
   }
   if (request.upgrade && tunnel.upgrades.size >= ctx.config.maxUpgradesPerTunnel) {
-    return { code: 'upgrade_limit', message: `Tunnel ${name} already carries ${ctx.config.maxUpgradesPerTunnel} open upgraded connections (WebSockets).` };
+    return {
+      code: 'upgrade_limit',
+      message: `Tunnel ${name} already carries ${ctx.config.maxUpgradesPerTunnel} open upgraded connections (WebSockets).`,
+    };
   }
   // One outsider must not fill the tunnel's upgrade slots with handshakes that never complete.
   if (request.upgrade && tunnel.upgrades.pendingFrom(sourceAddressOf(request.req)) >= MAX_PENDING_HANDSHAKES_PER_SOURCE) {
-    return { code: 'upgrade_limit', message: `${MAX_PENDING_HANDSHAKES_PER_SOURCE} upgrade handshakes from your address are already waiting for tunnel ${name}.` };
+    return {
+      code: 'upgrade_limit',
+      message: `${MAX_PENDING_HANDSHAKES_PER_SOURCE} upgrade handshakes from your address are already waiting for tunnel ${name}.`,
+    };
   }
   return undefined;
 }

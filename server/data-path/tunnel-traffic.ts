@@ -14,9 +14,14 @@ import { mayPassOn, type Arrival } from './arrival';
  * Serves one browser request through tunnel `name` (which may not exist). In replica mode it may
  * be parked on another replica, the one whose poll will take it (server/replicas/replica-router.ts).
  */
-export function serveThroughTunnel(ctx: ServerContext, name: string, req: IncomingMessage, res: ServerResponse, arrival: Arrival = {}): void {
+export function serveThroughTunnel(
+  ctx: ServerContext,
+  name: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  arrival: Arrival = {},
+): void {
   const serveHere = () => admitToTunnel(ctx, name, new BrowserRequest(req, res, name, ctx.logger, ctx.requestIds.next()));
   if (ctx.replicas && mayPassOn(ctx, arrival) && ctx.replicas.forwardIfElsewhere(name, req, res, serveHere)) return;
   serveHere();
 }
-

@@ -35,7 +35,14 @@ const CLOSE_GRACE_MS = 2_000;
  * Serves one browser Upgrade request through tunnel `name` (which may not exist). The main
  * port's selector calls this too, with the tunnel it selected.
  */
-export function serveUpgradeThroughTunnel(ctx: ServerContext, name: string, req: IncomingMessage, socket: Duplex, head: Buffer, arrival: Arrival = {}): void {
+export function serveUpgradeThroughTunnel(
+  ctx: ServerContext,
+  name: string,
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  arrival: Arrival = {},
+): void {
   if (ctx.replicas && mayPassOn(ctx, arrival) && ctx.replicas.forwardUpgradeIfElsewhere(name, req, socket, head)) return;
   const request = new BrowserRequest(req, responseOnSocket(req, socket), name, ctx.logger, ctx.requestIds.next());
   markAsUpgrade(request.meta, req);

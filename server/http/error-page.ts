@@ -45,9 +45,12 @@ const ADVICE: Record<StandinErrorCode, string> = {
   upgrade_limit: 'Close other tabs or connections of this app, or raise --max-upgrades on the standin server.',
   no_tunnel: 'Select a tunnel: open /_standin/select/<name>, or send the header "X-Standin-Tunnel: <name>".',
   timeout: 'Check the app for a request that hangs; the server waits --request-timeout for a response head.',
-  fallback_unreachable: "Check that the in-cluster app standin's --fallback points at is running; or select a tunnel to reach a developer's app.",
-  head_too_large: 'Send fewer or smaller cookies and headers, or lower the standin server --max-header-size so such requests get 431 at once.',
-  tunnel_private: 'Open the access link that "standin connect --private" printed (/_standin/select/<name>?key=…) in this browser, or ask the developer for it.',
+  fallback_unreachable:
+    "Check that the in-cluster app standin's --fallback points at is running; or select a tunnel to reach a developer's app.",
+  head_too_large:
+    'Send fewer or smaller cookies and headers, or lower the standin server --max-header-size so such requests get 431 at once.',
+  tunnel_private:
+    'Open the access link that "standin connect --private" printed (/_standin/select/<name>?key=…) in this browser, or ask the developer for it.',
 };
 
 /** Sends a standin error page, unless a response head has already gone out (then the socket is cut). */
@@ -61,7 +64,14 @@ export function sendStandinError(req: IncomingMessage, res: ServerResponse, code
   const wantsJson = prefersJson(req.headers.accept);
   const advice = details.advice ?? ADVICE[code] + staleCookieAdvice(req, code, details.tunnel);
   const body = wantsJson
-    ? JSON.stringify({ error: code, message, advice, requestId: details.requestId, tunnel: details.tunnel, ...(details.links ? { links: details.links } : {}) })
+    ? JSON.stringify({
+        error: code,
+        message,
+        advice,
+        requestId: details.requestId,
+        tunnel: details.tunnel,
+        ...(details.links ? { links: details.links } : {}),
+      })
     : renderHtml(code, status, message, { ...details, advice });
   res.writeHead(status, {
     'content-type': wantsJson ? 'application/json; charset=utf-8' : 'text/html; charset=utf-8',

@@ -48,7 +48,8 @@ export function buildForwardHeaders(req: IncomingMessage, requestId: string, tun
   let traceparentAt = -1;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toLowerCase();
-    if (HOP_BY_HOP_HEADERS.has(name) || DROPPED_HEADERS.has(name) || name.startsWith(STANDIN_HEADER_PREFIX) || namedInConnection?.has(name)) continue;
+    if (HOP_BY_HOP_HEADERS.has(name) || DROPPED_HEADERS.has(name) || name.startsWith(STANDIN_HEADER_PREFIX) || namedInConnection?.has(name))
+      continue;
     const value = raw[i + 1];
     switch (name) {
       case HEADER.xRequestId:

@@ -47,7 +47,8 @@ export function writeInterimResponse(req: IncomingMessage, res: ServerResponse, 
 /** The head of an interim response, or undefined when a field cannot be written safely. */
 export function formatInterimHead(interim: InterimResponseMeta): string | undefined {
   if (!Number.isInteger(interim.status) || interim.status < 102 || interim.status > 199) return undefined;
-  const reason = interim.statusMessage && FIELD_VALUE.test(interim.statusMessage) ? interim.statusMessage : (STATUS_CODES[interim.status] ?? '');
+  const reason =
+    interim.statusMessage && FIELD_VALUE.test(interim.statusMessage) ? interim.statusMessage : (STATUS_CODES[interim.status] ?? '');
   const namedInConnection = connectionTokens(interim.headers);
   let head = `HTTP/1.1 ${interim.status} ${reason}\r\n`;
   for (let i = 0; i < interim.headers.length; i += 2) {

@@ -6,7 +6,10 @@ export function readCookie(header: string | undefined, name: string): string | u
   for (const pair of header.split(';')) {
     const equals = pair.indexOf('=');
     if (equals < 0 || pair.slice(0, equals).trim() !== name) continue;
-    return pair.slice(equals + 1).trim().replace(/^"(.*)"$/, '$1');
+    return pair
+      .slice(equals + 1)
+      .trim()
+      .replace(/^"(.*)"$/, '$1');
   }
   return undefined;
 }

@@ -74,7 +74,8 @@ export function frameResponseHead(requestMethod: string, reported: ReportedRespo
   for (let i = 0; i < reported.headers.length; i += 2) {
     const [name, value] = [reported.headers[i], reported.headers[i + 1]];
     if (!TOKEN.test(name)) return { ok: false, reason: `response header name ${JSON.stringify(name.slice(0, 40))} is not a token` };
-    if (!FIELD_VALUE.test(value)) return { ok: false, reason: `response header ${name} has CR, LF, NUL or a character Node cannot send in its value` };
+    if (!FIELD_VALUE.test(value))
+      return { ok: false, reason: `response header ${name} has CR, LF, NUL or a character Node cannot send in its value` };
     const lowerCaseName = name.toLowerCase();
     if (lowerCaseName === 'transfer-encoding') chunked = true;
     else if (lowerCaseName === 'content-length') {
@@ -84,16 +85,23 @@ export function frameResponseHead(requestMethod: string, reported: ReportedRespo
         headers.push(name, value);
       }
       lengths.push(value);
-    }
-    else if (!HOP_BY_HOP_HEADERS.has(lowerCaseName) && !namedInConnection?.has(lowerCaseName)) headers.push(name, value);
+    } else if (!HOP_BY_HOP_HEADERS.has(lowerCaseName) && !namedInConnection?.has(lowerCaseName)) headers.push(name, value);
   }
   const declared = chunked ? null : declaredLength(lengths);
-  if (declared === 'invalid') return { ok: false, reason: `Content-Length ${JSON.stringify(lengths.join(', ').slice(0, 60))} is not one length` };
+  if (declared === 'invalid')
+    return { ok: false, reason: `Content-Length ${JSON.stringify(lengths.join(', ').slice(0, 60))} is not one length` };
   const bodiless = requestMethod === 'HEAD' || status === 204 || status === 304;
   // A HEAD answer and a 304 may say how long the full answer would be; a 204 says nothing (RFC 9110 §8.6).
   if (declared !== null && status !== 204) headers[lengthAt + 1] = String(declared);
   else if (lengthAt >= 0) headers.splice(lengthAt, 2);
-  return { ok: true, status, statusMessage: safeReasonPhrase(reported.statusMessage), headers, bodyBytes: bodiless ? 0 : declared, bodiless };
+  return {
+    ok: true,
+    status,
+    statusMessage: safeReasonPhrase(reported.statusMessage),
+    headers,
+    bodyBytes: bodiless ? 0 : declared,
+    bodiless,
+  };
 }
 
 /** The one length the Content-Length values state, null with none, 'invalid' when they disagree or are not numbers. */

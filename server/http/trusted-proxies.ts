@@ -12,7 +12,14 @@ import type { Socket } from 'node:net';
 import { ConfigError } from '../../shared/errors';
 
 /** Default of --trust-proxy: loopback, RFC 1918 and RFC 4193 (unique local IPv6) ranges. */
-export const DEFAULT_TRUSTED_PROXIES: readonly string[] = ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'];
+export const DEFAULT_TRUSTED_PROXIES: readonly string[] = [
+  '127.0.0.0/8',
+  '::1/128',
+  '10.0.0.0/8',
+  '172.16.0.0/12',
+  '192.168.0.0/16',
+  'fc00::/7',
+];
 
 /** A set of address ranges. */
 export class TrustedProxies {
@@ -44,7 +51,14 @@ function addRange(ranges: net.BlockList, cidr: string): void {
   const family = net.isIPv4(address) ? 'ipv4' : net.isIPv6(address) ? 'ipv6' : undefined;
   const maxPrefix = family === 'ipv4' ? 32 : 128;
   const prefix = prefixText === undefined ? maxPrefix : Number(prefixText);
-  if (!family || extra !== undefined || !Number.isInteger(prefix) || prefix < 0 || prefix > maxPrefix || (prefixText !== undefined && !/^\d+$/.test(prefixText))) {
+  if (
+    !family ||
+    extra !== undefined ||
+    !Number.isInteger(prefix) ||
+    prefix < 0 ||
+    prefix > maxPrefix ||
+    (prefixText !== undefined && !/^\d+$/.test(prefixText))
+  ) {
     throw new ConfigError(`--trust-proxy "${cidr}" is not an address range like 10.0.0.0/8 or fd00::/8`);
   }
   ranges.addSubnet(address, prefix, family);

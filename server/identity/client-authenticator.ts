@@ -70,7 +70,8 @@ export class ClientAuthenticator {
    */
   async authenticate(req: IncomingMessage, options: { anonymousAllowed?: boolean } = {}): Promise<AuthOutcome> {
     const source = req.socket.remoteAddress ?? 'unknown';
-    if (this.failures.isBlocked(source)) return { ok: false, rateLimited: true, retryAfterSeconds: this.failures.retryAfterSeconds(source) };
+    if (this.failures.isBlocked(source))
+      return { ok: false, rateLimited: true, retryAfterSeconds: this.failures.retryAfterSeconds(source) };
     const credential = bearerCredential(req.headers.authorization);
     if (credential === undefined && (!this.hasClientAuth || options.anonymousAllowed)) return { ok: true, caller: OPEN_CALLER };
     const caller = credential === undefined ? undefined : await this.identify(credential);
@@ -78,7 +79,11 @@ export class ClientAuthenticator {
     // An open server ignores a credential it does not know (a client configured with a token still works).
     if (!this.hasClientAuth) return { ok: true, caller: OPEN_CALLER };
     this.failures.recordFailure(source);
-    this.logger.warn('authentication failed', { source, path: (req.url ?? '').split('?')[0].slice(0, 100), credential: credential === undefined ? 'none' : 'refused' });
+    this.logger.warn('authentication failed', {
+      source,
+      path: (req.url ?? '').split('?')[0].slice(0, 100),
+      credential: credential === undefined ? 'none' : 'refused',
+    });
     return { ok: false, rateLimited: false, retryAfterSeconds: 0 };
   }
 

@@ -48,7 +48,11 @@ export function decideNameClaim(
   now = Date.now(),
 ): ClaimDecision {
   if (!caller.mayRegister(name)) {
-    return { allowed: false, code: 'name_not_allowed', message: `user ${caller.user ?? ''} may not register the name ${name}: pick a name your tokens allow (by default <user> and <user>-*)` };
+    return {
+      allowed: false,
+      code: 'name_not_allowed',
+      message: `user ${caller.user ?? ''} may not register the name ${name}: pick a name your tokens allow (by default <user> and <user>-*)`,
+    };
   }
   const existing = store.get(name);
   const lastUsedAt = Math.max(existing?.lastUsedAt ?? 0, activity.lastPollAt ?? 0);
@@ -57,7 +61,11 @@ export function decideNameClaim(
     return { allowed: true, claim: { ...existing, lastUsedAt: now }, resumed: true, takenOver: false };
   }
   if (held && !caller.admin) {
-    return { allowed: false, code: 'name_in_use', message: `the name ${name} is in use by another developer: pick another --name or ask an admin to release it` };
+    return {
+      allowed: false,
+      code: 'name_in_use',
+      message: `the name ${name} is in use by another developer: pick another --name or ask an admin to release it`,
+    };
   }
   return { ...newClaim(caller, name, now), resumed: false, takenOver: held };
 }

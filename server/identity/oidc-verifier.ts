@@ -54,7 +54,11 @@ export class OidcVerifier {
       return undefined;
     }
     try {
-      const { payload } = await jwtVerify(token, keys, { issuer: this.settings.issuer, audience: this.settings.audience, algorithms: ALGORITHMS });
+      const { payload } = await jwtVerify(token, keys, {
+        issuer: this.settings.issuer,
+        audience: this.settings.audience,
+        algorithms: ALGORITHMS,
+      });
       const user = payload[this.settings.userClaim];
       if (typeof user !== 'string' || user.length === 0 || user.length > 200) {
         this.logger.debug('OIDC token has no usable user claim', { claim: this.settings.userClaim });
@@ -72,7 +76,11 @@ export class OidcVerifier {
     if (Date.now() - this.lastDiscoveryFailureAt < DISCOVERY_RETRY_MS) return Promise.reject(new Error('discovery failed moments ago'));
     this.discovering ??= discoverJwksUri(this.settings.issuer)
       .then((jwksUri) => {
-        this.keys = createRemoteJWKSet(jwksUri, { timeoutDuration: FETCH_TIMEOUT_MS, cooldownDuration: JWKS_REFETCH_COOLDOWN_MS, cacheMaxAge: JWKS_MAX_AGE_MS });
+        this.keys = createRemoteJWKSet(jwksUri, {
+          timeoutDuration: FETCH_TIMEOUT_MS,
+          cooldownDuration: JWKS_REFETCH_COOLDOWN_MS,
+          cacheMaxAge: JWKS_MAX_AGE_MS,
+        });
         return this.keys;
       })
       .catch((error: unknown) => {
@@ -97,6 +105,7 @@ async function discoverJwksUri(issuer: string): Promise<URL> {
   if (!response.ok) throw new Error(`${url} answered ${response.status}`);
   const document = (await response.json()) as { jwks_uri?: unknown; issuer?: unknown };
   if (typeof document.jwks_uri !== 'string') throw new Error(`${url} has no jwks_uri`);
-  if (document.issuer !== undefined && document.issuer !== issuer) throw new Error(`${url} names issuer ${JSON.stringify(document.issuer).slice(0, 100)}, not ${issuer}`);
+  if (document.issuer !== undefined && document.issuer !== issuer)
+    throw new Error(`${url} names issuer ${JSON.stringify(document.issuer).slice(0, 100)}, not ${issuer}`);
   return new URL(document.jwks_uri);
 }

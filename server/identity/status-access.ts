@@ -25,22 +25,54 @@ export interface StatusReader {
 }
 
 /** Why a reader was turned away. */
-export type StatusRefusal = { status: 401 | 403 | 429; code: 'unauthorized' | 'forbidden' | 'too_many_auth_failures'; message: string; retryAfterSeconds?: number };
+export type StatusRefusal = {
+  status: 401 | 403 | 429;
+  code: 'unauthorized' | 'forbidden' | 'too_many_auth_failures';
+  message: string;
+  retryAfterSeconds?: number;
+};
 
 /** Authenticates a status reader under `access`; a refusal says what to send instead. */
-export async function authenticateReader(auth: ClientAuthenticator, access: StatusAccess, req: IncomingMessage): Promise<StatusReader | StatusRefusal> {
+export async function authenticateReader(
+  auth: ClientAuthenticator,
+  access: StatusAccess,
+  req: IncomingMessage,
+): Promise<StatusReader | StatusRefusal> {
   const hasCredential = typeof req.headers.authorization === 'string';
   const outcome = await auth.authenticate(req, { anonymousAllowed: access === 'open' });
   if (!outcome.ok) {
-    if (outcome.rateLimited) return { status: 429, code: 'too_many_auth_failures', message: `too many failed authentications from this address; try again in ${outcome.retryAfterSeconds} s`, retryAfterSeconds: outcome.retryAfterSeconds };
-    return { status: 401, code: 'unauthorized', message: 'the status pages of this server need a token: send "Authorization: Bearer <your standin token>"' };
+    if (outcome.rateLimited)
+      return {
+        status: 429,
+        code: 'too_many_auth_failures',
+        message: `too many failed authentications from this address; try again in ${outcome.retryAfterSeconds} s`,
+        retryAfterSeconds: outcome.retryAfterSeconds,
+      };
+    return {
+      status: 401,
+      code: 'unauthorized',
+      message: 'the status pages of this server need a token: send "Authorization: Bearer <your standin token>"',
+    };
   }
-  const reader: StatusReader = { caller: outcome.caller, authenticated: hasCredential && outcome.caller.kind !== 'open', serverIsOpen: !auth.hasClientAuth };
-  if (access === 'token' && !reader.authenticated && !reader.serverIsOpen) return { status: 401, code: 'unauthorized', message: 'the status pages of this server need a token: send "Authorization: Bearer <your standin token>"' };
+  const reader: StatusReader = {
+    caller: outcome.caller,
+    authenticated: hasCredential && outcome.caller.kind !== 'open',
+    serverIsOpen: !auth.hasClientAuth,
+  };
+  if (access === 'token' && !reader.authenticated && !reader.serverIsOpen)
+    return {
+      status: 401,
+      code: 'unauthorized',
+      message: 'the status pages of this server need a token: send "Authorization: Bearer <your standin token>"',
+    };
   if (access === 'admin' && !reader.caller.admin) {
     return reader.authenticated
       ? { status: 403, code: 'forbidden', message: 'the status pages of this server are for admins only (--status-access admin)' }
-      : { status: 401, code: 'unauthorized', message: 'the status pages of this server are for admins: send "Authorization: Bearer <admin token>"' };
+      : {
+          status: 401,
+          code: 'unauthorized',
+          message: 'the status pages of this server are for admins: send "Authorization: Bearer <admin token>"',
+        };
   }
   return reader;
 }

@@ -115,10 +115,15 @@ function parseUser(entry: unknown, index: number): TokensFileUser {
   const where = `users[${index}]`;
   if (typeof entry !== 'object' || entry === null) throw new Error(`${where} is not a mapping`);
   const { name, tokenSha256, names, admin } = entry as Record<string, unknown>;
-  if (typeof name !== 'string' || !/^[^\s]{1,120}$/.test(name)) throw new Error(`${where}.name must be a non-empty word of at most 120 characters`);
-  if (typeof tokenSha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(tokenSha256)) throw new Error(`${where}.tokenSha256 must be 64 hex digits (the SHA-256 of the token, not the token)`);
+  if (typeof name !== 'string' || !/^[^\s]{1,120}$/.test(name))
+    throw new Error(`${where}.name must be a non-empty word of at most 120 characters`);
+  if (typeof tokenSha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(tokenSha256))
+    throw new Error(`${where}.tokenSha256 must be 64 hex digits (the SHA-256 of the token, not the token)`);
   if (admin !== undefined && typeof admin !== 'boolean') throw new Error(`${where}.admin must be true or false`);
-  if (names !== undefined && (!Array.isArray(names) || names.some((glob) => typeof glob !== 'string' || !/^[a-z0-9*?-]{1,63}$/i.test(glob)))) {
+  if (
+    names !== undefined &&
+    (!Array.isArray(names) || names.some((glob) => typeof glob !== 'string' || !/^[a-z0-9*?-]{1,63}$/i.test(glob)))
+  ) {
     throw new Error(`${where}.names must be a list of tunnel-name globs like "alice-*"`);
   }
   const globs = ((names as string[] | undefined) ?? defaultNameGlobs(name)).map(compileNameGlob);

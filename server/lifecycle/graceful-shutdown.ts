@@ -70,7 +70,8 @@ async function drainReplica(server: DrainableServer, graceMs: number, logger: Lo
   server.stopAcceptingClientCalls();
   for (const tunnel of ctx.registry.list()) {
     tunnel.session.sendIdlePollsElsewhere();
-    for (const request of tunnel.session.takeQueued()) request.fail('tunnel_offline', 'The standin replica holding this request is shutting down.');
+    for (const request of tunnel.session.takeQueued())
+      request.fail('tunnel_offline', 'The standin replica holding this request is shutting down.');
   }
   // Calls that arrived just before the ports closed (a client's answer on its way to the
   // replica holding its request, a poll about to be sent elsewhere) finish before connections are cut.

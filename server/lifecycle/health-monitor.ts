@@ -209,7 +209,10 @@ export class HealthMonitor {
     const session = tunnel.session;
     return new Promise<HealthCheck>((resolve) => {
       const sentAt = performance.now();
-      const timer = setTimeout(() => settle(`the standin client did not answer the probe within ${PROBE_TIMEOUT_MS / 1000} s`), PROBE_TIMEOUT_MS);
+      const timer = setTimeout(
+        () => settle(`the standin client did not answer the probe within ${PROBE_TIMEOUT_MS / 1000} s`),
+        PROBE_TIMEOUT_MS,
+      );
       timer.unref();
       const settle = (result: ProbeResultMeta | string) => {
         if (!this.pending.delete(id)) return;

@@ -14,7 +14,12 @@ import type { Tunnel } from '../core/tunnel';
 export type ServerStopReason = 'expired' | 'stopped';
 
 /** Runs the cascade; a tunnel that is already stopped is left alone. */
-export function stopTunnel(ctx: ServerContext, tunnel: Tunnel, reason: ServerStopReason, options: { announce: boolean } = { announce: true }): void {
+export function stopTunnel(
+  ctx: ServerContext,
+  tunnel: Tunnel,
+  reason: ServerStopReason,
+  options: { announce: boolean } = { announce: true },
+): void {
   if (tunnel.state === 'stopped') return;
   const sessionId = tunnel.session.id;
   const { code, message } = browserErrorFor(tunnel.name, reason);
@@ -23,7 +28,11 @@ export function stopTunnel(ctx: ServerContext, tunnel: Tunnel, reason: ServerSto
   ctx.portPool?.markIdle(tunnel.name);
   // Replica mode: the other replicas stop their copy too (they are told with announce: false).
   if (options.announce) ctx.replicas?.saveStop(tunnel);
-  ctx.logger.info(reason === 'expired' ? 'tunnel expired' : 'tunnel stopped by an admin', { tunnel: tunnel.name, port: tunnel.port, expiresAt: new Date(tunnel.expiresAt).toISOString() });
+  ctx.logger.info(reason === 'expired' ? 'tunnel expired' : 'tunnel stopped by an admin', {
+    tunnel: tunnel.name,
+    port: tunnel.port,
+    expiresAt: new Date(tunnel.expiresAt).toISOString(),
+  });
 }
 
 /**

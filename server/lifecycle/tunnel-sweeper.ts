@@ -29,7 +29,8 @@ export function sweepAbandoned(ctx: ServerContext, now = Date.now(), neverPolled
   for (const tunnel of ctx.registry.list()) {
     if (tunnel.state !== 'stopped' && !tunnel.everPolled && now - tunnel.session.startedAt > neverPolledGraceMs) {
       ctx.logger.info('tunnel never polled, giving its port and name back', { tunnel: tunnel.name, port: tunnel.port });
-      for (const request of tunnel.stop('released')) request.fail('tunnel_offline', `Tunnel ${tunnel.name} has no connected standin client.`);
+      for (const request of tunnel.stop('released'))
+        request.fail('tunnel_offline', `Tunnel ${tunnel.name} has no connected standin client.`);
       forgetTunnel(ctx, tunnel, { releasePort: true, releaseName: true });
     } else if (tunnel.state === 'stopped' && tunnel.stoppedAt !== undefined && now - tunnel.stoppedAt > ctx.config.forgetAfterMs) {
       forgetTunnel(ctx, tunnel, { releasePort: false, releaseName: false });

@@ -17,6 +17,9 @@ const HANDOVER_MARGIN_BYTES = 256;
 export function failIfHeadTooLarge(request: BrowserRequest): boolean {
   const metaBytes = Buffer.byteLength(encodeMeta(request.meta), 'utf8');
   if (metaBytes + HANDOVER_MARGIN_BYTES <= MAX_META_FRAME_BYTES) return false;
-  request.fail('head_too_large', `The request's headers take ${metaBytes} bytes as tunnel metadata, over standin's limit of ${MAX_META_FRAME_BYTES - HANDOVER_MARGIN_BYTES}.`);
+  request.fail(
+    'head_too_large',
+    `The request's headers take ${metaBytes} bytes as tunnel metadata, over standin's limit of ${MAX_META_FRAME_BYTES - HANDOVER_MARGIN_BYTES}.`,
+  );
   return true;
 }

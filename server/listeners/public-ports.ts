@@ -14,7 +14,13 @@ import { createHttpListener } from './http-listener';
 import { DEFAULT_TRUSTED_PROXIES, TrustedProxies } from '../http/trusted-proxies';
 
 /** Limits when none are configured (tests that build PublicPorts directly). */
-const DEFAULT_LIMITS: PublicPortLimits = { idleTimeoutMs: 120_000, headersTimeoutMs: 20_000, maxHeaderBytes: MAX_HEAD_BYTES, maxConnectionsPerSource: DEFAULT_MAX_CONNECTIONS_PER_SOURCE, trustedProxies: new TrustedProxies(DEFAULT_TRUSTED_PROXIES) };
+const DEFAULT_LIMITS: PublicPortLimits = {
+  idleTimeoutMs: 120_000,
+  headersTimeoutMs: 20_000,
+  maxHeaderBytes: MAX_HEAD_BYTES,
+  maxConnectionsPerSource: DEFAULT_MAX_CONNECTIONS_PER_SOURCE,
+  trustedProxies: new TrustedProxies(DEFAULT_TRUSTED_PROXIES),
+};
 
 /** Handles a browser request that arrived on a tunnel port. */
 export type PublicPortHandler = (port: number, req: http.IncomingMessage, res: http.ServerResponse) => void;

@@ -49,13 +49,23 @@ export class StandinMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers,
     });
-    this.errors = new Counter({ name: 'standin_errors_total', help: 'Browser requests that standin answered with an error, by code', labelNames: ['code'], registers });
+    this.errors = new Counter({
+      name: 'standin_errors_total',
+      help: 'Browser requests that standin answered with an error, by code',
+      labelNames: ['code'],
+      registers,
+    });
     this.requestDurationOf = {
       completed: this.requestDuration.labels('completed'),
       aborted: this.requestDuration.labels('aborted'),
       standin_error: this.requestDuration.labels('standin_error'),
     };
-    this.bytes = new Counter({ name: 'standin_transferred_bytes_total', help: 'Body bytes through tunnels: in = browser to app, out = app to browser', labelNames: ['direction'], registers });
+    this.bytes = new Counter({
+      name: 'standin_transferred_bytes_total',
+      help: 'Body bytes through tunnels: in = browser to app, out = app to browser',
+      labelNames: ['direction'],
+      registers,
+    });
     this.bytesIn = this.bytes.labels('in');
     this.bytesOut = this.bytes.labels('out');
     this.healthCheckDuration = new Histogram({
@@ -102,7 +112,11 @@ export class StandinMetrics {
       labelNames: ['reason'],
       registers,
     });
-    this.upgrades = new Counter({ name: 'standin_upgrades_total', help: 'Upgrade requests (WebSockets) the local app accepted with a 101', registers });
+    this.upgrades = new Counter({
+      name: 'standin_upgrades_total',
+      help: 'Upgrade requests (WebSockets) the local app accepted with a 101',
+      registers,
+    });
     new Gauge({
       name: 'standin_upgraded_connections',
       help: 'Upgraded connections (WebSockets) open through tunnels now, handshakes included',

@@ -16,7 +16,12 @@ import type { Replication } from '../replicas/replication';
 import type { Tunnel } from '../core/tunnel';
 
 /** Records `request`, which has finished, for `tunnel` (undefined when no such tunnel exists). */
-export function recordFinishedRequest(metrics: StandinMetrics, request: BrowserRequest, tunnel: Tunnel | undefined, replicas: Replication | null = null): void {
+export function recordFinishedRequest(
+  metrics: StandinMetrics,
+  request: BrowserRequest,
+  tunnel: Tunnel | undefined,
+  replicas: Replication | null = null,
+): void {
   if (tunnel) {
     tunnel.counters.bytesIn += request.bytesIn;
     tunnel.counters.bytesOut += request.bytesOut;

@@ -52,14 +52,21 @@ export class HealthLease {
     this.heldUntil = 0;
     // Give it up at once, so another replica takes over without waiting for it to expire.
     void this.redis
-      .run((client) => client.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0", { keys: [LEASE_KEY], arguments: [this.replicaId] }))
+      .run((client) =>
+        client.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0", {
+          keys: [LEASE_KEY],
+          arguments: [this.replicaId],
+        }),
+      )
       .catch(() => undefined);
   }
 
   private async renew(): Promise<void> {
     const askedAt = Date.now();
     try {
-      const won = await this.redis.run((client) => client.eval(RENEW_OR_TAKE, { keys: [LEASE_KEY], arguments: [this.replicaId, String(LEASE_TTL_MS)] }));
+      const won = await this.redis.run((client) =>
+        client.eval(RENEW_OR_TAKE, { keys: [LEASE_KEY], arguments: [this.replicaId, String(LEASE_TTL_MS)] }),
+      );
       const wasHeld = this.held;
       // Counted from before the call, minus a margin for clock drift between replicas.
       this.heldUntil = won === 1 ? askedAt + LEASE_TTL_MS - 1_000 : 0;

@@ -75,7 +75,11 @@ function restoreBrowserRequest(req: http.IncomingMessage): void {
   } catch {
     req.url = '/';
   }
-  recordForwardedPeer(req, { address: header(req, FORWARDED.peer) ?? 'unknown', trusted: header(req, FORWARDED.trusted) === '1', tls: header(req, FORWARDED.tls) === '1' });
+  recordForwardedPeer(req, {
+    address: header(req, FORWARDED.peer) ?? 'unknown',
+    trusted: header(req, FORWARDED.trusted) === '1',
+    tls: header(req, FORWARDED.tls) === '1',
+  });
 }
 
 /** Runs a health probe of tunnel `name` through a poll held here, for the replica holding the health lease. */

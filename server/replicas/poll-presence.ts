@@ -80,7 +80,8 @@ export class PollPresence implements ReplicaView {
     try {
       await this.publish();
       const others = this.directory.others();
-      const entries = others.length === 0 ? [] : await this.redis.run((client) => client.mGet(others.map((replica) => presenceKey(replica.id))));
+      const entries =
+        others.length === 0 ? [] : await this.redis.run((client) => client.mGet(others.map((replica) => presenceKey(replica.id))));
       const remote = new Map<string, Record<string, Presence>>();
       entries.forEach((entry, index) => {
         if (entry !== null) remote.set(others[index].id, parsePresence(entry));

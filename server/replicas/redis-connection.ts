@@ -25,7 +25,10 @@ function createRedisClient(url: string) {
     url,
     disableOfflineQueue: true,
     commandOptions: { timeout: REDIS_COMMAND_TIMEOUT_MS },
-    socket: { connectTimeout: REDIS_COMMAND_TIMEOUT_MS, reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, MAX_RECONNECT_DELAY_MS) },
+    socket: {
+      connectTimeout: REDIS_COMMAND_TIMEOUT_MS,
+      reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, MAX_RECONNECT_DELAY_MS),
+    },
   });
 }
 
@@ -42,7 +45,8 @@ export class RedisConnection {
     this.commands = createRedisClient(url);
     this.subscriber = createRedisClient(url);
     // node-redis emits 'error' on every failed connection attempt; unheard, it would end the process.
-    for (const client of [this.commands, this.subscriber]) client.on('error', (error: Error) => this.logger.debug('redis connection error', { error: error.message }));
+    for (const client of [this.commands, this.subscriber])
+      client.on('error', (error: Error) => this.logger.debug('redis connection error', { error: error.message }));
     this.commands.on('ready', () => this.logger.info('connected to redis'));
   }
 

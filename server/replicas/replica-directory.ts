@@ -92,7 +92,9 @@ export class ReplicaDirectory {
   /** Leaves the directory (clean shutdown), so nobody waits for the entry to expire. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    await this.redis.run((client) => Promise.all([client.del(replicaKey(this.self.id)), client.sRem(REPLICAS_KEY, this.self.id)])).catch(() => undefined);
+    await this.redis
+      .run((client) => Promise.all([client.del(replicaKey(this.self.id)), client.sRem(REPLICAS_KEY, this.self.id)]))
+      .catch(() => undefined);
   }
 
   private async heartbeat(): Promise<void> {
@@ -144,7 +146,13 @@ function parseReplica(text: string): ReplicaInfo | undefined {
   try {
     const value = JSON.parse(text) as Partial<ReplicaInfo>;
     if (typeof value.id !== 'string' || typeof value.tag !== 'string' || typeof value.advertise !== 'string') return undefined;
-    return { id: value.id, tag: value.tag, advertise: value.advertise, startedAt: Number(value.startedAt) || 0, draining: value.draining === true };
+    return {
+      id: value.id,
+      tag: value.tag,
+      advertise: value.advertise,
+      startedAt: Number(value.startedAt) || 0,
+      draining: value.draining === true,
+    };
   } catch {
     return undefined;
   }

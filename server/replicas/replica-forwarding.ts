@@ -65,11 +65,24 @@ export class ReplicaForwarding {
    * replica instead when the other refused the connection before anything was sent (only for a
    * request without a body, which is still unread).
    */
-  forwardBrowserRequest(replica: ReplicaInfo, name: string, req: http.IncomingMessage, res: http.ServerResponse, onUnreachable: (retryHere: boolean) => void): void {
+  forwardBrowserRequest(
+    replica: ReplicaInfo,
+    name: string,
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    onUnreachable: (retryHere: boolean) => void,
+  ): void {
     const path = INTERNAL_PATHS.browser(name);
-    const upstream = http.request({ ...this.target(replica, path), method: req.method, headers: forwardedHeaders(req, this.auth(req.method ?? 'GET', path)) });
+    const upstream = http.request({
+      ...this.target(replica, path),
+      method: req.method,
+      headers: forwardedHeaders(req, this.auth(req.method ?? 'GET', path)),
+    });
     this.track(res);
-    const headTimer = setTimeout(() => upstream.destroy(new Error('no response head from the replica')), this.requestTimeoutMs + HEAD_WAIT_MARGIN_MS);
+    const headTimer = setTimeout(
+      () => upstream.destroy(new Error('no response head from the replica')),
+      this.requestTimeoutMs + HEAD_WAIT_MARGIN_MS,
+    );
     headTimer.unref();
     upstream.once('continue', () => sendContinueIfAwaited(req, res));
     upstream.once('response', (upstreamRes) => {
@@ -82,7 +95,11 @@ export class ReplicaForwarding {
       const bodiless = !hasBody(req);
       if (error.code !== undefined && NOTHING_SENT_ERRORS.has(error.code)) return onUnreachable(bodiless);
       this.logger.warn('replica hop failed', { replica: replica.id, tunnel: name, error: error.message });
-      sendStandinError(req, res, 'tunnel_offline', { requestId: newUuid(), tunnel: name, message: 'The standin replica holding this tunnel stopped answering.' });
+      sendStandinError(req, res, 'tunnel_offline', {
+        requestId: newUuid(),
+        tunnel: name,
+        message: 'The standin replica holding this tunnel stopped answering.',
+      });
     });
     res.once('close', () => {
       if (!res.writableFinished) upstream.destroy();
@@ -127,7 +144,14 @@ export class ReplicaForwarding {
    * answer (204), `onTaken` continues the POST here (as the client's next poll); any other
    * answer is relayed to the client as it is.
    */
-  forwardAnswer(replica: ReplicaInfo, clientPath: string, req: http.IncomingMessage, res: http.ServerResponse, onTaken: () => void, prefix?: Buffer): void {
+  forwardAnswer(
+    replica: ReplicaInfo,
+    clientPath: string,
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    onTaken: () => void,
+    prefix?: Buffer,
+  ): void {
     const path = INTERNAL_PATHS.answer(clientPath);
     // Node adds no Host to headers given as an array, and a server refuses HTTP/1.1 without one.
     const headers: RawHeaders = ['Host', replica.advertise, CLUSTER_AUTH_HEADER, this.auth('POST', path), HEADER.notAPoll, '1'];
@@ -164,23 +188,30 @@ export class ReplicaForwarding {
     const path = INTERNAL_PATHS.probe(name);
     return new Promise((resolve) => {
       const failed = (error: string) => resolve({ at: Date.now(), ok: false, latencyMs: null, error });
-      const call = http.request({ ...this.target(replica, path), headers: { [CLUSTER_AUTH_HEADER]: this.auth('POST', path), 'content-length': '0' }, timeout: timeoutMs }, (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > 64 * 1024) return void res.destroy();
-          chunks.push(chunk);
-        });
-        res.once('end', () => {
-          const check = parseHealthCheck(Buffer.concat(chunks).toString('utf8'));
-          if (res.statusCode === 200 && check) resolve(check);
-          else failed(`the replica holding the client's polls could not run the probe (${res.statusCode})`);
-        });
-        res.once('error', () => failed('the replica holding the client\'s polls broke off the probe'));
-      });
+      const call = http.request(
+        {
+          ...this.target(replica, path),
+          headers: { [CLUSTER_AUTH_HEADER]: this.auth('POST', path), 'content-length': '0' },
+          timeout: timeoutMs,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > 64 * 1024) return void res.destroy();
+            chunks.push(chunk);
+          });
+          res.once('end', () => {
+            const check = parseHealthCheck(Buffer.concat(chunks).toString('utf8'));
+            if (res.statusCode === 200 && check) resolve(check);
+            else failed(`the replica holding the client's polls could not run the probe (${res.statusCode})`);
+          });
+          res.once('error', () => failed("the replica holding the client's polls broke off the probe"));
+        },
+      );
       call.once('timeout', () => call.destroy(new Error('timeout')));
-      call.once('error', () => failed('the replica holding the client\'s polls did not answer'));
+      call.once('error', () => failed("the replica holding the client's polls did not answer"));
       call.end();
     });
   }
@@ -228,7 +259,16 @@ function forwardedHeaders(req: http.IncomingMessage, auth: string): RawHeaders {
     headers.push(raw[i], raw[i + 1]);
   }
   const peer = peerOf(req);
-  headers.push(FORWARDED.url, encodeURIComponent(req.url ?? '/'), FORWARDED.peer, peer.address, FORWARDED.trusted, peer.trusted ? '1' : '0', FORWARDED.tls, peer.tls ? '1' : '0');
+  headers.push(
+    FORWARDED.url,
+    encodeURIComponent(req.url ?? '/'),
+    FORWARDED.peer,
+    peer.address,
+    FORWARDED.trusted,
+    peer.trusted ? '1' : '0',
+    FORWARDED.tls,
+    peer.tls ? '1' : '0',
+  );
   headers.push(CLUSTER_AUTH_HEADER, auth);
   if (req.headers['transfer-encoding'] !== undefined) headers.push('Transfer-Encoding', 'chunked');
   return headers;
@@ -238,7 +278,8 @@ function forwardedHeaders(req: http.IncomingMessage, auth: string): RawHeaders {
 function relayResponse(upstreamRes: http.IncomingMessage, res: http.ServerResponse): void {
   const headers: RawHeaders = [];
   const raw = upstreamRes.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) if (!HOP_BY_HOP_HEADERS.has(raw[i].toLowerCase()) || raw[i].toLowerCase() === 'trailer') headers.push(raw[i], raw[i + 1]);
+  for (let i = 0; i < raw.length; i += 2)
+    if (!HOP_BY_HOP_HEADERS.has(raw[i].toLowerCase()) || raw[i].toLowerCase() === 'trailer') headers.push(raw[i], raw[i + 1]);
   try {
     res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, headers);
   } catch {
@@ -271,9 +312,10 @@ function pairsOf(raw: string[]): Array<[string, string]> {
   return pairs;
 }
 
-
 function hasBody(req: http.IncomingMessage): boolean {
-  return req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+  return (
+    req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
+  );
 }
 
 function splitHostPort(address: string): [string, number] {

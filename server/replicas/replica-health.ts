@@ -35,12 +35,18 @@ export class ReplicaHealth implements SharedHealth {
   /** Loads the stored histories now and then once per health interval (at least every HISTORY_RELOAD_INTERVAL_MS). */
   async start(health: HealthMonitor, registry: TunnelRegistry): Promise<void> {
     health.shared = this;
-    const reload = () => this.loadHistories(health, registry).catch((error: Error) => this.logger.debug('could not load health histories', { error: error.message }));
+    const reload = () =>
+      this.loadHistories(health, registry).catch((error: Error) =>
+        this.logger.debug('could not load health histories', { error: error.message }),
+      );
     await reload();
-    this.timer = setInterval(() => {
-      // The lease holder's own histories are the freshest there are.
-      if (!this.lease.held) void reload();
-    }, Math.min(health.intervalMs, HISTORY_RELOAD_INTERVAL_MS));
+    this.timer = setInterval(
+      () => {
+        // The lease holder's own histories are the freshest there are.
+        if (!this.lease.held) void reload();
+      },
+      Math.min(health.intervalMs, HISTORY_RELOAD_INTERVAL_MS),
+    );
     this.timer.unref();
   }
 
@@ -75,4 +81,3 @@ export class ReplicaHealth implements SharedHealth {
     });
   }
 }
-

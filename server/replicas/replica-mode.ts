@@ -57,7 +57,11 @@ export class ReplicaMode implements Replication {
     this.redis = new RedisConnection(settings.redisUrl, logger);
     this.requestIds = new RequestIds(tag);
     this.shared = new SharedState(this.redis, config.tunnelPorts, logger);
-    this.directory = new ReplicaDirectory(this.redis, { id: `${os.hostname()}-${tag}`, tag, advertise: '', startedAt: Date.now(), draining: false }, logger);
+    this.directory = new ReplicaDirectory(
+      this.redis,
+      { id: `${os.hostname()}-${tag}`, tag, advertise: '', startedAt: Date.now(), draining: false },
+      logger,
+    );
     this.presence = new PollPresence(this.redis, this.directory, registry, logger);
     this.router = new ReplicaRouter(this.directory, this.presence);
     this.forwarding = new ReplicaForwarding(settings.clusterSecret, config.requestTimeoutMs, logger);
@@ -129,7 +133,12 @@ export class ReplicaMode implements Replication {
   }
 
   replicaList(): ReplicaSummary[] {
-    return this.directory.all().map((replica) => ({ id: replica.id, startedAt: new Date(replica.startedAt).toISOString(), draining: replica.draining, self: replica.id === this.id }));
+    return this.directory.all().map((replica) => ({
+      id: replica.id,
+      startedAt: new Date(replica.startedAt).toISOString(),
+      draining: replica.draining,
+      self: replica.id === this.id,
+    }));
   }
 
   /**
@@ -143,7 +152,12 @@ export class ReplicaMode implements Replication {
     this.forwarding.forwardBrowserRequest(replica, name, req, res, (retryHere) => {
       this.router.markUnreachable(replica);
       // A body was already read into the refused hop: it cannot be sent again.
-      if (!retryHere) return sendStandinError(req, res, 'tunnel_offline', { requestId: newUuid(), tunnel: name, message: 'The standin replica holding this tunnel could not be reached; retry in a moment.' });
+      if (!retryHere)
+        return sendStandinError(req, res, 'tunnel_offline', {
+          requestId: newUuid(),
+          tunnel: name,
+          message: 'The standin replica holding this tunnel could not be reached; retry in a moment.',
+        });
       // Another replica may hold the client's polls; the router now skips this one, so this
       // ends after at most one try per replica.
       if (!this.forwardIfElsewhere(name, req, res, serveHere)) serveHere();
@@ -164,7 +178,12 @@ export class ReplicaMode implements Replication {
    * Sends a respond POST for request (or probe) `id` to the replica that made the id, when that
    * is another one; false when it is for this replica (or no live replica made it).
    */
-  async forwardAnswerIfElsewhere(id: string, req: http.IncomingMessage, res: http.ServerResponse, continueHere: () => void): Promise<boolean> {
+  async forwardAnswerIfElsewhere(
+    id: string,
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    continueHere: () => void,
+  ): Promise<boolean> {
     if (this.requestIds.isOwn(id)) return false;
     const replica = await this.directory.findByTag(replicaTagOf(id));
     if (!replica) return false;
@@ -173,7 +192,13 @@ export class ReplicaMode implements Replication {
   }
 
   /** The same for a group of answers, whose frame was read already (`frame`). */
-  async forwardGroupIfElsewhere(responses: GroupedResponse[], frame: string, req: http.IncomingMessage, res: http.ServerResponse, continueHere: () => void): Promise<boolean> {
+  async forwardGroupIfElsewhere(
+    responses: GroupedResponse[],
+    frame: string,
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    continueHere: () => void,
+  ): Promise<boolean> {
     const first = responses[0];
     if (!first || this.requestIds.isOwn(first.id)) return false;
     const replica = await this.directory.findByTag(replicaTagOf(first.id));

@@ -34,7 +34,9 @@ export class ReplicaRouter {
     const draining = this.directory.self.draining;
     const session = tunnel.session;
     if (!draining && session.idlePollCount > 0) return undefined;
-    const elsewhere = this.presence.elsewhere(tunnel.name).filter((presence) => this.isReachable(presence.replicaId) && this.hasUsableAddress(presence.replicaId));
+    const elsewhere = this.presence
+      .elsewhere(tunnel.name)
+      .filter((presence) => this.isReachable(presence.replicaId) && this.hasUsableAddress(presence.replicaId));
     const withIdlePoll = elsewhere.filter((presence) => presence.idlePolls > 0);
     if (withIdlePoll.length > 0) return this.replica(pickOne(withIdlePoll));
     // Only a client seen polling here just now will soon poll here again; one heard from a while

@@ -36,7 +36,13 @@ export interface Replication {
   /** Passes a respond POST to the replica holding request `id`; false: it is this replica's. */
   forwardAnswerIfElsewhere(id: string, req: IncomingMessage, res: ServerResponse, continueHere: () => void): Promise<boolean>;
   /** The same for a group of answers whose frame (`frame`) was read already. */
-  forwardGroupIfElsewhere(responses: GroupedResponse[], frame: string, req: IncomingMessage, res: ServerResponse, continueHere: () => void): Promise<boolean>;
+  forwardGroupIfElsewhere(
+    responses: GroupedResponse[],
+    frame: string,
+    req: IncomingMessage,
+    res: ServerResponse,
+    continueHere: () => void,
+  ): Promise<boolean>;
   /** Runs a registration under the cluster-wide lock, on fresh copies of what it decides on. */
   whileRegistering<T>(name: string, register: () => Promise<T>): Promise<T>;
   /** Stores a tunnel's new session, its stop, its first poll, or that it is forgotten, and tells the others. */

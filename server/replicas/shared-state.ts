@@ -161,7 +161,9 @@ class SharedPortPool implements PortPool {
 
   /** Writes the whole table. */
   save(): void {
-    const entries = Object.fromEntries(this.local.reservations().map((reservation) => [String(reservation.port), JSON.stringify(reservation)]));
+    const entries = Object.fromEntries(
+      this.local.reservations().map((reservation) => [String(reservation.port), JSON.stringify(reservation)]),
+    );
     this.shared.write((client) => {
       const multi = client.multi().del(PORTS_KEY);
       if (Object.keys(entries).length > 0) multi.hSet(PORTS_KEY, entries);
@@ -191,7 +193,9 @@ export class SharedState {
     this.ctx = ctx;
     await this.redis.subscriber
       .subscribe(EVENTS_CHANNEL, (message) => void this.applyEvent(message))
-      .catch((error: Error) => this.logger.warn('redis subscription failed; changes arrive with the periodic re-read', { error: error.message }));
+      .catch((error: Error) =>
+        this.logger.warn('redis subscription failed; changes arrive with the periodic re-read', { error: error.message }),
+      );
     await this.resync().catch((error: Error) => this.logger.warn('could not load the shared tunnels yet', { error: error.message }));
     this.resyncTimer = setInterval(() => void this.resync().catch(() => undefined), RESYNC_INTERVAL_MS);
     this.resyncTimer.unref();
@@ -227,7 +231,12 @@ export class SharedState {
       return result;
     } finally {
       await this.redis
-        .run((client) => client.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0", { keys: [REGISTRATION_LOCK_KEY], arguments: [token] }))
+        .run((client) =>
+          client.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0", {
+            keys: [REGISTRATION_LOCK_KEY],
+            arguments: [token],
+          }),
+        )
         .catch(() => undefined);
     }
   }
@@ -245,13 +254,23 @@ export class SharedState {
       expiresAt: tunnel.expiresAt,
       createdAt: tunnel.createdAt,
     };
-    this.write((client) => client.multi().sAdd(TUNNELS_KEY, tunnel.name).hSet(tunnelKey(tunnel.name), 'session', JSON.stringify(session)).hDel(tunnelKey(tunnel.name), ['stop', 'polled']).publish(EVENTS_CHANNEL, tunnel.name).exec());
+    this.write((client) =>
+      client
+        .multi()
+        .sAdd(TUNNELS_KEY, tunnel.name)
+        .hSet(tunnelKey(tunnel.name), 'session', JSON.stringify(session))
+        .hDel(tunnelKey(tunnel.name), ['stop', 'polled'])
+        .publish(EVENTS_CHANNEL, tunnel.name)
+        .exec(),
+    );
   }
 
   /** Stores that `tunnel` stopped, and why. */
   saveStop(tunnel: Tunnel): void {
     const stop: StopRecord = { reason: tunnel.stopReason ?? 'stopped', stoppedAt: tunnel.stoppedAt ?? Date.now() };
-    this.write((client) => client.multi().hSet(tunnelKey(tunnel.name), 'stop', JSON.stringify(stop)).publish(EVENTS_CHANNEL, tunnel.name).exec());
+    this.write((client) =>
+      client.multi().hSet(tunnelKey(tunnel.name), 'stop', JSON.stringify(stop)).publish(EVENTS_CHANNEL, tunnel.name).exec(),
+    );
   }
 
   /** Stores that `tunnel`'s client polled (a registration that never polls gives its port back). */
@@ -261,24 +280,42 @@ export class SharedState {
 
   /** Keeps a finished request in the tunnel's shared list of recent requests. */
   saveRecentRequest(name: string, facts: RecentRequestFacts): void {
-    this.write((client) => client.multi().lPush(recentKey(name), JSON.stringify(facts)).lTrim(recentKey(name), 0, RECENT_REQUESTS_PER_TUNNEL - 1).exec());
+    this.write((client) =>
+      client
+        .multi()
+        .lPush(recentKey(name), JSON.stringify(facts))
+        .lTrim(recentKey(name), 0, RECENT_REQUESTS_PER_TUNNEL - 1)
+        .exec(),
+    );
   }
 
   /** The tunnel's recent requests from every replica, newest first. */
   async recentRequests(name: string): Promise<RecentRequest[]> {
     const stored = await this.redis.run((client) => client.lRange(recentKey(name), 0, RECENT_REQUESTS_PER_TUNNEL - 1));
-    return stored.map((text) => parseJson<RecentRequestFacts>(text)).filter((facts): facts is RecentRequestFacts => facts !== undefined && typeof facts.url === 'string').map(toRecentRequest);
+    return stored
+      .map((text) => parseJson<RecentRequestFacts>(text))
+      .filter((facts): facts is RecentRequestFacts => facts !== undefined && typeof facts.url === 'string')
+      .map(toRecentRequest);
   }
 
   /** Forgets `name`'s tunnel everywhere. */
   saveForgotten(name: string): void {
-    this.write((client) => client.multi().del([tunnelKey(name), recentKey(name)]).sRem(TUNNELS_KEY, name).publish(EVENTS_CHANNEL, name).exec());
+    this.write((client) =>
+      client
+        .multi()
+        .del([tunnelKey(name), recentKey(name)])
+        .sRem(TUNNELS_KEY, name)
+        .publish(EVENTS_CHANNEL, name)
+        .exec(),
+    );
   }
 
   private async takeLock(token: string): Promise<void> {
     const deadline = Date.now() + REGISTRATION_LOCK_WAIT_MS;
     for (;;) {
-      const taken = await this.redis.run((client) => client.eval(TAKE_LOCK, { keys: [REGISTRATION_LOCK_KEY], arguments: [token, String(REGISTRATION_LOCK_TTL_MS)] }));
+      const taken = await this.redis.run((client) =>
+        client.eval(TAKE_LOCK, { keys: [REGISTRATION_LOCK_KEY], arguments: [token, String(REGISTRATION_LOCK_TTL_MS)] }),
+      );
       if (taken === 1) return;
       if (Date.now() > deadline) throw new Error('another replica holds the registration lock');
       await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 30));
@@ -287,7 +324,9 @@ export class SharedState {
 
   /** Re-reads one tunnel, its claim and the port table. */
   private async reload(name: string): Promise<void> {
-    const [record, claim, ports] = await this.redis.run((client) => Promise.all([client.hGetAll(tunnelKey(name)), client.hGet(CLAIMS_KEY, name), client.hGetAll(PORTS_KEY)]));
+    const [record, claim, ports] = await this.redis.run((client) =>
+      Promise.all([client.hGetAll(tunnelKey(name)), client.hGet(CLAIMS_KEY, name), client.hGetAll(PORTS_KEY)]),
+    );
     this.applyPorts(ports);
     this.claims.applyStored(name, claim);
     this.applyTunnel(name, parseTunnelRecord(record));
@@ -307,7 +346,11 @@ export class SharedState {
   /** Re-reads every tunnel, claim and port reservation. */
   async resync(): Promise<void> {
     const { names, records, claims, ports } = await this.redis.run(async (client) => {
-      const [members, claims, ports] = await Promise.all([client.sMembers(TUNNELS_KEY), client.hGetAll(CLAIMS_KEY), client.hGetAll(PORTS_KEY)]);
+      const [members, claims, ports] = await Promise.all([
+        client.sMembers(TUNNELS_KEY),
+        client.hGetAll(CLAIMS_KEY),
+        client.hGetAll(PORTS_KEY),
+      ]);
       const names = members.filter((name) => TUNNEL_NAME_PATTERN.test(name));
       // One unreadable key (of another type) must not keep every other tunnel from loading.
       const records = await Promise.all(names.map((name) => client.hGetAll(tunnelKey(name)).catch(() => null)));
@@ -342,7 +385,14 @@ export class SharedState {
   private applyPorts(stored: Record<string, string>): void {
     const reservations = Object.values(stored)
       .map((text) => parseJson<Reservation>(text))
-      .filter((reservation): reservation is Reservation => typeof reservation === 'object' && reservation !== null && typeof reservation.name === 'string' && Number.isInteger(reservation.port) && typeof reservation.idleSince === 'number');
+      .filter(
+        (reservation): reservation is Reservation =>
+          typeof reservation === 'object' &&
+          reservation !== null &&
+          typeof reservation.name === 'string' &&
+          Number.isInteger(reservation.port) &&
+          typeof reservation.idleSince === 'number',
+      );
     this.portPool?.local.load(reservations);
   }
 
@@ -361,7 +411,15 @@ export class SharedState {
     const { session } = record;
     const registration = { name, target: session.target, owner: session.owner, version: session.version } as RegisterRequest;
     if (!tunnel) {
-      tunnel = new Tunnel(name, session.port, registration, session.expiresAt, { pollTimeoutMs: ctx.config.pollTimeoutMs, maxQueuedRequests: ctx.config.maxQueuedRequests }, ctx.handed, session.sessionId);
+      tunnel = new Tunnel(
+        name,
+        session.port,
+        registration,
+        session.expiresAt,
+        { pollTimeoutMs: ctx.config.pollTimeoutMs, maxQueuedRequests: ctx.config.maxQueuedRequests },
+        ctx.handed,
+        session.sessionId,
+      );
       ctx.registry.add(tunnel);
     } else if (tunnel.session.id !== session.sessionId) {
       tunnel.startSession(registration, session.expiresAt, session.port, session.sessionId);
@@ -417,13 +475,23 @@ function isSessionRecord(value: unknown): value is SessionRecord {
 function isStopRecord(value: unknown): value is StopRecord {
   if (value === null || typeof value !== 'object') return false;
   const record = value as Partial<Record<keyof StopRecord, unknown>>;
-  return SESSION_END_REASONS.includes(record.reason as SessionEndReason) && typeof record.stoppedAt === 'number' && Number.isFinite(record.stoppedAt);
+  return (
+    SESSION_END_REASONS.includes(record.reason as SessionEndReason) &&
+    typeof record.stoppedAt === 'number' &&
+    Number.isFinite(record.stoppedAt)
+  );
 }
 
 function isNameClaim(value: unknown, name: string): value is NameClaim {
   if (value === null || typeof value !== 'object') return false;
   const claim = value as Partial<Record<keyof NameClaim, unknown>>;
-  return claim.name === name && (claim.owner === null || typeof claim.owner === 'string') && (claim.claimKeySha256 === null || typeof claim.claimKeySha256 === 'string') && typeof claim.lastUsedAt === 'number' && Number.isFinite(claim.lastUsedAt);
+  return (
+    claim.name === name &&
+    (claim.owner === null || typeof claim.owner === 'string') &&
+    (claim.claimKeySha256 === null || typeof claim.claimKeySha256 === 'string') &&
+    typeof claim.lastUsedAt === 'number' &&
+    Number.isFinite(claim.lastUsedAt)
+  );
 }
 
 function parseJson<T>(text: string): T | undefined {

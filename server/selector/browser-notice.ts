@@ -9,7 +9,14 @@ import { replyError } from '../core/json-reply';
 import { escapeHtml } from '../http/error-page';
 
 /** Sends `message` as a page to a browser, or as `{ error, message }` JSON to anything else. */
-export function replyToBrowserOrScript(req: IncomingMessage, res: ServerResponse, status: number, error: ClientApiErrorCode, title: string, message: string): void {
+export function replyToBrowserOrScript(
+  req: IncomingMessage,
+  res: ServerResponse,
+  status: number,
+  error: ClientApiErrorCode,
+  title: string,
+  message: string,
+): void {
   if (!String(req.headers.accept ?? '').includes('text/html')) return replyError(res, status, error, message);
   if (res.headersSent || res.destroyed) return;
   const page = `<!doctype html>
@@ -19,6 +26,10 @@ export function replyToBrowserOrScript(req: IncomingMessage, res: ServerResponse
 <p>${escapeHtml(message)}</p>
 <p><small>Answered by standin.</small></p></body></html>
 `;
-  res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(page), 'cache-control': 'no-store' });
+  res.writeHead(status, {
+    'content-type': 'text/html; charset=utf-8',
+    'content-length': Buffer.byteLength(page),
+    'cache-control': 'no-store',
+  });
   res.end(req.method === 'HEAD' ? undefined : page);
 }

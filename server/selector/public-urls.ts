@@ -29,7 +29,9 @@ export function publicUrlsFor(settings: PublicUrlSettings, name: string, port: n
   if (settings.site) urls.select = new URL(PATHS.select(name), settings.site).href;
   if (settings.hostUrlTemplate) urls.host = new URL(settings.hostUrlTemplate.replaceAll('{name}', name)).href;
   if (port !== null) {
-    const portUrl = settings.portUrlTemplate ? settings.portUrlTemplate.replaceAll('{port}', String(port)) : defaultPortUrl(requestHost, port);
+    const portUrl = settings.portUrlTemplate
+      ? settings.portUrlTemplate.replaceAll('{port}', String(port))
+      : defaultPortUrl(requestHost, port);
     if (portUrl) urls.port = new URL(portUrl).href;
   }
   return urls;

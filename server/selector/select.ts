@@ -33,12 +33,26 @@ export function handleSelect(ctx: ServerContext, req: IncomingMessage, res: Serv
   const url = new URL(req.url ?? '/', 'http://standin.invalid');
   const name = url.pathname.slice(SELECT_PREFIX.length).replace(/\/$/, '').toLowerCase();
   if (!TUNNEL_NAME_PATTERN.test(name)) {
-    replyToBrowserOrScript(req, res, 400, 'bad_request', 'Not a tunnel name', `"${name.slice(0, 80)}" is not a tunnel name: use 1-63 of a-z, 0-9 and "-", or "${NO_TUNNEL_NAME}" to clear the selection`);
+    replyToBrowserOrScript(
+      req,
+      res,
+      400,
+      'bad_request',
+      'Not a tunnel name',
+      `"${name.slice(0, 80)}" is not a tunnel name: use 1-63 of a-z, 0-9 and "-", or "${NO_TUNNEL_NAME}" to clear the selection`,
+    );
     return;
   }
   const to = sameSiteRedirectTarget(url.searchParams.get('to') ?? '/');
   if (to === undefined) {
-    replyToBrowserOrScript(req, res, 400, 'bad_request', 'Not a path on this site', '"to" must be a path on this site starting with a single "/", like /shop/; other sites are not allowed');
+    replyToBrowserOrScript(
+      req,
+      res,
+      400,
+      'bad_request',
+      'Not a path on this site',
+      '"to" must be a path on this site starting with a single "/", like /shop/; other sites are not allowed',
+    );
     return;
   }
   const cookies = [name === NO_TUNNEL_NAME ? clearCookie(req) : selectCookie(name, ctx.config.maxTtlMs, req)];
@@ -47,13 +61,21 @@ export function handleSelect(ctx: ServerContext, req: IncomingMessage, res: Serv
     const access = privateAccessCookie(ctx, name, key, req);
     if (!access) {
       ctx.logger.warn('private tunnel access link refused', { tunnel: name, source: req.socket.remoteAddress });
-      sendStandinError(req, res, 'tunnel_private', { requestId: newUuid(), tunnel: name, message: `This access link for tunnel ${name} is not valid (wrong key, or the tunnel was registered again).` });
+      sendStandinError(req, res, 'tunnel_private', {
+        requestId: newUuid(),
+        tunnel: name,
+        message: `This access link for tunnel ${name} is not valid (wrong key, or the tunnel was registered again).`,
+      });
       return;
     }
     cookies.push(access);
   }
   // The key is never logged: it is the secret of a private tunnel.
-  ctx.logger.info(name === NO_TUNNEL_NAME ? 'tunnel selection cleared' : 'tunnel selected', { tunnel: name === NO_TUNNEL_NAME ? undefined : name, to, ...(key !== null ? { withAccessKey: true } : {}) });
+  ctx.logger.info(name === NO_TUNNEL_NAME ? 'tunnel selection cleared' : 'tunnel selected', {
+    tunnel: name === NO_TUNNEL_NAME ? undefined : name,
+    to,
+    ...(key !== null ? { withAccessKey: true } : {}),
+  });
   res.writeHead(302, { location: to, 'set-cookie': cookies, 'cache-control': 'no-store', 'content-length': 0 });
   res.end();
 }

@@ -98,8 +98,10 @@ export class BodyChunkReader {
   /** One byte of a length prefix; returns where reading goes on. */
   private takeLengthByte(byte: number, at: number): number {
     if (byte !== NEWLINE) {
-      if (byte < DIGIT_0 || byte > DIGIT_9) throw new ProtocolError(`a chunked response body has byte 0x${byte.toString(16).padStart(2, '0')} where a decimal length belongs`);
-      if (this.digits.length >= MAX_LENGTH_DIGITS) throw new ProtocolError(`a length in a chunked response body has more than ${MAX_LENGTH_DIGITS} digits`);
+      if (byte < DIGIT_0 || byte > DIGIT_9)
+        throw new ProtocolError(`a chunked response body has byte 0x${byte.toString(16).padStart(2, '0')} where a decimal length belongs`);
+      if (this.digits.length >= MAX_LENGTH_DIGITS)
+        throw new ProtocolError(`a length in a chunked response body has more than ${MAX_LENGTH_DIGITS} digits`);
       this.digits += String.fromCharCode(byte);
       return at + 1;
     }
@@ -110,7 +112,8 @@ export class BodyChunkReader {
       if (length > MAX_BODY_CHUNK_BYTES) throw new ProtocolError(`a chunk of ${length} bytes is over the limit of ${MAX_BODY_CHUNK_BYTES}`);
       this.state = length === 0 ? 'trailers-length' : 'chunk';
     } else {
-      if (length === 0 || length > MAX_META_FRAME_BYTES) throw new ProtocolError(`the trailers frame declares ${length} bytes (1 to ${MAX_META_FRAME_BYTES} allowed)`);
+      if (length === 0 || length > MAX_META_FRAME_BYTES)
+        throw new ProtocolError(`the trailers frame declares ${length} bytes (1 to ${MAX_META_FRAME_BYTES} allowed)`);
       this.state = 'trailers';
     }
     this.remaining = length;

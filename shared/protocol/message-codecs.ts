@@ -6,7 +6,18 @@
 
 import { ProtocolError } from '../errors';
 import { MAX_BATCH_REQUESTS, MAX_GROUPED_BODY_BYTES } from './limits';
-import type { InterimResponseMeta, PollMeta, ProbeResultMeta, RawHeaders, RegisterRequest, RequestMeta, ResponseGroupMeta, ResponseMeta, AppResponseMeta, TrailersMeta } from './messages';
+import type {
+  InterimResponseMeta,
+  PollMeta,
+  ProbeResultMeta,
+  RawHeaders,
+  RegisterRequest,
+  RequestMeta,
+  ResponseGroupMeta,
+  ResponseMeta,
+  AppResponseMeta,
+  TrailersMeta,
+} from './messages';
 import { NO_TUNNEL_NAME, REQUEST_ID_PATTERN, TUNNEL_NAME_PATTERN } from './paths';
 import { expectProtocolVersion } from './version';
 
@@ -15,9 +26,12 @@ export function parseRegisterRequest(value: unknown): RegisterRequest {
   const body = expectObject(value, 'registration body');
   const name = expectString(body.name, 'name');
   if (!TUNNEL_NAME_PATTERN.test(name)) {
-    throw new ProtocolError(`name "${name.slice(0, 80)}" is not a DNS label: use 1-63 of a-z, 0-9 and "-", not starting or ending with "-"`);
+    throw new ProtocolError(
+      `name "${name.slice(0, 80)}" is not a DNS label: use 1-63 of a-z, 0-9 and "-", not starting or ending with "-"`,
+    );
   }
-  if (name === NO_TUNNEL_NAME) throw new ProtocolError(`name "${NO_TUNNEL_NAME}" is reserved: /_standin/select/${NO_TUNNEL_NAME} clears the selection`);
+  if (name === NO_TUNNEL_NAME)
+    throw new ProtocolError(`name "${NO_TUNNEL_NAME}" is reserved: /_standin/select/${NO_TUNNEL_NAME} clears the selection`);
   const request: RegisterRequest = { name, target: expectString(body.target, 'target').slice(0, 200) };
   if (body.port !== undefined && body.port !== null) request.port = expectInteger(body.port, 'port', 1, 65535);
   if (body.ttlMs !== undefined && body.ttlMs !== null) request.ttlMs = expectInteger(body.ttlMs, 'ttlMs', 1, Number.MAX_SAFE_INTEGER);
@@ -35,8 +49,11 @@ export function parsePollMeta(json: string): PollMeta {
   const meta = expectObject(parseJson(json), 'poll meta');
   if (meta.kind === 'probe') return { kind: 'probe', id: expectString(meta.id, 'id') };
   if (meta.kind === 'batch') {
-    const requests = expectList(meta.requests, 'requests', MAX_BATCH_REQUESTS).map((item) => toRequestMeta(expectObject(item, 'batched request')));
-    if (requests.some((request) => request.hasBody || request.upgrade)) throw new ProtocolError('a batch carries only bodiless, non-upgrade requests');
+    const requests = expectList(meta.requests, 'requests', MAX_BATCH_REQUESTS).map((item) =>
+      toRequestMeta(expectObject(item, 'batched request')),
+    );
+    if (requests.some((request) => request.hasBody || request.upgrade))
+      throw new ProtocolError('a batch carries only bodiless, non-upgrade requests');
     return { kind: 'batch', requests };
   }
   return toRequestMeta(meta);
@@ -88,7 +105,11 @@ export function parseResponseMeta(json: string): ResponseMeta {
 export function parseRespondFrame(json: string): ResponseMeta | InterimResponseMeta {
   const meta = expectObject(parseJson(json), 'response meta');
   if (meta.kind !== 'interim') return respondedMeta(meta);
-  const interim: InterimResponseMeta = { kind: 'interim', status: expectInteger(meta.status, 'status', 102, 199), headers: expectRawHeaders(meta.headers) };
+  const interim: InterimResponseMeta = {
+    kind: 'interim',
+    status: expectInteger(meta.status, 'status', 102, 199),
+    headers: expectRawHeaders(meta.headers),
+  };
   if (isReasonPhrase(meta.statusMessage)) interim.statusMessage = meta.statusMessage;
   return interim;
 }
@@ -125,7 +146,12 @@ function toResponseMeta(meta: Record<string, unknown>): ResponseMeta {
   const appMs = typeof meta.appMs === 'number' && Number.isFinite(meta.appMs) ? Math.max(0, meta.appMs) : 0;
   switch (meta.kind) {
     case 'response': {
-      const response: AppResponseMeta = { kind: 'response', status: expectInteger(meta.status, 'status', 100, 999), headers: expectRawHeaders(meta.headers), appMs };
+      const response: AppResponseMeta = {
+        kind: 'response',
+        status: expectInteger(meta.status, 'status', 100, 999),
+        headers: expectRawHeaders(meta.headers),
+        appMs,
+      };
       if (isReasonPhrase(meta.statusMessage)) response.statusMessage = meta.statusMessage;
       if (meta.trailers !== undefined) response.trailers = forwardableTrailers(expectRawHeaders(meta.trailers));
       return response;
@@ -156,7 +182,20 @@ const FIELD_VALUE_PATTERN = /^[\t\x20-\x7e\x80-\xff]*$/;
  * Fields a trailer must not carry (RFC 9110 §6.5.1: framing, routing, authentication, and
  * fields that change how the content is read); such trailers are dropped, as are malformed ones.
  */
-const FORBIDDEN_TRAILERS: ReadonlySet<string> = new Set(['content-length', 'transfer-encoding', 'trailer', 'host', 'content-encoding', 'content-type', 'content-range', 'authorization', 'set-cookie', 'cache-control', 'expect', 'te']);
+const FORBIDDEN_TRAILERS: ReadonlySet<string> = new Set([
+  'content-length',
+  'transfer-encoding',
+  'trailer',
+  'host',
+  'content-encoding',
+  'content-type',
+  'content-range',
+  'authorization',
+  'set-cookie',
+  'cache-control',
+  'expect',
+  'te',
+]);
 
 /** The trailers that may be written to the browser: well-formed and not forbidden. */
 export function forwardableTrailers(trailers: RawHeaders): RawHeaders {
@@ -171,7 +210,9 @@ export function forwardableTrailers(trailers: RawHeaders): RawHeaders {
 }
 
 /** Encodes meta as the JSON of a metadata frame (wire-frame.ts encodeFrame frames it). */
-export function encodeMeta(meta: PollMeta | ResponseMeta | ResponseGroupMeta | ProbeResultMeta | InterimResponseMeta | TrailersMeta): string {
+export function encodeMeta(
+  meta: PollMeta | ResponseMeta | ResponseGroupMeta | ProbeResultMeta | InterimResponseMeta | TrailersMeta,
+): string {
   return JSON.stringify(meta);
 }
 

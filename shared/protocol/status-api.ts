@@ -72,7 +72,16 @@ export interface TunnelStatus {
   /** Serves only browsers that opened its access link (`connect --private`). */
   private: boolean;
   /** upgrades: accepted since the tunnel started; openUpgrades: upgraded connections (WebSockets) open now. */
-  counters: { requests: number; errors: number; bytesIn: number; bytesOut: number; inFlight: number; queued: number; upgrades: number; openUpgrades: number };
+  counters: {
+    requests: number;
+    errors: number;
+    bytesIn: number;
+    bytesOut: number;
+    inFlight: number;
+    queued: number;
+    upgrades: number;
+    openUpgrades: number;
+  };
   health: {
     status: HealthStatus;
     lastCheckedAt: string | null;

@@ -46,10 +46,12 @@ export function expectProtocolVersion(value: unknown, clientVersion?: unknown): 
   const release = typeof clientVersion === 'string' ? ` (standin ${clientVersion.slice(0, 40)})` : '';
   if (value === PROTOCOL_VERSION) return PROTOCOL_VERSION;
   if (value === undefined || value === null) {
-    throw new ProtocolError(`this standin server speaks protocol ${PROTOCOL_VERSION} and your client${release} speaks protocol 1: upgrade the client (npm install -g standin@latest, or npx standin@latest)`);
+    throw new ProtocolError(
+      `this standin server speaks protocol ${PROTOCOL_VERSION} and your client${release} speaks protocol 1: upgrade the client (npm install -g standin@latest, or npx standin@latest)`,
+    );
   }
   const older = typeof value === 'number' && value < PROTOCOL_VERSION;
   throw new ProtocolError(
-    `this standin server speaks protocol ${PROTOCOL_VERSION} and your client${release} speaks protocol ${JSON.stringify(value).slice(0, 20)}: ${older ? 'upgrade the client (npm install -g standin@latest)' : 'ask the server\'s operators to upgrade the standin server, or use a client of the server\'s release'}`,
+    `this standin server speaks protocol ${PROTOCOL_VERSION} and your client${release} speaks protocol ${JSON.stringify(value).slice(0, 20)}: ${older ? 'upgrade the client (npm install -g standin@latest)' : "ask the server's operators to upgrade the standin server, or use a client of the server's release"}`,
   );
 }

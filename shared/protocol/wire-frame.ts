@@ -57,7 +57,10 @@ export function readFrame(stream: Readable, options: ReadFrameOptions = {}): Pro
   return new Promise((resolve, reject) => {
     let digits = '';
     let metaBytes: number | undefined;
-    const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => fail(new ProtocolError(`no complete metadata frame within ${options.timeoutMs} ms`)), options.timeoutMs);
+    const timer =
+      options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => fail(new ProtocolError(`no complete metadata frame within ${options.timeoutMs} ms`)), options.timeoutMs);
     const cleanup = () => {
       clearTimeout(timer);
       stream.off('readable', onReadable);
@@ -84,7 +87,8 @@ export function readFrame(stream: Readable, options: ReadFrameOptions = {}): Pro
         const record = stream.read(metaBytes) as Buffer | null;
         if (record === null) return;
         // After the end, read(n) hands over what is left even when it is short.
-        if (record.length !== metaBytes) throw new ProtocolError(`the message ended ${record.length} bytes into a metadata frame of ${metaBytes}`);
+        if (record.length !== metaBytes)
+          throw new ProtocolError(`the message ended ${record.length} bytes into a metadata frame of ${metaBytes}`);
         cleanup();
         resolve(record.toString('utf8'));
       } catch (error) {
@@ -110,7 +114,11 @@ function takePrefixByte(byte: number, digitsSoFar: string, maxMetaBytes: number)
     if (length > maxMetaBytes) throw new ProtocolError(`the metadata frame declares ${length} bytes, over the limit of ${maxMetaBytes}`);
     return length;
   }
-  if (byte < DIGIT_0 || byte > DIGIT_9) throw new ProtocolError(`the message does not start with a metadata frame (byte 0x${byte.toString(16).padStart(2, '0')} where a decimal length belongs)`);
-  if (digitsSoFar.length >= MAX_PREFIX_DIGITS) throw new ProtocolError(`the metadata frame length has more than ${MAX_PREFIX_DIGITS} digits`);
+  if (byte < DIGIT_0 || byte > DIGIT_9)
+    throw new ProtocolError(
+      `the message does not start with a metadata frame (byte 0x${byte.toString(16).padStart(2, '0')} where a decimal length belongs)`,
+    );
+  if (digitsSoFar.length >= MAX_PREFIX_DIGITS)
+    throw new ProtocolError(`the metadata frame length has more than ${MAX_PREFIX_DIGITS} digits`);
   return undefined;
 }

@@ -51,13 +51,17 @@ export class HostileClient {
   /** Answers request `id` with `head` and `body`; the POST is then held as the next poll. */
   respond(id: string, head: Omit<AppResponseMeta, 'kind' | 'appMs'>, body: Buffer | string = ''): void {
     // A refused or cut POST is not the test's failure: the next poll starts afresh.
-    this.next = this.connection.respond(this.name, this.sessionId, id, { kind: 'response', appMs: 1, ...head }, Buffer.from(body)).catch((): PollAnswer => ({ kind: 'idle' }));
+    this.next = this.connection
+      .respond(this.name, this.sessionId, id, { kind: 'response', appMs: 1, ...head }, Buffer.from(body))
+      .catch((): PollAnswer => ({ kind: 'idle' }));
   }
 
   /** Answers request `id` with `head` and a body the test writes (and ends) as it likes. */
   respondStreaming(id: string, head: Omit<AppResponseMeta, 'kind' | 'appMs'>): PassThrough {
     const body = new PassThrough();
-    this.next = this.connection.respond(this.name, this.sessionId, id, { kind: 'response', appMs: 1, ...head }, body).catch((): PollAnswer => ({ kind: 'idle' }));
+    this.next = this.connection
+      .respond(this.name, this.sessionId, id, { kind: 'response', appMs: 1, ...head }, body)
+      .catch((): PollAnswer => ({ kind: 'idle' }));
     return body;
   }
 

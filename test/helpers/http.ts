@@ -12,7 +12,10 @@ export interface TestResponse {
 }
 
 /** One request with a fresh connection; resolves with the whole response (bounded by `timeoutMs`). */
-export function httpRequest(url: string, options: { method?: string; headers?: http.OutgoingHttpHeaders; body?: Buffer | string; timeoutMs?: number } = {}): Promise<TestResponse> {
+export function httpRequest(
+  url: string,
+  options: { method?: string; headers?: http.OutgoingHttpHeaders; body?: Buffer | string; timeoutMs?: number } = {},
+): Promise<TestResponse> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method: options.method ?? 'GET', headers: options.headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];

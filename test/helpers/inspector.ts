@@ -36,7 +36,11 @@ export function readNdjson(path: string): Record<string, unknown>[] {
 }
 
 /** Waits (bounded) for an NDJSON line that matches. */
-export async function waitForNdjsonLine(path: string, matches: (line: Record<string, unknown>) => boolean, timeoutMs = 10_000): Promise<Record<string, unknown>> {
+export async function waitForNdjsonLine(
+  path: string,
+  matches: (line: Record<string, unknown>) => boolean,
+  timeoutMs = 10_000,
+): Promise<Record<string, unknown>> {
   let found: Record<string, unknown> | undefined;
   await eventually(() => (found = readNdjson(path).find(matches)) !== undefined, timeoutMs);
   return found!;

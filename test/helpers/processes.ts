@@ -41,10 +41,12 @@ export class StandinProcess {
       this.stderr.push(text);
       for (const wake of this.waiters) wake();
     });
-    this.exited = new Promise((resolve) => child.once('exit', (code) => {
-      for (const wake of this.waiters) wake();
-      resolve(code);
-    }));
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code) => {
+        for (const wake of this.waiters) wake();
+        resolve(code);
+      }),
+    );
   }
 
   /** Waits (bounded) for a log line that matches. */
@@ -58,7 +60,11 @@ export class StandinProcess {
       };
       const timer = setTimeout(() => {
         cleanup();
-        reject(new Error(`no matching log line within ${timeoutMs} ms; got:\n${this.lines.map((l) => JSON.stringify(l)).join('\n')}\n${this.stderr.join('')}`));
+        reject(
+          new Error(
+            `no matching log line within ${timeoutMs} ms; got:\n${this.lines.map((l) => JSON.stringify(l)).join('\n')}\n${this.stderr.join('')}`,
+          ),
+        );
       }, timeoutMs);
       const cleanup = () => {
         clearTimeout(timer);
@@ -75,7 +81,11 @@ export class StandinProcess {
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         this.child.kill('SIGKILL');
-        reject(new Error(`process still running after ${timeoutMs} ms; output:\n${this.lines.map((l) => JSON.stringify(l)).join('\n')}\n${this.stderr.join('')}`));
+        reject(
+          new Error(
+            `process still running after ${timeoutMs} ms; output:\n${this.lines.map((l) => JSON.stringify(l)).join('\n')}\n${this.stderr.join('')}`,
+          ),
+        );
       }, timeoutMs);
     });
     return Promise.race([this.exited, timeout]).finally(() => clearTimeout(timer));
@@ -112,7 +122,10 @@ export interface ServerProcess extends StandinProcess {
 export async function startServerProcess(extraArgs: string[] = [], env: Record<string, string> = {}): Promise<ServerProcess> {
   const from = 20_000 + Math.floor(Math.random() * 400) * 100;
   const portRange = { from, to: from + 49 };
-  const server = spawnStandin(['server', '--listen', '0', '--ports', `${portRange.from}-${portRange.to}`, '--log-level', 'debug', ...extraArgs], env);
+  const server = spawnStandin(
+    ['server', '--listen', '0', '--ports', `${portRange.from}-${portRange.to}`, '--log-level', 'debug', ...extraArgs],
+    env,
+  );
   const listening = await server.waitForLine((line) => line.message === 'standin server listening');
   const mainPort = Number(listening.port);
   return Object.assign(server, { mainPort, url: `http://127.0.0.1:${mainPort}`, portRange });
@@ -127,11 +140,21 @@ export interface ClientProcess extends StandinProcess {
 }
 
 /** Starts `standin connect <target> --server <url>` and waits until the tunnel is ready. */
-export async function startClientProcess(target: string, serverUrl: string, extraArgs: string[] = [], options: { home?: string; env?: Record<string, string> } = {}): Promise<ClientProcess> {
+export async function startClientProcess(
+  target: string,
+  serverUrl: string,
+  extraArgs: string[] = [],
+  options: { home?: string; env?: Record<string, string> } = {},
+): Promise<ClientProcess> {
   const home = options.home ?? fs.mkdtempSync(path.join(os.tmpdir(), 'standin-home-'));
   const client = spawnStandin(['connect', target, '--server', serverUrl, ...extraArgs], { HOME: home, ...options.env });
   const ready = await client.waitForLine((line) => line.message === 'tunnel ready');
-  return Object.assign(client, { tunnel: String(ready.tunnel), port: Number(ready.port), publicUrl: `http://127.0.0.1:${String(ready.port)}`, home });
+  return Object.assign(client, {
+    tunnel: String(ready.tunnel),
+    port: Number(ready.port),
+    publicUrl: `http://127.0.0.1:${String(ready.port)}`,
+    home,
+  });
 }
 
 /** The environment without STANDIN_* variables of the developer running the tests. */

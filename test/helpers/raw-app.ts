@@ -61,7 +61,9 @@ export async function startRawApp(answer: (requestLine: string, path: string) =>
       requests.push({ requestLine, closed });
       const path = requestLine.split(' ')[1] ?? '';
       const marker = /^\/marker\/([\w-]+)$/.exec(path);
-      const chosen = marker ? { bytes: markerAnswer(marker[1]), then: 'end' as const } : (answer(requestLine, path) ?? { bytes: 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n', then: 'end' as const });
+      const chosen = marker
+        ? { bytes: markerAnswer(marker[1]), then: 'end' as const }
+        : (answer(requestLine, path) ?? { bytes: 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n', then: 'end' as const });
       socket.write(typeof chosen.bytes === 'string' ? Buffer.from(chosen.bytes, 'latin1') : chosen.bytes);
       if (chosen.then === 'reset') socket.resetAndDestroy();
       else if (chosen.then === 'end' || chosen.then === undefined) socket.end();

@@ -13,7 +13,13 @@ export interface RawUpgradeAnswer {
 }
 
 /** Sends `GET <path>` with `Upgrade: <protocol>` and resolves with the answer head (bounded). */
-export function rawUpgrade(port: number, path: string, protocol: string, extraHeaders: string[] = [], timeoutMs = 15_000): Promise<RawUpgradeAnswer> {
+export function rawUpgrade(
+  port: number,
+  path: string,
+  protocol: string,
+  extraHeaders: string[] = [],
+  timeoutMs = 15_000,
+): Promise<RawUpgradeAnswer> {
   return new Promise((resolve, reject) => {
     // Half-open allowed, so a test can keep sending after the other side has ended.
     const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
@@ -38,7 +44,11 @@ export function rawUpgrade(port: number, path: string, protocol: string, extraHe
       clearTimeout(timer);
       reject(error);
     });
-    socket.write([`GET ${path} HTTP/1.1`, `Host: 127.0.0.1:${port}`, 'Connection: Upgrade', `Upgrade: ${protocol}`, ...extraHeaders, '', ''].join('\r\n'));
+    socket.write(
+      [`GET ${path} HTTP/1.1`, `Host: 127.0.0.1:${port}`, 'Connection: Upgrade', `Upgrade: ${protocol}`, ...extraHeaders, '', ''].join(
+        '\r\n',
+      ),
+    );
   });
 }
 

@@ -16,7 +16,13 @@ export const DASHBOARD_REFRESH_MS = 2_000;
 /** The whole page; the same for every visitor (the data comes from the API). */
 export function renderDashboardPage(options: { tokenRequired?: boolean } = {}): string {
   // tokenRequired: the empty state's connect line then names STANDIN_TOKEN (never the token itself).
-  const settings = JSON.stringify({ tunnelsUrl: STATUS_PATHS.tunnels, replicasUrl: STATUS_PATHS.replicas, refreshMs: DASHBOARD_REFRESH_MS, historyLength: LIST_HISTORY_LENGTH, tokenRequired: options.tokenRequired === true });
+  const settings = JSON.stringify({
+    tunnelsUrl: STATUS_PATHS.tunnels,
+    replicasUrl: STATUS_PATHS.replicas,
+    refreshMs: DASHBOARD_REFRESH_MS,
+    historyLength: LIST_HISTORY_LENGTH,
+    tokenRequired: options.tokenRequired === true,
+  });
   return `<!doctype html>
 <html lang="en">
 <head>
