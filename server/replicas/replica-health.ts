@@ -2,7 +2,7 @@
  * Health checks in replica mode: the holder of the health lease runs the scheduled checks; a probe
  * goes down a poll of the replica that holds one idle (asked over the internal port), and each
  * check is stored in Redis, where every replica reads the histories back as often as checks run
- * (and at least every HISTORY_RELOAD_INTERVAL_MS) and at start, so a restart of every replica keeps them
+ * (at most every 5 s, at least every HISTORY_RELOAD_INTERVAL_MS) and at start, so a restart of every replica keeps them
  * and a dashboard behind a load balancer shows the same history whichever replica answers.
  */
 
@@ -19,6 +19,8 @@ import type { ReplicaForwarding } from './replica-forwarding';
 
 const historyKey = (name: string) => `standin:health:${name}`;
 export const HISTORY_RELOAD_INTERVAL_MS = 15_000;
+/** Reading every history back costs one LRANGE of up to a day of checks per tunnel, so not more often than this. */
+const HISTORY_RELOAD_MIN_INTERVAL_MS = 5_000;
 
 export class ReplicaHealth implements SharedHealth {
   private timer: NodeJS.Timeout | undefined;
@@ -32,7 +34,7 @@ export class ReplicaHealth implements SharedHealth {
     private readonly logger: Logger,
   ) {}
 
-  /** Loads the stored histories now and then once per health interval (at least every HISTORY_RELOAD_INTERVAL_MS). */
+  /** Loads the stored histories now and then once per health interval, kept between 5 s and HISTORY_RELOAD_INTERVAL_MS. */
   async start(health: HealthMonitor, registry: TunnelRegistry): Promise<void> {
     health.shared = this;
     const reload = () =>
@@ -45,7 +47,7 @@ export class ReplicaHealth implements SharedHealth {
         // The lease holder's own histories are the freshest there are.
         if (!this.lease.held) void reload();
       },
-      Math.min(health.intervalMs, HISTORY_RELOAD_INTERVAL_MS),
+      Math.min(Math.max(health.intervalMs, HISTORY_RELOAD_MIN_INTERVAL_MS), HISTORY_RELOAD_INTERVAL_MS),
     );
     this.timer.unref();
   }
