@@ -107,7 +107,7 @@ export type StatusAccess = 'open' | 'token' | 'admin';
 /** Declares the options of `standin server`. */
 export function serverOptions<T>(yargs: Argv<T>) {
   return yargs
-    .option('listen', { type: 'number', default: 8080, description: 'Main port: control API, dashboard and routed tunnel traffic' })
+    .option('listen', { type: 'number', default: 8080, description: 'Main port: client API, dashboard and routed tunnel traffic' })
     .option('bind', {
       type: 'string',
       default: '0.0.0.0',

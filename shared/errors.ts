@@ -17,7 +17,7 @@ export class StandinError extends Error {
   }
 }
 
-/** A control message that does not follow the protocol (bad JSON, wrong types, bad name). */
+/** A client API message that does not follow the protocol (bad JSON, wrong types, bad name). */
 export class ProtocolError extends StandinError {
   override name = 'ProtocolError';
   constructor(message: string, options?: { cause?: unknown }) {

@@ -3,7 +3,8 @@
 import type { IncomingMessage } from 'node:http';
 import { originFormPath } from '../server/http/forward-headers';
 import { isLocalPath } from '../server/selector/select';
-import { hostLabel, readCookie, selectTunnel } from '../server/selector/tunnel-selector';
+import { readCookie } from '../server/http/read-cookie';
+import { hostLabel, selectTunnel } from '../server/selector/tunnel-selector';
 import type { Tunnel } from '../server/core/tunnel';
 import { InMemoryTunnelRegistry } from '../server/core/tunnel-registry';
 

@@ -10,15 +10,22 @@ import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { getHeader } from '../../shared/http-headers';
 import type { Logger } from '../../shared/logger';
-import type { AppResponseMeta, InterimResponseMeta, RawHeaders, RequestMeta } from '../../shared/protocol/messages';
+import type { AppResponseMeta, InterimResponseMeta, RawHeaders, RequestMeta, ResponseMeta } from '../../shared/protocol/messages';
 import { RequestCapture, type RequestObserver } from '../inspector/request-capture';
 import { chunkedAnswerBody } from './chunked-answer-body';
 import { AppRequestError, forwardRequest, hasNoBody, type AppResponse } from './forward-request';
 import { toBrowserHeaders } from './response-headers';
-import type { CompleteAnswer } from '../session/response-group';
 
 /** What the app answered to one request, ready to go back to the server. */
 export type AppAnswer = CompleteAnswer | StreamingAnswer;
+
+/** An answer whose body is all here: a failure (no body) or a response with its whole body. */
+export interface CompleteAnswer {
+  kind: 'complete';
+  id: string;
+  meta: ResponseMeta;
+  body: Buffer | null;
+}
 
 /** An answer whose body is still coming from the app. */
 export interface StreamingAnswer {

@@ -48,11 +48,6 @@ export class UpgradeForwarder {
 
   constructor(private readonly options: UpgradeForwarderOptions) {}
 
-  /** Upgraded connections open now. */
-  get openCount(): number {
-    return this.appSockets.size;
-  }
-
   /**
    * Replays one upgrade request; resolves with the slot's next poll answer: idle after a 101
    * (the slot polls again at once), the respond POST's answer otherwise.

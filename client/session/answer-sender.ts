@@ -11,9 +11,9 @@ import type { RegisterResponse } from '../../shared/protocol/messages';
 import { serverHasFeature } from '../../shared/protocol/version';
 import { answerBody, declaredContentLength, type AppAnswer, type StreamingAnswer } from '../forwarding/app-answer';
 import { BrowserLeftError } from '../forwarding/browser-left-error';
-import { EarlyRespondPost } from '../forwarding/early-respond-post';
+import { EarlyRespondPost } from './early-respond-post';
 import type { RequestsInProgress } from './requests-in-progress';
-import type { CompleteAnswer } from './response-group';
+import type { CompleteAnswer } from '../forwarding/app-answer';
 import type { PollAnswer, ServerConnection } from './server-connection';
 import { StreamingAnswers } from './streaming-answers';
 

@@ -10,7 +10,7 @@ import { MAX_INTERIM_RESPONSES } from '../../shared/protocol/limits';
 import { encodeMeta } from '../../shared/protocol/message-codecs';
 import type { InterimResponseMeta, ResponseMeta } from '../../shared/protocol/messages';
 import { encodeFrame } from '../../shared/protocol/wire-frame';
-import type { PollAnswer } from '../session/server-connection';
+import type { PollAnswer } from './server-connection';
 
 /** Starts the POST with `body` as its framed body; undefined when it cannot be started now. */
 export type StartRespondPost = (body: Readable) => Promise<PollAnswer> | undefined;

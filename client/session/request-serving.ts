@@ -14,7 +14,7 @@ import { serverHasFeature } from '../../shared/protocol/version';
 import type { ClientConfig } from '../cli/config';
 import { checkApp } from '../forwarding/app-health-check';
 import { answerFromApp, type AppAnswer } from '../forwarding/app-answer';
-import type { EarlyRespondPost } from '../forwarding/early-respond-post';
+import type { EarlyRespondPost } from './early-respond-post';
 import type { UpgradeForwarder } from '../forwarding/forward-upgrade';
 import type { RequestObserver } from '../inspector/request-capture';
 import type { AnswerSender } from './answer-sender';

@@ -7,17 +7,10 @@
 
 import { MAX_BATCH_META_BYTES, MAX_BATCH_REQUESTS, MAX_GROUPED_BODY_BYTES } from '../../shared/protocol/limits';
 import type { ResponseMeta } from '../../shared/protocol/messages';
+import type { CompleteAnswer } from '../forwarding/app-answer';
 
 /** How long the first complete answer waits for others to share its POST, ms. */
 const GROUP_WAIT_MS = 2;
-
-/** An answer whose body is all here: a failure (no body) or a response with its whole body. */
-export interface CompleteAnswer {
-  kind: 'complete';
-  id: string;
-  meta: ResponseMeta;
-  body: Buffer | null;
-}
 
 export class ResponseGroup {
   private answers: CompleteAnswer[] = [];

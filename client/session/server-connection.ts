@@ -126,7 +126,7 @@ export class ServerConnection {
 
   /**
    * Sends a respond POST whose body the caller frames and streams itself: interim responses first,
-   * then the answer's frame and body (client/forwarding/early-respond-post.ts); resolves like respond().
+   * then the answer's frame and body (client/session/early-respond-post.ts); resolves like respond().
    */
   respondFramed(
     name: string,
@@ -393,7 +393,7 @@ function withFrameFirst(frame: Buffer, body: Readable): Readable {
   return framed;
 }
 
-/** Turns a non-2xx control answer into the error the client acts on. */
+/** Turns a non-2xx answer of the client API into the error the client acts on. */
 async function answerError(status: number, body: { text(): Promise<string> }): Promise<StandinError> {
   let parsed: Partial<ErrorBody> = {};
   try {

@@ -9,7 +9,7 @@ import { StandinError } from '../../shared/errors';
 import { HEADER } from '../../shared/protocol/headers';
 import { isRegisterPath, parseTunnelPath, PATHS, REQUEST_ID_PATTERN, TUNNEL_NAME_PATTERN } from '../../shared/protocol/paths';
 import { expectProtocolVersion } from '../../shared/protocol/version';
-import { replyError } from '../core/json-reply';
+import { replyError } from '../http/json-reply';
 import { continueAfterResponse, handlePoll } from './poll';
 import { OutboundCaller } from '../outbound/outbound-call';
 import { handleCompare } from './compare';

@@ -26,7 +26,7 @@ import { HEADER } from '../../shared/protocol/headers';
 import type { RawHeaders } from '../../shared/protocol/messages';
 import { newUuid } from '../../shared/random-ids';
 import { loggedPath } from '../../shared/trace-fields';
-import { replyError, replyJson } from '../core/json-reply';
+import { replyError, replyJson } from '../http/json-reply';
 import { fallbackRequestOptions } from '../data-path/fallback-proxy';
 import { readJsonBody } from './read-json-body';
 import type { ServerContext } from '../server-context';

@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HEADER } from '../../shared/protocol/headers';
 import { MAX_POLLS_PER_SESSION } from '../../shared/protocol/limits';
-import { replyError, replyNoContent } from '../core/json-reply';
+import { replyError, replyNoContent } from '../http/json-reply';
 import type { ServerContext } from '../server-context';
 import { replyEnded, replyPollElsewhere } from '../core/tunnel-session';
 

@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HEADER } from '../../shared/protocol/headers';
 import { parseProbeResultMeta } from '../../shared/protocol/message-codecs';
 import { readFrame } from '../../shared/protocol/wire-frame';
-import { replyError } from '../core/json-reply';
+import { replyError } from '../http/json-reply';
 import type { ServerContext } from '../server-context';
 import { continueAfterResponse } from './poll';
 

@@ -5,7 +5,7 @@ import { MAX_CLIENT_API_BODY_BYTES } from '../../shared/protocol/limits';
 import { parseRegisterRequest } from '../../shared/protocol/message-codecs';
 import type { RegisterRequest, RegisterResponse } from '../../shared/protocol/messages';
 import { PROTOCOL_FEATURES, PROTOCOL_VERSION } from '../../shared/protocol/version';
-import { replyError, replyJson } from '../core/json-reply';
+import { replyError, replyJson } from '../http/json-reply';
 import type { Caller } from '../identity/caller';
 import { decideNameClaim } from '../identity/name-ownership';
 import { checkTunnelQuota } from '../identity/tunnel-quota';

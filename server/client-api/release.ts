@@ -2,7 +2,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HEADER } from '../../shared/protocol/headers';
-import { replyError, replyNoContent } from '../core/json-reply';
+import { replyError, replyNoContent } from '../http/json-reply';
 import type { ServerContext } from '../server-context';
 
 export function handleRelease(ctx: ServerContext, name: string, req: IncomingMessage, res: ServerResponse): void {

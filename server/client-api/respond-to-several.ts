@@ -12,7 +12,7 @@ import { HEADER } from '../../shared/protocol/headers';
 import { parseResponseGroupMeta } from '../../shared/protocol/message-codecs';
 import type { GroupedResponse } from '../../shared/protocol/messages';
 import { readFrame } from '../../shared/protocol/wire-frame';
-import { replyError } from '../core/json-reply';
+import { replyError } from '../http/json-reply';
 import { GroupBodies } from './group-bodies';
 import type { ServerContext } from '../server-context';
 import type { Arrival } from '../data-path/arrival';

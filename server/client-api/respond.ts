@@ -16,7 +16,7 @@ import type { ResponseMeta } from '../../shared/protocol/messages';
 import { readFrame } from '../../shared/protocol/wire-frame';
 import { writeInterimResponse } from '../http/interim-response';
 import type { BrowserRequest } from '../core/browser-request';
-import { replyError } from '../core/json-reply';
+import { replyError } from '../http/json-reply';
 import type { ServerContext } from '../server-context';
 import { continueAfterResponse } from './poll';
 import { handleProbeResult } from './probe-result';

@@ -14,7 +14,7 @@ import { encodeBatchMeta, encodeMeta } from '../../shared/protocol/message-codec
 import type { ProbeMeta } from '../../shared/protocol/messages';
 import { SESSION_END_ANSWERS, type SessionEndReason } from '../../shared/protocol/session-end';
 import type { BrowserRequest } from './browser-request';
-import { replyJson, replyNoContent } from './json-reply';
+import { replyJson, replyNoContent } from '../http/json-reply';
 import type { HandedRequests } from './handed-requests';
 import { SessionLiveness } from './session-liveness';
 

@@ -18,9 +18,9 @@ import type { StandinErrorCode } from '../../shared/protocol/error-codes';
 import { HEADER } from '../../shared/protocol/headers';
 import type { RawHeaders } from '../../shared/protocol/messages';
 import { sendStandinError } from '../http/error-page';
-import { loggedPath } from '../../shared/trace-fields';
+import { loggedPath, traceFields } from '../../shared/trace-fields';
 import { sendContinueIfAwaited } from '../http/expect-continue';
-import { buildForwardHeaders, originFormPath, traceFields } from '../http/forward-headers';
+import { buildForwardHeaders, originFormPath } from '../http/forward-headers';
 
 /** Why a request went to the fallback, for the access log. */
 export type FallbackReason = 'no_selector' | 'unknown_tunnel' | 'tunnel_offline';

@@ -17,7 +17,7 @@ import { HEADER } from '../../shared/protocol/headers';
 import { encodeMeta } from '../../shared/protocol/message-codecs';
 import type { RawHeaders, RequestMeta, ResponseMeta } from '../../shared/protocol/messages';
 import { BrowserRequest, type UpgradeHandshake } from '../core/browser-request';
-import { replyNoContent } from '../core/json-reply';
+import { replyNoContent } from '../http/json-reply';
 import { sendStandinError } from '../http/error-page';
 import type { Closable } from '../core/open-upgrades';
 import { keepOpenWhileIdle } from '../listeners/http-listener';

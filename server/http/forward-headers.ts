@@ -13,9 +13,6 @@ import { HEADER, VIA_VALUE } from '../../shared/protocol/headers';
 import type { RawHeaders } from '../../shared/protocol/messages';
 import { forwardedHost, forwardedProto, peerOf } from './trusted-proxies';
 
-/** Moved to shared/ so the client logs the same fields; re-exported for the server's callers. */
-export { traceFields } from '../../shared/trace-fields';
-
 /** An `X-Request-Id` we pass on unchanged: short and plain, so it cannot inject into logs. */
 export const SAFE_REQUEST_ID = /^[A-Za-z0-9._:@+=/-]{1,128}$/;
 

@@ -10,7 +10,7 @@
 
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { readCookie } from '../selector/tunnel-selector';
+import { readCookie } from '../http/read-cookie';
 
 /** Cookie prefix; the tunnel name follows, so one browser can hold access to several tunnels. */
 export const ACCESS_COOKIE_PREFIX = 'standin-access-';

@@ -9,7 +9,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../shared/logger';
-import { replyError } from '../core/json-reply';
+import { replyError } from '../http/json-reply';
 
 /** An `upgrade` listener of a node:http server. */
 export type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;

@@ -1,5 +1,5 @@
 /**
- * The main port: the client API (/_standin/v1/, plain node:http), the rest of the control plane
+ * The main port: the client API (/_standin/v1/, plain node:http), the control plane
  * (/_standin/…, Express), and every other path as routed tunnel traffic.
  */
 

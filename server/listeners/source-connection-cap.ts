@@ -24,11 +24,6 @@ export class SourceConnectionCap {
     return true;
   }
 
-  /** Open connections of `source` now. */
-  countOf(source: string): number {
-    return this.open.get(normalizeAddress(source)) ?? 0;
-  }
-
   private release(source: string): void {
     const count = (this.open.get(source) ?? 1) - 1;
     if (count <= 0) this.open.delete(source);

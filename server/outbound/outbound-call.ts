@@ -26,7 +26,7 @@ import {
 } from '../../shared/protocol/outbound';
 import { HEADER } from '../../shared/protocol/headers';
 import { traceFields } from '../../shared/trace-fields';
-import { replyError } from '../core/json-reply';
+import { replyError } from '../http/json-reply';
 import type { ServerContext } from '../server-context';
 import { buildOutboundHeaders } from './outbound-headers';
 import {

@@ -10,7 +10,7 @@ import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { CLIENT_API_PREFIX, TUNNEL_NAME_PATTERN } from '../../shared/protocol/paths';
 import { createInternalClientApi } from '../client-api/client-api';
-import { replyError } from '../core/json-reply';
+import { replyError } from '../http/json-reply';
 import { createHttpListener } from '../listeners/http-listener';
 import { serveThroughTunnel } from '../data-path/tunnel-traffic';
 import type { ServerContext } from '../server-context';

@@ -14,7 +14,7 @@ import { newUuid } from '../../shared/random-ids';
 import type { Logger } from '../../shared/logger';
 import { HEADER } from '../../shared/protocol/headers';
 import type { RawHeaders } from '../../shared/protocol/messages';
-import { replyError } from '../core/json-reply';
+import { replyError } from '../http/json-reply';
 import { sendStandinError } from '../http/error-page';
 import { sendContinueIfAwaited } from '../http/expect-continue';
 import { joinSockets } from '../data-path/fallback-upgrade';

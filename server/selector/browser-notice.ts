@@ -5,7 +5,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ClientApiErrorCode } from '../../shared/protocol/error-codes';
-import { replyError } from '../core/json-reply';
+import { replyError } from '../http/json-reply';
 import { escapeHtml } from '../http/error-page';
 
 /** Sends `message` as a page to a browser, or as `{ error, message }` JSON to anything else. */

@@ -16,8 +16,6 @@ import { NO_TUNNEL_NAME, TUNNEL_NAME_PATTERN } from '../../shared/protocol/paths
 import { readCookie } from '../http/read-cookie';
 import type { TunnelRegistry } from '../core/tunnel-registry';
 
-export { readCookie };
-
 /** How a request named its tunnel. */
 export type SelectorKind = 'header' | 'cookie' | 'host';
 

@@ -58,7 +58,7 @@ export type ClientApiErrorCode =
   | 'registry_unavailable'
   | 'internal_error';
 
-/** JSON body of every non-2xx control answer. */
+/** JSON body of every non-2xx answer of the client API (and of standin's other JSON endpoints). */
 export interface ErrorBody {
   error: ClientApiErrorCode;
   message: string;

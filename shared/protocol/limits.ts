@@ -10,7 +10,7 @@ export const MAX_CLIENT_API_BODY_BYTES = 16 * 1024;
 /**
  * The one head-size limit: browser request heads on the tunnel ports and the main port (then
  * 431, `standin server --max-header-size` changes it), app response heads on the client (then
- * 502 app_error), and the control connections. 64 KiB lets a site's single-sign-on cookies
+ * 502 app_error), and the client API connections. 64 KiB lets a site's single-sign-on cookies
  * through; JSON-encoded, such a head still fits one MAX_META_FRAME_BYTES frame.
  */
 export const MAX_HEAD_BYTES = 64 * 1024;

@@ -1,5 +1,5 @@
 /**
- * The URL grammar of the server's control plane, written once: the client builds its paths with
+ * The URL grammar of the client API, written once: the client builds its paths with
  * PATHS and the server routes with parseTunnelPath, both from the same endpoint suffixes, so the
  * two cannot drift apart.
  *
