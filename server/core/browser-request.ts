@@ -4,7 +4,7 @@
  * once (by the app, by an upgrade, or by a standin error), then finished when its browser
  * response closes.
  *
- * Every index that holds the request (the session's queue, the handed map, the session's taken
+ * Every index that holds the request (the session's queue, the handed map, the session's unfinished
  * set, the tunnel's in-flight count) registers how to leave it with `attach()`. The request leaves
  * them itself: the queue and the handed map when it is answered (no client answer is accepted
  * after that), all of them when it finishes. So no exit path (timeout, browser gone, client gone,
@@ -44,7 +44,7 @@ const CUT_GRACE_MS = 2_000;
 export type BrowserRequestState = 'queued' | 'handed' | 'answered' | 'upgraded';
 
 /** An index a request can be in; each is left through the function given to `attach()`. */
-export type RequestIndex = 'queue' | 'handed' | 'taken' | 'inFlight';
+export type RequestIndex = 'queue' | 'handed' | 'unfinished' | 'inFlight';
 
 /**
  * How long a request whose upload the client stopped reading waits for the client's answer

@@ -1,5 +1,5 @@
 /**
- * Browser requests that a client session has taken and not yet answered, by request id. The
+ * Browser requests handed to a client session and not yet answered, by request id. The
  * respond route looks requests up here, so an answer is accepted only for a request that is
  * still waiting, and only from the session it was handed to.
  */

@@ -50,8 +50,12 @@ export class TunnelSession {
   private readonly idlePolls: IdlePoll[] = [];
   private readonly queue: BrowserRequest[] = [];
   private readonly waitingProbes: ProbeMeta[] = [];
-  /** Requests handed to this session whose browser response is not finished yet. */
-  private readonly taken = new Set<BrowserRequest>();
+  /**
+   * Requests handed to this session whose browser response is not finished yet. The server-wide
+   * HandedRequests index drops a request once it is answered; this set keeps it until it finishes,
+   * because a response still streaming in counts the client as alive.
+   */
+  private readonly unfinished = new Set<BrowserRequest>();
   private readonly liveness: SessionLiveness;
   private silenceCheck: NodeJS.Timeout | undefined;
 
@@ -76,7 +80,7 @@ export class TunnelSession {
     // Unanswered, or answered with the body still streaming in; an open upgraded connection
     // (WebSocket) does not count, as before.
     let inProgress = 0;
-    for (const request of this.taken) if (request.state === 'handed' || request.state === 'answered') inProgress++;
+    for (const request of this.unfinished) if (request.state === 'handed' || request.state === 'answered') inProgress++;
     return this.liveness.isAlive(this.idlePolls.length, inProgress);
   }
 
@@ -208,18 +212,18 @@ export class TunnelSession {
   }
 
   /** Marks `request` as handed to this session; returns how long it waited for a poll, ms. */
-  private take(request: BrowserRequest): number {
+  private hand(request: BrowserRequest): number {
     request.markHanded(this.id);
     this.handed.add(request);
     request.attach('handed', () => this.handed.remove(request.id));
-    this.taken.add(request);
-    request.attach('taken', () => this.taken.delete(request));
+    this.unfinished.add(request);
+    request.attach('unfinished', () => this.unfinished.delete(request));
     return Math.round(request.queueMs * 10) / 10;
   }
 
   /** Hands `first` and the bodiless requests queued behind it to one poll, as far as they fit. */
   private handOverBatch(first: BrowserRequest, pollRes: ServerResponse): void {
-    const encoded = [encodeMeta({ ...first.meta, queuedMs: this.take(first) })];
+    const encoded = [encodeMeta({ ...first.meta, queuedMs: this.hand(first) })];
     let metaBytes = encoded[0].length;
     while (encoded.length < MAX_BATCH_REQUESTS && this.queue.length > 0 && isBatchable(this.queue[0])) {
       const request = this.queue[0];
@@ -227,7 +231,7 @@ export class TunnelSession {
       // What does not fit stays at the head of the queue, for the next poll.
       if (metaBytes + meta.length > MAX_BATCH_META_BYTES) break;
       this.queue.shift();
-      this.take(request);
+      this.hand(request);
       encoded.push(meta);
       metaBytes += meta.length;
     }
@@ -237,7 +241,7 @@ export class TunnelSession {
   }
 
   private handOver(request: BrowserRequest, pollRes: ServerResponse): void {
-    const queuedMs = this.take(request);
+    const queuedMs = this.hand(request);
     // An upgrade's poll answer stays open to carry the browser's bytes after the 101.
     if (request.upgrade) return request.upgrade.handOver(pollRes, queuedMs);
     const json = encodeMeta({ ...request.meta, queuedMs });
