@@ -38,7 +38,7 @@ export async function handleRespondToSeveral(
   // Nothing is delivered unless every response comes from the session its request went to.
   for (const response of responses) {
     const request = ctx.handed.get(response.id);
-    if (request && (request.tunnel !== name || request.sessionId !== sessionId)) {
+    if (request && (request.tunnelName !== name || request.sessionId !== sessionId)) {
       replyError(res, 403, 'unknown_session', `request ${response.id} was handed to another session or tunnel`);
       return;
     }

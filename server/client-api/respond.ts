@@ -31,7 +31,7 @@ export async function handleRespond(
   const sessionId = req.headers[HEADER.session];
   const request = ctx.handed.get(requestId);
   if (!request && ctx.health.isPendingProbe(requestId)) return handleProbeResult(ctx, name, requestId, req, res);
-  if (!request || request.tunnel !== name) {
+  if (!request || request.tunnelName !== name) {
     replyError(
       res,
       404,
@@ -125,7 +125,7 @@ function streamBody(request: BrowserRequest, post: IncomingMessage, chunks: Body
       } catch (error) {
         request.logger.warn('unreadable chunked response body', {
           requestId: request.id,
-          tunnel: request.tunnel,
+          tunnel: request.tunnelName,
           reason: (error as Error).message,
         });
         browserRes.destroy();

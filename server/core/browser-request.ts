@@ -90,7 +90,7 @@ export class BrowserRequest {
   constructor(
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
-    readonly tunnel: string,
+    readonly tunnelName: string,
     readonly logger: Logger,
     /** Replica mode names the replica holding the request in its id (server/core/request-ids.ts). */
     readonly id: string = newUuid(),
@@ -101,7 +101,7 @@ export class BrowserRequest {
       method: req.method ?? 'GET',
       // Absolute form (`GET http://host/path`) reaches the app as origin form, like on the fallback path.
       url: req.url === '*' ? '*' : originFormPath(req.url),
-      headers: buildForwardHeaders(req, this.id, tunnel),
+      headers: buildForwardHeaders(req, this.id, tunnelName),
       hasBody: hasRequestBody(req),
     };
     // For an upgrade too: its response sits on the socket, and closes with it.
@@ -211,7 +211,7 @@ export class BrowserRequest {
     this.appMs = response.appMs;
     const framed = frameResponseHead(this.meta.method, response);
     if (!framed.ok) {
-      this.logger.warn('app response refused', { requestId: this.id, tunnel: this.tunnel, reason: framed.reason });
+      this.logger.warn('app response refused', { requestId: this.id, tunnel: this.tunnelName, reason: framed.reason });
       this.fail('app_error', `The app's response cannot be passed on: ${framed.reason}.`);
       return false;
     }
@@ -220,14 +220,14 @@ export class BrowserRequest {
     this.bodyGuard = BodyLengthGuard.for(framed);
     const headers = framed.headers;
     // Which tunnel served it, on every path (port or selector), so a developer can tell at a glance.
-    setHeader(headers, 'X-Standin-Tunnel', this.tunnel);
+    setHeader(headers, 'X-Standin-Tunnel', this.tunnelName);
     headers.push('X-Standin-Request-Id', this.id, 'Server-Timing', this.serverTiming());
     try {
       if (framed.statusMessage === undefined) this.res.writeHead(framed.status, headers);
       else this.res.writeHead(framed.status, framed.statusMessage, headers);
       return true;
     } catch (error) {
-      this.logger.warn('app response head refused', { requestId: this.id, tunnel: this.tunnel, reason: (error as Error).message });
+      this.logger.warn('app response head refused', { requestId: this.id, tunnel: this.tunnelName, reason: (error as Error).message });
       // The refused head left its reason phrase behind; the error page has its own.
       this.res.statusMessage = '';
       this.answerWithError(
@@ -268,7 +268,7 @@ export class BrowserRequest {
   private noteSurplus(): void {
     if (!this.bodyGuard.overran || this.surplusLogged) return;
     this.surplusLogged = true;
-    this.logger.warn('app response longer than declared; surplus dropped', { requestId: this.id, tunnel: this.tunnel });
+    this.logger.warn('app response longer than declared; surplus dropped', { requestId: this.id, tunnel: this.tunnelName });
   }
 
   /** The app's body ended: so does the response, or, when it fell short of its declared length, the connection. */
@@ -313,7 +313,7 @@ export class BrowserRequest {
   private answerWithError(code: StandinErrorCode, message?: string): void {
     this.errorCode = code;
     if (this.res.destroyed) return;
-    sendStandinError(this.req, this.res, code, { requestId: this.id, tunnel: this.tunnel, message });
+    sendStandinError(this.req, this.res, code, { requestId: this.id, tunnel: this.tunnelName, message });
   }
 
   /** The upload paused longer than the request timeout. */

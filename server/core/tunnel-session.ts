@@ -60,7 +60,7 @@ export class TunnelSession {
   private silenceCheck: NodeJS.Timeout | undefined;
 
   constructor(
-    readonly tunnel: string,
+    readonly tunnelName: string,
     private readonly limits: SessionLimits,
     private readonly handed: HandedRequests,
     /** Given when another replica registered the session (the id is shared through Redis). */
@@ -280,7 +280,7 @@ export class TunnelSession {
     if (this.isAlive) return;
     this.stopWatchingForSilence();
     for (const request of this.queue.splice(0)) {
-      request.fail('tunnel_offline', `The standin client of tunnel ${this.tunnel} stopped polling; it may be reconnecting.`);
+      request.fail('tunnel_offline', `The standin client of tunnel ${this.tunnelName} stopped polling; it may be reconnecting.`);
     }
   }
 

@@ -174,7 +174,7 @@ export class UpgradeLink implements Closable, UpgradeHandshake {
   close(reason: string): void {
     const { request } = this;
     if (request.state === 'queued') return;
-    request.logger.debug('closing upgraded connection', { requestId: request.id, tunnel: request.tunnel, reason });
+    request.logger.debug('closing upgraded connection', { requestId: request.id, tunnel: request.tunnelName, reason });
     if (request.state === 'handed') {
       request.fail('tunnel_offline', `The tunnel's client went away (${reason}).`);
       return;

@@ -16,7 +16,7 @@ export function logAccess(request: BrowserRequest): void {
   const fields = {
     ...traceFields(req.rawHeaders),
     requestId: request.id,
-    tunnel: request.tunnel,
+    tunnel: request.tunnelName,
     method: req.method,
     path: loggedPath(req.url),
     status: res.statusCode,

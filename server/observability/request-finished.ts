@@ -40,7 +40,7 @@ function recordClosedUpgrade(metrics: StandinMetrics, request: BrowserRequest): 
   metrics.observeUpgradeClosed(request.bytesIn, request.bytesOut);
   request.logger.info('upgraded connection closed', {
     requestId: request.id,
-    tunnel: request.tunnel,
+    tunnel: request.tunnelName,
     method: request.req.method,
     path: loggedPath(request.req.url),
     status: 101,
