@@ -12,6 +12,7 @@ import type { TunnelRegistry } from './core/tunnel-registry';
 import type { ClientAuthenticator } from './identity/client-authenticator';
 import type { NameClaimStore } from './identity/name-claims';
 import type { PrivateAccess } from './identity/private-access';
+import type { EndedSessions } from './core/ended-sessions';
 import type { RequestIds } from './core/request-ids';
 import type { Replication } from './replicas/replication';
 
@@ -35,6 +36,8 @@ export interface ServerContext {
   privateAccess: PrivateAccess;
   /** Ids of browser requests and probes (in replica mode they name this replica). */
   requestIds: RequestIds;
+  /** Sessions of forgotten tunnels, so a late poll is told its session ended. */
+  endedSessions: EndedSessions;
   /** Replica mode (--redis), or null for a single server. */
   replicas: Replication | null;
 }

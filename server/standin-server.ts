@@ -6,6 +6,7 @@ import { configureLogPrivacy } from '../shared/trace-fields';
 import { POLL_GRACE_MS } from '../shared/protocol/limits';
 import type { ServerConfig } from './config';
 import { ServerDrain } from './lifecycle/server-drain';
+import { EndedSessions } from './core/ended-sessions';
 import { HandedRequests } from './core/handed-requests';
 import { HealthMonitor } from './lifecycle/health-monitor';
 import { createHttpListener } from './listeners/http-listener';
@@ -101,6 +102,7 @@ export async function startStandinServer(config: ServerConfig, logger: Logger): 
       config.replication ? derivedKey(config.replication.clusterSecret, 'private-tunnel-cookies') : undefined,
     ),
     requestIds,
+    endedSessions: new EndedSessions(2 * (config.pollTimeoutMs + POLL_GRACE_MS)),
     replicas,
   };
   await replicas?.start(context);

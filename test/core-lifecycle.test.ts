@@ -20,6 +20,7 @@ import { Tunnel } from '../server/core/tunnel';
 import { admitToTunnel } from '../server/data-path/tunnel-admission';
 import { serveUpgradeThroughTunnel } from '../server/data-path/upgrade-traffic';
 import { InMemoryTunnelRegistry } from '../server/core/tunnel-registry';
+import { EndedSessions } from '../server/core/ended-sessions';
 
 const REQUEST_TIMEOUT_MS = 200;
 
@@ -348,5 +349,18 @@ describe('the stop cascade', () => {
     expect(request.state).toBe('handed');
     expect(request.sessionId).toBe(tunnel.session.id);
     expect(ctx.handed.get(request.id)).toBe(request);
+  });
+});
+
+describe('ended sessions of forgotten tunnels', () => {
+  test('are remembered for keepMs, then forgotten; the oldest go first beyond 10,000', () => {
+    const ended = new EndedSessions(1_000);
+    ended.remember('s1', 'stopped', 0);
+    expect(ended.reasonOf('s1', 1_000)).toBe('stopped');
+    expect(ended.reasonOf('s1', 1_001)).toBeUndefined();
+    expect(ended.reasonOf(['s1', 's1'], 0)).toBeUndefined();
+    for (let i = 0; i <= 10_000; i++) ended.remember(`many-${i}`, 'expired', 0);
+    expect(ended.reasonOf('many-0', 0)).toBeUndefined();
+    expect(ended.reasonOf('many-10000', 0)).toBe('expired');
   });
 });

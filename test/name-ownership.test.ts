@@ -10,6 +10,8 @@ import path from 'node:path';
 import { echoHandler, startLocalApp, type LocalApp } from './helpers/local-app';
 import { httpRequest } from './helpers/http';
 import { spawnStandin, startClientProcess, startServerProcess, type ServerProcess } from './helpers/processes';
+import { HostileClient } from './helpers/hostile-client';
+import type { SessionEndedError } from '../shared/errors';
 
 jest.setTimeout(60_000);
 
@@ -100,6 +102,29 @@ test('a released name stays reserved for its holder, who gets name and port back
     expect((await httpRequest(`${again.publicUrl}/back`)).status).toBe(200);
   } finally {
     await again.stop('SIGINT');
+  }
+});
+
+test('a poll on its way when an admin released the name is told the tunnel stopped, so the client exits instead of taking the name back', async () => {
+  // A client whose polls were all in flight at the DELETE: its next poll arrives after the tunnel
+  // is forgotten. A 404 not_found there reads as "the server restarted", and the client registers
+  // the released name again.
+  const late = await HostileClient.register(server.url, 'late-poll', TOKEN);
+  try {
+    const released = await httpRequest(`${server.url}/_standin/api/tunnels/late-poll?forget=1`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${ADMIN}` },
+    });
+    expect(released.status).toBe(200);
+    const [poll] = await late.pollMany(1);
+    const error = poll.status === 'rejected' ? (poll.reason as SessionEndedError) : undefined;
+    expect({ error: error?.name, code: error?.code, reason: error?.reason }).toEqual({
+      error: 'SessionEndedError',
+      code: 'tunnel_stopped',
+      reason: 'stopped',
+    });
+  } finally {
+    await late.close();
   }
 });
 

@@ -21,7 +21,9 @@ export function handlePoll(ctx: ServerContext, name: string, req: IncomingMessag
 export function continueAsPoll(ctx: ServerContext, name: string, sessionId: string | string[] | undefined, res: ServerResponse): void {
   const tunnel = ctx.registry.get(name);
   if (!tunnel) {
-    replyError(res, 404, 'not_found', `no tunnel named ${name}; register it first`);
+    const endedFor = ctx.endedSessions.reasonOf(sessionId);
+    if (endedFor) replyEnded(res, endedFor);
+    else replyError(res, 404, 'not_found', `no tunnel named ${name}; register it first`);
     return;
   }
   if (sessionId !== tunnel.session.id) {
@@ -37,11 +39,8 @@ export function continueAsPoll(ctx: ServerContext, name: string, sessionId: stri
   // a moment later, so a client whose next connection lands here again does not spin.
   if (ctx.drain.draining && ctx.replicas && tunnel.session.queuedCount === 0)
     return void setTimeout(() => replyPollElsewhere(res), DRAINING_POLL_DELAY_MS).unref();
-  const firstPoll = tunnel.state === 'pending';
-  if (firstPoll) {
-    tunnel.state = 'active';
-    ctx.replicas?.savePolled(tunnel);
-  }
+  const firstPoll = tunnel.markPolled();
+  if (firstPoll) ctx.replicas?.savePolled(tunnel);
   tunnel.session.acceptPoll(res);
   // A new tunnel's health is known at once, not a --health-interval later (it goes down this very poll).
   if (firstPoll && tunnel.checkAtStart) void ctx.health.check(tunnel);

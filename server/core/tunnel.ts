@@ -83,6 +83,13 @@ export class Tunnel {
     return this.polledBefore || this.session.hasPolled;
   }
 
+  /** A client of this tunnel polled here; true for the session's first poll (pending → active). */
+  markPolled(): boolean {
+    if (this.state !== 'pending') return false;
+    this.state = 'active';
+    return true;
+  }
+
   /** A client of this tunnel polled another replica (replica mode). */
   markPolledElsewhere(): void {
     this.polledBefore = true;

@@ -20,6 +20,7 @@ export function forgetTunnel(ctx: ServerContext, tunnel: Tunnel, options: Forget
   // Only the tunnel the registry holds under that name (a newer one may have replaced it).
   if (ctx.registry.get(tunnel.name) !== tunnel) return;
   ctx.registry.remove(tunnel.name);
+  if (tunnel.stopReason) ctx.endedSessions.remember(tunnel.session.id, tunnel.stopReason);
   ctx.health.forget(tunnel.name);
   ctx.replicas?.saveForgotten(tunnel.name);
   if (options.releasePort) ctx.portPool?.release(tunnel.name);

@@ -405,6 +405,7 @@ export class SharedState {
       if (!tunnel) return;
       if (tunnel.state !== 'stopped') stopLocally(ctx, tunnel, 'released');
       ctx.registry.remove(name);
+      if (tunnel.stopReason) ctx.endedSessions.remember(tunnel.session.id, tunnel.stopReason);
       ctx.health.forget(name);
       return;
     }
