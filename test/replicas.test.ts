@@ -23,12 +23,11 @@ import { SteadyLoad, summarize, type LoadResult, type LoadTarget } from './helpe
 import { nextMessage, openWebSocket } from './helpers/websocket';
 
 jest.setTimeout(60_000);
-// Open finding (see docs/replicas.md "Known issue"): about one run in three of the rolling restart
-// sees one request of ~1,700 handed to a poll whose answer the client never logs, which then
-// waits for its timeout; the requests it hits are among the first of a load. Until it is found, a
-// failed test runs up to twice more (one full run on a quiet machine failed twice in a row), and
-// its failures and the replicas' log lines about the failed requests stay in the output.
-jest.retryTimes(2, { logErrorsBeforeRetry: true });
+// The requests that used to hang at the start of a load (docs/replicas.md "Known issue") were
+// handed to an upgraded connection's POST held as a poll: fixed, with its own test below. One
+// other shape was seen once (an answer lost in a restart); until it is understood a failed test
+// runs once more, and its failures and the replicas' log lines about them stay in the output.
+jest.retryTimes(1, { logErrorsBeforeRetry: true });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -350,6 +349,22 @@ describe('three replicas sharing Redis behind a round-robin nginx, five laptops'
     } finally {
       for (const { ws } of sockets) ws.close();
     }
+  });
+
+  test("after those WebSockets close, the next requests are all answered (an upgraded connection's POST is never held as a poll)", async () => {
+    // The POST that carried an upgraded connection's app → browser bytes may land on a replica
+    // other than the holder, which passes it on. When the holder answered 204 at its end, the
+    // passing replica held the POST as the client's next poll, but the client reads that answer
+    // only for its status: requests handed to it were lost until their timeout.
+    const answers = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => laptops[i % 4]).map((laptop) =>
+        httpRequest(`${cluster.tunnelUrl(laptop.client.port)}/whoami`, { timeoutMs: 5_000 }).then(
+          (response) => `${response.status} ${response.text === laptop.identity ? 'right laptop' : response.text}`,
+          (error: Error) => error.message,
+        ),
+      ),
+    );
+    expect(answers.filter((answer) => answer !== '200 right laptop')).toEqual([]);
   });
 
   test('a rolling restart of all three replicas under steady load fails no browser request; tunnels keep port and name', async () => {

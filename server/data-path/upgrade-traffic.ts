@@ -195,7 +195,12 @@ export class UpgradeLink implements Closable, UpgradeHandshake {
     // App → browser: the POST body. Its end is the app's half-close; the POST is then answered.
     post.on('data', (chunk: Buffer) => (request.bytesOut += chunk.length));
     post.pipe(socket);
-    post.once('end', () => replyNoContent(postRes));
+    post.once('end', () => {
+      // This POST is over, never held as the client's next poll; a replica that passed it on
+      // here learns that from the header (replica-forwarding.ts forwardAnswer).
+      if (!postRes.headersSent) postRes.setHeader(HEADER.notAPoll, '1');
+      replyNoContent(postRes);
+    });
     post.once('close', () => {
       if (!post.complete) socket.destroy();
     });

@@ -142,7 +142,8 @@ export class ReplicaForwarding {
    * Passes a client's respond POST to `replica`, which holds the browser request it answers.
    * `prefix` is what was already read of the body (a group's frame). When the holder took the
    * answer (204), `onTaken` continues the POST here (as the client's next poll); any other
-   * answer is relayed to the client as it is.
+   * answer is relayed to the client as it is, and so is the 204 that ends an upgraded
+   * connection's POST (marked not-a-poll): the client reads that answer only for its status.
    */
   forwardAnswer(
     replica: ReplicaInfo,
@@ -162,13 +163,14 @@ export class ReplicaForwarding {
     const upstream = http.request({ ...this.target(replica, path), headers });
     const hopDone = this.track(res);
     upstream.once('response', (upstreamRes) => {
-      if (upstreamRes.statusCode === 204) {
+      if (upstreamRes.statusCode === 204 && upstreamRes.headers[HEADER.notAPoll] === undefined) {
         upstreamRes.resume();
         // The hop is over; the POST itself lives on here as the client's next poll.
         hopDone();
         return onTaken();
       }
-      this.logger.debug('the holding replica refused an answer', { replica: replica.id, status: upstreamRes.statusCode, path });
+      if (upstreamRes.statusCode !== 204)
+        this.logger.debug('the holding replica refused an answer', { replica: replica.id, status: upstreamRes.statusCode, path });
       relayResponse(upstreamRes, res);
     });
     upstream.once('error', (error) => {
