@@ -16,6 +16,9 @@ import type { TunnelState } from '../core/tunnel';
 const STATES: TunnelState[] = ['pending', 'active', 'stopped'];
 const HEALTHS: HealthStatus[] = ['healthy', 'degraded', 'down', 'unknown'];
 
+/** Histogram buckets of a request's duration, seconds: up to the default --request-timeout (60 s). */
+export const REQUEST_DURATION_BUCKETS_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
 /** The `outcome` label of standin_request_duration_seconds. */
 type RequestOutcome = 'completed' | 'aborted' | 'standin_error';
 
@@ -46,7 +49,7 @@ export class StandinMetrics {
       name: 'standin_request_duration_seconds',
       help: 'Browser requests through tunnels, from arrival to the last byte of the response',
       labelNames: ['outcome'],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      buckets: REQUEST_DURATION_BUCKETS_SECONDS,
       registers,
     });
     this.errors = new Counter({

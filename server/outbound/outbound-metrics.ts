@@ -7,6 +7,7 @@
 
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { OutboundErrorCode } from '../../shared/protocol/outbound';
+import { REQUEST_DURATION_BUCKETS_SECONDS } from '../observability/metrics';
 
 /** Most distinct destination label values; a Prometheus series per value must stay bounded. */
 export const MAX_DESTINATION_LABELS = 200;
@@ -35,7 +36,7 @@ export class OutboundMetrics {
       name: 'standin_outbound_request_duration_seconds',
       help: 'Outbound calls, from the start of the call to the last byte of the answer, by destination',
       labelNames: ['destination'],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      buckets: REQUEST_DURATION_BUCKETS_SECONDS,
       registers,
     });
     this.bytes = new Counter({
