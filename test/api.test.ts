@@ -8,11 +8,12 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser } from 'playwright-core';
 import { AuthRefusedError, ConfigError, connect, StandinError, type TunnelRequest } from '../client/api';
 import { eventually, httpRequest } from './helpers/http';
 import { startLocalApp, type LocalApp } from './helpers/local-app';
 import { startServerProcess, type ServerProcess } from './helpers/processes';
+import { launchChromium } from './helpers/chromium';
 
 jest.setTimeout(90_000);
 
@@ -155,18 +156,7 @@ test('a Playwright test opens a tunnel with connect() and drives Chromium throug
   let closeError: unknown = 'not closed';
   tunnel.on('close', (error) => (closeError = error));
   try {
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--disable-quic',
-      ],
-    });
+    browser = await launchChromium();
     const page = await browser.newPage();
     await page.goto(`${tunnel.urls.port}checkout`, { timeout: 20_000 });
     expect(await page.textContent('#where')).toBe('local app saw GET /checkout');

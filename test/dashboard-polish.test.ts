@@ -4,10 +4,11 @@
  * mentions the token when the server wants one. In chromium, against real processes.
  */
 
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser } from 'playwright-core';
 import { eventually } from './helpers/http';
 import { startLocalApp, type LocalApp } from './helpers/local-app';
 import { startClientProcess, startServerProcess, type ServerProcess, type StandinProcess } from './helpers/processes';
+import { launchChromium } from './helpers/chromium';
 
 jest.setTimeout(90_000);
 
@@ -17,10 +18,7 @@ let browser: Browser;
 
 beforeAll(async () => {
   app = await startLocalApp((_req, res) => res.end('ok'));
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

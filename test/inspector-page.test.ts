@@ -9,11 +9,12 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
 import { startLocalApp, type LocalApp } from './helpers/local-app';
 import { httpRequest } from './helpers/http';
 import { inspectPortBase } from './helpers/inspector';
 import { startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
+import { launchChromium } from './helpers/chromium';
 
 jest.setTimeout(90_000);
 
@@ -72,18 +73,7 @@ beforeAll(async () => {
   server = await startServerProcess(['--fallback', clusterApp.url]);
   client = await startClientProcess(String(app.port), server.url, ['--inspect', String(await inspectPortBase())]);
   inspector = String((await client.waitForLine((line) => line.message === 'tunnel ready')).inspectorUrl);
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-quic',
-    ],
-  });
+  browser = await launchChromium();
   page = await browser.newPage();
   page.setDefaultTimeout(15_000);
 });

@@ -5,10 +5,11 @@
  * 403 tunnel_private.
  */
 
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser } from 'playwright-core';
 import { httpRequest } from './helpers/http';
 import { startLocalApp, type LocalApp } from './helpers/local-app';
 import { startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
+import { launchChromium } from './helpers/chromium';
 
 jest.setTimeout(60_000);
 
@@ -24,18 +25,7 @@ beforeAll(async () => {
   client = await startClientProcess(String(app.port), server.url, ['--name', 'secret-shop', '--private', '--no-inspect']);
   const ready = await client.waitForLine((line) => line.message === 'tunnel ready');
   accessLink = String(ready.accessLink);
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-quic',
-    ],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

@@ -4,10 +4,11 @@
  * and an HTML answer for a mistyped select link. The 404 page is clicked through in chromium.
  */
 
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser } from 'playwright-core';
 import { httpRequest } from './helpers/http';
 import { startLocalApp, type LocalApp } from './helpers/local-app';
 import { startClientProcess, startServerProcess, type ServerProcess, type StandinProcess } from './helpers/processes';
+import { launchChromium } from './helpers/chromium';
 
 jest.setTimeout(90_000);
 
@@ -24,10 +25,7 @@ beforeAll(async () => {
   [plain, withFallback] = await Promise.all([startServerProcess(), startServerProcess(['--fallback', fallbackApp.url])]);
   running.push(plain, withFallback);
   running.push(await startClientProcess(String(app.port), plain.url, ['--name', 'alice-shop', '--no-inspect']));
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

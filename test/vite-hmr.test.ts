@@ -8,9 +8,10 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
 import { httpRequest } from './helpers/http';
 import { startClientProcess, startServerProcess, StandinProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
+import { launchChromium } from './helpers/chromium';
 
 jest.setTimeout(120_000);
 
@@ -29,18 +30,7 @@ beforeAll(async () => {
   vitePort = Number((await vite.waitForLine((line) => line.message === 'vite ready', 60_000)).port);
   server = await startServerProcess(['--poll-timeout', '2s']);
   client = await startClientProcess(String(vitePort), server.url);
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-quic',
-    ],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

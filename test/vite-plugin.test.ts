@@ -10,9 +10,10 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser } from 'playwright-core';
 import { httpRequest } from './helpers/http';
 import { startServerProcess, StandinProcess, type ServerProcess } from './helpers/processes';
+import { launchChromium } from './helpers/chromium';
 
 jest.setTimeout(120_000);
 
@@ -28,18 +29,7 @@ beforeAll(async () => {
   server = await startServerProcess(['--poll-timeout', '2s']);
   project = writeViteProject();
   home = fs.mkdtempSync(path.join(os.tmpdir(), 'standin-vite-home-'));
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-quic',
-    ],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
