@@ -61,8 +61,7 @@ async function startManglingProxy(
         answer.on('error', () => res.destroy());
         answer.once('end', () => {
           const body = Buffer.concat(chunks);
-          const carriesVictim =
-            answer.statusCode === 200 && (body.includes(victimPath) || String(answer.headers['x-standin-meta'] ?? '').includes(victimPath));
+          const carriesVictim = answer.statusCode === 200 && body.includes(victimPath);
           if (carriesVictim && mangled === 0) {
             mangled++;
             return mangle(res, body, mangling);
