@@ -86,9 +86,9 @@ afterAll(async () => {
 afterEach(async () => {
   expect(server.child.exitCode).toBeNull();
   expect(client.child.exitCode).toBeNull();
+  // The marker still answers right after the hostile cases (a failure is recorded with what came back).
+  await marker();
   expect(markerFailures).toEqual([]);
-  // The marker still answers right after the hostile cases.
-  expect(await marker()).toBe(true);
 });
 
 /** Whether both processes are still running: checked after every case, so the first input that ends one is reported. */

@@ -100,8 +100,22 @@ class AppResponseBody {
  */
 const HEADERS_UNDICI_REFUSES: ReadonlySet<string> = new Set(['expect', 'transfer-encoding', 'keep-alive', 'upgrade', 'connection']);
 
+/**
+ * Errors that mean the app closed the connection without a word of response: most often a
+ * kept-alive connection the app closed just as this request went out on it.
+ */
+const CLOSED_WITHOUT_ANSWER: ReadonlySet<string> = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+
+/** Methods that may be sent twice with the effect of once (RFC 9110 §9.2.2). */
+const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
 /** Sends `meta` (with `body` when it has one) to the app; resolves once the response head arrives. */
-export function forwardRequest(app: Dispatcher, meta: RequestMeta, body: Readable | null, options: ForwardOptions): Promise<AppResponse> {
+export async function forwardRequest(
+  app: Dispatcher,
+  meta: RequestMeta,
+  body: Readable | null,
+  options: ForwardOptions,
+): Promise<AppResponse> {
   if (isAsteriskForm(meta)) return forwardAsteriskRequest(meta, body, options);
   if (!meta.url.startsWith('/'))
     return Promise.reject(
@@ -112,6 +126,38 @@ export function forwardRequest(app: Dispatcher, meta: RequestMeta, body: Readabl
     );
   const headers = withoutHopByHop(meta.headers, HEADERS_UNDICI_REFUSES);
   if (!options.preserveHost) setHeader(headers, 'Host', options.target.host);
+  const attempt = { heardFromApp: false };
+  try {
+    return await dispatchToApp(app, meta, headers, body, options, attempt);
+  } catch (error) {
+    // An app may close a kept-alive connection at any moment; a request that went out on it just
+    // then fails though the app never saw it. Like a browser or nginx, send such a request once
+    // more on a new connection, when that is safe: nothing came back yet, the method is
+    // idempotent and there is no body that was already used up (RFC 9112 §9.3.1).
+    const code = (error as NodeJS.ErrnoException).code ?? '';
+    const mayResend = !attempt.heardFromApp && !meta.hasBody && IDEMPOTENT_METHODS.has(meta.method) && CLOSED_WITHOUT_ANSWER.has(code);
+    if (!mayResend) throw classifyAppError(error as Error, options.target);
+  }
+  try {
+    return await dispatchToApp(app, meta, headers, null, options, attempt);
+  } catch (error) {
+    throw classifyAppError(error as Error, options.target);
+  }
+}
+
+/**
+ * One dispatch of the request to the app: resolves with the response head, rejects with
+ * undici's error when none came. Sets `attempt.heardFromApp` once any response byte (an interim
+ * 1xx included) arrived.
+ */
+function dispatchToApp(
+  app: Dispatcher,
+  meta: RequestMeta,
+  headers: RawHeaders,
+  body: Readable | null,
+  options: ForwardOptions,
+  attempt: { heardFromApp: boolean },
+): Promise<AppResponse> {
   return new Promise((resolve, reject) => {
     let responseBody: AppResponseBody | undefined;
     let abortApp: ((reason?: Error) => void) | undefined;
@@ -122,6 +168,7 @@ export function forwardRequest(app: Dispatcher, meta: RequestMeta, body: Readabl
         abortApp = abort;
       },
       onHeaders(status, rawHeaders, resume, statusText) {
+        attempt.heardFromApp = true;
         // 1xx informational answers (103 Early Hints) are not the response; they are passed on
         // ahead of it where the caller can (undici reports 102-199; it treats a 100 nobody asked for as a broken response).
         if (status < 200) {
@@ -172,7 +219,7 @@ export function forwardRequest(app: Dispatcher, meta: RequestMeta, body: Readabl
       onError(error) {
         if (responseBody)
           responseBody.fail(new AppRequestError('app_error', `the app broke the response: ${error.message}`, { cause: error }));
-        else reject(classifyAppError(error, options.target));
+        else reject(error);
       },
     };
     app.dispatch(
