@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { EnvHttpProxyAgent, fetch } from 'undici';
 import { HostileClient } from './helpers/hostile-client';
+import { startClosingApp, type ClosingApp } from './helpers/closing-app';
 import { eventually, httpRequest } from './helpers/http';
 import { downloadBlock, sendDownloadBlocks, startLocalApp, type LocalApp } from './helpers/local-app';
 import { isPeerProcess } from './helpers/peer-process';
@@ -34,6 +35,7 @@ let client: ClientProcess;
 let proxyUrl: string;
 let inspectorUrl: string;
 let closedPort: number;
+let closingService: ClosingApp;
 /** Requests the service got from anyone but the standin server (it refused them). */
 let refusedCalls = 0;
 let servedCalls = 0;
@@ -45,11 +47,12 @@ let firstEventSeen: () => void = () => {};
 beforeAll(async () => {
   closedPort = await freePort();
   service = await startLocalApp(serviceHandler);
+  closingService = await startClosingApp();
   server = await startServerProcess([
     '--token',
     TOKEN,
     '--outbound-allow',
-    `127.0.0.1:${service.port},127.0.0.1:${closedPort}`,
+    `127.0.0.1:${service.port},127.0.0.1:${closedPort},127.0.0.1:${closingService.port}`,
     '169.254.169.254',
     '--outbound-allow-private',
   ]);
@@ -62,7 +65,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await client?.stop('SIGINT');
   await server?.stop();
-  await Promise.all([app?.close(), service?.close()]);
+  await Promise.all([app?.close(), service?.close(), closingService?.close()]);
 });
 
 /** The in-cluster service: serves only connections of the standin server process. */
@@ -310,6 +313,27 @@ describe('outbound calls through --cluster-proxy', () => {
     expect(answer.status).toBe(502);
     expect(answer.headers.get('x-standin-error')).toBe('outbound_unreachable');
     expect(body.message).toContain('connection refused');
+  });
+
+  test('a service that closes a kept-alive connection under a GET gets it once more; a POST is not sent twice', async () => {
+    const dispatcher = viaProxy();
+    try {
+      const closedBefore = closingService.closedUnanswered();
+      for (let i = 0; i < 4; i++) {
+        const answer = await fetch(`http://127.0.0.1:${closingService.port}/page-${i}`, { dispatcher });
+        expect([answer.status, await answer.text()]).toEqual([200, 'ok']);
+      }
+      expect(closingService.closedUnanswered()).toBeGreaterThan(closedBefore);
+      await (await fetch(`http://127.0.0.1:${closingService.port}/warm`, { dispatcher })).text();
+      const before = closingService.seen.length;
+      const answer = await fetch(`http://127.0.0.1:${closingService.port}/order`, { dispatcher, method: 'POST', body: 'buy one' });
+      await answer.text();
+      expect(answer.status).toBe(502);
+      expect(answer.headers.get('x-standin-error')).toBe('outbound_unreachable');
+      expect(closingService.seen.slice(before)).toEqual(['POST /order HTTP/1.1']);
+    } finally {
+      await dispatcher.close();
+    }
   });
 
   test('a client that tunnels http:// with CONNECT (undici, Node fetch with NODE_USE_ENV_PROXY) gets through too', async () => {

@@ -14,6 +14,7 @@ import { PassThrough } from 'node:stream';
 import { createLogger } from '../shared/logger';
 import { containRequestErrors } from '../server/listeners/contained-errors';
 import { eventually, httpRequest, rawExchange } from './helpers/http';
+import { startClosingApp, type ClosingApp } from './helpers/closing-app';
 import { HostileClient } from './helpers/hostile-client';
 import { echoHandler, startLocalApp, type LocalApp } from './helpers/local-app';
 import { startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
@@ -190,66 +191,50 @@ describe('Expect: 100-continue', () => {
   });
 });
 
-describe('an app that closes a kept-alive connection as the next request arrives on it', () => {
-  // Each connection: the first request gets a keep-alive 200; the next one on the same
-  // connection is met by a close, no answer (the race with an app closing idle connections,
-  // made certain).
-  const seen: string[] = [];
-  let closedUnanswered = 0;
-  const sockets = new Set<net.Socket>();
-  const closingApp = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    socket.on('error', () => undefined);
-    let answered = 0;
-    let head = '';
-    socket.on('data', (chunk: Buffer) => {
-      head += chunk.toString('latin1');
-      const end = head.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      seen.push(head.slice(0, head.indexOf('\r\n')));
-      head = '';
-      if (answered++ > 0) {
-        closedUnanswered++;
-        socket.destroy();
-        return;
-      }
-      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
-    });
-  });
+describe('an app (or a --fallback app) that closes a kept-alive connection as the next request arrives on it', () => {
+  let closingApp: ClosingApp;
   let server: ServerProcess;
   let client: ClientProcess;
 
   beforeAll(async () => {
-    await new Promise<void>((resolve) => closingApp.listen(0, '127.0.0.1', () => resolve()));
-    server = await startServerProcess();
-    client = await startClientProcess(String((closingApp.address() as AddressInfo).port), server.url, ['--name', 'closing']);
+    closingApp = await startClosingApp();
+    server = await startServerProcess(['--fallback', `http://127.0.0.1:${closingApp.port}`]);
+    client = await startClientProcess(String(closingApp.port), server.url, ['--name', 'closing']);
   });
 
   afterAll(async () => {
     await client?.stop('SIGINT');
     await server?.stop();
-    for (const socket of sockets) socket.destroy();
-    await new Promise((resolve) => closingApp.close(resolve));
+    await closingApp?.close();
   });
 
-  test('a GET is sent again on a new connection and answered, not failed with 502', async () => {
+  // Through the tunnel (the client's pool to the app), then through the fallback (the server's).
+  const cases = [
+    { via: 'a tunnel', base: () => client.publicUrl, postError: 'app_error' },
+    { via: 'the fallback', base: () => server.url, postError: 'fallback_unreachable' },
+  ];
+
+  test.each(cases)('via $via, a GET is sent again on a new connection and answered, not failed with 502', async ({ base }) => {
+    const closedBefore = closingApp.closedUnanswered();
     for (let i = 0; i < 5; i++) {
-      const response = await httpRequest(`${client.publicUrl}/page-${i}`);
+      const response = await httpRequest(`${base()}/page-${i}`);
       expect([response.status, response.text]).toEqual([200, 'ok']);
     }
     // The app did close kept-alive connections under the requests, and each GET was answered anyway.
-    expect(closedUnanswered).toBeGreaterThan(0);
+    expect(closingApp.closedUnanswered()).toBeGreaterThan(closedBefore);
   });
 
-  test('a POST is not sent twice: it fails 502 app_error when the app closes under it', async () => {
-    await httpRequest(`${client.publicUrl}/warm`);
-    const before = seen.length;
-    const response = await httpRequest(`${client.publicUrl}/order`, { method: 'POST', body: 'buy one' });
-    expect(response.status).toBe(502);
-    expect(response.headers['x-standin-error']).toBe('app_error');
-    expect(seen.slice(before)).toEqual(['POST /order HTTP/1.1']);
-  });
+  test.each(cases)(
+    'via $via, a POST is not sent twice: it fails 502 $postError when the app closes under it',
+    async ({ base, postError }) => {
+      await httpRequest(`${base()}/warm`);
+      const before = closingApp.seen.length;
+      const response = await httpRequest(`${base()}/order`, { method: 'POST', body: 'buy one' });
+      expect(response.status).toBe(502);
+      expect(response.headers['x-standin-error']).toBe(postError);
+      expect(closingApp.seen.slice(before)).toEqual(['POST /order HTTP/1.1']);
+    },
+  );
 });
 
 test('a throw in a raw request listener answers that request 500 and the server keeps serving', async () => {

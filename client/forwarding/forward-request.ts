@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { setHeader, withoutHopByHop } from '../../shared/http-headers';
 import type { RawHeaders, RequestMeta } from '../../shared/protocol/messages';
+import { mayResendAfterClose } from '../../shared/resend-rule';
 import { AppRequestError, classifyAppError } from './app-request-error';
 import type { AppResponse, ForwardOptions } from './app-response';
 
@@ -100,15 +101,6 @@ class AppResponseBody {
  */
 const HEADERS_UNDICI_REFUSES: ReadonlySet<string> = new Set(['expect', 'transfer-encoding', 'keep-alive', 'upgrade', 'connection']);
 
-/**
- * Errors that mean the app closed the connection without a word of response: most often a
- * kept-alive connection the app closed just as this request went out on it.
- */
-const CLOSED_WITHOUT_ANSWER: ReadonlySet<string> = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
-
-/** Methods that may be sent twice with the effect of once (RFC 9110 §9.2.2). */
-const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
-
 /** Sends `meta` (with `body` when it has one) to the app; resolves once the response head arrives. */
 export async function forwardRequest(
   app: Dispatcher,
@@ -130,13 +122,10 @@ export async function forwardRequest(
   try {
     return await dispatchToApp(app, meta, headers, body, options, attempt);
   } catch (error) {
-    // An app may close a kept-alive connection at any moment; a request that went out on it just
-    // then fails though the app never saw it. Like a browser or nginx, send such a request once
-    // more on a new connection, when that is safe: nothing came back yet, the method is
-    // idempotent and there is no body that was already used up (RFC 9112 §9.3.1).
-    const code = (error as NodeJS.ErrnoException).code ?? '';
-    const mayResend = !attempt.heardFromApp && !meta.hasBody && IDEMPOTENT_METHODS.has(meta.method) && CLOSED_WITHOUT_ANSWER.has(code);
-    if (!mayResend) throw classifyAppError(error as Error, options.target);
+    // The app closed the connection before a word of response, most often a kept-alive one just
+    // as this request went out on it: once more on a new connection, when that is safe.
+    if (attempt.heardFromApp || !mayResendAfterClose(meta, (error as NodeJS.ErrnoException).code))
+      throw classifyAppError(error as Error, options.target);
   }
   try {
     return await dispatchToApp(app, meta, headers, null, options, attempt);

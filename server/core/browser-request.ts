@@ -21,6 +21,7 @@ import type { StandinErrorCode } from '../../shared/protocol/error-codes';
 import type { AppResponseMeta, RequestMeta, ResponseMeta } from '../../shared/protocol/messages';
 import { sendStandinError } from '../http/error-page';
 import { sendContinueIfAwaited } from '../http/expect-continue';
+import { hasRequestBody } from '../http/request-body';
 import { buildForwardHeaders, originFormPath } from '../http/forward-headers';
 import { BodyLengthGuard, frameResponseHead } from '../http/response-framing';
 import { dropTrailerHeaderUnlessChunked } from '../http/response-trailers';
@@ -365,10 +366,4 @@ function cutAfterFlush(socket: Socket | null): void {
   socket.end();
   socket.once('finish', () => socket.destroy());
   setTimeout(() => socket.destroy(), CUT_GRACE_MS).unref();
-}
-
-function hasRequestBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  if (length !== undefined) return Number(length) > 0;
-  return req.headers['transfer-encoding'] !== undefined;
 }

@@ -21,6 +21,8 @@ import { sendStandinError } from '../http/error-page';
 import { loggedPath, traceFields } from '../../shared/trace-fields';
 import { sendContinueIfAwaited } from '../http/expect-continue';
 import { buildForwardHeaders, originFormPath } from '../http/forward-headers';
+import { hasRequestBody } from '../http/request-body';
+import { mayResendAfterClose } from '../../shared/resend-rule';
 
 /** Why a request went to the fallback, for the access log. */
 export type FallbackReason = 'no_selector' | 'unknown_tunnel' | 'tunnel_offline';
@@ -48,10 +50,9 @@ export class FallbackProxy {
   serve(req: http.IncomingMessage, res: http.ServerResponse, reason: FallbackReason, selected?: string): void {
     const exchange = new FallbackExchange(req, res, reason, selected, this.logger, this.onFinished);
     sendContinueIfAwaited(req, res);
-    const upstream = this.transport.request(fallbackRequestOptions(this.origin, req, buildForwardHeaders(req, exchange.id), this.agent));
-    exchange.attach(upstream, this.headTimeoutMs);
     req.on('data', (chunk: Buffer) => (exchange.bytesIn += chunk.length));
-    req.pipe(upstream);
+    const options = fallbackRequestOptions(this.origin, req, buildForwardHeaders(req, exchange.id), this.agent);
+    exchange.start(() => this.transport.request(options), this.headTimeoutMs);
   }
 
   /** Closes idle kept-alive connections to the fallback. */
@@ -68,6 +69,8 @@ class FallbackExchange {
   bytesOut = 0;
   private errorCode: StandinErrorCode | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** The request to the app now under way (a second one after a resend). */
+  private upstream: http.ClientRequest | undefined;
 
   constructor(
     private readonly req: http.IncomingMessage,
@@ -80,23 +83,37 @@ class FallbackExchange {
     res.once('close', () => this.finish());
   }
 
-  attach(upstream: http.ClientRequest, headTimeoutMs: number): void {
+  /** Sends the request with `open` (one head timeout for it, resend included) and relays the answer. */
+  start(open: () => http.ClientRequest, headTimeoutMs: number): void {
     this.timer = setTimeout(() => {
       this.fail('timeout', `The cluster app sent no response head within ${headTimeoutMs / 1000} s.`);
-      upstream.destroy();
+      this.upstream?.destroy();
     }, headTimeoutMs);
     this.timer.unref();
-    upstream.once('response', (upstreamRes) => this.relay(upstreamRes));
-    upstream.once('error', (error) => {
-      // Already answered (timeout) or the browser is gone: nothing more to tell anyone.
-      if (this.errorCode || this.res.destroyed) return;
-      if (this.res.headersSent) this.res.destroy();
-      else this.fail('fallback_unreachable', 'standin could not reach the cluster app it sends unselected requests to.', error);
-    });
     // The browser left: stop the request to the app too.
     this.res.once('close', () => {
-      if (!this.res.writableFinished) upstream.destroy();
+      if (!this.res.writableFinished) this.upstream?.destroy();
     });
+    this.send(open, true);
+  }
+
+  private send(open: () => http.ClientRequest, mayResend: boolean): void {
+    const upstream = open();
+    this.upstream = upstream;
+    upstream.once('response', (upstreamRes) => this.relay(upstreamRes));
+    upstream.once('error', (error: NodeJS.ErrnoException) => {
+      // Already answered (timeout) or the browser is gone: nothing more to tell anyone.
+      if (this.errorCode || this.res.destroyed) return;
+      if (this.res.headersSent) return void this.res.destroy();
+      // A kept-alive connection the app closed just as this request went out on it: once more
+      // on a new connection, when that is safe (shared/resend-rule.ts).
+      const request = { method: this.req.method ?? '', hasBody: hasRequestBody(this.req) };
+      if (mayResend && upstream.reusedSocket && mayResendAfterClose(request, error.code)) return this.send(open, false);
+      this.fail('fallback_unreachable', 'standin could not reach the cluster app it sends unselected requests to.', error);
+    });
+    // A bodiless request has been read to its end by the first try already; pipe() would never end a second.
+    if (this.req.readableEnded) upstream.end();
+    else this.req.pipe(upstream);
   }
 
   private relay(upstreamRes: http.IncomingMessage): void {

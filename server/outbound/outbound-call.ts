@@ -26,6 +26,7 @@ import {
 } from '../../shared/protocol/outbound';
 import { HEADER } from '../../shared/protocol/headers';
 import { traceFields } from '../../shared/trace-fields';
+import { mayResendAfterClose } from '../../shared/resend-rule';
 import { replyError } from '../http/json-reply';
 import type { ServerContext } from '../server-context';
 import { buildOutboundHeaders } from './outbound-headers';
@@ -86,6 +87,8 @@ class OutboundCall {
   private errorCode: OutboundErrorCode | undefined;
   private destination: OutboundDestination | undefined;
   private rule: OutboundRule | undefined;
+  /** The request to the service now under way (a second one after a resend). */
+  private upstream: http.ClientRequest | undefined;
   private forwardedHeaders: string[] = [];
   private timer: NodeJS.Timeout | undefined;
 
@@ -116,6 +119,21 @@ class OutboundCall {
     if (this.meta.method.toUpperCase() === 'CONNECT')
       return this.fail('outbound_unsupported', 'CONNECT is not carried: the hop inside the cluster is plain HTTP');
     this.forwardedHeaders = buildOutboundHeaders(this.meta.headers, this.meta.id, this.tunnel, destination.authority);
+    const headTimeoutMs = this.ctx.config.requestTimeoutMs;
+    this.timer = setTimeout(() => {
+      this.fail('outbound_timeout', `${destination.authority} sent no response head within ${headTimeoutMs / 1000} s`);
+      this.upstream?.destroy();
+    }, headTimeoutMs);
+    this.timer.unref();
+    // The client left (or its POST broke): stop the call to the service too.
+    this.res.once('close', () => {
+      if (!this.res.writableFinished) this.upstream?.destroy();
+    });
+    this.req.on('data', (chunk: Buffer) => (this.bytesIn += chunk.length));
+    this.send(destination, agent, lookup, true);
+  }
+
+  private send(destination: OutboundDestination, agent: http.Agent, lookup: ReturnType<typeof checkedLookup>, mayResend: boolean): void {
     let upstream: http.ClientRequest;
     try {
       upstream = http.request({
@@ -132,25 +150,22 @@ class OutboundCall {
       // Node refuses a header name or value it cannot send (control characters) before connecting.
       return this.fail('outbound_bad_request', `the request cannot be sent: ${(error as Error).message}`);
     }
-    const headTimeoutMs = this.ctx.config.requestTimeoutMs;
-    this.timer = setTimeout(() => {
-      this.fail('outbound_timeout', `${destination.authority} sent no response head within ${headTimeoutMs / 1000} s`);
-      upstream.destroy();
-    }, headTimeoutMs);
-    this.timer.unref();
+    this.upstream = upstream;
     upstream.once('response', (upstreamRes) => this.relay(upstreamRes));
-    upstream.once('error', (error) => {
+    upstream.once('error', (error: NodeJS.ErrnoException) => {
       if (this.errorCode || this.res.destroyed) return;
-      if (this.res.headersSent) this.res.destroy();
-      else if (error instanceof OutboundDeniedError) this.fail('outbound_denied', error.message);
+      if (this.res.headersSent) return void this.res.destroy();
+      // A kept-alive connection the service closed just as this call went out on it: once more
+      // on a new connection, when that is safe (shared/resend-rule.ts). The body is known to be
+      // empty only once the POST has ended with no byte after the meta frame.
+      const call = { method: this.meta.method, hasBody: !this.req.readableEnded || this.bytesIn > 0 };
+      if (mayResend && upstream.reusedSocket && mayResendAfterClose(call, error.code)) return this.send(destination, agent, lookup, false);
+      if (error instanceof OutboundDeniedError) this.fail('outbound_denied', error.message);
       else this.fail('outbound_unreachable', `standin could not reach ${destination.authority}: ${describeNetworkError(error)}`);
     });
-    // The client left (or its POST broke): stop the call to the service too.
-    this.res.once('close', () => {
-      if (!this.res.writableFinished) upstream.destroy();
-    });
-    this.req.on('data', (chunk: Buffer) => (this.bytesIn += chunk.length));
-    this.req.pipe(upstream);
+    // A bodiless call has been read to its end by the first try already; pipe() would never end a second.
+    if (this.req.readableEnded) upstream.end();
+    else this.req.pipe(upstream);
   }
 
   /** The rule that allows the destination, or throws OutboundDeniedError naming the rule to add. */

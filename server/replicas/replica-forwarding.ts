@@ -17,6 +17,7 @@ import type { RawHeaders } from '../../shared/protocol/messages';
 import { replyError } from '../http/json-reply';
 import { sendStandinError } from '../http/error-page';
 import { sendContinueIfAwaited } from '../http/expect-continue';
+import { hasRequestBody } from '../http/request-body';
 import { joinSockets } from '../data-path/fallback-upgrade';
 import { OpenUpgrades } from '../core/open-upgrades';
 import { formatResponseHead } from '../http/raw-response-head';
@@ -92,7 +93,7 @@ export class ReplicaForwarding {
     upstream.once('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(headTimer);
       if (res.headersSent || res.destroyed) return void res.destroy();
-      const bodiless = !hasBody(req);
+      const bodiless = !hasRequestBody(req);
       if (error.code !== undefined && NOTHING_SENT_ERRORS.has(error.code)) return onUnreachable(bodiless);
       this.logger.warn('replica hop failed', { replica: replica.id, tunnel: name, error: error.message });
       sendStandinError(req, res, 'tunnel_offline', {
@@ -312,12 +313,6 @@ function pairsOf(raw: string[]): Array<[string, string]> {
   const pairs: Array<[string, string]> = [];
   for (let i = 0; i < raw.length; i += 2) pairs.push([raw[i], raw[i + 1]]);
   return pairs;
-}
-
-function hasBody(req: http.IncomingMessage): boolean {
-  return (
-    req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
-  );
 }
 
 function splitHostPort(address: string): [string, number] {
