@@ -22,12 +22,28 @@ import { forwardAsteriskRequest, isAsteriskForm } from './forward-asterisk-reque
  */
 const EARLY_BODY_BYTES = 64 * 1024;
 
+/**
+ * Body bytes kept unread of a response whose end is the close of its connection (no length, not
+ * chunked), before its connection is paused: any of its chunks may be the last, and a pause on
+ * the last one is what paused-parser-guard.ts is about.
+ */
+const CLOSE_DELIMITED_BODY_BYTES = 8 * 1024 * 1024;
+
+/** How the app's response body ends, read from its head (RFC 9112 §6.3). */
+interface BodyFraming {
+  /** The declared Content-Length, when there is one. */
+  contentLength: number | undefined;
+  /** No length and not chunked: the body ends when the app closes the connection. */
+  closeDelimited: boolean;
+}
+
 const EMPTY_BODY = Buffer.alloc(0);
 
 /** The response body between undici's handler and its reader, a stream only when one is needed. */
 class AppResponseBody {
   private early: Buffer[] = [];
   private earlyBytes = 0;
+  private received = 0;
   private ended = false;
   /** Set once the app's response is over, completed or broken: nothing left to abort. */
   private settled = false;
@@ -35,17 +51,31 @@ class AppResponseBody {
   private stream: Readable | undefined;
 
   constructor(
+    private readonly framing: BodyFraming,
     private readonly resumeApp: () => void,
     private readonly abortApp: (reason: Error) => void,
   ) {}
 
-  /** A chunk from the app; false asks undici to pause the connection. */
+  /**
+   * A chunk from the app; false asks undici to pause the connection. Never on what may be the
+   * response's last bytes: undici 7 cannot finish a paused response when the app then closes
+   * the connection (paused-parser-guard.ts).
+   */
   push(chunk: Buffer): boolean {
     if (this.settled) return true;
-    if (this.stream) return this.stream.push(chunk);
-    this.early.push(chunk);
-    this.earlyBytes += chunk.length;
-    return this.earlyBytes < EARLY_BODY_BYTES;
+    this.received += chunk.length;
+    let keptUp: boolean;
+    if (this.stream) keptUp = this.stream.push(chunk);
+    else {
+      this.early.push(chunk);
+      this.earlyBytes += chunk.length;
+      keptUp = this.earlyBytes < EARLY_BODY_BYTES;
+    }
+    if (keptUp) return true;
+    const { contentLength, closeDelimited } = this.framing;
+    if (contentLength !== undefined && this.received >= contentLength) return true;
+    if (closeDelimited) return (this.stream?.readableLength ?? this.earlyBytes) < CLOSE_DELIMITED_BODY_BYTES;
+    return false;
   }
 
   end(): void {
@@ -171,6 +201,7 @@ function dispatchToApp(
         }
         resumeApp = resume;
         const body = new AppResponseBody(
+          bodyFraming(rawHeaders),
           () => resumeApp?.(),
           (reason) => abortApp?.(reason),
         );
@@ -226,6 +257,19 @@ function dispatchToApp(
       handler,
     );
   });
+}
+
+/** How a response body with these raw headers ends (undici has refused conflicting framings already). */
+function bodyFraming(rawHeaders: Buffer[]): BodyFraming {
+  let contentLength: number | undefined;
+  let chunked = false;
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i].toString('latin1').toLowerCase();
+    const value = rawHeaders[i + 1].toString('latin1');
+    if (name === 'content-length' && /^\s*\d+\s*$/.test(value)) contentLength = Number(value);
+    else if (name === 'transfer-encoding' && /chunked/i.test(value)) chunked = true;
+  }
+  return { contentLength: chunked ? undefined : contentLength, closeDelimited: !chunked && contentLength === undefined };
 }
 
 /** Whether a response to `method` with `status` has no body, whatever its headers say (RFC 9110 §6.4.1). */

@@ -4,12 +4,13 @@
  * server session, and the HTTP server on 127.0.0.1.
  */
 
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
 import type { RequestObserver, RequestRecord } from './request-capture';
 import { compareWithCluster, CompareRefusedError, type CompareCaller } from './cluster-comparison';
 import { startInspectorServer } from './inspector-server';
 import { replayRequest, ReplayRefusedError } from './replay';
 import { RequestStore } from './request-store';
+import { createAppPool } from '../forwarding/app-pool';
 
 /** Replays run on their own connections, so they never take a slot from tunnel traffic. */
 const REPLAY_CONNECTIONS = 4;
@@ -42,8 +43,7 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
   const apps = new Map<string, Pool>();
   const appAt = (target: URL) => {
     let app = apps.get(target.origin);
-    if (!app)
-      apps.set(target.origin, (app = new Pool(target.origin, { connections: REPLAY_CONNECTIONS, connect: { rejectUnauthorized: false } })));
+    if (!app) apps.set(target.origin, (app = createAppPool(target, REPLAY_CONNECTIONS)));
     return app;
   };
   const destroyApps = () => Promise.allSettled([...apps.values()].map((app) => app.destroy()));

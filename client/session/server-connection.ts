@@ -12,6 +12,7 @@ import type { CompareRequest, CompareResponse } from '../../shared/protocol/comp
 import { AuthRefusedError, BadPollAnswerError, ProtocolMismatchError, SessionEndedError, StandinError } from '../../shared/errors';
 import { encodeFrame, frameLength, readFrame } from '../../shared/protocol/wire-frame';
 import { checkRegisterAnswer } from './register-answer';
+import { guardedConnector } from '../forwarding/paused-parser-guard';
 import type { ErrorBody } from '../../shared/protocol/error-codes';
 import { HEADER } from '../../shared/protocol/headers';
 import { MAX_HEAD_BYTES, POLL_GRACE_MS } from '../../shared/protocol/limits';
@@ -56,10 +57,10 @@ export class ServerConnection {
     this.pool = new Pool(serverUrl.origin, {
       connections,
       pipelining: 1,
-      connectTimeout: CONNECT_TIMEOUT_MS,
       maxHeaderSize: MAX_HEAD_BYTES,
-      // Keepalive probes notice a server that vanished without a FIN or RST.
-      connect: { keepAlive: true, keepAliveInitialDelay: 15_000 },
+      // Keepalive probes notice a server that vanished without a FIN or RST. The guard keeps a
+      // poll answer cut short under backpressure from wedging a connection (paused-parser-guard.ts).
+      connect: guardedConnector({ timeout: CONNECT_TIMEOUT_MS, keepAlive: true, keepAliveInitialDelay: 15_000 }),
     });
     // Sent on every call: the server refuses a client of another protocol version at once.
     this.authorization = { ...(token ? { authorization: `Bearer ${token}` } : {}), [HEADER.protocol]: String(PROTOCOL_VERSION) };

@@ -9,18 +9,18 @@
  * - tunnel-run.ts and requests-in-progress.ts: the run's state and its end, what stop() waits for.
  */
 
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import type { CompareRequest, CompareResponse } from '../../shared/protocol/compare';
 import { StandinError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
-import { MAX_HEAD_BYTES, POLL_GRACE_MS } from '../../shared/protocol/limits';
+import { POLL_GRACE_MS } from '../../shared/protocol/limits';
 import type { RegisterResponse } from '../../shared/protocol/messages';
 import type { ClientConfig } from '../cli/config';
 import type { Terminal } from '../cli/terminal';
 import { MAX_OUTBOUND_CALLS, type OutboundCall } from '../cluster-proxy/cluster-proxy';
 import { MAX_CLIENT_UPGRADES, UpgradeForwarder } from '../forwarding/forward-upgrade';
-import { BOTH_LOOPBACKS } from '../forwarding/loopback-lookup';
+import { createAppPool } from '../forwarding/app-pool';
 import { PREVIEW_CAP_BYTES } from '../inspector/body-preview';
 import type { RequestObserver, RequestRecord } from '../inspector/request-capture';
 import { AnswerSender } from './answer-sender';
@@ -70,13 +70,7 @@ export class TunnelClient {
       config.token,
       config.concurrency + MAX_STREAMING_ANSWERS + 2 + 2 * MAX_CLIENT_UPGRADES + outboundConnections,
     );
-    // Local dev servers on https use self-signed certificates; the target is the developer's own machine.
-    // One head-size limit everywhere: a bigger app response head fails that request (502 app_error).
-    this.app = new Pool(config.target.origin, {
-      connections: config.concurrency + MAX_STREAMING_ANSWERS,
-      maxHeaderSize: MAX_HEAD_BYTES,
-      connect: { rejectUnauthorized: false, ...BOTH_LOOPBACKS },
-    });
+    this.app = createAppPool(config.target, config.concurrency + MAX_STREAMING_ANSWERS);
     const report = (record: RequestRecord) => this.report(record);
     this.upgrades = new UpgradeForwarder({
       connection: this.connection,
