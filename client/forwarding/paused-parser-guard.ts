@@ -17,7 +17,7 @@ import type { Socket } from 'node:net';
 import { buildConnector } from 'undici';
 
 /** What the request fails with: the peer closed the connection in the middle of a response. */
-export class PeerClosedMidResponseError extends Error {
+class PeerClosedMidResponseError extends Error {
   override name = 'PeerClosedMidResponseError';
   constructor() {
     super('the connection closed in the middle of the response');
@@ -35,7 +35,7 @@ export function guardedConnector(options: buildConnector.BuildOptions): buildCon
 }
 
 /** Catches the assertion in the socket's event handlers and records an error instead. */
-export function guardSocket(socket: Socket): void {
+function guardSocket(socket: Socket): void {
   const emit = socket.emit.bind(socket) as (event: string | symbol, ...args: unknown[]) => boolean;
   const guardedEmit = (event: string | symbol, ...args: unknown[]): boolean => {
     try {

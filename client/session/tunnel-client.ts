@@ -9,8 +9,7 @@
  * - tunnel-run.ts and requests-in-progress.ts: the run's state and its end, what stop() waits for.
  */
 
-import type { Pool } from 'undici';
-import type { Dispatcher } from 'undici';
+import type { Dispatcher, Pool } from 'undici';
 import type { CompareRequest, CompareResponse } from '../../shared/protocol/compare';
 import { StandinError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
