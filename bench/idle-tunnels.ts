@@ -1,9 +1,9 @@
 import { setMaxListeners } from 'node:events';
 import { Agent, request } from 'undici';
-import { HEADER } from '../shared/protocol/headers';
-import { PATHS } from '../shared/protocol/paths';
-import { PROTOCOL_VERSION } from '../shared/protocol/version';
-import { encodeFrame } from '../shared/protocol/wire-frame';
+import { HEADER } from '#shared/protocol/headers';
+import { PATHS } from '#shared/protocol/paths';
+import { PROTOCOL_VERSION } from '#shared/protocol/version';
+import { encodeFrame } from '#shared/protocol/wire-frame';
 
 /**
  * IDLE TUNNELS: 1,000 registered tunnels with 8 parked polls each, spoken with raw undici

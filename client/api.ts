@@ -12,8 +12,8 @@
  */
 
 import { EventEmitter } from 'node:events';
-import { ConfigError, StandinError } from '../shared/errors';
-import { createLogger, type LogFormat, type LogLevel } from '../shared/logger';
+import { ConfigError, StandinError } from '#shared/errors';
+import { createLogger, type LogFormat, type LogLevel } from '#shared/logger';
 import { configFromOptions } from './cli/connect-args';
 import { deriveTunnelName } from './cli/config';
 import { startTunnel, type LiveTunnel, type TunnelUrls } from './session/live-tunnel';
@@ -21,9 +21,9 @@ import type { RequestRecord } from './inspector/request-capture';
 import { Terminal } from './cli/terminal';
 import type { TunnelEnd } from './session/tunnel-run';
 
-export { AuthRefusedError, ConfigError, ProtocolMismatchError, SessionEndedError, StandinError, TunnelClosedError } from '../shared/errors';
+export { AuthRefusedError, ConfigError, ProtocolMismatchError, SessionEndedError, StandinError, TunnelClosedError } from '#shared/errors';
 /** The first name of StandinError (the same class), so `instanceof TunnelError` in existing scripts keeps working. */
-export { StandinError as TunnelError } from '../shared/errors';
+export { StandinError as TunnelError } from '#shared/errors';
 export type { RequestRecord as TunnelRequest } from './inspector/request-capture';
 export type { TunnelEnd } from './session/tunnel-run';
 export type { TunnelUrls } from './session/live-tunnel';

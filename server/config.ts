@@ -6,11 +6,11 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import type { Argv } from 'yargs';
-import { durationError, parseDurationMs } from '../shared/duration';
-import { ConfigError } from '../shared/errors';
-import { DEFAULT_LOG_LEVEL, defaultLogFormat, LOG_LEVELS, type LogFormat, type LogLevel } from '../shared/logger';
-import { MAX_HEAD_BYTES } from '../shared/protocol/limits';
-import { parseUrlFlag } from '../shared/url-flag';
+import { durationError, parseDurationMs } from '#shared/duration';
+import { ConfigError } from '#shared/errors';
+import { DEFAULT_LOG_LEVEL, defaultLogFormat, LOG_LEVELS, type LogFormat, type LogLevel } from '#shared/logger';
+import { MAX_HEAD_BYTES } from '#shared/protocol/limits';
+import { parseUrlFlag } from '#shared/url-flag';
 import { checkUrlTemplate, type PublicUrlSettings } from './selector/public-urls';
 import { parseOutboundRules, type OutboundSettings } from './outbound/outbound-rules';
 import { DEFAULT_TRUSTED_PROXIES, parseTrustedProxies, type TrustedProxies } from './http/trusted-proxies';

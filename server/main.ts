@@ -1,6 +1,6 @@
 /** `standin server`: read config, build the logger, start, and stop on SIGTERM/SIGINT. */
 
-import { createLogger } from '../shared/logger';
+import { createLogger } from '#shared/logger';
 import { toServerConfig, type ServerArgv } from './config';
 import { shutDownGracefully } from './lifecycle/graceful-shutdown';
 import { startStandinServer } from './standin-server';

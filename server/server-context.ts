@@ -1,6 +1,6 @@
 /** What the server's routes share: settings, the tunnels, and the logger. Built once in standin-server.ts. */
 
-import type { Logger } from '../shared/logger';
+import type { Logger } from '#shared/logger';
 import type { ServerConfig } from './config';
 import type { ServerDrain } from './lifecycle/server-drain';
 import type { HandedRequests } from './core/handed-requests';

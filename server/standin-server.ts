@@ -1,9 +1,9 @@
 /** Builds a standin server from its config and runs it: main port, tunnel ports, shutdown. */
 
 import { createHmac } from 'node:crypto';
-import type { Logger } from '../shared/logger';
-import { configureLogPrivacy } from '../shared/trace-fields';
-import { POLL_GRACE_MS } from '../shared/protocol/limits';
+import type { Logger } from '#shared/logger';
+import { configureLogPrivacy } from '#shared/trace-fields';
+import { POLL_GRACE_MS } from '#shared/protocol/limits';
 import type { ServerConfig } from './config';
 import { ServerDrain } from './lifecycle/server-drain';
 import { EndedSessions } from './core/ended-sessions';

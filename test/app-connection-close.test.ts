@@ -10,7 +10,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'undici';
-import type { RequestMeta } from '../shared/protocol/messages';
+import type { RequestMeta } from '#shared/protocol/messages';
 import { createAppPool } from '../client/forwarding/app-pool';
 import { forwardRequest } from '../client/forwarding/forward-request';
 

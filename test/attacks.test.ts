@@ -12,8 +12,8 @@ import { httpRequest, type TestResponse } from './helpers/http';
 import { sendDownloadBlocks, startLocalApp, type LocalApp } from './helpers/local-app';
 import { rawUpgrade } from './helpers/raw-upgrade';
 import { startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
-import { PROTOCOL_VERSION } from '../shared/protocol/version';
-import { encodeFrame } from '../shared/protocol/wire-frame';
+import { PROTOCOL_VERSION } from '#shared/protocol/version';
+import { encodeFrame } from '#shared/protocol/wire-frame';
 
 jest.setTimeout(30_000);
 

@@ -5,9 +5,9 @@
  */
 
 import fc from 'fast-check';
-import { BodyChunkReader, encodeBodyChunk, encodeBodyEnd, MAX_BODY_CHUNK_BYTES } from '../shared/protocol/body-chunks';
-import { parseRespondFrame, parseResponseGroupMeta, parseTrailersMeta } from '../shared/protocol/message-codecs';
-import { serverHasFeature } from '../shared/protocol/version';
+import { BodyChunkReader, encodeBodyChunk, encodeBodyEnd, MAX_BODY_CHUNK_BYTES } from '#shared/protocol/body-chunks';
+import { parseRespondFrame, parseResponseGroupMeta, parseTrailersMeta } from '#shared/protocol/message-codecs';
+import { serverHasFeature } from '#shared/protocol/version';
 import { formatInterimHead } from '../server/http/interim-response';
 
 /** Feeds `bytes` to a reader in pieces cut at `cuts`; returns the body bytes it gave and the reader. */

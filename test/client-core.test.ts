@@ -15,13 +15,13 @@ import {
   SessionEndedError,
   TunnelClosedError,
   StandinError,
-} from '../shared/errors';
-import { createLogger } from '../shared/logger';
+} from '#shared/errors';
+import { createLogger } from '#shared/logger';
 import { EXIT, exitCodeOf, startFailureOf } from '../client/cli/exit-codes';
 import { runPollSlot, type PollSlotOptions, type WorkAnswer } from '../client/session/poll-slots';
 import type { PollAnswer } from '../client/session/server-connection';
 import { TunnelRun, type TunnelEnd } from '../client/session/tunnel-run';
-import { SESSION_END_REASONS } from '../shared/protocol/session-end';
+import { SESSION_END_REASONS } from '#shared/protocol/session-end';
 
 const logger = createLogger({ format: 'json', level: 'error', stream: new PassThrough().resume() });
 

@@ -8,7 +8,7 @@ import {
   ProtocolMismatchError,
   SessionEndedError,
   StandinError,
-} from '../shared/errors';
+} from '#shared/errors';
 
 function nodeError(code: string): Error {
   return Object.assign(new Error(`failed with ${code}`), { code });

@@ -7,8 +7,8 @@
 
 import http from 'node:http';
 import { Duplex, PassThrough } from 'node:stream';
-import { createLogger } from '../shared/logger';
-import type { RegisterRequest } from '../shared/protocol/messages';
+import { createLogger } from '#shared/logger';
+import type { RegisterRequest } from '#shared/protocol/messages';
 import { BrowserRequest } from '../server/core/browser-request';
 import { ServerDrain } from '../server/lifecycle/server-drain';
 import { HandedRequests } from '../server/core/handed-requests';

@@ -8,7 +8,7 @@ import { RequestStore } from '../client/inspector/request-store';
 import type { RequestRecord } from '../client/inspector/request-capture';
 import { toLogLine } from '../client/cli/request-log';
 import { RecentRequests } from '../server/observability/recent-requests';
-import { configureLogPrivacy, loggedPath, traceFields } from '../shared/trace-fields';
+import { configureLogPrivacy, loggedPath, traceFields } from '#shared/trace-fields';
 
 test('trace fields: only traceparent, X-Request-Id (as xRequestId), X-Correlation-Id and --log-header names; paths without query', () => {
   const fields = traceFields([

@@ -5,7 +5,7 @@
  */
 
 import http from 'node:http';
-import type { TunnelStatus } from '../shared/protocol/status-api';
+import type { TunnelStatus } from '#shared/protocol/status-api';
 import { eventually, httpRequest } from './helpers/http';
 import { startLocalApp, type LocalApp } from './helpers/local-app';
 import { startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';

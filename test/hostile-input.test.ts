@@ -11,8 +11,8 @@ import { randomUUID } from 'node:crypto';
 import { httpRequest, type TestResponse } from './helpers/http';
 import { startLocalApp, type LocalApp } from './helpers/local-app';
 import { startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
-import { PROTOCOL_VERSION } from '../shared/protocol/version';
-import { encodeFrame } from '../shared/protocol/wire-frame';
+import { PROTOCOL_VERSION } from '#shared/protocol/version';
+import { encodeFrame } from '#shared/protocol/wire-frame';
 
 jest.setTimeout(30_000);
 

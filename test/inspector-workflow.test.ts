@@ -16,8 +16,8 @@ import { HostileClient } from './helpers/hostile-client';
 import { eventually, httpRequest } from './helpers/http';
 import { inspectPortBase } from './helpers/inspector';
 import { spawnStandin, startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
-import { HEADER } from '../shared/protocol/headers';
-import { PROTOCOL_VERSION } from '../shared/protocol/version';
+import { HEADER } from '#shared/protocol/headers';
+import { PROTOCOL_VERSION } from '#shared/protocol/version';
 import type { RequestSummary as Summary } from '../client/inspector/request-store';
 import type { Comparison } from '../client/inspector/cluster-comparison';
 

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 
 const HANDLER = path.resolve(__dirname, '../client/cli/last-resort-handler.js');
-const LOGGER = path.resolve(__dirname, '../shared/logger.js');
+const LOGGER = path.resolve(__dirname, '..', 'shared', 'logger.js');
 
 function runScript(body: string): { status: number | null; stdout: string } {
   const script = `

@@ -11,7 +11,7 @@ import { echoHandler, startLocalApp, type LocalApp } from './helpers/local-app';
 import { httpRequest } from './helpers/http';
 import { spawnStandin, startClientProcess, startServerProcess, type ServerProcess } from './helpers/processes';
 import { HostileClient } from './helpers/hostile-client';
-import type { SessionEndedError } from '../shared/errors';
+import type { SessionEndedError } from '#shared/errors';
 
 jest.setTimeout(60_000);
 

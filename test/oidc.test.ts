@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, UnsecuredJWT, type JWK, type KeyLike } from 'jose';
 import { httpRequest } from './helpers/http';
 import { startServerProcess, type ServerProcess } from './helpers/processes';
-import { PROTOCOL_VERSION } from '../shared/protocol/version';
+import { PROTOCOL_VERSION } from '#shared/protocol/version';
 
 jest.setTimeout(60_000);
 

@@ -8,7 +8,7 @@ import { classifyAddress, isAddressAllowed } from '../server/outbound/address-po
 import { buildOutboundHeaders } from '../server/outbound/outbound-headers';
 import { checkLiteralAddress, OutboundDeniedError, parseDestination } from '../server/outbound/outbound-destination';
 import { findOutboundRule, parseOutboundRules, suggestedRule } from '../server/outbound/outbound-rules';
-import { ConfigError } from '../shared/errors';
+import { ConfigError } from '#shared/errors';
 
 describe('--outbound-allow rules', () => {
   const rules = parseOutboundRules(['*.svc.cluster.local', 'api.internal:8080,[fd00::1]:80', 'Billing.Example.test.']);

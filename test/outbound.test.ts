@@ -18,9 +18,9 @@ import { downloadBlock, sendDownloadBlocks, startLocalApp, type LocalApp } from 
 import { isPeerProcess } from './helpers/peer-process';
 import { spawnStandin, startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
 import type { RequestSummary } from '../client/inspector/request-store';
-import { HEADER } from '../shared/protocol/headers';
-import { PROTOCOL_VERSION } from '../shared/protocol/version';
-import { encodeFrame } from '../shared/protocol/wire-frame';
+import { HEADER } from '#shared/protocol/headers';
+import { PROTOCOL_VERSION } from '#shared/protocol/version';
+import { encodeFrame } from '#shared/protocol/wire-frame';
 
 jest.setTimeout(60_000);
 

@@ -1,8 +1,8 @@
 /** The probe messages of the wire protocol: parsed from untrusted headers, or refused with a reason. */
 
-import { ProtocolError } from '../shared/errors';
-import { encodeMeta, parsePollMeta, parseProbeResultMeta, parseRequestMeta } from '../shared/protocol/message-codecs';
-import type { RequestMeta } from '../shared/protocol/messages';
+import { ProtocolError } from '#shared/errors';
+import { encodeMeta, parsePollMeta, parseProbeResultMeta, parseRequestMeta } from '#shared/protocol/message-codecs';
+import type { RequestMeta } from '#shared/protocol/messages';
 
 const PROBE_ID = '6f1c2b8e-3d4a-4b5c-9d6e-7f8091a2b3c4';
 

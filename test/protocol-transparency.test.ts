@@ -1,6 +1,6 @@
 /** The optional response meta fields that carry the app's reason phrase and trailers, parsed from untrusted JSON. */
 
-import { forwardableTrailers, parseResponseMeta } from '../shared/protocol/message-codecs';
+import { forwardableTrailers, parseResponseMeta } from '#shared/protocol/message-codecs';
 
 function parse(extra: Record<string, unknown>) {
   return parseResponseMeta(JSON.stringify({ kind: 'response', status: 299, headers: [], appMs: 1, ...extra }));

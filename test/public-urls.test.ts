@@ -6,8 +6,8 @@
 import { echoHandler, startLocalApp, type LocalApp } from './helpers/local-app';
 import { httpRequest } from './helpers/http';
 import { spawnStandin, startClientProcess, startServerProcess, type ServerProcess, type StandinProcess } from './helpers/processes';
-import { PROTOCOL_VERSION } from '../shared/protocol/version';
-import type { TunnelStatus } from '../shared/protocol/status-api';
+import { PROTOCOL_VERSION } from '#shared/protocol/version';
+import type { TunnelStatus } from '#shared/protocol/status-api';
 
 jest.setTimeout(60_000);
 

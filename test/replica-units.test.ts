@@ -8,7 +8,7 @@ import yargs from 'yargs';
 import { serverOptions, toServerConfig } from '../server/config';
 import { ClusterCallCheck, signClusterCall } from '../server/replicas/cluster-auth';
 import { newReplicaTag, replicaTagOf, RequestIds } from '../server/core/request-ids';
-import { REQUEST_ID_PATTERN } from '../shared/protocol/paths';
+import { REQUEST_ID_PATTERN } from '#shared/protocol/paths';
 
 const SECRET = 'a-cluster-secret-of-some-length';
 

@@ -7,8 +7,8 @@
 
 import http from 'node:http';
 import net from 'node:net';
-import { PROTOCOL_VERSION } from '../shared/protocol/version';
-import { encodeFrame } from '../shared/protocol/wire-frame';
+import { PROTOCOL_VERSION } from '#shared/protocol/version';
+import { encodeFrame } from '#shared/protocol/wire-frame';
 import { httpRequest } from './helpers/http';
 import { startLocalApp, type LocalApp } from './helpers/local-app';
 import { startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';

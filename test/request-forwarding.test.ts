@@ -11,7 +11,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
-import { createLogger } from '../shared/logger';
+import { createLogger } from '#shared/logger';
 import { containRequestErrors } from '../server/listeners/contained-errors';
 import { eventually, httpRequest, rawExchange } from './helpers/http';
 import { startClosingApp, type ClosingApp } from './helpers/closing-app';

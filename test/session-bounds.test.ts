@@ -8,8 +8,8 @@
 
 import http from 'node:http';
 import net from 'node:net';
-import { HEADER } from '../shared/protocol/headers';
-import { PROTOCOL_VERSION } from '../shared/protocol/version';
+import { HEADER } from '#shared/protocol/headers';
+import { PROTOCOL_VERSION } from '#shared/protocol/version';
 import { eventually, httpRequest } from './helpers/http';
 import { HostileClient } from './helpers/hostile-client';
 import { startLocalApp, type LocalApp } from './helpers/local-app';

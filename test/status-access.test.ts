@@ -10,9 +10,9 @@ import { serverOptions, toServerConfig } from '../server/config';
 import { startStandinServer, type RunningServer } from '../server/standin-server';
 import { sweepAbandoned, NEVER_POLLED_GRACE_MS } from '../server/lifecycle/tunnel-sweeper';
 import { InMemoryPortPool } from '../server/core/port-pool';
-import { createLogger } from '../shared/logger';
+import { createLogger } from '#shared/logger';
 import { httpRequest } from './helpers/http';
-import { PROTOCOL_VERSION } from '../shared/protocol/version';
+import { PROTOCOL_VERSION } from '#shared/protocol/version';
 
 const SHARED = 'shared-client-token';
 const ADMIN = 'the-admin-token';

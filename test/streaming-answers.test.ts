@@ -5,8 +5,8 @@
  */
 
 import http from 'node:http';
-import { PROTOCOL_VERSION } from '../shared/protocol/version';
-import { encodeFrame } from '../shared/protocol/wire-frame';
+import { PROTOCOL_VERSION } from '#shared/protocol/version';
+import { encodeFrame } from '#shared/protocol/wire-frame';
 import { httpRequest } from './helpers/http';
 import { HostileClient } from './helpers/hostile-client';
 import { startLocalApp, type LocalApp } from './helpers/local-app';

@@ -12,9 +12,9 @@ import path from 'node:path';
 import { echoHandler, startLocalApp, type LocalApp } from './helpers/local-app';
 import { eventually, httpRequest } from './helpers/http';
 import { spawnStandin, startClientProcess, startServerProcess, type ServerProcess } from './helpers/processes';
-import { HEADER } from '../shared/protocol/headers';
-import { PROTOCOL_VERSION } from '../shared/protocol/version';
-import { encodeFrame } from '../shared/protocol/wire-frame';
+import { HEADER } from '#shared/protocol/headers';
+import { PROTOCOL_VERSION } from '#shared/protocol/version';
+import { encodeFrame } from '#shared/protocol/wire-frame';
 
 jest.setTimeout(90_000);
 

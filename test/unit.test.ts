@@ -2,12 +2,12 @@
 
 import { parseTarget, deriveTunnelName } from '../client/cli/config';
 import { rewriteLocation } from '../client/forwarding/response-headers';
-import { parseDurationMs, formatDuration } from '../shared/duration';
-import { ProtocolError } from '../shared/errors';
-import { getHeader, setHeader, withoutHopByHop } from '../shared/http-headers';
-import { encodeMeta, parseRegisterRequest, parseRequestMeta, parseResponseMeta } from '../shared/protocol/message-codecs';
-import { TUNNEL_NAME_PATTERN } from '../shared/protocol/paths';
-import { PROTOCOL_VERSION } from '../shared/protocol/version';
+import { parseDurationMs, formatDuration } from '#shared/duration';
+import { ProtocolError } from '#shared/errors';
+import { getHeader, setHeader, withoutHopByHop } from '#shared/http-headers';
+import { encodeMeta, parseRegisterRequest, parseRequestMeta, parseResponseMeta } from '#shared/protocol/message-codecs';
+import { TUNNEL_NAME_PATTERN } from '#shared/protocol/paths';
+import { PROTOCOL_VERSION } from '#shared/protocol/version';
 import { parsePortRange } from '../server/config';
 import { continueTrace } from '../server/http/forward-headers';
 import { InMemoryPortPool } from '../server/core/port-pool';

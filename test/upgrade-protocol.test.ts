@@ -1,7 +1,7 @@
 /** Pure pieces of upgrade support: the `upgrade` flag in RequestMeta, and the raw 101 head. */
 
-import { encodeMeta, parseRequestMeta } from '../shared/protocol/message-codecs';
-import type { RequestMeta } from '../shared/protocol/messages';
+import { encodeMeta, parseRequestMeta } from '#shared/protocol/message-codecs';
+import type { RequestMeta } from '#shared/protocol/messages';
 import { formatResponseHead } from '../server/http/raw-response-head';
 
 const base: RequestMeta = { kind: 'request', id: 'id', method: 'GET', url: '/ws', headers: ['Host', 'x'], hasBody: false };

@@ -1,4 +1,4 @@
-import { isRegisterPath, parseTunnelPath, PATHS, type TunnelPath } from '../shared/protocol/paths';
+import { isRegisterPath, parseTunnelPath, PATHS, type TunnelPath } from '#shared/protocol/paths';
 
 const NAME = 'my-app';
 const REQUEST_ID = '0f2a6c1e-3b4d-4e5f-8a9b-0c1d2e3f4a5b';

@@ -1,6 +1,6 @@
 import { PassThrough, Readable } from 'node:stream';
-import { ProtocolError } from '../shared/errors';
-import { encodeFrame, frameLength, readFrame } from '../shared/protocol/wire-frame';
+import { ProtocolError } from '#shared/errors';
+import { encodeFrame, frameLength, readFrame } from '#shared/protocol/wire-frame';
 
 const JSON_TEXT = JSON.stringify({ kind: 'request', id: 'x', headers: ['Cookie', 'sso=ä'.repeat(20)] });
 const BODY = Buffer.from('the body, with a newline\n and 12345 digits');

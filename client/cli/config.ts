@@ -6,11 +6,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import type { Argv } from 'yargs';
-import { durationError, parseDurationMs } from '../../shared/duration';
-import { ConfigError } from '../../shared/errors';
-import { DEFAULT_LOG_LEVEL, defaultLogFormat, LOG_LEVELS, type LogFormat, type LogLevel } from '../../shared/logger';
-import { TUNNEL_NAME_PATTERN } from '../../shared/protocol/paths';
-import { parseUrlFlag } from '../../shared/url-flag';
+import { durationError, parseDurationMs } from '#shared/duration';
+import { ConfigError } from '#shared/errors';
+import { DEFAULT_LOG_LEVEL, defaultLogFormat, LOG_LEVELS, type LogFormat, type LogLevel } from '#shared/logger';
+import { TUNNEL_NAME_PATTERN } from '#shared/protocol/paths';
+import { parseUrlFlag } from '#shared/url-flag';
 
 /** The client's settings, resolved once at start. */
 export interface ClientConfig {

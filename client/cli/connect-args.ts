@@ -5,7 +5,7 @@
  */
 
 import yargs from 'yargs';
-import { ConfigError } from '../../shared/errors';
+import { ConfigError } from '#shared/errors';
 import { clientOptions, toClientConfig, type ClientArgv, type ClientConfig } from './config';
 
 /** A flag's value: true/false for a switch (false → --no-<flag>), else its text or number. */

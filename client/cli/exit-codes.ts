@@ -6,9 +6,9 @@
  * refused the registration), 3 token refused, 4 tunnel expired or stopped by an admin.
  */
 
-import { AuthRefusedError, ConfigError, TunnelClosedError } from '../../shared/errors';
-import type { Logger } from '../../shared/logger';
-import type { SessionEndReason } from '../../shared/protocol/session-end';
+import { AuthRefusedError, ConfigError, TunnelClosedError } from '#shared/errors';
+import type { Logger } from '#shared/logger';
+import type { SessionEndReason } from '#shared/protocol/session-end';
 import { classifyFailure, describeFailure, failureCode, isTlsFailure } from '../session/connection-failure';
 import type { TunnelEnd } from '../session/tunnel-run';
 

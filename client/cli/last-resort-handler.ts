@@ -12,7 +12,7 @@
  * client exits (status 1) rather than spin.
  */
 
-import type { Logger } from '../../shared/logger';
+import type { Logger } from '#shared/logger';
 
 /** More uncaught faults than this within a minute end the process. */
 export const MAX_FAULTS_PER_MINUTE = 20;

@@ -4,9 +4,9 @@
  * 3 token refused, 4 tunnel expired or stopped by an admin, 1 anything else.
  */
 
-import { ConfigError } from '../../shared/errors';
-import { createLogger, type Logger } from '../../shared/logger';
-import { configureLogPrivacy } from '../../shared/trace-fields';
+import { ConfigError } from '#shared/errors';
+import { createLogger, type Logger } from '#shared/logger';
+import { configureLogPrivacy } from '#shared/trace-fields';
 import { deriveTunnelName, toClientConfig, type ClientArgv } from './config';
 import { EXIT, exitCodeFor, exitCodeForStartFailure } from './exit-codes';
 import { keepRunningOnUncaughtErrors } from './last-resort-handler';

@@ -18,9 +18,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
-import { ConfigError } from '../../shared/errors';
-import { LOG_LEVELS } from '../../shared/logger';
-import { TUNNEL_NAME_PATTERN } from '../../shared/protocol/paths';
+import { ConfigError } from '#shared/errors';
+import { LOG_LEVELS } from '#shared/logger';
+import { TUNNEL_NAME_PATTERN } from '#shared/protocol/paths';
 import { configFromOptions } from './connect-args';
 import { parseInspectPort, type ClientConfig } from './config';
 

@@ -5,8 +5,8 @@
  */
 
 import fs from 'node:fs';
-import { ConfigError } from '../../shared/errors';
-import { loggedPath } from '../../shared/trace-fields';
+import { ConfigError } from '#shared/errors';
+import { loggedPath } from '#shared/trace-fields';
 import type { RequestRecord } from '../inspector/request-capture';
 
 /** Most bytes of log lines waiting for the disk before new lines are dropped. */

@@ -5,9 +5,9 @@
 
 import type { Argv } from 'yargs';
 import { request } from 'undici';
-import { formatDuration } from '../../shared/duration';
-import { STATUS_PATHS, type TunnelStatus } from '../../shared/protocol/status-api';
-import { parseUrlFlag } from '../../shared/url-flag';
+import { formatDuration } from '#shared/duration';
+import { STATUS_PATHS, type TunnelStatus } from '#shared/protocol/status-api';
+import { parseUrlFlag } from '#shared/url-flag';
 import { EXIT } from './exit-codes';
 
 /** Declares the options of `standin status`. */

@@ -3,9 +3,9 @@
  * With --log-format json the same facts go out as log lines, for scripts and tests.
  */
 
-import type { Logger } from '../../shared/logger';
-import { loggedPath } from '../../shared/trace-fields';
-import type { PublicUrls, RegisterResponse } from '../../shared/protocol/messages';
+import type { Logger } from '#shared/logger';
+import { loggedPath } from '#shared/trace-fields';
+import type { PublicUrls, RegisterResponse } from '#shared/protocol/messages';
 
 /** Facts about one finished request, for its terminal line. */
 export interface RequestLine {

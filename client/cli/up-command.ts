@@ -8,9 +8,9 @@
  */
 
 import type { Argv } from 'yargs';
-import { ConfigError } from '../../shared/errors';
-import { configureLogPrivacy } from '../../shared/trace-fields';
-import { createLogger, defaultLogFormat, LOG_LEVELS } from '../../shared/logger';
+import { ConfigError } from '#shared/errors';
+import { configureLogPrivacy } from '#shared/trace-fields';
+import { createLogger, defaultLogFormat, LOG_LEVELS } from '#shared/logger';
 import { deriveTunnelName } from './config';
 import { startInspector, type Inspector } from '../inspector/inspector';
 import { startTunnel, type LiveTunnel } from '../session/live-tunnel';

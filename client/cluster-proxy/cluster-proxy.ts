@@ -14,9 +14,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { ConfigError } from '../../shared/errors';
-import type { Logger } from '../../shared/logger';
-import { MAX_HEAD_BYTES } from '../../shared/protocol/limits';
+import { ConfigError } from '#shared/errors';
+import type { Logger } from '#shared/logger';
+import { MAX_HEAD_BYTES } from '#shared/protocol/limits';
 import type { RequestObserver } from '../inspector/request-capture';
 import { connectAuthority, markTunnel } from './connect-tunnel';
 import { proxyOutboundRequest, replyOutboundError, type OutboundCall } from './proxied-request';

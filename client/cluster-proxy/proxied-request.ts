@@ -7,9 +7,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline, Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { StandinError } from '../../shared/errors';
-import { withoutHopByHop } from '../../shared/http-headers';
-import { encodeFrame, readFrame } from '../../shared/protocol/wire-frame';
+import { StandinError } from '#shared/errors';
+import { withoutHopByHop } from '#shared/http-headers';
+import { encodeFrame, readFrame } from '#shared/protocol/wire-frame';
 import {
   OUTBOUND_ERROR_STATUS,
   parseOutboundResponseMeta,
@@ -17,10 +17,10 @@ import {
   type OutboundErrorCode,
   type OutboundRequestMeta,
   type OutboundResponseMeta,
-} from '../../shared/protocol/outbound';
-import { HEADER } from '../../shared/protocol/headers';
-import type { RequestMeta } from '../../shared/protocol/messages';
-import { newUuid } from '../../shared/random-ids';
+} from '#shared/protocol/outbound';
+import { HEADER } from '#shared/protocol/headers';
+import type { RequestMeta } from '#shared/protocol/messages';
+import { newUuid } from '#shared/random-ids';
 import { RequestCapture, type RequestObserver } from '../inspector/request-capture';
 import { tunnelDestination } from './connect-tunnel';
 

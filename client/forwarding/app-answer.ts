@@ -8,9 +8,9 @@
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { getHeader } from '../../shared/http-headers';
-import type { Logger } from '../../shared/logger';
-import type { AppResponseMeta, InterimResponseMeta, RawHeaders, RequestMeta, ResponseMeta } from '../../shared/protocol/messages';
+import { getHeader } from '#shared/http-headers';
+import type { Logger } from '#shared/logger';
+import type { AppResponseMeta, InterimResponseMeta, RawHeaders, RequestMeta, ResponseMeta } from '#shared/protocol/messages';
 import { RequestCapture, type RequestObserver } from '../inspector/request-capture';
 import { chunkedAnswerBody } from './chunked-answer-body';
 import { AppRequestError, forwardRequest, hasNoBody, type AppResponse } from './forward-request';

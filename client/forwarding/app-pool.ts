@@ -1,7 +1,7 @@
 /** The connections to the developer's app: one pool for the tunnel, one for the inspector's replays. */
 
 import { Pool } from 'undici';
-import { MAX_HEAD_BYTES } from '../../shared/protocol/limits';
+import { MAX_HEAD_BYTES } from '#shared/protocol/limits';
 import { BOTH_LOOPBACKS } from './loopback-lookup';
 import { guardedConnector } from './paused-parser-guard';
 

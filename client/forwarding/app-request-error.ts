@@ -1,7 +1,7 @@
 /** Why a request could not be replayed against the local app: app_unreachable or app_error. */
 
-import { StandinError } from '../../shared/errors';
-import type { AppFailureCode } from '../../shared/protocol/error-codes';
+import { StandinError } from '#shared/errors';
+import type { AppFailureCode } from '#shared/protocol/error-codes';
 
 /** The app could not be reached, or broke before sending a response head. */
 export class AppRequestError extends StandinError {

@@ -1,7 +1,7 @@
 /** What replaying one request against the local app gives back, whichever way it went out. */
 
 import type { Readable } from 'node:stream';
-import type { InterimResponseMeta, RawHeaders } from '../../shared/protocol/messages';
+import type { InterimResponseMeta, RawHeaders } from '#shared/protocol/messages';
 
 /** The app's response head and its body. */
 export interface AppResponse {

@@ -4,7 +4,7 @@
  * app did nothing wrong, so the request is recorded with outcome `browser_left`, not `app_error`.
  */
 
-import { StandinError } from '../../shared/errors';
+import { StandinError } from '#shared/errors';
 
 export class BrowserLeftError extends StandinError {
   override name = 'BrowserLeftError';

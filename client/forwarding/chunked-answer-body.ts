@@ -5,8 +5,8 @@
  */
 
 import { Transform, type Readable } from 'node:stream';
-import { encodeBodyChunk, encodeBodyEnd } from '../../shared/protocol/body-chunks';
-import type { RawHeaders } from '../../shared/protocol/messages';
+import { encodeBodyChunk, encodeBodyEnd } from '#shared/protocol/body-chunks';
+import type { RawHeaders } from '#shared/protocol/messages';
 
 /** `body` chunked, then the trailers `trailers()` gives once the body has ended; backpressure and errors pass through. */
 export function chunkedAnswerBody(body: Readable, trailers: () => RawHeaders): Readable {

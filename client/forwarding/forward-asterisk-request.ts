@@ -9,8 +9,8 @@
 import http from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
-import { setHeader } from '../../shared/http-headers';
-import type { RequestMeta } from '../../shared/protocol/messages';
+import { setHeader } from '#shared/http-headers';
+import type { RequestMeta } from '#shared/protocol/messages';
 import type { AppResponse, ForwardOptions } from './app-response';
 import { AppRequestError, classifyAppError } from './app-request-error';
 

@@ -6,9 +6,9 @@
 
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { setHeader, withoutHopByHop } from '../../shared/http-headers';
-import type { RawHeaders, RequestMeta } from '../../shared/protocol/messages';
-import { mayResendAfterClose } from '../../shared/resend-rule';
+import { setHeader, withoutHopByHop } from '#shared/http-headers';
+import type { RawHeaders, RequestMeta } from '#shared/protocol/messages';
+import { mayResendAfterClose } from '#shared/resend-rule';
 import { AppRequestError, classifyAppError } from './app-request-error';
 import type { AppResponse, ForwardOptions } from './app-response';
 

@@ -4,9 +4,9 @@
  * origin the browser used, so redirects do not send the browser to its own localhost.
  */
 
-import { getHeader, withoutHopByHop } from '../../shared/http-headers';
-import { HEADER } from '../../shared/protocol/headers';
-import type { RawHeaders } from '../../shared/protocol/messages';
+import { getHeader, withoutHopByHop } from '#shared/http-headers';
+import { HEADER } from '#shared/protocol/headers';
+import type { RawHeaders } from '#shared/protocol/messages';
 
 /** Prepares app response headers for the browser of the request whose headers are `requestHeaders`. */
 export function toBrowserHeaders(appHeaders: RawHeaders, requestHeaders: RawHeaders, target: URL): RawHeaders {

@@ -8,9 +8,9 @@
  * (X-Forwarded-Host) instead of the local target's, as the cluster app would get it.
  */
 
-import { StandinError } from '../../shared/errors';
-import { getHeader, setHeader } from '../../shared/http-headers';
-import type { CompareRequest, CompareResponse } from '../../shared/protocol/compare';
+import { StandinError } from '#shared/errors';
+import { getHeader, setHeader } from '#shared/http-headers';
+import type { CompareRequest, CompareResponse } from '#shared/protocol/compare';
 import { renderPreview, type BodyPreview } from './body-preview';
 import type { RequestRecord } from './request-capture';
 import { replayRefusal } from './request-store';

@@ -10,7 +10,7 @@
  * escapes, because a shell argument cannot carry a NUL byte.
  */
 
-import { HOP_BY_HOP_HEADERS } from '../../shared/http-headers';
+import { HOP_BY_HOP_HEADERS } from '#shared/http-headers';
 import type { RequestRecord } from './request-capture';
 
 /** Headers curl adds by itself unless told otherwise; an absent one is removed with `-H 'Name:'`. */

@@ -5,8 +5,8 @@
  * text as text, anything else base64 with `encoding: "base64"`; a cut body says so in `comment`.
  */
 
-import { getHeader } from '../../shared/http-headers';
-import type { RawHeaders } from '../../shared/protocol/messages';
+import { getHeader } from '#shared/http-headers';
+import type { RawHeaders } from '#shared/protocol/messages';
 import type { RequestRecord } from './request-capture';
 
 /** The `log` of a HAR file (only the fields we fill; see the spec for the rest). */

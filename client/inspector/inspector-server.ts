@@ -8,7 +8,7 @@
 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { StandinError } from '../../shared/errors';
+import { StandinError } from '#shared/errors';
 import type { RequestRecord } from './request-capture';
 import { CLIENT_VERSION } from '../session/registration';
 import { CompareRefusedError, type Comparison } from './cluster-comparison';

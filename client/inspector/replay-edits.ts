@@ -10,8 +10,8 @@
  */
 
 import http from 'node:http';
-import { StandinError } from '../../shared/errors';
-import type { RawHeaders } from '../../shared/protocol/messages';
+import { StandinError } from '#shared/errors';
+import type { RawHeaders } from '#shared/protocol/messages';
 
 /** An edited body may be larger than a captured one (64 KiB), but not without bound. */
 export const MAX_EDITED_BODY_BYTES = 1024 * 1024;

@@ -9,9 +9,9 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { StandinError } from '../../shared/errors';
-import { getHeader, setHeader, withoutHopByHop } from '../../shared/http-headers';
-import type { RequestMeta } from '../../shared/protocol/messages';
+import { StandinError } from '#shared/errors';
+import { getHeader, setHeader, withoutHopByHop } from '#shared/http-headers';
+import type { RequestMeta } from '#shared/protocol/messages';
 import { AppRequestError, forwardRequest } from '../forwarding/forward-request';
 import { RequestCapture, type RequestObserver, type RequestRecord } from './request-capture';
 import type { ReplayEdits } from './replay-edits';

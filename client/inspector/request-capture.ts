@@ -6,11 +6,11 @@
 
 import { performance } from 'node:perf_hooks';
 import { pipeline, type Readable } from 'node:stream';
-import type { OutboundErrorCode } from '../../shared/protocol/outbound';
-import type { AppFailureCode } from '../../shared/protocol/error-codes';
-import type { RawHeaders, RequestMeta } from '../../shared/protocol/messages';
-import { setHeader } from '../../shared/http-headers';
-import { traceFields } from '../../shared/trace-fields';
+import type { OutboundErrorCode } from '#shared/protocol/outbound';
+import type { AppFailureCode } from '#shared/protocol/error-codes';
+import type { RawHeaders, RequestMeta } from '#shared/protocol/messages';
+import { setHeader } from '#shared/http-headers';
+import { traceFields } from '#shared/trace-fields';
 import { AppRequestError } from '../forwarding/app-request-error';
 import { BodyPreviewBuffer, BodyTap, PREVIEW_CAP_BYTES } from './body-preview';
 

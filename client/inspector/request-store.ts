@@ -3,8 +3,8 @@
  * at 64 KiB when captured), so memory stays bounded however long the tunnel runs.
  */
 
-import { getHeader } from '../../shared/http-headers';
-import type { RawHeaders } from '../../shared/protocol/messages';
+import { getHeader } from '#shared/http-headers';
+import type { RawHeaders } from '#shared/protocol/messages';
 import { renderPreview, type BodyPreview } from './body-preview';
 import type { RequestRecord } from './request-capture';
 import { matchesFilter, type RequestFilter } from './request-filter';

@@ -6,8 +6,8 @@
  */
 
 import zlib from 'node:zlib';
-import { getHeader, HOP_BY_HOP_HEADERS } from '../../shared/http-headers';
-import type { RawHeaders } from '../../shared/protocol/messages';
+import { getHeader, HOP_BY_HOP_HEADERS } from '#shared/http-headers';
+import type { RawHeaders } from '#shared/protocol/messages';
 
 /** One side of a comparison: the response as received (body possibly cut). */
 export interface ComparedResponse {

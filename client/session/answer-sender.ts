@@ -6,9 +6,9 @@
  * with the next poll answer (idle when the POST went out not-a-poll).
  */
 
-import type { Logger } from '../../shared/logger';
-import type { RegisterResponse } from '../../shared/protocol/messages';
-import { serverHasFeature } from '../../shared/protocol/version';
+import type { Logger } from '#shared/logger';
+import type { RegisterResponse } from '#shared/protocol/messages';
+import { serverHasFeature } from '#shared/protocol/version';
 import { answerBody, declaredContentLength, type AppAnswer, type StreamingAnswer } from '../forwarding/app-answer';
 import { BrowserLeftError } from '../forwarding/browser-left-error';
 import { EarlyRespondPost } from './early-respond-post';

@@ -4,7 +4,7 @@
  * are unit-tested without a network.
  */
 
-import { AuthRefusedError, BadPollAnswerError, ProtocolMismatchError, SessionEndedError, StandinError } from '../../shared/errors';
+import { AuthRefusedError, BadPollAnswerError, ProtocolMismatchError, SessionEndedError, StandinError } from '#shared/errors';
 
 /** The action for one failure. */
 export type FailureAction =

@@ -6,10 +6,10 @@
  */
 
 import { PassThrough, type Readable } from 'node:stream';
-import { MAX_INTERIM_RESPONSES } from '../../shared/protocol/limits';
-import { encodeMeta } from '../../shared/protocol/message-codecs';
-import type { InterimResponseMeta, ResponseMeta } from '../../shared/protocol/messages';
-import { encodeFrame } from '../../shared/protocol/wire-frame';
+import { MAX_INTERIM_RESPONSES } from '#shared/protocol/limits';
+import { encodeMeta } from '#shared/protocol/message-codecs';
+import type { InterimResponseMeta, ResponseMeta } from '#shared/protocol/messages';
+import { encodeFrame } from '#shared/protocol/wire-frame';
 import type { PollAnswer } from './server-connection';
 
 /** Starts the POST with `body` as its framed body; undefined when it cannot be started now. */

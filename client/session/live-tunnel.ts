@@ -6,9 +6,9 @@
  * to the developer (terminal, exit code, promise, events).
  */
 
-import { ConfigError, TunnelClosedError } from '../../shared/errors';
-import type { Logger } from '../../shared/logger';
-import type { PublicUrls, RegisterResponse } from '../../shared/protocol/messages';
+import { ConfigError, TunnelClosedError } from '#shared/errors';
+import type { Logger } from '#shared/logger';
+import type { PublicUrls, RegisterResponse } from '#shared/protocol/messages';
 import { checkTcp } from '../forwarding/app-health-check';
 import { deriveTunnelName, type ClientConfig } from '../cli/config';
 import { startInspector, type Inspector } from '../inspector/inspector';

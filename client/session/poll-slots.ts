@@ -4,8 +4,8 @@
  * connection-failure.ts, whether to poll again, renew, wait for a reconnect, or end the run.
  */
 
-import { BadPollAnswerError, SessionEndedError } from '../../shared/errors';
-import type { Logger } from '../../shared/logger';
+import { BadPollAnswerError, SessionEndedError } from '#shared/errors';
+import type { Logger } from '#shared/logger';
 import { classifyFailure, type FailedCall } from './connection-failure';
 import type { Registration } from './registration';
 import type { PollAnswer } from './server-connection';

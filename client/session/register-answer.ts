@@ -5,8 +5,8 @@
  */
 
 import type { IncomingHttpHeaders } from 'node:http';
-import { NotAStandinServerError, type StandinError } from '../../shared/errors';
-import type { RegisterResponse } from '../../shared/protocol/messages';
+import { NotAStandinServerError, type StandinError } from '#shared/errors';
+import type { RegisterResponse } from '#shared/protocol/messages';
 
 /** Statuses a proxy in front of a starting or restarting standin server answers with: worth retrying. */
 const PASSING_OUTAGE_STATUSES = new Set([408, 429, 502, 503, 504]);

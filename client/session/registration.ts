@@ -6,10 +6,10 @@
  */
 
 import os from 'node:os';
-import { AuthRefusedError, SessionEndedError, StandinError } from '../../shared/errors';
-import type { Logger } from '../../shared/logger';
-import { SHUTDOWN_RECONNECT_DELAY_MS } from '../../shared/protocol/limits';
-import type { RegisterResponse } from '../../shared/protocol/messages';
+import { AuthRefusedError, SessionEndedError, StandinError } from '#shared/errors';
+import type { Logger } from '#shared/logger';
+import { SHUTDOWN_RECONNECT_DELAY_MS } from '#shared/protocol/limits';
+import type { RegisterResponse } from '#shared/protocol/messages';
 import type { ClientConfig } from '../cli/config';
 import { classifyFailure, describeFailure, failureCode } from './connection-failure';
 import { ExpiryWarning } from './expiry-warning';

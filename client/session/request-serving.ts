@@ -8,9 +8,9 @@
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { Logger } from '../../shared/logger';
-import type { ProbeMeta, ProbeResultMeta, RequestMeta } from '../../shared/protocol/messages';
-import { serverHasFeature } from '../../shared/protocol/version';
+import type { Logger } from '#shared/logger';
+import type { ProbeMeta, ProbeResultMeta, RequestMeta } from '#shared/protocol/messages';
+import { serverHasFeature } from '#shared/protocol/version';
 import type { ClientConfig } from '../cli/config';
 import { checkApp } from '../forwarding/app-health-check';
 import { answerFromApp, type AppAnswer } from '../forwarding/app-answer';

@@ -5,8 +5,8 @@
  * batch has its answer, GROUP_WAIT_MS after its first answer, or when the next would not fit.
  */
 
-import { MAX_BATCH_META_BYTES, MAX_BATCH_REQUESTS, MAX_GROUPED_BODY_BYTES } from '../../shared/protocol/limits';
-import type { ResponseMeta } from '../../shared/protocol/messages';
+import { MAX_BATCH_META_BYTES, MAX_BATCH_REQUESTS, MAX_GROUPED_BODY_BYTES } from '#shared/protocol/limits';
+import type { ResponseMeta } from '#shared/protocol/messages';
 import type { CompleteAnswer } from '../forwarding/app-answer';
 
 /** How long the first complete answer waits for others to share its POST, ms. */

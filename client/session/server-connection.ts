@@ -8,15 +8,15 @@ import http from 'node:http';
 import https from 'node:https';
 import { PassThrough, type Readable } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
-import type { CompareRequest, CompareResponse } from '../../shared/protocol/compare';
-import { AuthRefusedError, BadPollAnswerError, ProtocolMismatchError, SessionEndedError, StandinError } from '../../shared/errors';
-import { encodeFrame, frameLength, readFrame } from '../../shared/protocol/wire-frame';
+import type { CompareRequest, CompareResponse } from '#shared/protocol/compare';
+import { AuthRefusedError, BadPollAnswerError, ProtocolMismatchError, SessionEndedError, StandinError } from '#shared/errors';
+import { encodeFrame, frameLength, readFrame } from '#shared/protocol/wire-frame';
 import { checkRegisterAnswer } from './register-answer';
 import { guardedConnector } from '../forwarding/paused-parser-guard';
-import type { ErrorBody } from '../../shared/protocol/error-codes';
-import { HEADER } from '../../shared/protocol/headers';
-import { MAX_HEAD_BYTES, POLL_GRACE_MS } from '../../shared/protocol/limits';
-import { encodeMeta, parsePollMeta } from '../../shared/protocol/message-codecs';
+import type { ErrorBody } from '#shared/protocol/error-codes';
+import { HEADER } from '#shared/protocol/headers';
+import { MAX_HEAD_BYTES, POLL_GRACE_MS } from '#shared/protocol/limits';
+import { encodeMeta, parsePollMeta } from '#shared/protocol/message-codecs';
 import type {
   PollMeta,
   GroupedResponse,
@@ -26,10 +26,10 @@ import type {
   RegisterResponse,
   RequestMeta,
   ResponseMeta,
-} from '../../shared/protocol/messages';
-import { PATHS } from '../../shared/protocol/paths';
-import { isSessionEndedCode, parseSessionEndReason } from '../../shared/protocol/session-end';
-import { PROTOCOL_VERSION } from '../../shared/protocol/version';
+} from '#shared/protocol/messages';
+import { PATHS } from '#shared/protocol/paths';
+import { isSessionEndedCode, parseSessionEndReason } from '#shared/protocol/session-end';
+import { PROTOCOL_VERSION } from '#shared/protocol/version';
 
 /** What a poll (or respond POST) brought back. */
 export type PollAnswer =

@@ -10,11 +10,11 @@
  */
 
 import type { Dispatcher, Pool } from 'undici';
-import type { CompareRequest, CompareResponse } from '../../shared/protocol/compare';
-import { StandinError } from '../../shared/errors';
-import type { Logger } from '../../shared/logger';
-import { POLL_GRACE_MS } from '../../shared/protocol/limits';
-import type { RegisterResponse } from '../../shared/protocol/messages';
+import type { CompareRequest, CompareResponse } from '#shared/protocol/compare';
+import { StandinError } from '#shared/errors';
+import type { Logger } from '#shared/logger';
+import { POLL_GRACE_MS } from '#shared/protocol/limits';
+import type { RegisterResponse } from '#shared/protocol/messages';
 import type { ClientConfig } from '../cli/config';
 import type { Terminal } from '../cli/terminal';
 import { MAX_OUTBOUND_CALLS, type OutboundCall } from '../cluster-proxy/cluster-proxy';

@@ -4,7 +4,7 @@
  * the run ends (a TunnelEnd, reported once).
  */
 
-import { AuthRefusedError, SessionEndedError } from '../../shared/errors';
+import { AuthRefusedError, SessionEndedError } from '#shared/errors';
 import { delayUnlessWoken } from './wakeable-delay';
 
 /** Why the tunnel stopped running. */

@@ -5,10 +5,10 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { StandinError } from '../../shared/errors';
-import { HEADER } from '../../shared/protocol/headers';
-import { isRegisterPath, parseTunnelPath, PATHS, REQUEST_ID_PATTERN, TUNNEL_NAME_PATTERN } from '../../shared/protocol/paths';
-import { expectProtocolVersion } from '../../shared/protocol/version';
+import { StandinError } from '#shared/errors';
+import { HEADER } from '#shared/protocol/headers';
+import { isRegisterPath, parseTunnelPath, PATHS, REQUEST_ID_PATTERN, TUNNEL_NAME_PATTERN } from '#shared/protocol/paths';
+import { expectProtocolVersion } from '#shared/protocol/version';
 import { replyError } from '../http/json-reply';
 import { continueAfterResponse, handlePoll } from './poll';
 import { OutboundCaller } from '../outbound/outbound-call';

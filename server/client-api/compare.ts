@@ -19,13 +19,13 @@ import {
   type CompareErrorCode,
   type CompareRequest,
   type CompareResponse,
-} from '../../shared/protocol/compare';
-import { StandinError } from '../../shared/errors';
-import { withoutHopByHop } from '../../shared/http-headers';
-import { HEADER } from '../../shared/protocol/headers';
-import type { RawHeaders } from '../../shared/protocol/messages';
-import { newUuid } from '../../shared/random-ids';
-import { loggedPath } from '../../shared/trace-fields';
+} from '#shared/protocol/compare';
+import { StandinError } from '#shared/errors';
+import { withoutHopByHop } from '#shared/http-headers';
+import { HEADER } from '#shared/protocol/headers';
+import type { RawHeaders } from '#shared/protocol/messages';
+import { newUuid } from '#shared/random-ids';
+import { loggedPath } from '#shared/trace-fields';
 import { replyError, replyJson } from '../http/json-reply';
 import { fallbackRequestOptions } from '../data-path/fallback-proxy';
 import { readJsonBody } from './read-json-body';

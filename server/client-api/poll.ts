@@ -1,8 +1,8 @@
 /** GET /_standin/v1/tunnels/<name>/poll: a client's long-poll for the next browser request. */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HEADER } from '../../shared/protocol/headers';
-import { MAX_POLLS_PER_SESSION } from '../../shared/protocol/limits';
+import { HEADER } from '#shared/protocol/headers';
+import { MAX_POLLS_PER_SESSION } from '#shared/protocol/limits';
 import { replyError, replyNoContent } from '../http/json-reply';
 import type { ServerContext } from '../server-context';
 import { replyEnded, replyPollElsewhere } from '../core/tunnel-session';

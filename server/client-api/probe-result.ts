@@ -4,9 +4,9 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HEADER } from '../../shared/protocol/headers';
-import { parseProbeResultMeta } from '../../shared/protocol/message-codecs';
-import { readFrame } from '../../shared/protocol/wire-frame';
+import { HEADER } from '#shared/protocol/headers';
+import { parseProbeResultMeta } from '#shared/protocol/message-codecs';
+import { readFrame } from '#shared/protocol/wire-frame';
 import { replyError } from '../http/json-reply';
 import type { ServerContext } from '../server-context';
 import { continueAfterResponse } from './poll';

@@ -1,7 +1,7 @@
 /** Reads a small JSON request body with a size bound, without Express. */
 
 import type { IncomingMessage } from 'node:http';
-import { ProtocolError, StandinError } from '../../shared/errors';
+import { ProtocolError, StandinError } from '#shared/errors';
 
 /** The body is larger than the client API accepts (answered 413). */
 export class PayloadTooLargeError extends StandinError {

@@ -1,10 +1,10 @@
 /** POST /_standin/v1/tunnels: a client registers (or re-registers) a tunnel and gets a port. */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { MAX_CLIENT_API_BODY_BYTES } from '../../shared/protocol/limits';
-import { parseRegisterRequest } from '../../shared/protocol/message-codecs';
-import type { RegisterRequest, RegisterResponse } from '../../shared/protocol/messages';
-import { PROTOCOL_FEATURES, PROTOCOL_VERSION } from '../../shared/protocol/version';
+import { MAX_CLIENT_API_BODY_BYTES } from '#shared/protocol/limits';
+import { parseRegisterRequest } from '#shared/protocol/message-codecs';
+import type { RegisterRequest, RegisterResponse } from '#shared/protocol/messages';
+import { PROTOCOL_FEATURES, PROTOCOL_VERSION } from '#shared/protocol/version';
 import { replyError, replyJson } from '../http/json-reply';
 import type { Caller } from '../identity/caller';
 import { decideNameClaim } from '../identity/name-ownership';

@@ -1,7 +1,7 @@
 /** DELETE /_standin/v1/tunnels/<name>: the client stops (Ctrl-C) and releases its tunnel. */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HEADER } from '../../shared/protocol/headers';
+import { HEADER } from '#shared/protocol/headers';
 import { replyError, replyNoContent } from '../http/json-reply';
 import type { ServerContext } from '../server-context';
 

@@ -8,10 +8,10 @@
 
 import { addAppTrailers } from '../http/response-trailers';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HEADER } from '../../shared/protocol/headers';
-import { parseResponseGroupMeta } from '../../shared/protocol/message-codecs';
-import type { GroupedResponse } from '../../shared/protocol/messages';
-import { readFrame } from '../../shared/protocol/wire-frame';
+import { HEADER } from '#shared/protocol/headers';
+import { parseResponseGroupMeta } from '#shared/protocol/message-codecs';
+import type { GroupedResponse } from '#shared/protocol/messages';
+import { readFrame } from '#shared/protocol/wire-frame';
 import { replyError } from '../http/json-reply';
 import { GroupBodies } from './group-bodies';
 import type { ServerContext } from '../server-context';

@@ -7,13 +7,13 @@
 
 import { addAppTrailers, addStreamedTrailers } from '../http/response-trailers';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { BodyChunkReader } from '../../shared/protocol/body-chunks';
-import { ProtocolError } from '../../shared/errors';
-import { HEADER } from '../../shared/protocol/headers';
-import { MAX_HEAD_BYTES, MAX_INTERIM_RESPONSES } from '../../shared/protocol/limits';
-import { parseRespondFrame } from '../../shared/protocol/message-codecs';
-import type { ResponseMeta } from '../../shared/protocol/messages';
-import { readFrame } from '../../shared/protocol/wire-frame';
+import { BodyChunkReader } from '#shared/protocol/body-chunks';
+import { ProtocolError } from '#shared/errors';
+import { HEADER } from '#shared/protocol/headers';
+import { MAX_HEAD_BYTES, MAX_INTERIM_RESPONSES } from '#shared/protocol/limits';
+import { parseRespondFrame } from '#shared/protocol/message-codecs';
+import type { ResponseMeta } from '#shared/protocol/messages';
+import { readFrame } from '#shared/protocol/wire-frame';
 import { writeInterimResponse } from '../http/interim-response';
 import type { BrowserRequest } from '../core/browser-request';
 import { replyError } from '../http/json-reply';

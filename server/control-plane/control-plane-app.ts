@@ -4,7 +4,7 @@
  */
 
 import express from 'express';
-import { PATHS } from '../../shared/protocol/paths';
+import { PATHS } from '#shared/protocol/paths';
 import type { ServerContext } from '../server-context';
 import { renderDashboardPage } from './dashboard/dashboard-page';
 import { createStatusRouter } from './status-routes';

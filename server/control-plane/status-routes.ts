@@ -5,7 +5,7 @@
  */
 
 import express from 'express';
-import { LIST_HISTORY_LENGTH, type CheckResult, STATUS_PATHS } from '../../shared/protocol/status-api';
+import { LIST_HISTORY_LENGTH, type CheckResult, STATUS_PATHS } from '#shared/protocol/status-api';
 import { forgetTunnel } from '../lifecycle/forget-tunnel';
 import { authenticateReader, mayRunCheck, maySeeDetails, mayStop, type StatusReader } from '../identity/status-access';
 import type { ServerContext } from '../server-context';

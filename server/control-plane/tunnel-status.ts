@@ -1,6 +1,6 @@
 /** The public JSON view of a tunnel for the status API, dashboard and `standin status` (shared/protocol/status-api.ts). */
 
-import type { HealthCheckView, TunnelStatus } from '../../shared/protocol/status-api';
+import type { HealthCheckView, TunnelStatus } from '#shared/protocol/status-api';
 import type { HealthCheck } from '../lifecycle/health-history';
 import { publicUrlsFor } from '../selector/public-urls';
 import type { ServerContext } from '../server-context';

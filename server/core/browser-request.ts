@@ -15,17 +15,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { newUuid } from '../../shared/random-ids';
-import type { Logger } from '../../shared/logger';
-import type { StandinErrorCode } from '../../shared/protocol/error-codes';
-import type { AppResponseMeta, RequestMeta, ResponseMeta } from '../../shared/protocol/messages';
+import { newUuid } from '#shared/random-ids';
+import type { Logger } from '#shared/logger';
+import type { StandinErrorCode } from '#shared/protocol/error-codes';
+import type { AppResponseMeta, RequestMeta, ResponseMeta } from '#shared/protocol/messages';
 import { sendStandinError } from '../http/error-page';
 import { sendContinueIfAwaited } from '../http/expect-continue';
 import { hasRequestBody } from '../http/request-body';
 import { buildForwardHeaders, originFormPath } from '../http/forward-headers';
 import { BodyLengthGuard, frameResponseHead } from '../http/response-framing';
 import { dropTrailerHeaderUnlessChunked } from '../http/response-trailers';
-import { setHeader } from '../../shared/http-headers';
+import { setHeader } from '#shared/http-headers';
 
 /**
  * What the poll and respond routes need of an Upgrade request's link (upgrade-traffic.ts). Named

@@ -7,7 +7,7 @@
  * just released went straight back to the laptop it was taken from.
  */
 
-import type { SessionEndReason } from '../../shared/protocol/session-end';
+import type { SessionEndReason } from '#shared/protocol/session-end';
 
 /** Enough for every tunnel of a busy server; the oldest are dropped first. */
 const MAX_ENDED_SESSIONS = 10_000;

@@ -5,7 +5,7 @@
  * 90 random bits keep ids unguessable; the version and variant digits stay those of a uuid v4.
  */
 
-import { newUuid, randomHex } from '../../shared/random-ids';
+import { newUuid, randomHex } from '#shared/random-ids';
 
 /** Hex digits of a replica tag. */
 const TAG_LENGTH = 8;

@@ -6,13 +6,13 @@
 
 import type { ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { newUuid } from '../../shared/random-ids';
-import { encodeFrame, frameLength } from '../../shared/protocol/wire-frame';
-import type { ErrorBody } from '../../shared/protocol/error-codes';
-import { MAX_BATCH_META_BYTES, MAX_BATCH_REQUESTS, POLL_GRACE_MS } from '../../shared/protocol/limits';
-import { encodeBatchMeta, encodeMeta } from '../../shared/protocol/message-codecs';
-import type { ProbeMeta } from '../../shared/protocol/messages';
-import { SESSION_END_ANSWERS, type SessionEndReason } from '../../shared/protocol/session-end';
+import { newUuid } from '#shared/random-ids';
+import { encodeFrame, frameLength } from '#shared/protocol/wire-frame';
+import type { ErrorBody } from '#shared/protocol/error-codes';
+import { MAX_BATCH_META_BYTES, MAX_BATCH_REQUESTS, POLL_GRACE_MS } from '#shared/protocol/limits';
+import { encodeBatchMeta, encodeMeta } from '#shared/protocol/message-codecs';
+import type { ProbeMeta } from '#shared/protocol/messages';
+import { SESSION_END_ANSWERS, type SessionEndReason } from '#shared/protocol/session-end';
 import type { BrowserRequest } from './browser-request';
 import { replyJson, replyNoContent } from '../http/json-reply';
 import type { HandedRequests } from './handed-requests';

@@ -3,8 +3,8 @@
  * serving it, and counters. docs/design.md "Tunnel lifecycle and health": pending → active → stopped.
  */
 
-import type { RegisterRequest } from '../../shared/protocol/messages';
-import type { SessionEndReason } from '../../shared/protocol/session-end';
+import type { RegisterRequest } from '#shared/protocol/messages';
+import type { SessionEndReason } from '#shared/protocol/session-end';
 import type { BrowserRequest } from './browser-request';
 import type { HandedRequests } from './handed-requests';
 import { RecentRequests } from '../observability/recent-requests';

@@ -11,18 +11,18 @@
 import http from 'node:http';
 import https from 'node:https';
 import { performance } from 'node:perf_hooks';
-import { newUuid } from '../../shared/random-ids';
-import { withoutHopByHop } from '../../shared/http-headers';
-import type { Logger } from '../../shared/logger';
-import type { StandinErrorCode } from '../../shared/protocol/error-codes';
-import { HEADER } from '../../shared/protocol/headers';
-import type { RawHeaders } from '../../shared/protocol/messages';
+import { newUuid } from '#shared/random-ids';
+import { withoutHopByHop } from '#shared/http-headers';
+import type { Logger } from '#shared/logger';
+import type { StandinErrorCode } from '#shared/protocol/error-codes';
+import { HEADER } from '#shared/protocol/headers';
+import type { RawHeaders } from '#shared/protocol/messages';
 import { sendStandinError } from '../http/error-page';
-import { loggedPath, traceFields } from '../../shared/trace-fields';
+import { loggedPath, traceFields } from '#shared/trace-fields';
 import { sendContinueIfAwaited } from '../http/expect-continue';
 import { buildForwardHeaders, originFormPath } from '../http/forward-headers';
 import { hasRequestBody } from '../http/request-body';
-import { mayResendAfterClose } from '../../shared/resend-rule';
+import { mayResendAfterClose } from '#shared/resend-rule';
 
 /** Why a request went to the fallback, for the access log. */
 export type FallbackReason = 'no_selector' | 'unknown_tunnel' | 'tunnel_offline';

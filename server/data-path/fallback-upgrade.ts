@@ -6,15 +6,15 @@
  * half-close is passed on and a cut on either side cuts the other.
  */
 
-import { loggedPath } from '../../shared/trace-fields';
+import { loggedPath } from '#shared/trace-fields';
 import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import { newUuid } from '../../shared/random-ids';
-import { withoutHopByHop } from '../../shared/http-headers';
-import type { Logger } from '../../shared/logger';
+import { newUuid } from '#shared/random-ids';
+import { withoutHopByHop } from '#shared/http-headers';
+import type { Logger } from '#shared/logger';
 import { sendStandinError } from '../http/error-page';
 import { fallbackRequestOptions } from './fallback-proxy';
 import { buildForwardHeaders } from '../http/forward-headers';

@@ -5,10 +5,10 @@
  * The HTTP and upgrade listeners only carry out the route this returns.
  */
 
-import { loggedPath } from '../../shared/trace-fields';
+import { loggedPath } from '#shared/trace-fields';
 import type { IncomingMessage } from 'node:http';
-import { newUuid } from '../../shared/random-ids';
-import { STANDIN_PATH_PREFIX } from '../../shared/protocol/paths';
+import { newUuid } from '#shared/random-ids';
+import { STANDIN_PATH_PREFIX } from '#shared/protocol/paths';
 import type { FallbackReason } from './fallback-proxy';
 import type { ServerContext } from '../server-context';
 import { selectTunnel } from '../selector/tunnel-selector';

@@ -5,8 +5,8 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { TUNNEL_COOKIE } from '../../shared/protocol/headers';
-import { PATHS } from '../../shared/protocol/paths';
+import { TUNNEL_COOKIE } from '#shared/protocol/headers';
+import { PATHS } from '#shared/protocol/paths';
 import { sendStandinError } from '../http/error-page';
 import { FallbackProxy } from './fallback-proxy';
 import { noTunnelRefusal, routeMainPortRequest } from './main-port-routing';

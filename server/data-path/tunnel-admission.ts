@@ -5,7 +5,7 @@
  * timeout's wording; everything else is this one sequence, so they cannot drift apart.
  */
 
-import type { StandinErrorCode } from '../../shared/protocol/error-codes';
+import type { StandinErrorCode } from '#shared/protocol/error-codes';
 import type { BrowserRequest } from '../core/browser-request';
 import { failIfHeadTooLarge } from '../listeners/head-size-check';
 import { MAX_PENDING_HANDSHAKES_PER_SOURCE } from '../core/open-upgrades';

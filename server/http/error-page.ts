@@ -5,9 +5,9 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { STANDIN_ERROR_STATUS, type StandinErrorCode } from '../../shared/protocol/error-codes';
-import { HEADER, TUNNEL_COOKIE } from '../../shared/protocol/headers';
-import { NO_TUNNEL_NAME, PATHS } from '../../shared/protocol/paths';
+import { STANDIN_ERROR_STATUS, type StandinErrorCode } from '#shared/protocol/error-codes';
+import { HEADER, TUNNEL_COOKIE } from '#shared/protocol/headers';
+import { NO_TUNNEL_NAME, PATHS } from '#shared/protocol/paths';
 import { readCookie } from './read-cookie';
 
 /** What the page says about one error. */

@@ -7,10 +7,10 @@
  */
 
 import type { IncomingMessage } from 'node:http';
-import { connectionTokens, HOP_BY_HOP_HEADERS } from '../../shared/http-headers';
-import { randomHex } from '../../shared/random-ids';
-import { HEADER, VIA_VALUE } from '../../shared/protocol/headers';
-import type { RawHeaders } from '../../shared/protocol/messages';
+import { connectionTokens, HOP_BY_HOP_HEADERS } from '#shared/http-headers';
+import { randomHex } from '#shared/random-ids';
+import { HEADER, VIA_VALUE } from '#shared/protocol/headers';
+import type { RawHeaders } from '#shared/protocol/messages';
 import { forwardedHost, forwardedProto, peerOf } from './trusted-proxies';
 
 /** An `X-Request-Id` we pass on unchanged: short and plain, so it cannot inject into logs. */

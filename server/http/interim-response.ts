@@ -11,8 +11,8 @@
  */
 
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
-import { connectionTokens, HOP_BY_HOP_HEADERS } from '../../shared/http-headers';
-import type { InterimResponseMeta } from '../../shared/protocol/messages';
+import { connectionTokens, HOP_BY_HOP_HEADERS } from '#shared/http-headers';
+import type { InterimResponseMeta } from '#shared/protocol/messages';
 
 /** A header name is an RFC 9110 §5.6.2 token. */
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;

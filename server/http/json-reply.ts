@@ -4,7 +4,7 @@
  */
 
 import type { ServerResponse } from 'node:http';
-import type { ClientApiErrorCode, ErrorBody } from '../../shared/protocol/error-codes';
+import type { ClientApiErrorCode, ErrorBody } from '#shared/protocol/error-codes';
 
 /** Answers with a JSON error body that says what is wrong. */
 export function replyError(res: ServerResponse, status: number, error: ClientApiErrorCode, message: string): void {

@@ -5,8 +5,8 @@
  */
 
 import { STATUS_CODES } from 'node:http';
-import { ProtocolError } from '../../shared/errors';
-import type { RawHeaders } from '../../shared/protocol/messages';
+import { ProtocolError } from '#shared/errors';
+import type { RawHeaders } from '#shared/protocol/messages';
 
 /** A header name is an RFC 9110 §5.6.2 token. */
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;

@@ -19,8 +19,8 @@
  * The body is then held to the length declared (BodyLengthGuard).
  */
 
-import { connectionTokens, HOP_BY_HOP_HEADERS } from '../../shared/http-headers';
-import type { RawHeaders } from '../../shared/protocol/messages';
+import { connectionTokens, HOP_BY_HOP_HEADERS } from '#shared/http-headers';
+import type { RawHeaders } from '#shared/protocol/messages';
 
 /** What the client reported about the app's response head. */
 export interface ReportedResponseHead {

@@ -7,8 +7,8 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { parseTrailersMeta } from '../../shared/protocol/message-codecs';
-import type { AppResponseMeta, RawHeaders } from '../../shared/protocol/messages';
+import { parseTrailersMeta } from '#shared/protocol/message-codecs';
+import type { AppResponseMeta, RawHeaders } from '#shared/protocol/messages';
 import type { FramedResponseHead } from './response-framing';
 
 /**

@@ -9,7 +9,7 @@
 import net from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { ConfigError } from '../../shared/errors';
+import { ConfigError } from '#shared/errors';
 
 /** Default of --trust-proxy: loopback, RFC 1918 and RFC 4193 (unique local IPv6) ranges. */
 export const DEFAULT_TRUSTED_PROXIES: readonly string[] = [

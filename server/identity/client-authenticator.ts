@@ -6,7 +6,7 @@
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { Logger } from '../../shared/logger';
+import type { Logger } from '#shared/logger';
 import { AuthFailureLimiter } from './auth-failure-limiter';
 import { ADMIN_TOKEN_CALLER, OPEN_CALLER, SHARED_TOKEN_CALLER, type Caller } from './caller';
 import { OidcVerifier, type OidcSettings } from './oidc-verifier';

@@ -6,7 +6,7 @@
  */
 
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
-import type { Logger } from '../../shared/logger';
+import type { Logger } from '#shared/logger';
 import type { Caller } from './caller';
 import { compileNameGlob, defaultNameGlobs } from './name-glob';
 

@@ -17,8 +17,8 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { ConfigError } from '../../shared/errors';
-import type { Logger } from '../../shared/logger';
+import { ConfigError } from '#shared/errors';
+import type { Logger } from '#shared/logger';
 import type { Caller } from './caller';
 import { compileNameGlob, defaultNameGlobs } from './name-glob';
 

@@ -5,7 +5,7 @@
  * process exits.
  */
 
-import type { Logger } from '../../shared/logger';
+import type { Logger } from '#shared/logger';
 import type { ServerContext } from '../server-context';
 
 /** How often the drain checks whether in-flight requests are done. */

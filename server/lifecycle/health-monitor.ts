@@ -6,9 +6,9 @@
  */
 
 import { performance } from 'node:perf_hooks';
-import type { Logger } from '../../shared/logger';
-import type { ProbeResultMeta } from '../../shared/protocol/messages';
-import type { HealthStatus } from '../../shared/protocol/status-api';
+import type { Logger } from '#shared/logger';
+import type { ProbeResultMeta } from '#shared/protocol/messages';
+import type { HealthStatus } from '#shared/protocol/status-api';
 import { HealthHistory, historyCapacityFor, type HealthCheck } from './health-history';
 import type { RequestIds } from '../core/request-ids';
 import type { Tunnel } from '../core/tunnel';

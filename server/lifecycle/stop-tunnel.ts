@@ -6,7 +6,7 @@
  * name, browser requests on it keep getting the stopped tunnel's error (tunnel-traffic.ts).
  */
 
-import type { StandinErrorCode } from '../../shared/protocol/error-codes';
+import type { StandinErrorCode } from '#shared/protocol/error-codes';
 import type { ServerContext } from '../server-context';
 import type { Tunnel } from '../core/tunnel';
 

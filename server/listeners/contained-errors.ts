@@ -8,7 +8,7 @@
 
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Logger } from '../../shared/logger';
+import type { Logger } from '#shared/logger';
 import { replyError } from '../http/json-reply';
 
 /** An `upgrade` listener of a node:http server. */

@@ -6,8 +6,8 @@
  * poll answer that would carry it.
  */
 
-import { MAX_META_FRAME_BYTES } from '../../shared/protocol/limits';
-import { encodeMeta } from '../../shared/protocol/message-codecs';
+import { MAX_META_FRAME_BYTES } from '#shared/protocol/limits';
+import { encodeMeta } from '#shared/protocol/message-codecs';
 import type { BrowserRequest } from '../core/browser-request';
 
 /** Room for what handover adds to the encoded meta (queuedMs, the batch wrapper). */

@@ -11,7 +11,7 @@
 
 import http from 'node:http';
 import type { Socket } from 'node:net';
-import type { Logger } from '../../shared/logger';
+import type { Logger } from '#shared/logger';
 import type { PublicPortLimits } from '../config';
 import { containRequestErrors, containUpgradeErrors, type UpgradeListener } from './contained-errors';
 import { deferContinue } from '../http/expect-continue';

@@ -4,7 +4,7 @@
  */
 
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import { CLIENT_API_PREFIX } from '../../shared/protocol/paths';
+import { CLIENT_API_PREFIX } from '#shared/protocol/paths';
 import { createControlPlaneApp } from '../control-plane/control-plane-app';
 import { createClientApi } from '../client-api/client-api';
 import { isStandinPath } from '../data-path/main-port-routing';

@@ -7,8 +7,8 @@
 
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
-import { MAX_HEAD_BYTES } from '../../shared/protocol/limits';
-import { createLogger, type Logger } from '../../shared/logger';
+import { MAX_HEAD_BYTES } from '#shared/protocol/limits';
+import { createLogger, type Logger } from '#shared/logger';
 import { DEFAULT_MAX_CONNECTIONS_PER_SOURCE, type PublicPortLimits } from '../config';
 import { createHttpListener } from './http-listener';
 import { DEFAULT_TRUSTED_PROXIES, TrustedProxies } from '../http/trusted-proxies';

@@ -5,7 +5,7 @@
 
 import { performance } from 'node:perf_hooks';
 import type { BrowserRequest } from '../core/browser-request';
-import { loggedPath, traceFields } from '../../shared/trace-fields';
+import { loggedPath, traceFields } from '#shared/trace-fields';
 
 /** Logs the finished request and adds it to its tunnel's counters. */
 export function logAccess(request: BrowserRequest): void {

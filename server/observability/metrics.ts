@@ -5,7 +5,7 @@
  */
 
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { HealthStatus } from '../../shared/protocol/status-api';
+import type { HealthStatus } from '#shared/protocol/status-api';
 import type { BrowserRequest } from '../core/browser-request';
 import type { HandedRequests } from '../core/handed-requests';
 import type { HealthCheck } from '../lifecycle/health-history';

@@ -5,9 +5,9 @@
  * skip a step.
  */
 
-import { loggedPath } from '../../shared/trace-fields';
+import { loggedPath } from '#shared/trace-fields';
 import { performance } from 'node:perf_hooks';
-import { getHeader } from '../../shared/http-headers';
+import { getHeader } from '#shared/http-headers';
 import { logAccess } from './access-log';
 import type { BrowserRequest } from '../core/browser-request';
 import type { StandinMetrics } from './metrics';

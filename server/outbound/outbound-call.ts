@@ -12,10 +12,10 @@
 
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { StandinError } from '../../shared/errors';
-import { withoutHopByHop } from '../../shared/http-headers';
-import type { Logger } from '../../shared/logger';
-import { encodeFrame, readFrame } from '../../shared/protocol/wire-frame';
+import { StandinError } from '#shared/errors';
+import { withoutHopByHop } from '#shared/http-headers';
+import type { Logger } from '#shared/logger';
+import { encodeFrame, readFrame } from '#shared/protocol/wire-frame';
 import {
   OUTBOUND_ERROR_STATUS,
   parseOutboundRequestMeta,
@@ -23,10 +23,10 @@ import {
   type OutboundErrorCode,
   type OutboundRequestMeta,
   type OutboundResponseMeta,
-} from '../../shared/protocol/outbound';
-import { HEADER } from '../../shared/protocol/headers';
-import { traceFields } from '../../shared/trace-fields';
-import { mayResendAfterClose } from '../../shared/resend-rule';
+} from '#shared/protocol/outbound';
+import { HEADER } from '#shared/protocol/headers';
+import { traceFields } from '#shared/trace-fields';
+import { mayResendAfterClose } from '#shared/resend-rule';
 import { replyError } from '../http/json-reply';
 import type { ServerContext } from '../server-context';
 import { buildOutboundHeaders } from './outbound-headers';

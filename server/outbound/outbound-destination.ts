@@ -2,7 +2,7 @@
 
 import dns from 'node:dns';
 import { isIP, type LookupFunction } from 'node:net';
-import { StandinError } from '../../shared/errors';
+import { StandinError } from '#shared/errors';
 import { describeRefusedAddress, isAddressAllowed } from './address-policy';
 
 /** A parsed destination. */

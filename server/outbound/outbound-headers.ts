@@ -8,9 +8,9 @@
  * app's trace when it sent one.
  */
 
-import { withoutHopByHop } from '../../shared/http-headers';
-import { HEADER, VIA_VALUE } from '../../shared/protocol/headers';
-import type { RawHeaders } from '../../shared/protocol/messages';
+import { withoutHopByHop } from '#shared/http-headers';
+import { HEADER, VIA_VALUE } from '#shared/protocol/headers';
+import type { RawHeaders } from '#shared/protocol/messages';
 import { continueTrace, SAFE_REQUEST_ID } from '../http/forward-headers';
 
 /** Never forwarded: Host is replaced; Expect was answered by the cluster proxy on the first hop. */

@@ -6,7 +6,7 @@
  */
 
 import { Counter, Histogram, type Registry } from 'prom-client';
-import type { OutboundErrorCode } from '../../shared/protocol/outbound';
+import type { OutboundErrorCode } from '#shared/protocol/outbound';
 import { REQUEST_DURATION_BUCKETS_SECONDS } from '../observability/metrics';
 
 /** Most distinct destination label values; a Prometheus series per value must stay bounded. */

@@ -7,7 +7,7 @@
  * No rule, no outbound call: the default allows nothing.
  */
 
-import { ConfigError } from '../../shared/errors';
+import { ConfigError } from '#shared/errors';
 
 /** One parsed --outbound-allow rule. */
 export interface OutboundRule {

@@ -10,7 +10,7 @@
  */
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { randomHex } from '../../shared/random-ids';
+import { randomHex } from '#shared/random-ids';
 
 /** The header that carries the signature. */
 export const CLUSTER_AUTH_HEADER = 'x-standin-cluster-auth';

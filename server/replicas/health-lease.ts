@@ -5,7 +5,7 @@
  * clean-up of the sweeper (forgetting tunnels and unused name claims).
  */
 
-import type { Logger } from '../../shared/logger';
+import type { Logger } from '#shared/logger';
 import type { RedisConnection } from './redis-connection';
 
 const LEASE_KEY = 'standin:lease:health';

@@ -8,7 +8,7 @@
 
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
-import { CLIENT_API_PREFIX, TUNNEL_NAME_PATTERN } from '../../shared/protocol/paths';
+import { CLIENT_API_PREFIX, TUNNEL_NAME_PATTERN } from '#shared/protocol/paths';
 import { createInternalClientApi } from '../client-api/client-api';
 import { replyError } from '../http/json-reply';
 import { createHttpListener } from '../listeners/http-listener';
@@ -18,7 +18,7 @@ import { recordForwardedPeer } from '../http/trusted-proxies';
 import { serveUpgradeThroughTunnel } from '../data-path/upgrade-traffic';
 import { CLUSTER_AUTH_HEADER, ClusterCallCheck } from './cluster-auth';
 import { FORWARDED } from './replica-forwarding';
-import { POLL_GRACE_MS } from '../../shared/protocol/limits';
+import { POLL_GRACE_MS } from '#shared/protocol/limits';
 
 const BROWSER_PATH = /^\/_standin\/internal\/v1\/tunnels\/([^/?]+)\/browser$/;
 const PROBE_PATH = /^\/_standin\/internal\/v1\/tunnels\/([^/?]+)\/probe$/;

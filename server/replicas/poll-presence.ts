@@ -7,7 +7,7 @@
  * gone within PRESENCE_TTL_MS.
  */
 
-import type { Logger } from '../../shared/logger';
+import type { Logger } from '#shared/logger';
 import type { ReplicaView } from '../core/tunnel';
 import type { TunnelRegistry } from '../core/tunnel-registry';
 import type { RedisConnection } from './redis-connection';

@@ -7,7 +7,7 @@
  */
 
 import { createClient } from 'redis';
-import type { Logger } from '../../shared/logger';
+import type { Logger } from '#shared/logger';
 
 /** Longest wait for one Redis command. */
 export const REDIS_COMMAND_TIMEOUT_MS = 1_000;

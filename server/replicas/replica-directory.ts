@@ -6,7 +6,7 @@
  * routing never waits for Redis.
  */
 
-import type { Logger } from '../../shared/logger';
+import type { Logger } from '#shared/logger';
 import type { RedisConnection } from './redis-connection';
 
 export const HEARTBEAT_INTERVAL_MS = 1_000;

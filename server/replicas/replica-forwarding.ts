@@ -9,11 +9,11 @@
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
-import { connectionTokens, HOP_BY_HOP_HEADERS } from '../../shared/http-headers';
-import { newUuid } from '../../shared/random-ids';
-import type { Logger } from '../../shared/logger';
-import { HEADER } from '../../shared/protocol/headers';
-import type { RawHeaders } from '../../shared/protocol/messages';
+import { connectionTokens, HOP_BY_HOP_HEADERS } from '#shared/http-headers';
+import { newUuid } from '#shared/random-ids';
+import type { Logger } from '#shared/logger';
+import { HEADER } from '#shared/protocol/headers';
+import type { RawHeaders } from '#shared/protocol/messages';
 import { replyError } from '../http/json-reply';
 import { sendStandinError } from '../http/error-page';
 import { sendContinueIfAwaited } from '../http/expect-continue';

@@ -6,7 +6,7 @@
  * and a dashboard behind a load balancer shows the same history whichever replica answers.
  */
 
-import type { Logger } from '../../shared/logger';
+import type { Logger } from '#shared/logger';
 import { parseHealthCheck, type HealthCheck } from '../lifecycle/health-history';
 import { PROBE_TIMEOUT_MS, type HealthMonitor, type SharedHealth } from '../lifecycle/health-monitor';
 import type { Tunnel } from '../core/tunnel';

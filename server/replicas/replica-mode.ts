@@ -12,10 +12,10 @@
 import type http from 'node:http';
 import os from 'node:os';
 import type { Duplex } from 'node:stream';
-import type { Logger } from '../../shared/logger';
-import type { GroupedResponse } from '../../shared/protocol/messages';
-import { encodeFrame } from '../../shared/protocol/wire-frame';
-import { newUuid } from '../../shared/random-ids';
+import type { Logger } from '#shared/logger';
+import type { GroupedResponse } from '#shared/protocol/messages';
+import { encodeFrame } from '#shared/protocol/wire-frame';
+import { newUuid } from '#shared/random-ids';
 import { sendStandinError } from '../http/error-page';
 import type { ServerConfig, ReplicationSettings } from '../config';
 import { listen } from '../listeners/public-ports';

@@ -7,7 +7,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { GroupedResponse } from '../../shared/protocol/messages';
+import type { GroupedResponse } from '#shared/protocol/messages';
 import type { RecentRequest, RecentRequestFacts } from '../observability/recent-requests';
 import type { ReplicaView, Tunnel } from '../core/tunnel';
 

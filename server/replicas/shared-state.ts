@@ -12,11 +12,11 @@
  * docs/replicas.md "Shared state" has the key layout.
  */
 
-import type { Logger } from '../../shared/logger';
-import { randomHex } from '../../shared/random-ids';
-import type { RegisterRequest } from '../../shared/protocol/messages';
-import { TUNNEL_NAME_PATTERN } from '../../shared/protocol/paths';
-import { SESSION_END_REASONS, type SessionEndReason } from '../../shared/protocol/session-end';
+import type { Logger } from '#shared/logger';
+import { randomHex } from '#shared/random-ids';
+import type { RegisterRequest } from '#shared/protocol/messages';
+import { TUNNEL_NAME_PATTERN } from '#shared/protocol/paths';
+import { SESSION_END_REASONS, type SessionEndReason } from '#shared/protocol/session-end';
 import { InMemoryNameClaimStore, type NameClaim, type NameClaimStore } from '../identity/name-claims';
 import { InMemoryPortPool, type PortPool, type Reservation } from '../core/port-pool';
 import { Tunnel } from '../core/tunnel';

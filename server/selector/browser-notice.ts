@@ -4,7 +4,7 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ClientApiErrorCode } from '../../shared/protocol/error-codes';
+import type { ClientApiErrorCode } from '#shared/protocol/error-codes';
 import { replyError } from '../http/json-reply';
 import { escapeHtml } from '../http/error-page';
 

@@ -4,8 +4,8 @@
  * at all), so it builds the links and the client and the dashboard show exactly these.
  */
 
-import type { PublicUrls } from '../../shared/protocol/messages';
-import { PATHS, TUNNEL_NAME_PATTERN } from '../../shared/protocol/paths';
+import type { PublicUrls } from '#shared/protocol/messages';
+import { PATHS, TUNNEL_NAME_PATTERN } from '#shared/protocol/paths';
 
 /** How browsers reach this server, from --site, --host-url and --port-url. */
 export interface PublicUrlSettings {

@@ -11,12 +11,12 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { TUNNEL_COOKIE } from '../../shared/protocol/headers';
-import { NO_TUNNEL_NAME, SELECT_PREFIX, TUNNEL_NAME_PATTERN } from '../../shared/protocol/paths';
+import { TUNNEL_COOKIE } from '#shared/protocol/headers';
+import { NO_TUNNEL_NAME, SELECT_PREFIX, TUNNEL_NAME_PATTERN } from '#shared/protocol/paths';
 import { replyError } from '../http/json-reply';
 import { replyToBrowserOrScript } from './browser-notice';
 import { sendStandinError } from '../http/error-page';
-import { newUuid } from '../../shared/random-ids';
+import { newUuid } from '#shared/random-ids';
 import type { ServerContext } from '../server-context';
 import { forwardedProto } from '../http/trusted-proxies';
 

@@ -11,8 +11,8 @@
  */
 
 import type { IncomingMessage } from 'node:http';
-import { HEADER, TUNNEL_COOKIE } from '../../shared/protocol/headers';
-import { NO_TUNNEL_NAME, TUNNEL_NAME_PATTERN } from '../../shared/protocol/paths';
+import { HEADER, TUNNEL_COOKIE } from '#shared/protocol/headers';
+import { NO_TUNNEL_NAME, TUNNEL_NAME_PATTERN } from '#shared/protocol/paths';
 import { readCookie } from '../http/read-cookie';
 import type { TunnelRegistry } from '../core/tunnel-registry';
 

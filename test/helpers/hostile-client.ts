@@ -6,9 +6,9 @@
 
 import { PassThrough } from 'node:stream';
 import { ServerConnection, type PollAnswer } from '../../client/session/server-connection';
-import { HEADER } from '../../shared/protocol/headers';
-import type { AppResponseMeta, RequestMeta } from '../../shared/protocol/messages';
-import { PROTOCOL_VERSION } from '../../shared/protocol/version';
+import { HEADER } from '#shared/protocol/headers';
+import type { AppResponseMeta, RequestMeta } from '#shared/protocol/messages';
+import { PROTOCOL_VERSION } from '#shared/protocol/version';
 
 /** A registered tunnel whose requests the test answers by hand. */
 export class HostileClient {

@@ -6,7 +6,7 @@
  * and "Stop" included.
  */
 
-import { LIST_HISTORY_LENGTH, STATUS_PATHS } from '../../../shared/protocol/status-api';
+import { LIST_HISTORY_LENGTH, STATUS_PATHS } from '#shared/protocol/status-api';
 import { DASHBOARD_SCRIPT } from './dashboard-script';
 import { DASHBOARD_STYLE } from './dashboard-style';
 
