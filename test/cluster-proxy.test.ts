@@ -10,15 +10,14 @@
 
 import fs from 'node:fs';
 import http from 'node:http';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { CHROMIUM_BIN, launchChromium } from './helpers/chromium';
 import { downloadBlock, sendDownloadBlocks, startLocalApp, type LocalApp } from './helpers/local-app';
 import { httpRequest } from './helpers/http';
 import { freePort, proxyTo, startNginx, type RunningNginx } from './helpers/nginx';
 import { startClientProcess, startServerProcess, type ClientProcess, type ServerProcess } from './helpers/processes';
 
 jest.setTimeout(90_000);
-
-const CHROMIUM_BIN = '/usr/bin/chromium';
 
 let clusterApp: LocalApp;
 let laptopApp: LocalApp;
@@ -63,18 +62,7 @@ beforeAll(async () => {
   );
   site = `http://127.0.0.1:${sitePort}`;
   portModeSite = `http://127.0.0.1:${portModePort}`;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM_BIN,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-quic',
-    ],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

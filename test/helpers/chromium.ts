@@ -6,9 +6,12 @@
 
 import { chromium, type Browser } from 'playwright-core';
 
+/** Where the Debian package chromium installs its binary. */
+export const CHROMIUM_BIN = '/usr/bin/chromium';
+
 export function launchChromium(): Promise<Browser> {
   return chromium.launch({
-    executablePath: '/usr/bin/chromium',
+    executablePath: CHROMIUM_BIN,
     args: [
       '--no-sandbox',
       '--disable-gpu',
