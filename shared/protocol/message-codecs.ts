@@ -5,6 +5,7 @@
  */
 
 import { ProtocolError } from '../errors';
+import { expectInteger, expectList, expectObject, expectRawHeaders, expectString, parseJson } from './json-checks';
 import { MAX_BATCH_REQUESTS, MAX_GROUPED_BODY_BYTES } from './limits';
 import type {
   InterimResponseMeta,
@@ -214,45 +215,4 @@ export function encodeMeta(
   meta: PollMeta | ResponseMeta | ResponseGroupMeta | ProbeResultMeta | InterimResponseMeta | TrailersMeta,
 ): string {
   return JSON.stringify(meta);
-}
-
-function parseJson(json: string): unknown {
-  try {
-    return JSON.parse(json);
-  } catch {
-    throw new ProtocolError('the metadata frame is not valid JSON');
-  }
-}
-
-function expectObject(value: unknown, what: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ProtocolError(`${what} must be a JSON object`);
-  }
-  return value as Record<string, unknown>;
-}
-
-function expectString(value: unknown, field: string): string {
-  if (typeof value !== 'string') throw new ProtocolError(`${field} must be a string`);
-  return value;
-}
-
-function expectInteger(value: unknown, field: string, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new ProtocolError(`${field} must be an integer from ${min} to ${max}`);
-  }
-  return value;
-}
-
-function expectList(value: unknown, field: string, maxLength: number): unknown[] {
-  if (!Array.isArray(value) || value.length === 0 || value.length > maxLength) {
-    throw new ProtocolError(`${field} must be a list of 1 to ${maxLength} items`);
-  }
-  return value;
-}
-
-function expectRawHeaders(value: unknown): RawHeaders {
-  if (!Array.isArray(value) || value.length % 2 !== 0 || !value.every((item) => typeof item === 'string')) {
-    throw new ProtocolError('headers must be a flat array of [name, value, ...] strings');
-  }
-  return value;
 }

@@ -18,6 +18,7 @@
 
 import { ProtocolError } from '../errors';
 import type { RawHeaders } from './messages';
+import { expectInteger, expectObject, expectRawHeaders, expectString, parseJson } from './json-checks';
 import { REQUEST_ID_PATTERN } from './paths';
 
 /** What a cluster proxy sends at the start of an outbound POST body. */
@@ -87,33 +88,6 @@ export function parseOutboundResponseMeta(json: string): OutboundResponseMeta {
   const meta = expectObject(parseJson(json), 'outbound response meta');
   if (meta.kind !== 'outbound-response')
     throw new ProtocolError(`meta kind must be "outbound-response", got ${JSON.stringify(meta.kind)}`.slice(0, 200));
-  const status = meta.status;
-  if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 999)
-    throw new ProtocolError('status of an outbound response must be an integer from 200 to 999');
+  const status = expectInteger(meta.status, 'status of an outbound response', 200, 999);
   return { kind: 'outbound-response', status, headers: expectRawHeaders(meta.headers) };
-}
-
-function parseJson(json: string): unknown {
-  try {
-    return JSON.parse(json);
-  } catch {
-    throw new ProtocolError('the metadata frame is not valid JSON');
-  }
-}
-
-function expectObject(value: unknown, what: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ProtocolError(`${what} must be a JSON object`);
-  return value as Record<string, unknown>;
-}
-
-function expectString(value: unknown, field: string): string {
-  if (typeof value !== 'string') throw new ProtocolError(`${field} must be a string`);
-  return value;
-}
-
-function expectRawHeaders(value: unknown): RawHeaders {
-  if (!Array.isArray(value) || value.length % 2 !== 0 || !value.every((item) => typeof item === 'string')) {
-    throw new ProtocolError('headers must be a flat array of [name, value, ...] strings');
-  }
-  return value;
 }
