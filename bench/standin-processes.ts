@@ -44,25 +44,7 @@ export async function startStandinTunnel(standinBin: string, targetPort: number)
   // The client remembers ports in ~/.standin/state.json: give it a throwaway home.
   const home = mkdtempSync(join(tmpdir(), 'standin-bench-home-'));
   const server = startStandinServer(standinBin, listenPort, `${tunnelPort}-${tunnelPort}`);
-  const client = SpawnedProcess.start(
-    'standin client',
-    process.execPath,
-    [
-      standinBin,
-      'connect',
-      String(targetPort),
-      '--server',
-      `http://127.0.0.1:${listenPort}`,
-      '--name',
-      'bench',
-      '--port',
-      String(tunnelPort),
-      '--log-level',
-      'warn',
-      '--no-inspect',
-    ],
-    standinEnvironment({ HOME: home }),
-  );
+  const client = startBenchClient(standinBin, targetPort, `http://127.0.0.1:${listenPort}`, tunnelPort, home);
   const url = `http://127.0.0.1:${tunnelPort}`;
   const stop = async (): Promise<void> => {
     await client.stop();
@@ -76,6 +58,29 @@ export async function startStandinTunnel(standinBin: string, targetPort: number)
     throw error;
   }
   return { server, client, url, stop };
+}
+
+/** `standin connect` as the bench runs it: tunnel "bench" on `tunnelPort`, quiet, no inspector. */
+function startBenchClient(standinBin: string, targetPort: number, serverUrl: string, tunnelPort: number, home: string): SpawnedProcess {
+  return SpawnedProcess.start(
+    'standin client',
+    process.execPath,
+    [
+      standinBin,
+      'connect',
+      String(targetPort),
+      '--server',
+      serverUrl,
+      '--name',
+      'bench',
+      '--port',
+      String(tunnelPort),
+      '--log-level',
+      'warn',
+      '--no-inspect',
+    ],
+    standinEnvironment({ HOME: home }),
+  );
 }
 
 /** Starts `standin server --listen <port> --ports <range>` with warnings-only logging. */
@@ -148,25 +153,7 @@ export async function startStandinReplicas(standinBin: string, redisBin: string,
     );
   const browserSide = replica('127.0.0.2', 'standin replica A');
   const server = replica('127.0.0.3', 'standin replica B');
-  const client = SpawnedProcess.start(
-    'standin client',
-    process.execPath,
-    [
-      standinBin,
-      'connect',
-      String(targetPort),
-      '--server',
-      `http://127.0.0.3:${listenPort}`,
-      '--name',
-      'bench',
-      '--port',
-      String(tunnelPort),
-      '--log-level',
-      'warn',
-      '--no-inspect',
-    ],
-    standinEnvironment({ HOME: home }),
-  );
+  const client = startBenchClient(standinBin, targetPort, `http://127.0.0.3:${listenPort}`, tunnelPort, home);
   const url = `http://127.0.0.2:${tunnelPort}`;
   const stop = async (): Promise<void> => {
     await client.stop();
