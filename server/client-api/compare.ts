@@ -29,14 +29,19 @@ import { loggedPath } from '#shared/trace-fields';
 import { replyError, replyJson } from '../http/json-reply';
 import { fallbackRequestOptions } from '../data-path/fallback-proxy';
 import { readJsonBody } from './read-json-body';
+import { findSessionTunnel, replyRegistryUnavailable } from './current-session';
 import type { ServerContext } from '../server-context';
 
 /** Standin's own headers: the caller's are dropped, the server sets its own. */
 const STANDIN_HEADER_PREFIX = 'x-standin-';
 
 export async function handleCompare(ctx: ServerContext, name: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-  const tunnel = ctx.registry.get(name);
-  if (!tunnel || tunnel.session.id !== req.headers[HEADER.session]) {
+  const tunnel = await findSessionTunnel(ctx, name, req.headers[HEADER.session]).catch(() => null);
+  if (tunnel === null) {
+    req.resume();
+    return replyRegistryUnavailable(res);
+  }
+  if (!tunnel) {
     req.resume();
     return replyError(res, 404, 'unknown_session', `tunnel ${name} has no session with that id; register it first`);
   }

@@ -6,6 +6,7 @@ import { MAX_POLLS_PER_SESSION } from '#shared/protocol/limits';
 import { replyError, replyNoContent } from '../http/json-reply';
 import type { ServerContext } from '../server-context';
 import { replyEnded, replyPollElsewhere } from '../core/tunnel-session';
+import { afterSessionCheck } from './current-session';
 
 /** How long a draining replica holds a new poll before sending it elsewhere. */
 const DRAINING_POLL_DELAY_MS = 200;
@@ -19,6 +20,10 @@ export function handlePoll(ctx: ServerContext, name: string, req: IncomingMessag
  * The respond route calls this too: a respond POST becomes the client's next poll.
  */
 export function continueAsPoll(ctx: ServerContext, name: string, sessionId: string | string[] | undefined, res: ServerResponse): void {
+  afterSessionCheck(ctx, name, sessionId, res, () => holdPoll(ctx, name, sessionId, res));
+}
+
+function holdPoll(ctx: ServerContext, name: string, sessionId: string | string[] | undefined, res: ServerResponse): void {
   const tunnel = ctx.registry.get(name);
   if (!tunnel) {
     const endedFor = ctx.endedSessions.reasonOf(sessionId);

@@ -10,6 +10,7 @@ import type { Caller } from '../identity/caller';
 import { decideNameClaim } from '../identity/name-ownership';
 import { checkTunnelQuota } from '../identity/tunnel-quota';
 import { readJsonBody } from './read-json-body';
+import { replyRegistryUnavailable } from './current-session';
 import { noFreePortMessage } from './no-free-port';
 import type { ServerContext } from '../server-context';
 import { publicUrlsFor } from '../selector/public-urls';
@@ -30,12 +31,7 @@ export async function handleRegister(ctx: ServerContext, caller: Caller, req: In
   } catch (error) {
     if (res.headersSent) throw error;
     ctx.logger.warn('registration failed: shared registry unavailable', { tunnel: registration.name, error: (error as Error).message });
-    replyError(
-      res,
-      503,
-      'registry_unavailable',
-      'the standin servers cannot reach their shared registry (Redis) right now; retrying helps',
-    );
+    replyRegistryUnavailable(res);
   }
 }
 
@@ -96,7 +92,8 @@ async function register(
     : null;
   tunnel.replicas = ctx.replicas?.view ?? null;
   tunnel.checkAtStart = registration.checkAtStart === true;
-  ctx.replicas?.saveSession(tunnel);
+  // Answered only once stored: the client's next call may land on any replica, which must be able to read the session.
+  if (ctx.replicas && !(await ctx.replicas.saveSession(tunnel))) throw new Error('the new session could not be stored in redis');
   ctx.logger.info('registered tunnel', {
     tunnel: registration.name,
     port,

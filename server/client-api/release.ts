@@ -4,10 +4,16 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HEADER } from '#shared/protocol/headers';
 import { replyError, replyNoContent } from '../http/json-reply';
 import type { ServerContext } from '../server-context';
+import { afterSessionCheck, tunnelOfSession } from './current-session';
 
 export function handleRelease(ctx: ServerContext, name: string, req: IncomingMessage, res: ServerResponse): void {
-  const tunnel = ctx.registry.get(name);
-  if (!tunnel || tunnel.session.id !== req.headers[HEADER.session]) {
+  const sessionId = req.headers[HEADER.session];
+  afterSessionCheck(ctx, name, sessionId, res, () => release(ctx, name, sessionId, res));
+}
+
+function release(ctx: ServerContext, name: string, sessionId: string | string[] | undefined, res: ServerResponse): void {
+  const tunnel = tunnelOfSession(ctx, name, sessionId);
+  if (!tunnel) {
     replyError(res, 404, 'unknown_session', `tunnel ${name} has no session with that id`);
     return;
   }

@@ -28,6 +28,7 @@ import { HEADER } from '#shared/protocol/headers';
 import { traceFields } from '#shared/trace-fields';
 import { mayResendAfterClose } from '#shared/resend-rule';
 import { replyError } from '../http/json-reply';
+import { findSessionTunnel, replyRegistryUnavailable } from '../client-api/current-session';
 import type { ServerContext } from '../server-context';
 import { buildOutboundHeaders } from './outbound-headers';
 import {
@@ -57,8 +58,13 @@ export class OutboundCaller {
 
   /** Handles one outbound POST of tunnel `name`. */
   async handle(name: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const tunnel = this.ctx.registry.get(name);
-    if (!tunnel || tunnel.session.id !== req.headers[HEADER.session]) {
+    const tunnel = await findSessionTunnel(this.ctx, name, req.headers[HEADER.session]).catch(() => null);
+    if (tunnel === null) {
+      replyRegistryUnavailable(res);
+      req.resume();
+      return;
+    }
+    if (!tunnel) {
       replyError(res, 404, 'unknown_session', `tunnel ${name} has no session with that id; register it first`);
       req.resume();
       return;

@@ -108,8 +108,12 @@ export class ReplicaMode implements Replication {
     return this.shared.whileRegistering(name, register);
   }
 
-  saveSession(tunnel: Tunnel): void {
-    this.shared.saveSession(tunnel);
+  saveSession(tunnel: Tunnel): Promise<boolean> {
+    return this.shared.saveSession(tunnel);
+  }
+
+  refreshTunnel(name: string): Promise<void> {
+    return this.shared.refreshTunnel(name);
   }
 
   saveStop(tunnel: Tunnel): void {

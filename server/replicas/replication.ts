@@ -45,11 +45,20 @@ export interface Replication {
   ): Promise<boolean>;
   /** Runs a registration under the cluster-wide lock, on fresh copies of what it decides on. */
   whileRegistering<T>(name: string, register: () => Promise<T>): Promise<T>;
-  /** Stores a tunnel's new session, its stop, its first poll, or that it is forgotten, and tells the others. */
-  saveSession(tunnel: Tunnel): void;
+  /**
+   * Stores a tunnel's new session and tells the others; true once Redis took it, so the client
+   * learns of a session only when every replica can read it.
+   */
+  saveSession(tunnel: Tunnel): Promise<boolean>;
+  /** Stores a tunnel's stop, its first poll, or that it is forgotten, and tells the others. */
   saveStop(tunnel: Tunnel): void;
   savePolled(tunnel: Tunnel): void;
   saveForgotten(name: string): void;
+  /**
+   * Reads tunnel `name` from Redis again now: a client's call can reach this replica before the
+   * news of the registration another replica just answered. Throws when Redis cannot be reached.
+   */
+  refreshTunnel(name: string): Promise<void>;
   /** Keeps a finished request for the tunnel's recent requests, which any replica lists. */
   saveRecentRequest(name: string, facts: RecentRequestFacts): void;
   /** The tunnel's recent requests from every replica, newest first. */

@@ -88,17 +88,17 @@ class SharedNameClaims implements NameClaimStore {
 
   set(claim: NameClaim): void {
     this.local.set(claim);
-    this.shared.write((client) => client.hSet(CLAIMS_KEY, claim.name, JSON.stringify(claim)));
+    void this.shared.write((client) => client.hSet(CLAIMS_KEY, claim.name, JSON.stringify(claim)));
   }
 
   delete(name: string): void {
     this.local.delete(name);
-    this.shared.write((client) => client.hDel(CLAIMS_KEY, name));
+    void this.shared.write((client) => client.hDel(CLAIMS_KEY, name));
   }
 
   dropUnusedSince(cutoff: number, isLive: (name: string) => boolean): string[] {
     const dropped = this.local.dropUnusedSince(cutoff, isLive);
-    if (dropped.length > 0) this.shared.write((client) => client.hDel(CLAIMS_KEY, dropped));
+    if (dropped.length > 0) void this.shared.write((client) => client.hDel(CLAIMS_KEY, dropped));
     return dropped;
   }
 
@@ -164,7 +164,7 @@ class SharedPortPool implements PortPool {
     const entries = Object.fromEntries(
       this.local.reservations().map((reservation) => [String(reservation.port), JSON.stringify(reservation)]),
     );
-    this.shared.write((client) => {
+    void this.shared.write((client) => {
       const multi = client.multi().del(PORTS_KEY);
       if (Object.keys(entries).length > 0) multi.hSet(PORTS_KEY, entries);
       return multi.exec();
@@ -205,11 +205,21 @@ export class SharedState {
     clearInterval(this.resyncTimer);
   }
 
-  /** Writes in the background; failures are logged (the periodic re-read is the repair). */
-  write(call: Parameters<RedisConnection['run']>[0]): void {
-    const pending = this.redis.run(call).catch((error: Error) => this.logger.warn('redis write failed', { error: error.message }));
+  /**
+   * Writes in the background; failures are logged (the periodic re-read is the repair).
+   * Resolves true once Redis took the write, false when it did not; never rejects.
+   */
+  write(call: Parameters<RedisConnection['run']>[0]): Promise<boolean> {
+    const pending = this.redis.run(call).then(
+      () => true,
+      (error: Error) => {
+        this.logger.warn('redis write failed', { error: error.message });
+        return false;
+      },
+    );
     this.pendingWrites.add(pending);
     void pending.finally(() => this.pendingWrites.delete(pending));
+    return pending;
   }
 
   /** Waits for the writes started so far. */
@@ -241,8 +251,8 @@ export class SharedState {
     }
   }
 
-  /** Stores `tunnel`'s (new) session and tells the other replicas. */
-  saveSession(tunnel: Tunnel): void {
+  /** Stores `tunnel`'s (new) session and tells the other replicas; true once Redis took it. */
+  saveSession(tunnel: Tunnel): Promise<boolean> {
     const session: SessionRecord = {
       sessionId: tunnel.session.id,
       port: tunnel.port,
@@ -254,7 +264,7 @@ export class SharedState {
       expiresAt: tunnel.expiresAt,
       createdAt: tunnel.createdAt,
     };
-    this.write((client) =>
+    return this.write((client) =>
       client
         .multi()
         .sAdd(TUNNELS_KEY, tunnel.name)
@@ -268,19 +278,19 @@ export class SharedState {
   /** Stores that `tunnel` stopped, and why. */
   saveStop(tunnel: Tunnel): void {
     const stop: StopRecord = { reason: tunnel.stopReason ?? 'stopped', stoppedAt: tunnel.stoppedAt ?? Date.now() };
-    this.write((client) =>
+    void this.write((client) =>
       client.multi().hSet(tunnelKey(tunnel.name), 'stop', JSON.stringify(stop)).publish(EVENTS_CHANNEL, tunnel.name).exec(),
     );
   }
 
   /** Stores that `tunnel`'s client polled (a registration that never polls gives its port back). */
   savePolled(tunnel: Tunnel): void {
-    this.write((client) => client.multi().hSet(tunnelKey(tunnel.name), 'polled', '1').publish(EVENTS_CHANNEL, tunnel.name).exec());
+    void this.write((client) => client.multi().hSet(tunnelKey(tunnel.name), 'polled', '1').publish(EVENTS_CHANNEL, tunnel.name).exec());
   }
 
   /** Keeps a finished request in the tunnel's shared list of recent requests. */
   saveRecentRequest(name: string, facts: RecentRequestFacts): void {
-    this.write((client) =>
+    void this.write((client) =>
       client
         .multi()
         .lPush(recentKey(name), JSON.stringify(facts))
@@ -300,7 +310,7 @@ export class SharedState {
 
   /** Forgets `name`'s tunnel everywhere. */
   saveForgotten(name: string): void {
-    this.write((client) =>
+    void this.write((client) =>
       client
         .multi()
         .del([tunnelKey(name), recentKey(name)])
@@ -335,12 +345,17 @@ export class SharedState {
   private async applyEvent(name: string): Promise<void> {
     if (!TUNNEL_NAME_PATTERN.test(name)) return;
     try {
-      const [record, ports] = await this.redis.run((client) => Promise.all([client.hGetAll(tunnelKey(name)), client.hGetAll(PORTS_KEY)]));
-      this.applyPorts(ports);
-      this.applyTunnel(name, parseTunnelRecord(record));
+      await this.refreshTunnel(name);
     } catch (error) {
       this.logger.debug('could not apply a change from another replica', { tunnel: name, error: (error as Error).message });
     }
+  }
+
+  /** Re-reads one tunnel and the port table now; throws when Redis cannot be reached. */
+  async refreshTunnel(name: string): Promise<void> {
+    const [record, ports] = await this.redis.run((client) => Promise.all([client.hGetAll(tunnelKey(name)), client.hGetAll(PORTS_KEY)]));
+    this.applyPorts(ports);
+    this.applyTunnel(name, parseTunnelRecord(record));
   }
 
   /** Re-reads every tunnel, claim and port reservation. */
@@ -375,7 +390,7 @@ export class SharedState {
   private healOrForget(tunnel: Tunnel): void {
     if (tunnel.state === 'stopped' || tunnel.session.endReason !== undefined) return this.applyTunnel(tunnel.name, undefined);
     this.logger.warn('redis lost a live tunnel; writing it back', { tunnel: tunnel.name });
-    this.saveSession(tunnel);
+    void this.saveSession(tunnel);
     if (tunnel.everPolled) this.savePolled(tunnel);
     const claim = this.claims.get(tunnel.name);
     if (claim) this.claims.set(claim);

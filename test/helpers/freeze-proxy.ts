@@ -1,7 +1,8 @@
 /**
  * A TCP proxy on 127.0.0.1 for fault injection: it forwards bytes both ways until told to
  * freeze, then stops moving bytes without closing anything (a silent network: Wi-Fi gone, a
- * NAT that forgot the flow), and on thaw delivers what it held and carries on.
+ * NAT that forgot the flow), and on thaw delivers what it held and carries on. It can also
+ * freeze only the connections whose client sent some bytes (a Redis subscription, say).
  */
 
 import net from 'node:net';
@@ -11,13 +12,22 @@ interface Link {
   from: net.Socket;
   to: net.Socket;
   held: Buffer[];
+  /** The accepted client socket of the connection this direction belongs to. */
+  connection: net.Socket;
 }
+
+/** How much of what a client sent is kept to match `freezeConnectionsThatSent` against. */
+const KEPT_CLIENT_BYTES = 4_096;
 
 /** A close that happened while frozen; on thaw the other side learns of it, as from an RST. */
 type PendingClose = net.Socket;
 
 export class FreezeProxy {
   private frozen = false;
+  /** Connections frozen on their own (by their accepted client socket). */
+  private readonly frozenConnections = new Set<net.Socket>();
+  /** The first bytes each client sent, as latin1 text. */
+  private readonly clientSent = new WeakMap<net.Socket, string>();
   private readonly links = new Set<Link>();
   private readonly pendingCloses: PendingClose[] = [];
   private readonly sockets = new Set<net.Socket>();
@@ -46,9 +56,16 @@ export class FreezeProxy {
     this.frozen = true;
   }
 
+  /** Freezes, both ways, only the connections whose client has sent bytes matching `pattern`. */
+  freezeConnectionsThatSent(pattern: RegExp): void {
+    for (const socket of this.sockets)
+      if (this.accepted.has(socket) && pattern.test(this.clientSent.get(socket) ?? '')) this.frozenConnections.add(socket);
+  }
+
   /** Delivers what was held and moves bytes again. */
   thaw(): void {
     this.frozen = false;
+    this.frozenConnections.clear();
     for (const link of this.links) {
       for (const chunk of link.held.splice(0)) link.to.write(chunk);
       link.from.resume();
@@ -80,15 +97,23 @@ export class FreezeProxy {
       socket.on('error', () => undefined);
       socket.once('close', () => this.sockets.delete(socket));
     }
-    this.forward(client, upstream);
-    this.forward(upstream, client);
+    client.on('data', (chunk: Buffer) => {
+      const sent = this.clientSent.get(client) ?? '';
+      if (sent.length < KEPT_CLIENT_BYTES) this.clientSent.set(client, sent + chunk.toString('latin1', 0, KEPT_CLIENT_BYTES - sent.length));
+    });
+    this.forward(client, upstream, client);
+    this.forward(upstream, client, client);
   }
 
-  private forward(from: net.Socket, to: net.Socket): void {
-    const link: Link = { from, to, held: [] };
+  private isFrozen(link: Link): boolean {
+    return this.frozen || this.frozenConnections.has(link.connection);
+  }
+
+  private forward(from: net.Socket, to: net.Socket, connection: net.Socket): void {
+    const link: Link = { from, to, held: [], connection };
     this.links.add(link);
     from.on('data', (chunk: Buffer) => {
-      if (this.frozen) {
+      if (this.isFrozen(link)) {
         // Hold the bytes and stop reading, so the sender's buffers fill as on a dead path.
         link.held.push(chunk);
         from.pause();
@@ -97,11 +122,11 @@ export class FreezeProxy {
       to.write(chunk);
     });
     from.once('end', () => {
-      if (!this.frozen) to.end();
+      if (!this.isFrozen(link)) to.end();
     });
     from.once('close', () => {
       this.links.delete(link);
-      if (this.frozen) this.pendingCloses.push(to);
+      if (this.isFrozen(link)) this.pendingCloses.push(to);
       else to.destroy();
     });
   }

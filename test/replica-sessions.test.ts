@@ -1,0 +1,100 @@
+/**
+ * Replica mode (docs/replicas.md "Shared state"): a client's next call after a registration can
+ * reach another replica before the news of that registration does. The news travels as a Redis
+ * event; here the replicas reach Redis through a proxy that holds their event subscriptions
+ * while the test runs, so the other replica learns only from its own read (or from the re-read
+ * every 3 s, after the test).
+ * Before the fix the poll was answered 409 session_replaced (or 404 not_found for a new tunnel),
+ * and the real client ended its tunnel: seen when every replica restarted at once under load.
+ * Real processes: one redis-server, two `standin server --redis` replicas, the client's own
+ * ServerConnection calling each replica directly, a TCP proxy between the replicas and Redis.
+ */
+
+import { ServerConnection } from '../client/session/server-connection';
+import { FreezeProxy } from './helpers/freeze-proxy';
+import { eventually } from './helpers/http';
+import { RedisServer } from './helpers/redis-server';
+import { ReplicaCluster } from './helpers/replica-cluster';
+
+jest.setTimeout(60_000);
+
+describe('a client call that reaches a replica before the news of its registration', () => {
+  let redis: RedisServer;
+  let redisLink: FreezeProxy;
+  let cluster: ReplicaCluster;
+  const connections: ServerConnection[] = [];
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    redisLink = await new FreezeProxy(redis.port).start();
+    // A short poll timeout: a held poll comes back `idle` within the test.
+    cluster = await ReplicaCluster.start({
+      replicas: 2,
+      redisUrl: `redis://127.0.0.1:${redisLink.port}`,
+      serverArgs: ['--poll-timeout', '1s'],
+    });
+  });
+
+  afterAll(async () => {
+    await Promise.all(connections.map((connection) => connection.close()));
+    await cluster?.close();
+    await redisLink?.close();
+    await redis?.close();
+  });
+
+  /** The client's connection to one replica, directly (not through nginx). */
+  function connectTo(index: number): ServerConnection {
+    const connection = new ServerConnection(new URL(cluster.replicas[index].url), null, 4);
+    connections.push(connection);
+    return connection;
+  }
+
+  /** Runs `during` while the replicas' event subscriptions are held, so no news of a registration arrives. */
+  async function withoutEvents<T>(during: () => Promise<T>): Promise<T> {
+    redisLink.freezeConnectionsThatSent(/SUBSCRIBE/i);
+    try {
+      return await during();
+    } finally {
+      redisLink.thaw();
+    }
+  }
+
+  test('a new tunnel: its first poll, on the other replica, is held as a poll', async () => {
+    const [a, b] = [connectTo(0), connectTo(1)];
+    const answer = await withoutEvents(async () => {
+      const registered = await a.register({ name: 'fresh', target: 'http://127.0.0.1:1' });
+      return b.poll('fresh', registered.sessionId);
+    });
+    console.log(cluster.replicas.map((r) => r.process!.lines.map((l) => JSON.stringify(l)).join('\n')).join('\n----\n'));
+    expect(answer).toEqual({ kind: 'idle' });
+  });
+
+  test('a re-registration (a reconnect): the new session polls the other replica, the old one is told it was replaced', async () => {
+    const [a, b] = [connectTo(0), connectTo(1)];
+    const first = await a.register({ name: 'again', target: 'http://127.0.0.1:1' });
+    // b has loaded the first session by now (the event, or the re-read).
+    await expect(b.poll('again', first.sessionId)).resolves.toEqual({ kind: 'idle' });
+    const [answer, oldAnswer] = await withoutEvents(async () => {
+      // As the client does when it reconnects: with the claim key its first registration got.
+      const second = await a.register({ name: 'again', target: 'http://127.0.0.1:1', claimKey: first.claimKey });
+      expect(second.sessionId).not.toBe(first.sessionId);
+      return Promise.all([
+        b.poll('again', second.sessionId),
+        b.poll('again', first.sessionId).then(String, (error: Error) => error.message),
+      ]);
+    });
+    expect(answer).toEqual({ kind: 'idle' });
+    // Which words depends on whether the old poll arrived before or after the news of the new session.
+    expect(oldAnswer).toMatch(/another client registered it|registered again/);
+  });
+
+  test('releasing a new session on the other replica releases the tunnel', async () => {
+    const [a, b] = [connectTo(0), connectTo(1)];
+    await withoutEvents(async () => {
+      const registered = await a.register({ name: 'short-lived', target: 'http://127.0.0.1:1' });
+      await b.release('short-lived', registered.sessionId);
+    });
+    // The stop is written in the background after the answer.
+    await eventually(async () => (await redis.command('HEXISTS standin:tunnel:short-lived stop')) === ':1', 5_000, 50);
+  });
+});
