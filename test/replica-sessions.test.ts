@@ -1,6 +1,10 @@
 /**
- * Replica mode (docs/replicas.md "Shared state"): a client's next call after a registration can
- * reach another replica before the news of that registration does. The news travels as a Redis
+ * Replica mode (docs/replicas.md "Shared state"): what one replica learns from Redis late. A
+ * client's next call after a registration can reach another replica before the news of that
+ * registration does; an answer can reach a replica whose directory lost, for a moment, the
+ * replica that holds the request (every entry expires during a Redis outage).
+ *
+ * Registrations: The news travels as a Redis
  * event; here the replicas reach Redis through a proxy that holds their event subscriptions
  * while the test runs, so the other replica learns only from its own read (or from the re-read
  * every 3 s, after the test).
@@ -10,9 +14,10 @@
  * ServerConnection calling each replica directly, a TCP proxy between the replicas and Redis.
  */
 
+import os from 'node:os';
 import { ServerConnection } from '../client/session/server-connection';
 import { FreezeProxy } from './helpers/freeze-proxy';
-import { eventually } from './helpers/http';
+import { eventually, httpRequest } from './helpers/http';
 import { RedisServer } from './helpers/redis-server';
 import { ReplicaCluster } from './helpers/replica-cluster';
 
@@ -96,5 +101,47 @@ describe('a client call that reaches a replica before the news of its registrati
     });
     // The stop is written in the background after the answer.
     await eventually(async () => (await redis.command('HEXISTS standin:tunnel:short-lived stop')) === ':1', 5_000, 50);
+  });
+
+  test('an answer reaching a replica whose directory lost the replica holding the request for a moment still arrives', async () => {
+    const [a, b] = [connectTo(0), connectTo(1)];
+    const { sessionId } = await a.register({ name: 'answers', target: 'http://127.0.0.1:1' });
+    const polled = a.poll('answers', sessionId);
+    // The browser's request reaches a (selector mode on a's main port) and goes down that poll.
+    const browser = httpRequest(`${cluster.replicas[0].url}/hello`, { headers: { 'x-standin-tunnel': 'answers' }, timeoutMs: 10_000 });
+    const handed = await polled;
+    if (handed.kind !== 'request') throw new Error(`expected a request, got ${handed.kind}`);
+    handed.body.resume();
+    // a's directory entry goes missing (as after a Redis outage) until b has read the directory without it.
+    const aEntry = `${os.hostname()}-${handed.meta.id.slice(0, 8)}`;
+    let deleting = true;
+    const deleter = (async () => {
+      for (let round = 0; deleting && round < 1_000; round++) {
+        await redis.command(`DEL standin:replica:${aEntry}`);
+        await redis.command(`SREM standin:replicas ${aEntry}`);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    })();
+    try {
+      // b reads the directory every second.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      const answered = b.respond(
+        'answers',
+        sessionId,
+        handed.meta.id,
+        { kind: 'response', status: 200, headers: ['content-type', 'text/plain'], appMs: 1 },
+        Buffer.from('from the laptop'),
+        { notAPoll: true },
+      );
+      // a writes its entry again within a second of the deletes stopping.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      deleting = false;
+      await answered;
+    } finally {
+      deleting = false;
+      await deleter;
+    }
+    const response = await browser;
+    expect({ status: response.status, body: response.text }).toEqual({ status: 200, body: 'from the laptop' });
   });
 });

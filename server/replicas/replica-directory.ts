@@ -14,6 +14,10 @@ export const HEARTBEAT_INTERVAL_MS = 1_000;
 /** A replica missing this many heartbeats in a row counts as gone. */
 export const REPLICA_ENTRY_TTL_MS = 3_500;
 
+/** How long a lookup waits for an unknown replica tag to appear: a live replica writes its entry within a heartbeat. */
+const UNKNOWN_TAG_WAIT_MS = HEARTBEAT_INTERVAL_MS + 500;
+const UNKNOWN_TAG_REREAD_MS = 100;
+
 const REPLICAS_KEY = 'standin:replicas';
 const replicaKey = (id: string) => `standin:replica:${id}`;
 
@@ -63,20 +67,24 @@ export class ReplicaDirectory {
   }
 
   /**
-   * The same, reading the directory again when the tag is unknown: a replica that started a
-   * moment ago already parks requests, and their answers may land here before the next heartbeat.
+   * The same, reading the directory again while the tag is unknown, for up to UNKNOWN_TAG_WAIT_MS:
+   * a replica that started a moment ago already parks requests, and their answers may land here
+   * before the next heartbeat; after a Redis outage every entry has expired, and each replica
+   * writes its own again within a heartbeat. Undefined only for a replica that is gone.
    */
   async findByTag(tag: string): Promise<ReplicaInfo | undefined> {
     const known = this.byTag(tag);
     if (known) return known;
-    // A read already under way may have started before that replica wrote its entry: then read again.
-    for (let reads = 0; reads < 2; reads++) {
+    const deadline = Date.now() + UNKNOWN_TAG_WAIT_MS;
+    for (;;) {
+      // Lookups share one read at a time; one under way may have started before that replica
+      // wrote its entry, which the next round reads.
       this.rereading ??= this.read().finally(() => (this.rereading = undefined));
       await this.rereading;
       const found = this.byTag(tag);
-      if (found) return found;
+      if (found || Date.now() >= deadline) return found;
+      await new Promise((resolve) => setTimeout(resolve, UNKNOWN_TAG_REREAD_MS));
     }
-    return undefined;
   }
 
   byId(id: string): ReplicaInfo | undefined {
