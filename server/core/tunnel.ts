@@ -20,7 +20,15 @@ export interface ReplicaView {
   pollsElsewhere(name: string): boolean;
   /** Whether the shared state (Redis) answers. */
   readonly sharedStateReachable: boolean;
+  /**
+   * Whether this replica knows where every client polls: false for a few seconds after Redis
+   * came back from a gap, while the replicas announce their polls again.
+   */
+  readonly pollsKnown: boolean;
 }
+
+/** A client that polled here within this long is polling here: its next poll will take a queued request. */
+export const RECENT_POLL_MS = 2_000;
 
 /** What the server counts per tunnel. */
 export interface TunnelCounters {
@@ -112,6 +120,18 @@ export class Tunnel {
     // Without Redis a replica cannot know whether a session is still current (docs/replicas.md "Redis outage").
     if (!replicas.sharedStateReachable) return false;
     return this.session.isAlive || (this.state !== 'stopped' && replicas.pollsElsewhere(this.name));
+  }
+
+  /**
+   * Whether a browser request queued here will be taken by a poll: the tunnel is online and, in
+   * replica mode while the replicas announce their polls again after a Redis gap, its client
+   * polls here now. A client heard from here only a while ago may poll other replicas by now,
+   * and a request queued here would wait for a poll that does not come (up to --poll-timeout);
+   * it is answered as offline instead, until routing knows where the client polls.
+   */
+  get takesRequestsHere(): boolean {
+    if (!this.isOnline) return false;
+    return !this.replicas || this.replicas.pollsKnown || this.session.pollsHereWithin(RECENT_POLL_MS);
   }
 
   /**

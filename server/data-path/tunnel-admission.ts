@@ -62,7 +62,7 @@ function refusalFor(ctx: ServerContext, name: string, tunnel: Tunnel | undefined
   if (privateRefusal) return { code: 'tunnel_private', message: privateRefusal };
   if (tunnel.state === 'stopped' && (tunnel.stopReason === 'expired' || tunnel.stopReason === 'stopped'))
     return browserErrorFor(name, tunnel.stopReason);
-  if (!tunnel.isOnline) return { code: 'tunnel_offline', message: `Tunnel ${name} has no connected standin client.` };
+  if (!tunnel.takesRequestsHere) return { code: 'tunnel_offline', message: `Tunnel ${name} has no connected standin client.` };
   if (tunnel.counters.inFlight > ctx.config.maxInFlightRequests) {
     return {
       code: 'queue_full',

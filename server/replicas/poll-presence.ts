@@ -71,6 +71,10 @@ export class PollPresence implements ReplicaView {
     return this.redis.reachable;
   }
 
+  get pollsKnown(): boolean {
+    return this.redis.othersAnnounced;
+  }
+
   /** Publishes this replica's presence at once (a draining replica drops out this way). */
   async publishNow(): Promise<void> {
     await this.publish();

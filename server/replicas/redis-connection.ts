@@ -3,7 +3,8 @@
  * subscribed connection can do nothing else). Every command has a timeout and none waits in an
  * offline queue, so a Redis outage makes calls fail fast instead of piling up; the client
  * reconnects by itself. `reachable` turns false when no command has succeeded for
- * REDIS_UNREACHABLE_AFTER_MS (readiness and routing read it; docs/replicas.md "Redis outage").
+ * REDIS_UNREACHABLE_AFTER_MS (readiness and routing read it; docs/replicas.md "Redis outage"),
+ * and `othersAnnounced` says when, after a gap, the other replicas' entries are back.
  */
 
 import { createClient } from 'redis';
@@ -17,6 +18,19 @@ export const REDIS_UNREACHABLE_AFTER_MS = 5_000;
 
 /** Longest pause between reconnection attempts. */
 const MAX_RECONNECT_DELAY_MS = 1_000;
+
+/**
+ * A gap this long without a successful command may have let the entries every replica renews
+ * expire in Redis (directory 3.5 s, poll presence 3 s after their last write).
+ */
+const ENTRIES_MAY_EXPIRE_AFTER_MS = 2_500;
+
+/**
+ * How long after such a gap the replicas take to announce themselves again: each reconnects
+ * within MAX_RECONNECT_DELAY_MS, writes its entries within a heartbeat (1 s), and reads the
+ * others' on its next one.
+ */
+const REANNOUNCE_MS = 3_000;
 
 export type RedisClient = ReturnType<typeof createRedisClient>;
 
@@ -37,6 +51,8 @@ export class RedisConnection {
   readonly subscriber: RedisClient;
   private lastSuccessAt = Date.now();
   private wasReachable = true;
+  /** Until when the replicas are announcing themselves again after a gap, ms since epoch. */
+  private reannouncingUntil = 0;
 
   constructor(
     url: string,
@@ -74,6 +90,14 @@ export class RedisConnection {
     return Date.now() - this.lastSuccessAt < REDIS_UNREACHABLE_AFTER_MS;
   }
 
+  /**
+   * Whether the replicas' entries in Redis (directory, poll presence) are complete: false for
+   * REANNOUNCE_MS after Redis answered again following a gap long enough for them to expire.
+   */
+  get othersAnnounced(): boolean {
+    return Date.now() >= this.reannouncingUntil;
+  }
+
   close(): void {
     for (const client of [this.commands, this.subscriber]) {
       try {
@@ -85,7 +109,9 @@ export class RedisConnection {
   }
 
   private noteSuccess(): void {
-    this.lastSuccessAt = Date.now();
+    const now = Date.now();
+    if (now - this.lastSuccessAt > ENTRIES_MAY_EXPIRE_AFTER_MS) this.reannouncingUntil = now + REANNOUNCE_MS;
+    this.lastSuccessAt = now;
     if (!this.wasReachable) this.logger.info('redis reachable again');
     this.wasReachable = true;
   }

@@ -10,12 +10,9 @@
  * A draining replica keeps nothing: it sends everything it can elsewhere.
  */
 
-import type { Tunnel } from '../core/tunnel';
+import { RECENT_POLL_MS, type Tunnel } from '../core/tunnel';
 import type { PollPresence, RemotePresence } from './poll-presence';
 import { isAdvertisedAddress, type ReplicaDirectory, type ReplicaInfo } from './replica-directory';
-
-/** A client that polled here within this long is polling here (its next poll will take a queued request). */
-const RECENT_POLL_MS = 2_000;
 
 /** How long a replica that refused a connection is skipped. */
 const UNREACHABLE_SKIP_MS = 5_000;

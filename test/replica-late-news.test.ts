@@ -1,21 +1,21 @@
 /**
- * Replica mode (docs/replicas.md "Shared state"): what one replica learns from Redis late. A
- * client's next call after a registration can reach another replica before the news of that
- * registration does; an answer can reach a replica whose directory lost, for a moment, the
- * replica that holds the request (every entry expires during a Redis outage).
- *
- * Registrations: The news travels as a Redis
- * event; here the replicas reach Redis through a proxy that holds their event subscriptions
- * while the test runs, so the other replica learns only from its own read (or from the re-read
- * every 3 s, after the test).
- * Before the fix the poll was answered 409 session_replaced (or 404 not_found for a new tunnel),
- * and the real client ended its tunnel: seen when every replica restarted at once under load.
- * Real processes: one redis-server, two `standin server --redis` replicas, the client's own
- * ServerConnection calling each replica directly, a TCP proxy between the replicas and Redis.
+ * Replica mode (docs/replicas.md): what one replica learns from Redis late, and must not act on
+ * too early. Real processes: redis-server, two `standin server --redis` replicas, the client's
+ * own ServerConnection calling each replica directly.
+ * - A client's next call after a registration can reach the other replica before the news of
+ *   that registration (a Redis event) does. Here the replicas reach Redis through a TCP proxy
+ *   that holds their event subscriptions while a test runs. Before the fix the poll was answered
+ *   409 session_replaced (404 not_found for a new tunnel) and the real client ended its tunnel,
+ *   as seen when every replica restarted at once under load.
+ * - An answer can reach a replica whose directory lost, for a moment, the replica holding the
+ *   request (every entry expires during a Redis outage). Before the fix the answer was dropped.
+ * - After a Redis outage, until the replicas have announced their polls again, a replica did not
+ *   know its client polls elsewhere and held a request for a poll that never came.
  */
 
 import os from 'node:os';
 import { ServerConnection } from '../client/session/server-connection';
+import type { PollAnswer } from '../client/session/server-connection';
 import { FreezeProxy } from './helpers/freeze-proxy';
 import { eventually, httpRequest } from './helpers/http';
 import { RedisServer } from './helpers/redis-server';
@@ -23,7 +23,7 @@ import { ReplicaCluster } from './helpers/replica-cluster';
 
 jest.setTimeout(60_000);
 
-describe('a client call that reaches a replica before the news of its registration', () => {
+describe('news of registrations and replicas, held up', () => {
   let redis: RedisServer;
   let redisLink: FreezeProxy;
   let cluster: ReplicaCluster;
@@ -143,5 +143,76 @@ describe('a client call that reaches a replica before the news of its registrati
     }
     const response = await browser;
     expect({ status: response.status, body: response.text }).toEqual({ status: 200, body: 'from the laptop' });
+  });
+});
+
+describe('after a Redis outage, before the replicas have announced their polls again', () => {
+  let redis: RedisServer;
+  let cluster: ReplicaCluster;
+  const connections: ServerConnection[] = [];
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    // The default poll timeout: replica a still counts the client as connected from its poll a while ago.
+    cluster = await ReplicaCluster.start({ replicas: 2, redisUrl: redis.url, serverArgs: ['--request-timeout', '8s'] });
+  });
+
+  afterAll(async () => {
+    for (const replica of cluster?.replicas ?? []) replica.process?.child.kill('SIGCONT');
+    await Promise.all(connections.map((connection) => connection.close()));
+    await cluster?.close();
+    await redis?.close();
+  });
+
+  test('a request for a client that now polls only the other replica is answered at once, not held for a poll', async () => {
+    const a = new ServerConnection(new URL(cluster.replicas[0].url), null, 4);
+    const b = new ServerConnection(new URL(cluster.replicas[1].url), null, 4);
+    connections.push(a, b);
+    const { sessionId } = await a.register({ name: 'moved', target: 'http://127.0.0.1:1' });
+    const viaA = (timeoutMs: number) =>
+      httpRequest(`${cluster.replicas[0].url}/here`, { headers: { 'x-standin-tunnel': 'moved' }, timeoutMs });
+    const answer = async (polled: Promise<PollAnswer>, body: string) => {
+      const handed = await polled;
+      if (handed.kind !== 'request') throw new Error(`expected a request, got ${handed.kind}`);
+      handed.body.resume();
+      const meta = { kind: 'response' as const, status: 200, headers: ['content-type', 'text/plain'], appMs: 1 };
+      await a.respond('moved', sessionId, handed.meta.id, meta, Buffer.from(body), { notAPoll: true });
+    };
+    // The client polls a once (a request goes down that poll), then only b.
+    const first = viaA(5_000);
+    await answer(a.poll('moved', sessionId), 'first');
+    expect((await first).text).toBe('first');
+    const heldOnB = b.poll('moved', sessionId);
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+
+    // Redis goes away for 3 s; b (holding the poll) comes back late, so a does not see b's poll.
+    const holder = cluster.replicas[1].process!.child;
+    holder.kill('SIGSTOP');
+    try {
+      await redis.stopFor(3_000);
+      // a reconnects within 1 s and reads the others' presence: b's has expired.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      const startedAt = Date.now();
+      const response = await viaA(10_000);
+      expect({ status: response.status, code: response.headers['x-standin-error'] }).toEqual({ status: 503, code: 'tunnel_offline' });
+      expect(Date.now() - startedAt).toBeLessThan(2_000);
+    } finally {
+      holder.kill('SIGCONT');
+    }
+    // Once b has announced its poll again, a request to a goes down it.
+    let servedFromB = false;
+    await eventually(
+      async () => {
+        const response = viaA(5_000);
+        const first = await Promise.race([response.then(() => 'answered' as const), heldOnB.then(() => 'handed' as const)]);
+        if (first === 'answered') return false;
+        await answer(heldOnB, 'from b');
+        servedFromB = (await response).text === 'from b';
+        return true;
+      },
+      10_000,
+      200,
+    );
+    expect(servedFromB).toBe(true);
   });
 });
