@@ -70,7 +70,6 @@ describe('news of registrations and replicas, held up', () => {
       const registered = await a.register({ name: 'fresh', target: 'http://127.0.0.1:1' });
       return b.poll('fresh', registered.sessionId);
     });
-    console.log(cluster.replicas.map((r) => r.process!.lines.map((l) => JSON.stringify(l)).join('\n')).join('\n----\n'));
     expect(answer).toEqual({ kind: 'idle' });
   });
 
@@ -133,8 +132,8 @@ describe('news of registrations and replicas, held up', () => {
         Buffer.from('from the laptop'),
         { notAPoll: true },
       );
-      // a writes its entry again within a second of the deletes stopping.
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      // Once the answer is there, a writes its entry again within a heartbeat.
+      await new Promise((resolve) => setTimeout(resolve, 100));
       deleting = false;
       await answered;
     } finally {
@@ -143,6 +142,47 @@ describe('news of registrations and replicas, held up', () => {
     }
     const response = await browser;
     expect({ status: response.status, body: response.text }).toEqual({ status: 200, body: 'from the laptop' });
+  });
+
+  test('calls with made-up sessions during a re-registration do not make it answer with the previous session', async () => {
+    // Each such call makes the replica read the tunnel from Redis, which still holds the
+    // previous session until the registration has written the new one.
+    const [a, flood] = [connectTo(0), connectTo(0)];
+    let registered = await a.register({ name: 'contested', target: 'http://127.0.0.1:1' });
+    const { claimKey } = registered;
+    let flooding = true;
+    const flooders = Array.from({ length: 8 }, async (_, lane) => {
+      for (let call = 0; flooding && call < 100_000; call++)
+        await flood.poll('contested', `made-up-${lane}-${call}`).catch(() => undefined);
+    });
+    const refused: string[] = [];
+    try {
+      for (let round = 0; round < 12; round++) {
+        registered = await a.register({ name: 'contested', target: 'http://127.0.0.1:1', claimKey });
+        // The session just handed out is the current one: its poll is held (idle after 1 s), not refused.
+        await a.poll('contested', registered.sessionId).catch((error: Error) => refused.push(`round ${round}: ${error.message}`));
+      }
+    } finally {
+      flooding = false;
+      await Promise.all(flooders);
+    }
+    expect(refused).toEqual([]);
+  });
+
+  test('a call with a made-up session, after Redis lost its data, does not end a live tunnel', async () => {
+    const a = connectTo(0);
+    const { sessionId } = await a.register({ name: 'survivor', target: 'http://127.0.0.1:1' });
+    const held = a.poll('survivor', sessionId).then(
+      (answer) => answer.kind,
+      (error: Error) => error.message,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await redis.command('FLUSHALL')).toBe('+OK');
+    await expect(a.poll('survivor', 'made-up-session')).rejects.toThrow(/another client registered it/);
+    expect(await held).toBe('idle');
+    await expect(a.poll('survivor', sessionId)).resolves.toEqual({ kind: 'idle' });
+    // The periodic re-read writes the live tunnel back.
+    await eventually(async () => (await redis.command('HEXISTS standin:tunnel:survivor session')) === ':1', 10_000, 100);
   });
 });
 
@@ -190,8 +230,18 @@ describe('after a Redis outage, before the replicas have announced their polls a
     holder.kill('SIGSTOP');
     try {
       await redis.stopFor(3_000);
-      // a reconnects within 1 s and reads the others' presence: b's has expired.
-      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      // a has reconnected once it takes a registration (b's presence has expired by then), and
+      // it reads the others' presence within 200 ms more.
+      await eventually(
+        () =>
+          a.register({ name: 'proof-of-redis', target: 'http://127.0.0.1:1' }).then(
+            () => true,
+            () => false,
+          ),
+        5_000,
+        100,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 400));
       const startedAt = Date.now();
       const response = await viaA(10_000);
       expect({ status: response.status, code: response.headers['x-standin-error'] }).toEqual({ status: 503, code: 'tunnel_offline' });

@@ -177,6 +177,13 @@ export class SharedState {
   readonly portPool: SharedPortPool | null;
   private ctx: ServerContext | undefined;
   private readonly pendingWrites = new Set<Promise<unknown>>();
+  /**
+   * Names this replica is registering now: what Redis holds for them is older than the local
+   * copy until the registration's writes are done, so reads of them are not applied meanwhile.
+   */
+  private readonly registeringHere = new Set<string>();
+  /** On-demand re-reads under way, by tunnel name (calls share them). */
+  private readonly refreshing = new Map<string, Promise<void>>();
   private resyncTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -236,10 +243,12 @@ export class SharedState {
     await this.takeLock(token);
     try {
       await this.reload(name);
+      this.registeringHere.add(name);
       const result = await register();
       await this.flush();
       return result;
     } finally {
+      this.registeringHere.delete(name);
       await this.redis
         .run((client) =>
           client.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0", {
@@ -345,17 +354,42 @@ export class SharedState {
   private async applyEvent(name: string): Promise<void> {
     if (!TUNNEL_NAME_PATTERN.test(name)) return;
     try {
-      await this.refreshTunnel(name);
+      const record = await this.readTunnel(name);
+      this.applyTunnel(name, record);
     } catch (error) {
       this.logger.debug('could not apply a change from another replica', { tunnel: name, error: (error as Error).message });
     }
   }
 
-  /** Re-reads one tunnel and the port table now; throws when Redis cannot be reached. */
+  /**
+   * Re-reads one tunnel (and the port table) now, for a client's call this replica's copy cannot
+   * decide (client-api/current-session.ts); throws when Redis cannot be reached. Calls share one
+   * read per name; a read already under way may have started before the write the caller knows
+   * of, so the caller waits for the next one. A tunnel missing from Redis is not forgotten here:
+   * a live one means Redis lost its data, which the periodic re-read repairs (healOrForget), and
+   * a call with a made-up session must not end it.
+   */
   async refreshTunnel(name: string): Promise<void> {
+    const underWay = this.refreshing.get(name);
+    if (underWay) await underWay.catch(() => undefined);
+    let next = this.refreshing.get(name);
+    if (!next) {
+      const reading = this.readTunnel(name).then((record) => {
+        if (record) this.applyTunnel(name, record);
+      });
+      next = reading.finally(() => {
+        if (this.refreshing.get(name) === next) this.refreshing.delete(name);
+      });
+      this.refreshing.set(name, next);
+    }
+    await next;
+  }
+
+  /** Reads one tunnel's record and the port table, applying the port table. */
+  private async readTunnel(name: string): Promise<TunnelRecord | undefined> {
     const [record, ports] = await this.redis.run((client) => Promise.all([client.hGetAll(tunnelKey(name)), client.hGetAll(PORTS_KEY)]));
     this.applyPorts(ports);
-    this.applyTunnel(name, parseTunnelRecord(record));
+    return parseTunnelRecord(record);
   }
 
   /** Re-reads every tunnel, claim and port reservation. */
@@ -372,7 +406,7 @@ export class SharedState {
       return { names, records, claims, ports };
     });
     this.applyPorts(ports);
-    for (const [name, claim] of Object.entries(claims)) this.claims.applyStored(name, claim);
+    for (const [name, claim] of Object.entries(claims)) if (!this.registeringHere.has(name)) this.claims.applyStored(name, claim);
     const stored = new Set<string>();
     names.forEach((name, index) => {
       stored.add(name);
@@ -398,6 +432,8 @@ export class SharedState {
   }
 
   private applyPorts(stored: Record<string, string>): void {
+    // A registration here may have reserved a port that is not written yet.
+    if (this.registeringHere.size > 0) return;
     const reservations = Object.values(stored)
       .map((text) => parseJson<Reservation>(text))
       .filter(
@@ -414,7 +450,7 @@ export class SharedState {
   /** Makes this replica's copy of tunnel `name` match the stored one (undefined: forgotten). */
   private applyTunnel(name: string, record: TunnelRecord | undefined): void {
     const ctx = this.ctx;
-    if (!ctx) return;
+    if (!ctx || this.registeringHere.has(name)) return;
     let tunnel = ctx.registry.get(name);
     if (!record) {
       if (!tunnel) return;
