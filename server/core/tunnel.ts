@@ -135,6 +135,14 @@ export class Tunnel {
   }
 
   /**
+   * Whether main-port traffic that selects this tunnel goes to it rather than to --fallback: it
+   * is taken here, or passed on to a replica where its client polls (replica-router.ts).
+   */
+  get takesRequests(): boolean {
+    return this.takesRequestsHere || (this.isOnline && this.replicas?.pollsElsewhere(this.name) === true);
+  }
+
+  /**
    * A client (re-)registers: a new session replaces the old one, whose idle polls are told so;
    * browser requests still queued move over to the new session instead of failing.
    */

@@ -27,7 +27,7 @@ export function routeMainPortRequest(ctx: ServerContext, req: IncomingMessage, h
   if (isStandinPath(req.url ?? '/')) return { to: 'standin' };
   const selection = selectTunnel(req, ctx.registry);
   const tunnel = selection ? ctx.registry.get(selection.name) : undefined;
-  if (selection && tunnel?.takesRequestsHere) return { to: 'tunnel', name: selection.name };
+  if (selection && tunnel?.takesRequests) return { to: 'tunnel', name: selection.name };
   if (hasFallback)
     return { to: 'fallback', reason: fallbackReason(selection !== undefined, tunnel !== undefined), selected: selection?.name };
   if (selection) return { to: 'tunnel', name: selection.name };

@@ -14,8 +14,11 @@ export const HEARTBEAT_INTERVAL_MS = 1_000;
 /** A replica missing this many heartbeats in a row counts as gone. */
 export const REPLICA_ENTRY_TTL_MS = 3_500;
 
-/** How long a lookup waits for an unknown replica tag to appear: a live replica writes its entry within a heartbeat. */
-const UNKNOWN_TAG_WAIT_MS = HEARTBEAT_INTERVAL_MS + 500;
+/**
+ * How long a lookup waits for an unknown replica tag to appear: after a Redis outage a live
+ * replica reconnects within a second and writes its entry within a heartbeat of that.
+ */
+const UNKNOWN_TAG_WAIT_MS = 2 * HEARTBEAT_INTERVAL_MS + 500;
 const UNKNOWN_TAG_REREAD_MS = 100;
 
 const REPLICAS_KEY = 'standin:replicas';
