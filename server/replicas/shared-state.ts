@@ -413,7 +413,8 @@ export class SharedState {
       const record = records[index];
       if (record !== null) this.applyTunnel(name, parseTunnelRecord(record));
     });
-    for (const tunnel of this.ctx?.registry.list() ?? []) if (!stored.has(tunnel.name)) this.healOrForget(tunnel);
+    for (const tunnel of this.ctx?.registry.list() ?? [])
+      if (!stored.has(tunnel.name) && !this.registeringHere.has(tunnel.name)) this.healOrForget(tunnel);
   }
 
   /**
