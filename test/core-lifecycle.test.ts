@@ -335,6 +335,18 @@ describe('the stop cascade', () => {
     expect(observed.requests).toBe(2);
   });
 
+  test('a poll whose connection closed before it reached the session is not held', () => {
+    const { ctx } = fakeContext();
+    const tunnel = addTunnel(ctx);
+    const closedOnTheWay = pollAnswer();
+    closedOnTheWay.destroy();
+    tunnel.session.acceptPoll(closedOnTheWay);
+    expect(tunnel.session.idlePollCount).toBe(0);
+    // A request arriving now waits for a live poll instead of going down the dead one.
+    const request = admit(ctx, browserExchange());
+    expect(request.state).toBe('queued');
+  });
+
   test('a new session takes over the queued requests of the one it replaces', () => {
     const { ctx } = fakeContext();
     const tunnel = addTunnel(ctx);

@@ -121,6 +121,9 @@ export class TunnelSession {
 
   /** Takes a client poll: answers it with the next queued request, or holds it until the poll timeout. */
   acceptPoll(res: ServerResponse): void {
+    // Its connection closed on the way here (during authentication, or a session check that read
+    // Redis): held, it would take a request with no one to carry it, and its 'close' has passed.
+    if (res.destroyed) return;
     this.lastPollAt = Date.now();
     this.hasPolled = true;
     this.liveness.heard();
