@@ -200,8 +200,9 @@ function dispatchToApp(
           return true;
         }
         resumeApp = resume;
+        const responseHeaders = rawHeaders.map((header) => header.toString('latin1'));
         const body = new AppResponseBody(
-          bodyFraming(rawHeaders),
+          bodyFraming(responseHeaders),
           () => resumeApp?.(),
           (reason) => abortApp?.(reason),
         );
@@ -209,7 +210,7 @@ function dispatchToApp(
         resolve({
           status,
           statusMessage: statusText ?? '',
-          headers: rawHeaders.map((header) => header.toString('latin1')),
+          headers: responseHeaders,
           get trailers() {
             return trailers;
           },
@@ -259,13 +260,13 @@ function dispatchToApp(
   });
 }
 
-/** How a response body with these raw headers ends (undici has refused conflicting framings already). */
-function bodyFraming(rawHeaders: Buffer[]): BodyFraming {
+/** How a response body with these headers ends (undici has refused conflicting framings already). */
+function bodyFraming(headers: RawHeaders): BodyFraming {
   let contentLength: number | undefined;
   let chunked = false;
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i].toString('latin1').toLowerCase();
-    const value = rawHeaders[i + 1].toString('latin1');
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    const name = headers[i].toLowerCase();
+    const value = headers[i + 1];
     if (name === 'content-length' && /^\s*\d+\s*$/.test(value)) contentLength = Number(value);
     else if (name === 'transfer-encoding' && /chunked/i.test(value)) chunked = true;
   }
