@@ -22,29 +22,20 @@ import {
 } from '#shared/protocol/compare';
 import { StandinError } from '#shared/errors';
 import { withoutHopByHop } from '#shared/http-headers';
-import { HEADER } from '#shared/protocol/headers';
 import type { RawHeaders } from '#shared/protocol/messages';
 import { newUuid } from '#shared/random-ids';
 import { loggedPath } from '#shared/trace-fields';
-import { replyError, replyJson } from '../http/json-reply';
+import { replyJson } from '../http/json-reply';
 import { fallbackRequestOptions } from '../data-path/fallback-proxy';
 import { readJsonBody } from './read-json-body';
-import { findSessionTunnel, replyRegistryUnavailable } from './current-session';
+import { refusedForSession } from './current-session';
 import type { ServerContext } from '../server-context';
 
 /** Standin's own headers: the caller's are dropped, the server sets its own. */
 const STANDIN_HEADER_PREFIX = 'x-standin-';
 
 export async function handleCompare(ctx: ServerContext, name: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-  const tunnel = await findSessionTunnel(ctx, name, req.headers[HEADER.session]).catch(() => null);
-  if (tunnel === null) {
-    req.resume();
-    return replyRegistryUnavailable(res);
-  }
-  if (!tunnel) {
-    req.resume();
-    return replyError(res, 404, 'unknown_session', `tunnel ${name} has no session with that id; register it first`);
-  }
+  if (await refusedForSession(ctx, name, req, res)) return;
   const fallback = ctx.config.fallback;
   if (!fallback) {
     req.resume();

@@ -6,7 +6,8 @@
  * would end. So a replica whose copy does not have the session reads the tunnel again first.
  */
 
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HEADER } from '#shared/protocol/headers';
 import type { Tunnel } from '../core/tunnel';
 import { replyError } from '../http/json-reply';
 import type { ServerContext } from '../server-context';
@@ -21,11 +22,7 @@ export function tunnelOfSession(ctx: ServerContext, name: string, sessionId: str
  * The same, reading the tunnel from Redis again first when this replica's copy does not have
  * that session (replica mode only). Throws when Redis cannot be reached.
  */
-export async function findSessionTunnel(
-  ctx: ServerContext,
-  name: string,
-  sessionId: string | string[] | undefined,
-): Promise<Tunnel | undefined> {
+async function findSessionTunnel(ctx: ServerContext, name: string, sessionId: string | string[] | undefined): Promise<Tunnel | undefined> {
   const known = tunnelOfSession(ctx, name, sessionId);
   if (known || !ctx.replicas || typeof sessionId !== 'string') return known;
   await ctx.replicas.refreshTunnel(name);
@@ -67,6 +64,20 @@ export function afterSessionCheck(
       ctx.logger.error('internal error while answering a client call', { tunnel: name, error: error.message });
       res.destroy();
     });
+}
+
+/**
+ * For a call that needs the tunnel's current session (compare, outbound): true when it was
+ * refused, 503 registry_unavailable when Redis cannot be read, else 404 unknown_session, with the
+ * call's body drained.
+ */
+export async function refusedForSession(ctx: ServerContext, name: string, req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+  const tunnel = await findSessionTunnel(ctx, name, req.headers[HEADER.session]).catch(() => null);
+  if (tunnel) return false;
+  req.resume();
+  if (tunnel === null) replyRegistryUnavailable(res);
+  else replyError(res, 404, 'unknown_session', `tunnel ${name} has no session with that id; register it first`);
+  return true;
 }
 
 /** Replica mode without Redis: the call cannot be decided now; the client retries. */

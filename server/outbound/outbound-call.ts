@@ -28,7 +28,7 @@ import { HEADER } from '#shared/protocol/headers';
 import { traceFields } from '#shared/trace-fields';
 import { mayResendAfterClose } from '#shared/resend-rule';
 import { replyError } from '../http/json-reply';
-import { findSessionTunnel, replyRegistryUnavailable } from '../client-api/current-session';
+import { refusedForSession } from '../client-api/current-session';
 import type { ServerContext } from '../server-context';
 import { buildOutboundHeaders } from './outbound-headers';
 import {
@@ -58,17 +58,7 @@ export class OutboundCaller {
 
   /** Handles one outbound POST of tunnel `name`. */
   async handle(name: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const tunnel = await findSessionTunnel(this.ctx, name, req.headers[HEADER.session]).catch(() => null);
-    if (tunnel === null) {
-      replyRegistryUnavailable(res);
-      req.resume();
-      return;
-    }
-    if (!tunnel) {
-      replyError(res, 404, 'unknown_session', `tunnel ${name} has no session with that id; register it first`);
-      req.resume();
-      return;
-    }
+    if (await refusedForSession(this.ctx, name, req, res)) return;
     let meta: OutboundRequestMeta;
     try {
       // Bounded: a client that stalls before its frame is complete cannot hold the call open.
